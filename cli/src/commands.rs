@@ -1,0 +1,334 @@
+//! The CLI's commands: each prints text for people or JSON for scripts.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use chrono::{DateTime, Utc};
+use lambda_runtime::{Context, LambdaEvent};
+use s3imports::aws::configs::{ConfigStore, PutOutcome};
+use s3imports::aws::ledger::LedgerStore;
+use s3imports::aws::{Clients, load_config, provision::provision as provision_stack};
+use s3imports::config::{ConfigError, ImportConfig};
+use s3imports::discovery::{Discovery, TickOutcome};
+use s3imports::ledger::FileRecord;
+use s3imports::processor::{Processor, ProcessorSettings};
+use s3imports::stack::Stack;
+use s3imports::{Clock, FixedClock, SystemClock};
+use serde_json::json;
+
+pub struct Output {
+    pub json: bool,
+}
+
+impl Output {
+    fn emit(&self, value: serde_json::Value, text: impl FnOnce() -> String) {
+        if self.json {
+            println!("{value}");
+        } else {
+            print!("{}", text());
+        }
+    }
+}
+
+async fn clients() -> Clients {
+    Clients::new(&load_config().await)
+}
+
+fn read_config(file: &str) -> anyhow::Result<Result<ImportConfig, ConfigError>> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
+    Ok(ImportConfig::from_json(&text))
+}
+
+pub fn validate(out: &Output, file: &str, key: Option<&str>) -> anyhow::Result<ExitCode> {
+    let config = match read_config(file)? {
+        Ok(c) => c,
+        Err(e) => {
+            let problems = match &e {
+                ConfigError::Invalid(p) => serde_json::to_value(p).unwrap_or_default(),
+                ConfigError::Syntax(s) => json!([{"field": "", "message": s}]),
+            };
+            out.emit(json!({"valid": false, "file": file, "problems": problems}), || {
+                format!("{file}: not valid\n{e}\n")
+            });
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let pattern = config.file_pattern();
+    let mut valid = true;
+    let key_report = key.map(|k| match pattern.match_key(k) {
+        Ok(m) => json!({"key": k, "matches": true, "timestamp": m.timestamp.to_string(), "gzip": m.gzip, "pgp": m.pgp}),
+        Err(why) => {
+            valid = false;
+            json!({"key": k, "matches": false, "reason": why.to_string()})
+        }
+    });
+    out.emit(
+        json!({
+            "valid": valid,
+            "file": file,
+            "id": config.id,
+            "schedule": config.schedule.describe(config.timezone),
+            "file_prefix": config.file_prefix(),
+            "example_file": pattern.example_name(),
+            "key": key_report,
+        }),
+        || {
+            let mut t = format!(
+                "{file}: valid\n  import: {} ({})\n  kind: {}\n  files: s3://{}/{}/{}\n  schedule: {}\n",
+                config.name,
+                config.id,
+                config.kind.describe(),
+                config.source.bucket,
+                config.source.folder,
+                pattern.example_name(),
+                config.schedule.describe(config.timezone),
+            );
+            if let (Some(k), Some(r)) = (key, &key_report) {
+                if r["matches"] == true {
+                    t.push_str(&format!("  key {k}: matches (time {})\n", r["timestamp"].as_str().unwrap_or_default()));
+                } else {
+                    t.push_str(&format!("  key {k}: does not match: {}\n", r["reason"].as_str().unwrap_or_default()));
+                }
+            }
+            t
+        },
+    );
+    Ok(if valid { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+pub async fn put(out: &Output, stack: &Stack, file: &str) -> anyhow::Result<ExitCode> {
+    let config = read_config(file)?.with_context(|| format!("{file} is not a valid config"))?;
+    let clients = clients().await;
+    let store = ConfigStore::new(clients.dynamodb.clone(), &stack.configs_table);
+    let outcome = store.put(&config, Utc::now()).await?;
+    let record = store.require(&config.id).await?;
+    let verb = match outcome {
+        PutOutcome::Created => "created",
+        PutOutcome::Updated => "updated",
+    };
+    out.emit(
+        json!({"id": config.id, "result": verb, "status": record.status.as_str(), "next_run_at": record.next_run_at}),
+        || {
+            format!(
+                "import {} {verb}; status {}; next run {}\n",
+                config.id,
+                record.status.as_str(),
+                record
+                    .next_run_at
+                    .map_or_else(|| "none".into(), |t| t.to_rfc3339())
+            )
+        },
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn archive(out: &Output, stack: &Stack, id: &str) -> anyhow::Result<ExitCode> {
+    let clients = clients().await;
+    let store = ConfigStore::new(clients.dynamodb.clone(), &stack.configs_table);
+    store.archive(id, Utc::now()).await?;
+    out.emit(json!({"id": id, "status": "archived"}), || {
+        format!("import {id} archived; it will not run again\n")
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn show(out: &Output, stack: &Stack, id: &str) -> anyhow::Result<ExitCode> {
+    let clients = clients().await;
+    let store = ConfigStore::new(clients.dynamodb.clone(), &stack.configs_table);
+    let r = store.require(id).await?;
+    let value = json!({
+        "id": id,
+        "status": r.status.as_str(),
+        "status_reason": r.status_reason,
+        "next_run_at": r.next_run_at,
+        "last_run_id": r.last_run_id,
+        "last_run_at": r.last_run_at,
+        "config": r.config.redacted(),
+    });
+    out.emit(value.clone(), || {
+        serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn runs(out: &Output, stack: &Stack, id: &str, limit: i32) -> anyhow::Result<ExitCode> {
+    let clients = clients().await;
+    let ledger = LedgerStore::new(clients.dynamodb.clone(), &stack.ledger_table);
+    let runs = ledger.runs(id, limit).await?;
+    let mut all = Vec::new();
+    for run in runs {
+        let files = ledger.run_files(id, &run.run_id).await?;
+        all.push((run, files));
+    }
+    out.emit(
+        json!(all
+            .iter()
+            .map(|(r, f)| json!({"run": r, "files": f}))
+            .collect::<Vec<_>>()),
+        || {
+            if all.is_empty() {
+                return format!("import {id} has no runs yet\n");
+            }
+            let mut t = String::new();
+            for (r, files) in &all {
+                t.push_str(&format!(
+                    "run {}: {} — {} file(s), {} rows ({} imported, {} failed){}\n",
+                    r.run_id,
+                    r.status.label(),
+                    r.files_total,
+                    r.rows_total,
+                    r.rows_ingested,
+                    r.rows_failed,
+                    r.reason.as_deref().map(|x| format!("; {x}")).unwrap_or_default()
+                ));
+                for f in files {
+                    t.push_str(&file_line(f));
+                }
+            }
+            t
+        },
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn file_line(f: &FileRecord) -> String {
+    format!(
+        "  {} {}: {} rows ({} imported, {} failed){}{}\n",
+        f.status.label(),
+        f.key,
+        f.rows_total,
+        f.rows_ingested,
+        f.rows_failed,
+        f.reason.as_deref().map(|x| format!("; {x}")).unwrap_or_default(),
+        f.report_key
+            .as_deref()
+            .map(|k| format!("; report {k}"))
+            .unwrap_or_default(),
+    )
+}
+
+pub async fn provision(out: &Output, stack: &Stack) -> anyhow::Result<ExitCode> {
+    let clients = clients().await;
+    if clients.sdk.endpoint_url().is_none() {
+        bail!("`local provision` is for a local emulator: set AWS_ENDPOINT_URL (in AWS, `sam deploy` creates the stack)");
+    }
+    provision_stack(&clients, stack).await?;
+    out.emit(json!({"provisioned": stack.configs_table}), || {
+        format!("stack provisioned: tables {}-*, queue {}, bucket {}\n", stack.configs_table.trim_end_matches("-configs"), stack.queue_name, stack.reports_bucket)
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The processor handler sees the same receive counts SQS would give it.
+const MAX_RECEIVES: u32 = 5;
+
+pub async fn tick(out: &Output, stack: &Stack, now: Option<&str>) -> anyhow::Result<ExitCode> {
+    let clock: Box<dyn Clock> = match now {
+        Some(t) => Box::new(FixedClock::new(
+            DateTime::parse_from_rfc3339(t)
+                .with_context(|| format!("--now {t}: use RFC 3339, e.g. 2026-12-01T09:00:00Z"))?
+                .with_timezone(&Utc),
+        )),
+        None => Box::new(SystemClock),
+    };
+    let clients = clients().await;
+    let discovery = Discovery::from_env(&clients, stack).await?;
+    let processor = Processor::from_env(&clients, stack, ProcessorSettings::default());
+    let report = discovery.tick(clock.as_ref()).await?;
+    let mut lines = Vec::new();
+    for t in &report.imports {
+        let line = match t.outcome {
+            TickOutcome::Enqueued => format!("import {}: {} new file(s) queued", t.import_id, t.files.len()),
+            TickOutcome::NoNewFiles => format!("import {}: no new files", t.import_id),
+            TickOutcome::Failed => format!("import {}: run failed: {}", t.import_id, t.reason.as_deref().unwrap_or("")),
+            TickOutcome::ClaimedElsewhere => format!("import {}: run already claimed by another tick", t.import_id),
+            TickOutcome::Duplicate => format!("import {}: invalid: {}", t.import_id, t.reason.as_deref().unwrap_or("")),
+        };
+        if !out.json {
+            println!("{line}");
+        }
+        lines.push(line);
+    }
+    let ledger = &processor.ledger;
+    let sqs = discovery.queue.client();
+    let mut processed = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(discovery.queue.url())
+            .max_number_of_messages(10)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .visibility_timeout(900)
+            .send()
+            .await
+            .context("receiving from the files queue")?;
+        if got.messages().is_empty() {
+            break;
+        }
+        for m in got.messages() {
+            let receipt = m.receipt_handle().unwrap_or_default().to_string();
+            let mut attributes = HashMap::new();
+            for (k, v) in m.attributes().into_iter().flatten() {
+                attributes.insert(k.as_str().to_string(), v.clone());
+            }
+            let mut record = SqsMessage::default();
+            record.message_id = m.message_id().map(str::to_string);
+            record.body = m.body().map(str::to_string);
+            record.receipt_handle = Some(receipt.clone());
+            record.attributes = attributes;
+            let mut event = SqsEvent::default();
+            event.records = vec![record];
+            let response = s3imports_processor::handler(
+                &processor,
+                clock.as_ref(),
+                MAX_RECEIVES,
+                LambdaEvent::new(event, Context::default()),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if response.batch_item_failures.is_empty() {
+                sqs.delete_message()
+                    .queue_url(discovery.queue.url())
+                    .receipt_handle(&receipt)
+                    .send()
+                    .await
+                    .context("deleting a processed message")?;
+            } else {
+                // Retry soon, as SQS would after the visibility timeout.
+                sqs.change_message_visibility()
+                    .queue_url(discovery.queue.url())
+                    .receipt_handle(&receipt)
+                    .visibility_timeout(0)
+                    .send()
+                    .await
+                    .ok();
+            }
+            let msg: Option<s3imports::aws::queue::FileMessage> =
+                m.body().and_then(|b| serde_json::from_str(b).ok());
+            if let Some(msg) = msg
+                && let Some(f) = ledger.file(&msg.import_id, &msg.key).await?
+            {
+                if !out.json {
+                    print!("{}", file_line(&f));
+                }
+                processed.push(f);
+            }
+        }
+    }
+    let ingested: u64 = processed.iter().map(|f| f.rows_ingested).sum();
+    let failed: u64 = processed.iter().map(|f| f.rows_failed).sum();
+    let total: u64 = processed.iter().map(|f| f.rows_total).sum();
+    out.emit(
+        json!({"tick": report, "files": processed, "rows_total": total, "rows_ingested": ingested, "rows_failed": failed}),
+        || {
+            format!(
+                "summary: {} import(s) due, {} file(s) processed, {total} rows ({ingested} imported, {failed} failed)\n",
+                report.imports.len(),
+                processed.len()
+            )
+        },
+    );
+    Ok(ExitCode::SUCCESS)
+}

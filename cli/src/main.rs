@@ -1,0 +1,100 @@
+//! `s3imports`: the operator's tool. Uses the standard AWS environment
+//! (`AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL`, ...) and the stack's names from
+//! `S3IMPORTS_*` variables or `--prefix`.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "s3imports", version, about = "Operate s3imports: configs, previews, runs and local ticks")]
+struct Cli {
+    /// Print JSON instead of text (for scripts).
+    #[arg(long, global = true)]
+    json: bool,
+    /// Name every stack resource `<prefix>-<role>` instead of reading S3IMPORTS_* variables.
+    #[arg(long, global = true, env = "S3IMPORTS_PREFIX")]
+    prefix: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import configs: validate, put, archive, show.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Show an import's recent runs with their files, counts and reasons.
+    Runs {
+        id: String,
+        #[arg(long, default_value_t = 10)]
+        limit: i32,
+    },
+    /// Run discovery once, then process every queued file in-process until the queue is
+    /// empty.
+    Tick {
+        /// Act as if it were this time (RFC 3339, e.g. 2026-12-01T09:00:00Z).
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Create the stack's tables, queues and bucket in a local emulator (AWS_ENDPOINT_URL).
+    #[command(subcommand)]
+    Local(LocalCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a config file; with --key, explain whether that S3 key would be imported.
+    Validate {
+        file: String,
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Validate and store a config (refusing a duplicate of another active import).
+    Put { file: String },
+    /// Archive an import: it never runs again.
+    Archive { id: String },
+    /// Show an import's stored config (secret references redacted) and state.
+    Show { id: String },
+}
+
+#[derive(Subcommand)]
+enum LocalCommand {
+    /// Create the stack's resources (idempotent).
+    Provision,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    s3imports::telemetry::init_cli();
+    let cli = Cli::parse();
+    let out = commands::Output { json: cli.json };
+    let stack = match &cli.prefix {
+        Some(p) => s3imports::stack::Stack::with_prefix(p),
+        None => s3imports::stack::Stack::from_env(),
+    };
+    let result = match cli.command {
+        Command::Config(ConfigCommand::Validate { file, key }) => {
+            commands::validate(&out, &file, key.as_deref())
+        }
+        Command::Config(ConfigCommand::Put { file }) => commands::put(&out, &stack, &file).await,
+        Command::Config(ConfigCommand::Archive { id }) => commands::archive(&out, &stack, &id).await,
+        Command::Config(ConfigCommand::Show { id }) => commands::show(&out, &stack, &id).await,
+        Command::Runs { id, limit } => commands::runs(&out, &stack, &id, limit).await,
+        Command::Tick { now } => commands::tick(&out, &stack, now.as_deref()).await,
+        Command::Local(LocalCommand::Provision) => commands::provision(&out, &stack).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if cli.json {
+                println!("{}", serde_json::json!({"error": format!("{e:#}")}));
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! The preview Lambda's HTTP API (API Gateway HTTP API, IAM auth):
+//! - `POST /preview`: body is an import config; returns the newest matching file's
+//!   columns, samples, suggested types and top 5 rows.
+//! - `GET /imports/{id}`: the config (secret references redacted), status, next run.
+//! - `GET /imports/{id}/runs`: recent runs with their files, counts and reasons.
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Error, Request, Response};
+use s3imports::config::ImportConfig;
+use s3imports::preview::PreviewError;
+use s3imports::processor::Processor;
+use serde_json::{Value, json};
+
+pub async fn handler(processor: &Processor, request: Request) -> Result<Response<Body>, Error> {
+    let path = request.uri().path().trim_end_matches('/').to_string();
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let result = match (request.method(), parts.as_slice()) {
+        (&Method::POST, ["preview"]) => preview(processor, request.body()).await,
+        (&Method::GET, ["imports", id]) => import(processor, id).await,
+        (&Method::GET, ["imports", id, "runs"]) => runs(processor, id).await,
+        _ => Err(PreviewError {
+            status: 404,
+            message: format!("no route {} {path}", request.method()),
+            detail: None,
+            problems: Vec::new(),
+        }),
+    };
+    Ok(match result {
+        Ok(value) => respond(StatusCode::OK, &value),
+        Err(e) => respond(
+            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+            &serde_json::to_value(&e).unwrap_or_default(),
+        ),
+    })
+}
+
+fn respond(status: StatusCode, value: &Value) -> Response<Body> {
+    let mut response = Response::new(Body::Text(value.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        "content-type",
+        lambda_http::http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn bad_request(message: &str, detail: String) -> PreviewError {
+    PreviewError {
+        status: 400,
+        message: message.into(),
+        detail: Some(detail),
+        problems: Vec::new(),
+    }
+}
+
+async fn preview(processor: &Processor, body: &Body) -> Result<Value, PreviewError> {
+    let value: Value = serde_json::from_slice(body.as_ref())
+        .map_err(|e| bad_request("The body must be an import config (JSON)", e.to_string()))?;
+    let config = ImportConfig::for_preview(value)?;
+    let preview = processor.preview(&config).await?;
+    Ok(serde_json::to_value(preview).unwrap_or_default())
+}
+
+fn store_error(e: s3imports::aws::configs::StoreError) -> PreviewError {
+    use s3imports::aws::configs::StoreError;
+    let status = match &e {
+        StoreError::NotFound(_) => 404,
+        StoreError::Aws { .. } => 503,
+        _ => 500,
+    };
+    PreviewError {
+        status,
+        message: e.to_string(),
+        detail: None,
+        problems: Vec::new(),
+    }
+}
+
+async fn import(processor: &Processor, id: &str) -> Result<Value, PreviewError> {
+    let r = processor.configs.require(id).await.map_err(store_error)?;
+    Ok(json!({
+        "id": id,
+        "status": r.status.as_str(),
+        "status_reason": r.status_reason,
+        "next_run_at": r.next_run_at,
+        "last_run_id": r.last_run_id,
+        "last_run_at": r.last_run_at,
+        "schedule": r.config.schedule.describe(r.config.timezone),
+        "config": r.config.redacted(),
+    }))
+}
+
+async fn runs(processor: &Processor, id: &str) -> Result<Value, PreviewError> {
+    processor.configs.require(id).await.map_err(store_error)?;
+    let runs = processor.ledger.runs(id, 20).await.map_err(store_error)?;
+    let mut out = Vec::new();
+    for run in runs {
+        let files = processor
+            .ledger
+            .run_files(id, &run.run_id)
+            .await
+            .map_err(store_error)?;
+        let mut v = serde_json::to_value(&run).unwrap_or_default();
+        v["status_label"] = json!(run.status.label());
+        v["files"] = json!(files
+            .iter()
+            .map(|f| {
+                let mut fv = serde_json::to_value(f).unwrap_or_default();
+                fv["status_label"] = json!(f.status.label());
+                fv
+            })
+            .collect::<Vec<_>>());
+        out.push(v);
+    }
+    Ok(json!({"import_id": id, "runs": out}))
+}

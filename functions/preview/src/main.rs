@@ -1,0 +1,16 @@
+use lambda_http::{Error, service_fn};
+use s3imports::aws::{Clients, load_config};
+use s3imports::processor::{Processor, ProcessorSettings};
+use s3imports::stack::Stack;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    s3imports::telemetry::init_lambda();
+    let clients = Clients::new(&load_config().await);
+    let processor = Processor::from_env(&clients, &Stack::from_env(), ProcessorSettings::default());
+    let processor = &processor;
+    lambda_http::run(service_fn(move |request| async move {
+        s3imports_preview::handler(processor, request).await
+    }))
+    .await
+}

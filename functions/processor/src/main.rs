@@ -1,0 +1,22 @@
+use lambda_runtime::{Error, service_fn};
+use s3imports::SystemClock;
+use s3imports::aws::{Clients, load_config};
+use s3imports::processor::{Processor, ProcessorSettings};
+use s3imports::stack::Stack;
+use s3imports_processor::{ENV_MAX_RECEIVES, handler};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    s3imports::telemetry::init_lambda();
+    let clients = Clients::new(&load_config().await);
+    let processor = Processor::from_env(&clients, &Stack::from_env(), ProcessorSettings::default());
+    let max_receives = std::env::var(ENV_MAX_RECEIVES)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let processor = &processor;
+    lambda_runtime::run(service_fn(move |event| async move {
+        handler(processor, &SystemClock, max_receives, event).await
+    }))
+    .await
+}

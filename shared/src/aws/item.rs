@@ -1,0 +1,88 @@
+//! DynamoDB item helpers: JSON documents as native maps (readable in the console),
+//! and typed reads of attributes.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::{Map, Number, Value as Json};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// A JSON value as a DynamoDB attribute. Empty strings are kept (DynamoDB allows
+/// them outside keys).
+pub fn from_json(value: &Json) -> AttributeValue {
+    match value {
+        Json::Null => AttributeValue::Null(true),
+        Json::Bool(b) => AttributeValue::Bool(*b),
+        Json::Number(n) => AttributeValue::N(n.to_string()),
+        Json::String(s) => AttributeValue::S(s.clone()),
+        Json::Array(items) => AttributeValue::L(items.iter().map(from_json).collect()),
+        Json::Object(map) => {
+            AttributeValue::M(map.iter().map(|(k, v)| (k.clone(), from_json(v))).collect())
+        }
+    }
+}
+
+/// A DynamoDB attribute as JSON; sets become arrays, binary becomes null.
+pub fn to_json(value: &AttributeValue) -> Json {
+    match value {
+        AttributeValue::S(s) => Json::String(s.clone()),
+        AttributeValue::N(n) => parse_number(n),
+        AttributeValue::Bool(b) => Json::Bool(*b),
+        AttributeValue::L(items) => Json::Array(items.iter().map(to_json).collect()),
+        AttributeValue::M(map) => Json::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), to_json(v)))
+                .collect::<Map<_, _>>(),
+        ),
+        AttributeValue::Ss(items) => Json::Array(items.iter().cloned().map(Json::String).collect()),
+        AttributeValue::Ns(items) => Json::Array(items.iter().map(|n| parse_number(n)).collect()),
+        _ => Json::Null,
+    }
+}
+
+fn parse_number(n: &str) -> Json {
+    if let Ok(i) = n.parse::<i64>() {
+        return Json::Number(i.into());
+    }
+    n.parse::<f64>()
+        .ok()
+        .and_then(Number::from_f64)
+        .map_or_else(|| Json::String(n.to_string()), Json::Number)
+}
+
+/// An item as one JSON object.
+pub fn item_to_json(item: &Item) -> Json {
+    Json::Object(item.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
+}
+
+pub fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub fn get_s<'a>(item: &'a Item, key: &str) -> Option<&'a str> {
+    item.get(key).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+pub fn get_n<T: std::str::FromStr>(item: &Item, key: &str) -> Option<T> {
+    item.get(key)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_round_trip() {
+        let doc = serde_json::json!({
+            "a": "x", "b": 1, "c": 1.5, "d": true, "e": null, "f": [1, "two"], "g": {"h": ""}
+        });
+        assert_eq!(to_json(&from_json(&doc)), doc);
+    }
+}

@@ -1,0 +1,134 @@
+//! AWS adapters: clients built once, item conversion, error classing, and the
+//! stores behind the domain's ports.
+//!
+//! Clients take their endpoint from the standard `AWS_ENDPOINT_URL`, so the same
+//! binaries run against AWS and against a local moto server.
+
+pub mod configs;
+pub mod ledger;
+pub mod mailer;
+pub mod queue;
+pub mod reports;
+pub mod sink;
+pub mod source;
+pub mod item;
+pub mod provision;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::error::metadata::ErrorMetadata;
+
+use crate::error::ErrorClass;
+use crate::stack::Stack;
+
+/// Loads the standard AWS configuration (env, profile, role) once per process.
+pub async fn load_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// Every client the stack uses, built once in `main` and shared.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub sdk: SdkConfig,
+    pub s3: aws_sdk_s3::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub ses: aws_sdk_sesv2::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub sts: aws_sdk_sts::Client,
+}
+
+impl Clients {
+    pub fn new(sdk: &SdkConfig) -> Self {
+        Self {
+            sdk: sdk.clone(),
+            s3: s3_client(sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            ses: aws_sdk_sesv2::Client::new(sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(sdk),
+            sts: aws_sdk_sts::Client::new(sdk),
+        }
+    }
+}
+
+/// An S3 client; path-style when an endpoint override is set, since a local emulator
+/// has no per-bucket DNS names.
+pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    let mut builder = aws_sdk_s3::config::Builder::from(sdk);
+    if sdk.endpoint_url().is_some() {
+        builder = builder.force_path_style(true);
+    }
+    aws_sdk_s3::Client::from_conf(builder.build())
+}
+
+/// Error codes that mean "slow down and try again".
+const RETRYABLE_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "TransactionInProgressException",
+];
+
+/// Classes an SDK error: transport failures and throttling are retryable; a service's
+/// refusal (access denied, no such bucket, validation) is permanent.
+pub fn classify_sdk<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> ErrorClass
+where
+    E: ProvideErrorMetadata,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            ErrorClass::Retryable
+        }
+        SdkError::ServiceError(service) => classify_code(service.err().code()),
+        _ => ErrorClass::Permanent,
+    }
+}
+
+pub fn classify_code(code: Option<&str>) -> ErrorClass {
+    match code {
+        Some(c) if RETRYABLE_CODES.contains(&c) => ErrorClass::Retryable,
+        _ => ErrorClass::Permanent,
+    }
+}
+
+/// The code and message of an SDK error, for reasons a person reads.
+pub fn describe_sdk<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match err {
+        SdkError::ServiceError(s) => {
+            let meta: &ErrorMetadata = s.err().meta();
+            match (meta.code(), meta.message()) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.to_string(),
+                _ => aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
+            }
+        }
+        _ => aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
+    }
+}
+
+/// The stack's names plus the clients: what every entry point carries.
+#[derive(Debug, Clone)]
+pub struct Env {
+    pub clients: Clients,
+    pub stack: Stack,
+}

@@ -1,0 +1,371 @@
+//! Reaching an import's bucket with the import's credentials: the Lambda's own role,
+//! an assumed role (with external id), or an access key whose secret is in Secrets
+//! Manager. Errors carry MoEngage's messages where MoEngage has one.
+
+use aws_config::{Region, SdkConfig};
+use aws_credential_types::Credentials as AwsCredentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use super::{classify_sdk, describe_sdk};
+use crate::config::{Credentials, SecretRef, Source};
+use crate::error::{Classify, ErrorClass};
+use crate::naming::{FilePattern, MatchedFile, Mismatch};
+
+pub const MSG_INVALID_ACCESS_KEY: &str = "Given S3 Access Key is not valid";
+pub const MSG_CHECK_FOLDER: &str = "Please check the folder path and try again";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{MSG_INVALID_ACCESS_KEY} ({detail})")]
+    InvalidAccessKey { detail: String },
+    #[error("access to s3://{bucket}/{folder} was denied: {detail}")]
+    AccessDenied {
+        bucket: String,
+        folder: String,
+        detail: String,
+    },
+    #[error("{MSG_CHECK_FOLDER}: bucket `{bucket}` does not exist")]
+    NoSuchBucket { bucket: String },
+    #[error("{MSG_CHECK_FOLDER}: s3://{bucket}/{folder}/ has no files")]
+    FolderNotFound { bucket: String, folder: String },
+    #[error("the file s3://{bucket}/{key} no longer exists")]
+    NoSuchKey { bucket: String, key: String },
+    #[error("Secrets Manager secret `{secret}`: {reason}")]
+    Secret { secret: String, reason: String },
+    #[error("cannot assume role `{role}`: {reason}")]
+    AssumeRole { role: String, reason: String },
+    #[error("S3: {message}")]
+    Aws { message: String, class: ErrorClass },
+}
+
+impl Classify for SourceError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Aws { class, .. } => *class,
+            _ => ErrorClass::Permanent,
+        }
+    }
+}
+
+/// Builds per-import S3 clients from the process's base config.
+#[derive(Debug, Clone)]
+pub struct SourceAccess {
+    sdk: SdkConfig,
+    sts: aws_sdk_sts::Client,
+    secrets: aws_sdk_secretsmanager::Client,
+}
+
+/// A bucket reached with an import's credentials.
+#[derive(Debug, Clone)]
+pub struct SourceBucket {
+    pub client: aws_sdk_s3::Client,
+    pub bucket: String,
+    pub folder: String,
+    pub region: String,
+}
+
+/// A matching object found by a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedFile {
+    pub file: MatchedFile,
+    pub size: u64,
+    pub etag: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Matching files, oldest first.
+    pub files: Vec<ListedFile>,
+    /// Keys under the prefix that did not match, and why.
+    pub mismatched: Vec<(String, Mismatch)>,
+    /// ListObjectsV2 calls made.
+    pub requests: u32,
+}
+
+impl SourceAccess {
+    pub fn new(sdk: &SdkConfig) -> Self {
+        Self {
+            sdk: sdk.clone(),
+            sts: aws_sdk_sts::Client::new(sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(sdk),
+        }
+    }
+
+    /// Reads a secret's string (or one key of a JSON secret).
+    pub async fn secret(&self, r: &SecretRef) -> Result<String, SourceError> {
+        let (id, key) = r.parts();
+        let err = |reason: String| SourceError::Secret {
+            secret: id.to_string(),
+            reason,
+        };
+        let out = self
+            .secrets
+            .get_secret_value()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(|e| err(describe_sdk(&e)))?;
+        let value = out
+            .secret_string()
+            .ok_or_else(|| err("the secret has no string value".into()))?;
+        match key {
+            None => Ok(value.to_string()),
+            Some(k) => {
+                let json: serde_json::Value = serde_json::from_str(value)
+                    .map_err(|_| err(format!("`#{k}` was asked for but the secret is not JSON")))?;
+                json.get(k)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+                    .ok_or_else(|| err(format!("the JSON secret has no string key `{k}`")))
+            }
+        }
+    }
+
+    /// Connects to the import's bucket, finding its region when the config gives none.
+    pub async fn connect(&self, source: &Source, session: &str) -> Result<SourceBucket, SourceError> {
+        let creds = match &source.credentials {
+            Credentials::Default => None,
+            Credentials::AssumeRole {
+                role_arn,
+                external_id,
+            } => {
+                let out = self
+                    .sts
+                    .assume_role()
+                    .role_arn(role_arn)
+                    .role_session_name(session_name(session))
+                    .set_external_id(external_id.clone())
+                    .send()
+                    .await
+                    .map_err(|e| SourceError::AssumeRole {
+                        role: role_arn.clone(),
+                        reason: describe_sdk(&e),
+                    })?;
+                let c = out.credentials().ok_or_else(|| SourceError::AssumeRole {
+                    role: role_arn.clone(),
+                    reason: "STS returned no credentials".into(),
+                })?;
+                Some(AwsCredentials::new(
+                    c.access_key_id(),
+                    c.secret_access_key(),
+                    Some(c.session_token().to_string()),
+                    std::time::SystemTime::try_from(*c.expiration()).ok(),
+                    "s3imports-assume-role",
+                ))
+            }
+            Credentials::AccessKey {
+                access_key_id,
+                secret_access_key_ref,
+            } => {
+                let secret = self.secret(secret_access_key_ref).await?;
+                Some(AwsCredentials::new(
+                    access_key_id,
+                    secret.trim(),
+                    None,
+                    None,
+                    "s3imports-access-key",
+                ))
+            }
+        };
+        let client_for = |region: Option<String>| {
+            let mut b = aws_sdk_s3::config::Builder::from(&self.sdk);
+            if let Some(r) = region {
+                b = b.region(Region::new(r));
+            }
+            if let Some(c) = &creds {
+                b = b.credentials_provider(SharedCredentialsProvider::new(c.clone()));
+            }
+            if self.sdk.endpoint_url().is_some() {
+                b = b.force_path_style(true);
+            }
+            aws_sdk_s3::Client::from_conf(b.build())
+        };
+        let region = match &source.region {
+            Some(r) => r.clone(),
+            None => bucket_region(&client_for(None), source).await?,
+        };
+        Ok(SourceBucket {
+            client: client_for(Some(region.clone())),
+            bucket: source.bucket.clone(),
+            folder: source.folder.clone(),
+            region,
+        })
+    }
+}
+
+/// STS session names allow `[\w+=,.@-]{2,64}`.
+fn session_name(s: &str) -> String {
+    let mut name: String = format!("s3imports-{s}")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) { c } else { '-' })
+        .collect();
+    name.truncate(64);
+    name
+}
+
+/// The bucket's region, from HeadBucket's `x-amz-bucket-region` (sent on success and on
+/// the redirect S3 answers from another region).
+async fn bucket_region(client: &aws_sdk_s3::Client, source: &Source) -> Result<String, SourceError> {
+    match client.head_bucket().bucket(&source.bucket).send().await {
+        Ok(out) => Ok(out
+            .bucket_region()
+            .map(str::to_string)
+            .or_else(|| client.config().region().map(|r| r.to_string()))
+            .unwrap_or_else(|| "us-east-1".into())),
+        Err(e) => {
+            if let Some(r) = e
+                .raw_response()
+                .and_then(|r| r.headers().get("x-amz-bucket-region"))
+            {
+                return Ok(r.to_string());
+            }
+            Err(s3_error(&e, source.bucket.as_str(), &source.folder, None))
+        }
+    }
+}
+
+/// Turns an S3 error into what a person can act on.
+pub fn s3_error<E>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    bucket: &str,
+    folder: &str,
+    key: Option<&str>,
+) -> SourceError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let code = e.as_service_error().and_then(ProvideErrorMetadata::code);
+    let status = e.raw_response().map_or(0, |r| r.status().as_u16());
+    match code {
+        Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken") => {
+            SourceError::InvalidAccessKey {
+                detail: describe_sdk(e),
+            }
+        }
+        Some("NoSuchBucket") => SourceError::NoSuchBucket {
+            bucket: bucket.into(),
+        },
+        Some("NoSuchKey") => SourceError::NoSuchKey {
+            bucket: bucket.into(),
+            key: key.unwrap_or_default().into(),
+        },
+        Some("AccessDenied" | "AllAccessDisabled") => SourceError::AccessDenied {
+            bucket: bucket.into(),
+            folder: folder.into(),
+            detail: describe_sdk(e),
+        },
+        _ if status == 404 && key.is_none() => SourceError::NoSuchBucket {
+            bucket: bucket.into(),
+        },
+        _ if status == 404 => SourceError::NoSuchKey {
+            bucket: bucket.into(),
+            key: key.unwrap_or_default().into(),
+        },
+        _ if status == 403 => SourceError::AccessDenied {
+            bucket: bucket.into(),
+            folder: folder.into(),
+            detail: describe_sdk(e),
+        },
+        _ => SourceError::Aws {
+            class: classify_sdk(e),
+            message: describe_sdk(e),
+        },
+    }
+}
+
+impl SourceBucket {
+    /// Lists the folder (no sub-folders) for keys that start with the pattern's prefix,
+    /// from `start_after` when given, and sorts the matches by the time in their names.
+    pub async fn list(
+        &self,
+        pattern: &FilePattern,
+        start_after: Option<String>,
+    ) -> Result<Listing, SourceError> {
+        let prefix = format!("{}/{}", self.folder, pattern.prefix);
+        let mut listing = Listing::default();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&prefix)
+                // The delimiter folds sub-folders into common prefixes we never read.
+                .delimiter("/")
+                .set_start_after(start_after.clone().filter(|_| token.is_none()))
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| s3_error(&e, &self.bucket, &self.folder, None))?;
+            listing.requests += 1;
+            for obj in out.contents() {
+                let Some(key) = obj.key() else { continue };
+                match pattern.match_key(key) {
+                    Ok(file) => listing.files.push(ListedFile {
+                        file,
+                        size: obj.size().unwrap_or(0).max(0) as u64,
+                        etag: obj.e_tag().unwrap_or_default().trim_matches('"').to_string(),
+                    }),
+                    Err(m) => listing.mismatched.push((key.to_string(), m)),
+                }
+            }
+            match out.next_continuation_token() {
+                Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        listing
+            .files
+            .sort_by(|a, b| (a.file.timestamp, &a.file.key).cmp(&(b.file.timestamp, &b.file.key)));
+        Ok(listing)
+    }
+
+    /// Whether the folder holds anything at all (S3 has no folders, only key prefixes).
+    pub async fn folder_exists(&self) -> Result<bool, SourceError> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(format!("{}/", self.folder))
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| s3_error(&e, &self.bucket, &self.folder, None))?;
+        Ok(out.key_count().unwrap_or(0) > 0 || !out.contents().is_empty())
+    }
+
+    /// Streams an object; the body is read as it arrives.
+    pub async fn open(&self, key: &str) -> Result<(ByteStream, u64), SourceError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| s3_error(&e, &self.bucket, &self.folder, Some(key)))?;
+        let size = out.content_length().unwrap_or(0).max(0) as u64;
+        Ok((out.body, size))
+    }
+
+    /// Reads a small text object whole (a mapping file), refusing anything large.
+    pub async fn read_text(&self, key: &str, max: u64) -> Result<String, SourceError> {
+        let (body, size) = self.open(key).await?;
+        if size > max {
+            return Err(SourceError::Aws {
+                message: format!("s3://{}/{key} is {size} bytes; at most {max} are read", self.bucket),
+                class: ErrorClass::Permanent,
+            });
+        }
+        let bytes = body.collect().await.map_err(|e| SourceError::Aws {
+            message: format!("reading s3://{}/{key}: {e}", self.bucket),
+            class: ErrorClass::Retryable,
+        })?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| SourceError::Aws {
+            message: format!("s3://{}/{key} is not UTF-8 text", self.bucket),
+            class: ErrorClass::Permanent,
+        })
+    }
+}

@@ -1,0 +1,777 @@
+//! The import config: one document per import, written by the operator, stored as
+//! one DynamoDB item (see `aws::configs`), documented in `docs/config.md` and
+//! `docs/config.schema.json`.
+//!
+//! Parsing is strict (unknown fields are errors, so a typo never silently disables
+//! a setting) and validation returns every problem at once, each naming its field.
+
+use std::fmt;
+
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Classify, ErrorClass};
+use crate::mapping::{ColumnMapping, MappingSpec};
+use crate::naming::{self, DateTimeFormat, FilePattern, FileType};
+use crate::schedule::Schedule;
+
+/// One import, as the operator writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportConfig {
+    /// Stable identifier: lowercase letters, digits and `-`, 1 to 64 characters.
+    pub id: String,
+    /// A name people read in emails and the API.
+    pub name: String,
+    #[serde(default)]
+    pub status: ImportStatus,
+    pub kind: ImportKind,
+    pub source: Source,
+    #[serde(default)]
+    pub file_type: FileType,
+    /// CSV field delimiter, one ASCII character (default `,`).
+    #[serde(default = "default_delimiter")]
+    pub delimiter: char,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
+    pub mapping: MappingSpec,
+    pub schedule: Schedule,
+    /// The app timezone: schedules run in it, and date-times without an offset are read in it
+    /// when the mapping says so.
+    #[serde(default = "default_timezone")]
+    pub timezone: Tz,
+    #[serde(default)]
+    pub notifications: Notifications,
+}
+
+fn default_delimiter() -> char {
+    ','
+}
+
+fn default_timezone() -> Tz {
+    Tz::UTC
+}
+
+/// Lifecycle of an import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportStatus {
+    #[default]
+    Active,
+    /// Stopped by the operator; never runs again.
+    Archived,
+    /// A one-time import that has run.
+    Completed,
+    /// Not runnable (e.g. a duplicate of another active import); the reason is on the item.
+    Invalid,
+}
+
+impl ImportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Archived => "archived",
+            Self::Completed => "completed",
+            Self::Invalid => "invalid",
+        }
+    }
+}
+
+/// What the rows are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ImportKind {
+    /// Registered users keyed by the column mapped to `user_id`; upserts only mapped attributes.
+    RegisteredUsers,
+    /// Anonymous users keyed by the value of `identifier_column`.
+    AnonymousUsers { identifier_column: String },
+    /// Events named `event_name`, for the user in the `user_id` column at `event_time`.
+    Events {
+        event_name: String,
+        /// How an event time without an offset is read: in UTC or in the app timezone.
+        #[serde(default)]
+        event_time_in: EventTimeZone,
+    },
+    /// Auxiliary data keyed by `key_column`, kept for `retention_days` (DynamoDB TTL).
+    Auxiliary {
+        dataset: String,
+        key_column: String,
+        retention_days: u32,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventTimeZone {
+    #[default]
+    Utc,
+    App,
+}
+
+impl ImportKind {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::RegisteredUsers | Self::AnonymousUsers { .. } => "users",
+            Self::Events { .. } => "events",
+            Self::Auxiliary { .. } => "auxiliary",
+        }
+    }
+
+    pub fn sub_type(&self) -> &str {
+        match self {
+            Self::RegisteredUsers => "registered",
+            Self::AnonymousUsers { .. } => "anonymous",
+            Self::Events { event_name, .. } => event_name,
+            Self::Auxiliary { dataset, .. } => dataset,
+        }
+    }
+
+    /// MoEngage's default file prefix for the kind.
+    pub fn default_prefix(&self) -> String {
+        match self {
+            Self::RegisteredUsers => "registered_user_data_".into(),
+            Self::AnonymousUsers { .. } => "anonymous_user_data_".into(),
+            Self::Events { event_name, .. } => format!("{event_name}_"),
+            Self::Auxiliary { .. } => "aux_data_".into(),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Self::RegisteredUsers => "registered users".into(),
+            Self::AnonymousUsers { .. } => "anonymous users".into(),
+            Self::Events { event_name, .. } => format!("events `{event_name}`"),
+            Self::Auxiliary { dataset, .. } => format!("auxiliary data `{dataset}`"),
+        }
+    }
+}
+
+/// Where the files are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    pub bucket: String,
+    /// The bucket's region; found from the bucket when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Folder path inside the bucket, without leading or trailing `/`.
+    pub folder: String,
+    /// File name prefix; defaults to MoEngage's prefix for the kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_prefix: Option<String>,
+    pub datetime_format: DateTimeFormat,
+    #[serde(default)]
+    pub credentials: Credentials,
+}
+
+/// How to reach the bucket. Secrets are references to Secrets Manager, never values.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Credentials {
+    /// The Lambda's own role.
+    #[default]
+    Default,
+    /// The preferred way into a customer's bucket: a role they trust us to assume.
+    AssumeRole {
+        role_arn: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        external_id: Option<String>,
+    },
+    /// An access key whose secret is kept in Secrets Manager.
+    AccessKey {
+        access_key_id: String,
+        secret_access_key_ref: SecretRef,
+    },
+}
+
+/// A Secrets Manager secret: its name or ARN, optionally `#key` to pick one key of a
+/// JSON secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretRef(pub String);
+
+impl SecretRef {
+    /// (secret id, json key)
+    pub fn parts(&self) -> (&str, Option<&str>) {
+        match self.0.rsplit_once('#') {
+            Some((id, key)) if !key.is_empty() => (id, Some(key)),
+            _ => (&self.0, None),
+        }
+    }
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Encryption {
+    Pgp {
+        private_key_ref: SecretRef,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        passphrase_ref: Option<SecretRef>,
+        /// ASCII-armored public key of the signer; when set, every file must carry a valid
+        /// signature by it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signer_public_key: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notifications {
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    #[serde(default = "yes")]
+    pub on_success: bool,
+    #[serde(default = "yes")]
+    pub on_failure: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Notifications {
+    fn default() -> Self {
+        Self {
+            recipients: Vec::new(),
+            on_success: true,
+            on_failure: true,
+        }
+    }
+}
+
+/// One thing wrong with a config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the config is not valid JSON for an import: {0}")]
+    Syntax(String),
+    #[error("the config has {} problem(s):\n{}", .0.len(), list(.0))]
+    Invalid(Vec<Problem>),
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Classify for ConfigError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Permanent
+    }
+}
+
+/// Field names that would hold a secret in plaintext; configs carry `*_ref` instead.
+const PLAINTEXT_SECRET_FIELDS: &[(&str, &str)] = &[
+    ("secret_access_key", "secret_access_key_ref"),
+    ("aws_secret_access_key", "secret_access_key_ref"),
+    ("private_key", "private_key_ref"),
+    ("passphrase", "passphrase_ref"),
+    ("password", "passphrase_ref"),
+];
+
+impl ImportConfig {
+    /// Parses and validates a config document.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        Self::from_value(value)
+    }
+
+    pub fn from_value(value: serde_json::Value) -> Result<Self, ConfigError> {
+        // Secrets first: serde's "unknown field" would hide why the field is refused.
+        let mut problems = Vec::new();
+        find_plaintext_secrets(&value, "", &mut problems);
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems));
+        }
+        let config: Self = serde_path_to_error(value)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a config for a preview: everything is checked but the mapping, which an
+    /// operator usually writes after seeing the file's columns.
+    pub fn for_preview(value: serde_json::Value) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        find_plaintext_secrets(&value, "", &mut problems);
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems));
+        }
+        let config: Self = serde_path_to_error(value)?;
+        let problems: Vec<Problem> = config
+            .problems()
+            .into_iter()
+            .filter(|p| !p.field.starts_with("mapping"))
+            .collect();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// Every problem with the config, each naming its field.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut p = Problems::default();
+        if self.id.is_empty()
+            || self.id.len() > 64
+            || !self
+                .id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            p.add("id", "use 1 to 64 lowercase letters, digits and `-`");
+        }
+        if self.name.trim().is_empty() {
+            p.add("name", "give the import a name");
+        }
+        match &self.kind {
+            ImportKind::RegisteredUsers => {}
+            ImportKind::AnonymousUsers { identifier_column } => {
+                if identifier_column.trim().is_empty() {
+                    p.add("kind.identifier_column", "name the column that identifies an anonymous user");
+                }
+            }
+            ImportKind::Events { event_name, .. } => {
+                if event_name.trim().is_empty() {
+                    p.add("kind.event_name", "name the event");
+                } else if event_name.len() > 100 {
+                    p.add("kind.event_name", "at most 100 characters");
+                }
+            }
+            ImportKind::Auxiliary {
+                dataset,
+                key_column,
+                retention_days,
+            } => {
+                if dataset.trim().is_empty() {
+                    p.add("kind.dataset", "name the dataset");
+                }
+                if key_column.trim().is_empty() {
+                    p.add("kind.key_column", "name the column that keys a record");
+                }
+                if *retention_days == 0 || *retention_days > 3650 {
+                    p.add("kind.retention_days", "between 1 and 3650 days");
+                }
+            }
+        }
+        self.source_problems(&mut p);
+        if !self.delimiter.is_ascii() || self.delimiter == '"' || self.delimiter == '\n' {
+            p.add("delimiter", "use one ASCII character other than a quote or newline");
+        }
+        if let Some(Encryption::Pgp {
+            signer_public_key: Some(key),
+            ..
+        }) = &self.encryption
+            && !key.contains("BEGIN PGP PUBLIC KEY BLOCK")
+        {
+            p.add(
+                "encryption.signer_public_key",
+                "give the signer's ASCII-armored public key (-----BEGIN PGP PUBLIC KEY BLOCK-----)",
+            );
+        }
+        for problem in self.mapping.problems(&self.kind) {
+            p.0.push(problem);
+        }
+        for message in self.schedule.validate() {
+            p.add("schedule", message);
+        }
+        for (i, r) in self.notifications.recipients.iter().enumerate() {
+            if !looks_like_email(r) {
+                p.add(
+                    format!("notifications.recipients[{i}]"),
+                    format!("`{r}` is not an email address"),
+                );
+            }
+        }
+        p.0
+    }
+
+    fn source_problems(&self, p: &mut Problems) {
+        let s = &self.source;
+        if !valid_bucket_name(&s.bucket) {
+            p.add("source.bucket", format!("`{}` is not a valid S3 bucket name", s.bucket));
+        }
+        if let Some(region) = &s.region
+            && (region.is_empty()
+                || !region
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+        {
+            p.add("source.region", format!("`{region}` is not an AWS region name"));
+        }
+        if s.folder.trim().is_empty() {
+            p.add(
+                "source.folder",
+                "give a folder: files are never imported from the bucket root",
+            );
+        } else if s.folder.starts_with('/') || s.folder.ends_with('/') {
+            p.add("source.folder", "write the folder without a leading or trailing `/`");
+        } else if s.folder.split('/').any(str::is_empty) {
+            p.add("source.folder", "the folder path has an empty part (`//`)");
+        }
+        if let Some(prefix) = &s.file_prefix
+            && let Err(e) = naming::validate_prefix(prefix)
+        {
+            p.add("source.file_prefix", e.to_string());
+        }
+        match &s.credentials {
+            Credentials::Default => {}
+            Credentials::AssumeRole { role_arn, external_id } => {
+                if !role_arn.starts_with("arn:") || !role_arn.contains(":role/") {
+                    p.add(
+                        "source.credentials.role_arn",
+                        format!("`{role_arn}` is not an IAM role ARN"),
+                    );
+                }
+                if external_id.as_deref().is_some_and(|e| e.len() < 2 || e.len() > 1224) {
+                    p.add("source.credentials.external_id", "use 2 to 1224 characters");
+                }
+            }
+            Credentials::AccessKey {
+                access_key_id,
+                secret_access_key_ref,
+            } => {
+                if access_key_id.len() < 16
+                    || !access_key_id.chars().all(|c| c.is_ascii_alphanumeric())
+                {
+                    p.add(
+                        "source.credentials.access_key_id",
+                        "not an access key id (16 or more letters and digits)",
+                    );
+                }
+                if secret_access_key_ref.0.trim().is_empty() {
+                    p.add(
+                        "source.credentials.secret_access_key_ref",
+                        "name the Secrets Manager secret that holds the secret access key",
+                    );
+                }
+            }
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// The file name prefix in force: the configured one or the kind's default.
+    pub fn file_prefix(&self) -> String {
+        self.source
+            .file_prefix
+            .clone()
+            .unwrap_or_else(|| self.kind.default_prefix())
+    }
+
+    pub fn file_pattern(&self) -> FilePattern {
+        FilePattern {
+            folder: self.source.folder.clone(),
+            prefix: self.file_prefix(),
+            format: self.source.datetime_format.clone(),
+            file_type: self.file_type,
+        }
+    }
+
+    /// Two active imports with the same key would import the same files twice.
+    pub fn duplicate_key(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.kind.type_name(),
+            self.kind.sub_type(),
+            self.source.bucket,
+            self.source.folder
+        )
+    }
+
+    pub fn is_encrypted(&self) -> bool {
+        self.encryption.is_some()
+    }
+
+    /// The inline mapping, when the config has one (not a manifest file).
+    pub fn inline_columns(&self) -> Option<&[ColumnMapping]> {
+        match &self.mapping {
+            MappingSpec::Columns { columns } => Some(columns),
+            MappingSpec::Manifest { .. } => None,
+        }
+    }
+
+    /// The config as JSON with every secret reference replaced, for the API and logs.
+    pub fn redacted(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        redact(&mut value);
+        value
+    }
+}
+
+fn redact(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if k.ends_with("_ref") || k == "external_id" {
+                    *v = serde_json::Value::String("***".into());
+                } else {
+                    redact(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+/// serde's own messages, with the path of the field that failed.
+fn serde_path_to_error(value: serde_json::Value) -> Result<ImportConfig, ConfigError> {
+    ImportConfig::deserialize(value).map_err(|e| ConfigError::Syntax(e.to_string()))
+}
+
+fn find_plaintext_secrets(value: &serde_json::Value, path: &str, out: &mut Vec<Problem>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let field = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                if let Some((_, instead)) = PLAINTEXT_SECRET_FIELDS.iter().find(|(f, _)| f == k) {
+                    out.push(Problem {
+                        field: field.clone(),
+                        message: format!(
+                            "secrets are never stored in a config: put the value in AWS Secrets Manager and give its name or ARN as `{instead}`"
+                        ),
+                    });
+                } else {
+                    find_plaintext_secrets(v, &field, out);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                find_plaintext_secrets(v, &format!("{path}[{i}]"), out);
+            }
+        }
+        serde_json::Value::String(s) if s.contains("PRIVATE KEY") => out.push(Problem {
+            field: path.to_string(),
+            message: "this looks like a private key; store it in AWS Secrets Manager and give `private_key_ref`".into(),
+        }),
+        _ => {}
+    }
+}
+
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+}
+
+impl Problem {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+fn looks_like_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !s.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// S3's bucket naming rules (the common subset: 3-63 chars, lowercase, digits, `.`, `-`).
+fn valid_bucket_name(b: &str) -> bool {
+    (3..=63).contains(&b.len())
+        && b
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        && b.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && b.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "id": "users-daily",
+            "name": "Users daily",
+            "kind": {"type": "registered_users"},
+            "source": {
+                "bucket": "acme-exports",
+                "folder": "moengage/users",
+                "datetime_format": "yyyymmdd"
+            },
+            "mapping": {"columns": [
+                {"column": "ID", "attribute": "user_id"},
+                {"column": "Email", "attribute": "email"}
+            ]},
+            "schedule": {"type": "daily", "time": "09:30"},
+            "timezone": "Asia/Kolkata",
+            "notifications": {"recipients": ["ops@acme.example"]}
+        })
+    }
+
+    #[test]
+    fn parses_a_valid_config_with_defaults() {
+        let c = ImportConfig::from_value(base()).unwrap();
+        assert_eq!(c.status, ImportStatus::Active);
+        assert_eq!(c.file_type, FileType::Csv);
+        assert_eq!(c.delimiter, ',');
+        assert_eq!(c.file_prefix(), "registered_user_data_");
+        assert_eq!(c.timezone, chrono_tz::Asia::Kolkata);
+        assert!(c.notifications.on_failure && c.notifications.on_success);
+        assert_eq!(c.duplicate_key(), "users|registered|acme-exports|moengage/users");
+    }
+
+    #[test]
+    fn event_prefix_defaults_to_event_name() {
+        let mut v = base();
+        v["kind"] = serde_json::json!({"type": "events", "event_name": "Purchase Summary"});
+        v["mapping"] = serde_json::json!({"columns": [
+            {"column": "uid", "attribute": "user_id"},
+            {"column": "at", "attribute": "event_time", "type": "datetime"}
+        ]});
+        let c = ImportConfig::from_value(v).unwrap();
+        assert_eq!(c.file_prefix(), "Purchase Summary_");
+        assert_eq!(
+            c.duplicate_key(),
+            "events|Purchase Summary|acme-exports|moengage/users"
+        );
+    }
+
+    #[test]
+    fn rejects_plaintext_secrets_naming_the_field() {
+        let mut v = base();
+        v["source"]["credentials"] = serde_json::json!({
+            "type": "access_key", "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+            "secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+        });
+        let err = ImportConfig::from_value(v).unwrap_err();
+        let ConfigError::Invalid(problems) = err else {
+            panic!("expected problems")
+        };
+        assert_eq!(problems[0].field, "source.credentials.secret_access_key");
+        assert!(problems[0].message.contains("secret_access_key_ref"));
+        assert!(!problems[0].message.contains("wJalr"));
+    }
+
+    #[test]
+    fn rejects_an_inline_private_key() {
+        let mut v = base();
+        v["encryption"] = serde_json::json!({
+            "type": "pgp", "private_key_ref": "-----BEGIN PGP PRIVATE KEY BLOCK-----\nabc"
+        });
+        let ConfigError::Invalid(problems) = ImportConfig::from_value(v).unwrap_err() else {
+            panic!()
+        };
+        assert_eq!(problems[0].field, "encryption.private_key_ref");
+    }
+
+    #[test]
+    fn returns_every_problem_at_once() {
+        let mut v = base();
+        v["id"] = "Users Daily".into();
+        v["source"]["folder"] = "/moengage/users/".into();
+        v["source"]["bucket"] = "Acme_Exports".into();
+        v["source"]["file_prefix"] = "bad/prefix".into();
+        v["notifications"]["recipients"] = serde_json::json!(["not-an-email"]);
+        let ConfigError::Invalid(problems) = ImportConfig::from_value(v).unwrap_err() else {
+            panic!()
+        };
+        let fields: Vec<_> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "id",
+                "source.bucket",
+                "source.folder",
+                "source.file_prefix",
+                "notifications.recipients[0]"
+            ]
+        );
+    }
+
+    #[test]
+    fn root_folder_is_refused() {
+        let mut v = base();
+        v["source"]["folder"] = "".into();
+        let ConfigError::Invalid(problems) = ImportConfig::from_value(v).unwrap_err() else {
+            panic!()
+        };
+        assert_eq!(problems[0].field, "source.folder");
+        assert!(problems[0].message.contains("bucket root"));
+    }
+
+    #[test]
+    fn unknown_fields_are_errors() {
+        let mut v = base();
+        v["schedulee"] = "daily".into();
+        let err = ImportConfig::from_value(v).unwrap_err().to_string();
+        assert!(err.contains("schedulee"), "{err}");
+    }
+
+    #[test]
+    fn redaction_hides_secret_references() {
+        let mut v = base();
+        v["encryption"] = serde_json::json!({
+            "type": "pgp", "private_key_ref": "s3imports/pgp-key", "passphrase_ref": "s3imports/pgp-pass"
+        });
+        let c = ImportConfig::from_value(v).unwrap();
+        let r = c.redacted().to_string();
+        assert!(!r.contains("s3imports/pgp-key") && !r.contains("s3imports/pgp-pass"));
+        assert!(r.contains("***"));
+    }
+
+    #[test]
+    fn secret_ref_parts() {
+        assert_eq!(SecretRef("a/b#key".into()).parts(), ("a/b", Some("key")));
+        assert_eq!(SecretRef("arn:x:secret".into()).parts(), ("arn:x:secret", None));
+    }
+
+    #[test]
+    fn bucket_names() {
+        assert!(valid_bucket_name("acme-exports.eu"));
+        assert!(!valid_bucket_name("ab"));
+        assert!(!valid_bucket_name("-acme"));
+        assert!(!valid_bucket_name("Acme"));
+    }
+}

@@ -1,0 +1,277 @@
+//! Discovery: on each tick, find the imports that are due, claim each run, list the
+//! import's folder for new files, claim each new file in the ledger and enqueue it.
+
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::Clock;
+use crate::aws::configs::{ConfigRecord, ConfigStore, StoreError};
+use crate::aws::ledger::LedgerStore;
+use crate::aws::mailer::Mailer;
+use crate::aws::queue::{FileMessage, FileQueue};
+use crate::aws::source::{SourceAccess, SourceError};
+use crate::config::ImportStatus;
+use crate::ledger::{FileOutcome, FileRecord, FileStatus, RunStatus, new_run_id};
+use crate::notify;
+
+/// The parts discovery works with, built once per process.
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    pub configs: ConfigStore,
+    pub ledger: LedgerStore,
+    pub queue: FileQueue,
+    pub access: SourceAccess,
+    pub mailer: Mailer,
+}
+
+/// What one tick did, per due import.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TickReport {
+    pub imports: Vec<ImportTick>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportTick {
+    pub import_id: String,
+    pub run_id: Option<String>,
+    pub outcome: TickOutcome,
+    /// Keys enqueued by this run.
+    pub files: Vec<String>,
+    /// ListObjectsV2 requests the listing took.
+    pub list_requests: u32,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TickOutcome {
+    /// New files were enqueued.
+    Enqueued,
+    NoNewFiles,
+    /// The run failed as a whole (bucket unreachable, folder missing, ...).
+    Failed,
+    /// Another tick claimed this run first.
+    ClaimedElsewhere,
+    /// The import duplicates another active one and was marked invalid.
+    Duplicate,
+}
+
+impl ImportTick {
+    fn new(import_id: &str, outcome: TickOutcome) -> Self {
+        Self {
+            import_id: import_id.to_string(),
+            run_id: None,
+            outcome,
+            files: Vec::new(),
+            list_requests: 0,
+            reason: None,
+        }
+    }
+}
+
+impl Discovery {
+    /// One tick: every due import, one after another. An import's failure is recorded
+    /// on its run and does not stop the others; only a failure to read the configs
+    /// table fails the tick.
+    pub async fn tick(&self, clock: &dyn Clock) -> Result<TickReport, StoreError> {
+        let now = clock.now();
+        let mut report = TickReport::default();
+        for id in self.configs.due(now).await? {
+            match self.run_import(&id, clock).await {
+                Ok(Some(t)) => report.imports.push(t),
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(import_id = %id, error = %e, "discovery failed for import");
+                    let mut t = ImportTick::new(&id, TickOutcome::Failed);
+                    t.reason = Some(e.to_string());
+                    report.imports.push(t);
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn run_import(&self, id: &str, clock: &dyn Clock) -> Result<Option<ImportTick>, StoreError> {
+        let now = clock.now();
+        let Some(record) = self.configs.get(id).await? else {
+            return Ok(None);
+        };
+        let Some(due_at) = record.next_run_at.filter(|t| *t <= now) else {
+            return Ok(None);
+        };
+        if record.status != ImportStatus::Active {
+            return Ok(None);
+        }
+        let config = &record.config;
+        if let Some(other) = self.configs.take_lock(config, now).await? {
+            let reason = format!(
+                "duplicates active import `{other}` (same type, sub-type, bucket and folder); archive one of them"
+            );
+            self.configs
+                .finish(id, ImportStatus::Invalid, Some(&reason), now)
+                .await?;
+            let mut t = ImportTick::new(id, TickOutcome::Duplicate);
+            t.reason = Some(reason);
+            return Ok(Some(t));
+        }
+        let next = config.schedule.next_run_after(now, config.timezone);
+        let run_id = new_run_id(now);
+        if !self
+            .configs
+            .claim_run(id, due_at, next, &run_id, now)
+            .await?
+        {
+            return Ok(Some(ImportTick::new(id, TickOutcome::ClaimedElsewhere)));
+        }
+        self.ledger.create_run(id, &run_id, now).await?;
+        let result = self.list_and_enqueue(&record, &run_id, clock).await;
+        if config.schedule.is_one_time() {
+            self.configs
+                .finish(id, ImportStatus::Completed, None, clock.now())
+                .await?;
+        }
+        let mut tick = ImportTick::new(id, TickOutcome::Enqueued);
+        tick.run_id = Some(run_id.clone());
+        match result {
+            Ok((files, requests)) => {
+                tick.list_requests = requests;
+                tick.outcome = if files.is_empty() {
+                    TickOutcome::NoNewFiles
+                } else {
+                    TickOutcome::Enqueued
+                };
+                tick.files = files;
+                info!(import_id = %id, run_id = %run_id, files = tick.files.len(), "run started");
+            }
+            Err(RunError::Source(e)) => {
+                let reason = e.to_string();
+                warn!(import_id = %id, run_id = %run_id, reason = %reason, "run failed");
+                self.ledger.fail_run(id, &run_id, &reason, clock.now()).await?;
+                if notify::wanted(config, RunStatus::Failed) {
+                    let email = notify::run_failed_email(config, &run_id, &reason);
+                    if let Err(e) = self.mailer.send(&config.notifications.recipients, &email).await {
+                        warn!(import_id = %id, error = %e, "failure email not sent");
+                    }
+                }
+                tick.outcome = TickOutcome::Failed;
+                tick.reason = Some(reason);
+            }
+            Err(RunError::Store(e)) => {
+                self.ledger
+                    .fail_run(id, &run_id, &e.to_string(), clock.now())
+                    .await
+                    .ok();
+                return Err(e);
+            }
+        }
+        Ok(Some(tick))
+    }
+
+    /// Lists the folder, claims new files and enqueues them. Returns the enqueued keys
+    /// and the number of list requests.
+    async fn list_and_enqueue(
+        &self,
+        record: &ConfigRecord,
+        run_id: &str,
+        clock: &dyn Clock,
+    ) -> Result<(Vec<String>, u32), RunError> {
+        let config = &record.config;
+        let id = config.id.as_str();
+        let pattern = config.file_pattern();
+        let bucket = self.access.connect(&config.source, id).await?;
+        let start_after = record
+            .newest_key
+            .as_deref()
+            .and_then(|k| pattern.match_key(k).ok())
+            .and_then(|newest| pattern.start_after(&newest));
+        let listing = bucket.list(&pattern, start_after).await?;
+        if listing.files.is_empty() && record.newest_key.is_none() && !bucket.folder_exists().await? {
+            return Err(RunError::Source(SourceError::FolderNotFound {
+                bucket: config.source.bucket.clone(),
+                folder: config.source.folder.clone(),
+            }));
+        }
+        let keys: Vec<String> = listing.files.iter().map(|f| f.file.key.clone()).collect();
+        let known = self.ledger.known_files(id, &keys).await?;
+        let now = clock.now();
+        let mut messages = Vec::new();
+        for f in listing.files.iter().filter(|f| !known.contains(&f.file.key)) {
+            let file = FileRecord {
+                import_id: id.to_string(),
+                run_id: run_id.to_string(),
+                bucket: config.source.bucket.clone(),
+                key: f.file.key.clone(),
+                size: f.size,
+                etag: f.etag.clone(),
+                status: FileStatus::Queued,
+                rows_total: 0,
+                rows_ingested: 0,
+                rows_failed: 0,
+                bytes: 0,
+                queued_at: Some(now),
+                started_at: None,
+                finished_at: None,
+                duration_ms: None,
+                reason: None,
+                report_key: None,
+                attempts: 0,
+            };
+            // A lost race (another tick claimed it) just means it is not ours to send.
+            if self.ledger.claim_file(&file, now).await? {
+                messages.push(FileMessage {
+                    import_id: id.to_string(),
+                    run_id: run_id.to_string(),
+                    bucket: file.bucket,
+                    key: file.key,
+                    size: file.size,
+                    etag: file.etag,
+                });
+            }
+        }
+        let enqueued: Vec<String> = messages.iter().map(|m| m.key.clone()).collect();
+        // The run knows its file count before any message can be processed, so the last
+        // file to finish is the one that closes the run.
+        self.ledger.set_run_files(id, run_id, &enqueued, now).await?;
+        let refused = self.queue.send_all(&messages).await?;
+        for m in &refused {
+            let outcome = FileOutcome::failed("SQS refused the message; delete the file's ledger record to import it again");
+            self.ledger
+                .finish_file(id, run_id, &m.key, None, &outcome, clock.now())
+                .await?;
+        }
+        if let Some(newest) = listing.files.last() {
+            self.configs.set_newest_key(id, &newest.file.key).await?;
+        }
+        Ok((enqueued, listing.requests))
+    }
+}
+
+enum RunError {
+    Source(SourceError),
+    Store(StoreError),
+}
+
+impl From<SourceError> for RunError {
+    fn from(e: SourceError) -> Self {
+        Self::Source(e)
+    }
+}
+
+impl From<StoreError> for RunError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl Discovery {
+    /// Builds discovery from the process's clients and the stack's names.
+    pub async fn from_env(clients: &crate::aws::Clients, stack: &crate::stack::Stack) -> Result<Self, StoreError> {
+        Ok(Self {
+            configs: ConfigStore::new(clients.dynamodb.clone(), &stack.configs_table),
+            ledger: LedgerStore::new(clients.dynamodb.clone(), &stack.ledger_table),
+            queue: FileQueue::by_name(clients.sqs.clone(), &stack.queue_name).await?,
+            access: SourceAccess::new(&clients.sdk),
+            mailer: Mailer::new(clients.ses.clone(), &stack.sender),
+        })
+    }
+}

@@ -1,0 +1,29 @@
+//! s3imports: the domain library behind the discovery, processor and preview
+//! Lambdas and the `s3imports` CLI.
+//!
+//! Pure domain modules (`config`, `naming`, `schedule`, `values`, `reader`,
+//! `mapping`, `pgp`, `sink`, `ledger`, `notify`) know nothing of AWS; adapters live
+//! under [`aws`], and the services that join them are `discovery`, `processor` and
+//! `preview`.
+
+pub mod aws;
+pub mod clock;
+pub mod config;
+pub mod discovery;
+pub mod error;
+pub mod ledger;
+pub mod mapping;
+pub mod naming;
+pub mod notify;
+pub mod pgp;
+pub mod preview;
+pub mod processor;
+pub mod reader;
+pub mod schedule;
+pub mod sink;
+pub mod stack;
+pub mod telemetry;
+pub mod values;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::{Classify, ErrorClass};

@@ -1,0 +1,663 @@
+//! Column mapping: which file column becomes which typed attribute.
+//!
+//! A mapping is written inline in the config or comes from a manifest file (ours or
+//! MoEngage's mapping-file JSON, as is). It is checked twice: on its own when the
+//! config is validated ([`MappingSpec::problems`]) and against a file's header when
+//! the file is read ([`CompiledMapping::new`]), which is where a missing identifier
+//! column is found.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{EventTimeZone, ImportConfig, ImportKind, Problem};
+use crate::error::{Classify, ErrorClass};
+use crate::reader::{Row, RowError};
+use crate::values::{AttrType, Value, ValueDateTimeFormat, ValueOptions, parse_value};
+
+/// The attribute that identifies a registered user (and the user of an event).
+pub const USER_ID: &str = "user_id";
+/// The attribute that carries an event's time.
+pub const EVENT_TIME: &str = "event_time";
+
+/// A standard attribute: our name, MoEngage's key, the types it accepts (first is the default).
+#[derive(Debug, Clone, Copy)]
+pub struct StandardAttribute {
+    pub name: &'static str,
+    pub moengage_key: &'static str,
+    pub types: &'static [AttrType],
+    pub description: &'static str,
+}
+
+/// The catalog of standard attributes. Anything else mapped is a custom attribute.
+pub const CATALOG: &[StandardAttribute] = &[
+    StandardAttribute {
+        name: USER_ID,
+        moengage_key: "uid",
+        types: &[AttrType::String],
+        description: "the user's unique id in your systems",
+    },
+    StandardAttribute {
+        name: "name",
+        moengage_key: "u_n",
+        types: &[AttrType::String],
+        description: "full name",
+    },
+    StandardAttribute {
+        name: "first_name",
+        moengage_key: "u_fn",
+        types: &[AttrType::String],
+        description: "first name",
+    },
+    StandardAttribute {
+        name: "last_name",
+        moengage_key: "u_ln",
+        types: &[AttrType::String],
+        description: "last name",
+    },
+    StandardAttribute {
+        name: "email",
+        moengage_key: "u_em",
+        types: &[AttrType::String],
+        description: "email address",
+    },
+    StandardAttribute {
+        name: "mobile",
+        moengage_key: "u_mb",
+        types: &[AttrType::String],
+        description: "mobile number, with country code",
+    },
+    StandardAttribute {
+        name: "gender",
+        moengage_key: "u_gd",
+        types: &[AttrType::String],
+        description: "gender",
+    },
+    StandardAttribute {
+        name: "birthday",
+        moengage_key: "u_bd",
+        types: &[AttrType::Datetime],
+        description: "date of birth",
+    },
+    StandardAttribute {
+        name: EVENT_TIME,
+        moengage_key: "event_time",
+        types: &[AttrType::Datetime],
+        description: "when the event happened (events only)",
+    },
+];
+
+pub fn standard(name: &str) -> Option<&'static StandardAttribute> {
+    CATALOG.iter().find(|a| a.name == name)
+}
+
+/// Our attribute name for a MoEngage attribute key (`u_em` -> `email`); custom names pass through.
+pub fn from_moengage_key(key: &str) -> &str {
+    CATALOG
+        .iter()
+        .find(|a| a.moengage_key == key)
+        .map_or(key, |a| a.name)
+}
+
+/// One column's mapping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnMapping {
+    /// The column name in the file header (for JSON, a key or `parent.child` path).
+    pub column: String,
+    /// The attribute it becomes; a standard attribute or a new custom one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribute: Option<String>,
+    /// Defaults to the standard attribute's type, or `string` for a custom attribute.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub attr_type: Option<AttrType>,
+    /// For `datetime`: one of MoEngage's format names or a strftime pattern.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<ValueDateTimeFormat>,
+    /// For `list`: the item delimiter (default `,`; `[a|b]` is always read as a list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<char>,
+    /// Leave this column out of the import.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip: bool,
+}
+
+impl ColumnMapping {
+    pub fn attr_type(&self) -> AttrType {
+        self.attr_type.unwrap_or_else(|| {
+            self.attribute
+                .as_deref()
+                .and_then(standard)
+                .map_or(AttrType::String, |a| a.types[0])
+        })
+    }
+}
+
+/// Where the mapping comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawMappingSpec", into = "RawMappingSpec")]
+pub enum MappingSpec {
+    /// Inline: `{"columns": [...]}`.
+    Columns { columns: Vec<ColumnMapping> },
+    /// A manifest file in the import's folder, read with the import's credentials:
+    /// `{"manifest": "mapping.json"}` (a key relative to the folder).
+    Manifest { manifest: String },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMappingSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    columns: Option<Vec<ColumnMapping>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    manifest: Option<String>,
+}
+
+impl TryFrom<RawMappingSpec> for MappingSpec {
+    type Error = String;
+    fn try_from(raw: RawMappingSpec) -> Result<Self, String> {
+        match (raw.columns, raw.manifest) {
+            (Some(columns), None) => Ok(Self::Columns { columns }),
+            (None, Some(manifest)) => Ok(Self::Manifest { manifest }),
+            _ => Err("mapping: give either `columns` (inline) or `manifest` (a mapping file in the folder), not both".into()),
+        }
+    }
+}
+
+impl From<MappingSpec> for RawMappingSpec {
+    fn from(spec: MappingSpec) -> Self {
+        match spec {
+            MappingSpec::Columns { columns } => Self {
+                columns: Some(columns),
+                manifest: None,
+            },
+            MappingSpec::Manifest { manifest } => Self {
+                columns: None,
+                manifest: Some(manifest),
+            },
+        }
+    }
+}
+
+impl MappingSpec {
+    /// Problems with the mapping itself (a manifest is checked when it is read).
+    pub fn problems(&self, kind: &ImportKind) -> Vec<Problem> {
+        match self {
+            Self::Columns { columns } => column_problems(columns, kind, "mapping.columns"),
+            Self::Manifest { manifest } => {
+                if manifest.trim().is_empty() || manifest.starts_with('/') {
+                    vec![Problem::new(
+                        "mapping.manifest",
+                        "give the mapping file's name relative to the import's folder",
+                    )]
+                } else {
+                    Vec::new()
+                }
+            }
+        }
+    }
+}
+
+/// Checks a list of column mappings; `field` prefixes the field names in problems.
+pub fn column_problems(columns: &[ColumnMapping], kind: &ImportKind, field: &str) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut attrs = BTreeSet::new();
+    let mut cols = BTreeSet::new();
+    for (i, m) in columns.iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        if m.column.trim().is_empty() {
+            problems.push(Problem::new(format!("{at}.column"), "name the column"));
+        } else if !cols.insert(m.column.as_str()) {
+            problems.push(Problem::new(
+                format!("{at}.column"),
+                format!("column `{}` is mapped twice", m.column),
+            ));
+        }
+        if m.skip {
+            continue;
+        }
+        let Some(attr) = m.attribute.as_deref() else {
+            problems.push(Problem::new(
+                format!("{at}.attribute"),
+                format!("map column `{}` to an attribute, or set `skip: true`", m.column),
+            ));
+            continue;
+        };
+        if !attrs.insert(attr) {
+            problems.push(Problem::new(
+                format!("{at}.attribute"),
+                format!("attribute `{attr}` is mapped from two columns"),
+            ));
+        }
+        let ty = m.attr_type();
+        match standard(attr) {
+            Some(std_attr) => {
+                if !std_attr.types.contains(&ty) {
+                    problems.push(Problem::new(
+                        format!("{at}.type"),
+                        format!(
+                            "standard attribute `{attr}` takes {}, not {ty}",
+                            std_attr
+                                .types
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(" or ")
+                        ),
+                    ));
+                }
+                if attr == EVENT_TIME && !matches!(kind, ImportKind::Events { .. }) {
+                    problems.push(Problem::new(
+                        format!("{at}.attribute"),
+                        "`event_time` is only for event imports",
+                    ));
+                }
+            }
+            None => {
+                if let Some(reason) = custom_name_problem(attr) {
+                    problems.push(Problem::new(format!("{at}.attribute"), reason));
+                }
+            }
+        }
+        if m.format.is_some() && ty != AttrType::Datetime {
+            problems.push(Problem::new(
+                format!("{at}.format"),
+                "a format applies to `datetime` columns only",
+            ));
+        }
+        if m.delimiter.is_some() && ty != AttrType::List {
+            problems.push(Problem::new(
+                format!("{at}.delimiter"),
+                "a delimiter applies to `list` columns only",
+            ));
+        }
+    }
+    let required: &[&str] = match kind {
+        ImportKind::RegisteredUsers => &[USER_ID],
+        ImportKind::Events { .. } => &[USER_ID, EVENT_TIME],
+        ImportKind::AnonymousUsers { .. } | ImportKind::Auxiliary { .. } => &[],
+    };
+    for r in required {
+        if !attrs.contains(r) {
+            problems.push(Problem::new(
+                field,
+                format!("{} imports need a column mapped to `{r}`", kind.describe()),
+            ));
+        }
+    }
+    problems
+}
+
+fn custom_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() || name.len() > 100 {
+        return Some("a custom attribute name has 1 to 100 characters".into());
+    }
+    if name.starts_with("moe_") || name.starts_with("s3i_") {
+        return Some(format!(
+            "`{name}`: names starting with `moe_` or `s3i_` are reserved"
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | ' ' | '.'))
+    {
+        return Some(format!(
+            "`{name}`: use letters, digits, spaces, `_`, `-` and `.`"
+        ));
+    }
+    None
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MappingError {
+    #[error("the mapping file is not valid: {0}")]
+    Manifest(String),
+    #[error("the mapping is not valid: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<Problem>),
+    #[error("column `{column}` ({purpose}) is not in the file; its columns are: {found}")]
+    MissingColumn {
+        column: String,
+        purpose: String,
+        found: String,
+    },
+}
+
+impl Classify for MappingError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Permanent
+    }
+}
+
+/// Reads a manifest: our `{"columns": [...]}` (or a bare list) or MoEngage's
+/// `{"mapping": [{"column", "moe_attr", "type", "datetime_format", "is_skipped"}]}`.
+pub fn parse_manifest(text: &str) -> Result<Vec<ColumnMapping>, MappingError> {
+    let value: serde_json::Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
+        .map_err(|e| MappingError::Manifest(e.to_string()))?;
+    if let Some(items) = value.get("mapping") {
+        let items: Vec<MoEngageMapping> = serde_json::from_value(items.clone())
+            .map_err(|e| MappingError::Manifest(format!("MoEngage mapping file: {e}")))?;
+        return items.into_iter().map(MoEngageMapping::into_ours).collect();
+    }
+    let list = value.get("columns").cloned().unwrap_or(value);
+    serde_json::from_value(list).map_err(|e| MappingError::Manifest(e.to_string()))
+}
+
+/// One entry of MoEngage's mapping file.
+#[derive(Deserialize)]
+struct MoEngageMapping {
+    column: String,
+    #[serde(default)]
+    moe_attr: Option<String>,
+    #[serde(default, rename = "type")]
+    attr_type: Option<String>,
+    #[serde(default)]
+    datetime_format: Option<String>,
+    #[serde(default)]
+    is_skipped: bool,
+}
+
+impl MoEngageMapping {
+    fn into_ours(self) -> Result<ColumnMapping, MappingError> {
+        let attr_type = match self.attr_type.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(t) => Some(
+                serde_json::from_value::<AttrType>(serde_json::Value::String(t.to_lowercase()))
+                    .map_err(|_| {
+                        MappingError::Manifest(format!(
+                            "column `{}`: unknown type `{t}` (use string, double, bool or datetime)",
+                            self.column
+                        ))
+                    })?,
+            ),
+        };
+        let format = match self.datetime_format.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(f) => Some(ValueDateTimeFormat::parse(f).map_err(|e| {
+                MappingError::Manifest(format!("column `{}`: {e}", self.column))
+            })?),
+        };
+        let skip = self.is_skipped || self.moe_attr.as_deref().is_none_or(|a| a.trim().is_empty());
+        Ok(ColumnMapping {
+            attribute: self
+                .moe_attr
+                .filter(|a| !a.trim().is_empty())
+                .map(|a| from_moengage_key(a.trim()).to_string()),
+            column: self.column,
+            attr_type,
+            format: if skip { None } else { format },
+            delimiter: None,
+            skip,
+        })
+    }
+}
+
+/// How the identity of a row is found.
+#[derive(Debug, Clone)]
+enum KeySource {
+    /// The attribute at this index of the compiled columns (user id).
+    Attribute(usize),
+    /// A raw file column (anonymous identifier, auxiliary key).
+    Column { index: usize, name: String },
+}
+
+#[derive(Debug, Clone)]
+struct CompiledColumn {
+    index: usize,
+    column: String,
+    attribute: Arc<str>,
+    ty: AttrType,
+    format: Option<ValueDateTimeFormat>,
+    delimiter: Option<char>,
+    timezone: Tz,
+}
+
+/// A mapping bound to one file's columns, ready to map rows.
+#[derive(Debug, Clone)]
+pub struct CompiledMapping {
+    columns: Vec<CompiledColumn>,
+    key: KeySource,
+    event_time: Option<usize>,
+    /// Columns in the file that nothing maps (reported, not an error).
+    pub unmapped: Vec<String>,
+    /// Mapped columns that the file does not have (ignored, as MoEngage does).
+    pub absent: Vec<String>,
+}
+
+/// One mapped row: its identity and typed attributes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MappedRow {
+    pub row: u64,
+    /// User id, anonymous identifier or auxiliary key.
+    pub key: String,
+    pub event_time: Option<DateTime<Utc>>,
+    /// Mapped attributes with a value (empty cells write nothing).
+    pub attributes: Vec<(Arc<str>, Value)>,
+}
+
+impl CompiledMapping {
+    /// Binds `mappings` to a file whose header is `file_columns`.
+    pub fn new(
+        config: &ImportConfig,
+        mappings: &[ColumnMapping],
+        file_columns: &[String],
+    ) -> Result<Self, MappingError> {
+        let problems = column_problems(mappings, &config.kind, "mapping");
+        if !problems.is_empty() {
+            return Err(MappingError::Invalid(problems));
+        }
+        let position: HashMap<&str, usize> = file_columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.as_str(), i))
+            .collect();
+        let found = || {
+            file_columns
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut columns = Vec::new();
+        let mut absent = Vec::new();
+        for m in mappings {
+            let Some(&index) = position.get(m.column.as_str()) else {
+                absent.push(m.column.clone());
+                continue;
+            };
+            let (false, Some(attribute)) = (m.skip, m.attribute.as_deref()) else {
+                continue;
+            };
+            let timezone = match &config.kind {
+                ImportKind::Events {
+                    event_time_in: EventTimeZone::App,
+                    ..
+                } if attribute == EVENT_TIME => config.timezone,
+                _ => Tz::UTC,
+            };
+            columns.push(CompiledColumn {
+                index,
+                column: m.column.clone(),
+                attribute: Arc::from(attribute),
+                ty: m.attr_type(),
+                format: m.format.clone(),
+                delimiter: m.delimiter,
+                timezone,
+            });
+        }
+        let mapped: BTreeSet<&str> = mappings.iter().map(|m| m.column.as_str()).collect();
+        let mut unmapped: Vec<String> = file_columns
+            .iter()
+            .filter(|c| !mapped.contains(c.as_str()))
+            .cloned()
+            .collect();
+        let required_attr = |attr: &str| -> Result<usize, MappingError> {
+            columns
+                .iter()
+                .position(|c| &*c.attribute == attr)
+                .ok_or_else(|| MappingError::MissingColumn {
+                    column: mappings
+                        .iter()
+                        .find(|m| m.attribute.as_deref() == Some(attr))
+                        .map_or_else(|| attr.to_string(), |m| m.column.clone()),
+                    purpose: attr.to_string(),
+                    found: found(),
+                })
+        };
+        let raw_column = |name: &str, purpose: &str| -> Result<KeySource, MappingError> {
+            position
+                .get(name)
+                .map(|&index| KeySource::Column {
+                    index,
+                    name: name.to_string(),
+                })
+                .ok_or_else(|| MappingError::MissingColumn {
+                    column: name.to_string(),
+                    purpose: purpose.to_string(),
+                    found: found(),
+                })
+        };
+        let (key, event_time) = match &config.kind {
+            ImportKind::RegisteredUsers => (KeySource::Attribute(required_attr(USER_ID)?), None),
+            ImportKind::Events { .. } => (
+                KeySource::Attribute(required_attr(USER_ID)?),
+                Some(required_attr(EVENT_TIME)?),
+            ),
+            ImportKind::AnonymousUsers { identifier_column } => {
+                (raw_column(identifier_column, "anonymous user identifier")?, None)
+            }
+            ImportKind::Auxiliary { key_column, .. } => {
+                (raw_column(key_column, "auxiliary data key")?, None)
+            }
+        };
+        // The key column of anonymous and auxiliary imports is not "unmapped".
+        if let KeySource::Column { name, .. } = &key {
+            unmapped.retain(|c| c != name);
+        }
+        Ok(Self {
+            columns,
+            key,
+            event_time,
+            unmapped,
+            absent,
+        })
+    }
+
+    /// Maps one row into `out` (reusing its buffers). On failure every bad column of the
+    /// row is returned, so the report shows them all at once.
+    pub fn map_row(&self, row: &Row, out: &mut MappedRow) -> Result<(), Vec<RowError>> {
+        out.row = row.number();
+        out.key.clear();
+        out.event_time = None;
+        out.attributes.clear();
+        let mut errors = Vec::new();
+        for (i, c) in self.columns.iter().enumerate() {
+            let Some(raw) = row.get(c.index) else {
+                continue;
+            };
+            let opts = ValueOptions {
+                datetime_format: c.format.as_ref(),
+                timezone: c.timezone,
+                list_delimiter: c.delimiter,
+            };
+            match parse_value(raw, c.ty, &opts) {
+                Ok(Some(value)) => {
+                    if Some(i) == self.event_time
+                        && let Value::DateTime(t) = &value
+                    {
+                        out.event_time = Some(*t);
+                    }
+                    if let (KeySource::Attribute(k), Value::String(s)) = (&self.key, &value)
+                        && *k == i
+                    {
+                        out.key.push_str(s);
+                    }
+                    out.attributes.push((c.attribute.clone(), value));
+                }
+                Ok(None) => {}
+                Err(e) => errors.push(row_error(row, Some(&c.column), e.to_string())),
+            }
+        }
+        match &self.key {
+            KeySource::Attribute(i) => {
+                if out.key.is_empty() && !errors.iter().any(|e| e.column.as_deref() == Some(&self.columns[*i].column)) {
+                    errors.push(row_error(
+                        row,
+                        Some(&self.columns[*i].column),
+                        format!("`{}` is empty; every row needs one", self.columns[*i].attribute),
+                    ));
+                }
+            }
+            KeySource::Column { index, name } => match row.get(*index).map(str::trim) {
+                Some(v) if !v.is_empty() => out.key.push_str(v),
+                _ => errors.push(row_error(row, Some(name), "the identifier is empty; every row needs one".into())),
+            },
+        }
+        if let Some(i) = self.event_time
+            && out.event_time.is_none()
+            && !errors.iter().any(|e| e.column.as_deref() == Some(&self.columns[i].column))
+        {
+            errors.push(row_error(
+                row,
+                Some(&self.columns[i].column),
+                "the event time is empty; every event needs one".into(),
+            ));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The mapped file columns, in mapping order.
+    pub fn mapped_columns(&self) -> impl Iterator<Item = (&str, &str, AttrType)> {
+        self.columns
+            .iter()
+            .map(|c| (c.column.as_str(), &*c.attribute, c.ty))
+    }
+}
+
+fn row_error(row: &Row, column: Option<&str>, reason: String) -> RowError {
+    RowError {
+        row: row.number(),
+        column: column.map(str::to_string),
+        reason,
+        raw: row.raw(),
+    }
+}
+
+/// A type to suggest for a column in the preview, from a sample value.
+pub fn suggest_type(sample: &str) -> AttrType {
+    let s = sample.trim();
+    let utc = ValueOptions {
+        datetime_format: None,
+        timezone: Tz::UTC,
+        list_delimiter: None,
+    };
+    if s.is_empty() {
+        return AttrType::String;
+    }
+    if s.starts_with('[') && s.ends_with(']') {
+        return AttrType::List;
+    }
+    for ty in [AttrType::Integer, AttrType::Number, AttrType::Boolean] {
+        // `0`/`1` read as booleans too, but a number is the likelier meaning.
+        if parse_value(s, ty, &utc).is_ok() {
+            return ty;
+        }
+    }
+    if s.len() >= 8 && parse_value(s, AttrType::Datetime, &utc).is_ok() {
+        return AttrType::Datetime;
+    }
+    AttrType::String
+}
+
+impl fmt::Display for MappedRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "row {} key `{}`", self.row, self.key)
+    }
+}

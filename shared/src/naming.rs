@@ -1,0 +1,425 @@
+//! File naming: `<prefix>[_]<date-time><extension>` directly in the import's folder.
+//!
+//! The date-time is matched as the suffix of the name's stem that the format
+//! describes, never by splitting on an underscore, because prefixes (event names)
+//! hold spaces and underscores themselves.
+
+use std::fmt;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::{Classify, ErrorClass};
+
+/// The data in a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileType {
+    #[default]
+    Csv,
+    Json,
+}
+
+impl FileType {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Csv => "csv",
+            Self::Json => "json",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NamingError {
+    #[error("`{0}` is not a date-time format: use yyyymmdd, ddmmyyyy, mmddyyyy, mm_yyyy, mon_yyyy, yyyymmdd_hhmm, or a pattern of %Y %m %d %H %M %S %b (e.g. %Y-%m-%d_%H-%M-%S) or %s")]
+    Format(String),
+    #[error("the file prefix must have 1 to 100 characters")]
+    PrefixLength,
+    #[error("the file prefix may hold letters, digits, spaces and `_` only; `{0}` is not allowed")]
+    PrefixChar(char),
+}
+
+impl Classify for NamingError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Permanent
+    }
+}
+
+/// One piece of a date-time format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Year,
+    Month,
+    Day,
+    Hour,
+    Minute,
+    Second,
+    MonthName,
+    Epoch,
+    Literal(char),
+}
+
+/// A date-time format for file names: MoEngage's names or a strftime-like pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DateTimeFormat {
+    text: String,
+    tokens: Vec<Token>,
+}
+
+const MOENGAGE_FORMATS: &[(&str, &str)] = &[
+    ("mm_yyyy", "%m_%Y"),
+    ("ddmmyyyy", "%d%m%Y"),
+    ("mmddyyyy", "%m%d%Y"),
+    ("yyyymmdd", "%Y%m%d"),
+    ("mon_yyyy", "%b_%Y"),
+    ("yyyymmdd_hhmm", "%Y%m%d_%H%M"),
+];
+
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+
+impl DateTimeFormat {
+    pub fn parse(s: &str) -> Result<Self, NamingError> {
+        let text = s.trim();
+        let pattern = MOENGAGE_FORMATS
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(text))
+            .map_or(text, |(_, p)| p);
+        let mut tokens = Vec::new();
+        let mut chars = pattern.chars();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                if c == '/' {
+                    return Err(NamingError::Format(text.into()));
+                }
+                tokens.push(Token::Literal(c));
+                continue;
+            }
+            tokens.push(match chars.next() {
+                Some('Y') => Token::Year,
+                Some('m') => Token::Month,
+                Some('d') => Token::Day,
+                Some('H') => Token::Hour,
+                Some('M') => Token::Minute,
+                Some('S') => Token::Second,
+                Some('b') => Token::MonthName,
+                Some('s') => Token::Epoch,
+                Some('%') => Token::Literal('%'),
+                _ => return Err(NamingError::Format(text.into())),
+            });
+        }
+        let has_date = tokens.iter().any(|t| matches!(t, Token::Year | Token::Epoch));
+        let epoch_alone = !tokens.contains(&Token::Epoch) || tokens.len() == 1;
+        if !has_date || !epoch_alone {
+            return Err(NamingError::Format(text.into()));
+        }
+        Ok(Self {
+            text: text.to_string(),
+            tokens,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether names in this format sort as their times do (fixed width, most
+    /// significant first), which lets discovery list with `StartAfter`.
+    pub fn sorts_lexically(&self) -> bool {
+        let order = |t: &Token| match t {
+            Token::Year => Some(0),
+            Token::Month => Some(1),
+            Token::Day => Some(2),
+            Token::Hour => Some(3),
+            Token::Minute => Some(4),
+            Token::Second => Some(5),
+            _ => None,
+        };
+        let mut last = -1;
+        for t in &self.tokens {
+            match t {
+                Token::MonthName | Token::Epoch => return false,
+                Token::Literal(_) => {}
+                other => {
+                    let o = order(other).unwrap_or(0);
+                    if o <= last {
+                        return false;
+                    }
+                    last = o;
+                }
+            }
+        }
+        true
+    }
+
+    /// Matches `text` exactly; the time it names (missing fields: day 1, 00:00:00).
+    pub fn parse_time(&self, text: &str) -> Option<NaiveDateTime> {
+        let b = text.as_bytes();
+        let mut i = 0;
+        let (mut y, mut mo, mut d, mut h, mut mi, mut s) = (None, None, None, 0, 0, 0);
+        let digits = |i: &mut usize, n: usize| -> Option<u32> {
+            let end = *i + n;
+            let part = b.get(*i..end)?;
+            if !part.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            *i = end;
+            std::str::from_utf8(part).ok()?.parse().ok()
+        };
+        for t in &self.tokens {
+            match t {
+                Token::Year => y = Some(digits(&mut i, 4)? as i32),
+                Token::Month => mo = Some(digits(&mut i, 2)?),
+                Token::Day => d = Some(digits(&mut i, 2)?),
+                Token::Hour => h = digits(&mut i, 2)?,
+                Token::Minute => mi = digits(&mut i, 2)?,
+                Token::Second => s = digits(&mut i, 2)?,
+                Token::MonthName => {
+                    let part = text.get(i..i + 3)?.to_ascii_lowercase();
+                    mo = Some(MONTHS.iter().position(|m| *m == part)? as u32 + 1);
+                    i += 3;
+                }
+                Token::Epoch => {
+                    let n = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+                    if n == 0 || n > 12 {
+                        return None;
+                    }
+                    let secs: i64 = text[i..i + n].parse().ok()?;
+                    i += n;
+                    return (i == b.len())
+                        .then(|| chrono::DateTime::from_timestamp(secs, 0).map(|t| t.naive_utc()))?;
+                }
+                Token::Literal(c) => {
+                    let mut buf = [0u8; 4];
+                    let lit = c.encode_utf8(&mut buf).as_bytes();
+                    if b.get(i..i + lit.len())? != lit {
+                        return None;
+                    }
+                    i += lit.len();
+                }
+            }
+        }
+        if i != b.len() {
+            return None;
+        }
+        NaiveDate::from_ymd_opt(y?, mo.unwrap_or(1), d.unwrap_or(1))?.and_hms_opt(h, mi, s)
+    }
+
+    /// A sample date-time text (31 January 2022, 12:59:30).
+    pub fn example(&self) -> String {
+        self.tokens
+            .iter()
+            .map(|t| match t {
+                Token::Year => "2022".to_string(),
+                Token::Month => "01".into(),
+                Token::Day => "31".into(),
+                Token::Hour => "12".into(),
+                Token::Minute => "59".into(),
+                Token::Second => "30".into(),
+                Token::MonthName => "jan".into(),
+                Token::Epoch => "1643633970".into(),
+                Token::Literal(c) => c.to_string(),
+            })
+            .collect()
+    }
+}
+
+impl Serialize for DateTimeFormat {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for DateTimeFormat {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for DateTimeFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Letters, digits, spaces and `_`, 1 to 100 characters.
+pub fn validate_prefix(prefix: &str) -> Result<(), NamingError> {
+    if prefix.is_empty() || prefix.chars().count() > 100 {
+        return Err(NamingError::PrefixLength);
+    }
+    match prefix.chars().find(|c| !(c.is_alphanumeric() || *c == ' ' || *c == '_')) {
+        Some(c) => Err(NamingError::PrefixChar(c)),
+        None => Ok(()),
+    }
+}
+
+/// Which files an import takes from its folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilePattern {
+    pub folder: String,
+    pub prefix: String,
+    pub format: DateTimeFormat,
+    pub file_type: FileType,
+}
+
+/// A key that matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchedFile {
+    pub key: String,
+    pub name: String,
+    pub timestamp: NaiveDateTime,
+    pub datetime_text: String,
+    pub gzip: bool,
+    pub pgp: bool,
+}
+
+/// Why a key does not match, part by part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mismatch {
+    NotInFolder { folder: String },
+    InSubFolder { folder: String },
+    Extension { found: String, expected: Vec<String> },
+    Prefix { expected: String, found_name: String },
+    DateTime { text: String, format: String },
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotInFolder { folder } => write!(f, "the key is not in the folder `{folder}/`"),
+            Self::InSubFolder { folder } => write!(
+                f,
+                "the key is in a sub-folder of `{folder}/`; only files directly in the folder are imported"
+            ),
+            Self::Extension { found, expected } => write!(
+                f,
+                "the extension `{found}` is not one of {}",
+                expected.join(", ")
+            ),
+            Self::Prefix { expected, found_name } => write!(
+                f,
+                "the name `{found_name}` does not start with the prefix `{expected}`"
+            ),
+            Self::DateTime { text, format } => write!(
+                f,
+                "the date-time `{text}` does not match the format `{format}`"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Mismatch {}
+
+const WRAPPERS: &[(&str, bool, bool)] = &[
+    ("", false, false),
+    (".gz", true, false),
+    (".pgp", false, true),
+    (".gpg", false, true),
+    (".asc", false, true),
+    (".gz.pgp", true, true),
+    (".gz.gpg", true, true),
+    (".gz.asc", true, true),
+];
+
+impl FilePattern {
+    /// Every extension accepted, e.g. `.csv`, `.csv.gz`, `.csv.pgp`.
+    pub fn extensions(&self) -> Vec<String> {
+        WRAPPERS
+            .iter()
+            .map(|(w, _, _)| format!(".{}{w}", self.file_type.extension()))
+            .collect()
+    }
+
+    pub fn match_key(&self, key: &str) -> Result<MatchedFile, Mismatch> {
+        let folder = self.folder.trim_matches('/');
+        let Some(name) = key.strip_prefix(folder).and_then(|r| r.strip_prefix('/')) else {
+            return Err(Mismatch::NotInFolder {
+                folder: folder.into(),
+            });
+        };
+        if name.contains('/') {
+            return Err(Mismatch::InSubFolder {
+                folder: folder.into(),
+            });
+        }
+        let lower = name.to_ascii_lowercase();
+        let ext = self.file_type.extension();
+        // Longest wrapper first, so `.csv.gz.pgp` is not read as `.pgp` on `x.csv.gz`.
+        let mut wrappers: Vec<&(&str, bool, bool)> = WRAPPERS.iter().collect();
+        wrappers.sort_by_key(|(w, _, _)| std::cmp::Reverse(w.len()));
+        let Some((stem_len, gzip, pgp)) = wrappers.iter().find_map(|(w, gz, pgp)| {
+            let suffix = format!(".{ext}{w}");
+            lower
+                .ends_with(&suffix)
+                .then(|| (name.len() - suffix.len(), *gz, *pgp))
+        }) else {
+            let found = name.find('.').map_or_else(|| "(none)".to_string(), |i| name[i..].to_string());
+            return Err(Mismatch::Extension {
+                found,
+                expected: self.extensions(),
+            });
+        };
+        let stem = &name[..stem_len];
+        let Some(rest) = stem.strip_prefix(&self.prefix) else {
+            return Err(Mismatch::Prefix {
+                expected: self.prefix.clone(),
+                found_name: name.into(),
+            });
+        };
+        let text = if self.prefix.ends_with('_') {
+            rest
+        } else {
+            rest.strip_prefix('_').unwrap_or(rest)
+        };
+        let timestamp = self.format.parse_time(text).ok_or_else(|| Mismatch::DateTime {
+            text: text.into(),
+            format: self.format.as_str().into(),
+        })?;
+        Ok(MatchedFile {
+            key: key.into(),
+            name: name.into(),
+            timestamp,
+            datetime_text: text.into(),
+            gzip,
+            pgp,
+        })
+    }
+
+    /// For formats that sort lexically: the `StartAfter` key that lists files from the
+    /// newest processed one's time on (same-time files included).
+    pub fn start_after(&self, newest_processed: &MatchedFile) -> Option<String> {
+        if !self.format.sorts_lexically() {
+            return None;
+        }
+        let name = &newest_processed.name;
+        let end = name.find(&newest_processed.datetime_text)? ;
+        let cut = &name[..end + newest_processed.datetime_text.len()];
+        // Drop the last character so keys with exactly this time still sort after it.
+        let mut key = format!("{}/{}", self.folder.trim_matches('/'), cut);
+        key.pop();
+        Some(key)
+    }
+
+    pub fn example_name(&self) -> String {
+        let sep = if self.prefix.ends_with('_') { "" } else { "_" };
+        format!(
+            "{}{sep}{}.{}",
+            self.prefix,
+            self.format.example(),
+            self.file_type.extension()
+        )
+    }
+}
+
+/// Sorts files oldest first by the time in their names (ties by key).
+pub fn sort_by_time(files: &mut [MatchedFile]) {
+    files.sort_by(|a, b| (a.timestamp, &a.key).cmp(&(b.timestamp, &b.key)));
+}
+
+pub fn newest<'a>(files: impl IntoIterator<Item = &'a MatchedFile>) -> Option<&'a MatchedFile> {
+    files
+        .into_iter()
+        .max_by(|a, b| (a.timestamp, &a.key).cmp(&(b.timestamp, &b.key)))
+}

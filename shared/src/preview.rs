@@ -1,0 +1,242 @@
+//! Preview: the most recent file matching an import config, its columns with a
+//! sample value and a suggested type each, and its top 5 rows, after decryption.
+//! Errors carry MoEngage's messages and an HTTP status for the API.
+
+use serde::Serialize;
+
+use crate::aws::source::{MSG_CHECK_FOLDER, MSG_INVALID_ACCESS_KEY, SourceError};
+use crate::config::{ConfigError, ImportConfig};
+use crate::error::Classify;
+use crate::mapping::{CompiledMapping, suggest_type};
+use crate::naming::FileType;
+use crate::processor::{ProcessError, Processor, unwrap_file};
+use crate::reader::{CsvOptions, FileError, ReadError, Row, open_reader};
+use crate::values::AttrType;
+
+pub const MSG_ZERO_ROWS: &str = "Found zero data rows in the file";
+/// Rows shown.
+pub const TOP_ROWS: usize = 5;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    pub file: PreviewFile,
+    pub columns: Vec<PreviewColumn>,
+    /// The top rows, values in column order (null where absent).
+    pub rows: Vec<Vec<Option<String>>>,
+    /// Rows among the top ones that could not be read, with the reason.
+    pub row_errors: Vec<String>,
+    /// File columns the mapping does not mention.
+    pub unmapped_columns: Vec<String>,
+    /// Mapped columns the file does not have (ignored on import).
+    pub absent_columns: Vec<String>,
+    /// Why the mapping would fail on this file, if it would.
+    pub mapping_problem: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewFile {
+    pub bucket: String,
+    pub key: String,
+    pub name: String,
+    pub size: u64,
+    pub timestamp: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewColumn {
+    pub name: String,
+    pub sample: Option<String>,
+    pub suggested_type: AttrType,
+    /// The attribute the mapping sends it to, if any.
+    pub attribute: Option<String>,
+}
+
+/// A preview failure: an HTTP status and the message to show.
+#[derive(Debug, Clone, Serialize, thiserror::Error)]
+#[error("{message}")]
+pub struct PreviewError {
+    #[serde(skip)]
+    pub status: u16,
+    #[serde(rename = "error")]
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<crate::config::Problem>,
+}
+
+impl PreviewError {
+    fn new(status: u16, message: impl Into<String>, detail: Option<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            detail,
+            problems: Vec::new(),
+        }
+    }
+}
+
+impl From<ConfigError> for PreviewError {
+    fn from(e: ConfigError) -> Self {
+        match e {
+            ConfigError::Syntax(s) => Self::new(400, "The import config is not valid", Some(s)),
+            ConfigError::Invalid(problems) => Self {
+                status: 400,
+                message: "The import config is not valid".into(),
+                detail: None,
+                problems,
+            },
+        }
+    }
+}
+
+impl From<SourceError> for PreviewError {
+    fn from(e: SourceError) -> Self {
+        let detail = Some(e.to_string());
+        match e {
+            SourceError::InvalidAccessKey { .. } => Self::new(400, MSG_INVALID_ACCESS_KEY, detail),
+            SourceError::NoSuchBucket { .. }
+            | SourceError::FolderNotFound { .. }
+            | SourceError::NoSuchKey { .. } => Self::new(404, MSG_CHECK_FOLDER, detail),
+            SourceError::AccessDenied { .. } => Self::new(403, "Access to the bucket was denied", detail),
+            SourceError::Secret { .. } | SourceError::AssumeRole { .. } => {
+                Self::new(400, "The import's credentials could not be used", detail)
+            }
+            SourceError::Aws { class, .. } => {
+                let status = if class == crate::ErrorClass::Retryable { 503 } else { 502 };
+                Self::new(status, "S3 could not be read; try again", detail)
+            }
+        }
+    }
+}
+
+impl From<ProcessError> for PreviewError {
+    fn from(e: ProcessError) -> Self {
+        match e {
+            ProcessError::Source(s) => s.into(),
+            ProcessError::Pgp(p) => Self::new(422, format!("The file could not be decrypted: {p}"), None),
+            ProcessError::File(f) if f == MSG_ZERO_ROWS => Self::new(422, MSG_ZERO_ROWS, None),
+            other if other.is_retryable() => Self::new(503, "The file could not be read; try again", Some(other.to_string())),
+            other => Self::new(422, other.to_string(), None),
+        }
+    }
+}
+
+impl Processor {
+    /// Previews the newest file that matches `config` (the same document as the
+    /// DynamoDB item; its mapping may still be empty).
+    pub async fn preview(&self, config: &ImportConfig) -> Result<Preview, PreviewError> {
+        let bucket = self.access.connect(&config.source, &config.id).await?;
+        let pattern = config.file_pattern();
+        let listing = bucket.list(&pattern, None).await?;
+        let Some(newest) = listing.files.last().cloned() else {
+            let detail = if bucket.folder_exists().await? {
+                format!(
+                    "no file in s3://{}/{}/ matches `{}`",
+                    config.source.bucket,
+                    config.source.folder,
+                    pattern.example_name()
+                )
+            } else {
+                format!("s3://{}/{}/ has no files", config.source.bucket, config.source.folder)
+            };
+            return Err(PreviewError::new(404, MSG_CHECK_FOLDER, Some(detail)));
+        };
+        let mappings = self.mapping(config, &bucket).await?;
+        let keyring = self.keyring(config).await?;
+        let (body, _) = bucket.open(&newest.file.key).await?;
+        let input = tokio_util::io::SyncIoBridge::new(body.into_async_read());
+        let spool = self.settings.spool_dir.clone();
+        let key = newest.file.key.clone();
+        let json = config.file_type == FileType::Json;
+        let delimiter = u8::try_from(u32::from(config.delimiter)).unwrap_or(b',');
+        let (columns, rows, row_errors) = tokio::task::spawn_blocking(move || {
+            read_top(&key, keyring.as_ref(), &spool, input, json, delimiter)
+        })
+        .await
+        .map_err(|e| PreviewError::new(500, format!("the preview stopped: {e}"), None))??;
+        let compiled = CompiledMapping::new(config, &mappings, &columns);
+        let mapped: Vec<(String, String)> = compiled
+            .as_ref()
+            .map(|c| {
+                c.mapped_columns()
+                    .map(|(col, attr, _)| (col.to_string(), attr.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let preview_columns = columns
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let sample = rows.first().and_then(|r| r.get(i).cloned().flatten());
+                PreviewColumn {
+                    name: name.clone(),
+                    suggested_type: sample.as_deref().map_or(AttrType::String, suggest_type),
+                    sample,
+                    attribute: mapped.iter().find(|(c, _)| c == name).map(|(_, a)| a.clone()),
+                }
+            })
+            .collect();
+        let (unmapped, absent, problem) = match compiled {
+            Ok(c) => (c.unmapped, c.absent, None),
+            Err(e) => (
+                columns
+                    .iter()
+                    .filter(|c| !mappings.iter().any(|m| &m.column == *c))
+                    .cloned()
+                    .collect(),
+                Vec::new(),
+                Some(e.to_string()),
+            ),
+        };
+        Ok(Preview {
+            file: PreviewFile {
+                bucket: config.source.bucket.clone(),
+                name: newest.file.name.clone(),
+                key: newest.file.key.clone(),
+                size: newest.size,
+                timestamp: newest.file.timestamp.to_string(),
+            },
+            columns: preview_columns,
+            rows,
+            row_errors,
+            unmapped_columns: unmapped,
+            absent_columns: absent,
+            mapping_problem: problem,
+        })
+    }
+}
+
+type Top = (Vec<String>, Vec<Vec<Option<String>>>, Vec<String>);
+
+fn read_top(
+    key: &str,
+    keyring: Option<&crate::pgp::PgpKeyring>,
+    spool: &std::path::Path,
+    input: impl std::io::Read + Send,
+    json: bool,
+    delimiter: u8,
+) -> Result<Top, PreviewError> {
+    let plaintext = unwrap_file(key, keyring, spool, input)?;
+    let mut reader = open_reader(json, plaintext, &CsvOptions { delimiter }, None).map_err(file_error)?;
+    let columns = reader.columns().to_vec();
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    let mut row = Row::default();
+    while rows.len() + errors.len() < TOP_ROWS {
+        match reader.read_row(&mut row) {
+            Ok(true) => rows.push((0..columns.len()).map(|i| row.get(i).map(str::to_string)).collect()),
+            Ok(false) => break,
+            Err(ReadError::Row(e)) => errors.push(e.to_string()),
+            Err(ReadError::File(e)) => return Err(file_error(e)),
+        }
+    }
+    Ok((columns, rows, errors))
+}
+
+fn file_error(e: FileError) -> PreviewError {
+    match e {
+        FileError::ZeroDataRows => PreviewError::new(422, MSG_ZERO_ROWS, None),
+        other => ProcessError::from(other).into(),
+    }
+}

@@ -1,0 +1,615 @@
+//! Processing one file: lease it in the ledger, stream it from S3, PGP-decrypt and
+//! verify it (into ephemeral storage, so only authenticated plaintext is parsed),
+//! gunzip, read rows, map, write them to DynamoDB, report failed rows, record the
+//! outcome, and when the run's last file ends, send the run's one email.
+//!
+//! Memory stays flat: the file streams through fixed buffers; rows flow to the
+//! writer through a bounded channel.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write as _};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_util::io::SyncIoBridge;
+use tracing::{info, warn};
+
+use crate::Clock;
+use crate::aws::configs::{ConfigStore, StoreError};
+use crate::aws::ledger::{LedgerStore, StartOutcome};
+use crate::aws::mailer::Mailer;
+use crate::aws::queue::FileMessage;
+use crate::aws::reports::{ReportStore, report_key};
+use crate::aws::sink::DynamoSink;
+use crate::aws::source::{SourceAccess, SourceBucket, SourceError};
+use crate::config::{Encryption, ImportConfig, ImportKind};
+use crate::error::{Classify, ErrorClass};
+use crate::ledger::{FileOutcome, FileStatus};
+use crate::mapping::{ColumnMapping, CompiledMapping, MappedRow, MappingError, MappingSpec, parse_manifest};
+use crate::naming::FileType;
+use crate::notify;
+use crate::pgp::{PgpError, PgpKeyring, decrypt_to, looks_like_pgp};
+use crate::reader::{CsvOptions, FileError, ReadError, Row, RowError, open_reader};
+use crate::sink::{Write, WriteBuilder};
+use crate::stack::Stack;
+
+/// Rows per batch handed from the reading thread to the writer.
+const BATCH_ROWS: usize = 100;
+/// Batches in flight between reader and writer: the bound that keeps memory flat.
+const CHANNEL_DEPTH: usize = 8;
+/// The largest mapping file read.
+const MAX_MANIFEST_BYTES: u64 = 1 << 20;
+
+#[derive(Debug, Clone)]
+pub struct ProcessorSettings {
+    /// Identifies this worker's leases.
+    pub worker_id: String,
+    /// How long a lease lasts without a heartbeat.
+    pub lease: Duration,
+    /// Where decrypted plaintext and reports are spooled (Lambda: /tmp).
+    pub spool_dir: PathBuf,
+    /// After this many starts without finishing (timeouts, crashes), the file fails.
+    pub max_attempts: u32,
+}
+
+impl Default for ProcessorSettings {
+    fn default() -> Self {
+        Self {
+            worker_id: uuid::Uuid::new_v4().to_string(),
+            lease: Duration::from_secs(120),
+            spool_dir: std::env::temp_dir(),
+            max_attempts: 5,
+        }
+    }
+}
+
+/// Everything processing needs, built once per process.
+#[derive(Debug, Clone)]
+pub struct Processor {
+    pub configs: ConfigStore,
+    pub ledger: LedgerStore,
+    pub access: SourceAccess,
+    pub reports: ReportStore,
+    pub mailer: Mailer,
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub stack: Stack,
+    pub settings: ProcessorSettings,
+}
+
+/// What became of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "result")]
+pub enum Processed {
+    /// The file was processed (this delivery) and has this outcome.
+    Done {
+        status: FileStatus,
+        rows_total: u64,
+        rows_ingested: u64,
+        rows_failed: u64,
+        reason: Option<String>,
+    },
+    /// Nothing to do: already finished (a redelivery) or unknown to the ledger.
+    Skipped { reason: String },
+}
+
+/// A failure of one file.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Pgp(#[from] PgpError),
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
+    #[error("{0}")]
+    File(String),
+    #[error("reading the file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the file is held by another worker until {0}")]
+    Busy(String),
+}
+
+impl Classify for ProcessError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Source(e) => e.class(),
+            Self::Store(e) => e.class(),
+            Self::Pgp(e) => e.class(),
+            Self::Mapping(_) | Self::File(_) => ErrorClass::Permanent,
+            Self::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => ErrorClass::Permanent,
+            Self::Io(_) | Self::Busy(_) => ErrorClass::Retryable,
+        }
+    }
+}
+
+impl From<FileError> for ProcessError {
+    fn from(e: FileError) -> Self {
+        match e {
+            FileError::Io(io) => Self::Io(io),
+            other => Self::File(other.to_string()),
+        }
+    }
+}
+
+impl Processor {
+    pub fn from_env(clients: &crate::aws::Clients, stack: &Stack, settings: ProcessorSettings) -> Self {
+        Self {
+            configs: ConfigStore::new(clients.dynamodb.clone(), &stack.configs_table),
+            ledger: LedgerStore::new(clients.dynamodb.clone(), &stack.ledger_table),
+            access: SourceAccess::new(&clients.sdk),
+            reports: ReportStore::new(clients.s3.clone(), &stack.reports_bucket),
+            mailer: Mailer::new(clients.ses.clone(), &stack.sender),
+            ddb: clients.dynamodb.clone(),
+            stack: stack.clone(),
+            settings,
+        }
+    }
+
+    /// Processes one file message. `last_delivery` says SQS will not deliver it again,
+    /// so a retryable failure is recorded as the file's outcome instead of returned.
+    /// Returns Err only for failures worth retrying.
+    pub async fn process(
+        &self,
+        msg: &FileMessage,
+        last_delivery: bool,
+        clock: &dyn Clock,
+    ) -> Result<Processed, ProcessError> {
+        let now = clock.now();
+        let lease = chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::minutes(2));
+        let worker = self.settings.worker_id.as_str();
+        let attempt = match self
+            .ledger
+            .start_file(&msg.import_id, &msg.key, worker, now + lease, now)
+            .await?
+        {
+            StartOutcome::Started { attempt } => attempt,
+            StartOutcome::AlreadyDone(status) => {
+                return Ok(Processed::Skipped {
+                    reason: format!("already processed: {}", status.label()),
+                });
+            }
+            StartOutcome::Busy(until) => {
+                return Err(ProcessError::Busy(crate::clock::to_key(until)));
+            }
+            StartOutcome::Unknown => {
+                return Ok(Processed::Skipped {
+                    reason: "the ledger has no such file".into(),
+                });
+            }
+        };
+        let outcome = if attempt > self.settings.max_attempts {
+            FileOutcome::failed(format!(
+                "processing stopped {} times before finishing (Lambda timeout or crash); giving up",
+                attempt - 1
+            ))
+        } else {
+            let heartbeat = self.heartbeat(msg, clock);
+            let result = tokio::select! {
+                r = self.import_file(msg, clock) => r,
+                lost = heartbeat => Err(lost),
+            };
+            match result {
+                Ok(outcome) => outcome,
+                Err(e) if e.is_retryable() && !last_delivery => {
+                    warn!(import_id = %msg.import_id, key = %msg.key, error = %e, "retryable failure; SQS will redeliver");
+                    self.ledger
+                        .release_lease(&msg.import_id, &msg.key, worker)
+                        .await
+                        .ok();
+                    return Err(e);
+                }
+                Err(e) => FileOutcome::failed(e.to_string()),
+            }
+        };
+        self.finish(msg, Some(worker), outcome, clock).await
+    }
+
+    /// Records a file's final outcome (also used for messages that reach the DLQ).
+    pub async fn finish(
+        &self,
+        msg: &FileMessage,
+        worker: Option<&str>,
+        outcome: FileOutcome,
+        clock: &dyn Clock,
+    ) -> Result<Processed, ProcessError> {
+        let status = outcome.status();
+        info!(
+            import_id = %msg.import_id, key = %msg.key, status = status.label(),
+            rows_total = outcome.rows_total, rows_ingested = outcome.rows_ingested,
+            rows_failed = outcome.rows_failed, "file finished"
+        );
+        let run = self
+            .ledger
+            .finish_file(&msg.import_id, &msg.run_id, &msg.key, worker, &outcome, clock.now())
+            .await?;
+        if let Some(run) = run
+            && run.files_done >= run.files_total
+            && self.ledger.close_run(&run, clock.now()).await?
+        {
+            self.notify_run(&msg.import_id, &msg.run_id).await;
+        }
+        Ok(Processed::Done {
+            status,
+            rows_total: outcome.rows_total,
+            rows_ingested: outcome.rows_ingested,
+            rows_failed: outcome.rows_failed,
+            reason: outcome.reason,
+        })
+    }
+
+    /// Sends the run's email; a failure to send is logged, never fails the file.
+    async fn notify_run(&self, import_id: &str, run_id: &str) {
+        let result: Result<(), StoreError> = async {
+            let Some(record) = self.configs.get(import_id).await? else {
+                return Ok(());
+            };
+            let Some(run) = self.ledger.run(import_id, run_id).await? else {
+                return Ok(());
+            };
+            if !notify::wanted(&record.config, run.status) {
+                return Ok(());
+            }
+            let files = self.ledger.run_files(import_id, run_id).await?;
+            let mut links = HashMap::new();
+            for f in &files {
+                if let Some(k) = &f.report_key {
+                    links.insert(f.key.clone(), self.reports.link(k).await?);
+                }
+            }
+            let email = notify::run_email(&record.config, &run, &files, &links);
+            self.mailer
+                .send(&record.config.notifications.recipients, &email)
+                .await
+        }
+        .await;
+        if let Err(e) = result {
+            warn!(import_id, run_id, error = %e, "run email not sent");
+        }
+    }
+
+    /// Extends the lease until the file is done; resolves only if the lease is lost.
+    async fn heartbeat(&self, msg: &FileMessage, clock: &dyn Clock) -> ProcessError {
+        let every = self.settings.lease / 3;
+        let lease = chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::minutes(2));
+        loop {
+            tokio::time::sleep(every).await;
+            match self
+                .ledger
+                .heartbeat(&msg.import_id, &msg.key, &self.settings.worker_id, clock.now() + lease)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    return ProcessError::Busy("another worker took over the lease".into());
+                }
+                // A missed heartbeat is not fatal while the lease still runs.
+                Err(e) => warn!(key = %msg.key, error = %e, "heartbeat failed"),
+            }
+        }
+    }
+
+    /// Resolves the import's mapping: inline, or its manifest file from the folder.
+    pub async fn mapping(
+        &self,
+        config: &ImportConfig,
+        bucket: &SourceBucket,
+    ) -> Result<Vec<ColumnMapping>, ProcessError> {
+        match &config.mapping {
+            MappingSpec::Columns { columns } => Ok(columns.clone()),
+            MappingSpec::Manifest { manifest } => {
+                let key = format!("{}/{}", config.source.folder, manifest);
+                let text = bucket.read_text(&key, MAX_MANIFEST_BYTES).await?;
+                Ok(parse_manifest(&text).map_err(|e| {
+                    ProcessError::File(format!("mapping file s3://{}/{key}: {e}", bucket.bucket))
+                })?)
+            }
+        }
+    }
+
+    /// Loads the import's PGP keys from Secrets Manager.
+    pub async fn keyring(&self, config: &ImportConfig) -> Result<Option<PgpKeyring>, ProcessError> {
+        let Some(Encryption::Pgp {
+            private_key_ref,
+            passphrase_ref,
+            signer_public_key,
+        }) = &config.encryption
+        else {
+            return Ok(None);
+        };
+        let key = self.access.secret(private_key_ref).await?;
+        let passphrase = match passphrase_ref {
+            Some(r) => Some(self.access.secret(r).await?),
+            None => None,
+        };
+        Ok(Some(PgpKeyring::new(
+            &key,
+            passphrase.as_deref(),
+            signer_public_key.as_deref(),
+        )?))
+    }
+
+    async fn import_file(&self, msg: &FileMessage, clock: &dyn Clock) -> Result<FileOutcome, ProcessError> {
+        let record = self.configs.get(&msg.import_id).await?.ok_or_else(|| {
+            ProcessError::File(format!("import `{}` no longer exists", msg.import_id))
+        })?;
+        let config = record.config;
+        let bucket = self.access.connect(&config.source, &config.id).await?;
+        let mappings = self.mapping(&config, &bucket).await?;
+        let keyring = self.keyring(&config).await?;
+        let (body, _size) = bucket.open(&msg.key).await?;
+        let table = match &config.kind {
+            ImportKind::RegisteredUsers => &self.stack.users_table,
+            ImportKind::AnonymousUsers { .. } => &self.stack.anonymous_users_table,
+            ImportKind::Events { .. } => &self.stack.events_table,
+            ImportKind::Auxiliary { .. } => &self.stack.auxiliary_table,
+        };
+        let sink = DynamoSink::new(self.ddb.clone(), table);
+        let builder = WriteBuilder::new(&config, &msg.key, &msg.etag, clock.now());
+        let spool = self.settings.spool_dir.clone();
+        let report = tempfile::NamedTempFile::new_in(&spool)?;
+        let report_path = report.path().to_path_buf();
+
+        let (tx, mut rx) = mpsc::channel::<Vec<(u64, Write)>>(CHANNEL_DEPTH);
+        let input = SyncIoBridge::new(body.into_async_read());
+        let key = msg.key.clone();
+        let reading = tokio::task::spawn_blocking(move || {
+            let plan = ReadPlan {
+                config: &config,
+                mappings: &mappings,
+                keyring: keyring.as_ref(),
+                key: &key,
+                spool: &spool,
+                builder: &builder,
+            };
+            let mut emit = |batch| tx.blocking_send(batch).is_ok();
+            (read_file(&plan, input, report.as_file(), &mut emit), report)
+        });
+        let mut ingested = 0u64;
+        let mut rejected = Vec::new();
+        let mut write_error = None;
+        while let Some(batch) = rx.recv().await {
+            if write_error.is_some() {
+                continue; // drain so the reader can finish
+            }
+            let n = batch.len() as u64;
+            match sink.write(batch).await {
+                Ok(r) => {
+                    ingested += n - r.len() as u64;
+                    rejected.extend(r);
+                }
+                Err(e) => write_error = Some(e),
+            }
+        }
+        let (stats, report) = reading
+            .await
+            .map_err(|e| ProcessError::File(format!("the reading thread stopped: {e}")))?;
+        if let Some(e) = write_error {
+            return Err(e.into());
+        }
+        let mut stats = stats?;
+        if !rejected.is_empty() {
+            let mut w = csv::Writer::from_writer(report.as_file());
+            for r in &rejected {
+                w.write_record([r.row.to_string().as_str(), "", r.reason.as_str(), ""])
+                    .map_err(|e| ProcessError::File(e.to_string()))?;
+            }
+            w.flush()?;
+            stats.rows_failed += rejected.len() as u64;
+        }
+        let mut outcome = FileOutcome {
+            rows_total: stats.rows_total,
+            rows_ingested: ingested,
+            rows_failed: stats.rows_failed,
+            bytes: stats.bytes,
+            reason: stats.reason,
+            report_key: None,
+        };
+        if outcome.rows_failed > 0 {
+            let key = report_key(&msg.import_id, &msg.run_id, &msg.key);
+            self.reports.upload(&key, &report_path).await?;
+            outcome.report_key = Some(key);
+            if outcome.reason.is_none() {
+                outcome.reason = Some(format!(
+                    "{} of {} rows failed; see the failed-rows report",
+                    outcome.rows_failed, outcome.rows_total
+                ));
+            }
+        }
+        drop(report);
+        Ok(outcome)
+    }
+}
+
+/// What the reading thread needs.
+pub struct ReadPlan<'a> {
+    pub config: &'a ImportConfig,
+    pub mappings: &'a [ColumnMapping],
+    pub keyring: Option<&'a PgpKeyring>,
+    pub key: &'a str,
+    pub spool: &'a std::path::Path,
+    pub builder: &'a WriteBuilder,
+}
+
+#[derive(Debug, Default)]
+pub struct ReadStats {
+    pub rows_total: u64,
+    pub rows_failed: u64,
+    pub bytes: u64,
+    /// A reason the file stopped early (rows before it stay ingested).
+    pub reason: Option<String>,
+}
+
+/// Counts the bytes that pass through a reader.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Unwraps the file (PGP, then gzip) and returns the plaintext reader. PGP output is
+/// spooled to a temporary file and handed on only after its integrity and signature
+/// checks pass at the end of the stream.
+pub fn unwrap_file<'a>(
+    key: &str,
+    keyring: Option<&PgpKeyring>,
+    spool_dir: &std::path::Path,
+    input: impl Read + Send + 'a,
+) -> Result<Box<dyn Read + 'a>, ProcessError> {
+    let mut input = BufReader::with_capacity(256 * 1024, input);
+    let is_pgp = looks_like_pgp(input.fill_buf()?);
+    let plaintext: Box<dyn Read + 'a> = match (keyring, is_pgp) {
+        (Some(_), false) => {
+            return Err(ProcessError::File(format!(
+                "the import expects PGP-encrypted files, but {} is not encrypted; nothing was imported",
+                key
+            )));
+        }
+        (None, true) => {
+            return Err(ProcessError::File(format!(
+                "{} is PGP-encrypted, but the import has no `encryption` settings; nothing was imported",
+                key
+            )));
+        }
+        (Some(keys), true) => {
+            let mut spool = tempfile::tempfile_in(spool_dir)?;
+            {
+                let mut out = BufWriter::with_capacity(256 * 1024, &mut spool);
+                decrypt_to(&mut input, &mut out, keys)?;
+                out.flush()?;
+            }
+            spool.rewind()?;
+            Box::new(spool)
+        }
+        (None, false) => Box::new(input),
+    };
+    let mut plaintext = BufReader::with_capacity(256 * 1024, plaintext);
+    let head = plaintext.fill_buf()?;
+    let named_gz = key
+        .to_ascii_lowercase()
+        .trim_end_matches(".pgp")
+        .trim_end_matches(".gpg")
+        .trim_end_matches(".asc")
+        .ends_with(".gz");
+    if head.starts_with(&GZIP_MAGIC) {
+        Ok(Box::new(BufReader::with_capacity(
+            256 * 1024,
+            flate2::read::MultiGzDecoder::new(plaintext),
+        )))
+    } else if named_gz && !head.is_empty() {
+        Err(ProcessError::File(format!(
+            "{key} is named .gz but is not gzip data"
+        )))
+    } else {
+        Ok(Box::new(plaintext))
+    }
+}
+
+/// The reading thread: unwrap, read rows, map them, hand batches of writes to `emit`
+/// (which returns false when the writer has stopped) and failed rows to the report.
+/// Also what `make bench` drives, with a counting `emit`.
+pub fn read_file(
+    plan: &ReadPlan<'_>,
+    input: impl Read + Send,
+    report: &std::fs::File,
+    emit: &mut dyn FnMut(Vec<(u64, Write)>) -> bool,
+) -> Result<ReadStats, ProcessError> {
+    let bytes = Arc::new(AtomicU64::new(0));
+    let input = Counting {
+        inner: input,
+        count: bytes.clone(),
+    };
+    let plaintext = unwrap_file(plan.key, plan.keyring, plan.spool, input)?;
+    let json = plan.config.file_type == FileType::Json;
+    let columns = json.then(|| json_columns(plan.config, plan.mappings));
+    let csv_options = CsvOptions {
+        delimiter: u8::try_from(u32::from(plan.config.delimiter)).unwrap_or(b','),
+    };
+    let mut rows = match open_reader(json, plaintext, &csv_options, columns) {
+        Ok(r) => r,
+        Err(e) => return Err(e.into()),
+    };
+    let mapping = CompiledMapping::new(plan.config, plan.mappings, rows.columns())?;
+    let mut report = csv::Writer::from_writer(BufWriter::new(report));
+    report
+        .write_record(["row", "column", "reason", "original_row"])
+        .map_err(|e| ProcessError::File(e.to_string()))?;
+    let mut stats = ReadStats::default();
+    let mut row = Row::default();
+    let mut mapped = MappedRow::default();
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
+    let mut fail = |errors: &[RowError], stats: &mut ReadStats| -> Result<(), ProcessError> {
+        stats.rows_failed += 1;
+        for e in errors {
+            report
+                .write_record([
+                    e.row.to_string().as_str(),
+                    e.column.as_deref().unwrap_or(""),
+                    e.reason.as_str(),
+                    e.raw.as_str(),
+                ])
+                .map_err(|e| ProcessError::File(e.to_string()))?;
+        }
+        Ok(())
+    };
+    loop {
+        match rows.read_row(&mut row) {
+            Ok(true) => {
+                stats.rows_total += 1;
+                match mapping.map_row(&row, &mut mapped) {
+                    Ok(()) => batch.push((mapped.row, plan.builder.build(&mapped))),
+                    Err(errors) => fail(&errors, &mut stats)?,
+                }
+                if batch.len() >= BATCH_ROWS && !emit(std::mem::take(&mut batch)) {
+                    break; // the writer stopped; its error is reported
+                }
+            }
+            Ok(false) => break,
+            Err(ReadError::Row(e)) => {
+                stats.rows_total += 1;
+                fail(std::slice::from_ref(&e), &mut stats)?;
+            }
+            Err(ReadError::File(FileError::Io(e))) => return Err(ProcessError::Io(e)),
+            Err(ReadError::File(e)) if stats.rows_total == 0 => return Err(e.into()),
+            Err(ReadError::File(e)) => {
+                stats.reason = Some(format!("the file stopped being readable after row {}: {e}", row.number()));
+                break;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        emit(batch);
+    }
+    report.flush()?;
+    stats.bytes = bytes.load(Ordering::Relaxed);
+    Ok(stats)
+}
+
+/// The JSON keys to read: every mapped column and the kind's key column.
+fn json_columns(config: &ImportConfig, mappings: &[ColumnMapping]) -> Vec<String> {
+    let mut cols: Vec<String> = mappings.iter().map(|m| m.column.clone()).collect();
+    match &config.kind {
+        ImportKind::AnonymousUsers { identifier_column: c }
+        | ImportKind::Auxiliary { key_column: c, .. } => {
+            if !cols.contains(c) {
+                cols.push(c.clone());
+            }
+        }
+        _ => {}
+    }
+    cols
+}

@@ -1,0 +1,455 @@
+//! The integration-test harness: a moto server per test binary (or one given by
+//! `S3IMPORTS_TEST_ENDPOINT`), real AWS SDK clients pointed at it, and a freshly
+//! provisioned stack with a unique name prefix per test, so tests in one binary
+//! share the server without sharing data.
+//!
+//! Starting the server is not optional: when it cannot start, the test fails and
+//! says why (never skips).
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use s3imports::aws::{Clients, provision::provision};
+use s3imports::stack::Stack;
+
+/// Points the harness at a running emulator instead of starting one.
+pub const ENV_ENDPOINT: &str = "S3IMPORTS_TEST_ENDPOINT";
+/// Overrides where `moto_server` is found (default `.venv/bin/moto_server`).
+pub const ENV_MOTO_SERVER: &str = "S3IMPORTS_MOTO_SERVER";
+
+pub const REGION: &str = "us-east-1";
+pub const ACCESS_KEY: &str = "testing";
+pub const SECRET_KEY: &str = "testing";
+
+/// The workspace root (this crate lives in `tests/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+static ENDPOINT: OnceLock<Result<String, String>> = OnceLock::new();
+
+/// The emulator's endpoint, starting it the first time it is asked for.
+pub fn endpoint() -> String {
+    let result = ENDPOINT.get_or_init(|| match std::env::var(ENV_ENDPOINT) {
+        Ok(url) if !url.is_empty() => Ok(url),
+        _ => start_moto(&[]),
+    });
+    match result {
+        Ok(url) => url.clone(),
+        Err(why) => panic!("the local AWS emulator is not available: {why}"),
+    }
+}
+
+fn moto_binary() -> PathBuf {
+    std::env::var_os(ENV_MOTO_SERVER)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv/bin/moto_server"))
+}
+
+/// Starts moto on a free loopback port from a thread that lives as long as the test
+/// process, so the server is ended (parent-death signal) when the process exits.
+fn start_moto(extra_env: &[(&str, &str)]) -> Result<String, String> {
+    let bin = moto_binary();
+    if !bin.exists() {
+        return Err(format!(
+            "{} not found; run `make venv` (or set {ENV_MOTO_SERVER} / {ENV_ENDPOINT})",
+            bin.display()
+        ));
+    }
+    let port = free_port()?;
+    let env: Vec<(String, String)> = extra_env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(format!("moto-{port}"))
+        .spawn(move || {
+            let mut cmd = Command::new(&bin);
+            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .envs(env)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            die_with_parent(&mut cmd);
+            match cmd.spawn() {
+                Ok(mut child) => {
+                    // Drain stderr so moto never blocks on a full pipe; keep the last lines.
+                    let stderr = child.stderr.take();
+                    let _ = tx.send(Ok(()));
+                    if let Some(stderr) = stderr {
+                        for _ in BufReader::new(stderr).lines() {}
+                    }
+                    let _ = child.wait();
+                    // Keep this thread (the child's parent) alive until the process ends.
+                    loop {
+                        std::thread::park();
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(format!("cannot start {}: {e}", bin.display())));
+                }
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    rx.recv().map_err(|e| e.to_string())??;
+    let url = format!("http://127.0.0.1:{port}");
+    wait_ready(port, Duration::from_secs(60))?;
+    Ok(url)
+}
+
+/// Starts a separate moto server with extra environment (e.g.
+/// `INITIAL_NO_AUTH_ACTION_COUNT=0` so it checks access keys); it lives until the
+/// test process exits.
+pub fn start_moto_with_env(extra_env: &[(&str, &str)]) -> String {
+    start_moto(extra_env).unwrap_or_else(|why| panic!("the local AWS emulator is not available: {why}"))
+}
+
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_cmd: &mut Command) {}
+
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free loopback port: {e}"))
+}
+
+fn wait_ready(port: u16, timeout: Duration) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let req = "GET /moto-api/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+            let mut buf = [0u8; 12];
+            if s.write_all(req.as_bytes()).is_ok()
+                && s.read_exact(&mut buf).is_ok()
+                && buf.starts_with(b"HTTP/1.")
+            {
+                return Ok(());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!("moto_server did not answer on port {port} within {timeout:?}"))
+}
+
+/// SDK config for the emulator at `endpoint`, with static test credentials.
+pub fn sdk_config(endpoint: &str) -> SdkConfig {
+    sdk_config_with(endpoint, ACCESS_KEY, SECRET_KEY)
+}
+
+pub fn sdk_config_with(endpoint: &str, access_key: &str, secret_key: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            Credentials::new(access_key, secret_key, None, None, "s3imports-tests"),
+        ))
+        .build()
+}
+
+/// One test's world: clients against the emulator and its own provisioned stack.
+pub struct TestEnv {
+    pub endpoint: String,
+    pub sdk: SdkConfig,
+    pub clients: Clients,
+    pub stack: Stack,
+}
+
+impl TestEnv {
+    /// A fresh stack (unique prefix) on the shared emulator.
+    pub async fn new() -> Self {
+        Self::on(endpoint()).await
+    }
+
+    pub async fn on(endpoint: String) -> Self {
+        let sdk = sdk_config(&endpoint);
+        Self::with_sdk(endpoint, sdk).await
+    }
+
+    /// A fresh stack on `endpoint`, reached with `sdk` (e.g. other credentials).
+    pub async fn with_sdk(endpoint: String, sdk: SdkConfig) -> Self {
+        let clients = Clients::new(&sdk);
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let stack = Stack::with_prefix(&format!("t{}", &id[..10]));
+        provision(&clients, &stack)
+            .await
+            .unwrap_or_else(|e| panic!("provisioning the test stack in moto failed: {e:#}"));
+        Self {
+            endpoint,
+            sdk,
+            clients,
+            stack,
+        }
+    }
+
+    /// The environment a child process (the CLI) needs to use this stack.
+    pub fn process_env(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = self
+            .stack
+            .to_env()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        for (k, v) in [
+            ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
+            ("AWS_REGION", REGION),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ] {
+            env.push((k.to_string(), v.to_string()));
+        }
+        env
+    }
+
+    /// Creates a bucket (the "customer's" bucket in tests).
+    pub async fn bucket(&self, name: &str) -> &Self {
+        self.clients
+            .s3
+            .create_bucket()
+            .bucket(name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create bucket {name}: {e}"));
+        self
+    }
+
+    pub async fn put_object(&self, bucket: &str, key: &str, body: impl Into<Vec<u8>>) {
+        self.clients
+            .s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body.into().into())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put s3://{bucket}/{key}: {e}"));
+    }
+
+    pub async fn put_secret(&self, name: &str, value: &str) {
+        self.clients
+            .secrets
+            .create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create secret {name}: {e}"));
+    }
+
+    /// Emails moto has recorded as sent (`GET /moto-api/data.json`).
+    pub async fn sent_emails(&self) -> Vec<serde_json::Value> {
+        let body = http_get(&self.endpoint, "/moto-api/data.json");
+        let data: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let mut out = Vec::new();
+        // SES v1 and v2 share moto's backend; sent messages live under ses.sent_messages.
+        if let Some(backends) = data.pointer("/ses/sent_messages").and_then(|v| v.as_array()) {
+            out.extend(backends.iter().cloned());
+        }
+        out
+    }
+}
+
+/// On a moto started with `INITIAL_NO_AUTH_ACTION_COUNT=3`: creates an IAM user allowed
+/// everything and returns its access key (three actions).
+pub async fn moto_admin_key(endpoint: &str) -> (String, String) {
+    let iam = aws_sdk_iam::Client::new(&sdk_config(endpoint));
+    iam.create_user()
+        .user_name("admin")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create user: {e:?}"));
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+    iam.put_user_policy()
+        .user_name("admin")
+        .policy_name("all")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put user policy: {e:?}"));
+    let key = iam
+        .create_access_key()
+        .user_name("admin")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create access key: {e:?}"));
+    let k = key.access_key().unwrap_or_else(|| panic!("no access key"));
+    (k.access_key_id().to_string(), k.secret_access_key().to_string())
+}
+
+/// A plain HTTP GET on loopback, for moto's own API.
+pub fn http_get(endpoint: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let hostport = endpoint.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(hostport).unwrap_or_else(|e| panic!("connect {hostport}: {e}"));
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        dechunk(body)
+    } else {
+        body.to_string()
+    }
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// The `s3imports` binary built next to this test binary (`make test` builds it first).
+pub fn cli_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/<profile>/deps/<test> -> target/<profile>/s3imports
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .map_or_else(|| PathBuf::from("target/debug"), Path::to_path_buf);
+    let bin = dir.join("s3imports");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (`cargo build -p s3imports-cli`; `make test` does)",
+        bin.display()
+    );
+    bin
+}
+
+pub mod gpg;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::{Context, LambdaEvent};
+use s3imports::Clock;
+use s3imports::aws::queue::FileMessage;
+use s3imports::discovery::{Discovery, TickReport};
+use s3imports::processor::{Processor, ProcessorSettings};
+
+/// The functions of one test stack, wired as the Lambdas wire them.
+pub struct Pipeline {
+    pub discovery: Discovery,
+    pub processor: Processor,
+}
+
+impl TestEnv {
+    pub async fn pipeline(&self) -> Pipeline {
+        Pipeline {
+            discovery: Discovery::from_env(&self.clients, &self.stack)
+                .await
+                .unwrap_or_else(|e| panic!("discovery: {e}")),
+            processor: Processor::from_env(&self.clients, &self.stack, ProcessorSettings::default()),
+        }
+    }
+}
+
+/// An SQS event as Lambda delivers it.
+pub fn sqs_event(messages: &[(FileMessage, u32)]) -> LambdaEvent<SqsEvent> {
+    let mut event = SqsEvent::default();
+    event.records = messages
+        .iter()
+        .enumerate()
+        .map(|(i, (m, receives))| {
+            let mut r = SqsMessage::default();
+            r.message_id = Some(format!("m{i}"));
+            r.body = Some(serde_json::to_string(m).unwrap_or_default());
+            r.attributes
+                .insert("ApproximateReceiveCount".into(), receives.to_string());
+            r
+        })
+        .collect();
+    LambdaEvent::new(event, Context::default())
+}
+
+impl Pipeline {
+    /// Runs the discovery handler once.
+    pub async fn tick(&self, clock: &dyn Clock) -> TickReport {
+        s3imports_discovery::handler(
+            &self.discovery,
+            clock,
+            LambdaEvent::new(serde_json::json!({}), Context::default()),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("discovery handler: {e}"))
+    }
+
+    /// Takes every message off the queue.
+    pub async fn take_messages(&self) -> Vec<FileMessage> {
+        let sqs = self.discovery.queue.client();
+        let mut out = Vec::new();
+        loop {
+            let got = sqs
+                .receive_message()
+                .queue_url(self.discovery.queue.url())
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("receive: {e}"));
+            if got.messages().is_empty() {
+                return out;
+            }
+            for m in got.messages() {
+                out.push(
+                    serde_json::from_str(m.body().unwrap_or_default())
+                        .unwrap_or_else(|e| panic!("message body: {e}")),
+                );
+                sqs.delete_message()
+                    .queue_url(self.discovery.queue.url())
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("delete: {e}"));
+            }
+        }
+    }
+
+    /// Delivers messages to the processor handler (first delivery each).
+    pub async fn process(&self, messages: &[FileMessage], clock: &dyn Clock) -> SqsBatchResponse {
+        let with_counts: Vec<(FileMessage, u32)> = messages.iter().cloned().map(|m| (m, 1)).collect();
+        s3imports_processor::handler(&self.processor, clock, 5, sqs_event(&with_counts))
+            .await
+            .unwrap_or_else(|e| panic!("processor handler: {e}"))
+    }
+
+    /// One tick, then every queued file through the processor.
+    pub async fn run(&self, clock: &dyn Clock) -> (TickReport, Vec<FileMessage>, SqsBatchResponse) {
+        let report = self.tick(clock).await;
+        let messages = self.take_messages().await;
+        let response = self.process(&messages, clock).await;
+        (report, messages, response)
+    }
+}

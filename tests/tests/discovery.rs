@@ -1,0 +1,362 @@
+//! The discovery Lambda's handler against moto: due imports, new files, ledger claims
+//! and SQS fan-out.
+
+use std::collections::BTreeSet;
+
+use chrono::{TimeZone, Utc};
+use lambda_runtime::{Context, LambdaEvent};
+use s3imports::aws::configs::ConfigStore;
+use s3imports::aws::ledger::LedgerStore;
+use s3imports::aws::queue::FileMessage;
+use s3imports::config::{ImportConfig, ImportStatus};
+use s3imports::discovery::{Discovery, TickOutcome, TickReport};
+use s3imports::ledger::{FileRecord, FileStatus, RunStatus};
+use s3imports::{Clock, FixedClock};
+use s3imports_tests::TestEnv;
+
+const BUCKET: &str = "customer-data";
+
+fn users_config(id: &str, folder: &str, schedule: serde_json::Value) -> ImportConfig {
+    ImportConfig::from_value(serde_json::json!({
+        "id": id,
+        "name": format!("Users {id}"),
+        "kind": {"type": "registered_users"},
+        "source": {"bucket": BUCKET, "folder": folder, "datetime_format": "yyyymmdd"},
+        "mapping": {"columns": [{"column": "ID", "attribute": "user_id"}]},
+        "schedule": schedule,
+        "notifications": {"recipients": ["ops@example.com"]}
+    }))
+    .expect("valid config")
+}
+
+fn daily() -> serde_json::Value {
+    serde_json::json!({"type": "daily", "time": "09:00"})
+}
+
+async fn tick(d: &Discovery, clock: &dyn Clock) -> TickReport {
+    s3imports_discovery::handler(d, clock, LambdaEvent::new(serde_json::json!({}), Context::default()))
+        .await
+        .expect("tick")
+}
+
+async fn drain(env: &TestEnv, d: &Discovery) -> Vec<FileMessage> {
+    let mut out = Vec::new();
+    loop {
+        let got = env
+            .clients
+            .sqs
+            .receive_message()
+            .queue_url(d.queue.url())
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive");
+        if got.messages().is_empty() {
+            return out;
+        }
+        for m in got.messages() {
+            out.push(serde_json::from_str(m.body().unwrap_or_default()).expect("message json"));
+            env.clients
+                .sqs
+                .delete_message()
+                .queue_url(d.queue.url())
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+        }
+    }
+}
+
+struct World {
+    env: TestEnv,
+    discovery: Discovery,
+    configs: ConfigStore,
+    ledger: LedgerStore,
+}
+
+async fn world() -> World {
+    let env = TestEnv::new().await;
+    env.bucket(BUCKET).await;
+    let discovery = Discovery::from_env(&env.clients, &env.stack).await.expect("discovery");
+    World {
+        configs: discovery.configs.clone(),
+        ledger: discovery.ledger.clone(),
+        discovery,
+        env,
+    }
+}
+
+fn at(d: u32, h: u32) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap()
+}
+
+#[tokio::test]
+async fn enqueues_only_new_matching_files_directly_in_the_folder() {
+    let w = world().await;
+    let folder = "exports/users";
+    for name in [
+        "registered_user_data_20261101.csv",
+        "registered_user_data_20261102.csv",
+        "registered_user_data_20261103.csv.gz",
+        "registered_user_data_2026113.csv",   // not a yyyymmdd date
+        "sub/registered_user_data_20261104.csv", // in a sub-folder
+    ] {
+        w.env
+            .put_object(BUCKET, &format!("{folder}/{name}"), "ID\n1\n")
+            .await;
+    }
+    let config = users_config("users", folder, daily());
+    let clock = FixedClock::new(at(1, 8));
+    w.configs.put(&config, clock.now()).await.expect("put");
+    // The first file is already in the ledger (an earlier run imported it).
+    let old = FileRecord {
+        import_id: "users".into(),
+        run_id: "earlier".into(),
+        bucket: BUCKET.into(),
+        key: format!("{folder}/registered_user_data_20261101.csv"),
+        size: 5,
+        etag: String::new(),
+        status: FileStatus::Succeeded,
+        rows_total: 1,
+        rows_ingested: 1,
+        rows_failed: 0,
+        bytes: 5,
+        queued_at: None,
+        started_at: None,
+        finished_at: None,
+        duration_ms: None,
+        reason: None,
+        report_key: None,
+        attempts: 1,
+    };
+    assert!(w.ledger.claim_file(&old, clock.now()).await.unwrap());
+
+    // Not due yet at 08:00 (daily at 09:00).
+    assert!(tick(&w.discovery, &clock).await.imports.is_empty());
+    clock.set(at(1, 9));
+    let report = tick(&w.discovery, &clock).await;
+    assert_eq!(report.imports.len(), 1, "{report:?}");
+    let t = &report.imports[0];
+    assert_eq!(t.outcome, TickOutcome::Enqueued);
+
+    let messages = drain(&w.env, &w.discovery).await;
+    let keys: BTreeSet<_> = messages.iter().map(|m| m.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from([
+            "exports/users/registered_user_data_20261102.csv",
+            "exports/users/registered_user_data_20261103.csv.gz",
+        ])
+    );
+    let m = &messages[0];
+    assert_eq!(m.import_id, "users");
+    assert_eq!(m.bucket, BUCKET);
+    assert_eq!(Some(&m.run_id), t.run_id.as_ref());
+    assert_eq!(m.size, 5);
+    assert!(!m.etag.is_empty());
+
+    // The ledger holds each as queued, and the run knows its two files.
+    let run_id = t.run_id.clone().unwrap();
+    let run = w.ledger.run("users", &run_id).await.unwrap().unwrap();
+    assert_eq!((run.status, run.files_total), (RunStatus::Processing, 2));
+    let files = w.ledger.run_files("users", &run_id).await.unwrap();
+    assert_eq!(files.len(), 2);
+    assert!(files.iter().all(|f| f.status == FileStatus::Queued));
+
+    // The next run is tomorrow at 09:00; the same files are never enqueued again.
+    let record = w.configs.require("users").await.unwrap();
+    assert_eq!(record.next_run_at, Some(at(2, 9)));
+    clock.set(at(2, 9));
+    let again = tick(&w.discovery, &clock).await;
+    assert_eq!(again.imports[0].outcome, TickOutcome::NoNewFiles);
+    assert!(drain(&w.env, &w.discovery).await.is_empty());
+    let quiet = w
+        .ledger
+        .run("users", again.imports[0].run_id.as_ref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(quiet.status, RunStatus::NoNewFiles);
+}
+
+#[tokio::test]
+async fn two_concurrent_ticks_enqueue_each_file_once() {
+    let w = world().await;
+    for d in 1..=5 {
+        w.env
+            .put_object(BUCKET, &format!("in/registered_user_data_202611{d:02}.csv"), "ID\n1\n")
+            .await;
+    }
+    let clock = FixedClock::new(at(3, 10));
+    let config = users_config("race", "in", serde_json::json!({"type": "every", "minutes": 5}));
+    w.configs.put(&config, clock.now()).await.unwrap();
+    let second = Discovery::from_env(&w.env.clients, &w.env.stack).await.unwrap();
+    let (a, b) = tokio::join!(tick(&w.discovery, &clock), tick(&second, &clock));
+    let outcomes: BTreeSet<_> = a
+        .imports
+        .iter()
+        .chain(&b.imports)
+        .map(|t| format!("{:?}", t.outcome))
+        .collect();
+    assert!(outcomes.contains("Enqueued"), "{outcomes:?}");
+    let messages = drain(&w.env, &w.discovery).await;
+    let keys: BTreeSet<_> = messages.iter().map(|m| m.key.clone()).collect();
+    assert_eq!(messages.len(), 5, "each file exactly once: {messages:?}");
+    assert_eq!(keys.len(), 5);
+}
+
+#[tokio::test]
+async fn archived_and_not_yet_due_imports_do_nothing() {
+    let w = world().await;
+    w.env
+        .put_object(BUCKET, "a/registered_user_data_20261101.csv", "ID\n1\n")
+        .await;
+    w.env
+        .put_object(BUCKET, "b/registered_user_data_20261101.csv", "ID\n1\n")
+        .await;
+    let clock = FixedClock::new(at(5, 9));
+    w.configs
+        .put(&users_config("archived", "a", daily()), clock.now())
+        .await
+        .unwrap();
+    w.configs.archive("archived", clock.now()).await.unwrap();
+    let mut later = users_config("later", "b", serde_json::json!({"type": "once", "at": "2026-12-25T10:00:00"}));
+    later.status = ImportStatus::Active;
+    w.configs.put(&later, clock.now()).await.unwrap();
+
+    clock.set(at(20, 9));
+    let report = tick(&w.discovery, &clock).await;
+    assert!(report.imports.is_empty(), "{report:?}");
+    assert!(drain(&w.env, &w.discovery).await.is_empty());
+    assert_eq!(
+        w.configs.require("archived").await.unwrap().status,
+        ImportStatus::Archived
+    );
+}
+
+#[tokio::test]
+async fn a_one_time_import_runs_once() {
+    let w = world().await;
+    w.env
+        .put_object(BUCKET, "once/registered_user_data_20261101.csv", "ID\n1\n")
+        .await;
+    let clock = FixedClock::new(at(6, 12));
+    w.configs
+        .put(&users_config("once", "once", serde_json::json!({"type": "once"})), clock.now())
+        .await
+        .unwrap();
+    let first = tick(&w.discovery, &clock).await;
+    assert_eq!(first.imports[0].outcome, TickOutcome::Enqueued);
+    assert_eq!(drain(&w.env, &w.discovery).await.len(), 1);
+    let record = w.configs.require("once").await.unwrap();
+    assert_eq!(record.status, ImportStatus::Completed);
+    assert_eq!(record.next_run_at, None);
+
+    // A new file later is not picked up: the import has completed.
+    w.env
+        .put_object(BUCKET, "once/registered_user_data_20261102.csv", "ID\n1\n")
+        .await;
+    clock.set(at(7, 12));
+    assert!(tick(&w.discovery, &clock).await.imports.is_empty());
+    assert!(drain(&w.env, &w.discovery).await.is_empty());
+}
+
+#[tokio::test]
+async fn unreachable_bucket_fails_the_run_with_a_reason_and_an_email() {
+    let w = world().await;
+    let clock = FixedClock::new(at(8, 9));
+    // The access key's secret is not in Secrets Manager.
+    let mut bad_key = users_config("badkey", "x", daily());
+    bad_key.source.credentials = s3imports::config::Credentials::AccessKey {
+        access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+        secret_access_key_ref: s3imports::config::SecretRef("missing/secret".into()),
+    };
+    w.configs.put(&bad_key, clock.now()).await.unwrap();
+    // The folder does not exist.
+    w.configs
+        .put(&users_config("nofolder", "no/such/folder", daily()), clock.now())
+        .await
+        .unwrap();
+    let report = tick(&w.discovery, &clock).await;
+    assert_eq!(report.imports.len(), 2);
+    for t in &report.imports {
+        assert_eq!(t.outcome, TickOutcome::Failed, "{t:?}");
+        let run = w
+            .ledger
+            .run(&t.import_id, t.run_id.as_ref().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(run.status, RunStatus::Failed);
+        let reason = run.reason.unwrap();
+        match t.import_id.as_str() {
+            "badkey" => assert!(reason.contains("missing/secret"), "{reason}"),
+            _ => assert!(
+                reason.starts_with("Please check the folder path and try again"),
+                "{reason}"
+            ),
+        }
+    }
+    // Not retried until the next scheduled run.
+    assert_eq!(
+        w.configs.require("nofolder").await.unwrap().next_run_at,
+        Some(at(9, 9))
+    );
+    let mails = w.env.sent_emails().await;
+    let subjects: Vec<String> = mails
+        .iter()
+        .filter_map(|m| m.get("subject").and_then(|s| s.as_str()).map(str::to_string))
+        .collect();
+    assert!(
+        subjects.iter().any(|s| s.contains("Users nofolder") && s.contains("Failed")),
+        "{mails:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_duplicate_import_is_refused_or_marked_invalid() {
+    let w = world().await;
+    w.env
+        .put_object(BUCKET, "dup/registered_user_data_20261101.csv", "ID\n1\n")
+        .await;
+    let clock = FixedClock::new(at(10, 9));
+    w.configs
+        .put(&users_config("first", "dup", daily()), clock.now())
+        .await
+        .unwrap();
+    // `config put` refuses a second active import of the same folder, atomically.
+    let second = users_config("second", "dup", daily());
+    let refused = w.configs.put(&second, clock.now()).await.unwrap_err();
+    assert!(refused.to_string().contains("duplicates active import `first`"), "{refused}");
+
+    // An operator writing the item straight to DynamoDB bypasses that check: discovery
+    // marks the newer import invalid and runs only the first.
+    let doc = serde_json::to_value(&second).unwrap();
+    w.env
+        .clients
+        .dynamodb
+        .put_item()
+        .table_name(&w.env.stack.configs_table)
+        .item("id", s3imports::aws::item::s("second"))
+        .item("status", s3imports::aws::item::s("active"))
+        .item("next_run_at", s3imports::aws::item::s(s3imports::clock::to_key(at(10, 9))))
+        .item("config", s3imports::aws::item::from_json(&doc))
+        .send()
+        .await
+        .unwrap();
+    let report = tick(&w.discovery, &clock).await;
+    let outcome = |id: &str| {
+        report
+            .imports
+            .iter()
+            .find(|t| t.import_id == id)
+            .map(|t| t.outcome)
+    };
+    assert_eq!(outcome("first"), Some(TickOutcome::Enqueued), "{report:?}");
+    assert_eq!(outcome("second"), Some(TickOutcome::Duplicate), "{report:?}");
+    let record = w.configs.require("second").await.unwrap();
+    assert_eq!(record.status, ImportStatus::Invalid);
+    assert!(record.status_reason.unwrap().contains("`first`"));
+    assert_eq!(drain(&w.env, &w.discovery).await.len(), 1);
+}

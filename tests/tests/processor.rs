@@ -1,0 +1,491 @@
+//! The processor Lambda's handler against moto, with files made by GnuPG: each
+//! import kind's DynamoDB contents, decryption and verification failures, bad rows,
+//! redelivery, and the run's email.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{TimeZone, Utc};
+use s3imports::{Clock, FixedClock};
+use s3imports::config::ImportConfig;
+use s3imports::ledger::{FileStatus, RunStatus};
+use s3imports_tests::gpg::{Encrypt, Gpg, KeyType};
+use s3imports_tests::{Pipeline, TestEnv};
+
+const BUCKET: &str = "acme-exports";
+const KEY_EMAIL: &str = "exports@acme.example";
+
+fn clock() -> FixedClock {
+    FixedClock::new(Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).unwrap())
+}
+
+struct World {
+    env: TestEnv,
+    pipe: Pipeline,
+}
+
+async fn world() -> World {
+    let env = TestEnv::new().await;
+    env.bucket(BUCKET).await;
+    let pipe = env.pipeline().await;
+    World { env, pipe }
+}
+
+impl World {
+    async fn put_config(&self, value: serde_json::Value) -> ImportConfig {
+        let config = ImportConfig::from_value(value).expect("valid config");
+        self.pipe
+            .discovery
+            .configs
+            .put(&config, Clock::now(&clock()))
+            .await
+            .expect("put config");
+        config
+    }
+
+    /// Stores `gpg`'s secret key for `email` and its passphrase as secrets.
+    async fn store_key(&self, gpg: &Gpg, email: &str, name: &str) {
+        self.env
+            .put_secret(&format!("{name}/key"), &gpg.secret_key(email))
+            .await;
+        self.env
+            .put_secret(&format!("{name}/pass"), &gpg.passphrase)
+            .await;
+    }
+
+    async fn scan(&self, table: &str) -> Vec<HashMap<String, AttributeValue>> {
+        self.env
+            .clients
+            .dynamodb
+            .scan()
+            .table_name(table)
+            .send()
+            .await
+            .expect("scan")
+            .items()
+            .to_vec()
+    }
+
+    async fn report(&self, key: &str) -> String {
+        let out = self
+            .env
+            .clients
+            .s3
+            .get_object()
+            .bucket(&self.env.stack.reports_bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("report");
+        String::from_utf8(out.body.collect().await.expect("body").to_vec()).expect("utf8")
+    }
+}
+
+fn s(item: &HashMap<String, AttributeValue>, k: &str) -> String {
+    match item.get(k) {
+        Some(AttributeValue::S(v)) => v.clone(),
+        Some(AttributeValue::N(v)) => v.clone(),
+        Some(AttributeValue::Bool(b)) => b.to_string(),
+        Some(AttributeValue::L(l)) => l
+            .iter()
+            .filter_map(|v| v.as_s().ok().cloned())
+            .collect::<Vec<_>>()
+            .join("|"),
+        other => panic!("attribute {k}: {other:?} in {item:?}"),
+    }
+}
+
+fn encrypted_users_config(signer: Option<String>) -> serde_json::Value {
+    let mut encryption = serde_json::json!({
+        "type": "pgp", "private_key_ref": "acme/key", "passphrase_ref": "acme/pass"
+    });
+    if let Some(k) = signer {
+        encryption["signer_public_key"] = k.into();
+    }
+    serde_json::json!({
+        "id": "users",
+        "name": "CRM users",
+        "kind": {"type": "registered_users"},
+        "source": {"bucket": BUCKET, "folder": "users", "datetime_format": "yyyymmdd"},
+        "encryption": encryption,
+        "mapping": {"columns": [
+            {"column": "ID", "attribute": "user_id"},
+            {"column": "Email", "attribute": "email"},
+            {"column": "Orders", "attribute": "orders", "type": "integer"},
+            {"column": "Newsletter", "attribute": "newsletter", "type": "boolean"},
+            {"column": "Birthday", "attribute": "birthday", "format": "DD/MM/YYYY"},
+            {"column": "Tags", "attribute": "tags", "type": "list"}
+        ]},
+        "schedule": {"type": "once"},
+        "notifications": {"recipients": ["ops@acme.example"]}
+    })
+}
+
+const USERS_CSV: &str = "\u{feff}ID,Email,Orders,Newsletter,Birthday,Tags\r\n\
+u1,a@x.com,3,yes,14/02/1990,[a|b]\r\n\
+u2,\"b,b@x.com\",0,NO,01/12/1985,\r\n\
+u3,c@x.com,12,1,29/02/1992,\"[x|y|z]\"\r\n";
+
+#[tokio::test]
+async fn registered_users_from_rsa_armored_pgp_upsert_only_mapped_attributes() {
+    let w = world().await;
+    let gpg = Gpg::new();
+    gpg.key(KEY_EMAIL, KeyType::Rsa);
+    w.store_key(&gpg, KEY_EMAIL, "acme").await;
+    let file = gpg.encrypt(USERS_CSV.as_bytes(), KEY_EMAIL, &Encrypt { armor: true, ..Default::default() });
+    w.env
+        .put_object(BUCKET, "users/registered_user_data_20261127.csv.asc", file)
+        .await;
+    // u1 already exists with an attribute the file does not map: it must be kept.
+    w.env
+        .clients
+        .dynamodb
+        .put_item()
+        .table_name(&w.env.stack.users_table)
+        .item("user_id", AttributeValue::S("u1".into()))
+        .item("loyalty", AttributeValue::S("gold".into()))
+        .item("email", AttributeValue::S("old@x.com".into()))
+        .send()
+        .await
+        .unwrap();
+    w.put_config(encrypted_users_config(None)).await;
+
+    let (_, messages, response) = w.pipe.run(&clock()).await;
+    assert_eq!(messages.len(), 1);
+    assert!(response.batch_item_failures.is_empty());
+
+    let users = w.scan(&w.env.stack.users_table).await;
+    assert_eq!(users.len(), 3);
+    let by_id: HashMap<String, _> = users.iter().map(|u| (s(u, "user_id"), u)).collect();
+    let u1 = by_id["u1"];
+    assert_eq!(s(u1, "loyalty"), "gold");
+    assert_eq!(s(u1, "email"), "a@x.com");
+    assert_eq!(s(u1, "orders"), "3");
+    assert_eq!(s(u1, "newsletter"), "true");
+    assert_eq!(s(u1, "birthday"), "1990-02-14T00:00:00Z");
+    assert_eq!(s(u1, "tags"), "a|b");
+    assert_eq!(s(by_id["u2"], "email"), "b,b@x.com");
+    assert_eq!(s(by_id["u2"], "newsletter"), "false");
+    assert!(!by_id["u2"].contains_key("tags"), "an empty cell writes nothing");
+    assert_eq!(s(by_id["u3"], "tags"), "x|y|z");
+
+    let f = w
+        .pipe
+        .processor
+        .ledger
+        .file("users", &messages[0].key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(f.status, FileStatus::Succeeded);
+    assert_eq!((f.rows_total, f.rows_ingested, f.rows_failed), (3, 3, 0));
+    assert!(f.bytes > 0);
+
+    // Redelivery of the processed message changes nothing.
+    let again = w.pipe.process(&messages, &clock()).await;
+    assert!(again.batch_item_failures.is_empty());
+    let f2 = w
+        .pipe
+        .processor
+        .ledger
+        .file("users", &messages[0].key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(f2, f);
+    let run = w
+        .pipe
+        .processor
+        .ledger
+        .run("users", &messages[0].run_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((run.files_done, run.status), (1, RunStatus::Succeeded));
+
+    // One email for the run.
+    let mails = w.env.sent_emails().await;
+    let ours: Vec<_> = mails
+        .iter()
+        .filter(|m| m["subject"].as_str().unwrap_or_default().contains("CRM users"))
+        .collect();
+    assert_eq!(ours.len(), 1, "{mails:?}");
+    let body = ours[0]["body"].as_str().unwrap_or_default();
+    assert!(body.contains("Status: Successful"), "{body}");
+    assert!(body.contains("Rows: 3 total, 3 imported, 0 failed"), "{body}");
+}
+
+#[tokio::test]
+async fn bad_rows_are_reported_and_good_rows_ingested() {
+    let w = world().await;
+    let gpg = Gpg::new();
+    gpg.key(KEY_EMAIL, KeyType::Curve25519);
+    w.store_key(&gpg, KEY_EMAIL, "acme").await;
+    let csv = "ID,Email,Orders,Newsletter,Birthday,Tags\n\
+u1,a@x.com,3,yes,14/02/1990,\n\
+u2,b@x.com,many,no,01/12/1985,\n\
+,c@x.com,1,no,01/01/2000,\n\
+u4,d@x.com,1,maybe,31/02/1990,\n\
+u5,e@x.com,2\n\
+u6,f@x.com,7,no,,\n";
+    let file = gpg.encrypt(csv.as_bytes(), KEY_EMAIL, &Encrypt { compress: Some("zlib"), ..Default::default() });
+    w.env
+        .put_object(BUCKET, "users/registered_user_data_20261127.csv.pgp", file)
+        .await;
+    w.put_config(encrypted_users_config(None)).await;
+    let (_, messages, _) = w.pipe.run(&clock()).await;
+    let ledger = &w.pipe.processor.ledger;
+    let f = ledger.file("users", &messages[0].key).await.unwrap().unwrap();
+    assert_eq!(f.status, FileStatus::PartiallySucceeded);
+    assert_eq!((f.rows_total, f.rows_ingested, f.rows_failed), (6, 2, 4));
+    let users = w.scan(&w.env.stack.users_table).await;
+    let mut ids: Vec<String> = users.iter().map(|u| s(u, "user_id")).collect();
+    ids.sort();
+    assert_eq!(ids, ["u1", "u6"]);
+
+    let report = w.report(f.report_key.as_deref().unwrap()).await;
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(lines[0], "row,column,reason,original_row");
+    assert!(lines.iter().any(|l| l.starts_with("3,Orders,") && l.contains("`many` is not an integer")), "{report}");
+    assert!(lines.iter().any(|l| l.starts_with("4,ID,")), "{report}");
+    assert!(lines.iter().any(|l| l.starts_with("5,Newsletter,")), "{report}");
+    assert!(lines.iter().any(|l| l.starts_with("5,Birthday,")), "{report}");
+    assert!(lines.iter().any(|l| l.starts_with("6,") && l.contains("fields")), "{report}");
+
+    let mails = w.env.sent_emails().await;
+    let body = mails
+        .iter()
+        .find(|m| m["subject"].as_str().unwrap_or_default().contains("CRM users"))
+        .and_then(|m| m["body"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    assert!(body.contains("Partial Success"), "{body}");
+    assert!(body.contains("Rows: 6 total, 2 imported, 4 failed"), "{body}");
+    assert!(body.contains("Failed rows report: http"), "{body}");
+}
+
+async fn assert_fails_with(w: &World, needle: &str) {
+    let (_, messages, response) = w.pipe.run(&clock()).await;
+    assert_eq!(messages.len(), 1);
+    assert!(response.batch_item_failures.is_empty(), "a permanent failure is acknowledged");
+    let f = w
+        .pipe
+        .processor
+        .ledger
+        .file("users", &messages[0].key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(f.status, FileStatus::Failed, "{f:?}");
+    let reason = f.reason.unwrap_or_default();
+    assert!(reason.contains(needle), "reason `{reason}` lacks `{needle}`");
+    assert_eq!(f.rows_ingested, 0);
+    assert!(w.scan(&w.env.stack.users_table).await.is_empty(), "nothing ingested");
+}
+
+#[tokio::test]
+async fn a_file_for_another_key_fails_and_ingests_nothing() {
+    let w = world().await;
+    let gpg = Gpg::new();
+    gpg.key(KEY_EMAIL, KeyType::Rsa).key("other@x.com", KeyType::Rsa);
+    w.store_key(&gpg, KEY_EMAIL, "acme").await;
+    let file = gpg.encrypt(USERS_CSV.as_bytes(), "other@x.com", &Encrypt::default());
+    w.env
+        .put_object(BUCKET, "users/registered_user_data_20261127.csv.gpg", file)
+        .await;
+    w.put_config(encrypted_users_config(None)).await;
+    assert_fails_with(&w, "not encrypted to the configured key").await;
+}
+
+#[tokio::test]
+async fn a_tampered_file_fails_and_ingests_nothing() {
+    let w = world().await;
+    let gpg = Gpg::new();
+    gpg.key(KEY_EMAIL, KeyType::Rsa);
+    w.store_key(&gpg, KEY_EMAIL, "acme").await;
+    // Uncompressed, large enough that the flipped byte lands in the encrypted data.
+    let big: String = std::iter::once("ID,Email,Orders,Newsletter,Birthday,Tags\n".to_string())
+        .chain((0..2000).map(|i| format!("u{i},u{i}@x.com,{i},yes,01/01/2000,\n")))
+        .collect();
+    let mut file = gpg.encrypt(big.as_bytes(), KEY_EMAIL, &Encrypt { compress: Some("none"), ..Default::default() });
+    let mid = file.len() / 2;
+    file[mid] ^= 0x55;
+    w.env
+        .put_object(BUCKET, "users/registered_user_data_20261127.csv.pgp", file)
+        .await;
+    w.put_config(encrypted_users_config(None)).await;
+    assert_fails_with(&w, "corrupt").await;
+}
+
+#[tokio::test]
+async fn a_signature_by_another_key_fails_and_ingests_nothing() {
+    let w = world().await;
+    let gpg = Gpg::new();
+    gpg.key(KEY_EMAIL, KeyType::Curve25519)
+        .key("partner@x.com", KeyType::Curve25519)
+        .key("intruder@x.com", KeyType::Curve25519);
+    w.store_key(&gpg, KEY_EMAIL, "acme").await;
+    let file = gpg.encrypt(
+        USERS_CSV.as_bytes(),
+        KEY_EMAIL,
+        &Encrypt { sign_with: Some("intruder@x.com"), armor: true, ..Default::default() },
+    );
+    w.env
+        .put_object(BUCKET, "users/registered_user_data_20261127.csv.asc", file)
+        .await;
+    w.put_config(encrypted_users_config(Some(gpg.public_key("partner@x.com"))))
+        .await;
+    assert_fails_with(&w, "signature").await;
+}
+
+#[tokio::test]
+async fn a_signed_file_by_the_configured_signer_imports() {
+    let w = world().await;
+    let gpg = Gpg::new();
+    gpg.key(KEY_EMAIL, KeyType::Rsa).key("partner@x.com", KeyType::Curve25519);
+    w.store_key(&gpg, KEY_EMAIL, "acme").await;
+    let file = gpg.encrypt(
+        USERS_CSV.as_bytes(),
+        KEY_EMAIL,
+        &Encrypt { sign_with: Some("partner@x.com"), compress: Some("bzip2"), ..Default::default() },
+    );
+    w.env
+        .put_object(BUCKET, "users/registered_user_data_20261127.csv.gpg", file)
+        .await;
+    w.put_config(encrypted_users_config(Some(gpg.public_key("partner@x.com"))))
+        .await;
+    let (_, messages, _) = w.pipe.run(&clock()).await;
+    let f = w
+        .pipe
+        .processor
+        .ledger
+        .file("users", &messages[0].key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((f.status, f.rows_ingested), (FileStatus::Succeeded, 3), "{f:?}");
+}
+
+#[tokio::test]
+async fn an_unencrypted_file_for_an_encrypted_import_fails() {
+    let w = world().await;
+    let gpg = Gpg::new();
+    gpg.key(KEY_EMAIL, KeyType::Rsa);
+    w.store_key(&gpg, KEY_EMAIL, "acme").await;
+    w.env
+        .put_object(BUCKET, "users/registered_user_data_20261127.csv.pgp", USERS_CSV)
+        .await;
+    w.put_config(encrypted_users_config(None)).await;
+    assert_fails_with(&w, "is not encrypted").await;
+}
+
+fn events_config(file_type: &str, extra: serde_json::Value) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "id": "events",
+        "name": "Purchases",
+        "kind": {"type": "events", "event_name": "Purchase Summary", "event_time_in": "app"},
+        "source": {"bucket": BUCKET, "folder": "events", "datetime_format": "yyyymmdd"},
+        "file_type": file_type,
+        "mapping": {"columns": [
+            {"column": "customer_id", "attribute": "user_id"},
+            {"column": "at", "attribute": "event_time", "format": "YYYY-MM-DD hh:mm:ss"},
+            {"column": "amount", "attribute": "amount", "type": "number"}
+        ]},
+        "schedule": {"type": "once"},
+        "timezone": "Asia/Kolkata"
+    });
+    if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+        for (k, val) in e {
+            o.insert(k.clone(), val.clone());
+        }
+    }
+    v
+}
+
+#[tokio::test]
+async fn events_in_a_gzipped_csv_are_idempotent_and_in_app_time() {
+    let w = world().await;
+    let csv = "customer_id,at,amount\nu1,2026-11-27 09:30:00,10.5\nu2,2026-11-27 23:59:59,3\nu1,2026-11-27 09:30:00,10.5\n";
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, csv.as_bytes()).unwrap();
+    w.env
+        .put_object(BUCKET, "events/Purchase Summary_20261127.csv.gz", gz.finish().unwrap())
+        .await;
+    w.put_config(events_config("csv", serde_json::json!({}))).await;
+    let (_, messages, _) = w.pipe.run(&clock()).await;
+    let events = w.scan(&w.env.stack.events_table).await;
+    assert_eq!(events.len(), 3, "two identical rows are two events");
+    let mut times: Vec<String> = events.iter().map(|e| s(e, "event_time")).collect();
+    times.sort();
+    // 09:30 in Asia/Kolkata (+05:30) is 04:00 UTC.
+    assert_eq!(times, ["2026-11-27T04:00:00Z", "2026-11-27T04:00:00Z", "2026-11-27T18:29:59Z"]);
+    assert!(events.iter().all(|e| s(e, "event_name") == "Purchase Summary"));
+
+    // Processing the same file again (a lost ledger write, say) writes the same keys.
+    w.env
+        .clients
+        .dynamodb
+        .update_item()
+        .table_name(&w.env.stack.ledger_table)
+        .key("pk", AttributeValue::S("events".into()))
+        .key("sk", AttributeValue::S(format!("FILE#{}", messages[0].key)))
+        .update_expression("SET #s = :q")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":q", AttributeValue::S("queued".into()))
+        .send()
+        .await
+        .unwrap();
+    w.pipe.process(&messages, &clock()).await;
+    assert_eq!(w.scan(&w.env.stack.events_table).await.len(), 3);
+}
+
+#[tokio::test]
+async fn anonymous_users_and_auxiliary_data_from_json() {
+    let w = world().await;
+    let ndjson = "{\"device\": \"d1\", \"geo\": {\"city\": \"Pune\"}, \"visits\": 3}\n\
+{\"device\": \"d2\", \"geo\": {\"city\": null}, \"visits\": 1}\n";
+    w.env
+        .put_object(BUCKET, "anon/anonymous_user_data_20261127.json", ndjson)
+        .await;
+    w.put_config(serde_json::json!({
+        "id": "anon",
+        "name": "Visitors",
+        "kind": {"type": "anonymous_users", "identifier_column": "device"},
+        "source": {"bucket": BUCKET, "folder": "anon", "datetime_format": "yyyymmdd"},
+        "file_type": "json",
+        "mapping": {"columns": [
+            {"column": "geo.city", "attribute": "city"},
+            {"column": "visits", "attribute": "visits", "type": "integer"}
+        ]},
+        "schedule": {"type": "once"}
+    }))
+    .await;
+    let aux = "[{\"sku\": \"s1\", \"price\": 9.99}, {\"sku\": \"s2\", \"price\": 1}]";
+    w.env
+        .put_object(BUCKET, "aux/aux_data_20261127.json", aux)
+        .await;
+    w.put_config(serde_json::json!({
+        "id": "catalog",
+        "name": "Catalog",
+        "kind": {"type": "auxiliary", "dataset": "products", "key_column": "sku", "retention_days": 30},
+        "source": {"bucket": BUCKET, "folder": "aux", "datetime_format": "yyyymmdd"},
+        "file_type": "json",
+        "mapping": {"columns": [{"column": "price", "attribute": "price", "type": "number"}]},
+        "schedule": {"type": "once"}
+    }))
+    .await;
+    let (_, messages, _) = w.pipe.run(&clock()).await;
+    assert_eq!(messages.len(), 2);
+    let anon = w.scan(&w.env.stack.anonymous_users_table).await;
+    let by_id: HashMap<String, _> = anon.iter().map(|u| (s(u, "anonymous_id"), u)).collect();
+    assert_eq!(s(by_id["d1"], "city"), "Pune");
+    assert_eq!(s(by_id["d1"], "visits"), "3");
+    assert!(!by_id["d2"].contains_key("city"), "null writes nothing");
+    let aux = w.scan(&w.env.stack.auxiliary_table).await;
+    assert_eq!(aux.len(), 2);
+    let expected = (Clock::now(&clock()) + chrono::Duration::days(30)).timestamp();
+    for item in &aux {
+        assert_eq!(s(item, "dataset"), "products");
+        assert_eq!(s(item, "expires_at"), expected.to_string());
+    }
+}

@@ -1,0 +1,134 @@
+//! template.yaml against the code: every table, index and TTL the code expects exists
+//! with the same key schema, and every function gets every name the code reads.
+
+use s3imports::stack::Stack;
+use serde_yaml::Value;
+
+fn template() -> Value {
+    let path = s3imports_tests::workspace_root().join("template.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("template.yaml: {e}"))
+}
+
+fn keys(schema: &Value) -> Vec<(String, String)> {
+    schema
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap_or_default().to_string(),
+                k["KeyType"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn expected(pk: &str, sk: Option<&str>) -> Vec<(String, String)> {
+    let mut v = vec![(pk.to_string(), "HASH".to_string())];
+    if let Some(sk) = sk {
+        v.push((sk.to_string(), "RANGE".to_string()));
+    }
+    v
+}
+
+/// The logical id that holds each of the stack's tables.
+fn logical_id(stack: &Stack, name: &str) -> &'static str {
+    match name {
+        n if n == stack.configs_table => "ConfigsTable",
+        n if n == stack.ledger_table => "LedgerTable",
+        n if n == stack.users_table => "UsersTable",
+        n if n == stack.anonymous_users_table => "AnonymousUsersTable",
+        n if n == stack.events_table => "EventsTable",
+        n if n == stack.auxiliary_table => "AuxiliaryTable",
+        other => panic!("no logical id known for table {other}"),
+    }
+}
+
+#[test]
+fn tables_match_the_code() {
+    let t = template();
+    let stack = Stack::default();
+    for spec in stack.tables() {
+        let id = logical_id(&stack, &spec.name);
+        let props = &t["Resources"][id]["Properties"];
+        assert_eq!(t["Resources"][id]["Type"].as_str(), Some("AWS::DynamoDB::Table"), "{id}");
+        assert_eq!(keys(&props["KeySchema"]), expected(spec.partition_key, spec.sort_key), "{id} key schema");
+        assert_eq!(props["BillingMode"].as_str(), Some("PAY_PER_REQUEST"), "{id}");
+        assert_eq!(
+            props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+            Some(true),
+            "{id} point-in-time recovery"
+        );
+        for index in &spec.indexes {
+            let found = props["GlobalSecondaryIndexes"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .find(|i| i["IndexName"].as_str() == Some(index.name))
+                .unwrap_or_else(|| panic!("{id} lacks index {}", index.name));
+            assert_eq!(keys(&found["KeySchema"]), expected(index.partition_key, index.sort_key));
+        }
+        let ttl = props["TimeToLiveSpecification"]["AttributeName"].as_str();
+        assert_eq!(ttl, spec.ttl_attribute, "{id} TTL");
+        // Every key attribute is declared as a string.
+        let defs: Vec<(String, String)> = props["AttributeDefinitions"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .map(|d| {
+                (
+                    d["AttributeName"].as_str().unwrap_or_default().to_string(),
+                    d["AttributeType"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        let mut needed: Vec<&str> = vec![spec.partition_key];
+        needed.extend(spec.sort_key);
+        for i in &spec.indexes {
+            needed.push(i.partition_key);
+            needed.extend(i.sort_key);
+        }
+        for n in needed {
+            assert!(defs.contains(&(n.to_string(), "S".to_string())), "{id} does not define {n} as S");
+        }
+    }
+}
+
+#[test]
+fn every_function_gets_every_name_the_code_reads() {
+    let t = template();
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    let mut names: Vec<&str> = Stack::default().to_env().into_iter().map(|(k, _)| k).collect();
+    names.push(s3imports_processor::ENV_MAX_RECEIVES);
+    for name in names {
+        assert!(!env[name].is_null(), "Globals.Function.Environment lacks {name}");
+    }
+    for f in ["DiscoveryFunction", "ProcessorFunction", "PreviewFunction"] {
+        let r = &t["Resources"][f];
+        assert_eq!(r["Type"].as_str(), Some("AWS::Serverless::Function"));
+        assert_eq!(r["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{f}");
+        // A function's own Environment would replace, not extend, the globals' list.
+        assert!(r["Properties"]["Environment"].is_null(), "{f} overrides the global environment");
+    }
+}
+
+#[test]
+fn queue_redrive_matches_the_processor() {
+    let t = template();
+    let q = &t["Resources"]["FilesQueue"]["Properties"];
+    let receives = q["RedrivePolicy"]["maxReceiveCount"].as_u64();
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(
+        receives.map(|r| r.to_string()),
+        env[s3imports_processor::ENV_MAX_RECEIVES].as_str().map(str::to_string),
+        "the processor must know when SQS delivers for the last time"
+    );
+    let visibility = q["VisibilityTimeout"].as_u64().unwrap_or(0);
+    assert!(visibility >= 900, "visibility timeout {visibility} is below the processor's maximum timeout");
+    let events = &t["Resources"]["ProcessorFunction"]["Properties"]["Events"]["Files"]["Properties"];
+    assert_eq!(
+        events["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+}
