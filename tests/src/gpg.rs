@@ -36,6 +36,12 @@ impl Default for Gpg {
 impl Gpg {
     pub fn new() -> Self {
         let home = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        // gpg warns about, and may refuse, a home others can read.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700));
+        }
         Self {
             home,
             passphrase: "correct horse battery staple".into(),
@@ -77,22 +83,21 @@ impl Gpg {
     pub fn key(&self, email: &str, kind: KeyType) -> &Self {
         let uid = format!("Test <{email}>");
         match kind {
-            KeyType::Rsa => {
-                let mut c = self.gpg();
-                c.args(["--quick-gen-key", &uid, "rsa2048", "default", "never"]);
-                self.run(c, None);
-            }
-            KeyType::Curve25519 => {
-                let mut c = self.gpg();
-                c.args(["--quick-gen-key", &uid, "ed25519", "sign", "never"]);
-                self.run(c, None);
-                let fpr = self.fingerprint(email);
-                let mut c = self.gpg();
-                c.args(["--quick-add-key", &fpr, "cv25519", "encr", "never"]);
-                self.run(c, None);
-            }
+            // As gpg makes them by default: a signing primary key, an encryption subkey.
+            KeyType::Rsa => self.key_pair(&uid, email, "rsa2048", "rsa2048"),
+            KeyType::Curve25519 => self.key_pair(&uid, email, "ed25519", "cv25519"),
         }
         self
+    }
+
+    fn key_pair(&self, uid: &str, email: &str, primary: &str, sub: &str) {
+        let mut c = self.gpg();
+        c.args(["--quick-gen-key", uid, primary, "sign", "never"]);
+        self.run(c, None);
+        let fpr = self.fingerprint(email);
+        let mut c = self.gpg();
+        c.args(["--quick-add-key", &fpr, sub, "encr", "never"]);
+        self.run(c, None);
     }
 
     fn fingerprint(&self, email: &str) -> String {

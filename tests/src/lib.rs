@@ -174,6 +174,8 @@ pub fn sdk_config_with(endpoint: &str, access_key: &str, secret_key: &str) -> Sd
 
 /// One test's world: clients against the emulator and its own provisioned stack.
 pub struct TestEnv {
+    /// Unique per test: names the stack and every bucket, secret and address the test makes.
+    pub prefix: String,
     pub endpoint: String,
     pub sdk: SdkConfig,
     pub clients: Clients,
@@ -195,16 +197,28 @@ impl TestEnv {
     pub async fn with_sdk(endpoint: String, sdk: SdkConfig) -> Self {
         let clients = Clients::new(&sdk);
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let stack = Stack::with_prefix(&format!("t{}", &id[..10]));
+        let prefix = format!("t{}", &id[..10]);
+        let stack = Stack::with_prefix(&prefix);
         provision(&clients, &stack)
             .await
             .unwrap_or_else(|e| panic!("provisioning the test stack in moto failed: {e:#}"));
         Self {
+            prefix,
             endpoint,
             sdk,
             clients,
             stack,
         }
+    }
+
+    /// `name`, made unique to this test (tests share one emulator).
+    pub fn scoped(&self, name: &str) -> String {
+        format!("{}-{name}", self.prefix)
+    }
+
+    /// The address this test's imports notify; [`TestEnv::sent_emails`] reads its mail.
+    pub fn recipient(&self) -> String {
+        format!("ops@{}.example", self.prefix)
     }
 
     /// The environment a child process (the CLI) needs to use this stack.
@@ -251,27 +265,38 @@ impl TestEnv {
             .unwrap_or_else(|e| panic!("put s3://{bucket}/{key}: {e}"));
     }
 
-    pub async fn put_secret(&self, name: &str, value: &str) {
+    /// Stores a secret under a name unique to this test, and returns that name.
+    pub async fn put_secret(&self, name: &str, value: &str) -> String {
+        let name = format!("{}/{name}", self.prefix);
         self.clients
             .secrets
             .create_secret()
-            .name(name)
+            .name(&name)
             .secret_string(value)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("create secret {name}: {e}"));
+            .unwrap_or_else(|e| panic!("create secret {name}: {e:?}"));
+        name
     }
 
-    /// Emails moto has recorded as sent (`GET /moto-api/data.json`).
+    /// Emails moto has recorded as sent to [`TestEnv::recipient`] (`GET
+    /// /moto-api/data.json`), each with `subject`, `body`, `source` and `destinations`.
     pub async fn sent_emails(&self) -> Vec<serde_json::Value> {
         let body = http_get(&self.endpoint, "/moto-api/data.json");
-        let data: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        let mut out = Vec::new();
-        // SES v1 and v2 share moto's backend; sent messages live under ses.sent_messages.
-        if let Some(backends) = data.pointer("/ses/sent_messages").and_then(|v| v.as_array()) {
-            out.extend(backends.iter().cloned());
-        }
-        out
+        let data: serde_json::Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("moto's data.json: {e}"));
+        let to = serde_json::Value::String(self.recipient());
+        data.pointer("/ses/Message")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .filter(|m| {
+                m.pointer("/destinations/ToAddresses")
+                    .and_then(|a| a.as_array())
+                    .is_some_and(|a| a.contains(&to))
+            })
+            .cloned()
+            .collect()
     }
 }
 

@@ -6,7 +6,10 @@ use std::process::Command;
 use s3imports_tests::{TestEnv, cli_binary};
 use serde_json::{Value, json};
 
-const BUCKET: &str = "acme-exports";
+/// The test's "customer" bucket.
+fn bucket(env: &TestEnv) -> String {
+    env.scoped("acme-exports")
+}
 
 struct Run {
     code: i32,
@@ -34,18 +37,18 @@ fn write(dir: &Path, name: &str, value: &Value) -> String {
     path.to_string_lossy().to_string()
 }
 
-fn users(id: &str, folder: &str) -> Value {
+fn users(env: &TestEnv, id: &str, folder: &str) -> Value {
     json!({
         "id": id,
         "name": format!("Users {id}"),
         "kind": {"type": "registered_users"},
-        "source": {"bucket": BUCKET, "folder": folder, "datetime_format": "yyyymmdd"},
+        "source": {"bucket": bucket(env), "folder": folder, "datetime_format": "yyyymmdd"},
         "mapping": {"columns": [
             {"column": "ID", "attribute": "user_id"},
             {"column": "Age", "attribute": "age", "type": "integer"}
         ]},
         "schedule": {"type": "once"},
-        "notifications": {"recipients": ["ops@acme.example"]}
+        "notifications": {"recipients": [env.recipient()]}
     })
 }
 
@@ -53,7 +56,7 @@ fn users(id: &str, folder: &str) -> Value {
 async fn validate_explains_problems_and_keys() {
     let env = TestEnv::new().await;
     let dir = tempfile::tempdir().unwrap();
-    let good = write(dir.path(), "good.json", &users("u", "in/users"));
+    let good = write(dir.path(), "good.json", &users(&env, "u", "in/users"));
     let ok = s3imports(&env, &["config", "validate", &good]);
     assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
     assert!(ok.stdout.contains("valid"), "{}", ok.stdout);
@@ -66,7 +69,7 @@ async fn validate_explains_problems_and_keys() {
     let key = s3imports(&env, &["config", "validate", &good, "--key", "in/users/registered_user_data_20261130.csv.gz.pgp"]);
     assert_eq!(key.code, 0, "{}", key.stdout);
 
-    let mut v = users("Bad Id", "/in/");
+    let mut v = users(&env, "Bad Id", "/in/");
     v["source"]["credentials"] = json!({"type": "access_key", "access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "shh-very-secret"});
     let bad = write(dir.path(), "bad.json", &v);
     let out = s3imports(&env, &["--json", "config", "validate", &bad]);
@@ -80,12 +83,12 @@ async fn validate_explains_problems_and_keys() {
 #[tokio::test]
 async fn put_refuses_duplicates_and_tick_imports_files() {
     let env = TestEnv::new().await;
-    env.bucket(BUCKET).await;
-    env.put_object(BUCKET, "in/users/registered_user_data_20261126.csv", "ID,Age\nu1,30\nu2,x\n").await;
-    env.put_object(BUCKET, "in/users/registered_user_data_20261127.csv", "ID,Age\nu3,41\n").await;
+    env.bucket(&bucket(&env)).await;
+    env.put_object(&bucket(&env), "in/users/registered_user_data_20261126.csv", "ID,Age\nu1,30\nu2,x\n").await;
+    env.put_object(&bucket(&env), "in/users/registered_user_data_20261127.csv", "ID,Age\nu3,41\n").await;
     let dir = tempfile::tempdir().unwrap();
-    let first = write(dir.path(), "first.json", &users("first", "in/users"));
-    let second = write(dir.path(), "second.json", &users("second", "in/users"));
+    let first = write(dir.path(), "first.json", &users(&env, "first", "in/users"));
+    let second = write(dir.path(), "second.json", &users(&env, "second", "in/users"));
 
     let put = s3imports(&env, &["config", "put", &first]);
     assert_eq!(put.code, 0, "{}{}", put.stdout, put.stderr);

@@ -14,17 +14,15 @@ use s3imports::ledger::{FileRecord, FileStatus, RunStatus};
 use s3imports::{Clock, FixedClock};
 use s3imports_tests::TestEnv;
 
-const BUCKET: &str = "customer-data";
-
-fn users_config(id: &str, folder: &str, schedule: serde_json::Value) -> ImportConfig {
+fn users_config(w: &World, id: &str, folder: &str, schedule: serde_json::Value) -> ImportConfig {
     ImportConfig::from_value(serde_json::json!({
         "id": id,
         "name": format!("Users {id}"),
         "kind": {"type": "registered_users"},
-        "source": {"bucket": BUCKET, "folder": folder, "datetime_format": "yyyymmdd"},
+        "source": {"bucket": w.bucket, "folder": folder, "datetime_format": "yyyymmdd"},
         "mapping": {"columns": [{"column": "ID", "attribute": "user_id"}]},
         "schedule": schedule,
-        "notifications": {"recipients": ["ops@example.com"]}
+        "notifications": {"recipients": [w.env.recipient()]}
     }))
     .expect("valid config")
 }
@@ -70,6 +68,7 @@ async fn drain(env: &TestEnv, d: &Discovery) -> Vec<FileMessage> {
 
 struct World {
     env: TestEnv,
+    bucket: String,
     discovery: Discovery,
     configs: ConfigStore,
     ledger: LedgerStore,
@@ -77,9 +76,11 @@ struct World {
 
 async fn world() -> World {
     let env = TestEnv::new().await;
-    env.bucket(BUCKET).await;
+    let bucket = env.scoped("customer-data");
+    env.bucket(&bucket).await;
     let discovery = Discovery::from_env(&env.clients, &env.stack).await.expect("discovery");
     World {
+        bucket,
         configs: discovery.configs.clone(),
         ledger: discovery.ledger.clone(),
         discovery,
@@ -103,17 +104,17 @@ async fn enqueues_only_new_matching_files_directly_in_the_folder() {
         "sub/registered_user_data_20261104.csv", // in a sub-folder
     ] {
         w.env
-            .put_object(BUCKET, &format!("{folder}/{name}"), "ID\n1\n")
+            .put_object(&w.bucket, &format!("{folder}/{name}"), "ID\n1\n")
             .await;
     }
-    let config = users_config("users", folder, daily());
+    let config = users_config(&w, "users", folder, daily());
     let clock = FixedClock::new(at(1, 8));
     w.configs.put(&config, clock.now()).await.expect("put");
     // The first file is already in the ledger (an earlier run imported it).
     let old = FileRecord {
         import_id: "users".into(),
         run_id: "earlier".into(),
-        bucket: BUCKET.into(),
+        bucket: w.bucket.clone(),
         key: format!("{folder}/registered_user_data_20261101.csv"),
         size: 5,
         etag: String::new(),
@@ -151,7 +152,7 @@ async fn enqueues_only_new_matching_files_directly_in_the_folder() {
     );
     let m = &messages[0];
     assert_eq!(m.import_id, "users");
-    assert_eq!(m.bucket, BUCKET);
+    assert_eq!(m.bucket, w.bucket);
     assert_eq!(Some(&m.run_id), t.run_id.as_ref());
     assert_eq!(m.size, 5);
     assert!(!m.etag.is_empty());
@@ -185,11 +186,11 @@ async fn two_concurrent_ticks_enqueue_each_file_once() {
     let w = world().await;
     for d in 1..=5 {
         w.env
-            .put_object(BUCKET, &format!("in/registered_user_data_202611{d:02}.csv"), "ID\n1\n")
+            .put_object(&w.bucket, &format!("in/registered_user_data_202611{d:02}.csv"), "ID\n1\n")
             .await;
     }
     let clock = FixedClock::new(at(3, 10));
-    let config = users_config("race", "in", serde_json::json!({"type": "every", "minutes": 5}));
+    let config = users_config(&w, "race", "in", serde_json::json!({"type": "every", "minutes": 5}));
     w.configs.put(&config, clock.now()).await.unwrap();
     let second = Discovery::from_env(&w.env.clients, &w.env.stack).await.unwrap();
     let (a, b) = tokio::join!(tick(&w.discovery, &clock), tick(&second, &clock));
@@ -210,18 +211,18 @@ async fn two_concurrent_ticks_enqueue_each_file_once() {
 async fn archived_and_not_yet_due_imports_do_nothing() {
     let w = world().await;
     w.env
-        .put_object(BUCKET, "a/registered_user_data_20261101.csv", "ID\n1\n")
+        .put_object(&w.bucket, "a/registered_user_data_20261101.csv", "ID\n1\n")
         .await;
     w.env
-        .put_object(BUCKET, "b/registered_user_data_20261101.csv", "ID\n1\n")
+        .put_object(&w.bucket, "b/registered_user_data_20261101.csv", "ID\n1\n")
         .await;
     let clock = FixedClock::new(at(5, 9));
     w.configs
-        .put(&users_config("archived", "a", daily()), clock.now())
+        .put(&users_config(&w, "archived", "a", daily()), clock.now())
         .await
         .unwrap();
     w.configs.archive("archived", clock.now()).await.unwrap();
-    let mut later = users_config("later", "b", serde_json::json!({"type": "once", "at": "2026-12-25T10:00:00"}));
+    let mut later = users_config(&w, "later", "b", serde_json::json!({"type": "once", "at": "2026-12-25T10:00:00"}));
     later.status = ImportStatus::Active;
     w.configs.put(&later, clock.now()).await.unwrap();
 
@@ -239,11 +240,11 @@ async fn archived_and_not_yet_due_imports_do_nothing() {
 async fn a_one_time_import_runs_once() {
     let w = world().await;
     w.env
-        .put_object(BUCKET, "once/registered_user_data_20261101.csv", "ID\n1\n")
+        .put_object(&w.bucket, "once/registered_user_data_20261101.csv", "ID\n1\n")
         .await;
     let clock = FixedClock::new(at(6, 12));
     w.configs
-        .put(&users_config("once", "once", serde_json::json!({"type": "once"})), clock.now())
+        .put(&users_config(&w, "once", "once", serde_json::json!({"type": "once"})), clock.now())
         .await
         .unwrap();
     let first = tick(&w.discovery, &clock).await;
@@ -255,7 +256,7 @@ async fn a_one_time_import_runs_once() {
 
     // A new file later is not picked up: the import has completed.
     w.env
-        .put_object(BUCKET, "once/registered_user_data_20261102.csv", "ID\n1\n")
+        .put_object(&w.bucket, "once/registered_user_data_20261102.csv", "ID\n1\n")
         .await;
     clock.set(at(7, 12));
     assert!(tick(&w.discovery, &clock).await.imports.is_empty());
@@ -267,7 +268,7 @@ async fn unreachable_bucket_fails_the_run_with_a_reason_and_an_email() {
     let w = world().await;
     let clock = FixedClock::new(at(8, 9));
     // The access key's secret is not in Secrets Manager.
-    let mut bad_key = users_config("badkey", "x", daily());
+    let mut bad_key = users_config(&w, "badkey", "x", daily());
     bad_key.source.credentials = s3imports::config::Credentials::AccessKey {
         access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
         secret_access_key_ref: s3imports::config::SecretRef("missing/secret".into()),
@@ -275,7 +276,7 @@ async fn unreachable_bucket_fails_the_run_with_a_reason_and_an_email() {
     w.configs.put(&bad_key, clock.now()).await.unwrap();
     // The folder does not exist.
     w.configs
-        .put(&users_config("nofolder", "no/such/folder", daily()), clock.now())
+        .put(&users_config(&w, "nofolder", "no/such/folder", daily()), clock.now())
         .await
         .unwrap();
     let report = tick(&w.discovery, &clock).await;
@@ -318,15 +319,15 @@ async fn unreachable_bucket_fails_the_run_with_a_reason_and_an_email() {
 async fn a_duplicate_import_is_refused_or_marked_invalid() {
     let w = world().await;
     w.env
-        .put_object(BUCKET, "dup/registered_user_data_20261101.csv", "ID\n1\n")
+        .put_object(&w.bucket, "dup/registered_user_data_20261101.csv", "ID\n1\n")
         .await;
     let clock = FixedClock::new(at(10, 9));
     w.configs
-        .put(&users_config("first", "dup", daily()), clock.now())
+        .put(&users_config(&w, "first", "dup", daily()), clock.now())
         .await
         .unwrap();
     // `config put` refuses a second active import of the same folder, atomically.
-    let second = users_config("second", "dup", daily());
+    let second = users_config(&w, "second", "dup", daily());
     let refused = w.configs.put(&second, clock.now()).await.unwrap_err();
     assert!(refused.to_string().contains("duplicates active import `first`"), "{refused}");
 

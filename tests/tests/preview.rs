@@ -9,7 +9,10 @@ use s3imports_tests::gpg::{Encrypt, Gpg, KeyType};
 use s3imports_tests::{TestEnv, sdk_config_with, start_moto_with_env};
 use serde_json::{Value, json};
 
-const BUCKET: &str = "acme-exports";
+/// The test's "customer" bucket.
+fn bucket(env: &TestEnv) -> String {
+    env.scoped("acme-exports")
+}
 
 fn api_event(method: &str, path: &str, body: Option<&Value>) -> lambda_http::Request {
     let event = json!({
@@ -51,12 +54,12 @@ async fn call(env: &TestEnv, method: &str, path: &str, body: Option<&Value>) -> 
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-fn users_config(folder: &str) -> Value {
+fn users_config(env: &TestEnv, folder: &str) -> Value {
     json!({
         "id": "users",
         "name": "Users",
         "kind": {"type": "registered_users"},
-        "source": {"bucket": BUCKET, "folder": folder, "datetime_format": "yyyymmdd"},
+        "source": {"bucket": bucket(env), "folder": folder, "datetime_format": "yyyymmdd"},
         "mapping": {"columns": [
             {"column": "ID", "attribute": "user_id"},
             {"column": "Email", "attribute": "email"}
@@ -76,11 +79,11 @@ u6,f@x.com,33,2024-06-07,\n";
 #[tokio::test]
 async fn previews_the_newest_matching_file() {
     let env = TestEnv::new().await;
-    env.bucket(BUCKET).await;
-    env.put_object(BUCKET, "users/registered_user_data_20261101.csv", "ID,Old\n1,2\n").await;
-    env.put_object(BUCKET, "users/registered_user_data_20261127.csv", CSV).await;
-    env.put_object(BUCKET, "users/sub/registered_user_data_20261231.csv", "ID\nx\n").await;
-    let (status, body) = call(&env, "POST", "/preview", Some(&users_config("users"))).await;
+    env.bucket(&bucket(&env)).await;
+    env.put_object(&bucket(&env), "users/registered_user_data_20261101.csv", "ID,Old\n1,2\n").await;
+    env.put_object(&bucket(&env), "users/registered_user_data_20261127.csv", CSV).await;
+    env.put_object(&bucket(&env), "users/sub/registered_user_data_20261231.csv", "ID\nx\n").await;
+    let (status, body) = call(&env, "POST", "/preview", Some(&users_config(&env, "users"))).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["file"]["name"], "registered_user_data_20261127.csv");
     let columns: Vec<&str> = body["columns"]
@@ -103,15 +106,15 @@ async fn previews_the_newest_matching_file() {
 #[tokio::test]
 async fn previews_an_encrypted_file_and_explains_a_decryption_failure() {
     let env = TestEnv::new().await;
-    env.bucket(BUCKET).await;
+    env.bucket(&bucket(&env)).await;
     let gpg = Gpg::new();
     gpg.key("k@x.com", KeyType::Curve25519).key("other@x.com", KeyType::Rsa);
-    env.put_secret("p/key", &gpg.secret_key("k@x.com")).await;
-    env.put_secret("p/pass", &gpg.passphrase).await;
-    let mut config = users_config("enc");
-    config["encryption"] = json!({"type": "pgp", "private_key_ref": "p/key", "passphrase_ref": "p/pass"});
+    let key = env.put_secret("p/key", &gpg.secret_key("k@x.com")).await;
+    let pass = env.put_secret("p/pass", &gpg.passphrase).await;
+    let mut config = users_config(&env, "enc");
+    config["encryption"] = json!({"type": "pgp", "private_key_ref": key, "passphrase_ref": pass});
     env.put_object(
-        BUCKET,
+        &bucket(&env),
         "enc/registered_user_data_20261127.csv.pgp",
         gpg.encrypt(CSV.as_bytes(), "k@x.com", &Encrypt::default()),
     )
@@ -121,7 +124,7 @@ async fn previews_an_encrypted_file_and_explains_a_decryption_failure() {
     assert_eq!(body["rows"][0][1], "a@x.com");
 
     env.put_object(
-        BUCKET,
+        &bucket(&env),
         "enc/registered_user_data_20261128.csv.pgp",
         gpg.encrypt(CSV.as_bytes(), "other@x.com", &Encrypt::default()),
     )
@@ -136,19 +139,19 @@ async fn previews_an_encrypted_file_and_explains_a_decryption_failure() {
 #[tokio::test]
 async fn wrong_folder_and_empty_files_get_moengage_messages() {
     let env = TestEnv::new().await;
-    env.bucket(BUCKET).await;
-    let (status, body) = call(&env, "POST", "/preview", Some(&users_config("nowhere"))).await;
+    env.bucket(&bucket(&env)).await;
+    let (status, body) = call(&env, "POST", "/preview", Some(&users_config(&env, "nowhere"))).await;
     assert_eq!((status, body["error"].as_str()), (404, Some("Please check the folder path and try again")), "{body}");
 
-    env.put_object(BUCKET, "other/some_file.csv", "x\n1\n").await;
-    let (status, body) = call(&env, "POST", "/preview", Some(&users_config("other"))).await;
+    env.put_object(&bucket(&env), "other/some_file.csv", "x\n1\n").await;
+    let (status, body) = call(&env, "POST", "/preview", Some(&users_config(&env, "other"))).await;
     assert_eq!((status, body["error"].as_str()), (404, Some("Please check the folder path and try again")), "no matching file: {body}");
 
-    env.put_object(BUCKET, "empty/registered_user_data_20261127.csv", "ID,Email\r\n").await;
-    let (status, body) = call(&env, "POST", "/preview", Some(&users_config("empty"))).await;
+    env.put_object(&bucket(&env), "empty/registered_user_data_20261127.csv", "ID,Email\r\n").await;
+    let (status, body) = call(&env, "POST", "/preview", Some(&users_config(&env, "empty"))).await;
     assert_eq!((status, body["error"].as_str()), (422, Some("Found zero data rows in the file")), "{body}");
 
-    let mut bad = users_config("x");
+    let mut bad = users_config(&env, "x");
     bad["source"]["folder"] = json!("/x/");
     let (status, body) = call(&env, "POST", "/preview", Some(&bad)).await;
     assert_eq!(status, 400);
@@ -163,20 +166,20 @@ async fn an_invalid_access_key_is_reported_as_moengage_says() {
     let bootstrap = aws_sdk_iam_free_bootstrap(&endpoint).await;
     let sdk = sdk_config_with(&endpoint, &bootstrap.0, &bootstrap.1);
     let env = TestEnv::with_sdk(endpoint, sdk).await;
-    env.bucket(BUCKET).await;
-    env.put_object(BUCKET, "keyed/registered_user_data_20261127.csv", CSV).await;
-    env.put_secret("bad/secret", "not-the-secret").await;
-    let mut config = users_config("keyed");
+    env.bucket(&bucket(&env)).await;
+    env.put_object(&bucket(&env), "keyed/registered_user_data_20261127.csv", CSV).await;
+    let secret = env.put_secret("bad/secret", "not-the-secret").await;
+    let mut config = users_config(&env, "keyed");
     config["source"]["credentials"] = json!({
         "type": "access_key",
         "access_key_id": "AKIAIOSFODNN7EXAMPLE",
-        "secret_access_key_ref": "bad/secret"
+        "secret_access_key_ref": secret
     });
     let (status, body) = call(&env, "POST", "/preview", Some(&config)).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("Given S3 Access Key is not valid")), "{body}");
 
     // The stack's own credentials still work.
-    let (status, _) = call(&env, "POST", "/preview", Some(&users_config("keyed"))).await;
+    let (status, _) = call(&env, "POST", "/preview", Some(&users_config(&env, "keyed"))).await;
     assert_eq!(status, 200);
 }
 
@@ -189,10 +192,10 @@ async fn aws_sdk_iam_free_bootstrap(endpoint: &str) -> (String, String) {
 #[tokio::test]
 async fn import_status_and_run_history() {
     let env = TestEnv::new().await;
-    env.bucket(BUCKET).await;
-    env.put_object(BUCKET, "users/registered_user_data_20261127.csv", CSV).await;
+    env.bucket(&bucket(&env)).await;
+    env.put_object(&bucket(&env), "users/registered_user_data_20261127.csv", CSV).await;
     let pipe = env.pipeline().await;
-    let mut value = users_config("users");
+    let mut value = users_config(&env, "users");
     value["schedule"] = json!({"type": "once"});
     value["encryption"] = Value::Null;
     value.as_object_mut().unwrap().remove("encryption");

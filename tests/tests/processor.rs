@@ -12,7 +12,6 @@ use s3imports::ledger::{FileStatus, RunStatus};
 use s3imports_tests::gpg::{Encrypt, Gpg, KeyType};
 use s3imports_tests::{Pipeline, TestEnv};
 
-const BUCKET: &str = "acme-exports";
 const KEY_EMAIL: &str = "exports@acme.example";
 
 fn clock() -> FixedClock {
@@ -21,14 +20,16 @@ fn clock() -> FixedClock {
 
 struct World {
     env: TestEnv,
+    bucket: String,
     pipe: Pipeline,
 }
 
 async fn world() -> World {
     let env = TestEnv::new().await;
-    env.bucket(BUCKET).await;
+    let bucket = env.scoped("acme-exports");
+    env.bucket(&bucket).await;
     let pipe = env.pipeline().await;
-    World { env, pipe }
+    World { env, bucket, pipe }
 }
 
 impl World {
@@ -95,9 +96,11 @@ fn s(item: &HashMap<String, AttributeValue>, k: &str) -> String {
     }
 }
 
-fn encrypted_users_config(signer: Option<String>) -> serde_json::Value {
+fn encrypted_users_config(w: &World, signer: Option<String>) -> serde_json::Value {
     let mut encryption = serde_json::json!({
-        "type": "pgp", "private_key_ref": "acme/key", "passphrase_ref": "acme/pass"
+        "type": "pgp",
+        "private_key_ref": format!("{}/acme/key", w.env.prefix),
+        "passphrase_ref": format!("{}/acme/pass", w.env.prefix)
     });
     if let Some(k) = signer {
         encryption["signer_public_key"] = k.into();
@@ -106,7 +109,7 @@ fn encrypted_users_config(signer: Option<String>) -> serde_json::Value {
         "id": "users",
         "name": "CRM users",
         "kind": {"type": "registered_users"},
-        "source": {"bucket": BUCKET, "folder": "users", "datetime_format": "yyyymmdd"},
+        "source": {"bucket": w.bucket, "folder": "users", "datetime_format": "yyyymmdd"},
         "encryption": encryption,
         "mapping": {"columns": [
             {"column": "ID", "attribute": "user_id"},
@@ -117,7 +120,7 @@ fn encrypted_users_config(signer: Option<String>) -> serde_json::Value {
             {"column": "Tags", "attribute": "tags", "type": "list"}
         ]},
         "schedule": {"type": "once"},
-        "notifications": {"recipients": ["ops@acme.example"]}
+        "notifications": {"recipients": [w.env.recipient()]}
     })
 }
 
@@ -134,7 +137,7 @@ async fn registered_users_from_rsa_armored_pgp_upsert_only_mapped_attributes() {
     w.store_key(&gpg, KEY_EMAIL, "acme").await;
     let file = gpg.encrypt(USERS_CSV.as_bytes(), KEY_EMAIL, &Encrypt { armor: true, ..Default::default() });
     w.env
-        .put_object(BUCKET, "users/registered_user_data_20261127.csv.asc", file)
+        .put_object(&w.bucket, "users/registered_user_data_20261127.csv.asc", file)
         .await;
     // u1 already exists with an attribute the file does not map: it must be kept.
     w.env
@@ -148,7 +151,7 @@ async fn registered_users_from_rsa_armored_pgp_upsert_only_mapped_attributes() {
         .send()
         .await
         .unwrap();
-    w.put_config(encrypted_users_config(None)).await;
+    w.put_config(encrypted_users_config(&w, None)).await;
 
     let (_, messages, response) = w.pipe.run(&clock()).await;
     assert_eq!(messages.len(), 1);
@@ -230,9 +233,9 @@ u5,e@x.com,2\n\
 u6,f@x.com,7,no,,\n";
     let file = gpg.encrypt(csv.as_bytes(), KEY_EMAIL, &Encrypt { compress: Some("zlib"), ..Default::default() });
     w.env
-        .put_object(BUCKET, "users/registered_user_data_20261127.csv.pgp", file)
+        .put_object(&w.bucket, "users/registered_user_data_20261127.csv.pgp", file)
         .await;
-    w.put_config(encrypted_users_config(None)).await;
+    w.put_config(encrypted_users_config(&w, None)).await;
     let (_, messages, _) = w.pipe.run(&clock()).await;
     let ledger = &w.pipe.processor.ledger;
     let f = ledger.file("users", &messages[0].key).await.unwrap().unwrap();
@@ -291,9 +294,9 @@ async fn a_file_for_another_key_fails_and_ingests_nothing() {
     w.store_key(&gpg, KEY_EMAIL, "acme").await;
     let file = gpg.encrypt(USERS_CSV.as_bytes(), "other@x.com", &Encrypt::default());
     w.env
-        .put_object(BUCKET, "users/registered_user_data_20261127.csv.gpg", file)
+        .put_object(&w.bucket, "users/registered_user_data_20261127.csv.gpg", file)
         .await;
-    w.put_config(encrypted_users_config(None)).await;
+    w.put_config(encrypted_users_config(&w, None)).await;
     assert_fails_with(&w, "not encrypted to the configured key").await;
 }
 
@@ -311,9 +314,9 @@ async fn a_tampered_file_fails_and_ingests_nothing() {
     let mid = file.len() / 2;
     file[mid] ^= 0x55;
     w.env
-        .put_object(BUCKET, "users/registered_user_data_20261127.csv.pgp", file)
+        .put_object(&w.bucket, "users/registered_user_data_20261127.csv.pgp", file)
         .await;
-    w.put_config(encrypted_users_config(None)).await;
+    w.put_config(encrypted_users_config(&w, None)).await;
     assert_fails_with(&w, "corrupt").await;
 }
 
@@ -331,9 +334,9 @@ async fn a_signature_by_another_key_fails_and_ingests_nothing() {
         &Encrypt { sign_with: Some("intruder@x.com"), armor: true, ..Default::default() },
     );
     w.env
-        .put_object(BUCKET, "users/registered_user_data_20261127.csv.asc", file)
+        .put_object(&w.bucket, "users/registered_user_data_20261127.csv.asc", file)
         .await;
-    w.put_config(encrypted_users_config(Some(gpg.public_key("partner@x.com"))))
+    w.put_config(encrypted_users_config(&w, Some(gpg.public_key("partner@x.com"))))
         .await;
     assert_fails_with(&w, "signature").await;
 }
@@ -350,9 +353,9 @@ async fn a_signed_file_by_the_configured_signer_imports() {
         &Encrypt { sign_with: Some("partner@x.com"), compress: Some("bzip2"), ..Default::default() },
     );
     w.env
-        .put_object(BUCKET, "users/registered_user_data_20261127.csv.gpg", file)
+        .put_object(&w.bucket, "users/registered_user_data_20261127.csv.gpg", file)
         .await;
-    w.put_config(encrypted_users_config(Some(gpg.public_key("partner@x.com"))))
+    w.put_config(encrypted_users_config(&w, Some(gpg.public_key("partner@x.com"))))
         .await;
     let (_, messages, _) = w.pipe.run(&clock()).await;
     let f = w
@@ -373,18 +376,18 @@ async fn an_unencrypted_file_for_an_encrypted_import_fails() {
     gpg.key(KEY_EMAIL, KeyType::Rsa);
     w.store_key(&gpg, KEY_EMAIL, "acme").await;
     w.env
-        .put_object(BUCKET, "users/registered_user_data_20261127.csv.pgp", USERS_CSV)
+        .put_object(&w.bucket, "users/registered_user_data_20261127.csv.pgp", USERS_CSV)
         .await;
-    w.put_config(encrypted_users_config(None)).await;
+    w.put_config(encrypted_users_config(&w, None)).await;
     assert_fails_with(&w, "is not encrypted").await;
 }
 
-fn events_config(file_type: &str, extra: serde_json::Value) -> serde_json::Value {
+fn events_config(w: &World, file_type: &str, extra: serde_json::Value) -> serde_json::Value {
     let mut v = serde_json::json!({
         "id": "events",
         "name": "Purchases",
         "kind": {"type": "events", "event_name": "Purchase Summary", "event_time_in": "app"},
-        "source": {"bucket": BUCKET, "folder": "events", "datetime_format": "yyyymmdd"},
+        "source": {"bucket": w.bucket, "folder": "events", "datetime_format": "yyyymmdd"},
         "file_type": file_type,
         "mapping": {"columns": [
             {"column": "customer_id", "attribute": "user_id"},
@@ -409,9 +412,9 @@ async fn events_in_a_gzipped_csv_are_idempotent_and_in_app_time() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut gz, csv.as_bytes()).unwrap();
     w.env
-        .put_object(BUCKET, "events/Purchase Summary_20261127.csv.gz", gz.finish().unwrap())
+        .put_object(&w.bucket, "events/Purchase Summary_20261127.csv.gz", gz.finish().unwrap())
         .await;
-    w.put_config(events_config("csv", serde_json::json!({}))).await;
+    w.put_config(events_config(&w, "csv", serde_json::json!({}))).await;
     let (_, messages, _) = w.pipe.run(&clock()).await;
     let events = w.scan(&w.env.stack.events_table).await;
     assert_eq!(events.len(), 3, "two identical rows are two events");
@@ -445,13 +448,13 @@ async fn anonymous_users_and_auxiliary_data_from_json() {
     let ndjson = "{\"device\": \"d1\", \"geo\": {\"city\": \"Pune\"}, \"visits\": 3}\n\
 {\"device\": \"d2\", \"geo\": {\"city\": null}, \"visits\": 1}\n";
     w.env
-        .put_object(BUCKET, "anon/anonymous_user_data_20261127.json", ndjson)
+        .put_object(&w.bucket, "anon/anonymous_user_data_20261127.json", ndjson)
         .await;
     w.put_config(serde_json::json!({
         "id": "anon",
         "name": "Visitors",
         "kind": {"type": "anonymous_users", "identifier_column": "device"},
-        "source": {"bucket": BUCKET, "folder": "anon", "datetime_format": "yyyymmdd"},
+        "source": {"bucket": w.bucket, "folder": "anon", "datetime_format": "yyyymmdd"},
         "file_type": "json",
         "mapping": {"columns": [
             {"column": "geo.city", "attribute": "city"},
@@ -462,13 +465,13 @@ async fn anonymous_users_and_auxiliary_data_from_json() {
     .await;
     let aux = "[{\"sku\": \"s1\", \"price\": 9.99}, {\"sku\": \"s2\", \"price\": 1}]";
     w.env
-        .put_object(BUCKET, "aux/aux_data_20261127.json", aux)
+        .put_object(&w.bucket, "aux/aux_data_20261127.json", aux)
         .await;
     w.put_config(serde_json::json!({
         "id": "catalog",
         "name": "Catalog",
         "kind": {"type": "auxiliary", "dataset": "products", "key_column": "sku", "retention_days": 30},
-        "source": {"bucket": BUCKET, "folder": "aux", "datetime_format": "yyyymmdd"},
+        "source": {"bucket": w.bucket, "folder": "aux", "datetime_format": "yyyymmdd"},
         "file_type": "json",
         "mapping": {"columns": [{"column": "price", "attribute": "price", "type": "number"}]},
         "schedule": {"type": "once"}

@@ -335,8 +335,12 @@ impl ConfigStore {
                 .update(update.build().map_err(build_err)?)
                 .build(),
         ];
-        if record.status == ImportStatus::Active {
-            items.push(self.release_lock(&record.config.duplicate_key(), id)?);
+        // Only a lock this import holds is released (a duplicate never held one).
+        let key = record.config.duplicate_key();
+        if record.status == ImportStatus::Active
+            && self.lock_owner(&key).await?.as_deref() == Some(id)
+        {
+            items.push(self.release_lock(&key, id)?);
         }
         self.ddb
             .transact_write_items()

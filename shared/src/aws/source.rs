@@ -221,7 +221,13 @@ async fn bucket_region(client: &aws_sdk_s3::Client, source: &Source) -> Result<S
             {
                 return Ok(r.to_string());
             }
-            Err(s3_error(&e, source.bucket.as_str(), &source.folder, None))
+            // A HEAD response has no body, so a 403 cannot say whether the key is wrong
+            // or access is denied: carry on in our own region and let the listing,
+            // which does say, report it.
+            match (e.raw_response().map(|r| r.status().as_u16()), client.config().region()) {
+                (Some(403), Some(r)) => Ok(r.to_string()),
+                _ => Err(s3_error(&e, source.bucket.as_str(), &source.folder, None)),
+            }
         }
     }
 }
