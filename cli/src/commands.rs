@@ -49,9 +49,10 @@ pub fn validate(out: &Output, file: &str, key: Option<&str>) -> anyhow::Result<E
                 ConfigError::Invalid(p) => serde_json::to_value(p).unwrap_or_default(),
                 ConfigError::Syntax(s) => json!([{"field": "", "message": s}]),
             };
-            out.emit(json!({"valid": false, "file": file, "problems": problems}), || {
-                format!("{file}: not valid\n{e}\n")
-            });
+            out.emit(
+                json!({"valid": false, "file": file, "problems": problems}),
+                || format!("{file}: not valid\n{e}\n"),
+            );
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -95,7 +96,11 @@ pub fn validate(out: &Output, file: &str, key: Option<&str>) -> anyhow::Result<E
             t
         },
     );
-    Ok(if valid { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 pub async fn put(out: &Output, stack: &Stack, file: &str) -> anyhow::Result<ExitCode> {
@@ -163,10 +168,11 @@ pub async fn runs(out: &Output, stack: &Stack, id: &str, limit: i32) -> anyhow::
         all.push((run, files));
     }
     out.emit(
-        json!(all
-            .iter()
-            .map(|(r, f)| json!({"run": r, "files": f}))
-            .collect::<Vec<_>>()),
+        json!(
+            all.iter()
+                .map(|(r, f)| json!({"run": r, "files": f}))
+                .collect::<Vec<_>>()
+        ),
         || {
             if all.is_empty() {
                 return format!("import {id} has no runs yet\n");
@@ -181,7 +187,10 @@ pub async fn runs(out: &Output, stack: &Stack, id: &str, limit: i32) -> anyhow::
                     r.rows_total,
                     r.rows_ingested,
                     r.rows_failed,
-                    r.reason.as_deref().map(|x| format!("; {x}")).unwrap_or_default()
+                    r.reason
+                        .as_deref()
+                        .map(|x| format!("; {x}"))
+                        .unwrap_or_default()
                 ));
                 for f in files {
                     t.push_str(&file_line(f));
@@ -201,7 +210,10 @@ fn file_line(f: &FileRecord) -> String {
         f.rows_total,
         f.rows_ingested,
         f.rows_failed,
-        f.reason.as_deref().map(|x| format!("; {x}")).unwrap_or_default(),
+        f.reason
+            .as_deref()
+            .map(|x| format!("; {x}"))
+            .unwrap_or_default(),
         f.report_key
             .as_deref()
             .map(|k| format!("; report {k}"))
@@ -212,11 +224,18 @@ fn file_line(f: &FileRecord) -> String {
 pub async fn provision(out: &Output, stack: &Stack) -> anyhow::Result<ExitCode> {
     let clients = clients().await;
     if clients.sdk.endpoint_url().is_none() {
-        bail!("`local provision` is for a local emulator: set AWS_ENDPOINT_URL (in AWS, `sam deploy` creates the stack)");
+        bail!(
+            "`local provision` is for a local emulator: set AWS_ENDPOINT_URL (in AWS, `sam deploy` creates the stack)"
+        );
     }
     provision_stack(&clients, stack).await?;
     out.emit(json!({"provisioned": stack.configs_table}), || {
-        format!("stack provisioned: tables {}-*, queue {}, bucket {}\n", stack.configs_table.trim_end_matches("-configs"), stack.queue_name, stack.reports_bucket)
+        format!(
+            "stack provisioned: tables {}-*, queue {}, bucket {}\n",
+            stack.configs_table.trim_end_matches("-configs"),
+            stack.queue_name,
+            stack.reports_bucket
+        )
     });
     Ok(ExitCode::SUCCESS)
 }
@@ -240,11 +259,26 @@ pub async fn tick(out: &Output, stack: &Stack, now: Option<&str>) -> anyhow::Res
     let mut lines = Vec::new();
     for t in &report.imports {
         let line = match t.outcome {
-            TickOutcome::Enqueued => format!("import {}: {} new file(s) queued", t.import_id, t.files.len()),
+            TickOutcome::Enqueued => format!(
+                "import {}: {} new file(s) queued",
+                t.import_id,
+                t.files.len()
+            ),
             TickOutcome::NoNewFiles => format!("import {}: no new files", t.import_id),
-            TickOutcome::Failed => format!("import {}: run failed: {}", t.import_id, t.reason.as_deref().unwrap_or("")),
-            TickOutcome::ClaimedElsewhere => format!("import {}: run already claimed by another tick", t.import_id),
-            TickOutcome::Duplicate => format!("import {}: invalid: {}", t.import_id, t.reason.as_deref().unwrap_or("")),
+            TickOutcome::Failed => format!(
+                "import {}: run failed: {}",
+                t.import_id,
+                t.reason.as_deref().unwrap_or("")
+            ),
+            TickOutcome::ClaimedElsewhere => format!(
+                "import {}: run already claimed by another tick",
+                t.import_id
+            ),
+            TickOutcome::Duplicate => format!(
+                "import {}: invalid: {}",
+                t.import_id,
+                t.reason.as_deref().unwrap_or("")
+            ),
         };
         if !out.json {
             println!("{line}");

@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "s3imports", version, about = "Operate s3imports: configs, previews, runs and local ticks")]
+#[command(
+    name = "s3imports",
+    version,
+    about = "Operate s3imports: configs, previews, runs and local ticks"
+)]
 struct Cli {
     /// Print JSON instead of text (for scripts).
     #[arg(long, global = true)]
@@ -80,7 +84,9 @@ async fn main() -> ExitCode {
             commands::validate(&out, &file, key.as_deref())
         }
         Command::Config(ConfigCommand::Put { file }) => commands::put(&out, &stack, &file).await,
-        Command::Config(ConfigCommand::Archive { id }) => commands::archive(&out, &stack, &id).await,
+        Command::Config(ConfigCommand::Archive { id }) => {
+            commands::archive(&out, &stack, &id).await
+        }
         Command::Config(ConfigCommand::Show { id }) => commands::show(&out, &stack, &id).await,
         Command::Runs { id, limit } => commands::runs(&out, &stack, &id, limit).await,
         Command::Tick { now } => commands::tick(&out, &stack, now.as_deref()).await,

@@ -349,7 +349,10 @@ impl ImportConfig {
             ImportKind::RegisteredUsers => {}
             ImportKind::AnonymousUsers { identifier_column } => {
                 if identifier_column.trim().is_empty() {
-                    p.add("kind.identifier_column", "name the column that identifies an anonymous user");
+                    p.add(
+                        "kind.identifier_column",
+                        "name the column that identifies an anonymous user",
+                    );
                 }
             }
             ImportKind::Events { event_name, .. } => {
@@ -377,7 +380,10 @@ impl ImportConfig {
         }
         self.source_problems(&mut p);
         if !self.delimiter.is_ascii() || self.delimiter == '"' || self.delimiter == '\n' {
-            p.add("delimiter", "use one ASCII character other than a quote or newline");
+            p.add(
+                "delimiter",
+                "use one ASCII character other than a quote or newline",
+            );
         }
         if let Some(Encryption::Pgp {
             signer_public_key: Some(key),
@@ -410,7 +416,10 @@ impl ImportConfig {
     fn source_problems(&self, p: &mut Problems) {
         let s = &self.source;
         if !valid_bucket_name(&s.bucket) {
-            p.add("source.bucket", format!("`{}` is not a valid S3 bucket name", s.bucket));
+            p.add(
+                "source.bucket",
+                format!("`{}` is not a valid S3 bucket name", s.bucket),
+            );
         }
         if let Some(region) = &s.region
             && (region.is_empty()
@@ -418,7 +427,10 @@ impl ImportConfig {
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
         {
-            p.add("source.region", format!("`{region}` is not an AWS region name"));
+            p.add(
+                "source.region",
+                format!("`{region}` is not an AWS region name"),
+            );
         }
         if s.folder.trim().is_empty() {
             p.add(
@@ -426,7 +438,10 @@ impl ImportConfig {
                 "give a folder: files are never imported from the bucket root",
             );
         } else if s.folder.starts_with('/') || s.folder.ends_with('/') {
-            p.add("source.folder", "write the folder without a leading or trailing `/`");
+            p.add(
+                "source.folder",
+                "write the folder without a leading or trailing `/`",
+            );
         } else if s.folder.split('/').any(str::is_empty) {
             p.add("source.folder", "the folder path has an empty part (`//`)");
         }
@@ -437,14 +452,20 @@ impl ImportConfig {
         }
         match &s.credentials {
             Credentials::Default => {}
-            Credentials::AssumeRole { role_arn, external_id } => {
+            Credentials::AssumeRole {
+                role_arn,
+                external_id,
+            } => {
                 if !role_arn.starts_with("arn:") || !role_arn.contains(":role/") {
                     p.add(
                         "source.credentials.role_arn",
                         format!("`{role_arn}` is not an IAM role ARN"),
                     );
                 }
-                if external_id.as_deref().is_some_and(|e| e.len() < 2 || e.len() > 1224) {
+                if external_id
+                    .as_deref()
+                    .is_some_and(|e| e.len() < 2 || e.len() > 1224)
+                {
                     p.add("source.credentials.external_id", "use 2 to 1224 characters");
                 }
             }
@@ -619,8 +640,7 @@ fn looks_like_email(s: &str) -> bool {
 /// S3's bucket naming rules (the common subset: 3-63 chars, lowercase, digits, `.`, `-`).
 fn valid_bucket_name(b: &str) -> bool {
     (3..=63).contains(&b.len())
-        && b
-            .chars()
+        && b.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
         && b.starts_with(|c: char| c.is_ascii_alphanumeric())
         && b.ends_with(|c: char| c.is_ascii_alphanumeric())
@@ -659,7 +679,10 @@ mod tests {
         assert_eq!(c.file_prefix(), "registered_user_data_");
         assert_eq!(c.timezone, chrono_tz::Asia::Kolkata);
         assert!(c.notifications.on_failure && c.notifications.on_success);
-        assert_eq!(c.duplicate_key(), "users|registered|acme-exports|moengage/users");
+        assert_eq!(
+            c.duplicate_key(),
+            "users|registered|acme-exports|moengage/users"
+        );
     }
 
     #[test]
@@ -764,7 +787,10 @@ mod tests {
     #[test]
     fn secret_ref_parts() {
         assert_eq!(SecretRef("a/b#key".into()).parts(), ("a/b", Some("key")));
-        assert_eq!(SecretRef("arn:x:secret".into()).parts(), ("arn:x:secret", None));
+        assert_eq!(
+            SecretRef("arn:x:secret".into()).parts(),
+            ("arn:x:secret", None)
+        );
     }
 
     #[test]

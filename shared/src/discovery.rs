@@ -91,7 +91,11 @@ impl Discovery {
         Ok(report)
     }
 
-    async fn run_import(&self, id: &str, clock: &dyn Clock) -> Result<Option<ImportTick>, StoreError> {
+    async fn run_import(
+        &self,
+        id: &str,
+        clock: &dyn Clock,
+    ) -> Result<Option<ImportTick>, StoreError> {
         let now = clock.now();
         let Some(record) = self.configs.get(id).await? else {
             return Ok(None);
@@ -146,10 +150,16 @@ impl Discovery {
             Err(RunError::Source(e)) => {
                 let reason = e.to_string();
                 warn!(import_id = %id, run_id = %run_id, reason = %reason, "run failed");
-                self.ledger.fail_run(id, &run_id, &reason, clock.now()).await?;
+                self.ledger
+                    .fail_run(id, &run_id, &reason, clock.now())
+                    .await?;
                 if notify::wanted(config, RunStatus::Failed) {
                     let email = notify::run_failed_email(config, &run_id, &reason);
-                    if let Err(e) = self.mailer.send(&config.notifications.recipients, &email).await {
+                    if let Err(e) = self
+                        .mailer
+                        .send(&config.notifications.recipients, &email)
+                        .await
+                    {
                         warn!(import_id = %id, error = %e, "failure email not sent");
                     }
                 }
@@ -185,7 +195,10 @@ impl Discovery {
             .and_then(|k| pattern.match_key(k).ok())
             .and_then(|newest| pattern.start_after(&newest));
         let listing = bucket.list(&pattern, start_after).await?;
-        if listing.files.is_empty() && record.newest_key.is_none() && !bucket.folder_exists().await? {
+        if listing.files.is_empty()
+            && record.newest_key.is_none()
+            && !bucket.folder_exists().await?
+        {
             return Err(RunError::Source(SourceError::FolderNotFound {
                 bucket: config.source.bucket.clone(),
                 folder: config.source.folder.clone(),
@@ -195,7 +208,11 @@ impl Discovery {
         let known = self.ledger.known_files(id, &keys).await?;
         let now = clock.now();
         let mut messages = Vec::new();
-        for f in listing.files.iter().filter(|f| !known.contains(&f.file.key)) {
+        for f in listing
+            .files
+            .iter()
+            .filter(|f| !known.contains(&f.file.key))
+        {
             let file = FileRecord {
                 import_id: id.to_string(),
                 run_id: run_id.to_string(),
@@ -231,10 +248,14 @@ impl Discovery {
         let enqueued: Vec<String> = messages.iter().map(|m| m.key.clone()).collect();
         // The run knows its file count before any message can be processed, so the last
         // file to finish is the one that closes the run.
-        self.ledger.set_run_files(id, run_id, &enqueued, now).await?;
+        self.ledger
+            .set_run_files(id, run_id, &enqueued, now)
+            .await?;
         let refused = self.queue.send_all(&messages).await?;
         for m in &refused {
-            let outcome = FileOutcome::failed("SQS refused the message; delete the file's ledger record to import it again");
+            let outcome = FileOutcome::failed(
+                "SQS refused the message; delete the file's ledger record to import it again",
+            );
             self.ledger
                 .finish_file(id, run_id, &m.key, None, &outcome, clock.now())
                 .await?;
@@ -265,7 +286,10 @@ impl From<StoreError> for RunError {
 
 impl Discovery {
     /// Builds discovery from the process's clients and the stack's names.
-    pub async fn from_env(clients: &crate::aws::Clients, stack: &crate::stack::Stack) -> Result<Self, StoreError> {
+    pub async fn from_env(
+        clients: &crate::aws::Clients,
+        stack: &crate::stack::Stack,
+    ) -> Result<Self, StoreError> {
         Ok(Self {
             configs: ConfigStore::new(clients.dynamodb.clone(), &stack.configs_table),
             ledger: LedgerStore::new(clients.dynamodb.clone(), &stack.ledger_table),

@@ -57,7 +57,10 @@ impl FileStatus {
     }
 
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Succeeded | Self::PartiallySucceeded | Self::Failed)
+        matches!(
+            self,
+            Self::Succeeded | Self::PartiallySucceeded | Self::Failed
+        )
     }
 
     /// The outcome of a file from its row counts.
@@ -209,22 +212,37 @@ mod tests {
 
     #[test]
     fn statuses_read_as_moengage_says_them() {
-        assert_eq!(FileStatus::PartiallySucceeded.to_string(), "Partial Success");
+        assert_eq!(
+            FileStatus::PartiallySucceeded.to_string(),
+            "Partial Success"
+        );
         assert_eq!(RunStatus::Succeeded.to_string(), "Successful");
         assert_eq!(FileStatus::parse("queued"), Some(FileStatus::Queued));
-        assert_eq!(RunStatus::parse("no_new_files"), Some(RunStatus::NoNewFiles));
+        assert_eq!(
+            RunStatus::parse("no_new_files"),
+            Some(RunStatus::NoNewFiles)
+        );
     }
 
     #[test]
     fn outcomes_from_counts() {
         assert_eq!(FileStatus::from_counts(10, 0), FileStatus::Succeeded);
-        assert_eq!(FileStatus::from_counts(8, 2), FileStatus::PartiallySucceeded);
+        assert_eq!(
+            FileStatus::from_counts(8, 2),
+            FileStatus::PartiallySucceeded
+        );
         assert_eq!(FileStatus::from_counts(0, 2), FileStatus::Failed);
         assert_eq!(FileOutcome::failed("bad key").status(), FileStatus::Failed);
         assert_eq!(RunStatus::from_files(2, 0, 0), RunStatus::Succeeded);
-        assert_eq!(RunStatus::from_files(1, 0, 1), RunStatus::PartiallySucceeded);
+        assert_eq!(
+            RunStatus::from_files(1, 0, 1),
+            RunStatus::PartiallySucceeded
+        );
         assert_eq!(RunStatus::from_files(0, 0, 3), RunStatus::Failed);
-        assert_eq!(RunStatus::from_files(0, 1, 0), RunStatus::PartiallySucceeded);
+        assert_eq!(
+            RunStatus::from_files(0, 1, 0),
+            RunStatus::PartiallySucceeded
+        );
     }
 
     #[test]

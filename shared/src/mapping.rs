@@ -223,7 +223,10 @@ pub fn column_problems(columns: &[ColumnMapping], kind: &ImportKind, field: &str
         let Some(attr) = m.attribute.as_deref() else {
             problems.push(Problem::new(
                 format!("{at}.attribute"),
-                format!("map column `{}` to an attribute, or set `skip: true`", m.column),
+                format!(
+                    "map column `{}` to an attribute, or set `skip: true`",
+                    m.column
+                ),
             ));
             continue;
         };
@@ -374,12 +377,13 @@ impl MoEngageMapping {
                     })?,
             ),
         };
-        let format = match self.datetime_format.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(f) => Some(ValueDateTimeFormat::parse(f).map_err(|e| {
-                MappingError::Manifest(format!("column `{}`: {e}", self.column))
-            })?),
-        };
+        let format =
+            match self.datetime_format.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(f) => Some(ValueDateTimeFormat::parse(f).map_err(|e| {
+                    MappingError::Manifest(format!("column `{}`: {e}", self.column))
+                })?),
+            };
         let skip = self.is_skipped || self.moe_attr.as_deref().is_none_or(|a| a.trim().is_empty());
         Ok(ColumnMapping {
             attribute: self
@@ -526,9 +530,10 @@ impl CompiledMapping {
                 KeySource::Attribute(required_attr(USER_ID)?),
                 Some(required_attr(EVENT_TIME)?),
             ),
-            ImportKind::AnonymousUsers { identifier_column } => {
-                (raw_column(identifier_column, "anonymous user identifier")?, None)
-            }
+            ImportKind::AnonymousUsers { identifier_column } => (
+                raw_column(identifier_column, "anonymous user identifier")?,
+                None,
+            ),
             ImportKind::Auxiliary { key_column, .. } => {
                 (raw_column(key_column, "auxiliary data key")?, None)
             }
@@ -583,22 +588,35 @@ impl CompiledMapping {
         }
         match &self.key {
             KeySource::Attribute(i) => {
-                if out.key.is_empty() && !errors.iter().any(|e| e.column.as_deref() == Some(&self.columns[*i].column)) {
+                if out.key.is_empty()
+                    && !errors
+                        .iter()
+                        .any(|e| e.column.as_deref() == Some(&self.columns[*i].column))
+                {
                     errors.push(row_error(
                         row,
                         Some(&self.columns[*i].column),
-                        format!("`{}` is empty; every row needs one", self.columns[*i].attribute),
+                        format!(
+                            "`{}` is empty; every row needs one",
+                            self.columns[*i].attribute
+                        ),
                     ));
                 }
             }
             KeySource::Column { index, name } => match row.get(*index).map(str::trim) {
                 Some(v) if !v.is_empty() => out.key.push_str(v),
-                _ => errors.push(row_error(row, Some(name), "the identifier is empty; every row needs one".into())),
+                _ => errors.push(row_error(
+                    row,
+                    Some(name),
+                    "the identifier is empty; every row needs one".into(),
+                )),
             },
         }
         if let Some(i) = self.event_time
             && out.event_time.is_none()
-            && !errors.iter().any(|e| e.column.as_deref() == Some(&self.columns[i].column))
+            && !errors
+                .iter()
+                .any(|e| e.column.as_deref() == Some(&self.columns[i].column))
         {
             errors.push(row_error(
                 row,

@@ -31,7 +31,9 @@ impl FileType {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NamingError {
-    #[error("`{0}` is not a date-time format: use yyyymmdd, ddmmyyyy, mmddyyyy, mm_yyyy, mon_yyyy, yyyymmdd_hhmm, or a pattern of %Y %m %d %H %M %S %b (e.g. %Y-%m-%d_%H-%M-%S) or %s")]
+    #[error(
+        "`{0}` is not a date-time format: use yyyymmdd, ddmmyyyy, mmddyyyy, mm_yyyy, mon_yyyy, yyyymmdd_hhmm, or a pattern of %Y %m %d %H %M %S %b (e.g. %Y-%m-%d_%H-%M-%S) or %s"
+    )]
     Format(String),
     #[error("the file prefix must have 1 to 100 characters")]
     PrefixLength,
@@ -109,7 +111,9 @@ impl DateTimeFormat {
                 _ => return Err(NamingError::Format(text.into())),
             });
         }
-        let has_date = tokens.iter().any(|t| matches!(t, Token::Year | Token::Epoch));
+        let has_date = tokens
+            .iter()
+            .any(|t| matches!(t, Token::Year | Token::Epoch));
         let epoch_alone = !tokens.contains(&Token::Epoch) || tokens.len() == 1;
         if !has_date || !epoch_alone {
             return Err(NamingError::Format(text.into()));
@@ -187,8 +191,9 @@ impl DateTimeFormat {
                     }
                     let secs: i64 = text[i..i + n].parse().ok()?;
                     i += n;
-                    return (i == b.len())
-                        .then(|| chrono::DateTime::from_timestamp(secs, 0).map(|t| t.naive_utc()))?;
+                    return (i == b.len()).then(|| {
+                        chrono::DateTime::from_timestamp(secs, 0).map(|t| t.naive_utc())
+                    })?;
                 }
                 Token::Literal(c) => {
                     let mut buf = [0u8; 4];
@@ -249,7 +254,10 @@ pub fn validate_prefix(prefix: &str) -> Result<(), NamingError> {
     if prefix.is_empty() || prefix.chars().count() > 100 {
         return Err(NamingError::PrefixLength);
     }
-    match prefix.chars().find(|c| !(c.is_alphanumeric() || *c == ' ' || *c == '_')) {
+    match prefix
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || *c == ' ' || *c == '_'))
+    {
         Some(c) => Err(NamingError::PrefixChar(c)),
         None => Ok(()),
     }
@@ -278,11 +286,24 @@ pub struct MatchedFile {
 /// Why a key does not match, part by part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mismatch {
-    NotInFolder { folder: String },
-    InSubFolder { folder: String },
-    Extension { found: String, expected: Vec<String> },
-    Prefix { expected: String, found_name: String },
-    DateTime { text: String, format: String },
+    NotInFolder {
+        folder: String,
+    },
+    InSubFolder {
+        folder: String,
+    },
+    Extension {
+        found: String,
+        expected: Vec<String>,
+    },
+    Prefix {
+        expected: String,
+        found_name: String,
+    },
+    DateTime {
+        text: String,
+        format: String,
+    },
 }
 
 impl fmt::Display for Mismatch {
@@ -298,7 +319,10 @@ impl fmt::Display for Mismatch {
                 "the extension `{found}` is not one of {}",
                 expected.join(", ")
             ),
-            Self::Prefix { expected, found_name } => write!(
+            Self::Prefix {
+                expected,
+                found_name,
+            } => write!(
                 f,
                 "the name `{found_name}` does not start with the prefix `{expected}`"
             ),
@@ -355,7 +379,9 @@ impl FilePattern {
                 .ends_with(&suffix)
                 .then(|| (name.len() - suffix.len(), *gz, *pgp))
         }) else {
-            let found = name.find('.').map_or_else(|| "(none)".to_string(), |i| name[i..].to_string());
+            let found = name
+                .find('.')
+                .map_or_else(|| "(none)".to_string(), |i| name[i..].to_string());
             return Err(Mismatch::Extension {
                 found,
                 expected: self.extensions(),
@@ -373,10 +399,13 @@ impl FilePattern {
         } else {
             rest.strip_prefix('_').unwrap_or(rest)
         };
-        let timestamp = self.format.parse_time(text).ok_or_else(|| Mismatch::DateTime {
-            text: text.into(),
-            format: self.format.as_str().into(),
-        })?;
+        let timestamp = self
+            .format
+            .parse_time(text)
+            .ok_or_else(|| Mismatch::DateTime {
+                text: text.into(),
+                format: self.format.as_str().into(),
+            })?;
         Ok(MatchedFile {
             key: key.into(),
             name: name.into(),
@@ -394,7 +423,7 @@ impl FilePattern {
             return None;
         }
         let name = &newest_processed.name;
-        let end = name.find(&newest_processed.datetime_text)? ;
+        let end = name.find(&newest_processed.datetime_text)?;
         let cut = &name[..end + newest_processed.datetime_text.len()];
         // Drop the last character so keys with exactly this time still sort after it.
         let mut key = format!("{}/{}", self.folder.trim_matches('/'), cut);

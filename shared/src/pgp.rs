@@ -63,7 +63,10 @@ impl fmt::Debug for PgpKeyring {
         // Never the key material or the passphrase.
         f.debug_struct("PgpKeyring")
             .field("key_ids", &self.key_ids())
-            .field("signer", &self.signer.as_ref().map(|s| hex_id(&s.legacy_key_id())))
+            .field(
+                "signer",
+                &self.signer.as_ref().map(|s| hex_id(&s.legacy_key_id())),
+            )
             .finish()
     }
 }
@@ -87,15 +90,19 @@ impl PgpKeyring {
         passphrase: Option<&str>,
         signer_public_key_armored: Option<&str>,
     ) -> Result<Self, PgpError> {
-        let (secret, _) = SignedSecretKey::from_string(private_key_armored.trim()).map_err(|_| {
-            PgpError::KeyParse("the private key is not an ASCII-armored OpenPGP secret key".into())
-        })?;
+        let (secret, _) =
+            SignedSecretKey::from_string(private_key_armored.trim()).map_err(|_| {
+                PgpError::KeyParse(
+                    "the private key is not an ASCII-armored OpenPGP secret key".into(),
+                )
+            })?;
         let signer = match signer_public_key_armored {
             Some(text) => Some(
                 SignedPublicKey::from_string(text.trim())
                     .map_err(|_| {
                         PgpError::KeyParse(
-                            "the signer's public key is not an ASCII-armored OpenPGP public key".into(),
+                            "the signer's public key is not an ASCII-armored OpenPGP public key"
+                                .into(),
                         )
                     })?
                     .0,
@@ -143,7 +150,10 @@ impl PgpKeyring {
 /// a binary packet that can begin one.
 pub fn looks_like_pgp(head: &[u8]) -> bool {
     let trimmed: &[u8] = {
-        let start = head.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(head.len());
+        let start = head
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(head.len());
         &head[start..]
     };
     if trimmed.starts_with(b"-----BEGIN PGP MESSAGE-----") {
@@ -196,7 +206,9 @@ pub fn decrypt_to<R: Read + Send, W: Write>(
         return Err(PgpError::NotPgp);
     }
     let (message, _) = Message::from_reader(source).map_err(|e| match e {
-        pgp::errors::Error::IO { source, .. } if source.kind() != io::ErrorKind::InvalidData => PgpError::Io(source),
+        pgp::errors::Error::IO { source, .. } if source.kind() != io::ErrorKind::InvalidData => {
+            PgpError::Io(source)
+        }
         other => corrupt(other),
     })?;
     let Message::Encrypted { esk, .. } = &message else {
@@ -210,7 +222,11 @@ pub fn decrypt_to<R: Read + Send, W: Write>(
         })
         .collect();
     let ours = keys.key_ids();
-    if !recipients.is_empty() && !recipients.iter().any(|r| ours.contains(r) || r == "0000000000000000") {
+    if !recipients.is_empty()
+        && !recipients
+            .iter()
+            .any(|r| ours.contains(r) || r == "0000000000000000")
+    {
         return Err(PgpError::NotEncryptedToKey { recipients, ours });
     }
     let ring = TheRing {
@@ -238,7 +254,10 @@ pub fn decrypt_to<R: Read + Send, W: Write>(
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = message.read(&mut buf).map_err(|e| match e.kind() {
-            io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof | io::ErrorKind::Other => corrupt(e),
+            io::ErrorKind::InvalidData
+            | io::ErrorKind::InvalidInput
+            | io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::Other => corrupt(e),
             _ => PgpError::Io(e),
         })?;
         if n == 0 {
@@ -254,14 +273,20 @@ pub fn decrypt_to<R: Read + Send, W: Write>(
             if !message.is_signed() {
                 return Err(PgpError::MissingSignature);
             }
-            let mut verified = message.verify(signer).map(|_| hex_id(&signer.legacy_key_id()));
+            let mut verified = message
+                .verify(signer)
+                .map(|_| hex_id(&signer.legacy_key_id()));
             for sub in &signer.public_subkeys {
                 if verified.is_ok() {
                     break;
                 }
-                verified = message.verify(sub).map(|_| hex_id(&sub.key.legacy_key_id()));
+                verified = message
+                    .verify(sub)
+                    .map(|_| hex_id(&sub.key.legacy_key_id()));
             }
-            Some(verified.map_err(|e| PgpError::BadSignature { reason: e.to_string() })?)
+            Some(verified.map_err(|e| PgpError::BadSignature {
+                reason: e.to_string(),
+            })?)
         }
     };
     Ok(Decrypted {

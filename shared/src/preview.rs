@@ -98,12 +98,18 @@ impl From<SourceError> for PreviewError {
             SourceError::NoSuchBucket { .. }
             | SourceError::FolderNotFound { .. }
             | SourceError::NoSuchKey { .. } => Self::new(404, MSG_CHECK_FOLDER, detail),
-            SourceError::AccessDenied { .. } => Self::new(403, "Access to the bucket was denied", detail),
+            SourceError::AccessDenied { .. } => {
+                Self::new(403, "Access to the bucket was denied", detail)
+            }
             SourceError::Secret { .. } | SourceError::AssumeRole { .. } => {
                 Self::new(400, "The import's credentials could not be used", detail)
             }
             SourceError::Aws { class, .. } => {
-                let status = if class == crate::ErrorClass::Retryable { 503 } else { 502 };
+                let status = if class == crate::ErrorClass::Retryable {
+                    503
+                } else {
+                    502
+                };
                 Self::new(status, "S3 could not be read; try again", detail)
             }
         }
@@ -114,9 +120,15 @@ impl From<ProcessError> for PreviewError {
     fn from(e: ProcessError) -> Self {
         match e {
             ProcessError::Source(s) => s.into(),
-            ProcessError::Pgp(p) => Self::new(422, format!("The file could not be decrypted: {p}"), None),
+            ProcessError::Pgp(p) => {
+                Self::new(422, format!("The file could not be decrypted: {p}"), None)
+            }
             ProcessError::File(f) if f == MSG_ZERO_ROWS => Self::new(422, MSG_ZERO_ROWS, None),
-            other if other.is_retryable() => Self::new(503, "The file could not be read; try again", Some(other.to_string())),
+            other if other.is_retryable() => Self::new(
+                503,
+                "The file could not be read; try again",
+                Some(other.to_string()),
+            ),
             other => Self::new(422, other.to_string(), None),
         }
     }
@@ -138,7 +150,10 @@ impl Processor {
                     pattern.example_name()
                 )
             } else {
-                format!("s3://{}/{}/ has no files", config.source.bucket, config.source.folder)
+                format!(
+                    "s3://{}/{}/ has no files",
+                    config.source.bucket, config.source.folder
+                )
             };
             return Err(PreviewError::new(404, MSG_CHECK_FOLDER, Some(detail)));
         };
@@ -173,7 +188,10 @@ impl Processor {
                     name: name.clone(),
                     suggested_type: sample.as_deref().map_or(AttrType::String, suggest_type),
                     sample,
-                    attribute: mapped.iter().find(|(c, _)| c == name).map(|(_, a)| a.clone()),
+                    attribute: mapped
+                        .iter()
+                        .find(|(c, _)| c == name)
+                        .map(|(_, a)| a.clone()),
                 }
             })
             .collect();
@@ -218,14 +236,19 @@ fn read_top(
     delimiter: u8,
 ) -> Result<Top, PreviewError> {
     let plaintext = unwrap_file(key, keyring, spool, input)?;
-    let mut reader = open_reader(json, plaintext, &CsvOptions { delimiter }, None).map_err(file_error)?;
+    let mut reader =
+        open_reader(json, plaintext, &CsvOptions { delimiter }, None).map_err(file_error)?;
     let columns = reader.columns().to_vec();
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     let mut row = Row::default();
     while rows.len() + errors.len() < TOP_ROWS {
         match reader.read_row(&mut row) {
-            Ok(true) => rows.push((0..columns.len()).map(|i| row.get(i).map(str::to_string)).collect()),
+            Ok(true) => rows.push(
+                (0..columns.len())
+                    .map(|i| row.get(i).map(str::to_string))
+                    .collect(),
+            ),
             Ok(false) => break,
             Err(ReadError::Row(e)) => errors.push(e.to_string()),
             Err(ReadError::File(e)) => return Err(file_error(e)),

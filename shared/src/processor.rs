@@ -29,7 +29,9 @@ use crate::aws::source::{SourceAccess, SourceBucket, SourceError};
 use crate::config::{Encryption, ImportConfig, ImportKind};
 use crate::error::{Classify, ErrorClass};
 use crate::ledger::{FileOutcome, FileStatus};
-use crate::mapping::{ColumnMapping, CompiledMapping, MappedRow, MappingError, MappingSpec, parse_manifest};
+use crate::mapping::{
+    ColumnMapping, CompiledMapping, MappedRow, MappingError, MappingSpec, parse_manifest,
+};
 use crate::naming::FileType;
 use crate::notify;
 use crate::pgp::{PgpError, PgpKeyring, decrypt_to, looks_like_pgp};
@@ -138,7 +140,11 @@ impl From<FileError> for ProcessError {
 }
 
 impl Processor {
-    pub fn from_env(clients: &crate::aws::Clients, stack: &Stack, settings: ProcessorSettings) -> Self {
+    pub fn from_env(
+        clients: &crate::aws::Clients,
+        stack: &Stack,
+        settings: ProcessorSettings,
+    ) -> Self {
         Self {
             configs: ConfigStore::new(clients.dynamodb.clone(), &stack.configs_table),
             ledger: LedgerStore::new(clients.dynamodb.clone(), &stack.ledger_table),
@@ -161,7 +167,8 @@ impl Processor {
         clock: &dyn Clock,
     ) -> Result<Processed, ProcessError> {
         let now = clock.now();
-        let lease = chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::minutes(2));
+        let lease =
+            chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::minutes(2));
         let worker = self.settings.worker_id.as_str();
         let attempt = match self
             .ledger
@@ -226,7 +233,14 @@ impl Processor {
         );
         let run = self
             .ledger
-            .finish_file(&msg.import_id, &msg.run_id, &msg.key, worker, &outcome, clock.now())
+            .finish_file(
+                &msg.import_id,
+                &msg.run_id,
+                &msg.key,
+                worker,
+                &outcome,
+                clock.now(),
+            )
             .await?;
         if let Some(run) = run
             && run.files_done >= run.files_total
@@ -276,12 +290,18 @@ impl Processor {
     /// Extends the lease until the file is done; resolves only if the lease is lost.
     async fn heartbeat(&self, msg: &FileMessage, clock: &dyn Clock) -> ProcessError {
         let every = self.settings.lease / 3;
-        let lease = chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::minutes(2));
+        let lease =
+            chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::minutes(2));
         loop {
             tokio::time::sleep(every).await;
             match self
                 .ledger
-                .heartbeat(&msg.import_id, &msg.key, &self.settings.worker_id, clock.now() + lease)
+                .heartbeat(
+                    &msg.import_id,
+                    &msg.key,
+                    &self.settings.worker_id,
+                    clock.now() + lease,
+                )
                 .await
             {
                 Ok(true) => {}
@@ -334,7 +354,11 @@ impl Processor {
         )?))
     }
 
-    async fn import_file(&self, msg: &FileMessage, clock: &dyn Clock) -> Result<FileOutcome, ProcessError> {
+    async fn import_file(
+        &self,
+        msg: &FileMessage,
+        clock: &dyn Clock,
+    ) -> Result<FileOutcome, ProcessError> {
         let record = self.configs.get(&msg.import_id).await?.ok_or_else(|| {
             ProcessError::File(format!("import `{}` no longer exists", msg.import_id))
         })?;
@@ -539,10 +563,7 @@ pub fn read_file(
     let csv_options = CsvOptions {
         delimiter: u8::try_from(u32::from(plan.config.delimiter)).unwrap_or(b','),
     };
-    let mut rows = match open_reader(json, plaintext, &csv_options, columns) {
-        Ok(r) => r,
-        Err(e) => return Err(e.into()),
-    };
+    let mut rows = open_reader(json, plaintext, &csv_options, columns)?;
     let mapping = CompiledMapping::new(plan.config, plan.mappings, rows.columns())?;
     let mut report = csv::Writer::from_writer(BufWriter::new(report));
     report
@@ -586,7 +607,10 @@ pub fn read_file(
             Err(ReadError::File(FileError::Io(e))) => return Err(ProcessError::Io(e)),
             Err(ReadError::File(e)) if stats.rows_total == 0 => return Err(e.into()),
             Err(ReadError::File(e)) => {
-                stats.reason = Some(format!("the file stopped being readable after row {}: {e}", row.number()));
+                stats.reason = Some(format!(
+                    "the file stopped being readable after row {}: {e}",
+                    row.number()
+                ));
                 break;
             }
         }
@@ -602,14 +626,13 @@ pub fn read_file(
 /// The JSON keys to read: every mapped column and the kind's key column.
 fn json_columns(config: &ImportConfig, mappings: &[ColumnMapping]) -> Vec<String> {
     let mut cols: Vec<String> = mappings.iter().map(|m| m.column.clone()).collect();
-    match &config.kind {
-        ImportKind::AnonymousUsers { identifier_column: c }
-        | ImportKind::Auxiliary { key_column: c, .. } => {
-            if !cols.contains(c) {
-                cols.push(c.clone());
-            }
-        }
-        _ => {}
+    if let ImportKind::AnonymousUsers {
+        identifier_column: c,
+    }
+    | ImportKind::Auxiliary { key_column: c, .. } = &config.kind
+        && !cols.contains(c)
+    {
+        cols.push(c.clone());
     }
     cols
 }

@@ -127,10 +127,13 @@ impl Row {
                     .delimiter(*delimiter)
                     .terminator(csv::Terminator::Any(b'\n'))
                     .from_writer(Vec::new());
-                let fields: Vec<&str> = (0..self.len()).map(|i| self.get(i).unwrap_or("")).collect();
+                let fields: Vec<&str> =
+                    (0..self.len()).map(|i| self.get(i).unwrap_or("")).collect();
                 let _ = w.write_record(&fields);
                 let bytes = w.into_inner().unwrap_or_default();
-                String::from_utf8_lossy(&bytes).trim_end_matches('\n').to_string()
+                String::from_utf8_lossy(&bytes)
+                    .trim_end_matches('\n')
+                    .to_string()
             }
             RawRow::None => String::new(),
         }
@@ -347,17 +350,17 @@ impl<R: Read> JsonRowReader<R> {
         };
         if columns.is_none() {
             // Columns come from the first object (for previews).
-            while let Some(bytes) = me.next_element()? {
-                if let Ok(v @ serde_json::Value::Object(_)) = serde_json::from_slice(&bytes) {
-                    let mut cols = Vec::new();
-                    collect_paths(&v, "", 0, &mut cols);
-                    me.columns = cols;
-                    me.pending = Some((bytes, v));
-                    break;
+            if let Some(bytes) = me.next_element()? {
+                match serde_json::from_slice(&bytes) {
+                    Ok(v @ serde_json::Value::Object(_)) => {
+                        let mut cols = Vec::new();
+                        collect_paths(&v, "", 0, &mut cols);
+                        me.columns = cols;
+                        me.pending = Some((bytes, v));
+                    }
+                    // Not an object: keep it to report as a row error.
+                    _ => me.pending = Some((bytes, serde_json::Value::Null)),
                 }
-                // Not an object: keep it to report as a row error.
-                me.pending = Some((bytes, serde_json::Value::Null));
-                break;
             }
         }
         Ok(me)

@@ -4,9 +4,15 @@
 //! after the gap; a local time that happens twice (fall back) runs once, at the
 //! earlier instant.
 
-use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
+    Weekday,
+};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+
+/// Which local dates a schedule runs on.
+type DayFilter = Box<dyn Fn(NaiveDate) -> bool>;
 
 /// How far ahead a schedule is searched before it is taken to never fire again.
 const SEARCH_DAYS: i64 = 366 * 5;
@@ -42,7 +48,9 @@ pub enum Schedule {
         hours: Option<u32>,
     },
     /// A 5-field cron expression: minute hour day-of-month month day-of-week.
-    Cron { expression: String },
+    Cron {
+        expression: String,
+    },
 }
 
 fn parse_time(s: &str) -> Result<(u32, u32), String> {
@@ -66,9 +74,9 @@ impl HourMinute for NaiveTime {
 }
 
 fn parse_weekday(s: &str) -> Result<Weekday, String> {
-    s.trim()
-        .parse::<Weekday>()
-        .map_err(|_| format!("`{s}` is not a day of the week (use mon, tue, wed, thu, fri, sat, sun)"))
+    s.trim().parse::<Weekday>().map_err(|_| {
+        format!("`{s}` is not a day of the week (use mon, tue, wed, thu, fri, sat, sun)")
+    })
 }
 
 /// A parsed cron expression: the allowed values of each field.
@@ -83,17 +91,29 @@ struct Cron {
     weekdays_restricted: bool,
 }
 
-const MONTH_NAMES: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+const MONTH_NAMES: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
 const DAY_NAMES: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 
-fn cron_field(text: &str, name: &str, min: u32, max: u32, names: &[&str], names_from: u32) -> Result<(u64, bool), String> {
+fn cron_field(
+    text: &str,
+    name: &str,
+    min: u32,
+    max: u32,
+    names: &[&str],
+    names_from: u32,
+) -> Result<(u64, bool), String> {
     let value = |s: &str| -> Result<u32, String> {
         if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
             return Ok(i as u32 + names_from);
         }
-        let v: u32 = s
-            .parse()
-            .map_err(|_| format!("cron {name} field: `{s}` is not a number{}", if names.is_empty() { "" } else { " or name" }))?;
+        let v: u32 = s.parse().map_err(|_| {
+            format!(
+                "cron {name} field: `{s}` is not a number{}",
+                if names.is_empty() { "" } else { " or name" }
+            )
+        })?;
         if v < min || v > max {
             return Err(format!("cron {name} field: {v} is outside {min}-{max}"));
         }
@@ -145,7 +165,8 @@ impl Cron {
         let (hours, _) = cron_field(fields[1], "hour", 0, 23, &[], 0)?;
         let (days, days_restricted) = cron_field(fields[2], "day-of-month", 1, 31, &[], 0)?;
         let (months, _) = cron_field(fields[3], "month", 1, 12, &MONTH_NAMES, 1)?;
-        let (mut weekdays, weekdays_restricted) = cron_field(fields[4], "day-of-week", 0, 7, &DAY_NAMES, 0)?;
+        let (mut weekdays, weekdays_restricted) =
+            cron_field(fields[4], "day-of-week", 0, 7, &DAY_NAMES, 0)?;
         if weekdays & (1 << 7) != 0 {
             weekdays |= 1; // 7 is Sunday too
         }
@@ -232,11 +253,17 @@ impl Schedule {
                 if days.is_empty() {
                     p.push("give at least one day of the month".into());
                 }
-                p.extend(days.iter().filter(|d| !(1..=31).contains(*d)).map(|d| format!("day {d} is not 1-31")));
+                p.extend(
+                    days.iter()
+                        .filter(|d| !(1..=31).contains(*d))
+                        .map(|d| format!("day {d} is not 1-31")),
+                );
             }
             Self::Every { minutes, hours } => match (minutes, hours) {
                 (Some(0), _) | (_, Some(0)) => p.push("the interval must be at least 1".into()),
-                (Some(_), Some(_)) | (None, None) => p.push("give either `minutes` or `hours`".into()),
+                (Some(_), Some(_)) | (None, None) => {
+                    p.push("give either `minutes` or `hours`".into())
+                }
                 _ => {}
             },
             Self::Cron { expression } => {
@@ -279,27 +306,37 @@ impl Schedule {
                 return DateTime::from_timestamp(next, 0);
             }
         }
-        let (day_ok, times): (Box<dyn Fn(NaiveDate) -> bool>, Vec<(u32, u32)>) = match self {
+        let (day_ok, times): (DayFilter, Vec<(u32, u32)>) = match self {
             Self::Once { .. } => return None,
-            Self::Hourly { minute } => (Box::new(|_| true), (0..24).map(|h| (h, *minute)).collect()),
+            Self::Hourly { minute } => {
+                (Box::new(|_| true), (0..24).map(|h| (h, *minute)).collect())
+            }
             Self::Daily { time } => (Box::new(|_| true), vec![parse_time(time).ok()?]),
             Self::Weekly { days, time } => {
-                let days: Vec<Weekday> = days.iter().filter_map(|d| parse_weekday(d).ok()).collect();
-                (Box::new(move |d: NaiveDate| days.contains(&d.weekday())), vec![parse_time(time).ok()?])
+                let days: Vec<Weekday> =
+                    days.iter().filter_map(|d| parse_weekday(d).ok()).collect();
+                (
+                    Box::new(move |d: NaiveDate| days.contains(&d.weekday())),
+                    vec![parse_time(time).ok()?],
+                )
             }
             Self::Monthly { days, time } => {
                 let days = days.clone();
                 (
                     Box::new(move |d: NaiveDate| {
                         let last = last_day(d);
-                        days.iter().any(|&x| x == d.day() || (x > last && d.day() == last))
+                        days.iter()
+                            .any(|&x| x == d.day() || (x > last && d.day() == last))
                     }),
                     vec![parse_time(time).ok()?],
                 )
             }
             Self::Every { minutes, hours } => {
                 let n = minutes.or(hours.map(|h| h * 60))?;
-                (Box::new(|_| true), (0..1440 / n).map(|k| (k * n / 60, k * n % 60)).collect())
+                (
+                    Box::new(|_| true),
+                    (0..1440 / n).map(|k| (k * n / 60, k * n % 60)).collect(),
+                )
             }
             Self::Cron { expression } => {
                 let cron = Cron::parse(expression).ok()?;
@@ -315,7 +352,9 @@ impl Schedule {
                 continue;
             }
             for &(h, m) in &times {
-                let Some(local) = day.and_hms_opt(h, m, 0) else { continue };
+                let Some(local) = day.and_hms_opt(h, m, 0) else {
+                    continue;
+                };
                 if let Some(t) = resolve(tz, local)
                     && t > after
                 {
@@ -336,9 +375,14 @@ impl Schedule {
             Self::Weekly { days, time } => format!("weekly on {} at {time}", days.join(", ")),
             Self::Monthly { days, time } => format!(
                 "monthly on day {} at {time}",
-                days.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                days.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
-            Self::Every { minutes: Some(m), .. } => format!("every {m} minutes"),
+            Self::Every {
+                minutes: Some(m), ..
+            } => format!("every {m} minutes"),
             Self::Every { hours: Some(h), .. } => format!("every {h} hours"),
             Self::Every { .. } => "every ? (invalid)".to_string(),
             Self::Cron { expression } => format!("cron `{expression}`"),
@@ -348,7 +392,11 @@ impl Schedule {
 }
 
 fn last_day(d: NaiveDate) -> u32 {
-    let (y, m) = if d.month() == 12 { (d.year() + 1, 1) } else { (d.year(), d.month() + 1) };
+    let (y, m) = if d.month() == 12 {
+        (d.year() + 1, 1)
+    } else {
+        (d.year(), d.month() + 1)
+    };
     NaiveDate::from_ymd_opt(y, m, 1)
         .and_then(|n| n.pred_opt())
         .map_or(28, |n| n.day())

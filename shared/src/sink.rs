@@ -105,8 +105,14 @@ impl WriteBuilder {
             .filter(|(name, _)| !RESERVED.contains(&&**name))
             .map(|(name, v)| (name.to_string(), attribute(v)));
         let provenance = [
-            ("s3i_import_id".to_string(), AttributeValue::S(self.import_id.clone())),
-            ("s3i_updated_at".to_string(), AttributeValue::S(self.now.clone())),
+            (
+                "s3i_import_id".to_string(),
+                AttributeValue::S(self.import_id.clone()),
+            ),
+            (
+                "s3i_updated_at".to_string(),
+                AttributeValue::S(self.now.clone()),
+            ),
         ];
         match &self.kind {
             ImportKind::RegisteredUsers => Write::Update {

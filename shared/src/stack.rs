@@ -85,7 +85,8 @@ impl Stack {
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
         let d = Self::default();
-        let pick = |key: &str, default: String| get(key).filter(|v| !v.is_empty()).unwrap_or(default);
+        let pick =
+            |key: &str, default: String| get(key).filter(|v| !v.is_empty()).unwrap_or(default);
         Self {
             configs_table: pick(ENV_CONFIGS_TABLE, d.configs_table),
             ledger_table: pick(ENV_LEDGER_TABLE, d.ledger_table),
@@ -155,7 +156,8 @@ mod tests {
     fn env_round_trip() {
         let s = Stack::with_prefix("t1");
         let env = s.to_env();
-        let back = Stack::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()));
+        let back =
+            Stack::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()));
         assert_eq!(back, s);
     }
 

@@ -8,7 +8,9 @@ use tracing_subscriber::EnvFilter;
 pub fn init_lambda() {
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_current_span(false)
         .without_time()
         .with_target(false)
@@ -18,7 +20,9 @@ pub fn init_lambda() {
 /// Quiet human logs on stderr for the CLI (`RUST_LOG` to see more).
 pub fn init_cli() {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();

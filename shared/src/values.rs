@@ -92,7 +92,11 @@ enum DtKind {
     /// RFC 3339, or an ISO date / date-time without offset.
     Iso,
     /// A chrono strftime pattern; `offset` when it carries a zone.
-    Strftime { pattern: String, offset: bool, date_only: bool },
+    Strftime {
+        pattern: String,
+        offset: bool,
+        date_only: bool,
+    },
     /// MoEngage's names: date order, separator, time part.
     MoEngage { ymd: bool, sep: char, time: MoTime },
 }
@@ -101,9 +105,13 @@ enum DtKind {
 enum MoTime {
     None,
     /// ` hh:mm:ss`, optionally with `.s`.
-    Space { fraction: bool },
+    Space {
+        fraction: bool,
+    },
     /// `Thh:mm:ss[.s]TZD`.
-    Zoned { fraction: bool },
+    Zoned {
+        fraction: bool,
+    },
 }
 
 impl ValueDateTimeFormat {
@@ -112,13 +120,19 @@ impl ValueDateTimeFormat {
         let kind = if text.eq_ignore_ascii_case("iso8601") || text.eq_ignore_ascii_case("rfc3339") {
             DtKind::Iso
         } else if text.contains('%') {
-            let offset = ["%z", "%:z", "%::z", "%#z", "%Z", "%+", "%s"].iter().any(|z| text.contains(z));
+            let offset = ["%z", "%:z", "%::z", "%#z", "%Z", "%+", "%s"]
+                .iter()
+                .any(|z| text.contains(z));
             let has_time = ["%H", "%I", "%M", "%S", "%T", "%R", "%s", "%+", "%r", "%X"]
                 .iter()
                 .any(|t| text.contains(t));
             // Reject patterns chrono cannot use before any row meets them.
-            if chrono::format::StrftimeItems::new(&text).any(|i| matches!(i, chrono::format::Item::Error)) {
-                return Err(ValueError(format!("`{text}` is not a valid strftime pattern")));
+            if chrono::format::StrftimeItems::new(&text)
+                .any(|i| matches!(i, chrono::format::Item::Error))
+            {
+                return Err(ValueError(format!(
+                    "`{text}` is not a valid strftime pattern"
+                )));
             }
             DtKind::Strftime {
                 pattern: text.clone(),
@@ -153,7 +167,11 @@ impl ValueDateTimeFormat {
                     "`{raw}` is not an ISO-8601 date-time (e.g. 2022-01-31T12:59:00Z or 2022-01-31)"
                 ))
             })?,
-            DtKind::Strftime { pattern, offset, date_only } => {
+            DtKind::Strftime {
+                pattern,
+                offset,
+                date_only,
+            } => {
                 if *offset {
                     DateTime::parse_from_str(raw, pattern)
                         .map(|t| Ok(t.with_timezone(&Utc)))
@@ -162,7 +180,11 @@ impl ValueDateTimeFormat {
                     let d = NaiveDate::parse_from_str(raw, pattern).map_err(|_| fail())?;
                     local(d.and_hms_opt(0, 0, 0).ok_or_else(fail)?, tz, raw)
                 } else {
-                    local(NaiveDateTime::parse_from_str(raw, pattern).map_err(|_| fail())?, tz, raw)
+                    local(
+                        NaiveDateTime::parse_from_str(raw, pattern).map_err(|_| fail())?,
+                        tz,
+                        raw,
+                    )
                 }
             }
             DtKind::MoEngage { ymd, sep, time } => {
@@ -196,7 +218,13 @@ fn two(s: &str) -> Option<u32> {
     (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())?
 }
 
-fn parse_moengage(raw: &str, ymd: bool, sep: char, time: MoTime, tz: Tz) -> Option<Result<DateTime<Utc>, ValueError>> {
+fn parse_moengage(
+    raw: &str,
+    ymd: bool,
+    sep: char,
+    time: MoTime,
+    tz: Tz,
+) -> Option<Result<DateTime<Utc>, ValueError>> {
     if raw.len() < 10 || !raw.is_char_boundary(10) {
         return None;
     }
@@ -267,7 +295,10 @@ fn parse_moengage(raw: &str, ymd: bool, sep: char, time: MoTime, tz: Tz) -> Opti
             let (h, mi, s) = hms(clock)?;
             let naive = date.and_hms_nano_opt(h, mi, s, nanos)?;
             let offset = chrono::FixedOffset::east_opt(offset_secs)?;
-            Some(Ok(offset.from_local_datetime(&naive).single()?.with_timezone(&Utc)))
+            Some(Ok(offset
+                .from_local_datetime(&naive)
+                .single()?
+                .with_timezone(&Utc)))
         }
     }
 }
@@ -276,7 +307,12 @@ fn parse_iso(raw: &str, tz: Tz) -> Option<Result<DateTime<Utc>, ValueError>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
         return Some(Ok(t.with_timezone(&Utc)));
     }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(raw, f) {
             return Some(local(n, tz, raw));
         }
@@ -326,7 +362,11 @@ pub struct ValueOptions<'a> {
 
 /// Parses a cell as `ty`. Surrounding whitespace is ignored; an empty cell is `None`
 /// (it writes nothing).
-pub fn parse_value(raw: &str, ty: AttrType, opts: &ValueOptions<'_>) -> Result<Option<Value>, ValueError> {
+pub fn parse_value(
+    raw: &str,
+    ty: AttrType,
+    opts: &ValueOptions<'_>,
+) -> Result<Option<Value>, ValueError> {
     let s = raw.trim();
     if s.is_empty() {
         return Ok(None);
@@ -339,7 +379,9 @@ pub fn parse_value(raw: &str, ty: AttrType, opts: &ValueOptions<'_>) -> Result<O
             _ => return Err(ValueError(format!("`{s}` is not a number"))),
         },
         AttrType::Boolean => Value::Boolean(parse_bool(s).ok_or_else(|| {
-            ValueError(format!("`{s}` is not a boolean (use true/false, yes/no or 1/0)"))
+            ValueError(format!(
+                "`{s}` is not a boolean (use true/false, yes/no or 1/0)"
+            ))
         })?),
         AttrType::Datetime => {
             let t = match opts.datetime_format {

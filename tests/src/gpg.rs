@@ -51,15 +51,27 @@ impl Gpg {
     fn gpg(&self) -> Command {
         let mut c = Command::new("gpg");
         c.env("GNUPGHOME", self.home.path())
-            .args(["--batch", "--quiet", "--yes", "--pinentry-mode", "loopback", "--trust-model", "always"])
+            .args([
+                "--batch",
+                "--quiet",
+                "--yes",
+                "--pinentry-mode",
+                "loopback",
+                "--trust-model",
+                "always",
+            ])
             .args(["--passphrase", &self.passphrase]);
         c
     }
 
     fn run(&self, mut c: Command, input: Option<&[u8]>) -> Vec<u8> {
-        c.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        c.stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = c
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run gpg (install GnuPG): {e}"));
@@ -70,7 +82,9 @@ impl Gpg {
                 let _ = stdin.write_all(&data);
             });
         }
-        let out = child.wait_with_output().unwrap_or_else(|e| panic!("gpg: {e}"));
+        let out = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("gpg: {e}"));
         assert!(
             out.status.success(),
             "gpg failed: {}",

@@ -110,7 +110,8 @@ fn start_moto(extra_env: &[(&str, &str)]) -> Result<String, String> {
 /// `INITIAL_NO_AUTH_ACTION_COUNT=0` so it checks access keys); it lives until the
 /// test process exits.
 pub fn start_moto_with_env(extra_env: &[(&str, &str)]) -> String {
-    start_moto(extra_env).unwrap_or_else(|why| panic!("the local AWS emulator is not available: {why}"))
+    start_moto(extra_env)
+        .unwrap_or_else(|why| panic!("the local AWS emulator is not available: {why}"))
 }
 
 #[cfg(target_os = "linux")]
@@ -153,7 +154,9 @@ fn wait_ready(port: u16, timeout: Duration) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Err(format!("moto_server did not answer on port {port} within {timeout:?}"))
+    Err(format!(
+        "moto_server did not answer on port {port} within {timeout:?}"
+    ))
 }
 
 /// SDK config for the emulator at `endpoint`, with static test credentials.
@@ -166,9 +169,15 @@ pub fn sdk_config_with(endpoint: &str, access_key: &str, secret_key: &str) -> Sd
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .endpoint_url(endpoint)
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-            Credentials::new(access_key, secret_key, None, None, "s3imports-tests"),
-        ))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(Credentials::new(
+                access_key,
+                secret_key,
+                None,
+                None,
+                "s3imports-tests",
+            )),
+        )
         .build()
 }
 
@@ -283,8 +292,8 @@ impl TestEnv {
     /// /moto-api/data.json`), each with `subject`, `body`, `source` and `destinations`.
     pub async fn sent_emails(&self) -> Vec<serde_json::Value> {
         let body = http_get(&self.endpoint, "/moto-api/data.json");
-        let data: serde_json::Value = serde_json::from_str(&body)
-            .unwrap_or_else(|e| panic!("moto's data.json: {e}"));
+        let data: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("moto's data.json: {e}"));
         let to = serde_json::Value::String(self.recipient());
         data.pointer("/ses/Message")
             .and_then(|v| v.as_array())
@@ -324,21 +333,30 @@ pub async fn moto_admin_key(endpoint: &str) -> (String, String) {
         .await
         .unwrap_or_else(|e| panic!("create access key: {e:?}"));
     let k = key.access_key().unwrap_or_else(|| panic!("no access key"));
-    (k.access_key_id().to_string(), k.secret_access_key().to_string())
+    (
+        k.access_key_id().to_string(),
+        k.secret_access_key().to_string(),
+    )
 }
 
 /// A plain HTTP GET on loopback, for moto's own API.
 pub fn http_get(endpoint: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let hostport = endpoint.trim_start_matches("http://");
-    let mut s = std::net::TcpStream::connect(hostport).unwrap_or_else(|e| panic!("connect {hostport}: {e}"));
+    let mut s = std::net::TcpStream::connect(hostport)
+        .unwrap_or_else(|e| panic!("connect {hostport}: {e}"));
     let req = format!("GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    s.write_all(req.as_bytes())
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    s.read_to_end(&mut buf)
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
     let text = String::from_utf8_lossy(&buf).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_string()
@@ -349,7 +367,9 @@ fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
     while let Some((size, tail)) = rest.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if n == 0 || tail.len() < n {
             break;
         }
@@ -397,7 +417,11 @@ impl TestEnv {
             discovery: Discovery::from_env(&self.clients, &self.stack)
                 .await
                 .unwrap_or_else(|e| panic!("discovery: {e}")),
-            processor: Processor::from_env(&self.clients, &self.stack, ProcessorSettings::default()),
+            processor: Processor::from_env(
+                &self.clients,
+                &self.stack,
+                ProcessorSettings::default(),
+            ),
         }
     }
 }
@@ -464,7 +488,8 @@ impl Pipeline {
 
     /// Delivers messages to the processor handler (first delivery each).
     pub async fn process(&self, messages: &[FileMessage], clock: &dyn Clock) -> SqsBatchResponse {
-        let with_counts: Vec<(FileMessage, u32)> = messages.iter().cloned().map(|m| (m, 1)).collect();
+        let with_counts: Vec<(FileMessage, u32)> =
+            messages.iter().cloned().map(|m| (m, 1)).collect();
         s3imports_processor::handler(&self.processor, clock, 5, sqs_event(&with_counts))
             .await
             .unwrap_or_else(|e| panic!("processor handler: {e}"))

@@ -1,5 +1,7 @@
 //! The `s3imports` binary against moto: config validate/put/archive/show, tick, runs.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 use std::path::Path;
 use std::process::Command;
 
@@ -62,11 +64,29 @@ async fn validate_explains_problems_and_keys() {
     assert!(ok.stdout.contains("valid"), "{}", ok.stdout);
     assert!(ok.stdout.contains("registered_user_data_"), "{}", ok.stdout);
 
-    let key = s3imports(&env, &["config", "validate", &good, "--key", "in/users/registered_user_data_2026113.csv"]);
+    let key = s3imports(
+        &env,
+        &[
+            "config",
+            "validate",
+            &good,
+            "--key",
+            "in/users/registered_user_data_2026113.csv",
+        ],
+    );
     assert_eq!(key.code, 1);
     assert!(key.stdout.contains("does not match"), "{}", key.stdout);
     assert!(key.stdout.contains("2026113"), "{}", key.stdout);
-    let key = s3imports(&env, &["config", "validate", &good, "--key", "in/users/registered_user_data_20261130.csv.gz.pgp"]);
+    let key = s3imports(
+        &env,
+        &[
+            "config",
+            "validate",
+            &good,
+            "--key",
+            "in/users/registered_user_data_20261130.csv.gz.pgp",
+        ],
+    );
     assert_eq!(key.code, 0, "{}", key.stdout);
 
     let mut v = users(&env, "Bad Id", "/in/");
@@ -76,33 +96,77 @@ async fn validate_explains_problems_and_keys() {
     assert_eq!(out.code, 1);
     let body: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(body["valid"], false);
-    assert_eq!(body["problems"][0]["field"], "source.credentials.secret_access_key");
-    assert!(!out.stdout.contains("shh-very-secret"), "a secret is never echoed");
+    assert_eq!(
+        body["problems"][0]["field"],
+        "source.credentials.secret_access_key"
+    );
+    assert!(
+        !out.stdout.contains("shh-very-secret"),
+        "a secret is never echoed"
+    );
 }
 
 #[tokio::test]
 async fn put_refuses_duplicates_and_tick_imports_files() {
     let env = TestEnv::new().await;
     env.bucket(&bucket(&env)).await;
-    env.put_object(&bucket(&env), "in/users/registered_user_data_20261126.csv", "ID,Age\nu1,30\nu2,x\n").await;
-    env.put_object(&bucket(&env), "in/users/registered_user_data_20261127.csv", "ID,Age\nu3,41\n").await;
+    env.put_object(
+        &bucket(&env),
+        "in/users/registered_user_data_20261126.csv",
+        "ID,Age\nu1,30\nu2,x\n",
+    )
+    .await;
+    env.put_object(
+        &bucket(&env),
+        "in/users/registered_user_data_20261127.csv",
+        "ID,Age\nu3,41\n",
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let first = write(dir.path(), "first.json", &users(&env, "first", "in/users"));
-    let second = write(dir.path(), "second.json", &users(&env, "second", "in/users"));
+    let second = write(
+        dir.path(),
+        "second.json",
+        &users(&env, "second", "in/users"),
+    );
 
     let put = s3imports(&env, &["config", "put", &first]);
     assert_eq!(put.code, 0, "{}{}", put.stdout, put.stderr);
-    assert!(put.stdout.contains("import first created"), "{}", put.stdout);
+    assert!(
+        put.stdout.contains("import first created"),
+        "{}",
+        put.stdout
+    );
     let dup = s3imports(&env, &["config", "put", &second]);
     assert_eq!(dup.code, 1);
-    assert!(dup.stderr.contains("duplicates active import `first`"), "{}", dup.stderr);
+    assert!(
+        dup.stderr.contains("duplicates active import `first`"),
+        "{}",
+        dup.stderr
+    );
 
     let tick = s3imports(&env, &["tick"]);
     assert_eq!(tick.code, 0, "{}{}", tick.stdout, tick.stderr);
-    assert!(tick.stdout.contains("import first: 2 new file(s) queued"), "{}", tick.stdout);
+    assert!(
+        tick.stdout.contains("import first: 2 new file(s) queued"),
+        "{}",
+        tick.stdout
+    );
     assert!(tick.stdout.contains("Partial Success in/users/registered_user_data_20261126.csv: 2 rows (1 imported, 1 failed)"), "{}", tick.stdout);
-    assert!(tick.stdout.contains("Successful in/users/registered_user_data_20261127.csv: 1 rows (1 imported, 0 failed)"), "{}", tick.stdout);
-    assert!(tick.stdout.contains("summary: 1 import(s) due, 2 file(s) processed, 3 rows (2 imported, 1 failed)"), "{}", tick.stdout);
+    assert!(
+        tick.stdout.contains(
+            "Successful in/users/registered_user_data_20261127.csv: 1 rows (1 imported, 0 failed)"
+        ),
+        "{}",
+        tick.stdout
+    );
+    assert!(
+        tick.stdout.contains(
+            "summary: 1 import(s) due, 2 file(s) processed, 3 rows (2 imported, 1 failed)"
+        ),
+        "{}",
+        tick.stdout
+    );
 
     let runs = s3imports(&env, &["--json", "runs", "first"]);
     assert_eq!(runs.code, 0, "{}", runs.stderr);
@@ -129,7 +193,11 @@ async fn errors_exit_non_zero_with_the_reason() {
     assert!(out.stderr.contains("/no/such/file.json"), "{}", out.stderr);
     let out = s3imports(&env, &["config", "archive", "no-such-import"]);
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("no import `no-such-import`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no import `no-such-import`"),
+        "{}",
+        out.stderr
+    );
     let out = s3imports(&env, &["tick", "--now", "yesterday"]);
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("RFC 3339"), "{}", out.stderr);

@@ -1,6 +1,8 @@
 //! The discovery Lambda's handler against moto: due imports, new files, ledger claims
 //! and SQS fan-out.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 use std::collections::BTreeSet;
 
 use chrono::{TimeZone, Utc};
@@ -32,9 +34,13 @@ fn daily() -> serde_json::Value {
 }
 
 async fn tick(d: &Discovery, clock: &dyn Clock) -> TickReport {
-    s3imports_discovery::handler(d, clock, LambdaEvent::new(serde_json::json!({}), Context::default()))
-        .await
-        .expect("tick")
+    s3imports_discovery::handler(
+        d,
+        clock,
+        LambdaEvent::new(serde_json::json!({}), Context::default()),
+    )
+    .await
+    .expect("tick")
 }
 
 async fn drain(env: &TestEnv, d: &Discovery) -> Vec<FileMessage> {
@@ -78,7 +84,9 @@ async fn world() -> World {
     let env = TestEnv::new().await;
     let bucket = env.scoped("customer-data");
     env.bucket(&bucket).await;
-    let discovery = Discovery::from_env(&env.clients, &env.stack).await.expect("discovery");
+    let discovery = Discovery::from_env(&env.clients, &env.stack)
+        .await
+        .expect("discovery");
     World {
         bucket,
         configs: discovery.configs.clone(),
@@ -100,7 +108,7 @@ async fn enqueues_only_new_matching_files_directly_in_the_folder() {
         "registered_user_data_20261101.csv",
         "registered_user_data_20261102.csv",
         "registered_user_data_20261103.csv.gz",
-        "registered_user_data_2026113.csv",   // not a yyyymmdd date
+        "registered_user_data_2026113.csv", // not a yyyymmdd date
         "sub/registered_user_data_20261104.csv", // in a sub-folder
     ] {
         w.env
@@ -186,13 +194,24 @@ async fn two_concurrent_ticks_enqueue_each_file_once() {
     let w = world().await;
     for d in 1..=5 {
         w.env
-            .put_object(&w.bucket, &format!("in/registered_user_data_202611{d:02}.csv"), "ID\n1\n")
+            .put_object(
+                &w.bucket,
+                &format!("in/registered_user_data_202611{d:02}.csv"),
+                "ID\n1\n",
+            )
             .await;
     }
     let clock = FixedClock::new(at(3, 10));
-    let config = users_config(&w, "race", "in", serde_json::json!({"type": "every", "minutes": 5}));
+    let config = users_config(
+        &w,
+        "race",
+        "in",
+        serde_json::json!({"type": "every", "minutes": 5}),
+    );
     w.configs.put(&config, clock.now()).await.unwrap();
-    let second = Discovery::from_env(&w.env.clients, &w.env.stack).await.unwrap();
+    let second = Discovery::from_env(&w.env.clients, &w.env.stack)
+        .await
+        .unwrap();
     let (a, b) = tokio::join!(tick(&w.discovery, &clock), tick(&second, &clock));
     let outcomes: BTreeSet<_> = a
         .imports
@@ -222,7 +241,12 @@ async fn archived_and_not_yet_due_imports_do_nothing() {
         .await
         .unwrap();
     w.configs.archive("archived", clock.now()).await.unwrap();
-    let mut later = users_config(&w, "later", "b", serde_json::json!({"type": "once", "at": "2026-12-25T10:00:00"}));
+    let mut later = users_config(
+        &w,
+        "later",
+        "b",
+        serde_json::json!({"type": "once", "at": "2026-12-25T10:00:00"}),
+    );
     later.status = ImportStatus::Active;
     w.configs.put(&later, clock.now()).await.unwrap();
 
@@ -240,11 +264,18 @@ async fn archived_and_not_yet_due_imports_do_nothing() {
 async fn a_one_time_import_runs_once() {
     let w = world().await;
     w.env
-        .put_object(&w.bucket, "once/registered_user_data_20261101.csv", "ID\n1\n")
+        .put_object(
+            &w.bucket,
+            "once/registered_user_data_20261101.csv",
+            "ID\n1\n",
+        )
         .await;
     let clock = FixedClock::new(at(6, 12));
     w.configs
-        .put(&users_config(&w, "once", "once", serde_json::json!({"type": "once"})), clock.now())
+        .put(
+            &users_config(&w, "once", "once", serde_json::json!({"type": "once"})),
+            clock.now(),
+        )
         .await
         .unwrap();
     let first = tick(&w.discovery, &clock).await;
@@ -256,7 +287,11 @@ async fn a_one_time_import_runs_once() {
 
     // A new file later is not picked up: the import has completed.
     w.env
-        .put_object(&w.bucket, "once/registered_user_data_20261102.csv", "ID\n1\n")
+        .put_object(
+            &w.bucket,
+            "once/registered_user_data_20261102.csv",
+            "ID\n1\n",
+        )
         .await;
     clock.set(at(7, 12));
     assert!(tick(&w.discovery, &clock).await.imports.is_empty());
@@ -276,7 +311,10 @@ async fn unreachable_bucket_fails_the_run_with_a_reason_and_an_email() {
     w.configs.put(&bad_key, clock.now()).await.unwrap();
     // The folder does not exist.
     w.configs
-        .put(&users_config(&w, "nofolder", "no/such/folder", daily()), clock.now())
+        .put(
+            &users_config(&w, "nofolder", "no/such/folder", daily()),
+            clock.now(),
+        )
         .await
         .unwrap();
     let report = tick(&w.discovery, &clock).await;
@@ -307,10 +345,16 @@ async fn unreachable_bucket_fails_the_run_with_a_reason_and_an_email() {
     let mails = w.env.sent_emails().await;
     let subjects: Vec<String> = mails
         .iter()
-        .filter_map(|m| m.get("subject").and_then(|s| s.as_str()).map(str::to_string))
+        .filter_map(|m| {
+            m.get("subject")
+                .and_then(|s| s.as_str())
+                .map(str::to_string)
+        })
         .collect();
     assert!(
-        subjects.iter().any(|s| s.contains("Users nofolder") && s.contains("Failed")),
+        subjects
+            .iter()
+            .any(|s| s.contains("Users nofolder") && s.contains("Failed")),
         "{mails:?}"
     );
 }
@@ -319,7 +363,11 @@ async fn unreachable_bucket_fails_the_run_with_a_reason_and_an_email() {
 async fn a_duplicate_import_is_refused_or_marked_invalid() {
     let w = world().await;
     w.env
-        .put_object(&w.bucket, "dup/registered_user_data_20261101.csv", "ID\n1\n")
+        .put_object(
+            &w.bucket,
+            "dup/registered_user_data_20261101.csv",
+            "ID\n1\n",
+        )
         .await;
     let clock = FixedClock::new(at(10, 9));
     w.configs
@@ -329,7 +377,12 @@ async fn a_duplicate_import_is_refused_or_marked_invalid() {
     // `config put` refuses a second active import of the same folder, atomically.
     let second = users_config(&w, "second", "dup", daily());
     let refused = w.configs.put(&second, clock.now()).await.unwrap_err();
-    assert!(refused.to_string().contains("duplicates active import `first`"), "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("duplicates active import `first`"),
+        "{refused}"
+    );
 
     // An operator writing the item straight to DynamoDB bypasses that check: discovery
     // marks the newer import invalid and runs only the first.
@@ -341,7 +394,10 @@ async fn a_duplicate_import_is_refused_or_marked_invalid() {
         .table_name(&w.env.stack.configs_table)
         .item("id", s3imports::aws::item::s("second"))
         .item("status", s3imports::aws::item::s("active"))
-        .item("next_run_at", s3imports::aws::item::s(s3imports::clock::to_key(at(10, 9))))
+        .item(
+            "next_run_at",
+            s3imports::aws::item::s(s3imports::clock::to_key(at(10, 9))),
+        )
         .item("config", s3imports::aws::item::from_json(&doc))
         .send()
         .await
@@ -355,7 +411,11 @@ async fn a_duplicate_import_is_refused_or_marked_invalid() {
             .map(|t| t.outcome)
     };
     assert_eq!(outcome("first"), Some(TickOutcome::Enqueued), "{report:?}");
-    assert_eq!(outcome("second"), Some(TickOutcome::Duplicate), "{report:?}");
+    assert_eq!(
+        outcome("second"),
+        Some(TickOutcome::Duplicate),
+        "{report:?}"
+    );
     let record = w.configs.require("second").await.unwrap();
     assert_eq!(record.status, ImportStatus::Invalid);
     assert!(record.status_reason.unwrap().contains("`first`"));

@@ -1,6 +1,8 @@
 //! The preview Lambda's HTTP handler, driven with API Gateway HTTP API (v2) events,
 //! against moto: previews, MoEngage's error messages, import status and run history.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 use chrono::Utc;
 use lambda_http::Body;
 use s3imports::FixedClock;
@@ -80,9 +82,24 @@ u6,f@x.com,33,2024-06-07,\n";
 async fn previews_the_newest_matching_file() {
     let env = TestEnv::new().await;
     env.bucket(&bucket(&env)).await;
-    env.put_object(&bucket(&env), "users/registered_user_data_20261101.csv", "ID,Old\n1,2\n").await;
-    env.put_object(&bucket(&env), "users/registered_user_data_20261127.csv", CSV).await;
-    env.put_object(&bucket(&env), "users/sub/registered_user_data_20261231.csv", "ID\nx\n").await;
+    env.put_object(
+        &bucket(&env),
+        "users/registered_user_data_20261101.csv",
+        "ID,Old\n1,2\n",
+    )
+    .await;
+    env.put_object(
+        &bucket(&env),
+        "users/registered_user_data_20261127.csv",
+        CSV,
+    )
+    .await;
+    env.put_object(
+        &bucket(&env),
+        "users/sub/registered_user_data_20261231.csv",
+        "ID\nx\n",
+    )
+    .await;
     let (status, body) = call(&env, "POST", "/preview", Some(&users_config(&env, "users"))).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["file"]["name"], "registered_user_data_20261127.csv");
@@ -108,7 +125,8 @@ async fn previews_an_encrypted_file_and_explains_a_decryption_failure() {
     let env = TestEnv::new().await;
     env.bucket(&bucket(&env)).await;
     let gpg = Gpg::new();
-    gpg.key("k@x.com", KeyType::Curve25519).key("other@x.com", KeyType::Rsa);
+    gpg.key("k@x.com", KeyType::Curve25519)
+        .key("other@x.com", KeyType::Rsa);
     let key = env.put_secret("p/key", &gpg.secret_key("k@x.com")).await;
     let pass = env.put_secret("p/pass", &gpg.passphrase).await;
     let mut config = users_config(&env, "enc");
@@ -132,24 +150,54 @@ async fn previews_an_encrypted_file_and_explains_a_decryption_failure() {
     let (status, body) = call(&env, "POST", "/preview", Some(&config)).await;
     assert_eq!(status, 422, "{body}");
     let message = body["error"].as_str().unwrap();
-    assert!(message.starts_with("The file could not be decrypted"), "{message}");
-    assert!(message.contains("not encrypted to the configured key"), "{message}");
+    assert!(
+        message.starts_with("The file could not be decrypted"),
+        "{message}"
+    );
+    assert!(
+        message.contains("not encrypted to the configured key"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
 async fn wrong_folder_and_empty_files_get_moengage_messages() {
     let env = TestEnv::new().await;
     env.bucket(&bucket(&env)).await;
-    let (status, body) = call(&env, "POST", "/preview", Some(&users_config(&env, "nowhere"))).await;
-    assert_eq!((status, body["error"].as_str()), (404, Some("Please check the folder path and try again")), "{body}");
+    let (status, body) = call(
+        &env,
+        "POST",
+        "/preview",
+        Some(&users_config(&env, "nowhere")),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("Please check the folder path and try again")),
+        "{body}"
+    );
 
-    env.put_object(&bucket(&env), "other/some_file.csv", "x\n1\n").await;
+    env.put_object(&bucket(&env), "other/some_file.csv", "x\n1\n")
+        .await;
     let (status, body) = call(&env, "POST", "/preview", Some(&users_config(&env, "other"))).await;
-    assert_eq!((status, body["error"].as_str()), (404, Some("Please check the folder path and try again")), "no matching file: {body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("Please check the folder path and try again")),
+        "no matching file: {body}"
+    );
 
-    env.put_object(&bucket(&env), "empty/registered_user_data_20261127.csv", "ID,Email\r\n").await;
+    env.put_object(
+        &bucket(&env),
+        "empty/registered_user_data_20261127.csv",
+        "ID,Email\r\n",
+    )
+    .await;
     let (status, body) = call(&env, "POST", "/preview", Some(&users_config(&env, "empty"))).await;
-    assert_eq!((status, body["error"].as_str()), (422, Some("Found zero data rows in the file")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("Found zero data rows in the file")),
+        "{body}"
+    );
 
     let mut bad = users_config(&env, "x");
     bad["source"]["folder"] = json!("/x/");
@@ -167,7 +215,12 @@ async fn an_invalid_access_key_is_reported_as_moengage_says() {
     let sdk = sdk_config_with(&endpoint, &bootstrap.0, &bootstrap.1);
     let env = TestEnv::with_sdk(endpoint, sdk).await;
     env.bucket(&bucket(&env)).await;
-    env.put_object(&bucket(&env), "keyed/registered_user_data_20261127.csv", CSV).await;
+    env.put_object(
+        &bucket(&env),
+        "keyed/registered_user_data_20261127.csv",
+        CSV,
+    )
+    .await;
     let secret = env.put_secret("bad/secret", "not-the-secret").await;
     let mut config = users_config(&env, "keyed");
     config["source"]["credentials"] = json!({
@@ -176,7 +229,11 @@ async fn an_invalid_access_key_is_reported_as_moengage_says() {
         "secret_access_key_ref": secret
     });
     let (status, body) = call(&env, "POST", "/preview", Some(&config)).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("Given S3 Access Key is not valid")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("Given S3 Access Key is not valid")),
+        "{body}"
+    );
 
     // The stack's own credentials still work.
     let (status, _) = call(&env, "POST", "/preview", Some(&users_config(&env, "keyed"))).await;
@@ -193,14 +250,23 @@ async fn aws_sdk_iam_free_bootstrap(endpoint: &str) -> (String, String) {
 async fn import_status_and_run_history() {
     let env = TestEnv::new().await;
     env.bucket(&bucket(&env)).await;
-    env.put_object(&bucket(&env), "users/registered_user_data_20261127.csv", CSV).await;
+    env.put_object(
+        &bucket(&env),
+        "users/registered_user_data_20261127.csv",
+        CSV,
+    )
+    .await;
     let pipe = env.pipeline().await;
     let mut value = users_config(&env, "users");
     value["schedule"] = json!({"type": "once"});
     value["encryption"] = Value::Null;
     value.as_object_mut().unwrap().remove("encryption");
     let config = ImportConfig::from_value(value).unwrap();
-    pipe.discovery.configs.put(&config, Utc::now()).await.unwrap();
+    pipe.discovery
+        .configs
+        .put(&config, Utc::now())
+        .await
+        .unwrap();
     pipe.run(&FixedClock::new(Utc::now())).await;
 
     let (status, body) = call(&env, "GET", "/imports/users", None).await;

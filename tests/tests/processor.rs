@@ -2,13 +2,15 @@
 //! import kind's DynamoDB contents, decryption and verification failures, bad rows,
 //! redelivery, and the run's email.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{TimeZone, Utc};
-use s3imports::{Clock, FixedClock};
 use s3imports::config::ImportConfig;
 use s3imports::ledger::{FileStatus, RunStatus};
+use s3imports::{Clock, FixedClock};
 use s3imports_tests::gpg::{Encrypt, Gpg, KeyType};
 use s3imports_tests::{Pipeline, TestEnv};
 
@@ -135,9 +137,20 @@ async fn registered_users_from_rsa_armored_pgp_upsert_only_mapped_attributes() {
     let gpg = Gpg::new();
     gpg.key(KEY_EMAIL, KeyType::Rsa);
     w.store_key(&gpg, KEY_EMAIL, "acme").await;
-    let file = gpg.encrypt(USERS_CSV.as_bytes(), KEY_EMAIL, &Encrypt { armor: true, ..Default::default() });
+    let file = gpg.encrypt(
+        USERS_CSV.as_bytes(),
+        KEY_EMAIL,
+        &Encrypt {
+            armor: true,
+            ..Default::default()
+        },
+    );
     w.env
-        .put_object(&w.bucket, "users/registered_user_data_20261127.csv.asc", file)
+        .put_object(
+            &w.bucket,
+            "users/registered_user_data_20261127.csv.asc",
+            file,
+        )
         .await;
     // u1 already exists with an attribute the file does not map: it must be kept.
     w.env
@@ -169,7 +182,10 @@ async fn registered_users_from_rsa_armored_pgp_upsert_only_mapped_attributes() {
     assert_eq!(s(u1, "tags"), "a|b");
     assert_eq!(s(by_id["u2"], "email"), "b,b@x.com");
     assert_eq!(s(by_id["u2"], "newsletter"), "false");
-    assert!(!by_id["u2"].contains_key("tags"), "an empty cell writes nothing");
+    assert!(
+        !by_id["u2"].contains_key("tags"),
+        "an empty cell writes nothing"
+    );
     assert_eq!(s(by_id["u3"], "tags"), "x|y|z");
 
     let f = w
@@ -210,12 +226,20 @@ async fn registered_users_from_rsa_armored_pgp_upsert_only_mapped_attributes() {
     let mails = w.env.sent_emails().await;
     let ours: Vec<_> = mails
         .iter()
-        .filter(|m| m["subject"].as_str().unwrap_or_default().contains("CRM users"))
+        .filter(|m| {
+            m["subject"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("CRM users")
+        })
         .collect();
     assert_eq!(ours.len(), 1, "{mails:?}");
     let body = ours[0]["body"].as_str().unwrap_or_default();
     assert!(body.contains("Status: Successful"), "{body}");
-    assert!(body.contains("Rows: 3 total, 3 imported, 0 failed"), "{body}");
+    assert!(
+        body.contains("Rows: 3 total, 3 imported, 0 failed"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -231,14 +255,29 @@ u2,b@x.com,many,no,01/12/1985,\n\
 u4,d@x.com,1,maybe,31/02/1990,\n\
 u5,e@x.com,2\n\
 u6,f@x.com,7,no,,\n";
-    let file = gpg.encrypt(csv.as_bytes(), KEY_EMAIL, &Encrypt { compress: Some("zlib"), ..Default::default() });
+    let file = gpg.encrypt(
+        csv.as_bytes(),
+        KEY_EMAIL,
+        &Encrypt {
+            compress: Some("zlib"),
+            ..Default::default()
+        },
+    );
     w.env
-        .put_object(&w.bucket, "users/registered_user_data_20261127.csv.pgp", file)
+        .put_object(
+            &w.bucket,
+            "users/registered_user_data_20261127.csv.pgp",
+            file,
+        )
         .await;
     w.put_config(encrypted_users_config(&w, None)).await;
     let (_, messages, _) = w.pipe.run(&clock()).await;
     let ledger = &w.pipe.processor.ledger;
-    let f = ledger.file("users", &messages[0].key).await.unwrap().unwrap();
+    let f = ledger
+        .file("users", &messages[0].key)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(f.status, FileStatus::PartiallySucceeded);
     assert_eq!((f.rows_total, f.rows_ingested, f.rows_failed), (6, 2, 4));
     let users = w.scan(&w.env.stack.users_table).await;
@@ -249,28 +288,55 @@ u6,f@x.com,7,no,,\n";
     let report = w.report(f.report_key.as_deref().unwrap()).await;
     let lines: Vec<&str> = report.lines().collect();
     assert_eq!(lines[0], "row,column,reason,original_row");
-    assert!(lines.iter().any(|l| l.starts_with("3,Orders,") && l.contains("`many` is not an integer")), "{report}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("3,Orders,") && l.contains("`many` is not an integer")),
+        "{report}"
+    );
     assert!(lines.iter().any(|l| l.starts_with("4,ID,")), "{report}");
-    assert!(lines.iter().any(|l| l.starts_with("5,Newsletter,")), "{report}");
-    assert!(lines.iter().any(|l| l.starts_with("5,Birthday,")), "{report}");
-    assert!(lines.iter().any(|l| l.starts_with("6,") && l.contains("fields")), "{report}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("5,Newsletter,")),
+        "{report}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("5,Birthday,")),
+        "{report}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("6,") && l.contains("fields")),
+        "{report}"
+    );
 
     let mails = w.env.sent_emails().await;
     let body = mails
         .iter()
-        .find(|m| m["subject"].as_str().unwrap_or_default().contains("CRM users"))
+        .find(|m| {
+            m["subject"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("CRM users")
+        })
         .and_then(|m| m["body"].as_str())
         .unwrap_or_default()
         .to_string();
     assert!(body.contains("Partial Success"), "{body}");
-    assert!(body.contains("Rows: 6 total, 2 imported, 4 failed"), "{body}");
+    assert!(
+        body.contains("Rows: 6 total, 2 imported, 4 failed"),
+        "{body}"
+    );
     assert!(body.contains("Failed rows report: http"), "{body}");
 }
 
 async fn assert_fails_with(w: &World, needle: &str) {
     let (_, messages, response) = w.pipe.run(&clock()).await;
     assert_eq!(messages.len(), 1);
-    assert!(response.batch_item_failures.is_empty(), "a permanent failure is acknowledged");
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "a permanent failure is acknowledged"
+    );
     let f = w
         .pipe
         .processor
@@ -281,20 +347,31 @@ async fn assert_fails_with(w: &World, needle: &str) {
         .unwrap();
     assert_eq!(f.status, FileStatus::Failed, "{f:?}");
     let reason = f.reason.unwrap_or_default();
-    assert!(reason.contains(needle), "reason `{reason}` lacks `{needle}`");
+    assert!(
+        reason.contains(needle),
+        "reason `{reason}` lacks `{needle}`"
+    );
     assert_eq!(f.rows_ingested, 0);
-    assert!(w.scan(&w.env.stack.users_table).await.is_empty(), "nothing ingested");
+    assert!(
+        w.scan(&w.env.stack.users_table).await.is_empty(),
+        "nothing ingested"
+    );
 }
 
 #[tokio::test]
 async fn a_file_for_another_key_fails_and_ingests_nothing() {
     let w = world().await;
     let gpg = Gpg::new();
-    gpg.key(KEY_EMAIL, KeyType::Rsa).key("other@x.com", KeyType::Rsa);
+    gpg.key(KEY_EMAIL, KeyType::Rsa)
+        .key("other@x.com", KeyType::Rsa);
     w.store_key(&gpg, KEY_EMAIL, "acme").await;
     let file = gpg.encrypt(USERS_CSV.as_bytes(), "other@x.com", &Encrypt::default());
     w.env
-        .put_object(&w.bucket, "users/registered_user_data_20261127.csv.gpg", file)
+        .put_object(
+            &w.bucket,
+            "users/registered_user_data_20261127.csv.gpg",
+            file,
+        )
         .await;
     w.put_config(encrypted_users_config(&w, None)).await;
     assert_fails_with(&w, "not encrypted to the configured key").await;
@@ -310,11 +387,22 @@ async fn a_tampered_file_fails_and_ingests_nothing() {
     let big: String = std::iter::once("ID,Email,Orders,Newsletter,Birthday,Tags\n".to_string())
         .chain((0..2000).map(|i| format!("u{i},u{i}@x.com,{i},yes,01/01/2000,\n")))
         .collect();
-    let mut file = gpg.encrypt(big.as_bytes(), KEY_EMAIL, &Encrypt { compress: Some("none"), ..Default::default() });
+    let mut file = gpg.encrypt(
+        big.as_bytes(),
+        KEY_EMAIL,
+        &Encrypt {
+            compress: Some("none"),
+            ..Default::default()
+        },
+    );
     let mid = file.len() / 2;
     file[mid] ^= 0x55;
     w.env
-        .put_object(&w.bucket, "users/registered_user_data_20261127.csv.pgp", file)
+        .put_object(
+            &w.bucket,
+            "users/registered_user_data_20261127.csv.pgp",
+            file,
+        )
         .await;
     w.put_config(encrypted_users_config(&w, None)).await;
     assert_fails_with(&w, "corrupt").await;
@@ -331,13 +419,24 @@ async fn a_signature_by_another_key_fails_and_ingests_nothing() {
     let file = gpg.encrypt(
         USERS_CSV.as_bytes(),
         KEY_EMAIL,
-        &Encrypt { sign_with: Some("intruder@x.com"), armor: true, ..Default::default() },
+        &Encrypt {
+            sign_with: Some("intruder@x.com"),
+            armor: true,
+            ..Default::default()
+        },
     );
     w.env
-        .put_object(&w.bucket, "users/registered_user_data_20261127.csv.asc", file)
+        .put_object(
+            &w.bucket,
+            "users/registered_user_data_20261127.csv.asc",
+            file,
+        )
         .await;
-    w.put_config(encrypted_users_config(&w, Some(gpg.public_key("partner@x.com"))))
-        .await;
+    w.put_config(encrypted_users_config(
+        &w,
+        Some(gpg.public_key("partner@x.com")),
+    ))
+    .await;
     assert_fails_with(&w, "signature").await;
 }
 
@@ -345,18 +444,30 @@ async fn a_signature_by_another_key_fails_and_ingests_nothing() {
 async fn a_signed_file_by_the_configured_signer_imports() {
     let w = world().await;
     let gpg = Gpg::new();
-    gpg.key(KEY_EMAIL, KeyType::Rsa).key("partner@x.com", KeyType::Curve25519);
+    gpg.key(KEY_EMAIL, KeyType::Rsa)
+        .key("partner@x.com", KeyType::Curve25519);
     w.store_key(&gpg, KEY_EMAIL, "acme").await;
     let file = gpg.encrypt(
         USERS_CSV.as_bytes(),
         KEY_EMAIL,
-        &Encrypt { sign_with: Some("partner@x.com"), compress: Some("bzip2"), ..Default::default() },
+        &Encrypt {
+            sign_with: Some("partner@x.com"),
+            compress: Some("bzip2"),
+            ..Default::default()
+        },
     );
     w.env
-        .put_object(&w.bucket, "users/registered_user_data_20261127.csv.gpg", file)
+        .put_object(
+            &w.bucket,
+            "users/registered_user_data_20261127.csv.gpg",
+            file,
+        )
         .await;
-    w.put_config(encrypted_users_config(&w, Some(gpg.public_key("partner@x.com"))))
-        .await;
+    w.put_config(encrypted_users_config(
+        &w,
+        Some(gpg.public_key("partner@x.com")),
+    ))
+    .await;
     let (_, messages, _) = w.pipe.run(&clock()).await;
     let f = w
         .pipe
@@ -366,7 +477,11 @@ async fn a_signed_file_by_the_configured_signer_imports() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((f.status, f.rows_ingested), (FileStatus::Succeeded, 3), "{f:?}");
+    assert_eq!(
+        (f.status, f.rows_ingested),
+        (FileStatus::Succeeded, 3),
+        "{f:?}"
+    );
 }
 
 #[tokio::test]
@@ -376,7 +491,11 @@ async fn an_unencrypted_file_for_an_encrypted_import_fails() {
     gpg.key(KEY_EMAIL, KeyType::Rsa);
     w.store_key(&gpg, KEY_EMAIL, "acme").await;
     w.env
-        .put_object(&w.bucket, "users/registered_user_data_20261127.csv.pgp", USERS_CSV)
+        .put_object(
+            &w.bucket,
+            "users/registered_user_data_20261127.csv.pgp",
+            USERS_CSV,
+        )
         .await;
     w.put_config(encrypted_users_config(&w, None)).await;
     assert_fails_with(&w, "is not encrypted").await;
@@ -412,17 +531,33 @@ async fn events_in_a_gzipped_csv_are_idempotent_and_in_app_time() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut gz, csv.as_bytes()).unwrap();
     w.env
-        .put_object(&w.bucket, "events/Purchase Summary_20261127.csv.gz", gz.finish().unwrap())
+        .put_object(
+            &w.bucket,
+            "events/Purchase Summary_20261127.csv.gz",
+            gz.finish().unwrap(),
+        )
         .await;
-    w.put_config(events_config(&w, "csv", serde_json::json!({}))).await;
+    w.put_config(events_config(&w, "csv", serde_json::json!({})))
+        .await;
     let (_, messages, _) = w.pipe.run(&clock()).await;
     let events = w.scan(&w.env.stack.events_table).await;
     assert_eq!(events.len(), 3, "two identical rows are two events");
     let mut times: Vec<String> = events.iter().map(|e| s(e, "event_time")).collect();
     times.sort();
     // 09:30 in Asia/Kolkata (+05:30) is 04:00 UTC.
-    assert_eq!(times, ["2026-11-27T04:00:00Z", "2026-11-27T04:00:00Z", "2026-11-27T18:29:59Z"]);
-    assert!(events.iter().all(|e| s(e, "event_name") == "Purchase Summary"));
+    assert_eq!(
+        times,
+        [
+            "2026-11-27T04:00:00Z",
+            "2026-11-27T04:00:00Z",
+            "2026-11-27T18:29:59Z"
+        ]
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| s(e, "event_name") == "Purchase Summary")
+    );
 
     // Processing the same file again (a lost ledger write, say) writes the same keys.
     w.env

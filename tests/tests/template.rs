@@ -1,6 +1,8 @@
 //! template.yaml against the code: every table, index and TTL the code expects exists
 //! with the same key schema, and every function gets every name the code reads.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 use s3imports::stack::Stack;
 use serde_yaml::Value;
 
@@ -52,9 +54,21 @@ fn tables_match_the_code() {
     for spec in stack.tables() {
         let id = logical_id(&stack, &spec.name);
         let props = &t["Resources"][id]["Properties"];
-        assert_eq!(t["Resources"][id]["Type"].as_str(), Some("AWS::DynamoDB::Table"), "{id}");
-        assert_eq!(keys(&props["KeySchema"]), expected(spec.partition_key, spec.sort_key), "{id} key schema");
-        assert_eq!(props["BillingMode"].as_str(), Some("PAY_PER_REQUEST"), "{id}");
+        assert_eq!(
+            t["Resources"][id]["Type"].as_str(),
+            Some("AWS::DynamoDB::Table"),
+            "{id}"
+        );
+        assert_eq!(
+            keys(&props["KeySchema"]),
+            expected(spec.partition_key, spec.sort_key),
+            "{id} key schema"
+        );
+        assert_eq!(
+            props["BillingMode"].as_str(),
+            Some("PAY_PER_REQUEST"),
+            "{id}"
+        );
         assert_eq!(
             props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
             Some(true),
@@ -67,7 +81,10 @@ fn tables_match_the_code() {
                 .flatten()
                 .find(|i| i["IndexName"].as_str() == Some(index.name))
                 .unwrap_or_else(|| panic!("{id} lacks index {}", index.name));
-            assert_eq!(keys(&found["KeySchema"]), expected(index.partition_key, index.sort_key));
+            assert_eq!(
+                keys(&found["KeySchema"]),
+                expected(index.partition_key, index.sort_key)
+            );
         }
         let ttl = props["TimeToLiveSpecification"]["AttributeName"].as_str();
         assert_eq!(ttl, spec.ttl_attribute, "{id} TTL");
@@ -90,7 +107,10 @@ fn tables_match_the_code() {
             needed.extend(i.sort_key);
         }
         for n in needed {
-            assert!(defs.contains(&(n.to_string(), "S".to_string())), "{id} does not define {n} as S");
+            assert!(
+                defs.contains(&(n.to_string(), "S".to_string())),
+                "{id} does not define {n} as S"
+            );
         }
     }
 }
@@ -99,17 +119,31 @@ fn tables_match_the_code() {
 fn every_function_gets_every_name_the_code_reads() {
     let t = template();
     let env = &t["Globals"]["Function"]["Environment"]["Variables"];
-    let mut names: Vec<&str> = Stack::default().to_env().into_iter().map(|(k, _)| k).collect();
+    let mut names: Vec<&str> = Stack::default()
+        .to_env()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     names.push(s3imports_processor::ENV_MAX_RECEIVES);
     for name in names {
-        assert!(!env[name].is_null(), "Globals.Function.Environment lacks {name}");
+        assert!(
+            !env[name].is_null(),
+            "Globals.Function.Environment lacks {name}"
+        );
     }
     for f in ["DiscoveryFunction", "ProcessorFunction", "PreviewFunction"] {
         let r = &t["Resources"][f];
         assert_eq!(r["Type"].as_str(), Some("AWS::Serverless::Function"));
-        assert_eq!(r["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"), "{f}");
+        assert_eq!(
+            r["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{f}"
+        );
         // A function's own Environment would replace, not extend, the globals' list.
-        assert!(r["Properties"]["Environment"].is_null(), "{f} overrides the global environment");
+        assert!(
+            r["Properties"]["Environment"].is_null(),
+            "{f} overrides the global environment"
+        );
     }
 }
 
@@ -121,12 +155,18 @@ fn queue_redrive_matches_the_processor() {
     let env = &t["Globals"]["Function"]["Environment"]["Variables"];
     assert_eq!(
         receives.map(|r| r.to_string()),
-        env[s3imports_processor::ENV_MAX_RECEIVES].as_str().map(str::to_string),
+        env[s3imports_processor::ENV_MAX_RECEIVES]
+            .as_str()
+            .map(str::to_string),
         "the processor must know when SQS delivers for the last time"
     );
     let visibility = q["VisibilityTimeout"].as_u64().unwrap_or(0);
-    assert!(visibility >= 900, "visibility timeout {visibility} is below the processor's maximum timeout");
-    let events = &t["Resources"]["ProcessorFunction"]["Properties"]["Events"]["Files"]["Properties"];
+    assert!(
+        visibility >= 900,
+        "visibility timeout {visibility} is below the processor's maximum timeout"
+    );
+    let events =
+        &t["Resources"]["ProcessorFunction"]["Properties"]["Events"]["Files"]["Properties"];
     assert_eq!(
         events["FunctionResponseTypes"][0].as_str(),
         Some("ReportBatchItemFailures")

@@ -102,14 +102,16 @@ async fn runs(processor: &Processor, id: &str) -> Result<Value, PreviewError> {
             .map_err(store_error)?;
         let mut v = serde_json::to_value(&run).unwrap_or_default();
         v["status_label"] = json!(run.status.label());
-        v["files"] = json!(files
-            .iter()
-            .map(|f| {
-                let mut fv = serde_json::to_value(f).unwrap_or_default();
-                fv["status_label"] = json!(f.status.label());
-                fv
-            })
-            .collect::<Vec<_>>());
+        v["files"] = json!(
+            files
+                .iter()
+                .map(|f| {
+                    let mut fv = serde_json::to_value(f).unwrap_or_default();
+                    fv["status_label"] = json!(f.status.label());
+                    fv
+                })
+                .collect::<Vec<_>>()
+        );
         out.push(v);
     }
     Ok(json!({"import_id": id, "runs": out}))

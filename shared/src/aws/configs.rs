@@ -21,7 +21,9 @@ use crate::stack::DUE_INDEX;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("import `{id}` duplicates active import `{other}` (same type, sub-type, bucket and folder)")]
+    #[error(
+        "import `{id}` duplicates active import `{other}` (same type, sub-type, bucket and folder)"
+    )]
     Duplicate { id: String, other: String },
     #[error("no import `{0}`")]
     NotFound(String),
@@ -93,7 +95,11 @@ impl ConfigStore {
 
     /// Creates or replaces an import's config, keeping its run state. Refuses, atomically,
     /// a config whose duplicate key another active import holds.
-    pub async fn put(&self, config: &ImportConfig, now: DateTime<Utc>) -> Result<PutOutcome, StoreError> {
+    pub async fn put(
+        &self,
+        config: &ImportConfig,
+        now: DateTime<Utc>,
+    ) -> Result<PutOutcome, StoreError> {
         let existing = self.get(&config.id).await?;
         let key = config.duplicate_key();
         let active = config.status == ImportStatus::Active;
@@ -174,13 +180,14 @@ impl ConfigStore {
                 let cancelled = e
                     .as_service_error()
                     .is_some_and(|s| s.is_transaction_canceled_exception());
-                if cancelled && let Some(other) = self.lock_owner(&key).await? {
-                    if other != config.id {
-                        return Err(StoreError::Duplicate {
-                            id: config.id.clone(),
-                            other,
-                        });
-                    }
+                if cancelled
+                    && let Some(other) = self.lock_owner(&key).await?
+                    && other != config.id
+                {
+                    return Err(StoreError::Duplicate {
+                        id: config.id.clone(),
+                        other,
+                    });
                 }
                 Err(aws_err(e))
             }
@@ -214,10 +221,9 @@ impl ConfigStore {
             match self.lock_owner(&key).await? {
                 Some(owner) if owner == config.id => return Ok(None),
                 Some(owner) => {
-                    let live = self
-                        .get(&owner)
-                        .await?
-                        .is_some_and(|r| r.status == ImportStatus::Active && r.config.duplicate_key() == key);
+                    let live = self.get(&owner).await?.is_some_and(|r| {
+                        r.status == ImportStatus::Active && r.config.duplicate_key() == key
+                    });
                     if live {
                         return Ok(Some(owner));
                     }
@@ -276,7 +282,10 @@ impl ConfigStore {
             .send()
             .await
             .map_err(aws_err)?;
-        Ok(out.item().and_then(|i| get_s(i, "owner")).map(str::to_string))
+        Ok(out
+            .item()
+            .and_then(|i| get_s(i, "owner"))
+            .map(str::to_string))
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<ConfigRecord>, StoreError> {
@@ -415,10 +424,13 @@ impl ConfigStore {
             .return_values(ReturnValue::None);
         req = match next {
             Some(t) => req
-                .update_expression("SET next_run_at = :next, last_run_id = :run, last_run_at = :now")
+                .update_expression(
+                    "SET next_run_at = :next, last_run_id = :run, last_run_at = :now",
+                )
                 .expression_attribute_values(":next", item::s(to_key(t))),
             // A one-time import leaves the due index once claimed; `complete` follows.
-            None => req.update_expression("SET last_run_id = :run, last_run_at = :now REMOVE next_run_at"),
+            None => req
+                .update_expression("SET last_run_id = :run, last_run_at = :now REMOVE next_run_at"),
         };
         match req.send().await {
             Ok(_) => Ok(true),
@@ -440,7 +452,9 @@ impl ConfigStore {
             .table_name(&self.table)
             .key("id", item::s(id))
             .update_expression("SET newest_key = :k")
-            .condition_expression("attribute_exists(id) AND (attribute_not_exists(newest_key) OR newest_key < :k)")
+            .condition_expression(
+                "attribute_exists(id) AND (attribute_not_exists(newest_key) OR newest_key < :k)",
+            )
             .expression_attribute_values(":k", item::s(key))
             .send()
             .await;

@@ -65,7 +65,9 @@ pub fn n(value: impl ToString) -> AttributeValue {
 }
 
 pub fn get_s<'a>(item: &'a Item, key: &str) -> Option<&'a str> {
-    item.get(key).and_then(|v| v.as_s().ok()).map(String::as_str)
+    item.get(key)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
 }
 
 pub fn get_n<T: std::str::FromStr>(item: &Item, key: &str) -> Option<T> {

@@ -106,7 +106,12 @@ impl LedgerStore {
                     .send()
                     .await
                     .map_err(aws_err)?;
-                for i in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                for i in out
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some(sk) = get_s(i, "sk").and_then(|s| s.strip_prefix("FILE#")) {
                         known.insert(sk.to_string());
                     }
@@ -261,7 +266,10 @@ impl LedgerStore {
             .await;
         match res {
             Ok(out) => Ok(StartOutcome::Started {
-                attempt: out.attributes().and_then(|a| get_n(a, "attempts")).unwrap_or(1),
+                attempt: out
+                    .attributes()
+                    .and_then(|a| get_n(a, "attempts"))
+                    .unwrap_or(1),
             }),
             Err(e) if is_conditional(&e) => {
                 let Some(f) = self.file(import_id, key).await? else {
@@ -270,16 +278,18 @@ impl LedgerStore {
                 Ok(if f.status.is_final() {
                     StartOutcome::AlreadyDone(f.status)
                 } else {
-                    StartOutcome::Busy(
-                        self.lease_until(import_id, key).await?.unwrap_or(now),
-                    )
+                    StartOutcome::Busy(self.lease_until(import_id, key).await?.unwrap_or(now))
                 })
             }
             Err(e) => Err(aws_err(e)),
         }
     }
 
-    async fn lease_until(&self, import_id: &str, key: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    async fn lease_until(
+        &self,
+        import_id: &str,
+        key: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
         Ok(self
             .raw(import_id, &file_sk(key))
             .await?
@@ -316,7 +326,12 @@ impl LedgerStore {
     }
 
     /// Hands a file back after a retryable failure so the redelivery can start at once.
-    pub async fn release_lease(&self, import_id: &str, key: &str, worker: &str) -> Result<(), StoreError> {
+    pub async fn release_lease(
+        &self,
+        import_id: &str,
+        key: &str,
+        worker: &str,
+    ) -> Result<(), StoreError> {
         self.ddb
             .update_item()
             .table_name(&self.table)
@@ -393,7 +408,10 @@ impl LedgerStore {
             None => file.condition_expression(not_final),
         };
         let file = file
-            .update_expression(format!("SET {} REMOVE lease_owner, lease_until", set.join(", ")))
+            .update_expression(format!(
+                "SET {} REMOVE lease_owner, lease_until",
+                set.join(", ")
+            ))
             .build()
             .map_err(build_err)?;
         let counter = match status {
@@ -436,12 +454,9 @@ impl LedgerStore {
 
     /// Closes a run whose files are all done; true for the one caller that closed it
     /// (and so sends its email).
-    pub async fn close_run(
-        &self,
-        run: &RunRecord,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let status = RunStatus::from_files(run.files_succeeded, run.files_partial, run.files_failed);
+    pub async fn close_run(&self, run: &RunRecord, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let status =
+            RunStatus::from_files(run.files_succeeded, run.files_partial, run.files_failed);
         let res = self
             .ddb
             .update_item()
@@ -484,7 +499,11 @@ impl LedgerStore {
             .map(|i| file_from_item(import_id, &i)))
     }
 
-    pub async fn run(&self, import_id: &str, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+    pub async fn run(
+        &self,
+        import_id: &str,
+        run_id: &str,
+    ) -> Result<Option<RunRecord>, StoreError> {
         Ok(self
             .raw(import_id, &run_sk(run_id))
             .await?
@@ -492,7 +511,11 @@ impl LedgerStore {
     }
 
     /// The files of a run, in the order discovery found them.
-    pub async fn run_files(&self, import_id: &str, run_id: &str) -> Result<Vec<FileRecord>, StoreError> {
+    pub async fn run_files(
+        &self,
+        import_id: &str,
+        run_id: &str,
+    ) -> Result<Vec<FileRecord>, StoreError> {
         let Some(run) = self.raw(import_id, &run_sk(run_id)).await? else {
             return Ok(Vec::new());
         };
@@ -524,14 +547,19 @@ impl LedgerStore {
             .send()
             .await
             .map_err(aws_err)?;
-        Ok(out.items().iter().map(|i| run_from_item(import_id, i)).collect())
+        Ok(out
+            .items()
+            .iter()
+            .map(|i| run_from_item(import_id, i))
+            .collect())
     }
 }
 
 fn is_conditional<R>(
     e: &aws_smithy_runtime_api::client::result::SdkError<impl ConditionalCheck, R>,
 ) -> bool {
-    e.as_service_error().is_some_and(ConditionalCheck::is_conditional)
+    e.as_service_error()
+        .is_some_and(ConditionalCheck::is_conditional)
 }
 
 /// The operations whose conditional-check failure means "someone else got there first".
@@ -615,6 +643,10 @@ fn run_from_item(import_id: &str, i: &Item) -> RunRecord {
         rows_ingested: n("rows_ingested"),
         rows_failed: n("rows_failed"),
         reason: get_s(i, "reason").map(str::to_string),
-        notified: i.get("notified").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        notified: i
+            .get("notified")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
     }
 }

@@ -38,7 +38,11 @@ impl Mailer {
         self.ses
             .send_email()
             .from_email_address(&self.sender)
-            .destination(Destination::builder().set_to_addresses(Some(to.to_vec())).build())
+            .destination(
+                Destination::builder()
+                    .set_to_addresses(Some(to.to_vec()))
+                    .build(),
+            )
             .content(EmailContent::builder().simple(message).build())
             .send()
             .await

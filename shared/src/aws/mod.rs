@@ -5,18 +5,18 @@
 //! binaries run against AWS and against a local moto server.
 
 pub mod configs;
+pub mod item;
 pub mod ledger;
 pub mod mailer;
+pub mod provision;
 pub mod queue;
 pub mod reports;
 pub mod sink;
 pub mod source;
-pub mod item;
-pub mod provision;
 
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::error::metadata::ErrorMetadata;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::error::ErrorClass;
 use crate::stack::Stack;
@@ -85,7 +85,9 @@ const RETRYABLE_CODES: &[&str] = &[
 
 /// Classes an SDK error: transport failures and throttling are retryable; a service's
 /// refusal (access denied, no such bucket, validation) is permanent.
-pub fn classify_sdk<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> ErrorClass
+pub fn classify_sdk<E, R>(
+    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> ErrorClass
 where
     E: ProvideErrorMetadata,
 {

@@ -2,8 +2,8 @@
 //! `make demo`). In AWS, `template.yaml` creates them; both read [`Stack::tables`].
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
@@ -55,7 +55,9 @@ pub async fn provision(clients: &Clients, stack: &Stack) -> anyhow::Result<()> {
         .await
     {
         Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
         Err(e) => return Err(e.into()),
     }
     // SES refuses to send from an unverified identity; the emulator honours that too.

@@ -39,10 +39,12 @@ impl ReportStore {
     }
 
     pub async fn upload(&self, key: &str, path: &Path) -> Result<(), StoreError> {
-        let body = ByteStream::from_path(path).await.map_err(|e| StoreError::Aws {
-            message: format!("reading the report file: {e}"),
-            class: ErrorClass::Retryable,
-        })?;
+        let body = ByteStream::from_path(path)
+            .await
+            .map_err(|e| StoreError::Aws {
+                message: format!("reading the report file: {e}"),
+                class: ErrorClass::Retryable,
+            })?;
         self.s3
             .put_object()
             .bucket(&self.bucket)

@@ -124,7 +124,11 @@ impl SourceAccess {
     }
 
     /// Connects to the import's bucket, finding its region when the config gives none.
-    pub async fn connect(&self, source: &Source, session: &str) -> Result<SourceBucket, SourceError> {
+    pub async fn connect(
+        &self,
+        source: &Source,
+        session: &str,
+    ) -> Result<SourceBucket, SourceError> {
         let creds = match &source.credentials {
             Credentials::Default => None,
             Credentials::AssumeRole {
@@ -199,7 +203,13 @@ impl SourceAccess {
 fn session_name(s: &str) -> String {
     let mut name: String = format!("s3imports-{s}")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     name.truncate(64);
     name
@@ -207,7 +217,10 @@ fn session_name(s: &str) -> String {
 
 /// The bucket's region, from HeadBucket's `x-amz-bucket-region` (sent on success and on
 /// the redirect S3 answers from another region).
-async fn bucket_region(client: &aws_sdk_s3::Client, source: &Source) -> Result<String, SourceError> {
+async fn bucket_region(
+    client: &aws_sdk_s3::Client,
+    source: &Source,
+) -> Result<String, SourceError> {
     match client.head_bucket().bucket(&source.bucket).send().await {
         Ok(out) => Ok(out
             .bucket_region()
@@ -224,7 +237,10 @@ async fn bucket_region(client: &aws_sdk_s3::Client, source: &Source) -> Result<S
             // A HEAD response has no body, so a 403 cannot say whether the key is wrong
             // or access is denied: carry on in our own region and let the listing,
             // which does say, report it.
-            match (e.raw_response().map(|r| r.status().as_u16()), client.config().region()) {
+            match (
+                e.raw_response().map(|r| r.status().as_u16()),
+                client.config().region(),
+            ) {
                 (Some(403), Some(r)) => Ok(r.to_string()),
                 _ => Err(s3_error(&e, source.bucket.as_str(), &source.folder, None)),
             }
@@ -312,7 +328,11 @@ impl SourceBucket {
                     Ok(file) => listing.files.push(ListedFile {
                         file,
                         size: obj.size().unwrap_or(0).max(0) as u64,
-                        etag: obj.e_tag().unwrap_or_default().trim_matches('"').to_string(),
+                        etag: obj
+                            .e_tag()
+                            .unwrap_or_default()
+                            .trim_matches('"')
+                            .to_string(),
                     }),
                     Err(m) => listing.mismatched.push((key.to_string(), m)),
                 }
@@ -361,7 +381,10 @@ impl SourceBucket {
         let (body, size) = self.open(key).await?;
         if size > max {
             return Err(SourceError::Aws {
-                message: format!("s3://{}/{key} is {size} bytes; at most {max} are read", self.bucket),
+                message: format!(
+                    "s3://{}/{key} is {size} bytes; at most {max} are read",
+                    self.bucket
+                ),
                 class: ErrorClass::Permanent,
             });
         }
