@@ -6,6 +6,7 @@ import sys
 import urllib.request
 
 import boto3
+from boto3.dynamodb.types import TypeDeserializer
 
 PREFIX = os.environ.get("S3IMPORTS_PREFIX", "demo")
 BUCKET = "acme-exports"
@@ -47,8 +48,8 @@ def show():
         items = ddb.scan(TableName=table)["Items"]
         print(f"{table}: {len(items)} item(s)")
         for item in items[:3]:
-            flat = {k: list(v.values())[0] for k, v in sorted(item.items())}
-            print("  " + json.dumps(flat, ensure_ascii=False))
+            flat = {k: TypeDeserializer().deserialize(v) for k, v in sorted(item.items())}
+            print("  " + json.dumps(flat, ensure_ascii=False, default=str))
     heading("Failed-rows report")
     s3 = client("s3")
     listed = s3.list_objects_v2(Bucket=f"{PREFIX}-reports").get("Contents", [])
@@ -58,7 +59,7 @@ def show():
         print(body.decode())
     heading("Notification emails (as SES received them)")
     data = json.load(urllib.request.urlopen(os.environ["AWS_ENDPOINT_URL"] + "/moto-api/data.json"))
-    for m in data.get("ses", {}).get("sent_messages", []) or []:
+    for m in data.get("ses", {}).get("Message", []) or []:
         print(f"To: {', '.join(m.get('destinations', {}).get('ToAddresses', []))}")
         print(f"Subject: {m.get('subject')}")
         print(m.get("body"))

@@ -28,11 +28,13 @@ step "Provisioning the stack (tables, queue, reports bucket)"
 
 step "Making a PGP key pair (GnuPG) and storing the private key in Secrets Manager"
 export GNUPGHOME="$work/gnupg"; mkdir -m 700 "$GNUPGHOME"
+trap 'gpgconf --kill gpg-agent 2>/dev/null || true; cleanup' EXIT
 passphrase="demo-passphrase-$RANDOM"
-gpg --batch --quiet --pinentry-mode loopback --passphrase "$passphrase" \
-  --quick-gen-key 'Acme Exports <exports@acme.example>' rsa3072 default never 2>/dev/null
-gpg --batch --quiet --pinentry-mode loopback --passphrase "$passphrase" \
-  --armor --export-secret-keys exports@acme.example >"$work/private.asc"
+gpg_batch() { gpg --batch --quiet --pinentry-mode loopback --passphrase "$passphrase" "$@"; }
+gpg_batch --quick-gen-key 'Acme Exports <exports@acme.example>' rsa3072 sign never 2>/dev/null
+fpr="$(gpg --batch --with-colons --list-keys exports@acme.example | awk -F: '/^fpr/ {print $10; exit}')"
+gpg_batch --quick-add-key "$fpr" rsa3072 encr never 2>/dev/null
+gpg_batch --armor --export-secret-keys exports@acme.example >"$work/private.asc"
 gpg --batch --quiet --trust-model always --recipient exports@acme.example \
   --output "$work/registered_user_data_20261127.csv.pgp" \
   --encrypt demo/data/registered_user_data_20261127.csv
