@@ -423,12 +423,11 @@ impl FilePattern {
             return None;
         }
         let name = &newest_processed.name;
-        let end = name.find(&newest_processed.datetime_text)?;
+        let end = name.rfind(&newest_processed.datetime_text)?;
         let cut = &name[..end + newest_processed.datetime_text.len()];
-        // Drop the last character so keys with exactly this time still sort after it.
-        let mut key = format!("{}/{}", self.folder.trim_matches('/'), cut);
-        key.pop();
-        Some(key)
+        // `StartAfter` is exclusive and no key ends at the date-time, so every file of
+        // this time (whatever its extension) and later is listed.
+        Some(format!("{}/{}", self.folder.trim_matches('/'), cut))
     }
 
     pub fn example_name(&self) -> String {
@@ -451,4 +450,171 @@ pub fn newest<'a>(files: impl IntoIterator<Item = &'a MatchedFile>) -> Option<&'
     files
         .into_iter()
         .max_by(|a, b| (a.timestamp, &a.key).cmp(&(b.timestamp, &b.key)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern(prefix: &str, format: &str) -> FilePattern {
+        FilePattern {
+            folder: "in/users".into(),
+            prefix: prefix.into(),
+            format: DateTimeFormat::parse(format).unwrap(),
+            file_type: FileType::Csv,
+        }
+    }
+
+    fn at(y: i32, m: u32, d: u32, h: u32, mi: u32, s: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap().and_hms_opt(h, mi, s).unwrap()
+    }
+
+    #[test]
+    fn every_format_reads_its_example_name() {
+        let cases = [
+            ("yyyymmdd", "20220131", at(2022, 1, 31, 0, 0, 0)),
+            ("ddmmyyyy", "31012022", at(2022, 1, 31, 0, 0, 0)),
+            ("mmddyyyy", "01312022", at(2022, 1, 31, 0, 0, 0)),
+            ("mm_yyyy", "01_2022", at(2022, 1, 1, 0, 0, 0)),
+            ("mon_yyyy", "jan_2022", at(2022, 1, 1, 0, 0, 0)),
+            ("mon_yyyy", "JAN_2022", at(2022, 1, 1, 0, 0, 0)),
+            ("mon_yyyy", "Dec_2021", at(2021, 12, 1, 0, 0, 0)),
+            ("yyyymmdd_hhmm", "20220131_1259", at(2022, 1, 31, 12, 59, 0)),
+            ("%Y%m%d", "20220131", at(2022, 1, 31, 0, 0, 0)),
+            ("%Y-%m-%d", "2022-01-31", at(2022, 1, 31, 0, 0, 0)),
+            ("%d%m%Y", "31012022", at(2022, 1, 31, 0, 0, 0)),
+            ("%m%d%Y", "01312022", at(2022, 1, 31, 0, 0, 0)),
+            ("%Y%m%d%H%M%S", "20220131125930", at(2022, 1, 31, 12, 59, 30)),
+            ("%Y%m%d%H%M", "202201311259", at(2022, 1, 31, 12, 59, 0)),
+            ("%Y-%m-%d_%H-%M-%S", "2022-01-31_12-59-30", at(2022, 1, 31, 12, 59, 30)),
+            ("%Y-%m-%dT%H-%M-%S", "2022-01-31T12-59-30", at(2022, 1, 31, 12, 59, 30)),
+            ("%s", "1643633970", at(2022, 1, 31, 12, 59, 30)),
+        ];
+        for (format, text, want) in cases {
+            let p = pattern("registered_user_data_", format);
+            let key = format!("in/users/registered_user_data_{text}.csv");
+            let m = p.match_key(&key).unwrap_or_else(|e| panic!("{format} {key}: {e}"));
+            assert_eq!(m.timestamp, want, "{format}");
+            assert_eq!(m.datetime_text, text);
+            // The documented example name matches too.
+            assert!(p.match_key(&format!("in/users/{}", p.example_name())).is_ok(), "{format}");
+        }
+    }
+
+    #[test]
+    fn invalid_dates_and_formats() {
+        let p = pattern("registered_user_data_", "ddmmyyyy");
+        let e = p.match_key("in/users/registered_user_data_31022022.csv").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the date-time `31022022` does not match the format `ddmmyyyy`"
+        );
+        assert!(p.match_key("in/users/registered_user_data_3101202.csv").is_err());
+        for bad in ["", "yyyy", "%Q", "%m%d", "%s%Y", "%Y/%m/%d"] {
+            assert!(DateTimeFormat::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_with_spaces_and_underscores_in_the_prefix() {
+        let p = pattern("Purchase Summary_", "ddmmyyyy");
+        let m = p.match_key("in/users/Purchase Summary_31011997.csv").unwrap();
+        assert_eq!(m.timestamp, at(1997, 1, 31, 0, 0, 0));
+        let p = pattern("Purchase_Transaction_", "yyyymmdd_hhmm");
+        let m = p
+            .match_key("in/users/Purchase_Transaction_20220131_1259.csv")
+            .unwrap();
+        assert_eq!(m.timestamp, at(2022, 1, 31, 12, 59, 0));
+        // A prefix given without its underscore takes one as the separator.
+        let p = pattern("users", "yyyymmdd");
+        assert!(p.match_key("in/users/users_20220131.csv").is_ok());
+        assert!(p.match_key("in/users/users20220131.csv").is_ok());
+    }
+
+    #[test]
+    fn wrappers_and_extensions() {
+        let p = pattern("u_", "yyyymmdd");
+        let cases = [
+            ("u_20220131.csv", false, false),
+            ("u_20220131.csv.gz", true, false),
+            ("u_20220131.CSV.PGP", false, true),
+            ("u_20220131.csv.gpg", false, true),
+            ("u_20220131.csv.asc", false, true),
+            ("u_20220131.csv.gz.pgp", true, true),
+        ];
+        for (name, gzip, pgp) in cases {
+            let m = p.match_key(&format!("in/users/{name}")).unwrap();
+            assert_eq!((m.gzip, m.pgp), (gzip, pgp), "{name}");
+        }
+        let e = p.match_key("in/users/u_20220131.json").unwrap_err();
+        assert!(matches!(e, Mismatch::Extension { .. }), "{e}");
+        assert!(e.to_string().contains(".csv.gz.pgp"));
+        let json = FilePattern {
+            file_type: FileType::Json,
+            ..p
+        };
+        assert!(json.match_key("in/users/u_20220131.json.gz").is_ok());
+    }
+
+    #[test]
+    fn explains_which_part_is_wrong() {
+        let p = pattern("registered_user_data_", "yyyymmdd");
+        let why = |k: &str| p.match_key(k).unwrap_err();
+        assert!(matches!(why("other/registered_user_data_20220131.csv"), Mismatch::NotInFolder { .. }));
+        assert!(matches!(why("in/users/sub/registered_user_data_20220131.csv"), Mismatch::InSubFolder { .. }));
+        assert!(matches!(why("in/users/registered_user_data_20220131.txt"), Mismatch::Extension { .. }));
+        assert!(matches!(why("in/users/anonymous_user_data_20220131.csv"), Mismatch::Prefix { .. }));
+        assert!(matches!(why("in/users/registered_user_data_2022013.csv"), Mismatch::DateTime { .. }));
+        assert!(matches!(why("in/users-old/registered_user_data_20220131.csv"), Mismatch::NotInFolder { .. }));
+    }
+
+    #[test]
+    fn lexical_formats_and_start_after() {
+        for (f, lexical) in [
+            ("yyyymmdd", true),
+            ("yyyymmdd_hhmm", true),
+            ("%Y-%m-%d_%H-%M-%S", true),
+            ("ddmmyyyy", false),
+            ("mmddyyyy", false),
+            ("mm_yyyy", false),
+            ("mon_yyyy", false),
+            ("%s", false),
+        ] {
+            assert_eq!(DateTimeFormat::parse(f).unwrap().sorts_lexically(), lexical, "{f}");
+        }
+        let p = pattern("u_", "yyyymmdd");
+        let newest = p.match_key("in/users/u_20220131.csv.gz").unwrap();
+        let after = p.start_after(&newest).unwrap();
+        assert!(after.as_str() < "in/users/u_20220131.csv");
+        assert!(after.as_str() < "in/users/u_20220131.csv.gz");
+        assert!(after.as_str() > "in/users/u_20220130.csv");
+        let p = pattern("u_", "ddmmyyyy");
+        let m = p.match_key("in/users/u_31012022.csv").unwrap();
+        assert_eq!(p.start_after(&m), None);
+    }
+
+    #[test]
+    fn orders_by_time_not_by_name() {
+        let p = pattern("u_", "ddmmyyyy");
+        let mut files: Vec<MatchedFile> = ["u_01022022.csv", "u_31012022.csv", "u_15012021.csv"]
+            .iter()
+            .map(|n| p.match_key(&format!("in/users/{n}")).unwrap())
+            .collect();
+        sort_by_time(&mut files);
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["u_15012021.csv", "u_31012022.csv", "u_01022022.csv"]);
+        assert_eq!(newest(&files).unwrap().name, "u_01022022.csv");
+        let months = pattern("u_", "mon_yyyy");
+        let a = months.match_key("in/users/u_feb_2022.csv").unwrap();
+        let b = months.match_key("in/users/u_dec_2021.csv").unwrap();
+        assert!(b.timestamp < a.timestamp);
+    }
+
+    #[test]
+    fn prefixes() {
+        assert!(validate_prefix("Purchase Summary_").is_ok());
+        assert_eq!(validate_prefix("a/b"), Err(NamingError::PrefixChar('/')));
+        assert_eq!(validate_prefix(""), Err(NamingError::PrefixLength));
+        assert_eq!(validate_prefix(&"x".repeat(101)), Err(NamingError::PrefixLength));
+    }
 }

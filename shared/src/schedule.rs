@@ -401,3 +401,178 @@ fn last_day(d: NaiveDate) -> u32 {
         .and_then(|n| n.pred_opt())
         .map_or(28, |n| n.day())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono_tz::{America::New_York, Asia::Kolkata, Europe::London};
+
+    fn s(v: serde_json::Value) -> Schedule {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    }
+
+    /// The next `n` runs after `from`.
+    fn runs(sched: &Schedule, from: &str, tz: Tz, n: usize) -> Vec<String> {
+        let mut t = utc(from);
+        let mut out = Vec::new();
+        for _ in 0..n {
+            t = sched.next_run_after(t, tz).unwrap();
+            out.push(t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        }
+        out
+    }
+
+    #[test]
+    fn once_runs_asap_or_at_its_time() {
+        let now = utc("2026-11-28T10:00:00Z");
+        let asap = s(serde_json::json!({"type": "once"}));
+        assert_eq!(asap.first_run(now, Tz::UTC), Some(now));
+        assert_eq!(asap.next_run_after(now, Tz::UTC), None);
+        assert!(asap.is_one_time());
+        let later = s(serde_json::json!({"type": "once", "at": "2026-12-01T10:00:00"}));
+        assert_eq!(later.first_run(now, Kolkata), Some(utc("2026-12-01T04:30:00Z")));
+        let past = s(serde_json::json!({"type": "once", "at": "2020-01-01T00:00:00"}));
+        assert_eq!(past.first_run(now, Tz::UTC), Some(now));
+    }
+
+    #[test]
+    fn hourly_daily_weekly_monthly() {
+        let hourly = s(serde_json::json!({"type": "hourly", "minute": 15}));
+        assert_eq!(
+            runs(&hourly, "2026-11-28T10:15:00Z", Tz::UTC, 2),
+            ["2026-11-28T11:15:00Z", "2026-11-28T12:15:00Z"]
+        );
+        let daily = s(serde_json::json!({"type": "daily", "time": "09:30"}));
+        assert_eq!(
+            runs(&daily, "2026-11-28T10:00:00Z", Kolkata, 2),
+            ["2026-11-29T04:00:00Z", "2026-11-30T04:00:00Z"]
+        );
+        assert_eq!(
+            daily.first_run(utc("2026-11-28T04:00:00Z"), Kolkata),
+            Some(utc("2026-11-28T04:00:00Z")),
+            "at or after"
+        );
+        let weekly = s(serde_json::json!({"type": "weekly", "days": ["mon", "Thu"], "time": "08:00"}));
+        // 2026-11-28 is a Saturday.
+        assert_eq!(
+            runs(&weekly, "2026-11-28T00:00:00Z", Tz::UTC, 3),
+            ["2026-11-30T08:00:00Z", "2026-12-03T08:00:00Z", "2026-12-07T08:00:00Z"]
+        );
+        let monthly = s(serde_json::json!({"type": "monthly", "days": [15, 31], "time": "06:00"}));
+        assert_eq!(
+            runs(&monthly, "2027-01-20T00:00:00Z", Tz::UTC, 4),
+            [
+                "2027-01-31T06:00:00Z",
+                "2027-02-15T06:00:00Z",
+                "2027-02-28T06:00:00Z",
+                "2027-03-15T06:00:00Z"
+            ]
+        );
+        // Leap year: the 29th of February is the month's last day.
+        assert_eq!(
+            runs(&monthly, "2028-02-16T00:00:00Z", Tz::UTC, 1),
+            ["2028-02-29T06:00:00Z"]
+        );
+    }
+
+    #[test]
+    fn every_n_minutes_and_hours() {
+        let quarter = s(serde_json::json!({"type": "every", "minutes": 15}));
+        assert_eq!(
+            runs(&quarter, "2026-11-28T10:07:00Z", Tz::UTC, 2),
+            ["2026-11-28T10:15:00Z", "2026-11-28T10:30:00Z"]
+        );
+        // Aligned to local midnight in the timezone (Kolkata is +05:30).
+        let six = s(serde_json::json!({"type": "every", "hours": 6}));
+        assert_eq!(
+            runs(&six, "2026-11-28T00:00:00Z", Kolkata, 2),
+            ["2026-11-28T00:30:00Z", "2026-11-28T06:30:00Z"]
+        );
+        // 7 minutes does not divide a day: multiples since the Unix epoch.
+        let seven = s(serde_json::json!({"type": "every", "minutes": 7}));
+        let next = seven.next_run_after(utc("2026-11-28T10:00:00Z"), Tz::UTC).unwrap();
+        assert_eq!(next.timestamp() % 420, 0);
+        assert!(next > utc("2026-11-28T10:00:00Z") && next <= utc("2026-11-28T10:07:00Z"));
+    }
+
+    #[test]
+    fn cron_expressions() {
+        let c = s(serde_json::json!({"type": "cron", "expression": "*/20 9-10 * * mon-fri"}));
+        assert_eq!(
+            runs(&c, "2026-11-27T10:30:00Z", Tz::UTC, 3),
+            ["2026-11-27T10:40:00Z", "2026-11-30T09:00:00Z", "2026-11-30T09:20:00Z"]
+        );
+        let names = s(serde_json::json!({"type": "cron", "expression": "0 12 1 jan,JUL *"}));
+        assert_eq!(
+            runs(&names, "2026-11-28T00:00:00Z", Tz::UTC, 2),
+            ["2027-01-01T12:00:00Z", "2027-07-01T12:00:00Z"]
+        );
+        // Day-of-month and day-of-week both restricted: either matches. 0 and 7 are Sunday.
+        let either = s(serde_json::json!({"type": "cron", "expression": "0 0 1 * 7"}));
+        assert_eq!(
+            runs(&either, "2026-11-28T00:00:00Z", Tz::UTC, 3),
+            ["2026-11-29T00:00:00Z", "2026-12-01T00:00:00Z", "2026-12-06T00:00:00Z"]
+        );
+        let list = s(serde_json::json!({"type": "cron", "expression": "5,35 0 * * 0"}));
+        assert_eq!(
+            runs(&list, "2026-11-28T00:00:00Z", Tz::UTC, 2),
+            ["2026-11-29T00:05:00Z", "2026-11-29T00:35:00Z"]
+        );
+        let never = s(serde_json::json!({"type": "cron", "expression": "0 0 30 2 *"}));
+        assert_eq!(never.next_run_after(utc("2026-01-01T00:00:00Z"), Tz::UTC), None);
+    }
+
+    #[test]
+    fn dst_gaps_and_overlaps() {
+        // New York springs forward on 2027-03-14 at 02:00 (to 03:00).
+        let daily = s(serde_json::json!({"type": "daily", "time": "02:30"}));
+        assert_eq!(
+            runs(&daily, "2027-03-13T12:00:00Z", New_York, 2),
+            // 03:00 EDT (the end of the gap), then 02:30 EDT.
+            ["2027-03-14T07:00:00Z", "2027-03-15T06:30:00Z"]
+        );
+        // It falls back on 2027-11-07 at 02:00 (to 01:00): 01:30 happens twice, runs once.
+        let early = s(serde_json::json!({"type": "daily", "time": "01:30"}));
+        assert_eq!(
+            runs(&early, "2027-11-06T12:00:00Z", New_York, 2),
+            ["2027-11-07T05:30:00Z", "2027-11-08T06:30:00Z"]
+        );
+        // London: 09:00 local is 09:00 UTC in winter and 08:00 UTC in summer.
+        let nine = s(serde_json::json!({"type": "daily", "time": "09:00"}));
+        assert_eq!(runs(&nine, "2027-03-27T10:00:00Z", London, 1), ["2027-03-28T08:00:00Z"]);
+        assert_eq!(runs(&nine, "2027-01-10T10:00:00Z", London, 1), ["2027-01-11T09:00:00Z"]);
+        let hourly = s(serde_json::json!({"type": "hourly", "minute": 30}));
+        let times = runs(&hourly, "2027-03-14T05:00:00Z", New_York, 3);
+        // 00:30 EST, then 01:30 EST, then the gap's 02:30 becomes 03:00 EDT.
+        assert_eq!(times, ["2027-03-14T05:30:00Z", "2027-03-14T06:30:00Z", "2027-03-14T07:00:00Z"]);
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        let bad = [
+            (serde_json::json!({"type": "hourly", "minute": 60}), "minute 60"),
+            (serde_json::json!({"type": "daily", "time": "25:00"}), "`25:00` is not a time"),
+            (serde_json::json!({"type": "weekly", "days": [], "time": "09:00"}), "at least one day"),
+            (serde_json::json!({"type": "weekly", "days": ["funday"], "time": "09:00"}), "`funday`"),
+            (serde_json::json!({"type": "monthly", "days": [0, 32], "time": "09:00"}), "day 0"),
+            (serde_json::json!({"type": "every", "minutes": 0}), "at least 1"),
+            (serde_json::json!({"type": "every", "minutes": 5, "hours": 1}), "either"),
+            (serde_json::json!({"type": "cron", "expression": "* * *"}), "3 fields"),
+            (serde_json::json!({"type": "cron", "expression": "61 * * * *"}), "minute field"),
+            (serde_json::json!({"type": "cron", "expression": "* * * foo *"}), "month field"),
+        ];
+        for (v, needle) in bad {
+            let problems = s(v.clone()).validate();
+            assert!(problems.iter().any(|p| p.contains(needle)), "{v}: {problems:?}");
+        }
+        assert!(s(serde_json::json!({"type": "cron", "expression": "0 9 * * 1-5"})).validate().is_empty());
+        assert_eq!(
+            s(serde_json::json!({"type": "daily", "time": "09:30"})).describe(Kolkata),
+            "daily at 09:30 (Asia/Kolkata)"
+        );
+    }
+}
