@@ -435,3 +435,185 @@ fn parse_bool(s: &str) -> Option<bool> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono_tz::Asia::Kolkata;
+
+    fn opts(format: Option<&ValueDateTimeFormat>) -> ValueOptions<'_> {
+        ValueOptions {
+            datetime_format: format,
+            timezone: Tz::UTC,
+            list_delimiter: None,
+        }
+    }
+
+    fn parse(raw: &str, ty: AttrType) -> Result<Option<Value>, ValueError> {
+        parse_value(raw, ty, &opts(None))
+    }
+
+    fn dt(raw: &str, format: &str) -> Result<String, String> {
+        let f = ValueDateTimeFormat::parse(format).map_err(|e| e.to_string())?;
+        match parse_value(raw, AttrType::Datetime, &opts(Some(&f))) {
+            Ok(Some(v)) => Ok(v.to_display_string()),
+            Ok(None) => Err("empty".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[test]
+    fn type_names_and_aliases() {
+        for (name, ty) in [
+            ("string", AttrType::String),
+            ("integer", AttrType::Integer),
+            ("int", AttrType::Integer),
+            ("number", AttrType::Number),
+            ("double", AttrType::Number),
+            ("float", AttrType::Number),
+            ("boolean", AttrType::Boolean),
+            ("bool", AttrType::Boolean),
+            ("datetime", AttrType::Datetime),
+            ("date", AttrType::Datetime),
+            ("list", AttrType::List),
+            ("array", AttrType::List),
+        ] {
+            let got: AttrType = serde_json::from_value(serde_json::json!(name)).unwrap();
+            assert_eq!(got, ty, "{name}");
+        }
+        assert_eq!(AttrType::Number.to_string(), "number");
+    }
+
+    #[test]
+    fn scalars() {
+        assert_eq!(parse("  hi  ", AttrType::String).unwrap(), Some(Value::String("hi".into())));
+        assert_eq!(parse("", AttrType::Integer).unwrap(), None);
+        assert_eq!(parse("   ", AttrType::String).unwrap(), None);
+        assert_eq!(parse("-42", AttrType::Integer).unwrap(), Some(Value::Integer(-42)));
+        assert_eq!(parse("+7", AttrType::Integer).unwrap(), Some(Value::Integer(7)));
+        for bad in ["1.5", "1e3", "abc", "99999999999999999999", "--1"] {
+            assert!(parse(bad, AttrType::Integer).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse("abc", AttrType::Integer).unwrap_err().to_string(),
+            "`abc` is not an integer"
+        );
+        assert_eq!(parse("3.25", AttrType::Number).unwrap(), Some(Value::Number(3.25)));
+        assert_eq!(parse("-1e3", AttrType::Number).unwrap(), Some(Value::Number(-1000.0)));
+        for bad in ["NaN", "inf", "1,000", "x"] {
+            assert!(parse(bad, AttrType::Number).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn booleans_in_any_case() {
+        for t in ["true", "TRUE", "Yes", "y", "1", "t"] {
+            assert_eq!(parse(t, AttrType::Boolean).unwrap(), Some(Value::Boolean(true)), "{t}");
+        }
+        for f in ["false", "No", "N", "0", "F"] {
+            assert_eq!(parse(f, AttrType::Boolean).unwrap(), Some(Value::Boolean(false)), "{f}");
+        }
+        assert_eq!(
+            parse("maybe", AttrType::Boolean).unwrap_err().to_string(),
+            "`maybe` is not a boolean (use true/false, yes/no or 1/0)"
+        );
+    }
+
+    #[test]
+    fn lists() {
+        let list = |raw: &str, d: Option<char>| {
+            let o = ValueOptions {
+                datetime_format: None,
+                timezone: Tz::UTC,
+                list_delimiter: d,
+            };
+            parse_value(raw, AttrType::List, &o).unwrap()
+        };
+        let v = |items: &[&str]| Some(Value::List(items.iter().map(|s| s.to_string()).collect()));
+        assert_eq!(list("[1|2|3]", None), v(&["1", "2", "3"]));
+        assert_eq!(list("a, b ,,c", None), v(&["a", "b", "c"]));
+        assert_eq!(list("a;b", Some(';')), v(&["a", "b"]));
+        assert_eq!(list("[a;b|c]", Some(';')), v(&["a", "b", "c"]));
+        assert_eq!(list("[]", None), None);
+    }
+
+    #[test]
+    fn moengage_datetime_formats() {
+        let cases = [
+            ("2022-01-31", "YYYY-MM-DD", "2022-01-31T00:00:00Z"),
+            ("2022/01/31", "YYYY/MM/DD", "2022-01-31T00:00:00Z"),
+            ("31/01/2022", "DD/MM/YYYY", "2022-01-31T00:00:00Z"),
+            ("31-01-2022", "DD-MM-YYYY", "2022-01-31T00:00:00Z"),
+            ("2022-01-31 12:59:30", "YYYY-MM-DD hh:mm:ss", "2022-01-31T12:59:30Z"),
+            ("31/01/2022 12:59:30", "DD/MM/YYYY hh:mm:ss", "2022-01-31T12:59:30Z"),
+            ("2022/01/31 12:59:30.5", "YYYY/MM/DD hh:mm:ss.s", "2022-01-31T12:59:30.500Z"),
+            ("31-01-2022 12:59:30.123456", "DD-MM-YYYY hh:mm:ss.s", "2022-01-31T12:59:30.123456Z"),
+            ("2022-01-31T12:59:30Z", "YYYY-MM-DDThh:mm:ssTZD", "2022-01-31T12:59:30Z"),
+            ("2022-01-31T12:59:30+05:30", "YYYY-MM-DDThh:mm:ssTZD", "2022-01-31T07:29:30Z"),
+            ("31/01/2022T12:59:30-02:00", "DD/MM/YYYYThh:mm:ssTZD", "2022-01-31T14:59:30Z"),
+            ("2022-01-31T12:59:30.25Z", "YYYY-MM-DDThh:mm:ss.sTZD", "2022-01-31T12:59:30.250Z"),
+            ("2022-01-31T12:59:30Z", "YYYY-MM-DDThh:mm:ss[.s]TZD", "2022-01-31T12:59:30Z"),
+        ];
+        for (raw, format, want) in cases {
+            assert_eq!(dt(raw, format).as_deref(), Ok(want), "{raw} as {format}");
+        }
+        for (raw, format) in [
+            ("31/02/2022", "DD/MM/YYYY"),
+            ("2022-01-31", "DD/MM/YYYY"),
+            ("2022-01-31 12:59", "YYYY-MM-DD hh:mm:ss"),
+            ("2022-01-31 12:59:30.1234567", "YYYY-MM-DD hh:mm:ss.s"),
+            ("2022-01-31T12:59:30", "YYYY-MM-DDThh:mm:ssTZD"),
+        ] {
+            let e = dt(raw, format).unwrap_err();
+            assert!(e.contains("does not match the date-time format"), "{raw}: {e}");
+        }
+        assert!(ValueDateTimeFormat::parse("MM/DD/YY").is_err());
+    }
+
+    #[test]
+    fn strftime_and_iso_formats() {
+        assert_eq!(dt("31.01.2022 12:59", "%d.%m.%Y %H:%M").as_deref(), Ok("2022-01-31T12:59:00Z"));
+        assert_eq!(dt("31.01.2022", "%d.%m.%Y").as_deref(), Ok("2022-01-31T00:00:00Z"));
+        assert_eq!(
+            dt("2022-01-31T12:59:30+01:00", "%Y-%m-%dT%H:%M:%S%:z").as_deref(),
+            Ok("2022-01-31T11:59:30Z")
+        );
+        assert_eq!(dt("1643633970", "%s").as_deref(), Ok("2022-01-31T12:59:30Z"));
+        assert_eq!(dt("2022-01-31T12:59:30Z", "iso8601").as_deref(), Ok("2022-01-31T12:59:30Z"));
+        assert_eq!(dt("2022-01-31", "iso8601").as_deref(), Ok("2022-01-31T00:00:00Z"));
+        assert_eq!(dt("2022-01-31 12:59:30", "iso8601").as_deref(), Ok("2022-01-31T12:59:30Z"));
+        assert!(ValueDateTimeFormat::parse("%Q").is_err());
+        // Without a format, ISO-8601 is expected.
+        assert!(parse("31/01/2022", AttrType::Datetime).unwrap_err().to_string().contains("format"));
+    }
+
+    #[test]
+    fn local_times_use_the_given_timezone() {
+        let f = ValueDateTimeFormat::parse("YYYY-MM-DD hh:mm:ss").unwrap();
+        let o = ValueOptions {
+            datetime_format: Some(&f),
+            timezone: Kolkata,
+            list_delimiter: None,
+        };
+        let v = parse_value("2022-01-31 09:30:00", AttrType::Datetime, &o).unwrap().unwrap();
+        assert_eq!(v.to_display_string(), "2022-01-31T04:00:00Z");
+        // An offset in the value wins over the timezone.
+        let f = ValueDateTimeFormat::parse("YYYY-MM-DDThh:mm:ssTZD").unwrap();
+        let o = ValueOptions {
+            datetime_format: Some(&f),
+            timezone: Kolkata,
+            list_delimiter: None,
+        };
+        let v = parse_value("2022-01-31T09:30:00Z", AttrType::Datetime, &o).unwrap().unwrap();
+        assert_eq!(v.to_display_string(), "2022-01-31T09:30:00Z");
+        // A local time in a DST gap does not exist.
+        let f = ValueDateTimeFormat::parse("YYYY-MM-DD hh:mm:ss").unwrap();
+        let o = ValueOptions {
+            datetime_format: Some(&f),
+            timezone: chrono_tz::America::New_York,
+            list_delimiter: None,
+        };
+        let e = parse_value("2027-03-14 02:30:00", AttrType::Datetime, &o).unwrap_err();
+        assert!(e.to_string().contains("does not exist"), "{e}");
+    }
+}
