@@ -319,7 +319,7 @@ impl<R: Read> RowReader for CsvRowReader<R> {
 
 /// JSON: one object per line (NDJSON) or one top-level array of objects, streamed.
 pub struct JsonRowReader<R: Read> {
-    inner: BufReader<R>,
+    inner: BufReader<std::io::Chain<std::io::Cursor<Vec<u8>>, R>>,
     columns: Vec<String>,
     array: bool,
     /// For arrays: whether the closing `]` was seen.
@@ -332,8 +332,10 @@ pub struct JsonRowReader<R: Read> {
 
 impl<R: Read> JsonRowReader<R> {
     pub fn new(read: R, columns: Option<Vec<String>>) -> Result<Self, FileError> {
-        let mut inner = BufReader::with_capacity(256 * 1024, read);
-        skip_ws_and_bom(&mut inner)?;
+        let mut read = read;
+        let head = strip_bom(&mut read)?;
+        let mut inner = BufReader::with_capacity(256 * 1024, std::io::Cursor::new(head).chain(read));
+        skip_ws(&mut inner)?;
         let first = inner.fill_buf()?.first().copied();
         let array = first == Some(b'[');
         if array {
@@ -458,10 +460,24 @@ impl<R: Read> JsonRowReader<R> {
     }
 }
 
-fn skip_ws_and_bom<R: Read>(r: &mut BufReader<R>) -> Result<(), FileError> {
-    if r.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
-        r.consume(3);
+/// Reads up to three bytes and returns them unless they are a UTF-8 BOM (reads may
+/// hand out fewer bytes than asked, so a BOM is not looked for in one read).
+fn strip_bom<R: Read>(r: &mut R) -> Result<Vec<u8>, FileError> {
+    let mut head = Vec::with_capacity(3);
+    while head.len() < 3 && b"\xEF\xBB\xBF".starts_with(&head) {
+        let mut byte = [0u8; 1];
+        if r.read(&mut byte)? == 0 {
+            break;
+        }
+        head.push(byte[0]);
     }
+    if head == b"\xEF\xBB\xBF" {
+        head.clear();
+    }
+    Ok(head)
+}
+
+fn skip_ws<R: BufRead>(r: &mut R) -> Result<(), FileError> {
     loop {
         let buf = r.fill_buf()?;
         let n = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
@@ -602,5 +618,181 @@ pub fn open_reader<'a, R: Read + 'a>(
         Ok(Box::new(JsonRowReader::new(read, columns)?))
     } else {
         Ok(Box::new(CsvRowReader::new(read, csv)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out one byte per read, to prove the readers stream.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match (self.0.split_first(), buf.first_mut()) {
+                (Some((b, rest)), Some(slot)) => {
+                    *slot = *b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    use std::io;
+
+    /// Every row: Ok(values) or Err(error text); then the final outcome.
+    fn read_all(mut r: Box<dyn RowReader + '_>) -> (Vec<Result<Vec<Option<String>>, String>>, Option<String>) {
+        let mut row = Row::default();
+        let mut out = Vec::new();
+        let width = r.columns().len();
+        loop {
+            match r.read_row(&mut row) {
+                Ok(true) => out.push(Ok((0..width).map(|i| row.get(i).map(str::to_string)).collect())),
+                Ok(false) => return (out, None),
+                Err(ReadError::Row(e)) => out.push(Err(format!("{} | {}", e, e.raw))),
+                Err(ReadError::File(e)) => return (out, Some(e.to_string())),
+            }
+        }
+    }
+
+    fn csv(text: &str, delimiter: u8) -> Box<dyn RowReader + '_> {
+        open_reader(false, text.as_bytes(), &CsvOptions { delimiter }, None).unwrap()
+    }
+
+    fn some(v: &[&str]) -> Vec<Option<String>> {
+        v.iter().map(|s| Some(s.to_string())).collect()
+    }
+
+    #[test]
+    fn csv_quirks() {
+        let text = "\u{feff}ID, Name ,Note\r\n1,\"Doe, Jane\",\"said \"\"hi\"\"\"\r\n\r\n2,Bob,\"two\nlines\"\r\n";
+        let r = csv(text, b',');
+        assert_eq!(r.columns(), ["ID", "Name", "Note"]);
+        let (rows, end) = read_all(r);
+        assert_eq!(end, None);
+        assert_eq!(
+            rows,
+            [Ok(some(&["1", "Doe, Jane", "said \"hi\""])), Ok(some(&["2", "Bob", "two\nlines"]))]
+        );
+    }
+
+    #[test]
+    fn other_delimiters() {
+        let (rows, _) = read_all(csv("a;b\n1;2,5\n", b';'));
+        assert_eq!(rows, [Ok(some(&["1", "2,5"]))]);
+        let (rows, _) = read_all(csv("a\tb\n1\t2\n", b'\t'));
+        assert_eq!(rows, [Ok(some(&["1", "2"]))]);
+    }
+
+    #[test]
+    fn ragged_and_non_utf8_rows_are_row_errors() {
+        let mut bytes = b"a,b,c\n1,2,3\n4,5\n6,\xff\xfe,8\n9,10,11\n".to_vec();
+        bytes.extend_from_slice(b"12,13,14,15\n");
+        let r = open_reader(false, &bytes[..], &CsvOptions::default(), None).unwrap();
+        let (rows, end) = read_all(r);
+        assert_eq!(end, None);
+        assert_eq!(rows[0], Ok(some(&["1", "2", "3"])));
+        assert_eq!(rows[1], Err("row 3: row 3 has 2 fields, the header has 3 | 4,5".into()));
+        let e = rows[2].clone().unwrap_err();
+        assert!(e.starts_with("row 4, column `b`: the value is not UTF-8 text"), "{e}");
+        assert_eq!(rows[3], Ok(some(&["9", "10", "11"])));
+        assert!(rows[4].clone().unwrap_err().contains("has 4 fields"));
+    }
+
+    #[test]
+    fn row_numbers_count_records_from_the_header() {
+        let mut r = csv("a\n\"x\ny\"\nz\n", b',');
+        let mut row = Row::default();
+        assert!(r.read_row(&mut row).unwrap());
+        assert_eq!(row.number(), 2);
+        assert!(r.read_row(&mut row).unwrap());
+        assert_eq!(row.number(), 3);
+        assert_eq!(row.raw(), "z");
+    }
+
+    #[test]
+    fn zero_data_rows() {
+        for text in ["", "a,b\n", "a,b\r\n\r\n", "\u{feff}"] {
+            let outcome = open_reader(false, text.as_bytes(), &CsvOptions::default(), None)
+                .map(|r| read_all(r).1)
+                .unwrap_or_else(|e| Some(e.to_string()));
+            assert_eq!(outcome.as_deref(), Some("Found zero data rows in the file"), "{text:?}");
+        }
+        for text in ["", "\n\n", "[]", " [ ] "] {
+            let r = open_reader(true, text.as_bytes(), &CsvOptions::default(), Some(vec!["a".into()])).unwrap();
+            assert_eq!(read_all(r).1.as_deref(), Some("Found zero data rows in the file"), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn bad_headers_name_the_column() {
+        let e = open_reader(false, "a,,c\n1,2,3\n".as_bytes(), &CsvOptions::default(), None)
+            .err()
+            .unwrap();
+        assert_eq!(e.to_string(), "the header's column 2 : has no name");
+        let e = open_reader(false, "a,b,a\n".as_bytes(), &CsvOptions::default(), None)
+            .err()
+            .unwrap();
+        assert_eq!(e.to_string(), "the header's column 3 `a`: appears twice");
+        let e = open_reader(false, &b"a,\xff\n1,2\n"[..], &CsvOptions::default(), None)
+            .err()
+            .unwrap();
+        assert!(matches!(e, FileError::NotUtf8Header));
+    }
+
+    #[test]
+    fn ndjson_with_nested_keys_arrays_and_nulls() {
+        let text = "{\"id\": \"u1\", \"user\": {\"first_name\": \"Ana\", \"age\": 31}, \"tags\": [\"a\", 2], \"ok\": true}\n\
+\n\
+{\"id\": \"u2\", \"user\": {\"first_name\": null}, \"tags\": [], \"ok\": \"\"}\n\
+not json\n\
+[1, 2]\n\
+{\"id\": \"u3\"}";
+        let cols = vec!["id".into(), "user.first_name".into(), "user.age".into(), "tags".into(), "ok".into()];
+        let r = open_reader(true, text.as_bytes(), &CsvOptions::default(), Some(cols)).unwrap();
+        let (rows, end) = read_all(r);
+        assert_eq!(end, None);
+        assert_eq!(
+            rows[0],
+            Ok(vec![
+                Some("u1".into()),
+                Some("Ana".into()),
+                Some("31".into()),
+                Some("[a|2]".into()),
+                Some("true".into())
+            ])
+        );
+        assert_eq!(rows[1], Ok(vec![Some("u2".into()), None, None, Some("[]".into()), None]));
+        assert!(rows[2].clone().unwrap_err().starts_with("row 3: not valid JSON"));
+        assert!(rows[3].clone().unwrap_err().starts_with("row 4: the value is not a JSON object"));
+        assert_eq!(rows[4], Ok(vec![Some("u3".into()), None, None, None, None]));
+    }
+
+    #[test]
+    fn a_top_level_array_streams_element_by_element() {
+        let text = "\u{feff} [ {\"a\": \"x,]}\\\"\", \"n\": {\"b\": [1, {\"c\": 2}]}} ,\n {\"a\": \"y\"}, 5 ] ";
+        let r: Box<dyn RowReader> = Box::new(JsonRowReader::new(Trickle(text.as_bytes()), None).unwrap());
+        assert_eq!(r.columns(), ["a", "n.b"]);
+        let (rows, end) = read_all(r);
+        assert_eq!(end, None);
+        assert_eq!(rows[0], Ok(vec![Some("x,]}\"".into()), Some("[1|{\"c\":2}]".into())]));
+        assert_eq!(rows[1], Ok(vec![Some("y".into()), None]));
+        assert!(rows[2].clone().unwrap_err().contains("not a JSON object"));
+        let unclosed = JsonRowReader::new("[{\"a\": 1}".as_bytes(), Some(vec!["a".into()])).unwrap();
+        let (rows, end) = read_all(Box::new(unclosed));
+        assert_eq!(rows.len(), 1);
+        assert!(end.unwrap().contains("not closed"));
+    }
+
+    #[test]
+    fn csv_streams_through_one_byte_reads() {
+        let text = "a,b\n1,\"x\ny\"\n2,z\n";
+        let r = CsvRowReader::new(Trickle(text.as_bytes()), &CsvOptions::default()).unwrap();
+        let (rows, end) = read_all(Box::new(r));
+        assert_eq!(end, None);
+        assert_eq!(rows, [Ok(some(&["1", "x\ny"])), Ok(some(&["2", "z"]))]);
     }
 }
