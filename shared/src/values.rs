@@ -1,8 +1,17 @@
 //! Typed values: parsing a cell's text as the attribute type the mapping asks for.
+//!
+//! This runs once per mapped cell, so the common paths (integers, numbers, booleans,
+//! ISO and MoEngage date-times) are hand-rolled byte parsers that allocate nothing
+//! beyond the value they return.
 
 use std::fmt;
+use std::num::IntErrorKind;
 
-use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono::format::{Item, Parsed, StrftimeItems};
+use chrono::{
+    DateTime, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat,
+    TimeZone, Utc,
+};
 use chrono_tz::Tz;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -25,16 +34,23 @@ pub enum AttrType {
     List,
 }
 
-impl fmt::Display for AttrType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl AttrType {
+    /// The canonical (serialized) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Self::String => "string",
             Self::Integer => "integer",
             Self::Number => "number",
             Self::Boolean => "boolean",
             Self::Datetime => "datetime",
             Self::List => "list",
-        })
+        }
+    }
+}
+
+impl fmt::Display for AttrType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -50,29 +66,50 @@ pub enum Value {
 }
 
 impl Value {
-    /// Text form: a date-time as UTC ISO-8601 (`2022-01-31T12:59:00Z`, fractions only
-    /// when present).
+    /// Text form. A date-time is UTC ISO-8601 (`2022-01-31T12:59:00Z`), with
+    /// fractional seconds only when they are not zero; a list joins its items with `,`.
     pub fn to_display_string(&self) -> String {
         match self {
             Self::String(s) => s.clone(),
             Self::Integer(i) => i.to_string(),
             Self::Number(n) => n.to_string(),
             Self::Boolean(b) => b.to_string(),
-            Self::DateTime(t) => {
-                if t.nanosecond() == 0 {
-                    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-                } else {
-                    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-                }
-            }
+            // AutoSi prints no fraction for whole seconds, else 3, 6 or 9 digits.
+            Self::DateTime(t) => t.to_rfc3339_opts(SecondsFormat::AutoSi, true),
             Self::List(items) => items.join(","),
         }
     }
 }
 
+/// Why a cell (or a date-time format) could not be read. The Display is a reason a
+/// person can act on; it quotes the offending text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ValueError(pub String);
+pub enum ValueError {
+    #[error("`{raw}` is not an integer")]
+    NotInteger { raw: String },
+    #[error(
+        "`{raw}` is out of range for an integer (-9223372036854775808 to 9223372036854775807)"
+    )]
+    IntegerOutOfRange { raw: String },
+    #[error("`{raw}` is not a number (use digits with `.` for decimals, e.g. 1234.5)")]
+    NotNumber { raw: String },
+    #[error("`{raw}` is not a boolean (use true/false, yes/no or 1/0)")]
+    NotBoolean { raw: String },
+    #[error("`{raw}` does not match the date-time format `{format}`")]
+    DateTimeMismatch { raw: String, format: String },
+    #[error(
+        "`{raw}` is not an ISO-8601 date-time (e.g. 2022-01-31T12:59:00Z, 2022-01-31 12:59:00 or 2022-01-31); set the column's date-time format"
+    )]
+    NotIsoDateTime { raw: String },
+    #[error(
+        "`{raw}` does not exist in the time zone {timezone} (the clocks skip it when daylight saving time starts)"
+    )]
+    NonexistentLocalTime { raw: String, timezone: String },
+    #[error(
+        "`{format}` is not a date-time format: {reason}; use YYYY-MM-DD, YYYY/MM/DD, DD/MM/YYYY or DD-MM-YYYY (optionally followed by ` hh:mm:ss`, ` hh:mm:ss.s` or `Thh:mm:ss[.s]TZD`), a strftime pattern such as `%d.%m.%Y %H:%M`, or iso8601"
+    )]
+    BadFormat { format: String, reason: String },
+}
 
 impl Classify for ValueError {
     fn class(&self) -> ErrorClass {
@@ -80,264 +117,142 @@ impl Classify for ValueError {
     }
 }
 
-/// How a date-time cell is written.
+/// How a date-time cell is written. Parsed once from the mapping's text (which is kept
+/// for messages and serialization), then applied to every cell of the column.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValueDateTimeFormat {
-    text: String,
-    kind: DtKind,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum DtKind {
-    /// RFC 3339, or an ISO date / date-time without offset.
-    Iso,
-    /// A chrono strftime pattern; `offset` when it carries a zone.
+pub enum ValueDateTimeFormat {
+    /// `iso8601` / `rfc3339`: RFC 3339 with an offset, or a naive ISO date-time or date.
+    Iso8601 { text: String },
+    /// One of MoEngage's named formats.
+    MoEngage {
+        text: String,
+        order: DateOrder,
+        separator: u8,
+        time: TimePart,
+    },
+    /// A chrono strftime pattern, pre-parsed.
     Strftime {
-        pattern: String,
-        offset: bool,
-        date_only: bool,
+        text: String,
+        items: Vec<Item<'static>>,
     },
-    /// MoEngage's names: date order, separator, time part.
-    MoEngage { ymd: bool, sep: char, time: MoTime },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MoTime {
+/// Field order of a MoEngage date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DateOrder {
+    /// `YYYY?MM?DD`
+    YearFirst,
+    /// `DD?MM?YYYY`
+    DayFirst,
+}
+
+/// The time part of a MoEngage format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimePart {
+    /// Date only (local midnight).
     None,
-    /// ` hh:mm:ss`, optionally with `.s`.
-    Space {
-        fraction: bool,
-    },
-    /// `Thh:mm:ss[.s]TZD`.
-    Zoned {
-        fraction: bool,
-    },
+    /// ` hh:mm:ss`; `fraction` says whether `.s` is required, allowed or absent.
+    Local { fraction: Fraction },
+    /// `Thh:mm:ss[.s]TZD`: with an offset, so the time zone setting does not apply.
+    Zoned { fraction: Fraction },
+}
+
+/// Whether fractional seconds (1 to 6 digits) may follow the seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fraction {
+    Forbidden,
+    Required,
+    Optional,
 }
 
 impl ValueDateTimeFormat {
     pub fn parse(s: &str) -> Result<Self, ValueError> {
         let text = s.trim().to_string();
-        let kind = if text.eq_ignore_ascii_case("iso8601") || text.eq_ignore_ascii_case("rfc3339") {
-            DtKind::Iso
-        } else if text.contains('%') {
-            let offset = ["%z", "%:z", "%::z", "%#z", "%Z", "%+", "%s"]
-                .iter()
-                .any(|z| text.contains(z));
-            let has_time = ["%H", "%I", "%M", "%S", "%T", "%R", "%s", "%+", "%r", "%X"]
-                .iter()
-                .any(|t| text.contains(t));
-            // Reject patterns chrono cannot use before any row meets them.
-            if chrono::format::StrftimeItems::new(&text)
-                .any(|i| matches!(i, chrono::format::Item::Error))
-            {
-                return Err(ValueError(format!(
-                    "`{text}` is not a valid strftime pattern"
-                )));
-            }
-            DtKind::Strftime {
-                pattern: text.clone(),
-                offset,
-                date_only: !has_time,
-            }
-        } else {
-            moengage_format(&text).ok_or_else(|| {
-                ValueError(format!(
-                    "`{text}` is not a date-time format: use YYYY-MM-DD, YYYY/MM/DD, DD/MM/YYYY or DD-MM-YYYY (optionally with ` hh:mm:ss`, ` hh:mm:ss.s` or `Thh:mm:ss[.s]TZD`), a strftime pattern such as `%d.%m.%Y %H:%M`, or iso8601"
-                ))
-            })?
+        let bad = |reason: &str| ValueError::BadFormat {
+            format: text.clone(),
+            reason: reason.to_string(),
         };
-        Ok(Self { text, kind })
+        if text.is_empty() {
+            return Err(bad("it is empty"));
+        }
+        if text.eq_ignore_ascii_case("iso8601")
+            || text.eq_ignore_ascii_case("iso-8601")
+            || text.eq_ignore_ascii_case("rfc3339")
+        {
+            return Ok(Self::Iso8601 { text });
+        }
+        if text.contains('%') {
+            let items = StrftimeItems::new(&text)
+                .parse_to_owned()
+                .map_err(|_| bad("it is not a valid strftime pattern"))?;
+            // Round-trip a sample instant so a pattern that can never yield a
+            // date-time (e.g. `%H:%M` alone) fails here, not on every row.
+            let sample = FixedOffset::east_opt(19_800)
+                .and_then(|o| o.with_ymd_and_hms(2021, 11, 23, 13, 45, 56).single())
+                .ok_or_else(|| bad("internal sample date-time"))?;
+            let mut formatted = String::new();
+            fmt::write(
+                &mut formatted,
+                format_args!("{}", sample.format_with_items(items.iter())),
+            )
+            .map_err(|_| bad("it is not a valid strftime pattern"))?;
+            if parse_strftime(&formatted, &items).is_none() {
+                return Err(bad(
+                    "it does not describe a whole date (it needs e.g. %Y, %m and %d, or %s)",
+                ));
+            }
+            return Ok(Self::Strftime { text, items });
+        }
+        let (order, separator, time) = moengage_format(&text).ok_or_else(|| {
+            bad("it is not one of the supported formats")
+        })?;
+        Ok(Self::MoEngage {
+            text,
+            order,
+            separator,
+            time,
+        })
     }
 
+    /// The format as the mapping wrote it.
     pub fn as_str(&self) -> &str {
-        &self.text
+        match self {
+            Self::Iso8601 { text } | Self::MoEngage { text, .. } | Self::Strftime { text, .. } => {
+                text
+            }
+        }
     }
 
-    /// Parses a cell; local times are in `tz`.
+    /// Parses an (already trimmed) cell; times without an offset are local to `tz`.
     pub fn parse_value(&self, raw: &str, tz: Tz) -> Result<DateTime<Utc>, ValueError> {
-        let fail = || {
-            ValueError(format!(
-                "`{raw}` does not match the date-time format `{}`",
-                self.text
-            ))
+        let parsed = match self {
+            Self::Iso8601 { .. } => {
+                return parse_iso(raw)
+                    .ok_or_else(|| ValueError::NotIsoDateTime {
+                        raw: raw.to_string(),
+                    })
+                    .and_then(|p| p.resolve(raw, tz));
+            }
+            Self::MoEngage {
+                order,
+                separator,
+                time,
+                ..
+            } => parse_moengage(raw.as_bytes(), *order, *separator, *time),
+            Self::Strftime { items, .. } => parse_strftime(raw, items),
         };
-        match &self.kind {
-            DtKind::Iso => parse_iso(raw, tz).ok_or_else(|| {
-                ValueError(format!(
-                    "`{raw}` is not an ISO-8601 date-time (e.g. 2022-01-31T12:59:00Z or 2022-01-31)"
-                ))
-            })?,
-            DtKind::Strftime {
-                pattern,
-                offset,
-                date_only,
-            } => {
-                if *offset {
-                    DateTime::parse_from_str(raw, pattern)
-                        .map(|t| Ok(t.with_timezone(&Utc)))
-                        .map_err(|_| fail())?
-                } else if *date_only {
-                    let d = NaiveDate::parse_from_str(raw, pattern).map_err(|_| fail())?;
-                    local(d.and_hms_opt(0, 0, 0).ok_or_else(fail)?, tz, raw)
-                } else {
-                    local(
-                        NaiveDateTime::parse_from_str(raw, pattern).map_err(|_| fail())?,
-                        tz,
-                        raw,
-                    )
-                }
-            }
-            DtKind::MoEngage { ymd, sep, time } => {
-                parse_moengage(raw, *ymd, *sep, *time, tz).ok_or_else(fail)?
-            }
-        }
-    }
-}
-
-fn moengage_format(text: &str) -> Option<DtKind> {
-    let (date, rest) = text.split_at(text.len().min(10));
-    let (ymd, sep) = match date {
-        "YYYY-MM-DD" => (true, '-'),
-        "YYYY/MM/DD" => (true, '/'),
-        "DD/MM/YYYY" => (false, '/'),
-        "DD-MM-YYYY" => (false, '-'),
-        _ => return None,
-    };
-    let time = match rest {
-        "" => MoTime::None,
-        " hh:mm:ss" => MoTime::Space { fraction: false },
-        " hh:mm:ss.s" => MoTime::Space { fraction: true },
-        "Thh:mm:ssTZD" => MoTime::Zoned { fraction: false },
-        "Thh:mm:ss.sTZD" | "Thh:mm:ss[.s]TZD" => MoTime::Zoned { fraction: true },
-        _ => return None,
-    };
-    Some(DtKind::MoEngage { ymd, sep, time })
-}
-
-fn two(s: &str) -> Option<u32> {
-    (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok())?
-}
-
-fn parse_moengage(
-    raw: &str,
-    ymd: bool,
-    sep: char,
-    time: MoTime,
-    tz: Tz,
-) -> Option<Result<DateTime<Utc>, ValueError>> {
-    if raw.len() < 10 || !raw.is_char_boundary(10) {
-        return None;
-    }
-    let (date, rest) = raw.split_at(10);
-    let parts: Vec<&str> = date.split(sep).collect();
-    if parts.len() != 3 {
-        return None;
-    }
-    let (y, m, d) = if ymd {
-        (parts[0], parts[1], parts[2])
-    } else {
-        (parts[2], parts[1], parts[0])
-    };
-    if y.len() != 4 || !y.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let date = NaiveDate::from_ymd_opt(y.parse().ok()?, two(m)?, two(d)?)?;
-    let hms = |t: &str| -> Option<(u32, u32, u32)> {
-        let p: Vec<&str> = t.split(':').collect();
-        (p.len() == 3).then_some(())?;
-        Some((two(p[0])?, two(p[1])?, two(p[2])?))
-    };
-    let fraction = |f: &str| -> Option<u32> {
-        if f.is_empty() || f.len() > 6 || !f.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let n: u32 = f.parse().ok()?;
-        Some(n * 10u32.pow(9 - f.len() as u32))
-    };
-    match time {
-        MoTime::None => {
-            if !rest.is_empty() {
-                return None;
-            }
-            Some(local(date.and_hms_opt(0, 0, 0)?, tz, raw))
-        }
-        MoTime::Space { fraction: frac } => {
-            let t = rest.strip_prefix(' ')?;
-            let (clock, nanos) = if frac {
-                let (c, f) = t.split_once('.')?;
-                (c, fraction(f)?)
-            } else {
-                (t, 0)
-            };
-            let (h, mi, s) = hms(clock)?;
-            Some(local(date.and_hms_nano_opt(h, mi, s, nanos)?, tz, raw))
-        }
-        MoTime::Zoned { fraction: frac } => {
-            let t = rest.strip_prefix('T')?;
-            let (body, offset_secs) = if let Some(b) = t.strip_suffix('Z') {
-                (b, 0)
-            } else {
-                let at = t.len().checked_sub(6)?;
-                let (b, z) = t.split_at(at);
-                let sign = match z.as_bytes().first()? {
-                    b'+' => 1,
-                    b'-' => -1,
-                    _ => return None,
-                };
-                let (hh, mm) = z[1..].split_once(':')?;
-                (b, sign * (two(hh)? * 3600 + two(mm)? * 60) as i32)
-            };
-            let (clock, nanos) = match body.split_once('.') {
-                Some((c, f)) if frac => (c, fraction(f)?),
-                Some(_) => return None,
-                None => (body, 0),
-            };
-            let (h, mi, s) = hms(clock)?;
-            let naive = date.and_hms_nano_opt(h, mi, s, nanos)?;
-            let offset = chrono::FixedOffset::east_opt(offset_secs)?;
-            Some(Ok(offset
-                .from_local_datetime(&naive)
-                .single()?
-                .with_timezone(&Utc)))
-        }
-    }
-}
-
-fn parse_iso(raw: &str, tz: Tz) -> Option<Result<DateTime<Utc>, ValueError>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
-        return Some(Ok(t.with_timezone(&Utc)));
-    }
-    for f in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M",
-    ] {
-        if let Ok(n) = NaiveDateTime::parse_from_str(raw, f) {
-            return Some(local(n, tz, raw));
-        }
-    }
-    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|n| local(n, tz, raw))
-}
-
-/// A local time in `tz` as UTC: the earlier instant when ambiguous; an error when the
-/// time does not exist (a DST gap).
-fn local(n: NaiveDateTime, tz: Tz, raw: &str) -> Result<DateTime<Utc>, ValueError> {
-    match tz.from_local_datetime(&n) {
-        LocalResult::Single(t) => Ok(t.with_timezone(&Utc)),
-        LocalResult::Ambiguous(a, b) => Ok(a.min(b).with_timezone(&Utc)),
-        LocalResult::None => Err(ValueError(format!(
-            "`{raw}` does not exist in {tz} (clocks skip it for daylight saving)"
-        ))),
+        parsed
+            .ok_or_else(|| ValueError::DateTimeMismatch {
+                raw: raw.to_string(),
+                format: self.as_str().to_string(),
+            })
+            .and_then(|p| p.resolve(raw, tz))
     }
 }
 
 impl Serialize for ValueDateTimeFormat {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.text)
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -350,14 +265,299 @@ impl<'de> Deserialize<'de> for ValueDateTimeFormat {
 
 impl fmt::Display for ValueDateTimeFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
+        f.write_str(self.as_str())
     }
 }
 
+/// Recognises MoEngage's format names, case-insensitively.
+fn moengage_format(text: &str) -> Option<(DateOrder, u8, TimePart)> {
+    let upper = text.to_ascii_uppercase();
+    if upper.len() < 10 || !upper.is_char_boundary(10) {
+        return None;
+    }
+    let (date, rest) = upper.split_at(10);
+    let (order, separator) = match date {
+        "YYYY-MM-DD" => (DateOrder::YearFirst, b'-'),
+        "YYYY/MM/DD" => (DateOrder::YearFirst, b'/'),
+        "DD/MM/YYYY" => (DateOrder::DayFirst, b'/'),
+        "DD-MM-YYYY" => (DateOrder::DayFirst, b'-'),
+        _ => return None,
+    };
+    let time = match rest {
+        "" => TimePart::None,
+        " HH:MM:SS" => TimePart::Local {
+            fraction: Fraction::Forbidden,
+        },
+        " HH:MM:SS.S" => TimePart::Local {
+            fraction: Fraction::Required,
+        },
+        " HH:MM:SS[.S]" => TimePart::Local {
+            fraction: Fraction::Optional,
+        },
+        "THH:MM:SSTZD" => TimePart::Zoned {
+            fraction: Fraction::Forbidden,
+        },
+        "THH:MM:SS.STZD" => TimePart::Zoned {
+            fraction: Fraction::Required,
+        },
+        "THH:MM:SS[.S]TZD" => TimePart::Zoned {
+            fraction: Fraction::Optional,
+        },
+        _ => return None,
+    };
+    Some((order, separator, time))
+}
+
+/// A parsed date-time before the time zone is applied.
+enum Parsed2 {
+    /// A wall-clock time in the caller's time zone.
+    Local(NaiveDateTime),
+    /// An absolute instant (the text carried an offset or was a timestamp).
+    Absolute(DateTime<Utc>),
+}
+
+impl Parsed2 {
+    fn resolve(self, raw: &str, tz: Tz) -> Result<DateTime<Utc>, ValueError> {
+        match self {
+            Self::Absolute(t) => Ok(t),
+            Self::Local(n) => local(n, tz, raw),
+        }
+    }
+}
+
+/// A local time in `tz` as UTC: the earlier instant when it is ambiguous (clocks go
+/// back), an error when it does not exist (clocks go forward).
+fn local(n: NaiveDateTime, tz: Tz, raw: &str) -> Result<DateTime<Utc>, ValueError> {
+    match tz.from_local_datetime(&n) {
+        LocalResult::Single(t) => Ok(t.with_timezone(&Utc)),
+        LocalResult::Ambiguous(a, b) => Ok(a.with_timezone(&Utc).min(b.with_timezone(&Utc))),
+        LocalResult::None => Err(ValueError::NonexistentLocalTime {
+            raw: raw.to_string(),
+            timezone: tz.name().to_string(),
+        }),
+    }
+}
+
+/// A small cursor over ASCII bytes for the hand-rolled date-time parsers.
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(b: &'a [u8]) -> Self {
+        Self { b, i: 0 }
+    }
+
+    fn done(&self) -> bool {
+        self.i == self.b.len()
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// Exactly `n` ASCII digits as a number.
+    fn digits(&mut self, n: usize) -> Option<u32> {
+        let s = self.b.get(self.i..self.i + n)?;
+        let mut v = 0u32;
+        for &c in s {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + u32::from(c - b'0');
+        }
+        self.i += n;
+        Some(v)
+    }
+
+    /// `.` then 1..=max digits, as nanoseconds.
+    fn fraction(&mut self, max: usize) -> Option<u32> {
+        self.eat(b'.')?;
+        let start = self.i;
+        let mut v = 0u32;
+        while let Some(c) = self.peek().filter(u8::is_ascii_digit) {
+            if self.i - start == max {
+                return None;
+            }
+            v = v * 10 + u32::from(c - b'0');
+            self.i += 1;
+        }
+        let n = self.i - start;
+        if n == 0 {
+            return None;
+        }
+        Some(v * 10u32.pow(9 - n as u32))
+    }
+
+    /// `hh:mm:ss` with the fraction rule.
+    fn time(&mut self, fraction: Fraction) -> Option<NaiveTime> {
+        let h = self.digits(2)?;
+        self.eat(b':')?;
+        let m = self.digits(2)?;
+        self.eat(b':')?;
+        let s = self.digits(2)?;
+        let nanos = match (fraction, self.peek()) {
+            (Fraction::Forbidden, _) | (Fraction::Optional, Some(b'Z' | b'+' | b'-') | None) => 0,
+            (Fraction::Required | Fraction::Optional, _) => self.fraction(6)?,
+        };
+        NaiveTime::from_hms_nano_opt(h, m, s, nanos)
+    }
+
+    /// `Z`, or `+hh:mm` / `-hh:mm` (also `+hhmm` and `+hh` when `lenient`), in seconds.
+    fn offset(&mut self, lenient: bool) -> Option<i32> {
+        let sign = match self.peek()? {
+            b'Z' | b'z' => {
+                self.i += 1;
+                return Some(0);
+            }
+            b'+' => 1,
+            b'-' => -1,
+            _ => return None,
+        };
+        self.i += 1;
+        let h = self.digits(2)?;
+        let m = if self.eat(b':').is_some() {
+            self.digits(2)?
+        } else if lenient && self.done() {
+            0
+        } else if lenient {
+            self.digits(2)?
+        } else {
+            return None;
+        };
+        if h > 23 || m > 59 {
+            return None;
+        }
+        Some(sign * (h * 3600 + m * 60) as i32)
+    }
+}
+
+fn absolute(date: NaiveDate, time: NaiveTime, offset: i32) -> Option<Parsed2> {
+    let offset = FixedOffset::east_opt(offset)?;
+    let t = offset
+        .from_local_datetime(&date.and_time(time))
+        .single()?
+        .with_timezone(&Utc);
+    Some(Parsed2::Absolute(t))
+}
+
+fn parse_moengage(b: &[u8], order: DateOrder, sep: u8, time: TimePart) -> Option<Parsed2> {
+    let mut c = Cursor::new(b);
+    let (y, m, d) = match order {
+        DateOrder::YearFirst => {
+            let y = c.digits(4)?;
+            c.eat(sep)?;
+            let m = c.digits(2)?;
+            c.eat(sep)?;
+            (y, m, c.digits(2)?)
+        }
+        DateOrder::DayFirst => {
+            let d = c.digits(2)?;
+            c.eat(sep)?;
+            let m = c.digits(2)?;
+            c.eat(sep)?;
+            (c.digits(4)?, m, d)
+        }
+    };
+    let date = NaiveDate::from_ymd_opt(y as i32, m, d)?;
+    let parsed = match time {
+        TimePart::None => Parsed2::Local(date.and_time(NaiveTime::MIN)),
+        TimePart::Local { fraction } => {
+            c.eat(b' ')?;
+            Parsed2::Local(date.and_time(c.time(fraction)?))
+        }
+        TimePart::Zoned { fraction } => {
+            c.eat(b'T')?;
+            let t = c.time(fraction)?;
+            let offset = c.offset(false)?;
+            absolute(date, t, offset)?
+        }
+    };
+    c.done().then_some(parsed)
+}
+
+/// ISO 8601 / RFC 3339: `YYYY-MM-DD`, optionally `T` or a space and `hh:mm[:ss[.f]]`,
+/// optionally `Z` or an offset (`+hh:mm`, `+hhmm`, `+hh`). Without an offset the time
+/// is local.
+fn parse_iso(raw: &str) -> Option<Parsed2> {
+    let mut c = Cursor::new(raw.as_bytes());
+    let y = c.digits(4)?;
+    c.eat(b'-')?;
+    let m = c.digits(2)?;
+    c.eat(b'-')?;
+    let d = c.digits(2)?;
+    let date = NaiveDate::from_ymd_opt(y as i32, m, d)?;
+    if c.done() {
+        return Some(Parsed2::Local(date.and_time(NaiveTime::MIN)));
+    }
+    match c.peek()? {
+        b'T' | b't' | b' ' => c.i += 1,
+        _ => return None,
+    }
+    let h = c.digits(2)?;
+    c.eat(b':')?;
+    let mi = c.digits(2)?;
+    let (s, nanos) = if c.eat(b':').is_some() {
+        let s = c.digits(2)?;
+        let nanos = if c.peek() == Some(b'.') {
+            c.fraction(9)?
+        } else {
+            0
+        };
+        (s, nanos)
+    } else {
+        (0, 0)
+    };
+    let time = NaiveTime::from_hms_nano_opt(h, mi, s, nanos)?;
+    if c.done() {
+        return Some(Parsed2::Local(date.and_time(time)));
+    }
+    let offset = c.offset(true)?;
+    c.done().then_some(())?;
+    absolute(date, time, offset)
+}
+
+/// A strftime pattern: absolute when the text carries an offset or a timestamp, else
+/// local; a pattern without a time reads as local midnight.
+fn parse_strftime(raw: &str, items: &[Item<'static>]) -> Option<Parsed2> {
+    let mut p = Parsed::new();
+    chrono::format::parse(&mut p, raw, items.iter()).ok()?;
+    if p.timestamp().is_some() || p.offset().is_some() {
+        return Some(Parsed2::Absolute(p.to_datetime().ok()?.with_timezone(&Utc)));
+    }
+    let date = p.to_naive_date().ok()?;
+    let time = if p.hour_div_12().is_none() && p.minute().is_none() {
+        NaiveTime::MIN
+    } else {
+        p.to_naive_time().ok()?
+    };
+    Some(Parsed2::Local(date.and_time(time)))
+}
+
+/// How to read cells of one column.
+#[derive(Debug, Clone, Copy)]
 pub struct ValueOptions<'a> {
+    /// For `Datetime`; `None` means `iso8601`.
     pub datetime_format: Option<&'a ValueDateTimeFormat>,
+    /// The zone of date-times written without an offset.
     pub timezone: Tz,
+    /// For `List`; `None` means `|` inside brackets, else `,`.
     pub list_delimiter: Option<char>,
+}
+
+impl Default for ValueOptions<'_> {
+    fn default() -> Self {
+        Self {
+            datetime_format: None,
+            timezone: Tz::UTC,
+            list_delimiter: None,
+        }
+    }
 }
 
 /// Parses a cell as `ty`. Surrounding whitespace is ignored; an empty cell is `None`
@@ -374,96 +574,102 @@ pub fn parse_value(
     let v = match ty {
         AttrType::String => Value::String(s.to_string()),
         AttrType::Integer => Value::Integer(parse_integer(s)?),
-        AttrType::Number => match s.parse::<f64>() {
-            Ok(n) if n.is_finite() && !s.contains(['i', 'I', 'n', 'N']) => Value::Number(n),
-            _ => return Err(ValueError(format!("`{s}` is not a number"))),
-        },
+        AttrType::Number => Value::Number(parse_number(s)?),
         AttrType::Boolean => Value::Boolean(parse_bool(s).ok_or_else(|| {
-            ValueError(format!(
-                "`{s}` is not a boolean (use true/false, yes/no or 1/0)"
-            ))
+            ValueError::NotBoolean { raw: s.to_string() }
         })?),
-        AttrType::Datetime => {
-            let t = match opts.datetime_format {
-                Some(f) => f.parse_value(s, opts.timezone)?,
-                None => parse_iso(s, opts.timezone).ok_or_else(|| {
-                    ValueError(format!(
-                        "`{s}` is not an ISO-8601 date-time (e.g. 2022-01-31T12:59:00Z or 2022-01-31); give the column a `format`"
-                    ))
-                })??,
-            };
-            Value::DateTime(t)
-        }
-        AttrType::List => {
-            let (body, bracketed) = match s.strip_prefix('[').and_then(|b| b.strip_suffix(']')) {
-                Some(b) => (b, true),
-                None => (s, false),
-            };
-            let delimiter = match (bracketed, opts.list_delimiter) {
-                (true, None) => '|',
-                (_, Some(d)) => d,
-                (false, None) => ',',
-            };
-            let items: Vec<String> = body
-                .split(|c| c == delimiter || (bracketed && c == '|'))
-                .map(str::trim)
-                .filter(|i| !i.is_empty())
-                .map(str::to_string)
-                .collect();
-            if items.is_empty() {
-                return Ok(None);
-            }
-            Value::List(items)
-        }
+        AttrType::Datetime => Value::DateTime(match opts.datetime_format {
+            Some(f) => f.parse_value(s, opts.timezone)?,
+            None => parse_iso(s)
+                .ok_or_else(|| ValueError::NotIsoDateTime { raw: s.to_string() })?
+                .resolve(s, opts.timezone)?,
+        }),
+        AttrType::List => Value::List(parse_list(s, opts.list_delimiter)),
     };
     Ok(Some(v))
 }
 
 fn parse_integer(s: &str) -> Result<i64, ValueError> {
-    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ValueError(format!("`{s}` is not an integer")));
+    // std's parser takes exactly an optional sign and digits, which is the rule here.
+    s.parse::<i64>().map_err(|e| match e.kind() {
+        IntErrorKind::PosOverflow | IntErrorKind::NegOverflow => {
+            ValueError::IntegerOutOfRange { raw: s.to_string() }
+        }
+        _ => ValueError::NotInteger { raw: s.to_string() },
+    })
+}
+
+fn parse_number(s: &str) -> Result<f64, ValueError> {
+    // std accepts `inf`/`NaN` and overflows to infinity; a finite check rejects all three.
+    match s.parse::<f64>() {
+        Ok(n) if n.is_finite() => Ok(n),
+        _ => Err(ValueError::NotNumber { raw: s.to_string() }),
     }
-    s.parse::<i64>()
-        .map_err(|_| ValueError(format!("`{s}` is too large for an integer")))
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
-    match s.to_ascii_lowercase().as_str() {
-        "true" | "yes" | "1" | "t" | "y" => Some(true),
-        "false" | "no" | "0" | "f" | "n" => Some(false),
-        _ => None,
+    const TRUE: [&str; 5] = ["true", "yes", "1", "t", "y"];
+    const FALSE: [&str; 5] = ["false", "no", "0", "f", "n"];
+    if TRUE.iter().any(|t| s.eq_ignore_ascii_case(t)) {
+        Some(true)
+    } else if FALSE.iter().any(|f| s.eq_ignore_ascii_case(f)) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// `[a|b|c]` (MoEngage's array form, also what the JSON reader writes for arrays)
+/// splits on `|`, and on the column's delimiter when one is set; other text splits on
+/// the delimiter (default `,`). Items are trimmed; empty items are dropped.
+fn parse_list(s: &str, delimiter: Option<char>) -> Vec<String> {
+    let split = |body: &str, is_sep: &dyn Fn(char) -> bool| -> Vec<String> {
+        body.split(is_sep)
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    match s.strip_prefix('[').and_then(|b| b.strip_suffix(']')) {
+        Some(body) => split(body, &|c| c == '|' || Some(c) == delimiter),
+        None => {
+            let d = delimiter.unwrap_or(',');
+            split(s, &|c| c == d)
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono_tz::Asia::Kolkata;
 
-    fn opts(format: Option<&ValueDateTimeFormat>) -> ValueOptions<'_> {
-        ValueOptions {
-            datetime_format: format,
-            timezone: Tz::UTC,
-            list_delimiter: None,
-        }
+    fn opts() -> ValueOptions<'static> {
+        ValueOptions::default()
     }
 
     fn parse(raw: &str, ty: AttrType) -> Result<Option<Value>, ValueError> {
-        parse_value(raw, ty, &opts(None))
+        parse_value(raw, ty, &opts())
     }
 
-    fn dt(raw: &str, format: &str) -> Result<String, String> {
-        let f = ValueDateTimeFormat::parse(format).map_err(|e| e.to_string())?;
-        match parse_value(raw, AttrType::Datetime, &opts(Some(&f))) {
-            Ok(Some(v)) => Ok(v.to_display_string()),
-            Ok(None) => Err("empty".into()),
-            Err(e) => Err(e.to_string()),
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn dt(raw: &str, format: &str, tz: Tz) -> Result<DateTime<Utc>, ValueError> {
+        let f = ValueDateTimeFormat::parse(format).unwrap();
+        let o = ValueOptions {
+            datetime_format: Some(&f),
+            timezone: tz,
+            list_delimiter: None,
+        };
+        match parse_value(raw, AttrType::Datetime, &o)? {
+            Some(Value::DateTime(t)) => Ok(t),
+            other => panic!("unexpected {other:?}"),
         }
     }
 
     #[test]
-    fn type_names_and_aliases() {
+    fn attr_type_names_and_aliases() {
         for (name, ty) in [
             ("string", AttrType::String),
             ("integer", AttrType::Integer),
@@ -481,139 +687,316 @@ mod tests {
             let got: AttrType = serde_json::from_value(serde_json::json!(name)).unwrap();
             assert_eq!(got, ty, "{name}");
         }
-        assert_eq!(AttrType::Number.to_string(), "number");
-    }
-
-    #[test]
-    fn scalars() {
-        assert_eq!(parse("  hi  ", AttrType::String).unwrap(), Some(Value::String("hi".into())));
-        assert_eq!(parse("", AttrType::Integer).unwrap(), None);
-        assert_eq!(parse("   ", AttrType::String).unwrap(), None);
-        assert_eq!(parse("-42", AttrType::Integer).unwrap(), Some(Value::Integer(-42)));
-        assert_eq!(parse("+7", AttrType::Integer).unwrap(), Some(Value::Integer(7)));
-        for bad in ["1.5", "1e3", "abc", "99999999999999999999", "--1"] {
-            assert!(parse(bad, AttrType::Integer).is_err(), "{bad}");
-        }
+        assert!(serde_json::from_value::<AttrType>(serde_json::json!("text")).is_err());
         assert_eq!(
-            parse("abc", AttrType::Integer).unwrap_err().to_string(),
-            "`abc` is not an integer"
+            serde_json::to_value(AttrType::Number).unwrap(),
+            serde_json::json!("number")
         );
-        assert_eq!(parse("3.25", AttrType::Number).unwrap(), Some(Value::Number(3.25)));
-        assert_eq!(parse("-1e3", AttrType::Number).unwrap(), Some(Value::Number(-1000.0)));
-        for bad in ["NaN", "inf", "1,000", "x"] {
-            assert!(parse(bad, AttrType::Number).is_err(), "{bad}");
+        assert_eq!(AttrType::Datetime.to_string(), "datetime");
+        assert_eq!(AttrType::Boolean.to_string(), "boolean");
+    }
+
+    #[test]
+    fn empty_and_whitespace_is_none() {
+        for ty in [
+            AttrType::String,
+            AttrType::Integer,
+            AttrType::Number,
+            AttrType::Boolean,
+            AttrType::Datetime,
+            AttrType::List,
+        ] {
+            assert_eq!(parse("", ty).unwrap(), None);
+            assert_eq!(parse("  \t ", ty).unwrap(), None);
         }
     }
 
     #[test]
-    fn booleans_in_any_case() {
-        for t in ["true", "TRUE", "Yes", "y", "1", "t"] {
+    fn strings_are_trimmed() {
+        assert_eq!(
+            parse("  Ada Lovelace ", AttrType::String).unwrap(),
+            Some(Value::String("Ada Lovelace".into()))
+        );
+    }
+
+    #[test]
+    fn integers() {
+        assert_eq!(parse("42", AttrType::Integer).unwrap(), Some(Value::Integer(42)));
+        assert_eq!(parse(" -7 ", AttrType::Integer).unwrap(), Some(Value::Integer(-7)));
+        assert_eq!(parse("+3", AttrType::Integer).unwrap(), Some(Value::Integer(3)));
+        assert_eq!(
+            parse("9223372036854775807", AttrType::Integer).unwrap(),
+            Some(Value::Integer(i64::MAX))
+        );
+        for bad in ["1.5", "1e3", "abc", "1,000", "+", "-", "0x10", "1 2"] {
+            let e = parse(bad, AttrType::Integer).unwrap_err();
+            assert_eq!(e.to_string(), format!("`{bad}` is not an integer"));
+        }
+        let e = parse("9223372036854775808", AttrType::Integer).unwrap_err();
+        assert!(matches!(e, ValueError::IntegerOutOfRange { .. }));
+        assert!(e.to_string().starts_with("`9223372036854775808` is out of range"));
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse("1.5", AttrType::Number).unwrap(), Some(Value::Number(1.5)));
+        assert_eq!(parse("-0.25", AttrType::Number).unwrap(), Some(Value::Number(-0.25)));
+        assert_eq!(parse("1e3", AttrType::Number).unwrap(), Some(Value::Number(1000.0)));
+        assert_eq!(parse("42", AttrType::Number).unwrap(), Some(Value::Number(42.0)));
+        for bad in ["NaN", "nan", "inf", "-inf", "Infinity", "1,000", "1e999", "abc", "1.2.3"] {
+            let e = parse(bad, AttrType::Number).unwrap_err();
+            assert!(matches!(e, ValueError::NotNumber { .. }), "{bad}");
+            assert!(e.to_string().starts_with(&format!("`{bad}` is not a number")));
+        }
+    }
+
+    #[test]
+    fn booleans() {
+        for t in ["true", "TRUE", "Yes", "y", "Y", "1", "t", "T"] {
             assert_eq!(parse(t, AttrType::Boolean).unwrap(), Some(Value::Boolean(true)), "{t}");
         }
-        for f in ["false", "No", "N", "0", "F"] {
+        for f in ["false", "False", "NO", "n", "0", "f"] {
             assert_eq!(parse(f, AttrType::Boolean).unwrap(), Some(Value::Boolean(false)), "{f}");
         }
+        let e = parse("maybe", AttrType::Boolean).unwrap_err();
         assert_eq!(
-            parse("maybe", AttrType::Boolean).unwrap_err().to_string(),
+            e.to_string(),
             "`maybe` is not a boolean (use true/false, yes/no or 1/0)"
         );
+        assert!(parse("2", AttrType::Boolean).is_err());
     }
 
     #[test]
     fn lists() {
         let list = |raw: &str, d: Option<char>| {
             let o = ValueOptions {
-                datetime_format: None,
-                timezone: Tz::UTC,
                 list_delimiter: d,
+                ..ValueOptions::default()
             };
-            parse_value(raw, AttrType::List, &o).unwrap()
+            match parse_value(raw, AttrType::List, &o).unwrap() {
+                Some(Value::List(items)) => items,
+                other => panic!("{other:?}"),
+            }
         };
-        let v = |items: &[&str]| Some(Value::List(items.iter().map(|s| s.to_string()).collect()));
-        assert_eq!(list("[1|2|3]", None), v(&["1", "2", "3"]));
-        assert_eq!(list("a, b ,,c", None), v(&["a", "b", "c"]));
-        assert_eq!(list("a;b", Some(';')), v(&["a", "b"]));
-        assert_eq!(list("[a;b|c]", Some(';')), v(&["a", "b", "c"]));
-        assert_eq!(list("[]", None), None);
+        assert_eq!(list("[1|2|3]", None), ["1", "2", "3"]);
+        assert_eq!(list("[ a | b ||c ]", None), ["a", "b", "c"]);
+        assert_eq!(list("a, b,,c", None), ["a", "b", "c"]);
+        assert_eq!(list("a;b;c", Some(';')), ["a", "b", "c"]);
+        assert_eq!(list("a,b", Some(';')), ["a,b"]);
+        // Bracketed text also honours the column's delimiter.
+        assert_eq!(list("[a;b|c]", Some(';')), ["a", "b", "c"]);
+        assert_eq!(list("[]", None), Vec::<String>::new());
+        assert_eq!(list("single", None), ["single"]);
+        // Brackets that do not enclose the whole value are ordinary text.
+        assert_eq!(list("[a,b", None), ["[a", "b"]);
     }
 
     #[test]
-    fn moengage_datetime_formats() {
-        let cases = [
-            ("2022-01-31", "YYYY-MM-DD", "2022-01-31T00:00:00Z"),
-            ("2022/01/31", "YYYY/MM/DD", "2022-01-31T00:00:00Z"),
-            ("31/01/2022", "DD/MM/YYYY", "2022-01-31T00:00:00Z"),
-            ("31-01-2022", "DD-MM-YYYY", "2022-01-31T00:00:00Z"),
-            ("2022-01-31 12:59:30", "YYYY-MM-DD hh:mm:ss", "2022-01-31T12:59:30Z"),
-            ("31/01/2022 12:59:30", "DD/MM/YYYY hh:mm:ss", "2022-01-31T12:59:30Z"),
-            ("2022/01/31 12:59:30.5", "YYYY/MM/DD hh:mm:ss.s", "2022-01-31T12:59:30.500Z"),
-            ("31-01-2022 12:59:30.123456", "DD-MM-YYYY hh:mm:ss.s", "2022-01-31T12:59:30.123456Z"),
-            ("2022-01-31T12:59:30Z", "YYYY-MM-DDThh:mm:ssTZD", "2022-01-31T12:59:30Z"),
-            ("2022-01-31T12:59:30+05:30", "YYYY-MM-DDThh:mm:ssTZD", "2022-01-31T07:29:30Z"),
-            ("31/01/2022T12:59:30-02:00", "DD/MM/YYYYThh:mm:ssTZD", "2022-01-31T14:59:30Z"),
-            ("2022-01-31T12:59:30.25Z", "YYYY-MM-DDThh:mm:ss.sTZD", "2022-01-31T12:59:30.250Z"),
-            ("2022-01-31T12:59:30Z", "YYYY-MM-DDThh:mm:ss[.s]TZD", "2022-01-31T12:59:30Z"),
-        ];
-        for (raw, format, want) in cases {
-            assert_eq!(dt(raw, format).as_deref(), Ok(want), "{raw} as {format}");
+    fn display_strings() {
+        assert_eq!(Value::Integer(-3).to_display_string(), "-3");
+        assert_eq!(Value::Number(1.5).to_display_string(), "1.5");
+        assert_eq!(Value::Boolean(true).to_display_string(), "true");
+        assert_eq!(
+            Value::List(vec!["a".into(), "b".into()]).to_display_string(),
+            "a,b"
+        );
+        assert_eq!(
+            Value::DateTime(utc("2022-01-31T12:59:00Z")).to_display_string(),
+            "2022-01-31T12:59:00Z"
+        );
+        assert_eq!(
+            Value::DateTime(utc("2022-01-31T12:59:00.5Z")).to_display_string(),
+            "2022-01-31T12:59:00.500Z"
+        );
+        assert_eq!(
+            Value::DateTime(utc("2022-01-31T12:59:00.000123Z")).to_display_string(),
+            "2022-01-31T12:59:00.000123Z"
+        );
+    }
+
+    #[test]
+    fn iso_auto() {
+        let iso = |raw: &str, tz: Tz| match parse_value(
+            raw,
+            AttrType::Datetime,
+            &ValueOptions {
+                timezone: tz,
+                ..ValueOptions::default()
+            },
+        ) {
+            Ok(Some(Value::DateTime(t))) => Ok(t),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e),
+        };
+        let tz = Tz::Asia__Kolkata;
+        assert_eq!(iso("2022-01-31T12:59:00Z", tz).unwrap(), utc("2022-01-31T12:59:00Z"));
+        assert_eq!(
+            iso("2022-01-31T12:59:00+05:30", Tz::UTC).unwrap(),
+            utc("2022-01-31T07:29:00Z")
+        );
+        assert_eq!(
+            iso("2022-01-31T12:59:00.25-0100", Tz::UTC).unwrap(),
+            utc("2022-01-31T13:59:00.25Z")
+        );
+        assert_eq!(
+            iso("2022-01-31T12:59:00.123456789z", Tz::UTC).unwrap(),
+            utc("2022-01-31T12:59:00.123456789Z")
+        );
+        // Naive forms are local to the time zone.
+        assert_eq!(iso("2022-01-31T12:59:00", tz).unwrap(), utc("2022-01-31T07:29:00Z"));
+        assert_eq!(iso("2022-01-31 12:59:00", tz).unwrap(), utc("2022-01-31T07:29:00Z"));
+        assert_eq!(iso("2022-01-31 12:59", tz).unwrap(), utc("2022-01-31T07:29:00Z"));
+        assert_eq!(iso("2022-01-31", tz).unwrap(), utc("2022-01-30T18:30:00Z"));
+        assert_eq!(iso("2022-01-31", Tz::UTC).unwrap(), utc("2022-01-31T00:00:00Z"));
+        for bad in [
+            "31/01/2022",
+            "2022-02-30",
+            "2022-01-31T25:00:00",
+            "2022-01-31T12:59:00+",
+            "2022-01-31T12:59:00 junk",
+            "20220131",
+            "yesterday",
+        ] {
+            let e = iso(bad, Tz::UTC).unwrap_err();
+            assert!(matches!(e, ValueError::NotIsoDateTime { .. }), "{bad}: {e}");
+            assert!(e.to_string().starts_with(&format!("`{bad}` is not an ISO-8601")));
         }
+        // The explicit names behave the same way.
+        assert_eq!(dt("2022-01-31", "iso8601", Tz::UTC).unwrap(), utc("2022-01-31T00:00:00Z"));
+        assert_eq!(
+            dt("2022-01-31T12:59:00Z", "RFC3339", tz).unwrap(),
+            utc("2022-01-31T12:59:00Z")
+        );
+    }
+
+    #[test]
+    fn moengage_formats() {
+        let tz = Tz::Asia__Kolkata; // +05:30, no daylight saving
+        assert_eq!(dt("2022-01-31", "YYYY-MM-DD", Tz::UTC).unwrap(), utc("2022-01-31T00:00:00Z"));
+        assert_eq!(dt("2022/01/31", "YYYY/MM/DD", Tz::UTC).unwrap(), utc("2022-01-31T00:00:00Z"));
+        assert_eq!(dt("31/01/2022", "DD/MM/YYYY", Tz::UTC).unwrap(), utc("2022-01-31T00:00:00Z"));
+        assert_eq!(dt("31-01-2022", "DD-MM-YYYY", Tz::UTC).unwrap(), utc("2022-01-31T00:00:00Z"));
+        assert_eq!(dt("31-01-2022", "DD-MM-YYYY", tz).unwrap(), utc("2022-01-30T18:30:00Z"));
+        assert_eq!(
+            dt("2022-01-31 12:59:00", "YYYY-MM-DD hh:mm:ss", tz).unwrap(),
+            utc("2022-01-31T07:29:00Z")
+        );
+        assert_eq!(
+            dt("31/01/2022 12:59:00.5", "DD/MM/YYYY hh:mm:ss.s", Tz::UTC).unwrap(),
+            utc("2022-01-31T12:59:00.5Z")
+        );
+        assert_eq!(
+            dt("2022-01-31T12:59:00.123456+05:30", "YYYY-MM-DDThh:mm:ss.sTZD", Tz::UTC).unwrap(),
+            utc("2022-01-31T07:29:00.123456Z")
+        );
+        // A zoned format ignores the time zone setting.
+        assert_eq!(
+            dt("31/01/2022T12:59:00Z", "DD/MM/YYYYThh:mm:ssTZD", tz).unwrap(),
+            utc("2022-01-31T12:59:00Z")
+        );
+        assert_eq!(
+            dt("31-01-2022T12:59:00-02:00", "DD-MM-YYYYThh:mm:ss[.s]TZD", tz).unwrap(),
+            utc("2022-01-31T14:59:00Z")
+        );
+        assert_eq!(
+            dt("31-01-2022T12:59:00.1-02:00", "DD-MM-YYYYThh:mm:ss[.s]TZD", tz).unwrap(),
+            utc("2022-01-31T14:59:00.1Z")
+        );
+        // Format names are case-insensitive.
+        assert_eq!(dt("2022-01-31", "yyyy-mm-dd", Tz::UTC).unwrap(), utc("2022-01-31T00:00:00Z"));
+
         for (raw, format) in [
             ("31/02/2022", "DD/MM/YYYY"),
-            ("2022-01-31", "DD/MM/YYYY"),
+            ("2022-01-31", "DD-MM-YYYY"),
+            ("2022-1-31", "YYYY-MM-DD"),
             ("2022-01-31 12:59", "YYYY-MM-DD hh:mm:ss"),
-            ("2022-01-31 12:59:30.1234567", "YYYY-MM-DD hh:mm:ss.s"),
-            ("2022-01-31T12:59:30", "YYYY-MM-DDThh:mm:ssTZD"),
+            ("2022-01-31 12:59:00", "YYYY-MM-DD"),
+            ("2022-01-31 12:59:00", "YYYY-MM-DD hh:mm:ss.s"),
+            ("2022-01-31 12:59:00.5", "YYYY-MM-DD hh:mm:ss"),
+            ("2022-01-31 12:59:00.1234567", "YYYY-MM-DD hh:mm:ss.s"),
+            ("2022-01-31T12:59:00", "YYYY-MM-DDThh:mm:ssTZD"),
+            ("2022-01-31T12:59:00+0530", "YYYY-MM-DDThh:mm:ssTZD"),
+            ("2022-01-31T12:59:00.5Z", "YYYY-MM-DDThh:mm:ssTZD"),
+            ("2022-01-31T24:00:00Z", "YYYY-MM-DDThh:mm:ssTZD"),
         ] {
-            let e = dt(raw, format).unwrap_err();
-            assert!(e.contains("does not match the date-time format"), "{raw}: {e}");
+            let e = dt(raw, format, Tz::UTC).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("`{raw}` does not match the date-time format `{format}`")
+            );
         }
-        assert!(ValueDateTimeFormat::parse("MM/DD/YY").is_err());
     }
 
     #[test]
-    fn strftime_and_iso_formats() {
-        assert_eq!(dt("31.01.2022 12:59", "%d.%m.%Y %H:%M").as_deref(), Ok("2022-01-31T12:59:00Z"));
-        assert_eq!(dt("31.01.2022", "%d.%m.%Y").as_deref(), Ok("2022-01-31T00:00:00Z"));
+    fn strftime_formats() {
+        let tz = Tz::Europe__Berlin; // +01:00 in winter
         assert_eq!(
-            dt("2022-01-31T12:59:30+01:00", "%Y-%m-%dT%H:%M:%S%:z").as_deref(),
-            Ok("2022-01-31T11:59:30Z")
+            dt("31.01.2022 12:59", "%d.%m.%Y %H:%M", tz).unwrap(),
+            utc("2022-01-31T11:59:00Z")
         );
-        assert_eq!(dt("1643633970", "%s").as_deref(), Ok("2022-01-31T12:59:30Z"));
-        assert_eq!(dt("2022-01-31T12:59:30Z", "iso8601").as_deref(), Ok("2022-01-31T12:59:30Z"));
-        assert_eq!(dt("2022-01-31", "iso8601").as_deref(), Ok("2022-01-31T00:00:00Z"));
-        assert_eq!(dt("2022-01-31 12:59:30", "iso8601").as_deref(), Ok("2022-01-31T12:59:30Z"));
-        assert!(ValueDateTimeFormat::parse("%Q").is_err());
-        // Without a format, ISO-8601 is expected.
-        assert!(parse("31/01/2022", AttrType::Datetime).unwrap_err().to_string().contains("format"));
+        assert_eq!(dt("31.01.2022", "%d.%m.%Y", tz).unwrap(), utc("2022-01-30T23:00:00Z"));
+        assert_eq!(dt("1643633940", "%s", tz).unwrap(), utc("2022-01-31T12:59:00Z"));
+        assert_eq!(
+            dt("2022-01-31T12:59:00+05:30", "%Y-%m-%dT%H:%M:%S%:z", tz).unwrap(),
+            utc("2022-01-31T07:29:00Z")
+        );
+        assert_eq!(
+            dt("Jan 31 2022 01:59:00 PM", "%b %d %Y %I:%M:%S %p", Tz::UTC).unwrap(),
+            utc("2022-01-31T13:59:00Z")
+        );
+        let e = dt("2022-01-31", "%d.%m.%Y", tz).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`2022-01-31` does not match the date-time format `%d.%m.%Y`"
+        );
     }
 
     #[test]
-    fn local_times_use_the_given_timezone() {
-        let f = ValueDateTimeFormat::parse("YYYY-MM-DD hh:mm:ss").unwrap();
-        let o = ValueOptions {
-            datetime_format: Some(&f),
-            timezone: Kolkata,
-            list_delimiter: None,
-        };
-        let v = parse_value("2022-01-31 09:30:00", AttrType::Datetime, &o).unwrap().unwrap();
-        assert_eq!(v.to_display_string(), "2022-01-31T04:00:00Z");
-        // An offset in the value wins over the timezone.
-        let f = ValueDateTimeFormat::parse("YYYY-MM-DDThh:mm:ssTZD").unwrap();
-        let o = ValueOptions {
-            datetime_format: Some(&f),
-            timezone: Kolkata,
-            list_delimiter: None,
-        };
-        let v = parse_value("2022-01-31T09:30:00Z", AttrType::Datetime, &o).unwrap().unwrap();
-        assert_eq!(v.to_display_string(), "2022-01-31T09:30:00Z");
-        // A local time in a DST gap does not exist.
-        let f = ValueDateTimeFormat::parse("YYYY-MM-DD hh:mm:ss").unwrap();
-        let o = ValueOptions {
-            datetime_format: Some(&f),
-            timezone: chrono_tz::America::New_York,
-            list_delimiter: None,
-        };
-        let e = parse_value("2027-03-14 02:30:00", AttrType::Datetime, &o).unwrap_err();
-        assert!(e.to_string().contains("does not exist"), "{e}");
+    fn bad_formats() {
+        for f in ["", "DD.MM.YYYY", "YYYY-MM-DD HH:MM", "%H:%M", "%Q", "whatever"] {
+            let e = ValueDateTimeFormat::parse(f).unwrap_err();
+            assert!(matches!(e, ValueError::BadFormat { .. }), "{f}");
+            assert!(e.to_string().contains("is not a date-time format"), "{e}");
+        }
+        let e = ValueDateTimeFormat::parse("%H:%M").unwrap_err();
+        assert!(e.to_string().contains("does not describe a whole date"), "{e}");
+    }
+
+    #[test]
+    fn format_keeps_text_and_serde_round_trips() {
+        let f = ValueDateTimeFormat::parse(" DD/MM/YYYY hh:mm:ss ").unwrap();
+        assert_eq!(f.as_str(), "DD/MM/YYYY hh:mm:ss");
+        assert_eq!(f.to_string(), "DD/MM/YYYY hh:mm:ss");
+        let json = serde_json::to_string(&f).unwrap();
+        assert_eq!(json, "\"DD/MM/YYYY hh:mm:ss\"");
+        let back: ValueDateTimeFormat = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, f);
+        let s: ValueDateTimeFormat = serde_json::from_str("\"%d.%m.%Y\"").unwrap();
+        assert!(matches!(s, ValueDateTimeFormat::Strftime { .. }));
+        assert!(serde_json::from_str::<ValueDateTimeFormat>("\"nope\"").is_err());
+    }
+
+    #[test]
+    fn daylight_saving_edges() {
+        let berlin = Tz::Europe__Berlin;
+        // 2022-10-30 02:30 happens twice in Berlin; the earlier (CEST, +02:00) wins.
+        assert_eq!(
+            dt("2022-10-30 02:30:00", "YYYY-MM-DD hh:mm:ss", berlin).unwrap(),
+            utc("2022-10-30T00:30:00Z")
+        );
+        // 2022-03-27 02:30 never happens in Berlin.
+        let e = dt("2022-03-27 02:30:00", "YYYY-MM-DD hh:mm:ss", berlin).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`2022-03-27 02:30:00` does not exist in the time zone Europe/Berlin (the clocks skip it when daylight saving time starts)"
+        );
+        let e = dt("2022-03-27T02:30", "iso8601", berlin).unwrap_err();
+        assert!(matches!(e, ValueError::NonexistentLocalTime { .. }));
+    }
+
+    #[test]
+    fn errors_are_permanent() {
+        let e = parse("x", AttrType::Integer).unwrap_err();
+        assert_eq!(e.class(), ErrorClass::Permanent);
     }
 }
