@@ -295,3 +295,189 @@ pub fn decrypt_to<R: Read + Send, W: Write>(
         compressed,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+    use std::sync::OnceLock;
+
+    const PASS: &str = "test passphrase";
+
+    /// A GnuPG home with an RSA key, a Curve25519 key and a signer key, made once.
+    struct Fixture {
+        home: tempfile::TempDir,
+    }
+
+    fn gpg(home: &std::path::Path, args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
+        let mut child = Command::new("gpg")
+            .env("GNUPGHOME", home)
+            .args(["--batch", "--quiet", "--yes", "--pinentry-mode", "loopback", "--trust-model", "always", "--passphrase", PASS])
+            .args(args)
+            .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("gpg (GnuPG) must be installed for the PGP tests");
+        if let Some(data) = input {
+            let mut stdin = child.stdin.take().unwrap();
+            let data = data.to_vec();
+            std::thread::spawn(move || stdin.write_all(&data));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "gpg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    }
+
+    fn fixture() -> &'static Fixture {
+        static F: OnceLock<Fixture> = OnceLock::new();
+        F.get_or_init(|| {
+            let home = tempfile::tempdir().unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+            }
+            for (email, primary, sub) in [
+                ("rsa@x.com", "rsa2048", "rsa2048"),
+                ("cv@x.com", "ed25519", "cv25519"),
+                ("signer@x.com", "ed25519", "cv25519"),
+                ("other@x.com", "rsa2048", "rsa2048"),
+            ] {
+                gpg(home.path(), &["--quick-gen-key", &format!("T <{email}>"), primary, "sign", "never"], None);
+                let list = String::from_utf8(gpg(home.path(), &["--with-colons", "--list-keys", email], None)).unwrap();
+                let fpr = list.lines().find(|l| l.starts_with("fpr:")).unwrap().split(':').nth(9).unwrap().to_string();
+                gpg(home.path(), &["--quick-add-key", &fpr, sub, "encr", "never"], None);
+            }
+            Fixture { home }
+        })
+    }
+
+    impl Fixture {
+        fn secret(&self, email: &str) -> String {
+            String::from_utf8(gpg(self.home.path(), &["--armor", "--export-secret-keys", email], None)).unwrap()
+        }
+        fn public(&self, email: &str) -> String {
+            String::from_utf8(gpg(self.home.path(), &["--armor", "--export", email], None)).unwrap()
+        }
+        fn encrypt(&self, data: &[u8], to: &str, extra: &[&str]) -> Vec<u8> {
+            let mut args = vec!["--recipient", to, "--output", "-"];
+            args.extend_from_slice(extra);
+            args.push("--encrypt");
+            gpg(self.home.path(), &args, Some(data))
+        }
+        fn keyring(&self, email: &str, signer: Option<&str>) -> PgpKeyring {
+            let signer = signer.map(|s| self.public(s));
+            PgpKeyring::new(&self.secret(email), Some(PASS), signer.as_deref()).unwrap()
+        }
+    }
+
+    fn decrypt(file: &[u8], keys: &PgpKeyring) -> Result<(Vec<u8>, Decrypted), PgpError> {
+        let mut out = Vec::new();
+        let d = decrypt_to(file, &mut out, keys)?;
+        Ok((out, d))
+    }
+
+    const CSV: &[u8] = b"ID,Email\nu1,a@x.com\nu2,b@x.com\n";
+
+    #[test]
+    fn rsa_and_curve25519_armored_binary_and_every_compression() {
+        let f = fixture();
+        for email in ["rsa@x.com", "cv@x.com"] {
+            let keys = f.keyring(email, None);
+            for armor in [false, true] {
+                for algo in ["none", "zip", "zlib", "bzip2"] {
+                    let mut extra = vec!["--compress-algo", algo];
+                    if armor {
+                        extra.push("--armor");
+                    }
+                    let file = f.encrypt(CSV, email, &extra);
+                    assert!(looks_like_pgp(&file), "{email} {algo} armor={armor}");
+                    let (plain, d) = decrypt(&file, &keys).unwrap_or_else(|e| panic!("{email} {algo} armor={armor}: {e}"));
+                    assert_eq!(plain, CSV);
+                    assert_eq!(d.bytes, CSV.len() as u64);
+                    assert_eq!(d.compressed, algo != "none", "{algo}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn large_files_round_trip_byte_for_byte() {
+        let f = fixture();
+        let big: Vec<u8> = (0..12_000_000u32).map(|i| (i % 251) as u8).collect();
+        let file = f.encrypt(&big, "cv@x.com", &["--compress-algo", "none"]);
+        let (plain, _) = decrypt(&file, &f.keyring("cv@x.com", None)).unwrap();
+        assert!(plain == big);
+    }
+
+    #[test]
+    fn signatures() {
+        let f = fixture();
+        let keys = f.keyring("rsa@x.com", Some("signer@x.com"));
+        let signed = f.encrypt(CSV, "rsa@x.com", &["--local-user", "signer@x.com", "--sign"]);
+        let (plain, d) = decrypt(&signed, &keys).unwrap();
+        assert_eq!(plain, CSV);
+        assert!(d.signer.is_some());
+        let by_other = f.encrypt(CSV, "rsa@x.com", &["--local-user", "other@x.com", "--sign"]);
+        assert!(matches!(decrypt(&by_other, &keys), Err(PgpError::BadSignature { .. })));
+        let unsigned = f.encrypt(CSV, "rsa@x.com", &[]);
+        assert!(matches!(decrypt(&unsigned, &keys), Err(PgpError::MissingSignature)));
+        // Without a configured signer, a signature is not required (nor checked).
+        assert!(decrypt(&by_other, &f.keyring("rsa@x.com", None)).is_ok());
+    }
+
+    #[test]
+    fn wrong_key_and_wrong_passphrase_are_told_apart() {
+        let f = fixture();
+        let file = f.encrypt(CSV, "other@x.com", &[]);
+        let keys = f.keyring("rsa@x.com", None);
+        match decrypt(&file, &keys) {
+            Err(PgpError::NotEncryptedToKey { recipients, ours }) => {
+                assert!(!recipients.is_empty());
+                assert_eq!(ours, keys.key_ids());
+                assert!(recipients.iter().all(|r| !ours.contains(r)));
+            }
+            other => panic!("{other:?}"),
+        }
+        let wrong = PgpKeyring::new(&f.secret("rsa@x.com"), Some("not it"), None).unwrap();
+        let file = f.encrypt(CSV, "rsa@x.com", &[]);
+        assert!(matches!(decrypt(&file, &wrong), Err(PgpError::WrongPassphrase)));
+        assert!(matches!(wrong.unlock_check(), Err(PgpError::WrongPassphrase)));
+        assert!(keys.unlock_check().is_ok());
+        let e = PgpError::WrongPassphrase.to_string();
+        assert!(!e.contains("not it"));
+    }
+
+    #[test]
+    fn tampered_and_truncated_files_fail() {
+        let f = fixture();
+        let keys = f.keyring("rsa@x.com", None);
+        let data: Vec<u8> = CSV.repeat(2000);
+        let file = f.encrypt(&data, "rsa@x.com", &["--compress-algo", "none"]);
+        let mut tampered = file.clone();
+        let mid = tampered.len() / 2;
+        tampered[mid] ^= 0x01;
+        assert!(matches!(decrypt(&tampered, &keys), Err(PgpError::Corrupt(_))), "tampered");
+        let truncated = &file[..file.len() - 30];
+        assert!(matches!(decrypt(truncated, &keys), Err(PgpError::Corrupt(_))), "truncated");
+    }
+
+    #[test]
+    fn sniffing_and_key_errors() {
+        let f = fixture();
+        let binary = f.encrypt(CSV, "cv@x.com", &[]);
+        let armored = f.encrypt(CSV, "cv@x.com", &["--armor"]);
+        assert!(looks_like_pgp(&binary));
+        assert!(looks_like_pgp(&armored));
+        assert!(!looks_like_pgp(CSV));
+        assert!(!looks_like_pgp(&[0x1f, 0x8b, 0x08]));
+        assert!(!looks_like_pgp(b""));
+        assert!(matches!(decrypt(CSV, &f.keyring("cv@x.com", None)), Err(PgpError::NotPgp)));
+        let e = PgpKeyring::new("-----BEGIN PGP PRIVATE KEY BLOCK-----\nsecret-material\n", None, None).unwrap_err();
+        assert!(!e.to_string().contains("secret-material"));
+        assert!(PgpKeyring::new(&f.secret("cv@x.com"), Some(PASS), Some("nope")).is_err());
+        let debug = format!("{:?}", f.keyring("cv@x.com", None));
+        assert!(!debug.contains(PASS));
+    }
+}
