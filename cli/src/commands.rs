@@ -41,7 +41,58 @@ fn read_config(file: &str) -> anyhow::Result<Result<ImportConfig, ConfigError>> 
     Ok(ImportConfig::from_json(&text))
 }
 
-pub fn validate(out: &Output, file: &str, key: Option<&str>) -> anyhow::Result<ExitCode> {
+/// What a local sample file says about the mapping: unmapped and absent columns, or why
+/// the mapping would fail on it.
+fn check_sample(
+    config: &ImportConfig,
+    sample: &str,
+    manifest: Option<&str>,
+) -> anyhow::Result<serde_json::Value> {
+    use s3imports::mapping::{CompiledMapping, MappingSpec, parse_manifest};
+    use s3imports::reader::{CsvOptions, open_reader};
+    use std::io::{BufRead, BufReader};
+    let mappings = match (&config.mapping, manifest) {
+        (MappingSpec::Columns { columns }, _) => columns.clone(),
+        (MappingSpec::Manifest { .. }, Some(path)) => parse_manifest(
+            &std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?,
+        )?,
+        (MappingSpec::Manifest { manifest }, None) => {
+            bail!("the config's mapping is in `{manifest}`: give its local copy with --manifest")
+        }
+    };
+    let file = std::fs::File::open(sample).with_context(|| format!("reading {sample}"))?;
+    let mut input = BufReader::new(file);
+    let head = input.fill_buf()?;
+    if s3imports::pgp::looks_like_pgp(head) {
+        bail!("{sample} is PGP-encrypted: decrypt it first (gpg --decrypt) to check its columns");
+    }
+    let plain: Box<dyn std::io::Read> = if head.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::MultiGzDecoder::new(input))
+    } else {
+        Box::new(input)
+    };
+    let json = config.file_type == s3imports::naming::FileType::Json;
+    let csv = CsvOptions {
+        delimiter: u8::try_from(u32::from(config.delimiter)).unwrap_or(b','),
+    };
+    let reader =
+        open_reader(json, plain, &csv, None).with_context(|| format!("reading {sample}"))?;
+    let columns = reader.columns().to_vec();
+    Ok(match CompiledMapping::new(config, &mappings, &columns) {
+        Ok(m) => {
+            json!({"columns": columns, "unmapped_columns": m.unmapped, "absent_columns": m.absent, "problem": null})
+        }
+        Err(e) => json!({"columns": columns, "problem": e.to_string()}),
+    })
+}
+
+pub fn validate(
+    out: &Output,
+    file: &str,
+    key: Option<&str>,
+    sample: Option<&str>,
+    manifest: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let config = match read_config(file)? {
         Ok(c) => c,
         Err(e) => {
@@ -58,6 +109,16 @@ pub fn validate(out: &Output, file: &str, key: Option<&str>) -> anyhow::Result<E
     };
     let pattern = config.file_pattern();
     let mut valid = true;
+    let sample_report = match sample {
+        Some(path) => Some(check_sample(&config, path, manifest)?),
+        None => None,
+    };
+    if sample_report
+        .as_ref()
+        .is_some_and(|r| !r["problem"].is_null())
+    {
+        valid = false;
+    }
     let key_report = key.map(|k| match pattern.match_key(k) {
         Ok(m) => json!({"key": k, "matches": true, "timestamp": m.timestamp.to_string(), "gzip": m.gzip, "pgp": m.pgp}),
         Err(why) => {
@@ -74,6 +135,7 @@ pub fn validate(out: &Output, file: &str, key: Option<&str>) -> anyhow::Result<E
             "file_prefix": config.file_prefix(),
             "example_file": pattern.example_name(),
             "key": key_report,
+            "sample": sample_report,
         }),
         || {
             let mut t = format!(
@@ -86,6 +148,25 @@ pub fn validate(out: &Output, file: &str, key: Option<&str>) -> anyhow::Result<E
                 pattern.example_name(),
                 config.schedule.describe(config.timezone),
             );
+            if let (Some(path), Some(r)) = (sample, &sample_report) {
+                let list = |v: &serde_json::Value| {
+                    v.as_array()
+                        .map(|a| a.iter().filter_map(|c| c.as_str()).map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "))
+                        .unwrap_or_default()
+                };
+                match r["problem"].as_str() {
+                    Some(p) => t.push_str(&format!("  sample {path}: the mapping fails: {p}\n")),
+                    None => {
+                        t.push_str(&format!("  sample {path}: the mapping fits its columns\n"));
+                        if !list(&r["unmapped_columns"]).is_empty() {
+                            t.push_str(&format!("    not mapped (not imported): {}\n", list(&r["unmapped_columns"])));
+                        }
+                        if !list(&r["absent_columns"]).is_empty() {
+                            t.push_str(&format!("    mapped but not in the file (ignored): {}\n", list(&r["absent_columns"])));
+                        }
+                    }
+                }
+            }
             if let (Some(k), Some(r)) = (key, &key_report) {
                 if r["matches"] == true {
                     t.push_str(&format!("  key {k}: matches (time {})\n", r["timestamp"].as_str().unwrap_or_default()));

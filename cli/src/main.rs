@@ -50,11 +50,19 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Check a config file; with --key, explain whether that S3 key would be imported.
+    /// Check a config file; with --key, explain whether that S3 key would be imported;
+    /// with --sample, check the mapping against a local data file's columns.
     Validate {
         file: String,
+        /// An S3 key (folder/name) to check against the folder, prefix and date-time.
         #[arg(long)]
         key: Option<String>,
+        /// A local data file (CSV or JSON, gzipped or not) whose columns to check.
+        #[arg(long)]
+        sample: Option<String>,
+        /// The local copy of the mapping file, for configs with `"mapping": {"manifest": ...}`.
+        #[arg(long)]
+        manifest: Option<String>,
     },
     /// Validate and store a config (refusing a duplicate of another active import).
     Put { file: String },
@@ -80,9 +88,18 @@ async fn main() -> ExitCode {
         None => s3imports::stack::Stack::from_env(),
     };
     let result = match cli.command {
-        Command::Config(ConfigCommand::Validate { file, key }) => {
-            commands::validate(&out, &file, key.as_deref())
-        }
+        Command::Config(ConfigCommand::Validate {
+            file,
+            key,
+            sample,
+            manifest,
+        }) => commands::validate(
+            &out,
+            &file,
+            key.as_deref(),
+            sample.as_deref(),
+            manifest.as_deref(),
+        ),
         Command::Config(ConfigCommand::Put { file }) => commands::put(&out, &stack, &file).await,
         Command::Config(ConfigCommand::Archive { id }) => {
             commands::archive(&out, &stack, &id).await

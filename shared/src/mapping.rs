@@ -699,7 +699,10 @@ mod tests {
     }
 
     /// Maps every row of `csv`: Ok(row) or Err(errors as "column: reason").
-    fn map_all(c: &ImportConfig, csv: &str) -> (CompiledMapping, Vec<Result<MappedRow, Vec<String>>>) {
+    fn map_all(
+        c: &ImportConfig,
+        csv: &str,
+    ) -> (CompiledMapping, Vec<Result<MappedRow, Vec<String>>>) {
         let mut reader = open_reader(false, csv.as_bytes(), &CsvOptions::default(), None).unwrap();
         let m = CompiledMapping::new(c, c.inline_columns().unwrap(), reader.columns()).unwrap();
         let mut row = Row::default();
@@ -710,7 +713,9 @@ mod tests {
                     let mut mapped = MappedRow::default();
                     out.push(m.map_row(&row, &mut mapped).map(|()| mapped).map_err(|es| {
                         es.iter()
-                            .map(|e| format!("{}: {}", e.column.clone().unwrap_or_default(), e.reason))
+                            .map(|e| {
+                                format!("{}: {}", e.column.clone().unwrap_or_default(), e.reason)
+                            })
                             .collect()
                     }));
                 }
@@ -721,7 +726,10 @@ mod tests {
     }
 
     fn attr<'a>(r: &'a MappedRow, name: &str) -> Option<&'a Value> {
-        r.attributes.iter().find(|(n, _)| &**n == name).map(|(_, v)| v)
+        r.attributes
+            .iter()
+            .find(|(n, _)| &**n == name)
+            .map(|(_, v)| v)
     }
 
     #[test]
@@ -748,15 +756,24 @@ u2,31/02/1990,old,maybe,,x,y\n\
         assert_eq!(r.row, 2);
         assert_eq!(attr(r, "age"), Some(&Value::Integer(31)));
         assert_eq!(attr(r, "vip"), Some(&Value::Boolean(true)));
-        assert_eq!(attr(r, "tags"), Some(&Value::List(vec!["a".into(), "b".into()])));
-        assert_eq!(attr(r, "birthday").map(Value::to_display_string).as_deref(), Some("1990-02-14T00:00:00Z"));
+        assert_eq!(
+            attr(r, "tags"),
+            Some(&Value::List(vec!["a".into(), "b".into()]))
+        );
+        assert_eq!(
+            attr(r, "birthday").map(Value::to_display_string).as_deref(),
+            Some("1990-02-14T00:00:00Z")
+        );
         assert!(attr(r, "Notes").is_none());
         let errors = rows[1].as_ref().unwrap_err();
         assert_eq!(errors.len(), 3, "{errors:?}");
         assert!(errors[0].starts_with("Born: `31/02/1990` does not match"));
         assert!(errors[1].starts_with("Age: `old` is not an integer"));
         assert!(errors[2].starts_with("VIP: `maybe` is not a boolean"));
-        assert_eq!(rows[2].as_ref().unwrap_err(), &["ID: `user_id` is empty; every row needs one"]);
+        assert_eq!(
+            rows[2].as_ref().unwrap_err(),
+            &["ID: `user_id` is empty; every row needs one"]
+        );
     }
 
     #[test]
@@ -770,8 +787,14 @@ u2,31/02/1990,old,maybe,,x,y\n\
         );
         let (_, rows) = map_all(&c, "uid,at\nu1,2022-01-31 09:30:00\nu2,\n");
         let r = rows[0].as_ref().unwrap();
-        assert_eq!(r.event_time.map(|t| t.to_rfc3339()), Some("2022-01-31T04:00:00+00:00".into()));
-        assert_eq!(rows[1].as_ref().unwrap_err(), &["at: the event time is empty; every event needs one"]);
+        assert_eq!(
+            r.event_time.map(|t| t.to_rfc3339()),
+            Some("2022-01-31T04:00:00+00:00".into())
+        );
+        assert_eq!(
+            rows[1].as_ref().unwrap_err(),
+            &["at: the event time is empty; every event needs one"]
+        );
         let problems = column_problems(
             &[ColumnMapping {
                 column: "uid".into(),
@@ -784,7 +807,10 @@ u2,31/02/1990,old,maybe,,x,y\n\
             &c.kind,
             "mapping.columns",
         );
-        assert_eq!(problems[0].message, "events `Buy` imports need a column mapped to `event_time`");
+        assert_eq!(
+            problems[0].message,
+            "events `Buy` imports need a column mapped to `event_time`"
+        );
     }
 
     #[test]
@@ -794,11 +820,21 @@ u2,31/02/1990,old,maybe,,x,y\n\
             serde_json::json!([{"column": "city", "attribute": "city"}]),
         );
         let (m, rows) = map_all(&c, "device,city\nd1,Pune\n,Goa\n");
-        assert!(m.unmapped.is_empty(), "the identifier column is not unmapped");
+        assert!(
+            m.unmapped.is_empty(),
+            "the identifier column is not unmapped"
+        );
         assert_eq!(rows[0].as_ref().unwrap().key, "d1");
         assert!(rows[1].as_ref().unwrap_err()[0].contains("identifier is empty"));
-        let mut reader = open_reader(false, "city\nPune\n".as_bytes(), &CsvOptions::default(), None).unwrap();
-        let e = CompiledMapping::new(&c, c.inline_columns().unwrap(), reader.columns()).unwrap_err();
+        let mut reader = open_reader(
+            false,
+            "city\nPune\n".as_bytes(),
+            &CsvOptions::default(),
+            None,
+        )
+        .unwrap();
+        let e =
+            CompiledMapping::new(&c, c.inline_columns().unwrap(), reader.columns()).unwrap_err();
         assert_eq!(
             e.to_string(),
             "column `device` (anonymous user identifier) is not in the file; its columns are: `city`"
@@ -855,7 +891,15 @@ u2,31/02/1990,old,maybe,,x,y\n\
         let attrs: Vec<Option<&str>> = m.iter().map(|c| c.attribute.as_deref()).collect();
         assert_eq!(
             attrs,
-            [Some("user_id"), Some("email"), Some("birthday"), Some("spend"), Some("vip"), Some("mobile"), None]
+            [
+                Some("user_id"),
+                Some("email"),
+                Some("birthday"),
+                Some("spend"),
+                Some("vip"),
+                Some("mobile"),
+                None
+            ]
         );
         assert_eq!(m[3].attr_type(), AttrType::Number);
         assert_eq!(m[4].attr_type(), AttrType::Boolean);
@@ -863,9 +907,12 @@ u2,31/02/1990,old,maybe,,x,y\n\
         assert!(m[5].skip && m[6].skip);
         assert!(column_problems(&m, &ImportKind::RegisteredUsers, "m").is_empty());
         // Our own format, and its errors.
-        let ours = parse_manifest(r#"{"columns": [{"column": "ID", "attribute": "user_id"}]}"#).unwrap();
+        let ours =
+            parse_manifest(r#"{"columns": [{"column": "ID", "attribute": "user_id"}]}"#).unwrap();
         assert_eq!(ours[0].attribute.as_deref(), Some("user_id"));
-        let e = parse_manifest(r#"{"mapping": [{"column": "x", "moe_attr": "x", "type": "blob"}]}"#).unwrap_err();
+        let e =
+            parse_manifest(r#"{"mapping": [{"column": "x", "moe_attr": "x", "type": "blob"}]}"#)
+                .unwrap_err();
         assert!(e.to_string().contains("unknown type `blob`"), "{e}");
     }
 

@@ -466,7 +466,10 @@ mod tests {
     }
 
     fn at(y: i32, m: u32, d: u32, h: u32, mi: u32, s: u32) -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(y, m, d).unwrap().and_hms_opt(h, mi, s).unwrap()
+        NaiveDate::from_ymd_opt(y, m, d)
+            .unwrap()
+            .and_hms_opt(h, mi, s)
+            .unwrap()
     }
 
     #[test]
@@ -484,32 +487,55 @@ mod tests {
             ("%Y-%m-%d", "2022-01-31", at(2022, 1, 31, 0, 0, 0)),
             ("%d%m%Y", "31012022", at(2022, 1, 31, 0, 0, 0)),
             ("%m%d%Y", "01312022", at(2022, 1, 31, 0, 0, 0)),
-            ("%Y%m%d%H%M%S", "20220131125930", at(2022, 1, 31, 12, 59, 30)),
+            (
+                "%Y%m%d%H%M%S",
+                "20220131125930",
+                at(2022, 1, 31, 12, 59, 30),
+            ),
             ("%Y%m%d%H%M", "202201311259", at(2022, 1, 31, 12, 59, 0)),
-            ("%Y-%m-%d_%H-%M-%S", "2022-01-31_12-59-30", at(2022, 1, 31, 12, 59, 30)),
-            ("%Y-%m-%dT%H-%M-%S", "2022-01-31T12-59-30", at(2022, 1, 31, 12, 59, 30)),
+            (
+                "%Y-%m-%d_%H-%M-%S",
+                "2022-01-31_12-59-30",
+                at(2022, 1, 31, 12, 59, 30),
+            ),
+            (
+                "%Y-%m-%dT%H-%M-%S",
+                "2022-01-31T12-59-30",
+                at(2022, 1, 31, 12, 59, 30),
+            ),
             ("%s", "1643633970", at(2022, 1, 31, 12, 59, 30)),
         ];
         for (format, text, want) in cases {
             let p = pattern("registered_user_data_", format);
             let key = format!("in/users/registered_user_data_{text}.csv");
-            let m = p.match_key(&key).unwrap_or_else(|e| panic!("{format} {key}: {e}"));
+            let m = p
+                .match_key(&key)
+                .unwrap_or_else(|e| panic!("{format} {key}: {e}"));
             assert_eq!(m.timestamp, want, "{format}");
             assert_eq!(m.datetime_text, text);
             // The documented example name matches too.
-            assert!(p.match_key(&format!("in/users/{}", p.example_name())).is_ok(), "{format}");
+            assert!(
+                p.match_key(&format!("in/users/{}", p.example_name()))
+                    .is_ok(),
+                "{format}"
+            );
         }
     }
 
     #[test]
     fn invalid_dates_and_formats() {
         let p = pattern("registered_user_data_", "ddmmyyyy");
-        let e = p.match_key("in/users/registered_user_data_31022022.csv").unwrap_err();
+        let e = p
+            .match_key("in/users/registered_user_data_31022022.csv")
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             "the date-time `31022022` does not match the format `ddmmyyyy`"
         );
-        assert!(p.match_key("in/users/registered_user_data_3101202.csv").is_err());
+        assert!(
+            p.match_key("in/users/registered_user_data_3101202.csv")
+                .is_err()
+        );
         for bad in ["", "yyyy", "%Q", "%m%d", "%s%Y", "%Y/%m/%d"] {
             assert!(DateTimeFormat::parse(bad).is_err(), "{bad}");
         }
@@ -518,7 +544,9 @@ mod tests {
     #[test]
     fn names_with_spaces_and_underscores_in_the_prefix() {
         let p = pattern("Purchase Summary_", "ddmmyyyy");
-        let m = p.match_key("in/users/Purchase Summary_31011997.csv").unwrap();
+        let m = p
+            .match_key("in/users/Purchase Summary_31011997.csv")
+            .unwrap();
         assert_eq!(m.timestamp, at(1997, 1, 31, 0, 0, 0));
         let p = pattern("Purchase_Transaction_", "yyyymmdd_hhmm");
         let m = p
@@ -560,12 +588,30 @@ mod tests {
     fn explains_which_part_is_wrong() {
         let p = pattern("registered_user_data_", "yyyymmdd");
         let why = |k: &str| p.match_key(k).unwrap_err();
-        assert!(matches!(why("other/registered_user_data_20220131.csv"), Mismatch::NotInFolder { .. }));
-        assert!(matches!(why("in/users/sub/registered_user_data_20220131.csv"), Mismatch::InSubFolder { .. }));
-        assert!(matches!(why("in/users/registered_user_data_20220131.txt"), Mismatch::Extension { .. }));
-        assert!(matches!(why("in/users/anonymous_user_data_20220131.csv"), Mismatch::Prefix { .. }));
-        assert!(matches!(why("in/users/registered_user_data_2022013.csv"), Mismatch::DateTime { .. }));
-        assert!(matches!(why("in/users-old/registered_user_data_20220131.csv"), Mismatch::NotInFolder { .. }));
+        assert!(matches!(
+            why("other/registered_user_data_20220131.csv"),
+            Mismatch::NotInFolder { .. }
+        ));
+        assert!(matches!(
+            why("in/users/sub/registered_user_data_20220131.csv"),
+            Mismatch::InSubFolder { .. }
+        ));
+        assert!(matches!(
+            why("in/users/registered_user_data_20220131.txt"),
+            Mismatch::Extension { .. }
+        ));
+        assert!(matches!(
+            why("in/users/anonymous_user_data_20220131.csv"),
+            Mismatch::Prefix { .. }
+        ));
+        assert!(matches!(
+            why("in/users/registered_user_data_2022013.csv"),
+            Mismatch::DateTime { .. }
+        ));
+        assert!(matches!(
+            why("in/users-old/registered_user_data_20220131.csv"),
+            Mismatch::NotInFolder { .. }
+        ));
     }
 
     #[test]
@@ -580,7 +626,11 @@ mod tests {
             ("mon_yyyy", false),
             ("%s", false),
         ] {
-            assert_eq!(DateTimeFormat::parse(f).unwrap().sorts_lexically(), lexical, "{f}");
+            assert_eq!(
+                DateTimeFormat::parse(f).unwrap().sorts_lexically(),
+                lexical,
+                "{f}"
+            );
         }
         let p = pattern("u_", "yyyymmdd");
         let newest = p.match_key("in/users/u_20220131.csv.gz").unwrap();
@@ -602,7 +652,10 @@ mod tests {
             .collect();
         sort_by_time(&mut files);
         let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["u_15012021.csv", "u_31012022.csv", "u_01022022.csv"]);
+        assert_eq!(
+            names,
+            ["u_15012021.csv", "u_31012022.csv", "u_01022022.csv"]
+        );
         assert_eq!(newest(&files).unwrap().name, "u_01022022.csv");
         let months = pattern("u_", "mon_yyyy");
         let a = months.match_key("in/users/u_feb_2022.csv").unwrap();
@@ -615,6 +668,9 @@ mod tests {
         assert!(validate_prefix("Purchase Summary_").is_ok());
         assert_eq!(validate_prefix("a/b"), Err(NamingError::PrefixChar('/')));
         assert_eq!(validate_prefix(""), Err(NamingError::PrefixLength));
-        assert_eq!(validate_prefix(&"x".repeat(101)), Err(NamingError::PrefixLength));
+        assert_eq!(
+            validate_prefix(&"x".repeat(101)),
+            Err(NamingError::PrefixLength)
+        );
     }
 }

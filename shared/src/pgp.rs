@@ -312,9 +312,23 @@ mod tests {
     fn gpg(home: &std::path::Path, args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
         let mut child = Command::new("gpg")
             .env("GNUPGHOME", home)
-            .args(["--batch", "--quiet", "--yes", "--pinentry-mode", "loopback", "--trust-model", "always", "--passphrase", PASS])
+            .args([
+                "--batch",
+                "--quiet",
+                "--yes",
+                "--pinentry-mode",
+                "loopback",
+                "--trust-model",
+                "always",
+                "--passphrase",
+                PASS,
+            ])
             .args(args)
-            .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -325,7 +339,11 @@ mod tests {
             std::thread::spawn(move || stdin.write_all(&data));
         }
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "gpg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out.stdout
     }
 
@@ -336,7 +354,8 @@ mod tests {
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+                std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700))
+                    .unwrap();
             }
             for (email, primary, sub) in [
                 ("rsa@x.com", "rsa2048", "rsa2048"),
@@ -344,10 +363,36 @@ mod tests {
                 ("signer@x.com", "ed25519", "cv25519"),
                 ("other@x.com", "rsa2048", "rsa2048"),
             ] {
-                gpg(home.path(), &["--quick-gen-key", &format!("T <{email}>"), primary, "sign", "never"], None);
-                let list = String::from_utf8(gpg(home.path(), &["--with-colons", "--list-keys", email], None)).unwrap();
-                let fpr = list.lines().find(|l| l.starts_with("fpr:")).unwrap().split(':').nth(9).unwrap().to_string();
-                gpg(home.path(), &["--quick-add-key", &fpr, sub, "encr", "never"], None);
+                gpg(
+                    home.path(),
+                    &[
+                        "--quick-gen-key",
+                        &format!("T <{email}>"),
+                        primary,
+                        "sign",
+                        "never",
+                    ],
+                    None,
+                );
+                let list = String::from_utf8(gpg(
+                    home.path(),
+                    &["--with-colons", "--list-keys", email],
+                    None,
+                ))
+                .unwrap();
+                let fpr = list
+                    .lines()
+                    .find(|l| l.starts_with("fpr:"))
+                    .unwrap()
+                    .split(':')
+                    .nth(9)
+                    .unwrap()
+                    .to_string();
+                gpg(
+                    home.path(),
+                    &["--quick-add-key", &fpr, sub, "encr", "never"],
+                    None,
+                );
             }
             Fixture { home }
         })
@@ -355,7 +400,12 @@ mod tests {
 
     impl Fixture {
         fn secret(&self, email: &str) -> String {
-            String::from_utf8(gpg(self.home.path(), &["--armor", "--export-secret-keys", email], None)).unwrap()
+            String::from_utf8(gpg(
+                self.home.path(),
+                &["--armor", "--export-secret-keys", email],
+                None,
+            ))
+            .unwrap()
         }
         fn public(&self, email: &str) -> String {
             String::from_utf8(gpg(self.home.path(), &["--armor", "--export", email], None)).unwrap()
@@ -393,7 +443,8 @@ mod tests {
                     }
                     let file = f.encrypt(CSV, email, &extra);
                     assert!(looks_like_pgp(&file), "{email} {algo} armor={armor}");
-                    let (plain, d) = decrypt(&file, &keys).unwrap_or_else(|e| panic!("{email} {algo} armor={armor}: {e}"));
+                    let (plain, d) = decrypt(&file, &keys)
+                        .unwrap_or_else(|e| panic!("{email} {algo} armor={armor}: {e}"));
                     assert_eq!(plain, CSV);
                     assert_eq!(d.bytes, CSV.len() as u64);
                     assert_eq!(d.compressed, algo != "none", "{algo}");
@@ -415,14 +466,24 @@ mod tests {
     fn signatures() {
         let f = fixture();
         let keys = f.keyring("rsa@x.com", Some("signer@x.com"));
-        let signed = f.encrypt(CSV, "rsa@x.com", &["--local-user", "signer@x.com", "--sign"]);
+        let signed = f.encrypt(
+            CSV,
+            "rsa@x.com",
+            &["--local-user", "signer@x.com", "--sign"],
+        );
         let (plain, d) = decrypt(&signed, &keys).unwrap();
         assert_eq!(plain, CSV);
         assert!(d.signer.is_some());
         let by_other = f.encrypt(CSV, "rsa@x.com", &["--local-user", "other@x.com", "--sign"]);
-        assert!(matches!(decrypt(&by_other, &keys), Err(PgpError::BadSignature { .. })));
+        assert!(matches!(
+            decrypt(&by_other, &keys),
+            Err(PgpError::BadSignature { .. })
+        ));
         let unsigned = f.encrypt(CSV, "rsa@x.com", &[]);
-        assert!(matches!(decrypt(&unsigned, &keys), Err(PgpError::MissingSignature)));
+        assert!(matches!(
+            decrypt(&unsigned, &keys),
+            Err(PgpError::MissingSignature)
+        ));
         // Without a configured signer, a signature is not required (nor checked).
         assert!(decrypt(&by_other, &f.keyring("rsa@x.com", None)).is_ok());
     }
@@ -442,8 +503,14 @@ mod tests {
         }
         let wrong = PgpKeyring::new(&f.secret("rsa@x.com"), Some("not it"), None).unwrap();
         let file = f.encrypt(CSV, "rsa@x.com", &[]);
-        assert!(matches!(decrypt(&file, &wrong), Err(PgpError::WrongPassphrase)));
-        assert!(matches!(wrong.unlock_check(), Err(PgpError::WrongPassphrase)));
+        assert!(matches!(
+            decrypt(&file, &wrong),
+            Err(PgpError::WrongPassphrase)
+        ));
+        assert!(matches!(
+            wrong.unlock_check(),
+            Err(PgpError::WrongPassphrase)
+        ));
         assert!(keys.unlock_check().is_ok());
         let e = PgpError::WrongPassphrase.to_string();
         assert!(!e.contains("not it"));
@@ -458,9 +525,15 @@ mod tests {
         let mut tampered = file.clone();
         let mid = tampered.len() / 2;
         tampered[mid] ^= 0x01;
-        assert!(matches!(decrypt(&tampered, &keys), Err(PgpError::Corrupt(_))), "tampered");
+        assert!(
+            matches!(decrypt(&tampered, &keys), Err(PgpError::Corrupt(_))),
+            "tampered"
+        );
         let truncated = &file[..file.len() - 30];
-        assert!(matches!(decrypt(truncated, &keys), Err(PgpError::Corrupt(_))), "truncated");
+        assert!(
+            matches!(decrypt(truncated, &keys), Err(PgpError::Corrupt(_))),
+            "truncated"
+        );
     }
 
     #[test]
@@ -473,8 +546,16 @@ mod tests {
         assert!(!looks_like_pgp(CSV));
         assert!(!looks_like_pgp(&[0x1f, 0x8b, 0x08]));
         assert!(!looks_like_pgp(b""));
-        assert!(matches!(decrypt(CSV, &f.keyring("cv@x.com", None)), Err(PgpError::NotPgp)));
-        let e = PgpKeyring::new("-----BEGIN PGP PRIVATE KEY BLOCK-----\nsecret-material\n", None, None).unwrap_err();
+        assert!(matches!(
+            decrypt(CSV, &f.keyring("cv@x.com", None)),
+            Err(PgpError::NotPgp)
+        ));
+        let e = PgpKeyring::new(
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----\nsecret-material\n",
+            None,
+            None,
+        )
+        .unwrap_err();
         assert!(!e.to_string().contains("secret-material"));
         assert!(PgpKeyring::new(&f.secret("cv@x.com"), Some(PASS), Some("nope")).is_err());
         let debug = format!("{:?}", f.keyring("cv@x.com", None));

@@ -2,18 +2,29 @@
 //! reused buffers, one at a time. A bad row is an error for that row only (the
 //! caller records it and reads on); a file-level problem ends the file.
 
-use std::collections::HashSet;
-use std::fmt;
+use std::collections::{HashMap, VecDeque};
+use std::fmt::{self, Write as _};
 use std::io::{BufRead, BufReader, Read};
 
+use serde::Deserialize as _;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
 use crate::error::{Classify, ErrorClass};
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The largest JSON row (line or array element) held in memory; a bigger one means the
+/// file is not row-shaped (e.g. one huge object) and reading it would not be streaming.
+pub const MAX_JSON_ROW_BYTES: usize = 16 << 20;
 
 /// A row that could not be read or mapped: where, why, and the row as it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowError {
+    /// The row number as a person sees it (see [`Row::number`]).
     pub row: u64,
     pub column: Option<String>,
     pub reason: String,
+    /// The original row (see [`Row::raw`]).
     pub raw: String,
 }
 
@@ -28,31 +39,61 @@ impl fmt::Display for RowError {
 
 impl std::error::Error for RowError {}
 
+impl Classify for RowError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Permanent
+    }
+}
+
 /// A problem with the file as a whole.
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
+    /// Also the preview's message, word for word.
     #[error("Found zero data rows in the file")]
     ZeroDataRows,
-    #[error("the header's column {position} {column}: {reason}")]
+    /// `position` is 1-based; `column` is the trimmed name (empty when it has none).
+    #[error("{}", bad_header(column, *position, reason))]
     BadHeader {
         column: String,
         position: usize,
         reason: String,
     },
-    #[error("the header row is not UTF-8 text")]
+    #[error("the header row is not UTF-8 text; save the file as UTF-8")]
     NotUtf8Header,
     #[error("the JSON is malformed: {0}")]
     Json(String),
+    #[error(
+        "row {row} is larger than {} MiB; JSON files must hold one object per line or an array of objects",
+        limit >> 20
+    )]
+    RowTooLarge { row: u64, limit: usize },
     #[error("the CSV is malformed: {0}")]
     Csv(String),
-    #[error(transparent)]
+    #[error("the file could not be read: {0}")]
     Io(#[from] std::io::Error),
+}
+
+fn bad_header(column: &str, position: usize, reason: &str) -> String {
+    if column.is_empty() {
+        format!("the header's column {position} {reason}")
+    } else {
+        format!("the header's column {position} `{column}` {reason}")
+    }
 }
 
 impl Classify for FileError {
     fn class(&self) -> ErrorClass {
         match self {
-            Self::Io(e) if e.kind() != std::io::ErrorKind::InvalidData => ErrorClass::Retryable,
+            // A read that failed on the way (network, throttling) may work next time;
+            // bytes that decode wrongly (a corrupt or truncated stream) will not.
+            Self::Io(e)
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+                ) =>
+            {
+                ErrorClass::Retryable
+            }
             _ => ErrorClass::Permanent,
         }
     }
@@ -60,16 +101,24 @@ impl Classify for FileError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
+    /// This row is bad; reading goes on.
     #[error(transparent)]
     Row(RowError),
+    /// The file cannot be read further.
     #[error(transparent)]
     File(FileError),
+}
+
+impl From<FileError> for ReadError {
+    fn from(e: FileError) -> Self {
+        Self::File(e)
+    }
 }
 
 impl Classify for ReadError {
     fn class(&self) -> ErrorClass {
         match self {
-            Self::Row(_) => ErrorClass::Permanent,
+            Self::Row(e) => e.class(),
             Self::File(e) => e.class(),
         }
     }
@@ -79,92 +128,111 @@ impl Classify for ReadError {
 #[derive(Debug, Default, Clone)]
 pub struct Row {
     number: u64,
-    /// All field text back to back; `ends[i]` is where field i ends.
+    /// All field text back to back, in the order it was read.
     text: String,
-    ends: Vec<usize>,
-    /// Whether field i is present (JSON null and missing keys are absent).
-    present: Vec<bool>,
+    /// Field i's byte range in `text`, or None when absent (JSON null, missing key).
+    spans: Vec<Option<(usize, usize)>>,
     raw: RawRow,
+    /// For JSON: the element's bytes (swapped with the reader's buffer, not copied).
+    raw_bytes: Vec<u8>,
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Copy)]
 enum RawRow {
     #[default]
     None,
+    /// Re-encode the fields with this delimiter.
     Csv(u8),
-    Json(String),
+    /// `raw_bytes` holds the text.
+    Json,
 }
 
 impl Row {
+    /// The row number as a person sees it: for CSV the header is row 1 and records
+    /// (not physical lines) are counted; for JSON the 1-based object index.
     pub fn number(&self) -> u64 {
         self.number
     }
 
+    /// The number of fields (the column count for a good row).
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.spans.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.spans.is_empty()
     }
 
-    /// Field `i`, or None when absent (missing, null).
+    /// Field `i`, or None when absent (out of range, JSON null or missing key).
     pub fn get(&self, i: usize) -> Option<&str> {
-        if !*self.present.get(i)? {
-            return None;
-        }
-        let end = *self.ends.get(i)?;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        let (start, end) = (*self.spans.get(i)?)?;
         self.text.get(start..end)
     }
 
-    /// The row as it was, for the failed-rows report.
+    /// The row as it was, for the failed-rows report: for CSV one CSV line with the
+    /// file's delimiter, for JSON the object's text.
     pub fn raw(&self) -> String {
-        match &self.raw {
-            RawRow::Json(s) => s.clone(),
-            RawRow::Csv(delimiter) => {
-                let mut w = csv::WriterBuilder::new()
-                    .delimiter(*delimiter)
-                    .terminator(csv::Terminator::Any(b'\n'))
-                    .from_writer(Vec::new());
-                let fields: Vec<&str> =
-                    (0..self.len()).map(|i| self.get(i).unwrap_or("")).collect();
-                let _ = w.write_record(&fields);
-                let bytes = w.into_inner().unwrap_or_default();
-                String::from_utf8_lossy(&bytes)
-                    .trim_end_matches('\n')
-                    .to_string()
-            }
+        match self.raw {
             RawRow::None => String::new(),
+            RawRow::Json => String::from_utf8_lossy(self.raw_bytes.trim_ascii()).into_owned(),
+            RawRow::Csv(delimiter) => {
+                let mut out = String::with_capacity(self.text.len() + self.len() * 3);
+                for i in 0..self.len() {
+                    if i > 0 {
+                        out.push(char::from(delimiter));
+                    }
+                    csv_quote(self.get(i).unwrap_or(""), delimiter, &mut out);
+                }
+                out
+            }
         }
     }
 
-    fn clear(&mut self, number: u64) {
+    fn begin(&mut self, number: u64, raw: RawRow) {
         self.number = number;
         self.text.clear();
-        self.ends.clear();
-        self.present.clear();
+        self.spans.clear();
+        self.raw = raw;
     }
 
-    fn push(&mut self, value: Option<&str>) {
-        if let Some(v) = value {
-            self.text.push_str(v);
+    fn push(&mut self, value: &str) {
+        let start = self.text.len();
+        self.text.push_str(value);
+        self.spans.push(Some((start, self.text.len())));
+    }
+}
+
+/// Quotes a field the way the csv crate does by default: only when it holds the
+/// delimiter, a quote or a line break.
+fn csv_quote(field: &str, delimiter: u8, out: &mut String) {
+    let needs = field
+        .bytes()
+        .any(|b| b == delimiter || b == b'"' || b == b'\n' || b == b'\r');
+    if needs {
+        out.push('"');
+        for c in field.chars() {
+            if c == '"' {
+                out.push('"');
+            }
+            out.push(c);
         }
-        self.ends.push(self.text.len());
-        self.present.push(value.is_some());
+        out.push('"');
+    } else {
+        out.push_str(field);
     }
 }
 
 /// Reads rows one at a time into a caller's [`Row`].
 pub trait RowReader {
     fn columns(&self) -> &[String];
-    /// The next data row into `row`; `Ok(false)` at the end. `Err(ReadError::Row)` is a
-    /// bad row (call again to go on); `Err(ReadError::File)` ends the file. A file that
-    /// ends with no data rows gives `FileError::ZeroDataRows`.
+    /// The next data row into `row`, reusing its buffers; `Ok(false)` at the end.
+    /// `Err(ReadError::Row)` is a bad row (call again to go on); `Err(ReadError::File)`
+    /// means the file cannot be read further. A file that ends with no data rows (good
+    /// or bad) gives `FileError::ZeroDataRows`.
     fn read_row(&mut self, row: &mut Row) -> Result<bool, ReadError>;
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CsvOptions {
     pub delimiter: u8,
 }
@@ -175,56 +243,101 @@ impl Default for CsvOptions {
     }
 }
 
+/// Drops a UTF-8 byte order mark at the start of a stream. It must go before the csv
+/// parser sees it, or a quoted first header would not read as quoted.
+struct SkipBom<R> {
+    inner: R,
+    head: [u8; 3],
+    head_len: usize,
+    head_pos: usize,
+    checked: bool,
+}
+
+impl<R: Read> SkipBom<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            head: [0; 3],
+            head_len: 0,
+            head_pos: 0,
+            checked: false,
+        }
+    }
+}
+
+impl<R: Read> Read for SkipBom<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.checked {
+            // Readers may return a byte at a time: gather up to three first.
+            while self.head_len < 3 {
+                match self.inner.read(&mut self.head[self.head_len..]) {
+                    Ok(0) => break,
+                    Ok(n) => self.head_len += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            self.checked = true;
+            if self.head[..self.head_len] == *BOM {
+                self.head_len = 0;
+            }
+        }
+        if self.head_pos < self.head_len {
+            let n = (self.head_len - self.head_pos).min(buf.len());
+            buf[..n].copy_from_slice(&self.head[self.head_pos..self.head_pos + n]);
+            self.head_pos += n;
+            return Ok(n);
+        }
+        self.inner.read(buf)
+    }
+}
+
 /// CSV with a header row.
 pub struct CsvRowReader<R: Read> {
-    inner: csv::Reader<R>,
+    inner: csv::Reader<SkipBom<R>>,
     columns: Vec<String>,
     record: csv::ByteRecord,
     delimiter: u8,
-    rows: u64,
-    /// Records read, counting the header, as a spreadsheet numbers them.
+    /// The spreadsheet number of the last record read (the header is 1).
     number: u64,
+    /// Data rows handed out, good or bad.
+    yielded: u64,
     done: bool,
 }
 
 impl<R: Read> CsvRowReader<R> {
+    /// Reads and checks the header. An empty file is `FileError::ZeroDataRows`.
     pub fn new(read: R, options: &CsvOptions) -> Result<Self, FileError> {
         let mut inner = csv::ReaderBuilder::new()
             .delimiter(options.delimiter)
             .has_headers(false)
+            // Ragged rows become row errors instead of ending the file.
             .flexible(true)
             .buffer_capacity(256 * 1024)
-            .from_reader(read);
+            .from_reader(SkipBom::new(read));
         let mut header = csv::ByteRecord::new();
-        // Blank lines before the header are skipped by the csv crate itself.
-        let has_header = inner.read_byte_record(&mut header).map_err(csv_error)?;
-        if !has_header {
+        // Blank lines before the header are skipped by the csv parser itself.
+        if !inner.read_byte_record(&mut header).map_err(csv_error)? {
             return Err(FileError::ZeroDataRows);
         }
-        let mut columns = Vec::with_capacity(header.len());
-        let mut seen = HashSet::new();
+        let mut columns: Vec<String> = Vec::with_capacity(header.len());
         for (i, field) in header.iter().enumerate() {
-            let field = if i == 0 {
-                field.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(field)
-            } else {
-                field
-            };
             let name = std::str::from_utf8(field)
                 .map_err(|_| FileError::NotUtf8Header)?
                 .trim()
                 .to_string();
             if name.is_empty() {
                 return Err(FileError::BadHeader {
-                    column: String::new(),
+                    column: name,
                     position: i + 1,
-                    reason: "has no name".into(),
+                    reason: "has no name; name every column".into(),
                 });
             }
-            if !seen.insert(name.clone()) {
+            if let Some(first) = columns.iter().position(|c| *c == name) {
                 return Err(FileError::BadHeader {
-                    column: format!("`{name}`"),
+                    column: name,
                     position: i + 1,
-                    reason: "appears twice".into(),
+                    reason: format!("repeats column {}; column names must be unique", first + 1),
                 });
             }
             columns.push(name);
@@ -234,10 +347,26 @@ impl<R: Read> CsvRowReader<R> {
             columns,
             record: csv::ByteRecord::new(),
             delimiter: options.delimiter,
-            rows: 0,
             number: 1,
+            yielded: 0,
             done: false,
         })
+    }
+
+    /// Reads the next record that is not entirely blank.
+    fn next_record(&mut self) -> Result<bool, FileError> {
+        loop {
+            if !self.inner.read_byte_record(&mut self.record).map_err(csv_error)? {
+                return Ok(false);
+            }
+            self.number += 1;
+            // Blank lines never reach here (the parser skips them); a record of only
+            // empty or space fields (`,,,`) is a spreadsheet's empty row: skip it too.
+            if self.record.iter().all(|f| f.trim_ascii().is_empty()) {
+                continue;
+            }
+            return Ok(true);
+        }
     }
 }
 
@@ -257,59 +386,58 @@ impl<R: Read> RowReader for CsvRowReader<R> {
         if self.done {
             return Ok(false);
         }
-        loop {
-            let more = self
-                .inner
-                .read_byte_record(&mut self.record)
-                .map_err(|e| ReadError::File(csv_error(e)))?;
-            if !more {
-                self.done = true;
-                return if self.rows == 0 {
-                    Err(ReadError::File(FileError::ZeroDataRows))
-                } else {
-                    Ok(false)
-                };
-            }
-            // A blank line reads as one empty field: not a row.
-            if self.record.len() == 1 && self.record[0].is_empty() {
-                continue;
-            }
-            break;
+        if !self.next_record()? {
+            self.done = true;
+            return match self.yielded {
+                0 => Err(FileError::ZeroDataRows.into()),
+                _ => Ok(false),
+            };
         }
-        self.rows += 1;
-        self.number += 1;
-        row.clear(self.number);
-        row.raw = RawRow::Csv(self.delimiter);
-        let mut bad_column = None;
-        for (i, field) in self.record.iter().enumerate() {
-            match std::str::from_utf8(field) {
-                Ok(s) => row.push(Some(s)),
-                Err(_) => {
-                    row.push(Some(&String::from_utf8_lossy(field)));
-                    if bad_column.is_none() {
-                        bad_column = Some(i);
-                    }
+        self.yielded += 1;
+        row.begin(self.number, RawRow::Csv(self.delimiter));
+        let record = &self.record;
+        // Fast path: the whole record is valid UTF-8, so copy it once and slice it by
+        // the record's own field bounds.
+        let bad_field = match std::str::from_utf8(record.as_slice()) {
+            Ok(all) => {
+                row.text.push_str(all);
+                let mut start = 0;
+                for i in 0..record.len() {
+                    let end = record.range(i).map_or(start, |r| r.end);
+                    row.spans.push(Some((start, end)));
+                    start = end;
                 }
+                None
             }
-        }
-        if self.record.len() != self.columns.len() {
+            Err(_) => {
+                let mut bad = None;
+                for (i, field) in record.iter().enumerate() {
+                    if std::str::from_utf8(field).is_err() && bad.is_none() {
+                        bad = Some(i);
+                    }
+                    row.push(&String::from_utf8_lossy(field));
+                }
+                bad
+            }
+        };
+        if record.len() != self.columns.len() {
             return Err(ReadError::Row(RowError {
                 row: self.number,
                 column: None,
                 reason: format!(
                     "row {} has {} fields, the header has {}",
                     self.number,
-                    self.record.len(),
+                    record.len(),
                     self.columns.len()
                 ),
                 raw: row.raw(),
             }));
         }
-        if let Some(i) = bad_column {
+        if let Some(i) = bad_field {
             return Err(ReadError::Row(RowError {
                 row: self.number,
                 column: self.columns.get(i).cloned(),
-                reason: "the value is not UTF-8 text".into(),
+                reason: "the value is not UTF-8 text; save the file as UTF-8".into(),
                 raw: row.raw(),
             }));
         }
@@ -317,230 +445,350 @@ impl<R: Read> RowReader for CsvRowReader<R> {
     }
 }
 
-/// JSON: one object per line (NDJSON) or one top-level array of objects, streamed.
-pub struct JsonRowReader<R: Read> {
-    inner: BufReader<std::io::Chain<std::io::Cursor<Vec<u8>>, R>>,
-    columns: Vec<String>,
-    array: bool,
-    /// For arrays: whether the closing `]` was seen.
-    done: bool,
-    buf: Vec<u8>,
-    rows: u64,
-    /// The first object, already read to find the columns.
-    pending: Option<(Vec<u8>, serde_json::Value)>,
+/// Where each wanted JSON key goes: top-level keys, and `parent.child` paths by parent.
+#[derive(Debug, Default)]
+struct ColumnIndex {
+    top: HashMap<String, Entry>,
 }
 
-impl<R: Read> JsonRowReader<R> {
-    pub fn new(read: R, columns: Option<Vec<String>>) -> Result<Self, FileError> {
-        let mut read = read;
-        let head = strip_bom(&mut read)?;
-        let mut inner = BufReader::with_capacity(256 * 1024, std::io::Cursor::new(head).chain(read));
-        skip_ws(&mut inner)?;
-        let first = inner.fill_buf()?.first().copied();
-        let array = first == Some(b'[');
-        if array {
-            inner.consume(1);
-        }
-        let mut me = Self {
-            inner,
-            columns: columns.clone().unwrap_or_default(),
-            array,
-            done: first.is_none(),
-            buf: Vec::new(),
-            rows: 0,
-            pending: None,
-        };
-        if columns.is_none() {
-            // Columns come from the first object (for previews).
-            if let Some(bytes) = me.next_element()? {
-                match serde_json::from_slice(&bytes) {
-                    Ok(v @ serde_json::Value::Object(_)) => {
-                        let mut cols = Vec::new();
-                        collect_paths(&v, "", 0, &mut cols);
-                        me.columns = cols;
-                        me.pending = Some((bytes, v));
-                    }
-                    // Not an object: keep it to report as a row error.
-                    _ => me.pending = Some((bytes, serde_json::Value::Null)),
-                }
+#[derive(Debug, Default)]
+struct Entry {
+    /// Columns named exactly this key (several when a column is listed twice).
+    slots: Vec<usize>,
+    /// Columns under this key, by child key.
+    nested: Option<HashMap<String, Vec<usize>>>,
+}
+
+impl ColumnIndex {
+    fn new(columns: &[String]) -> Self {
+        let mut top: HashMap<String, Entry> = HashMap::new();
+        for (i, c) in columns.iter().enumerate() {
+            // A literal key `a.b` and a nested `{"a": {"b": ..}}` both fill `a.b`.
+            top.entry(c.clone()).or_default().slots.push(i);
+            if let Some((parent, child)) = c.split_once('.') {
+                top.entry(parent.to_string())
+                    .or_default()
+                    .nested
+                    .get_or_insert_with(HashMap::new)
+                    .entry(child.to_string())
+                    .or_default()
+                    .push(i);
             }
         }
+        Self { top }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JsonShape {
+    /// One object per line.
+    Lines,
+    /// `[` seen; elements are cut out one by one.
+    Array(ArrayState),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ArrayState {
+    /// Expecting the first element or `]`.
+    Start,
+    /// Expecting `,` or `]`.
+    AfterElement,
+    /// Expecting an element (a trailing `,` before `]` is tolerated).
+    AfterComma,
+    /// `]` seen.
+    Closed,
+}
+
+/// JSON: one object per line (NDJSON) or one top-level array of objects, streamed
+/// element by element.
+pub struct JsonRowReader<R: Read> {
+    inner: BufReader<R>,
+    columns: Vec<String>,
+    index: ColumnIndex,
+    shape: JsonShape,
+    /// The current element's bytes; swapped into the row so both buffers are reused.
+    buf: Vec<u8>,
+    /// Elements read ahead while looking for the first object (columns from data).
+    pending: VecDeque<Vec<u8>>,
+    /// Elements handed out, good or bad: the row number.
+    rows: u64,
+    /// Bytes consumed, for messages about malformed arrays.
+    offset: u64,
+    done: bool,
+}
+
+/// How many elements to read ahead looking for an object to take columns from.
+const MAX_LOOKAHEAD: usize = 100;
+
+impl<R: Read> JsonRowReader<R> {
+    /// `columns`: the dot paths to read; `None` takes them from the first object, in
+    /// its key order (for previews). An empty input is `FileError::ZeroDataRows`.
+    pub fn new(read: R, columns: Option<Vec<String>>) -> Result<Self, FileError> {
+        let mut inner = BufReader::with_capacity(256 * 1024, read);
+        let mut offset = 0u64;
+        // The BOM check needs three bytes even from a reader that yields one at a time.
+        let mut head = Vec::with_capacity(3);
+        while head.len() < 3 {
+            let chunk = inner.fill_buf()?;
+            let Some(&b) = chunk.first() else { break };
+            if b != BOM[head.len()] {
+                break;
+            }
+            head.push(b);
+            inner.consume(1);
+        }
+        let shape = if head == BOM {
+            offset += 3;
+            skip_ws(&mut inner, &mut offset)?
+        } else if head.is_empty() {
+            skip_ws(&mut inner, &mut offset)?
+        } else {
+            // Part of a BOM and then something else: not JSON we can stream.
+            return Err(FileError::Json(
+                "the file starts with bytes that are not JSON".into(),
+            ));
+        };
+        let shape = match shape {
+            None => return Err(FileError::ZeroDataRows),
+            Some(b'[') => {
+                inner.consume(1);
+                offset += 1;
+                JsonShape::Array(ArrayState::Start)
+            }
+            Some(_) => JsonShape::Lines,
+        };
+        let mut me = Self {
+            inner,
+            columns: Vec::new(),
+            index: ColumnIndex::default(),
+            shape,
+            buf: Vec::new(),
+            pending: VecDeque::new(),
+            rows: 0,
+            offset,
+            done: false,
+        };
+        let columns = match columns {
+            Some(c) => c,
+            None => me.discover_columns()?,
+        };
+        me.index = ColumnIndex::new(&columns);
+        me.columns = columns;
         Ok(me)
     }
 
-    /// The bytes of the next element (a line for NDJSON, an array element otherwise).
-    fn next_element(&mut self) -> Result<Option<Vec<u8>>, FileError> {
-        if self.done {
-            return Ok(None);
-        }
-        self.buf.clear();
-        if !self.array {
-            loop {
-                let n = self.inner.read_until(b'\n', &mut self.buf)?;
-                if n == 0 {
-                    self.done = true;
-                    return Ok(if self.buf.iter().all(u8::is_ascii_whitespace) {
-                        None
-                    } else {
-                        Some(std::mem::take(&mut self.buf))
-                    });
-                }
-                if self.buf.iter().all(u8::is_ascii_whitespace) {
-                    self.buf.clear();
-                    continue;
-                }
-                return Ok(Some(std::mem::take(&mut self.buf)));
+    /// Reads ahead to the first object and lists its dot paths; what was read ahead is
+    /// handed out as rows later, in order.
+    fn discover_columns(&mut self) -> Result<Vec<String>, FileError> {
+        while self.pending.len() < MAX_LOOKAHEAD {
+            let row = self.rows + self.pending.len() as u64 + 1;
+            let mut buf = Vec::new();
+            if !self.next_element(&mut buf, row)? {
+                break;
+            }
+            let mut paths = Vec::new();
+            let mut de = serde_json::Deserializer::from_slice(&buf);
+            let found = PathsSeed { out: &mut paths }
+                .deserialize(&mut de)
+                .and_then(|()| de.end())
+                .is_ok();
+            self.pending.push_back(buf);
+            if found {
+                return Ok(paths);
             }
         }
-        // Array: skip separators, then cut out one value by tracking strings and depth.
-        loop {
-            let b = match self.inner.fill_buf()?.first().copied() {
-                Some(b) => b,
-                None => return Err(FileError::Json("the array is not closed with `]`".into())),
-            };
-            match b {
-                b',' | b' ' | b'\t' | b'\r' | b'\n' => self.inner.consume(1),
-                b']' => {
-                    self.inner.consume(1);
-                    self.done = true;
-                    return Ok(None);
-                }
-                _ => break,
-            }
+        Ok(Vec::new())
+    }
+
+    /// Cuts the next element (a non-blank line, or an array element) into `out`.
+    /// `row` is the number it will get, for messages.
+    fn next_element(&mut self, out: &mut Vec<u8>, row: u64) -> Result<bool, FileError> {
+        out.clear();
+        match self.shape {
+            JsonShape::Lines => self.next_line(out, row),
+            JsonShape::Array(_) => self.next_array_element(out, row),
         }
-        let (mut depth, mut in_string, mut escaped) = (0i32, false, false);
+    }
+
+    fn next_line(&mut self, out: &mut Vec<u8>, row: u64) -> Result<bool, FileError> {
         loop {
             let chunk = self.inner.fill_buf()?;
             if chunk.is_empty() {
-                return Err(FileError::Json("the file ends inside a value".into()));
+                // The last line may lack its newline.
+                return Ok(!out.trim_ascii().is_empty());
+            }
+            let (take, eol) = match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (chunk.len(), false),
+            };
+            out.extend_from_slice(&chunk[..take]);
+            self.inner.consume(take);
+            self.offset += take as u64;
+            if out.len() > MAX_JSON_ROW_BYTES {
+                return Err(FileError::RowTooLarge {
+                    row,
+                    limit: MAX_JSON_ROW_BYTES,
+                });
+            }
+            if eol {
+                if out.trim_ascii().is_empty() {
+                    out.clear();
+                    continue;
+                }
+                return Ok(true);
+            }
+        }
+    }
+
+    fn next_array_element(&mut self, out: &mut Vec<u8>, row: u64) -> Result<bool, FileError> {
+        let JsonShape::Array(mut state) = self.shape else {
+            return Ok(false);
+        };
+        // Between elements: whitespace, one `,`, or the closing `]`.
+        loop {
+            if state == ArrayState::Closed {
+                self.shape = JsonShape::Array(state);
+                return match skip_ws(&mut self.inner, &mut self.offset)? {
+                    None => Ok(false),
+                    Some(b) => Err(FileError::Json(format!(
+                        "unexpected `{}` after the closing `]` at byte {}",
+                        char::from(b),
+                        self.offset
+                    ))),
+                };
+            }
+            let Some(b) = skip_ws(&mut self.inner, &mut self.offset)? else {
+                return Err(FileError::Json(
+                    "the file ends before the array's closing `]`".into(),
+                ));
+            };
+            match (state, b) {
+                (_, b']') => state = ArrayState::Closed,
+                (ArrayState::AfterElement, b',') => state = ArrayState::AfterComma,
+                (ArrayState::AfterElement, other) => {
+                    return Err(FileError::Json(format!(
+                        "expected `,` or `]` after row {} at byte {}, found `{}`",
+                        row - 1,
+                        self.offset,
+                        char::from(other)
+                    )));
+                }
+                (_, b',') => {
+                    return Err(FileError::Json(format!(
+                        "unexpected `,` at byte {}",
+                        self.offset
+                    )));
+                }
+                _ => break,
+            }
+            self.inner.consume(1);
+            self.offset += 1;
+        }
+        // One element: a string, an object or array (to its matching close, tracking
+        // strings and escapes), or a bare scalar (to the next `,`, `]` or space).
+        let (mut depth, mut in_string, mut escaped) = (0u32, false, false);
+        loop {
+            let chunk = self.inner.fill_buf()?;
+            if chunk.is_empty() {
+                return Err(FileError::Json(format!(
+                    "the file ends inside row {row} of the array"
+                )));
             }
             let mut used = 0;
             let mut finished = false;
             for &b in chunk {
-                used += 1;
                 if in_string {
+                    used += 1;
                     match (escaped, b) {
                         (true, _) => escaped = false,
                         (false, b'\\') => escaped = true,
-                        (false, b'"') => in_string = false,
+                        (false, b'"') => {
+                            in_string = false;
+                            finished = depth == 0;
+                        }
                         _ => {}
                     }
-                    continue;
+                } else {
+                    match b {
+                        b'"' => in_string = true,
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' if depth > 0 => {
+                            depth -= 1;
+                            finished = depth == 0;
+                        }
+                        // A bare scalar ends before these; they are not part of it.
+                        b',' | b']' | b'}' | b' ' | b'\t' | b'\r' | b'\n' if depth == 0 => {
+                            finished = true;
+                            if used == 0 && out.is_empty() {
+                                return Err(FileError::Json(format!(
+                                    "unexpected `{}` at byte {}",
+                                    char::from(b),
+                                    self.offset
+                                )));
+                            }
+                            break;
+                        }
+                        _ => {}
+                    }
+                    used += 1;
                 }
-                match b {
-                    b'"' => in_string = true,
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth < 0 {
-                            // The array's own `]` right after a scalar element.
-                            used -= 1;
-                            finished = true;
-                            break;
-                        }
-                        if depth == 0 {
-                            finished = true;
-                            break;
-                        }
-                    }
-                    b',' if depth == 0 => {
-                        used -= 1;
-                        finished = true;
-                        break;
-                    }
-                    _ => {}
+                if finished {
+                    break;
                 }
             }
-            self.buf.extend_from_slice(&chunk[..used]);
+            out.extend_from_slice(&chunk[..used]);
             self.inner.consume(used);
+            self.offset += used as u64;
+            if out.len() > MAX_JSON_ROW_BYTES {
+                return Err(FileError::RowTooLarge {
+                    row,
+                    limit: MAX_JSON_ROW_BYTES,
+                });
+            }
             if finished {
-                return Ok(Some(std::mem::take(&mut self.buf)));
+                self.shape = JsonShape::Array(ArrayState::AfterElement);
+                return Ok(true);
             }
         }
     }
+
+    /// Parses `self.buf` into `row`, or says why it is not a row.
+    fn fill(&self, row: &mut Row) -> Result<(), String> {
+        row.spans.resize(self.columns.len(), None);
+        let mut de = serde_json::Deserializer::from_slice(&self.buf);
+        let seed = RowSeed {
+            index: &self.index,
+            out: Out {
+                text: &mut row.text,
+                spans: &mut row.spans,
+            },
+        };
+        seed.deserialize(&mut de)
+            .and_then(|()| de.end())
+            .map_err(|e| match e.classify() {
+                serde_json::error::Category::Data => format!("the row is not a JSON object ({e})"),
+                _ => format!("the row is not valid JSON ({e})"),
+            })
+    }
 }
 
-/// Reads up to three bytes and returns them unless they are a UTF-8 BOM (reads may
-/// hand out fewer bytes than asked, so a BOM is not looked for in one read).
-fn strip_bom<R: Read>(r: &mut R) -> Result<Vec<u8>, FileError> {
-    let mut head = Vec::with_capacity(3);
-    while head.len() < 3 && b"\xEF\xBB\xBF".starts_with(&head) {
-        let mut byte = [0u8; 1];
-        if r.read(&mut byte)? == 0 {
-            break;
-        }
-        head.push(byte[0]);
-    }
-    if head == b"\xEF\xBB\xBF" {
-        head.clear();
-    }
-    Ok(head)
-}
-
-fn skip_ws<R: BufRead>(r: &mut R) -> Result<(), FileError> {
+/// Skips whitespace and returns the next byte without consuming it.
+fn skip_ws<R: Read>(r: &mut BufReader<R>, offset: &mut u64) -> Result<Option<u8>, FileError> {
     loop {
-        let buf = r.fill_buf()?;
-        let n = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
-        if n == 0 {
-            return Ok(());
+        let chunk = r.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(None);
         }
-        r.consume(n);
-    }
-}
-
-/// Dot paths of an object's leaves, two levels deep.
-fn collect_paths(v: &serde_json::Value, prefix: &str, depth: usize, out: &mut Vec<String>) {
-    if let serde_json::Value::Object(map) = v {
-        for (k, child) in map {
-            let path = if prefix.is_empty() {
-                k.clone()
-            } else {
-                format!("{prefix}.{k}")
-            };
-            match child {
-                serde_json::Value::Object(_) if depth == 0 => collect_paths(child, &path, 1, out),
-                _ => out.push(path),
-            }
+        let n = chunk.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        if n < chunk.len() {
+            let b = chunk[n];
+            r.consume(n);
+            *offset += n as u64;
+            return Ok(Some(b));
         }
-    }
-}
-
-fn lookup<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
-    if let Some(found) = v.get(path) {
-        return Some(found);
-    }
-    let (parent, child) = path.split_once('.')?;
-    v.get(parent)?.get(child)
-}
-
-/// A JSON value as the text a CSV cell would hold; None for null and "".
-fn cell(v: &serde_json::Value, out: &mut String) -> bool {
-    use serde_json::Value as J;
-    match v {
-        J::Null => false,
-        J::String(s) if s.is_empty() => false,
-        J::String(s) => {
-            out.push_str(s);
-            true
-        }
-        J::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push('|');
-                }
-                match item {
-                    J::String(s) => out.push_str(s),
-                    other => out.push_str(&other.to_string()),
-                }
-            }
-            out.push(']');
-            true
-        }
-        other => {
-            out.push_str(&other.to_string());
-            true
-        }
+        let len = chunk.len();
+        r.consume(len);
+        *offset += len as u64;
     }
 }
 
@@ -550,64 +798,429 @@ impl<R: Read> RowReader for JsonRowReader<R> {
     }
 
     fn read_row(&mut self, row: &mut Row) -> Result<bool, ReadError> {
-        let (bytes, parsed) = match self.pending.take() {
-            Some((b, v)) if v.is_object() => (b, Ok(v)),
-            Some((b, _)) => {
-                let p = serde_json::from_slice::<serde_json::Value>(&b);
-                (b, p)
+        if self.done {
+            return Ok(false);
+        }
+        let got = match self.pending.pop_front() {
+            Some(b) => {
+                self.buf = b;
+                true
             }
-            None => match self.next_element().map_err(ReadError::File)? {
-                Some(b) => {
-                    let p = serde_json::from_slice::<serde_json::Value>(&b);
-                    (b, p)
-                }
-                None => {
-                    return if self.rows == 0 {
-                        self.rows = u64::MAX; // report zero rows once
-                        Err(ReadError::File(FileError::ZeroDataRows))
-                    } else {
-                        Ok(false)
-                    };
-                }
-            },
-        };
-        self.rows = self.rows.saturating_add(1);
-        let number = self.rows;
-        row.clear(number);
-        let text = String::from_utf8_lossy(&bytes).trim().to_string();
-        let value = match parsed {
-            Ok(v @ serde_json::Value::Object(_)) => v,
-            Ok(_) => {
-                return Err(ReadError::Row(RowError {
-                    row: number,
-                    column: None,
-                    reason: "the value is not a JSON object".into(),
-                    raw: text,
-                }));
-            }
-            Err(e) => {
-                return Err(ReadError::Row(RowError {
-                    row: number,
-                    column: None,
-                    reason: format!("not valid JSON: {e}"),
-                    raw: text,
-                }));
+            None => {
+                let mut buf = std::mem::take(&mut self.buf);
+                let got = self.next_element(&mut buf, self.rows + 1);
+                self.buf = buf;
+                got?
             }
         };
-        let mut scratch = String::new();
-        for c in &self.columns {
-            scratch.clear();
-            match lookup(&value, c) {
-                Some(v) if cell(v, &mut scratch) => row.push(Some(&scratch)),
-                _ => row.push(None),
+        if !got {
+            self.done = true;
+            return match self.rows {
+                0 => Err(FileError::ZeroDataRows.into()),
+                _ => Ok(false),
+            };
+        }
+        self.rows += 1;
+        row.begin(self.rows, RawRow::Json);
+        let result = self.fill(row);
+        // The row keeps the element's text for the report; its old buffer is reused.
+        std::mem::swap(&mut self.buf, &mut row.raw_bytes);
+        match result {
+            Ok(()) => Ok(true),
+            Err(reason) => {
+                row.text.clear();
+                row.spans.clear();
+                Err(ReadError::Row(RowError {
+                    row: self.rows,
+                    column: None,
+                    reason,
+                    raw: row.raw(),
+                }))
             }
         }
-        row.raw = RawRow::Json(text);
-        Ok(true)
     }
 }
 
-/// A reader for the file type: JSON when `json`, CSV otherwise.
+/// Where cell text goes while an object is walked.
+struct Out<'r> {
+    text: &'r mut String,
+    spans: &'r mut [Option<(usize, usize)>],
+}
+
+impl Out<'_> {
+    fn reborrow(&mut self) -> Out<'_> {
+        Out {
+            text: &mut *self.text,
+            spans: &mut *self.spans,
+        }
+    }
+
+    /// Marks the text written since `start` as the value of `slots`.
+    fn set(&mut self, slots: &[usize], start: usize) {
+        let end = self.text.len();
+        for &i in slots {
+            if let Some(s) = self.spans.get_mut(i) {
+                *s = Some((start, end));
+            }
+        }
+    }
+}
+
+/// The top-level object: routes each wanted key to its cell, skips the rest.
+struct RowSeed<'a, 'r> {
+    index: &'a ColumnIndex,
+    out: Out<'r>,
+}
+
+impl<'de> DeserializeSeed<'de> for RowSeed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        let top = &self.index.top;
+        while let Some(entry) = map.next_key_seed(KeySeed(top))? {
+            match entry {
+                Some(e) => map.next_value_seed(CellSeed {
+                    slots: &e.slots,
+                    nested: e.nested.as_ref(),
+                    out: self.out.reborrow(),
+                })?,
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Looks a key up without allocating it (borrowed or transient, serde gives a `&str`).
+struct KeySeed<'a, V>(&'a HashMap<String, V>);
+
+impl<'de, 'a, V> DeserializeSeed<'de> for KeySeed<'a, V> {
+    type Value = Option<&'a V>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de, 'a, V> Visitor<'de> for KeySeed<'a, V> {
+    type Value = Option<&'a V>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(self.0.get(key))
+    }
+}
+
+/// One wanted value: its text goes to `slots`; an object with wanted children is
+/// walked one level further.
+struct CellSeed<'a, 'r> {
+    slots: &'a [usize],
+    nested: Option<&'a HashMap<String, Vec<usize>>>,
+    out: Out<'r>,
+}
+
+impl<'de> DeserializeSeed<'de> for CellSeed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl CellSeed<'_, '_> {
+    fn write(mut self, f: impl FnOnce(&mut String)) {
+        if self.slots.is_empty() {
+            return;
+        }
+        let start = self.out.text.len();
+        f(self.out.text);
+        self.out.set(self.slots, start);
+    }
+}
+
+impl<'de> Visitor<'de> for CellSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.write(|t| t.push_str(if v { "true" } else { "false" }));
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.write(|t| {
+            let _ = write!(t, "{v}");
+        });
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.write(|t| {
+            let _ = write!(t, "{v}");
+        });
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        // Shortest text that reads back as the same number (`1.5`, `0.1`).
+        self.write(|t| {
+            let _ = write!(t, "{v}");
+        });
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        // An empty string is absent, like null.
+        if !v.is_empty() {
+            self.write(|t| t.push_str(v));
+        }
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        if self.slots.is_empty() {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            return Ok(());
+        }
+        // `[a|b|c]`: MoEngage's array form, which list attributes parse.
+        let start = self.out.text.len();
+        self.out.text.push('[');
+        let mut first = true;
+        loop {
+            if !first {
+                self.out.text.push('|');
+            }
+            if seq
+                .next_element_seed(ItemSeed {
+                    text: &mut *self.out.text,
+                })?
+                .is_none()
+            {
+                if !first {
+                    self.out.text.pop();
+                }
+                break;
+            }
+            first = false;
+        }
+        self.out.text.push(']');
+        self.out.set(self.slots, start);
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        if let Some(nested) = self.nested {
+            while let Some(slots) = map.next_key_seed(KeySeed(nested))? {
+                match slots {
+                    Some(slots) => map.next_value_seed(CellSeed {
+                        slots,
+                        nested: None,
+                        out: self.out.reborrow(),
+                    })?,
+                    None => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            return Ok(());
+        }
+        // A wanted object deeper than two levels: its JSON text.
+        let v = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        self.write(|t| {
+            let _ = write!(t, "{v}");
+        });
+        Ok(())
+    }
+}
+
+
+/// One array item inside `[a|b|c]`: strings as they are, scalars as JSON, null as
+/// nothing, nested arrays and objects as JSON text.
+struct ItemSeed<'r> {
+    text: &'r mut String,
+}
+
+impl<'de> DeserializeSeed<'de> for ItemSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ItemSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.text.push_str(if v { "true" } else { "false" });
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        let _ = write!(self.text, "{v}");
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        let _ = write!(self.text, "{v}");
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        let _ = write!(self.text, "{v}");
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.text.push_str(v);
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        let v = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+        let _ = write!(self.text, "{v}");
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let v = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        let _ = write!(self.text, "{v}");
+        Ok(())
+    }
+}
+
+/// Lists an object's dot paths in key order: `key` for a value, `key.child` for each
+/// key of a nested object (two levels deep).
+struct PathsSeed<'o> {
+    out: &'o mut Vec<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for PathsSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PathsSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            let children = map.next_value_seed(ChildKeys)?;
+            let paths: Vec<String> = match children {
+                Some(keys) => keys.into_iter().map(|k| format!("{key}.{k}")).collect(),
+                None => vec![key],
+            };
+            for p in paths {
+                // Duplicate keys in one object name one column.
+                if !self.out.contains(&p) {
+                    self.out.push(p);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A value's keys when it is an object, else None.
+struct ChildKeys;
+
+impl<'de> DeserializeSeed<'de> for ChildKeys {
+    type Value = Option<Vec<String>>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ChildKeys {
+    type Value = Option<Vec<String>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut keys = Vec::new();
+        while let Some(k) = map.next_key::<String>()? {
+            map.next_value::<IgnoredAny>()?;
+            keys.push(k);
+        }
+        // An empty object still names a column, so the preview shows it.
+        Ok((!keys.is_empty()).then_some(keys))
+    }
+}
+
+/// A reader for the file type: JSON when `json`, CSV otherwise. `columns` applies to
+/// JSON only (CSV columns come from its header).
 pub fn open_reader<'a, R: Read + 'a>(
     json: bool,
     read: R,
@@ -618,181 +1231,5 @@ pub fn open_reader<'a, R: Read + 'a>(
         Ok(Box::new(JsonRowReader::new(read, columns)?))
     } else {
         Ok(Box::new(CsvRowReader::new(read, csv)?))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Hands out one byte per read, to prove the readers stream.
-    struct Trickle<'a>(&'a [u8]);
-
-    impl Read for Trickle<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            match (self.0.split_first(), buf.first_mut()) {
-                (Some((b, rest)), Some(slot)) => {
-                    *slot = *b;
-                    self.0 = rest;
-                    Ok(1)
-                }
-                _ => Ok(0),
-            }
-        }
-    }
-
-    use std::io;
-
-    /// Every row: Ok(values) or Err(error text); then the final outcome.
-    fn read_all(mut r: Box<dyn RowReader + '_>) -> (Vec<Result<Vec<Option<String>>, String>>, Option<String>) {
-        let mut row = Row::default();
-        let mut out = Vec::new();
-        let width = r.columns().len();
-        loop {
-            match r.read_row(&mut row) {
-                Ok(true) => out.push(Ok((0..width).map(|i| row.get(i).map(str::to_string)).collect())),
-                Ok(false) => return (out, None),
-                Err(ReadError::Row(e)) => out.push(Err(format!("{} | {}", e, e.raw))),
-                Err(ReadError::File(e)) => return (out, Some(e.to_string())),
-            }
-        }
-    }
-
-    fn csv(text: &str, delimiter: u8) -> Box<dyn RowReader + '_> {
-        open_reader(false, text.as_bytes(), &CsvOptions { delimiter }, None).unwrap()
-    }
-
-    fn some(v: &[&str]) -> Vec<Option<String>> {
-        v.iter().map(|s| Some(s.to_string())).collect()
-    }
-
-    #[test]
-    fn csv_quirks() {
-        let text = "\u{feff}ID, Name ,Note\r\n1,\"Doe, Jane\",\"said \"\"hi\"\"\"\r\n\r\n2,Bob,\"two\nlines\"\r\n";
-        let r = csv(text, b',');
-        assert_eq!(r.columns(), ["ID", "Name", "Note"]);
-        let (rows, end) = read_all(r);
-        assert_eq!(end, None);
-        assert_eq!(
-            rows,
-            [Ok(some(&["1", "Doe, Jane", "said \"hi\""])), Ok(some(&["2", "Bob", "two\nlines"]))]
-        );
-    }
-
-    #[test]
-    fn other_delimiters() {
-        let (rows, _) = read_all(csv("a;b\n1;2,5\n", b';'));
-        assert_eq!(rows, [Ok(some(&["1", "2,5"]))]);
-        let (rows, _) = read_all(csv("a\tb\n1\t2\n", b'\t'));
-        assert_eq!(rows, [Ok(some(&["1", "2"]))]);
-    }
-
-    #[test]
-    fn ragged_and_non_utf8_rows_are_row_errors() {
-        let mut bytes = b"a,b,c\n1,2,3\n4,5\n6,\xff\xfe,8\n9,10,11\n".to_vec();
-        bytes.extend_from_slice(b"12,13,14,15\n");
-        let r = open_reader(false, &bytes[..], &CsvOptions::default(), None).unwrap();
-        let (rows, end) = read_all(r);
-        assert_eq!(end, None);
-        assert_eq!(rows[0], Ok(some(&["1", "2", "3"])));
-        assert_eq!(rows[1], Err("row 3: row 3 has 2 fields, the header has 3 | 4,5".into()));
-        let e = rows[2].clone().unwrap_err();
-        assert!(e.starts_with("row 4, column `b`: the value is not UTF-8 text"), "{e}");
-        assert_eq!(rows[3], Ok(some(&["9", "10", "11"])));
-        assert!(rows[4].clone().unwrap_err().contains("has 4 fields"));
-    }
-
-    #[test]
-    fn row_numbers_count_records_from_the_header() {
-        let mut r = csv("a\n\"x\ny\"\nz\n", b',');
-        let mut row = Row::default();
-        assert!(r.read_row(&mut row).unwrap());
-        assert_eq!(row.number(), 2);
-        assert!(r.read_row(&mut row).unwrap());
-        assert_eq!(row.number(), 3);
-        assert_eq!(row.raw(), "z");
-    }
-
-    #[test]
-    fn zero_data_rows() {
-        for text in ["", "a,b\n", "a,b\r\n\r\n", "\u{feff}"] {
-            let outcome = open_reader(false, text.as_bytes(), &CsvOptions::default(), None)
-                .map(|r| read_all(r).1)
-                .unwrap_or_else(|e| Some(e.to_string()));
-            assert_eq!(outcome.as_deref(), Some("Found zero data rows in the file"), "{text:?}");
-        }
-        for text in ["", "\n\n", "[]", " [ ] "] {
-            let r = open_reader(true, text.as_bytes(), &CsvOptions::default(), Some(vec!["a".into()])).unwrap();
-            assert_eq!(read_all(r).1.as_deref(), Some("Found zero data rows in the file"), "{text:?}");
-        }
-    }
-
-    #[test]
-    fn bad_headers_name_the_column() {
-        let e = open_reader(false, "a,,c\n1,2,3\n".as_bytes(), &CsvOptions::default(), None)
-            .err()
-            .unwrap();
-        assert_eq!(e.to_string(), "the header's column 2 : has no name");
-        let e = open_reader(false, "a,b,a\n".as_bytes(), &CsvOptions::default(), None)
-            .err()
-            .unwrap();
-        assert_eq!(e.to_string(), "the header's column 3 `a`: appears twice");
-        let e = open_reader(false, &b"a,\xff\n1,2\n"[..], &CsvOptions::default(), None)
-            .err()
-            .unwrap();
-        assert!(matches!(e, FileError::NotUtf8Header));
-    }
-
-    #[test]
-    fn ndjson_with_nested_keys_arrays_and_nulls() {
-        let text = "{\"id\": \"u1\", \"user\": {\"first_name\": \"Ana\", \"age\": 31}, \"tags\": [\"a\", 2], \"ok\": true}\n\
-\n\
-{\"id\": \"u2\", \"user\": {\"first_name\": null}, \"tags\": [], \"ok\": \"\"}\n\
-not json\n\
-[1, 2]\n\
-{\"id\": \"u3\"}";
-        let cols = vec!["id".into(), "user.first_name".into(), "user.age".into(), "tags".into(), "ok".into()];
-        let r = open_reader(true, text.as_bytes(), &CsvOptions::default(), Some(cols)).unwrap();
-        let (rows, end) = read_all(r);
-        assert_eq!(end, None);
-        assert_eq!(
-            rows[0],
-            Ok(vec![
-                Some("u1".into()),
-                Some("Ana".into()),
-                Some("31".into()),
-                Some("[a|2]".into()),
-                Some("true".into())
-            ])
-        );
-        assert_eq!(rows[1], Ok(vec![Some("u2".into()), None, None, Some("[]".into()), None]));
-        assert!(rows[2].clone().unwrap_err().starts_with("row 3: not valid JSON"));
-        assert!(rows[3].clone().unwrap_err().starts_with("row 4: the value is not a JSON object"));
-        assert_eq!(rows[4], Ok(vec![Some("u3".into()), None, None, None, None]));
-    }
-
-    #[test]
-    fn a_top_level_array_streams_element_by_element() {
-        let text = "\u{feff} [ {\"a\": \"x,]}\\\"\", \"n\": {\"b\": [1, {\"c\": 2}]}} ,\n {\"a\": \"y\"}, 5 ] ";
-        let r: Box<dyn RowReader> = Box::new(JsonRowReader::new(Trickle(text.as_bytes()), None).unwrap());
-        assert_eq!(r.columns(), ["a", "n.b"]);
-        let (rows, end) = read_all(r);
-        assert_eq!(end, None);
-        assert_eq!(rows[0], Ok(vec![Some("x,]}\"".into()), Some("[1|{\"c\":2}]".into())]));
-        assert_eq!(rows[1], Ok(vec![Some("y".into()), None]));
-        assert!(rows[2].clone().unwrap_err().contains("not a JSON object"));
-        let unclosed = JsonRowReader::new("[{\"a\": 1}".as_bytes(), Some(vec!["a".into()])).unwrap();
-        let (rows, end) = read_all(Box::new(unclosed));
-        assert_eq!(rows.len(), 1);
-        assert!(end.unwrap().contains("not closed"));
-    }
-
-    #[test]
-    fn csv_streams_through_one_byte_reads() {
-        let text = "a,b\n1,\"x\ny\"\n2,z\n";
-        let r = CsvRowReader::new(Trickle(text.as_bytes()), &CsvOptions::default()).unwrap();
-        let (rows, end) = read_all(Box::new(r));
-        assert_eq!(end, None);
-        assert_eq!(rows, [Ok(some(&["1", "x\ny"])), Ok(some(&["2", "z"]))]);
     }
 }

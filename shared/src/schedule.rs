@@ -412,7 +412,9 @@ mod tests {
     }
 
     fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     /// The next `n` runs after `from`.
@@ -434,7 +436,10 @@ mod tests {
         assert_eq!(asap.next_run_after(now, Tz::UTC), None);
         assert!(asap.is_one_time());
         let later = s(serde_json::json!({"type": "once", "at": "2026-12-01T10:00:00"}));
-        assert_eq!(later.first_run(now, Kolkata), Some(utc("2026-12-01T04:30:00Z")));
+        assert_eq!(
+            later.first_run(now, Kolkata),
+            Some(utc("2026-12-01T04:30:00Z"))
+        );
         let past = s(serde_json::json!({"type": "once", "at": "2020-01-01T00:00:00"}));
         assert_eq!(past.first_run(now, Tz::UTC), Some(now));
     }
@@ -456,11 +461,16 @@ mod tests {
             Some(utc("2026-11-28T04:00:00Z")),
             "at or after"
         );
-        let weekly = s(serde_json::json!({"type": "weekly", "days": ["mon", "Thu"], "time": "08:00"}));
+        let weekly =
+            s(serde_json::json!({"type": "weekly", "days": ["mon", "Thu"], "time": "08:00"}));
         // 2026-11-28 is a Saturday.
         assert_eq!(
             runs(&weekly, "2026-11-28T00:00:00Z", Tz::UTC, 3),
-            ["2026-11-30T08:00:00Z", "2026-12-03T08:00:00Z", "2026-12-07T08:00:00Z"]
+            [
+                "2026-11-30T08:00:00Z",
+                "2026-12-03T08:00:00Z",
+                "2026-12-07T08:00:00Z"
+            ]
         );
         let monthly = s(serde_json::json!({"type": "monthly", "days": [15, 31], "time": "06:00"}));
         assert_eq!(
@@ -494,7 +504,9 @@ mod tests {
         );
         // 7 minutes does not divide a day: multiples since the Unix epoch.
         let seven = s(serde_json::json!({"type": "every", "minutes": 7}));
-        let next = seven.next_run_after(utc("2026-11-28T10:00:00Z"), Tz::UTC).unwrap();
+        let next = seven
+            .next_run_after(utc("2026-11-28T10:00:00Z"), Tz::UTC)
+            .unwrap();
         assert_eq!(next.timestamp() % 420, 0);
         assert!(next > utc("2026-11-28T10:00:00Z") && next <= utc("2026-11-28T10:07:00Z"));
     }
@@ -504,7 +516,11 @@ mod tests {
         let c = s(serde_json::json!({"type": "cron", "expression": "*/20 9-10 * * mon-fri"}));
         assert_eq!(
             runs(&c, "2026-11-27T10:30:00Z", Tz::UTC, 3),
-            ["2026-11-27T10:40:00Z", "2026-11-30T09:00:00Z", "2026-11-30T09:20:00Z"]
+            [
+                "2026-11-27T10:40:00Z",
+                "2026-11-30T09:00:00Z",
+                "2026-11-30T09:20:00Z"
+            ]
         );
         let names = s(serde_json::json!({"type": "cron", "expression": "0 12 1 jan,JUL *"}));
         assert_eq!(
@@ -515,7 +531,11 @@ mod tests {
         let either = s(serde_json::json!({"type": "cron", "expression": "0 0 1 * 7"}));
         assert_eq!(
             runs(&either, "2026-11-28T00:00:00Z", Tz::UTC, 3),
-            ["2026-11-29T00:00:00Z", "2026-12-01T00:00:00Z", "2026-12-06T00:00:00Z"]
+            [
+                "2026-11-29T00:00:00Z",
+                "2026-12-01T00:00:00Z",
+                "2026-12-06T00:00:00Z"
+            ]
         );
         let list = s(serde_json::json!({"type": "cron", "expression": "5,35 0 * * 0"}));
         assert_eq!(
@@ -523,7 +543,10 @@ mod tests {
             ["2026-11-29T00:05:00Z", "2026-11-29T00:35:00Z"]
         );
         let never = s(serde_json::json!({"type": "cron", "expression": "0 0 30 2 *"}));
-        assert_eq!(never.next_run_after(utc("2026-01-01T00:00:00Z"), Tz::UTC), None);
+        assert_eq!(
+            never.next_run_after(utc("2026-01-01T00:00:00Z"), Tz::UTC),
+            None
+        );
     }
 
     #[test]
@@ -543,33 +566,83 @@ mod tests {
         );
         // London: 09:00 local is 09:00 UTC in winter and 08:00 UTC in summer.
         let nine = s(serde_json::json!({"type": "daily", "time": "09:00"}));
-        assert_eq!(runs(&nine, "2027-03-27T10:00:00Z", London, 1), ["2027-03-28T08:00:00Z"]);
-        assert_eq!(runs(&nine, "2027-01-10T10:00:00Z", London, 1), ["2027-01-11T09:00:00Z"]);
+        assert_eq!(
+            runs(&nine, "2027-03-27T10:00:00Z", London, 1),
+            ["2027-03-28T08:00:00Z"]
+        );
+        assert_eq!(
+            runs(&nine, "2027-01-10T10:00:00Z", London, 1),
+            ["2027-01-11T09:00:00Z"]
+        );
         let hourly = s(serde_json::json!({"type": "hourly", "minute": 30}));
         let times = runs(&hourly, "2027-03-14T05:00:00Z", New_York, 3);
         // 00:30 EST, then 01:30 EST, then the gap's 02:30 becomes 03:00 EDT.
-        assert_eq!(times, ["2027-03-14T05:30:00Z", "2027-03-14T06:30:00Z", "2027-03-14T07:00:00Z"]);
+        assert_eq!(
+            times,
+            [
+                "2027-03-14T05:30:00Z",
+                "2027-03-14T06:30:00Z",
+                "2027-03-14T07:00:00Z"
+            ]
+        );
     }
 
     #[test]
     fn validation_names_the_problem() {
         let bad = [
-            (serde_json::json!({"type": "hourly", "minute": 60}), "minute 60"),
-            (serde_json::json!({"type": "daily", "time": "25:00"}), "`25:00` is not a time"),
-            (serde_json::json!({"type": "weekly", "days": [], "time": "09:00"}), "at least one day"),
-            (serde_json::json!({"type": "weekly", "days": ["funday"], "time": "09:00"}), "`funday`"),
-            (serde_json::json!({"type": "monthly", "days": [0, 32], "time": "09:00"}), "day 0"),
-            (serde_json::json!({"type": "every", "minutes": 0}), "at least 1"),
-            (serde_json::json!({"type": "every", "minutes": 5, "hours": 1}), "either"),
-            (serde_json::json!({"type": "cron", "expression": "* * *"}), "3 fields"),
-            (serde_json::json!({"type": "cron", "expression": "61 * * * *"}), "minute field"),
-            (serde_json::json!({"type": "cron", "expression": "* * * foo *"}), "month field"),
+            (
+                serde_json::json!({"type": "hourly", "minute": 60}),
+                "minute 60",
+            ),
+            (
+                serde_json::json!({"type": "daily", "time": "25:00"}),
+                "`25:00` is not a time",
+            ),
+            (
+                serde_json::json!({"type": "weekly", "days": [], "time": "09:00"}),
+                "at least one day",
+            ),
+            (
+                serde_json::json!({"type": "weekly", "days": ["funday"], "time": "09:00"}),
+                "`funday`",
+            ),
+            (
+                serde_json::json!({"type": "monthly", "days": [0, 32], "time": "09:00"}),
+                "day 0",
+            ),
+            (
+                serde_json::json!({"type": "every", "minutes": 0}),
+                "at least 1",
+            ),
+            (
+                serde_json::json!({"type": "every", "minutes": 5, "hours": 1}),
+                "either",
+            ),
+            (
+                serde_json::json!({"type": "cron", "expression": "* * *"}),
+                "3 fields",
+            ),
+            (
+                serde_json::json!({"type": "cron", "expression": "61 * * * *"}),
+                "minute field",
+            ),
+            (
+                serde_json::json!({"type": "cron", "expression": "* * * foo *"}),
+                "month field",
+            ),
         ];
         for (v, needle) in bad {
             let problems = s(v.clone()).validate();
-            assert!(problems.iter().any(|p| p.contains(needle)), "{v}: {problems:?}");
+            assert!(
+                problems.iter().any(|p| p.contains(needle)),
+                "{v}: {problems:?}"
+            );
         }
-        assert!(s(serde_json::json!({"type": "cron", "expression": "0 9 * * 1-5"})).validate().is_empty());
+        assert!(
+            s(serde_json::json!({"type": "cron", "expression": "0 9 * * 1-5"}))
+                .validate()
+                .is_empty()
+        );
         assert_eq!(
             s(serde_json::json!({"type": "daily", "time": "09:30"})).describe(Kolkata),
             "daily at 09:30 (Asia/Kolkata)"

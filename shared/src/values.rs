@@ -87,9 +87,7 @@ impl Value {
 pub enum ValueError {
     #[error("`{raw}` is not an integer")]
     NotInteger { raw: String },
-    #[error(
-        "`{raw}` is out of range for an integer (-9223372036854775808 to 9223372036854775807)"
-    )]
+    #[error("`{raw}` is out of range for an integer (-9223372036854775808 to 9223372036854775807)")]
     IntegerOutOfRange { raw: String },
     #[error("`{raw}` is not a number (use digits with `.` for decimals, e.g. 1234.5)")]
     NotNumber { raw: String },
@@ -203,9 +201,8 @@ impl ValueDateTimeFormat {
             }
             return Ok(Self::Strftime { text, items });
         }
-        let (order, separator, time) = moengage_format(&text).ok_or_else(|| {
-            bad("it is not one of the supported formats")
-        })?;
+        let (order, separator, time) =
+            moengage_format(&text).ok_or_else(|| bad("it is not one of the supported formats"))?;
         Ok(Self::MoEngage {
             text,
             order,
@@ -575,9 +572,9 @@ pub fn parse_value(
         AttrType::String => Value::String(s.to_string()),
         AttrType::Integer => Value::Integer(parse_integer(s)?),
         AttrType::Number => Value::Number(parse_number(s)?),
-        AttrType::Boolean => Value::Boolean(parse_bool(s).ok_or_else(|| {
-            ValueError::NotBoolean { raw: s.to_string() }
-        })?),
+        AttrType::Boolean => Value::Boolean(
+            parse_bool(s).ok_or_else(|| ValueError::NotBoolean { raw: s.to_string() })?,
+        ),
         AttrType::Datetime => Value::DateTime(match opts.datetime_format {
             Some(f) => f.parse_value(s, opts.timezone)?,
             None => parse_iso(s)
@@ -721,9 +718,18 @@ mod tests {
 
     #[test]
     fn integers() {
-        assert_eq!(parse("42", AttrType::Integer).unwrap(), Some(Value::Integer(42)));
-        assert_eq!(parse(" -7 ", AttrType::Integer).unwrap(), Some(Value::Integer(-7)));
-        assert_eq!(parse("+3", AttrType::Integer).unwrap(), Some(Value::Integer(3)));
+        assert_eq!(
+            parse("42", AttrType::Integer).unwrap(),
+            Some(Value::Integer(42))
+        );
+        assert_eq!(
+            parse(" -7 ", AttrType::Integer).unwrap(),
+            Some(Value::Integer(-7))
+        );
+        assert_eq!(
+            parse("+3", AttrType::Integer).unwrap(),
+            Some(Value::Integer(3))
+        );
         assert_eq!(
             parse("9223372036854775807", AttrType::Integer).unwrap(),
             Some(Value::Integer(i64::MAX))
@@ -734,29 +740,57 @@ mod tests {
         }
         let e = parse("9223372036854775808", AttrType::Integer).unwrap_err();
         assert!(matches!(e, ValueError::IntegerOutOfRange { .. }));
-        assert!(e.to_string().starts_with("`9223372036854775808` is out of range"));
+        assert!(
+            e.to_string()
+                .starts_with("`9223372036854775808` is out of range")
+        );
     }
 
     #[test]
     fn numbers() {
-        assert_eq!(parse("1.5", AttrType::Number).unwrap(), Some(Value::Number(1.5)));
-        assert_eq!(parse("-0.25", AttrType::Number).unwrap(), Some(Value::Number(-0.25)));
-        assert_eq!(parse("1e3", AttrType::Number).unwrap(), Some(Value::Number(1000.0)));
-        assert_eq!(parse("42", AttrType::Number).unwrap(), Some(Value::Number(42.0)));
-        for bad in ["NaN", "nan", "inf", "-inf", "Infinity", "1,000", "1e999", "abc", "1.2.3"] {
+        assert_eq!(
+            parse("1.5", AttrType::Number).unwrap(),
+            Some(Value::Number(1.5))
+        );
+        assert_eq!(
+            parse("-0.25", AttrType::Number).unwrap(),
+            Some(Value::Number(-0.25))
+        );
+        assert_eq!(
+            parse("1e3", AttrType::Number).unwrap(),
+            Some(Value::Number(1000.0))
+        );
+        assert_eq!(
+            parse("42", AttrType::Number).unwrap(),
+            Some(Value::Number(42.0))
+        );
+        for bad in [
+            "NaN", "nan", "inf", "-inf", "Infinity", "1,000", "1e999", "abc", "1.2.3",
+        ] {
             let e = parse(bad, AttrType::Number).unwrap_err();
             assert!(matches!(e, ValueError::NotNumber { .. }), "{bad}");
-            assert!(e.to_string().starts_with(&format!("`{bad}` is not a number")));
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("`{bad}` is not a number"))
+            );
         }
     }
 
     #[test]
     fn booleans() {
         for t in ["true", "TRUE", "Yes", "y", "Y", "1", "t", "T"] {
-            assert_eq!(parse(t, AttrType::Boolean).unwrap(), Some(Value::Boolean(true)), "{t}");
+            assert_eq!(
+                parse(t, AttrType::Boolean).unwrap(),
+                Some(Value::Boolean(true)),
+                "{t}"
+            );
         }
         for f in ["false", "False", "NO", "n", "0", "f"] {
-            assert_eq!(parse(f, AttrType::Boolean).unwrap(), Some(Value::Boolean(false)), "{f}");
+            assert_eq!(
+                parse(f, AttrType::Boolean).unwrap(),
+                Some(Value::Boolean(false)),
+                "{f}"
+            );
         }
         let e = parse("maybe", AttrType::Boolean).unwrap_err();
         assert_eq!(
@@ -829,7 +863,10 @@ mod tests {
             Err(e) => Err(e),
         };
         let tz = Tz::Asia__Kolkata;
-        assert_eq!(iso("2022-01-31T12:59:00Z", tz).unwrap(), utc("2022-01-31T12:59:00Z"));
+        assert_eq!(
+            iso("2022-01-31T12:59:00Z", tz).unwrap(),
+            utc("2022-01-31T12:59:00Z")
+        );
         assert_eq!(
             iso("2022-01-31T12:59:00+05:30", Tz::UTC).unwrap(),
             utc("2022-01-31T07:29:00Z")
@@ -843,11 +880,23 @@ mod tests {
             utc("2022-01-31T12:59:00.123456789Z")
         );
         // Naive forms are local to the time zone.
-        assert_eq!(iso("2022-01-31T12:59:00", tz).unwrap(), utc("2022-01-31T07:29:00Z"));
-        assert_eq!(iso("2022-01-31 12:59:00", tz).unwrap(), utc("2022-01-31T07:29:00Z"));
-        assert_eq!(iso("2022-01-31 12:59", tz).unwrap(), utc("2022-01-31T07:29:00Z"));
+        assert_eq!(
+            iso("2022-01-31T12:59:00", tz).unwrap(),
+            utc("2022-01-31T07:29:00Z")
+        );
+        assert_eq!(
+            iso("2022-01-31 12:59:00", tz).unwrap(),
+            utc("2022-01-31T07:29:00Z")
+        );
+        assert_eq!(
+            iso("2022-01-31 12:59", tz).unwrap(),
+            utc("2022-01-31T07:29:00Z")
+        );
         assert_eq!(iso("2022-01-31", tz).unwrap(), utc("2022-01-30T18:30:00Z"));
-        assert_eq!(iso("2022-01-31", Tz::UTC).unwrap(), utc("2022-01-31T00:00:00Z"));
+        assert_eq!(
+            iso("2022-01-31", Tz::UTC).unwrap(),
+            utc("2022-01-31T00:00:00Z")
+        );
         for bad in [
             "31/01/2022",
             "2022-02-30",
@@ -859,10 +908,16 @@ mod tests {
         ] {
             let e = iso(bad, Tz::UTC).unwrap_err();
             assert!(matches!(e, ValueError::NotIsoDateTime { .. }), "{bad}: {e}");
-            assert!(e.to_string().starts_with(&format!("`{bad}` is not an ISO-8601")));
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("`{bad}` is not an ISO-8601"))
+            );
         }
         // The explicit names behave the same way.
-        assert_eq!(dt("2022-01-31", "iso8601", Tz::UTC).unwrap(), utc("2022-01-31T00:00:00Z"));
+        assert_eq!(
+            dt("2022-01-31", "iso8601", Tz::UTC).unwrap(),
+            utc("2022-01-31T00:00:00Z")
+        );
         assert_eq!(
             dt("2022-01-31T12:59:00Z", "RFC3339", tz).unwrap(),
             utc("2022-01-31T12:59:00Z")
@@ -872,11 +927,26 @@ mod tests {
     #[test]
     fn moengage_formats() {
         let tz = Tz::Asia__Kolkata; // +05:30, no daylight saving
-        assert_eq!(dt("2022-01-31", "YYYY-MM-DD", Tz::UTC).unwrap(), utc("2022-01-31T00:00:00Z"));
-        assert_eq!(dt("2022/01/31", "YYYY/MM/DD", Tz::UTC).unwrap(), utc("2022-01-31T00:00:00Z"));
-        assert_eq!(dt("31/01/2022", "DD/MM/YYYY", Tz::UTC).unwrap(), utc("2022-01-31T00:00:00Z"));
-        assert_eq!(dt("31-01-2022", "DD-MM-YYYY", Tz::UTC).unwrap(), utc("2022-01-31T00:00:00Z"));
-        assert_eq!(dt("31-01-2022", "DD-MM-YYYY", tz).unwrap(), utc("2022-01-30T18:30:00Z"));
+        assert_eq!(
+            dt("2022-01-31", "YYYY-MM-DD", Tz::UTC).unwrap(),
+            utc("2022-01-31T00:00:00Z")
+        );
+        assert_eq!(
+            dt("2022/01/31", "YYYY/MM/DD", Tz::UTC).unwrap(),
+            utc("2022-01-31T00:00:00Z")
+        );
+        assert_eq!(
+            dt("31/01/2022", "DD/MM/YYYY", Tz::UTC).unwrap(),
+            utc("2022-01-31T00:00:00Z")
+        );
+        assert_eq!(
+            dt("31-01-2022", "DD-MM-YYYY", Tz::UTC).unwrap(),
+            utc("2022-01-31T00:00:00Z")
+        );
+        assert_eq!(
+            dt("31-01-2022", "DD-MM-YYYY", tz).unwrap(),
+            utc("2022-01-30T18:30:00Z")
+        );
         assert_eq!(
             dt("2022-01-31 12:59:00", "YYYY-MM-DD hh:mm:ss", tz).unwrap(),
             utc("2022-01-31T07:29:00Z")
@@ -886,7 +956,12 @@ mod tests {
             utc("2022-01-31T12:59:00.5Z")
         );
         assert_eq!(
-            dt("2022-01-31T12:59:00.123456+05:30", "YYYY-MM-DDThh:mm:ss.sTZD", Tz::UTC).unwrap(),
+            dt(
+                "2022-01-31T12:59:00.123456+05:30",
+                "YYYY-MM-DDThh:mm:ss.sTZD",
+                Tz::UTC
+            )
+            .unwrap(),
             utc("2022-01-31T07:29:00.123456Z")
         );
         // A zoned format ignores the time zone setting.
@@ -895,15 +970,28 @@ mod tests {
             utc("2022-01-31T12:59:00Z")
         );
         assert_eq!(
-            dt("31-01-2022T12:59:00-02:00", "DD-MM-YYYYThh:mm:ss[.s]TZD", tz).unwrap(),
+            dt(
+                "31-01-2022T12:59:00-02:00",
+                "DD-MM-YYYYThh:mm:ss[.s]TZD",
+                tz
+            )
+            .unwrap(),
             utc("2022-01-31T14:59:00Z")
         );
         assert_eq!(
-            dt("31-01-2022T12:59:00.1-02:00", "DD-MM-YYYYThh:mm:ss[.s]TZD", tz).unwrap(),
+            dt(
+                "31-01-2022T12:59:00.1-02:00",
+                "DD-MM-YYYYThh:mm:ss[.s]TZD",
+                tz
+            )
+            .unwrap(),
             utc("2022-01-31T14:59:00.1Z")
         );
         // Format names are case-insensitive.
-        assert_eq!(dt("2022-01-31", "yyyy-mm-dd", Tz::UTC).unwrap(), utc("2022-01-31T00:00:00Z"));
+        assert_eq!(
+            dt("2022-01-31", "yyyy-mm-dd", Tz::UTC).unwrap(),
+            utc("2022-01-31T00:00:00Z")
+        );
 
         for (raw, format) in [
             ("31/02/2022", "DD/MM/YYYY"),
@@ -934,8 +1022,14 @@ mod tests {
             dt("31.01.2022 12:59", "%d.%m.%Y %H:%M", tz).unwrap(),
             utc("2022-01-31T11:59:00Z")
         );
-        assert_eq!(dt("31.01.2022", "%d.%m.%Y", tz).unwrap(), utc("2022-01-30T23:00:00Z"));
-        assert_eq!(dt("1643633940", "%s", tz).unwrap(), utc("2022-01-31T12:59:00Z"));
+        assert_eq!(
+            dt("31.01.2022", "%d.%m.%Y", tz).unwrap(),
+            utc("2022-01-30T23:00:00Z")
+        );
+        assert_eq!(
+            dt("1643633940", "%s", tz).unwrap(),
+            utc("2022-01-31T12:59:00Z")
+        );
         assert_eq!(
             dt("2022-01-31T12:59:00+05:30", "%Y-%m-%dT%H:%M:%S%:z", tz).unwrap(),
             utc("2022-01-31T07:29:00Z")
@@ -953,13 +1047,23 @@ mod tests {
 
     #[test]
     fn bad_formats() {
-        for f in ["", "DD.MM.YYYY", "YYYY-MM-DD HH:MM", "%H:%M", "%Q", "whatever"] {
+        for f in [
+            "",
+            "DD.MM.YYYY",
+            "YYYY-MM-DD HH:MM",
+            "%H:%M",
+            "%Q",
+            "whatever",
+        ] {
             let e = ValueDateTimeFormat::parse(f).unwrap_err();
             assert!(matches!(e, ValueError::BadFormat { .. }), "{f}");
             assert!(e.to_string().contains("is not a date-time format"), "{e}");
         }
         let e = ValueDateTimeFormat::parse("%H:%M").unwrap_err();
-        assert!(e.to_string().contains("does not describe a whole date"), "{e}");
+        assert!(
+            e.to_string().contains("does not describe a whole date"),
+            "{e}"
+        );
     }
 
     #[test]

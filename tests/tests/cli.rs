@@ -89,6 +89,44 @@ async fn validate_explains_problems_and_keys() {
     );
     assert_eq!(key.code, 0, "{}", key.stdout);
 
+    // A local sample: an unmapped column is reported; a missing id column fails.
+    let sample = dir.path().join("sample.csv");
+    std::fs::write(&sample, "ID,Age,Extra\n1,2,3\n").unwrap();
+    let out = s3imports(
+        &env,
+        &[
+            "config",
+            "validate",
+            &good,
+            "--sample",
+            sample.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("not mapped (not imported): `Extra`"),
+        "{}",
+        out.stdout
+    );
+    std::fs::write(&sample, "Name,Age\nx,2\n").unwrap();
+    let out = s3imports(
+        &env,
+        &[
+            "config",
+            "validate",
+            &good,
+            "--sample",
+            sample.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("column `ID` (user_id) is not in the file"),
+        "{}",
+        out.stdout
+    );
+
     let mut v = users(&env, "Bad Id", "/in/");
     v["source"]["credentials"] = json!({"type": "access_key", "access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "shh-very-secret"});
     let bad = write(dir.path(), "bad.json", &v);

@@ -627,3 +627,84 @@ async fn anonymous_users_and_auxiliary_data_from_json() {
         assert_eq!(s(item, "expires_at"), expected.to_string());
     }
 }
+
+#[tokio::test]
+async fn a_moengage_named_pgp_file_mapped_by_a_moengage_mapping_file() {
+    let w = world().await;
+    let gpg = Gpg::new();
+    gpg.key(KEY_EMAIL, KeyType::Rsa);
+    w.store_key(&gpg, KEY_EMAIL, "acme").await;
+    let csv = "User ID,E-mail,Born,Spend,VIP,Phone\n\
+u1,a@x.com,14/02/1990,10.5,true,+91 1\n\
+u2,b@x.com,01/12/1985,0,false,+91 2\n";
+    w.env
+        .put_object(
+            &w.bucket,
+            "moe/registered_user_data_20261127.csv.pgp",
+            gpg.encrypt(csv.as_bytes(), KEY_EMAIL, &Encrypt::default()),
+        )
+        .await;
+    let mapping = r#"{"mapping": [
+        {"column": "User ID", "moe_attr": "uid", "type": "string"},
+        {"column": "E-mail", "moe_attr": "u_em", "type": "string"},
+        {"column": "Born", "moe_attr": "u_bd", "type": "datetime", "datetime_format": "DD/MM/YYYY"},
+        {"column": "Spend", "moe_attr": "spend", "type": "double"},
+        {"column": "VIP", "moe_attr": "vip", "type": "bool"},
+        {"column": "Phone", "moe_attr": "u_mb", "type": "string", "is_skipped": true},
+        {"column": "Not In File", "moe_attr": "nothing", "type": "string"}
+    ]}"#;
+    w.env
+        .put_object(&w.bucket, "moe/users.mapping.json", mapping)
+        .await;
+    let mut config = encrypted_users_config(&w, None);
+    config["source"]["folder"] = "moe".into();
+    config["mapping"] = serde_json::json!({"manifest": "users.mapping.json"});
+    w.put_config(config).await;
+    let (_, messages, _) = w.pipe.run(&clock()).await;
+    assert_eq!(messages.len(), 1, "the default prefix matched");
+    let f = w
+        .pipe
+        .processor
+        .ledger
+        .file("users", &messages[0].key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (f.status, f.rows_ingested),
+        (FileStatus::Succeeded, 2),
+        "{f:?}"
+    );
+    let users = w.scan(&w.env.stack.users_table).await;
+    let u1 = users.iter().find(|u| s(u, "user_id") == "u1").unwrap();
+    assert_eq!(s(u1, "email"), "a@x.com");
+    assert_eq!(s(u1, "birthday"), "1990-02-14T00:00:00Z");
+    assert_eq!(s(u1, "spend"), "10.5");
+    assert_eq!(s(u1, "vip"), "true");
+    assert!(
+        !u1.contains_key("mobile"),
+        "a skipped column writes nothing"
+    );
+}
+
+#[tokio::test]
+async fn an_encrypted_file_for_a_plain_import_fails() {
+    let w = world().await;
+    let gpg = Gpg::new();
+    gpg.key(KEY_EMAIL, KeyType::Curve25519);
+    w.env
+        .put_object(
+            &w.bucket,
+            "users/registered_user_data_20261127.csv.pgp",
+            gpg.encrypt(USERS_CSV.as_bytes(), KEY_EMAIL, &Encrypt::default()),
+        )
+        .await;
+    let mut config = encrypted_users_config(&w, None);
+    config.as_object_mut().unwrap().remove("encryption");
+    w.put_config(config).await;
+    assert_fails_with(
+        &w,
+        "PGP-encrypted, but the import has no `encryption` settings",
+    )
+    .await;
+}
