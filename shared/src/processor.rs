@@ -80,6 +80,9 @@ pub struct Processor {
     pub ddb: aws_sdk_dynamodb::Client,
     pub stack: Stack,
     pub settings: ProcessorSettings,
+    /// DynamoDB write requests made for rows, over the process's life (for metrics and
+    /// benchmarks).
+    pub write_requests: Arc<AtomicU64>,
 }
 
 /// What became of a message.
@@ -154,6 +157,7 @@ impl Processor {
             ddb: clients.dynamodb.clone(),
             stack: stack.clone(),
             settings,
+            write_requests: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -373,7 +377,7 @@ impl Processor {
             ImportKind::Events { .. } => &self.stack.events_table,
             ImportKind::Auxiliary { .. } => &self.stack.auxiliary_table,
         };
-        let sink = DynamoSink::new(self.ddb.clone(), table);
+        let sink = DynamoSink::counting(self.ddb.clone(), table, self.write_requests.clone());
         let builder = WriteBuilder::new(&config, &msg.key, &msg.etag, clock.now());
         let spool = self.settings.spool_dir.clone();
         let report = tempfile::NamedTempFile::new_in(&spool)?;

@@ -356,7 +356,11 @@ impl<R: Read> CsvRowReader<R> {
     /// Reads the next record that is not entirely blank.
     fn next_record(&mut self) -> Result<bool, FileError> {
         loop {
-            if !self.inner.read_byte_record(&mut self.record).map_err(csv_error)? {
+            if !self
+                .inner
+                .read_byte_record(&mut self.record)
+                .map_err(csv_error)?
+            {
                 return Ok(false);
             }
             self.number += 1;
@@ -517,7 +521,8 @@ pub struct JsonRowReader<R: Read> {
     done: bool,
 }
 
-/// How many elements to read ahead looking for an object to take columns from.
+/// How many elements to read ahead looking for an object to take columns from (also
+/// capped at [`MAX_JSON_ROW_BYTES`] in total, so memory stays bounded).
 const MAX_LOOKAHEAD: usize = 100;
 
 impl<R: Read> JsonRowReader<R> {
@@ -580,7 +585,8 @@ impl<R: Read> JsonRowReader<R> {
     /// Reads ahead to the first object and lists its dot paths; what was read ahead is
     /// handed out as rows later, in order.
     fn discover_columns(&mut self) -> Result<Vec<String>, FileError> {
-        while self.pending.len() < MAX_LOOKAHEAD {
+        let mut held = 0usize;
+        while self.pending.len() < MAX_LOOKAHEAD && held < MAX_JSON_ROW_BYTES {
             let row = self.rows + self.pending.len() as u64 + 1;
             let mut buf = Vec::new();
             if !self.next_element(&mut buf, row)? {
@@ -592,6 +598,7 @@ impl<R: Read> JsonRowReader<R> {
                 .deserialize(&mut de)
                 .and_then(|()| de.end())
                 .is_ok();
+            held += buf.len();
             self.pending.push_back(buf);
             if found {
                 return Ok(paths);
@@ -1061,7 +1068,6 @@ impl<'de> Visitor<'de> for CellSeed<'_, '_> {
     }
 }
 
-
 /// One array item inside `[a|b|c]`: strings as they are, scalars as JSON, null as
 /// nothing, nested arrays and objects as JSON text.
 struct ItemSeed<'r> {
@@ -1231,5 +1237,704 @@ pub fn open_reader<'a, R: Read + 'a>(
         Ok(Box::new(JsonRowReader::new(read, columns)?))
     } else {
         Ok(Box::new(CsvRowReader::new(read, csv)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out one byte per read, to prove nothing assumes whole chunks.
+    struct OneByte<'a>(&'a [u8]);
+
+    impl Read for OneByte<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match (self.0.split_first(), buf.is_empty()) {
+                (Some((&b, rest)), false) => {
+                    buf[0] = b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    /// Fails with `kind` after `ok` bytes.
+    struct Failing {
+        data: Vec<u8>,
+        pos: usize,
+        kind: std::io::ErrorKind,
+    }
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.pos >= self.data.len() {
+                return Err(std::io::Error::new(self.kind, "boom"));
+            }
+            let n = buf.len().min(self.data.len() - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    /// Each outcome of reading to the end: `Ok(fields)` or `Err(message)`, with the row
+    /// number and raw text.
+    type Outcome = (u64, Result<Vec<Option<String>>, String>, String);
+
+    fn drain(r: &mut dyn RowReader) -> Vec<Outcome> {
+        let mut row = Row::default();
+        let mut out = Vec::new();
+        loop {
+            match r.read_row(&mut row) {
+                Ok(true) => out.push((
+                    row.number(),
+                    Ok((0..r.columns().len())
+                        .map(|i| row.get(i).map(str::to_string))
+                        .collect()),
+                    row.raw(),
+                )),
+                Ok(false) => break,
+                Err(ReadError::Row(e)) => out.push((e.row, Err(e.to_string()), e.raw)),
+                Err(ReadError::File(e)) => panic!("file error: {e}"),
+            }
+        }
+        // Once at the end, always at the end.
+        assert!(matches!(r.read_row(&mut row), Ok(false)));
+        out
+    }
+
+    fn csv_reader(data: &[u8], delimiter: u8) -> CsvRowReader<&[u8]> {
+        CsvRowReader::new(data, &CsvOptions { delimiter }).unwrap()
+    }
+
+    fn fields(v: &[&str]) -> Vec<Option<String>> {
+        v.iter().map(|s| Some(s.to_string())).collect()
+    }
+
+    #[test]
+    fn csv_basic_rows_and_numbers() {
+        let mut r = csv_reader(b"id,name, age \n1,Ada,36\n2,Grace,45\n", b',');
+        assert_eq!(r.columns(), ["id", "name", "age"]);
+        let rows = drain(&mut r);
+        assert_eq!(
+            rows,
+            vec![
+                (2, Ok(fields(&["1", "Ada", "36"])), "1,Ada,36".to_string()),
+                (
+                    3,
+                    Ok(fields(&["2", "Grace", "45"])),
+                    "2,Grace,45".to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn csv_bom_crlf_and_quoting() {
+        let data = b"\xEF\xBB\xBF\"id\",\"note\"\r\n1,\"a, b\"\r\n2,\"say \"\"hi\"\"\"\r\n3,\"two\r\nlines\"\r\n4,last";
+        let mut r = csv_reader(data, b',');
+        assert_eq!(r.columns(), ["id", "note"]);
+        let rows = drain(&mut r);
+        assert_eq!(rows.len(), 4);
+        assert_eq!(
+            rows[0],
+            (2, Ok(fields(&["1", "a, b"])), "1,\"a, b\"".into())
+        );
+        assert_eq!(
+            rows[1],
+            (
+                3,
+                Ok(fields(&["2", "say \"hi\""])),
+                "2,\"say \"\"hi\"\"\"".into()
+            )
+        );
+        // A quoted line break is one record: the next row is still numbered by records.
+        assert_eq!(
+            rows[2],
+            (
+                4,
+                Ok(fields(&["3", "two\r\nlines"])),
+                "3,\"two\r\nlines\"".into()
+            )
+        );
+        assert_eq!(rows[3], (5, Ok(fields(&["4", "last"])), "4,last".into()));
+    }
+
+    #[test]
+    fn csv_bom_read_one_byte_at_a_time() {
+        let data = b"\xEF\xBB\xBF\"a\";b\n1;2\n";
+        let mut r = CsvRowReader::new(OneByte(data), &CsvOptions { delimiter: b';' }).unwrap();
+        assert_eq!(r.columns(), ["a", "b"]);
+        assert_eq!(
+            drain(&mut r),
+            vec![(2, Ok(fields(&["1", "2"])), "1;2".into())]
+        );
+    }
+
+    #[test]
+    fn csv_tab_and_semicolon_delimiters() {
+        let mut r = csv_reader(b"a\tb\n1\tx,y\n", b'\t');
+        assert_eq!(r.columns(), ["a", "b"]);
+        assert_eq!(
+            drain(&mut r),
+            vec![(2, Ok(fields(&["1", "x,y"])), "1\tx,y".into())]
+        );
+
+        let mut r = csv_reader(b"a;b\n1;\"x;y\"\n2,5;z\n", b';');
+        assert_eq!(
+            drain(&mut r),
+            vec![
+                (2, Ok(fields(&["1", "x;y"])), "1;\"x;y\"".into()),
+                (3, Ok(fields(&["2,5", "z"])), "2,5;z".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn csv_ragged_rows_are_row_errors() {
+        let mut r = csv_reader(b"a,b,c,d\n1,2,3,4\n1,2,3\n5,6,7,8\n1,2,3,4,5\n", b',');
+        let rows = drain(&mut r);
+        assert_eq!(rows.len(), 4);
+        assert_eq!(rows[0].1, Ok(fields(&["1", "2", "3", "4"])));
+        assert_eq!(
+            rows[1],
+            (
+                3,
+                Err("row 3: row 3 has 3 fields, the header has 4".into()),
+                "1,2,3".into()
+            )
+        );
+        assert_eq!(
+            rows[2],
+            (4, Ok(fields(&["5", "6", "7", "8"])), "5,6,7,8".into())
+        );
+        assert_eq!(
+            rows[3],
+            (
+                5,
+                Err("row 5: row 5 has 5 fields, the header has 4".into()),
+                "1,2,3,4,5".into()
+            )
+        );
+    }
+
+    #[test]
+    fn csv_invalid_utf8_field_is_a_row_error_and_reading_goes_on() {
+        let mut r = csv_reader(b"id,name\n1,Ada\n2,Gr\xFFce\n3,Linus\n", b',');
+        let mut row = Row::default();
+        assert!(r.read_row(&mut row).unwrap());
+        let e = match r.read_row(&mut row) {
+            Err(ReadError::Row(e)) => e,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(e.row, 3);
+        assert_eq!(e.column.as_deref(), Some("name"));
+        assert_eq!(
+            e.to_string(),
+            "row 3, column `name`: the value is not UTF-8 text; save the file as UTF-8"
+        );
+        assert_eq!(e.raw, "2,Gr\u{FFFD}ce");
+        assert!(r.read_row(&mut row).unwrap());
+        assert_eq!((row.number(), row.get(1)), (4, Some("Linus")));
+        assert!(!r.read_row(&mut row).unwrap());
+    }
+
+    #[test]
+    fn csv_blank_lines_and_empty_rows_are_skipped() {
+        let mut r = csv_reader(b"\n\na,b\n\n1,2\n\r\n,\n  ,  \n3,4\n\n", b',');
+        assert_eq!(r.columns(), ["a", "b"]);
+        let rows = drain(&mut r);
+        // Blank lines are not records; `,` and `  ,  ` are (numbers 3 and 4) but empty.
+        assert_eq!(
+            rows,
+            vec![
+                (2, Ok(fields(&["1", "2"])), "1,2".into()),
+                (5, Ok(fields(&["3", "4"])), "3,4".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn csv_values_are_not_trimmed_but_header_is() {
+        let mut r = csv_reader(b" a , b\n x ,\n", b',');
+        assert_eq!(r.columns(), ["a", "b"]);
+        assert_eq!(
+            drain(&mut r),
+            vec![(2, Ok(fields(&[" x ", ""])), " x ,".into())]
+        );
+    }
+
+    #[test]
+    fn csv_zero_data_rows() {
+        for data in [
+            &b""[..],
+            b"\n\n",
+            b"a,b\n",
+            b"a,b",
+            b"\xEF\xBB\xBF",
+            b"a,b\n\n,\n",
+        ] {
+            let mut row = Row::default();
+            let err = match CsvRowReader::new(data, &CsvOptions::default()) {
+                Err(e) => e,
+                Ok(mut r) => match r.read_row(&mut row) {
+                    Err(ReadError::File(e)) => {
+                        assert!(matches!(r.read_row(&mut row), Ok(false)));
+                        e
+                    }
+                    other => panic!("{data:?}: {other:?}"),
+                },
+            };
+            assert!(matches!(err, FileError::ZeroDataRows), "{data:?}");
+            assert_eq!(err.to_string(), "Found zero data rows in the file");
+        }
+    }
+
+    #[test]
+    fn csv_only_bad_rows_is_not_zero_rows() {
+        let mut r = csv_reader(b"a,b\n1\n", b',');
+        let rows = drain(&mut r);
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].1.is_err());
+    }
+
+    #[test]
+    fn csv_bad_headers() {
+        let e = CsvRowReader::new(&b"id,,name\n1,2,3\n"[..], &CsvOptions::default())
+            .err()
+            .unwrap();
+        assert!(matches!(&e, FileError::BadHeader { position: 2, .. }));
+        assert_eq!(
+            e.to_string(),
+            "the header's column 2 has no name; name every column"
+        );
+
+        let e = CsvRowReader::new(&b"id,name, id \n"[..], &CsvOptions::default())
+            .err()
+            .unwrap();
+        match &e {
+            FileError::BadHeader {
+                column, position, ..
+            } => assert_eq!((column.as_str(), *position), ("id", 3)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            e.to_string(),
+            "the header's column 3 `id` repeats column 1; column names must be unique"
+        );
+
+        let e = CsvRowReader::new(&b"id,n\xFFme\n1,2\n"[..], &CsvOptions::default())
+            .err()
+            .unwrap();
+        assert!(matches!(e, FileError::NotUtf8Header));
+        assert_eq!(e.class(), ErrorClass::Permanent);
+    }
+
+    #[test]
+    fn csv_raw_quotes_only_when_needed() {
+        let mut r = csv_reader(b"a,b,c\n\"x\",\"1,2\",\"q\"\"\"\n", b',');
+        let rows = drain(&mut r);
+        assert_eq!(rows[0].2, "x,\"1,2\",\"q\"\"\"");
+        let mut r = csv_reader(b"a\tb\n\"1,2\"\t\"x\ty\"\n", b'\t');
+        assert_eq!(drain(&mut r)[0].2, "1,2\t\"x\ty\"");
+    }
+
+    #[test]
+    fn io_errors_are_file_errors_and_classified() {
+        let mut r = CsvRowReader::new(
+            Failing {
+                data: b"a,b\n1,2\n".to_vec(),
+                pos: 0,
+                kind: std::io::ErrorKind::ConnectionReset,
+            },
+            &CsvOptions::default(),
+        )
+        .unwrap();
+        let mut row = Row::default();
+        assert!(r.read_row(&mut row).unwrap());
+        let e = r.read_row(&mut row).unwrap_err();
+        assert!(matches!(e, ReadError::File(FileError::Io(_))));
+        assert_eq!(e.class(), ErrorClass::Retryable);
+
+        let bad = FileError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, "x"));
+        assert_eq!(bad.class(), ErrorClass::Permanent);
+        let bad = ReadError::Row(RowError {
+            row: 2,
+            column: None,
+            reason: "r".into(),
+            raw: String::new(),
+        });
+        assert_eq!(bad.class(), ErrorClass::Permanent);
+        assert_eq!(FileError::ZeroDataRows.class(), ErrorClass::Permanent);
+
+        let mut r = JsonRowReader::new(
+            Failing {
+                data: b"{\"a\":1}\n".to_vec(),
+                pos: 0,
+                kind: std::io::ErrorKind::TimedOut,
+            },
+            None,
+        )
+        .unwrap();
+        assert!(r.read_row(&mut row).unwrap());
+        let e = r.read_row(&mut row).unwrap_err();
+        assert!(matches!(e, ReadError::File(FileError::Io(_))));
+        assert_eq!(e.class(), ErrorClass::Retryable);
+    }
+
+    #[test]
+    fn row_error_display() {
+        let e = RowError {
+            row: 7,
+            column: Some("age".into()),
+            reason: "`abc` is not an integer".into(),
+            raw: "x".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "row 7, column `age`: `abc` is not an integer"
+        );
+    }
+
+    #[test]
+    fn row_default_and_reuse() {
+        let row = Row::default();
+        assert_eq!(
+            (row.number(), row.get(0), row.raw(), row.len()),
+            (0, None, String::new(), 0)
+        );
+        // The same Row across two files of different widths keeps no stale fields.
+        let mut row = Row::default();
+        let mut r = csv_reader(b"a,b,c\n1,2,3\n", b',');
+        assert!(r.read_row(&mut row).unwrap());
+        let mut r = csv_reader(b"a\n9\n", b',');
+        assert!(r.read_row(&mut row).unwrap());
+        assert_eq!((row.len(), row.get(0), row.get(1)), (1, Some("9"), None));
+    }
+
+    fn json<'a>(data: &'a [u8], columns: Option<&[&str]>) -> JsonRowReader<&'a [u8]> {
+        JsonRowReader::new(
+            data,
+            columns.map(|c| c.iter().map(|s| s.to_string()).collect()),
+        )
+        .unwrap()
+    }
+
+    fn opt(v: &[Option<&str>]) -> Vec<Option<String>> {
+        v.iter().map(|s| s.map(str::to_string)).collect()
+    }
+
+    #[test]
+    fn ndjson_columns_from_first_object_in_order() {
+        let data = br#"{"id":"u1","user":{"first_name":"Ada","last":"L"},"age":36,"vip":true,"tags":["a","b",3],"gone":null}
+{"id":"u2","user":{"first_name":"Grace"},"age":45.5,"vip":false,"tags":[],"gone":""}
+"#;
+        let mut r = json(data, None);
+        assert_eq!(
+            r.columns(),
+            [
+                "id",
+                "user.first_name",
+                "user.last",
+                "age",
+                "vip",
+                "tags",
+                "gone"
+            ]
+        );
+        let rows = drain(&mut r);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].0, 1);
+        assert_eq!(
+            rows[0].1,
+            Ok(opt(&[
+                Some("u1"),
+                Some("Ada"),
+                Some("L"),
+                Some("36"),
+                Some("true"),
+                Some("[a|b|3]"),
+                None
+            ]))
+        );
+        assert_eq!(
+            rows[0].2,
+            r#"{"id":"u1","user":{"first_name":"Ada","last":"L"},"age":36,"vip":true,"tags":["a","b",3],"gone":null}"#
+        );
+        assert_eq!(rows[1].0, 2);
+        assert_eq!(
+            rows[1].1,
+            Ok(opt(&[
+                Some("u2"),
+                Some("Grace"),
+                None,
+                Some("45.5"),
+                Some("false"),
+                Some("[]"),
+                None
+            ]))
+        );
+    }
+
+    #[test]
+    fn json_given_columns_and_nesting() {
+        let data = br#"{"a.b":"literal","x":{"y":{"z":1},"w":[1,[2,3],{"k":null}]},"n":-7,"big":18446744073709551615,"f":1e3,"s":"with \"quote\" and \u00e9","deep":{"k":"v"}}"#;
+        let cols = ["id", "a.b", "x.y", "x.w", "n", "big", "f", "s", "deep", "n"];
+        let mut r = json(data, Some(&cols));
+        assert_eq!(r.columns(), cols);
+        let rows = drain(&mut r);
+        assert_eq!(
+            rows[0].1,
+            Ok(opt(&[
+                None,
+                Some("literal"),
+                Some(r#"{"z":1}"#),
+                Some(r#"[1|[2,3]|{"k":null}]"#),
+                Some("-7"),
+                Some("18446744073709551615"),
+                Some("1000"),
+                Some("with \"quote\" and é"),
+                Some(r#"{"k":"v"}"#),
+                // A column listed twice gets the value in both places.
+                Some("-7"),
+            ]))
+        );
+    }
+
+    #[test]
+    fn ndjson_bad_lines_then_good_lines() {
+        let data = b"{\"id\":1}\n{not json}\n\n[1,2]\n  \r\n\"str\"\n{\"id\":2} trailing\n{\"id\":3}\r\n{\"id\":4}";
+        let mut r = json(data, None);
+        assert_eq!(r.columns(), ["id"]);
+        let rows = drain(&mut r);
+        let summary: Vec<(u64, bool)> = rows.iter().map(|(n, res, _)| (*n, res.is_ok())).collect();
+        assert_eq!(
+            summary,
+            [
+                (1, true),
+                (2, false),
+                (3, false),
+                (4, false),
+                (5, false),
+                (6, true),
+                (7, true)
+            ]
+        );
+        let (_, err, raw) = &rows[1];
+        assert!(
+            err.as_ref()
+                .unwrap_err()
+                .starts_with("row 2: the row is not valid JSON"),
+            "{err:?}"
+        );
+        assert_eq!(raw, "{not json}");
+        let (_, err, raw) = &rows[2];
+        assert!(
+            err.as_ref()
+                .unwrap_err()
+                .starts_with("row 3: the row is not a JSON object"),
+            "{err:?}"
+        );
+        assert_eq!(raw, "[1,2]");
+        assert_eq!(rows[5].1, Ok(opt(&[Some("3")])));
+        assert_eq!(rows[5].2, "{\"id\":3}");
+        assert_eq!(rows[6].1, Ok(opt(&[Some("4")])));
+    }
+
+    #[test]
+    fn json_columns_come_from_first_object_even_after_bad_lines() {
+        let mut r = json(b"oops\n{\"b\":1,\"a\":2}\n", None);
+        assert_eq!(r.columns(), ["b", "a"]);
+        let rows = drain(&mut r);
+        assert_eq!(rows[0].0, 1);
+        assert!(rows[0].1.is_err());
+        assert_eq!(
+            rows[1],
+            (
+                2,
+                Ok(opt(&[Some("1"), Some("2")])),
+                "{\"b\":1,\"a\":2}".into()
+            )
+        );
+    }
+
+    #[test]
+    fn json_array_streams_one_byte_at_a_time() {
+        let data = "\u{FEFF} [ {\"id\": \"a]\\\"}\", \"v\": [1, 2]} ,\n{\"id\":\"b\",\"v\":{\"x\":1}},\r\n 7, \"s\", {\"id\": \"c\"} ]\n";
+        let mut r = JsonRowReader::new(OneByte(data.as_bytes()), None).unwrap();
+        assert_eq!(r.columns(), ["id", "v"]);
+        let rows = drain(&mut r);
+        assert_eq!(rows.len(), 5);
+        assert_eq!(
+            rows[0],
+            (
+                1,
+                Ok(opt(&[Some("a]\"}"), Some("[1|2]")])),
+                "{\"id\": \"a]\\\"}\", \"v\": [1, 2]}".into()
+            )
+        );
+        assert_eq!(rows[1].1, Ok(opt(&[Some("b"), Some("{\"x\":1}")])));
+        assert_eq!(rows[2].0, 3);
+        assert!(
+            rows[2]
+                .1
+                .as_ref()
+                .unwrap_err()
+                .contains("not a JSON object")
+        );
+        assert_eq!(rows[2].2, "7");
+        assert_eq!(rows[3].2, "\"s\"");
+        assert_eq!(
+            rows[4],
+            (5, Ok(opt(&[Some("c"), None])), "{\"id\": \"c\"}".into())
+        );
+    }
+
+    #[test]
+    fn json_array_bad_element_then_good() {
+        let mut r = json(br#"[{"id":1},{"id":tru},{"id":3},]"#, Some(&["id"]));
+        let rows = drain(&mut r);
+        assert_eq!(rows.len(), 3);
+        assert!(
+            rows[1]
+                .1
+                .as_ref()
+                .unwrap_err()
+                .starts_with("row 2: the row is not valid JSON")
+        );
+        assert_eq!(rows[1].2, r#"{"id":tru}"#);
+        assert_eq!(rows[2].1, Ok(opt(&[Some("3")])));
+    }
+
+    #[test]
+    fn json_malformed_arrays_are_file_errors() {
+        for (data, want) in [
+            (
+                &br#"[{"id":1}"#[..],
+                "the file ends before the array's closing `]`",
+            ),
+            (br#"[{"id":1} {"id":2}]"#, "expected `,` or `]` after row 1"),
+            (br#"[{"id":1"#, "the file ends inside row 1 of the array"),
+            (br#"[{"id":1}] x"#, "unexpected `x` after the closing `]`"),
+            (br#"[,{"id":1}]"#, "unexpected `,`"),
+            (br#"[}]"#, "unexpected `}`"),
+        ] {
+            let mut r = json(data, Some(&["id"]));
+            let mut row = Row::default();
+            let err = loop {
+                match r.read_row(&mut row) {
+                    Ok(true) | Err(ReadError::Row(_)) => {}
+                    Ok(false) => panic!("{data:?} ended cleanly"),
+                    Err(ReadError::File(e)) => break e,
+                }
+            };
+            assert!(matches!(err, FileError::Json(_)), "{err:?}");
+            assert!(err.to_string().contains(want), "{err} / {want}");
+            assert_eq!(err.class(), ErrorClass::Permanent);
+        }
+    }
+
+    #[test]
+    fn json_zero_data_rows() {
+        for data in [
+            &b""[..],
+            b"  \n ",
+            b"\xEF\xBB\xBF",
+            b"[]",
+            b" [ \n ] ",
+            b"\n\n\n",
+        ] {
+            let mut row = Row::default();
+            let err = match JsonRowReader::new(data, None) {
+                Err(e) => e,
+                Ok(mut r) => match r.read_row(&mut row) {
+                    Err(ReadError::File(e)) => {
+                        assert!(matches!(r.read_row(&mut row), Ok(false)));
+                        e
+                    }
+                    other => panic!("{data:?}: {other:?}"),
+                },
+            };
+            assert!(matches!(err, FileError::ZeroDataRows), "{data:?}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn json_bom_ndjson_and_missing_keys() {
+        let mut r = json(
+            b"\xEF\xBB\xBF{\"a\":\"x\"}\n{\"b\":1}\n",
+            Some(&["a", "b", "c.d"]),
+        );
+        let rows = drain(&mut r);
+        assert_eq!(rows[0].1, Ok(opt(&[Some("x"), None, None])));
+        assert_eq!(rows[1].1, Ok(opt(&[None, Some("1"), None])));
+    }
+
+    #[test]
+    fn open_reader_picks_the_format() {
+        let mut r = open_reader(
+            false,
+            &b"a;b\n1;2\n"[..],
+            &CsvOptions { delimiter: b';' },
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.columns(), ["a", "b"]);
+        assert_eq!(drain(r.as_mut()).len(), 1);
+        let mut r = open_reader(true, &b"{\"a\":1}\n"[..], &CsvOptions::default(), None).unwrap();
+        assert_eq!(r.columns(), ["a"]);
+        assert_eq!(drain(r.as_mut()).len(), 1);
+        assert!(matches!(
+            open_reader(true, &b""[..], &CsvOptions::default(), None).map(|_| ()),
+            Err(FileError::ZeroDataRows)
+        ));
+    }
+
+    /// Throughput of the CSV hot path (read and parse every cell); run optimised with
+    /// `cargo test --release -p s3imports --lib reader::tests::csv_throughput -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn csv_throughput() {
+        let mut data = b"id,name,email,age,score,signed_up\n".to_vec();
+        let mut i = 0u64;
+        while data.len() < 200 << 20 {
+            data.extend_from_slice(
+                format!(
+                    "{i},User {i},user{i}@example.com,{},{}.5,2022-01-31T12:59:00Z\n",
+                    i % 90,
+                    i % 1000
+                )
+                .as_bytes(),
+            );
+            i += 1;
+        }
+        let start = std::time::Instant::now();
+        let mut r = csv_reader(&data, b',');
+        let mut row = Row::default();
+        let mut n = 0u64;
+        use crate::values::{AttrType as T, ValueOptions, parse_value};
+        let types = [
+            T::Integer,
+            T::String,
+            T::String,
+            T::Integer,
+            T::Number,
+            T::Datetime,
+        ];
+        let opts = ValueOptions::default();
+        while r.read_row(&mut row).unwrap() {
+            for (i, ty) in types.iter().enumerate() {
+                if parse_value(row.get(i).unwrap(), *ty, &opts)
+                    .unwrap()
+                    .is_some()
+                {
+                    n += 1;
+                }
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!("{} MB/s ({n})", data.len() as f64 / secs / 1e6);
     }
 }

@@ -38,10 +38,15 @@ pub struct DynamoSink {
 
 impl DynamoSink {
     pub fn new(ddb: Client, table: impl Into<String>) -> Self {
+        Self::counting(ddb, table, Arc::new(AtomicU64::new(0)))
+    }
+
+    /// A sink that adds its requests to a shared counter.
+    pub fn counting(ddb: Client, table: impl Into<String>, requests: Arc<AtomicU64>) -> Self {
         Self {
             ddb,
             table: table.into(),
-            requests: Arc::new(AtomicU64::new(0)),
+            requests,
         }
     }
 

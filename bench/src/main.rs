@@ -1,0 +1,362 @@
+//! `s3imports-bench`: the measurements behind `make bench` (scripts/bench.sh runs each
+//! case in its own process, so peak RSS is per case).
+//!
+//! - `gen`: writes a CSV of about N MB.
+//! - `pipeline`: the in-process processing path (read -> PGP -> CSV -> map -> items) with
+//!   the DynamoDB write replaced by a counting sink.
+//! - `decrypt`: the PGP stage alone, to /dev/null.
+//! - `e2e`: rows/s and DynamoDB requests per 1,000 rows against moto, per import kind.
+//! - `discovery`: requests and time to find 10 new files among N old ones in moto.
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use chrono::{TimeZone, Utc};
+use clap::{Parser, Subcommand};
+use s3imports::config::ImportConfig;
+use s3imports::mapping::ColumnMapping;
+use s3imports::pgp::{PgpKeyring, decrypt_to};
+use s3imports::processor::{ReadPlan, read_file};
+use s3imports::sink::WriteBuilder;
+use s3imports::{Clock, FixedClock};
+use serde_json::json;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Gen {
+        #[arg(long)]
+        mb: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    Pipeline {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        key: Option<PathBuf>,
+        #[arg(long)]
+        passphrase: Option<String>,
+        #[arg(long)]
+        signer: Option<PathBuf>,
+    },
+    Decrypt {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        passphrase: String,
+    },
+    E2e {
+        #[arg(long, default_value_t = 100_000)]
+        rows: u64,
+    },
+    Discovery {
+        #[arg(long, default_value_t = 100_000)]
+        old: u64,
+    },
+}
+
+const HEADER: &str = "customer_id,purchased_at,order_id,amount,email,city,items\n";
+
+fn row(i: u64) -> String {
+    format!(
+        "u{},2026-11-{:02} {:02}:{:02}:{:02},o-{i},{}.{:02},user{}@example.com,City {},[a|b|c]\n",
+        i % 50_000,
+        1 + i % 28,
+        i % 24,
+        i % 60,
+        (i * 7) % 60,
+        i % 1000,
+        i % 100,
+        i % 50_000,
+        i % 97
+    )
+}
+
+fn events_config(
+    bucket: &str,
+    folder: &str,
+    kind: serde_json::Value,
+) -> anyhow::Result<ImportConfig> {
+    let mut columns = vec![
+        json!({"column": "order_id", "attribute": "order_id"}),
+        json!({"column": "amount", "attribute": "amount", "type": "number"}),
+        json!({"column": "email", "attribute": "email"}),
+        json!({"column": "city", "attribute": "city"}),
+        json!({"column": "items", "attribute": "items", "type": "list"}),
+    ];
+    match kind["type"].as_str() {
+        Some("events") => {
+            columns.push(json!({"column": "customer_id", "attribute": "user_id"}));
+            columns.push(json!({"column": "purchased_at", "attribute": "event_time", "format": "YYYY-MM-DD hh:mm:ss"}));
+        }
+        Some("registered_users") => {
+            columns.push(json!({"column": "customer_id", "attribute": "user_id"}))
+        }
+        _ => {}
+    }
+    Ok(ImportConfig::from_value(json!({
+        "id": format!("bench-{}", kind["type"].as_str().unwrap_or("x").replace('_', "-")),
+        "name": "Bench",
+        "kind": kind,
+        "source": {"bucket": bucket, "folder": folder, "datetime_format": "yyyymmdd"},
+        "file_prefix": "bench_",
+        "mapping": {"columns": columns},
+        "schedule": {"type": "once"}
+    }))?)
+}
+
+/// Peak resident set size of this process, from /proc.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn keyring(
+    key: Option<&PathBuf>,
+    passphrase: Option<&str>,
+    signer: Option<&PathBuf>,
+) -> anyhow::Result<Option<PgpKeyring>> {
+    let Some(key) = key else { return Ok(None) };
+    let signer = signer.map(std::fs::read_to_string).transpose()?;
+    Ok(Some(PgpKeyring::new(
+        &std::fs::read_to_string(key)?,
+        passphrase,
+        signer.as_deref(),
+    )?))
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Gen { mb, out } => {
+            let mut w = BufWriter::new(std::fs::File::create(&out)?);
+            w.write_all(HEADER.as_bytes())?;
+            let (mut written, mut i) = (HEADER.len() as u64, 0u64);
+            while written < mb * 1_000_000 {
+                let r = row(i);
+                w.write_all(r.as_bytes())?;
+                written += r.len() as u64;
+                i += 1;
+            }
+            w.flush()?;
+            println!("{}", json!({"file": out, "bytes": written, "rows": i}));
+        }
+        Command::Pipeline {
+            file,
+            key,
+            passphrase,
+            signer,
+        } => {
+            let keys = keyring(key.as_ref(), passphrase.as_deref(), signer.as_ref())?;
+            let config = events_config(
+                "bench",
+                "in",
+                json!({"type": "events", "event_name": "Purchase"}),
+            )?;
+            let mappings: Vec<ColumnMapping> = config
+                .inline_columns()
+                .map(<[_]>::to_vec)
+                .unwrap_or_default();
+            let now = Utc
+                .with_ymd_and_hms(2026, 11, 28, 0, 0, 0)
+                .single()
+                .context("time")?;
+            let builder = WriteBuilder::new(&config, "in/bench_20261128.csv", "etag", now);
+            let spool = tempfile::tempdir()?;
+            let report = tempfile::tempfile()?;
+            let plan = ReadPlan {
+                config: &config,
+                mappings: &mappings,
+                keyring: keys.as_ref(),
+                key: "in/bench_20261128.csv",
+                spool: spool.path(),
+                builder: &builder,
+            };
+            let input = std::fs::File::open(&file)?;
+            let bytes_in = input.metadata()?.len();
+            let (mut items, mut batches) = (0u64, 0u64);
+            let start = Instant::now();
+            let stats = read_file(&plan, input, &report, &mut |batch| {
+                items += batch.len() as u64;
+                batches += 1;
+                true
+            })?;
+            let secs = start.elapsed().as_secs_f64();
+            anyhow::ensure!(stats.rows_failed == 0, "{} rows failed", stats.rows_failed);
+            println!(
+                "{}",
+                json!({
+                    "bytes_in": bytes_in, "rows": stats.rows_total, "items": items, "secs": secs,
+                    "mb_per_s": bytes_in as f64 / 1e6 / secs, "rows_per_s": stats.rows_total as f64 / secs,
+                    "peak_rss_mb": peak_rss_mb()
+                })
+            );
+        }
+        Command::Decrypt {
+            file,
+            key,
+            passphrase,
+        } => {
+            let keys = keyring(Some(&key), Some(&passphrase), None)?.context("key")?;
+            let input = std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(&file)?);
+            let bytes_in = std::fs::metadata(&file)?.len();
+            let start = Instant::now();
+            let d = decrypt_to(input, std::io::sink(), &keys)?;
+            let secs = start.elapsed().as_secs_f64();
+            println!(
+                "{}",
+                json!({"bytes_in": bytes_in, "plaintext": d.bytes, "secs": secs,
+                       "mb_per_s": bytes_in as f64 / 1e6 / secs, "peak_rss_mb": peak_rss_mb()})
+            );
+        }
+        Command::E2e { rows } => tokio::runtime::Runtime::new()?.block_on(e2e(rows))?,
+        Command::Discovery { old } => tokio::runtime::Runtime::new()?.block_on(discovery(old))?,
+    }
+    Ok(())
+}
+
+async fn e2e(rows: u64) -> anyhow::Result<()> {
+    let env = s3imports_tests::TestEnv::new().await;
+    let bucket = env.scoped("bench");
+    env.bucket(&bucket).await;
+    let mut csv = String::from(HEADER);
+    for i in 0..rows {
+        csv.push_str(&row(i));
+    }
+    let kinds = [
+        (
+            "events",
+            json!({"type": "events", "event_name": "Purchase"}),
+        ),
+        ("registered_users", json!({"type": "registered_users"})),
+        (
+            "anonymous_users",
+            json!({"type": "anonymous_users", "identifier_column": "customer_id"}),
+        ),
+        (
+            "auxiliary",
+            json!({"type": "auxiliary", "dataset": "orders", "key_column": "order_id", "retention_days": 30}),
+        ),
+    ];
+    let clock = FixedClock::new(Utc::now());
+    for (name, kind) in kinds {
+        let folder = format!("e2e-{name}");
+        env.put_object(
+            &bucket,
+            &format!("{folder}/bench_20261128.csv"),
+            csv.clone(),
+        )
+        .await;
+        let config = events_config(&bucket, &folder, kind)?;
+        let pipe = env.pipeline().await;
+        pipe.discovery.configs.put(&config, clock.now()).await?;
+        let start = Instant::now();
+        let (_, messages, _) = pipe.run(&clock).await;
+        let secs = start.elapsed().as_secs_f64();
+        let f = pipe
+            .processor
+            .ledger
+            .file(&config.id, &messages.first().context("no file")?.key)
+            .await?
+            .context("no ledger record")?;
+        let requests = pipe
+            .processor
+            .write_requests
+            .load(std::sync::atomic::Ordering::Relaxed);
+        println!(
+            "{}",
+            json!({"kind": name, "rows": f.rows_total, "ingested": f.rows_ingested, "secs": secs,
+                   "rows_per_s": f.rows_ingested as f64 / secs,
+                   "requests_per_1000_rows": requests as f64 * 1000.0 / f.rows_ingested.max(1) as f64})
+        );
+    }
+    Ok(())
+}
+
+async fn discovery(old: u64) -> anyhow::Result<()> {
+    let env = s3imports_tests::TestEnv::new().await;
+    let bucket = env.scoped("disc");
+    env.bucket(&bucket).await;
+    let day = |i: u64| {
+        (Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0)
+            .single()
+            .unwrap_or_default()
+            + chrono::Duration::minutes(i as i64))
+        .format("%Y%m%d%H%M%S")
+        .to_string()
+    };
+    let put = |i: u64| {
+        let s3 = env.clients.s3.clone();
+        let bucket = bucket.clone();
+        async move {
+            s3.put_object()
+                .bucket(&bucket)
+                .key(format!("in/bench_{}.csv", day(i)))
+                .body(b"ID\n1\n".to_vec().into())
+                .send()
+                .await
+        }
+    };
+    let start = Instant::now();
+    let mut next = 0u64;
+    while next < old {
+        let batch: Vec<_> = (next..(next + 64).min(old)).map(put).collect();
+        for r in futures::future::join_all(batch).await {
+            r?;
+        }
+        next += 64;
+    }
+    eprintln!(
+        "put {old} old files in {:.1}s",
+        start.elapsed().as_secs_f64()
+    );
+    let config = ImportConfig::from_value(json!({
+        "id": "bench-discovery", "name": "Bench", "kind": {"type": "registered_users"},
+        "source": {"bucket": bucket, "folder": "in", "datetime_format": "%Y%m%d%H%M%S", "file_prefix": "bench_"},
+        "mapping": {"columns": [{"column": "ID", "attribute": "user_id"}]},
+        "schedule": {"type": "every", "minutes": 5}
+    }))?;
+    let clock = FixedClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 28, 0, 0, 0)
+            .single()
+            .context("time")?,
+    );
+    let pipe = env.pipeline().await;
+    pipe.discovery.configs.put(&config, clock.now()).await?;
+    // The first run takes every old file (as a first run must), then they are processed.
+    let first = pipe.tick(&clock).await;
+    let taken = pipe.take_messages().await.len();
+    eprintln!(
+        "first run: {} list requests, {taken} files",
+        first.imports.first().map_or(0, |t| t.list_requests)
+    );
+    for i in 0..10 {
+        put(old + 1000 + i).await?;
+    }
+    clock.advance(chrono::Duration::minutes(5));
+    let start = Instant::now();
+    let report = pipe.tick(&clock).await;
+    let secs = start.elapsed().as_secs_f64();
+    let t = report.imports.first().context("no tick")?;
+    println!(
+        "{}",
+        json!({"old_files": old, "new_files_found": t.files.len(), "list_requests": t.list_requests, "secs": secs})
+    );
+    Ok(())
+}
