@@ -708,3 +708,95 @@ async fn an_encrypted_file_for_a_plain_import_fails() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_dead_workers_file_is_taken_over_and_a_live_one_is_left_alone() {
+    let w = world().await;
+    w.env
+        .put_object(
+            &w.bucket,
+            "events/Purchase Summary_20261127.csv",
+            "customer_id,at,amount\nu1,2026-11-27 09:30:00,1\n",
+        )
+        .await;
+    w.put_config(events_config(&w, "csv", serde_json::json!({})))
+        .await;
+    let c = clock();
+    w.pipe.tick(&c).await;
+    let messages = w.pipe.take_messages().await;
+    let ledger = &w.pipe.processor.ledger;
+    let key = &messages[0].key;
+    // A worker is mid-file with a live lease: the redelivery backs off (SQS retries later).
+    let now = Clock::now(&c);
+    let started = ledger
+        .start_file(
+            "events",
+            key,
+            "other-worker",
+            now + chrono::Duration::minutes(2),
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        started,
+        s3imports::aws::ledger::StartOutcome::Started { attempt: 1 }
+    ));
+    let busy = w.pipe.process(&messages, &c).await;
+    assert_eq!(
+        busy.batch_item_failures.len(),
+        1,
+        "a live lease is respected"
+    );
+    assert!(w.scan(&w.env.stack.events_table).await.is_empty());
+    // That worker died (its lease ran out without a heartbeat): the next delivery takes over.
+    c.advance(chrono::Duration::minutes(3));
+    let done = w.pipe.process(&messages, &c).await;
+    assert!(done.batch_item_failures.is_empty());
+    let f = ledger.file("events", key).await.unwrap().unwrap();
+    assert_eq!(
+        (f.status, f.rows_ingested, f.attempts),
+        (FileStatus::Succeeded, 1, 2)
+    );
+    // The dead worker's late finish cannot count the file again.
+    let late = ledger
+        .finish_file(
+            "events",
+            &messages[0].run_id,
+            key,
+            Some("other-worker"),
+            &s3imports::ledger::FileOutcome::default(),
+            Clock::now(&c),
+        )
+        .await
+        .unwrap();
+    assert!(late.is_none());
+    let run = ledger
+        .run("events", &messages[0].run_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((run.files_done, run.rows_ingested), (1, 1));
+}
+
+#[tokio::test]
+async fn events_are_written_25_to_a_request() {
+    let w = world().await;
+    let mut csv = String::from("customer_id,at,amount\n");
+    for i in 0..1000 {
+        csv.push_str(&format!("u{},2026-11-27 09:{:02}:00,{i}\n", i % 37, i % 60));
+    }
+    w.env
+        .put_object(&w.bucket, "events/Purchase Summary_20261127.csv", csv)
+        .await;
+    w.put_config(events_config(&w, "csv", serde_json::json!({})))
+        .await;
+    w.pipe.run(&clock()).await;
+    assert_eq!(w.scan(&w.env.stack.events_table).await.len(), 1000);
+    let requests = w
+        .pipe
+        .processor
+        .write_requests
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(requests, 40, "1,000 events in BatchWriteItems of 25");
+}
