@@ -242,12 +242,7 @@ pub async fn show(out: &Output, stack: &Stack, id: &str) -> anyhow::Result<ExitC
 pub async fn runs(out: &Output, stack: &Stack, id: &str, limit: i32) -> anyhow::Result<ExitCode> {
     let clients = clients().await;
     let ledger = LedgerStore::new(clients.dynamodb.clone(), &stack.ledger_table);
-    let runs = ledger.runs(id, limit).await?;
-    let mut all = Vec::new();
-    for run in runs {
-        let files = ledger.run_files(id, &run.run_id).await?;
-        all.push((run, files));
-    }
+    let all = ledger.history(id, limit).await?;
     out.emit(
         json!(
             all.iter()

@@ -92,14 +92,13 @@ async fn import(processor: &Processor, id: &str) -> Result<Value, PreviewError> 
 
 async fn runs(processor: &Processor, id: &str) -> Result<Value, PreviewError> {
     processor.configs.require(id).await.map_err(store_error)?;
-    let runs = processor.ledger.runs(id, 20).await.map_err(store_error)?;
+    let history = processor
+        .ledger
+        .history(id, 20)
+        .await
+        .map_err(store_error)?;
     let mut out = Vec::new();
-    for run in runs {
-        let files = processor
-            .ledger
-            .run_files(id, &run.run_id)
-            .await
-            .map_err(store_error)?;
+    for (run, files) in history {
         let mut v = serde_json::to_value(&run).unwrap_or_default();
         v["status_label"] = json!(run.status.label());
         v["files"] = json!(

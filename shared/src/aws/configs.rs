@@ -42,14 +42,33 @@ impl Classify for StoreError {
     }
 }
 
+/// An SDK error as a store error, classed (for `map_err`).
 pub(crate) fn aws_err<E, R>(e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> StoreError
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
+    aws_err_ref(&e)
+}
+
+pub(crate) fn aws_err_ref<E, R>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> StoreError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
     StoreError::Aws {
-        class: classify_sdk(&e),
-        message: describe_sdk(&e),
+        class: classify_sdk(e),
+        message: describe_sdk(e),
+    }
+}
+
+/// A request that could not be built (a bug, not a condition to retry).
+pub(crate) fn build_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Aws {
+        message: e.to_string(),
+        class: ErrorClass::Permanent,
     }
 }
 
@@ -468,13 +487,6 @@ impl ConfigStore {
             }
             Err(e) => Err(aws_err(e)),
         }
-    }
-}
-
-fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    StoreError::Aws {
-        message: e.to_string(),
-        class: ErrorClass::Permanent,
     }
 }
 

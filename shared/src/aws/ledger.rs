@@ -10,7 +10,8 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, Utc};
 
-use super::configs::{StoreError, aws_err};
+use super::backoff;
+use super::configs::{StoreError, aws_err, build_err};
 use super::item::{self, Item, get_n, get_s};
 use crate::clock::{from_key, to_key};
 use crate::error::ErrorClass;
@@ -123,7 +124,13 @@ impl LedgerStore {
                     .unwrap_or_default();
                 tries += 1;
                 if !pending.is_empty() {
-                    backoff(tries).await?;
+                    if tries > 8 {
+                        return Err(StoreError::Aws {
+                            message: "DynamoDB kept returning unprocessed keys".into(),
+                            class: ErrorClass::Retryable,
+                        });
+                    }
+                    backoff(tries).await;
                 }
             }
         }
@@ -533,6 +540,20 @@ impl LedgerStore {
         Ok(files)
     }
 
+    /// The most recent runs, each with its files: what operators read.
+    pub async fn history(
+        &self,
+        import_id: &str,
+        limit: i32,
+    ) -> Result<Vec<(RunRecord, Vec<FileRecord>)>, StoreError> {
+        let mut out = Vec::new();
+        for run in self.runs(import_id, limit).await? {
+            let files = self.run_files(import_id, &run.run_id).await?;
+            out.push((run, files));
+        }
+        Ok(out)
+    }
+
     /// The most recent runs first.
     pub async fn runs(&self, import_id: &str, limit: i32) -> Result<Vec<RunRecord>, StoreError> {
         let out = self
@@ -576,24 +597,6 @@ impl ConditionalCheck for aws_sdk_dynamodb::operation::put_item::PutItemError {
 impl ConditionalCheck for aws_sdk_dynamodb::operation::update_item::UpdateItemError {
     fn is_conditional(&self) -> bool {
         self.is_conditional_check_failed_exception()
-    }
-}
-
-async fn backoff(tries: u32) -> Result<(), StoreError> {
-    if tries > 8 {
-        return Err(StoreError::Aws {
-            message: "DynamoDB kept returning unprocessed keys".into(),
-            class: ErrorClass::Retryable,
-        });
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(25 << tries.min(6))).await;
-    Ok(())
-}
-
-fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    StoreError::Aws {
-        message: e.to_string(),
-        class: ErrorClass::Permanent,
     }
 }
 

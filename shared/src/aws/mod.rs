@@ -128,6 +128,13 @@ where
     }
 }
 
+/// Exponential backoff with jitter, capped at about 3 s, before retry number `tries`.
+pub(crate) async fn backoff(tries: u32) {
+    let base = 50u64 << tries.min(6);
+    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % (base / 2 + 1);
+    tokio::time::sleep(std::time::Duration::from_millis(base + jitter)).await;
+}
+
 /// The stack's names plus the clients: what every entry point carries.
 #[derive(Debug, Clone)]
 pub struct Env {

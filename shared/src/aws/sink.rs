@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures::StreamExt;
 
-use super::configs::StoreError;
+use super::backoff;
+use super::configs::{StoreError, aws_err_ref, build_err};
 use super::{classify_sdk, describe_sdk};
 use crate::error::ErrorClass;
 use crate::sink::Write;
@@ -112,7 +112,7 @@ impl DynamoSink {
                     // One bad item fails the whole batch: find it by writing one by one.
                     return self.put_each(chunk).await;
                 }
-                Err(e) if tries + 1 >= MAX_TRIES => return Err(aws_err(&e)),
+                Err(e) if tries + 1 >= MAX_TRIES => return Err(aws_err_ref(&e)),
                 Err(_) => {}
             }
             tries += 1;
@@ -146,7 +146,7 @@ impl DynamoSink {
                 .await
             {
                 if classify_sdk(&e) == ErrorClass::Retryable {
-                    return Err(aws_err(&e));
+                    return Err(aws_err_ref(&e));
                 }
                 rejected.push(RejectedRow {
                     row: *row,
@@ -194,36 +194,11 @@ impl DynamoSink {
                 Err(e) => {
                     tries += 1;
                     if tries >= MAX_TRIES {
-                        return Err(aws_err(&e));
+                        return Err(aws_err_ref(&e));
                     }
                     backoff(tries).await;
                 }
             }
         }
     }
-}
-
-fn aws_err<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> StoreError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    StoreError::Aws {
-        class: classify_sdk(e),
-        message: describe_sdk(e),
-    }
-}
-
-fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    StoreError::Aws {
-        message: e.to_string(),
-        class: ErrorClass::Permanent,
-    }
-}
-
-/// Exponential backoff with jitter, capped at about 3 s.
-async fn backoff(tries: u32) {
-    let base = 50u64 << tries.min(6);
-    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % (base / 2 + 1);
-    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
 }
