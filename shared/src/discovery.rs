@@ -232,6 +232,7 @@ impl Discovery {
                 reason: None,
                 report_key: None,
                 attempts: 0,
+                last_error: None,
             };
             // A lost race (another tick claimed it) just means it is not ours to send.
             if self.ledger.claim_file(&file, now).await? {

@@ -143,6 +143,9 @@ pub struct FileRecord {
     /// Key of the failed-rows report in the reports bucket.
     pub report_key: Option<String>,
     pub attempts: u32,
+    /// The last retryable failure, kept while the file waits for redelivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 impl FileRecord {

@@ -210,7 +210,7 @@ impl Processor {
                 Err(e) if e.is_retryable() && !last_delivery => {
                     warn!(import_id = %msg.import_id, key = %msg.key, error = %e, "retryable failure; SQS will redeliver");
                     self.ledger
-                        .release_lease(&msg.import_id, &msg.key, worker)
+                        .release_lease(&msg.import_id, &msg.key, worker, &e.to_string())
                         .await
                         .ok();
                     return Err(e);
@@ -221,7 +221,35 @@ impl Processor {
         self.finish(msg, Some(worker), outcome, clock).await
     }
 
-    /// Records a file's final outcome (also used for messages that reach the DLQ).
+    /// A message SQS gave up on (it reached the dead-letter queue after repeated
+    /// timeouts, crashes or retryable failures): the file fails with the last reason.
+    pub async fn dead_letter(
+        &self,
+        msg: &FileMessage,
+        clock: &dyn Clock,
+    ) -> Result<Processed, ProcessError> {
+        let Some(file) = self.ledger.file(&msg.import_id, &msg.key).await? else {
+            return Ok(Processed::Skipped {
+                reason: "the ledger has no such file".into(),
+            });
+        };
+        if file.status.is_final() {
+            return Ok(Processed::Skipped {
+                reason: format!("already processed: {}", file.status.label()),
+            });
+        }
+        let reason = format!(
+            "processing did not finish after {} attempt(s); last error: {}",
+            file.attempts,
+            file.last_error
+                .as_deref()
+                .unwrap_or("the processor timed out or crashed")
+        );
+        self.finish(msg, None, FileOutcome::failed(reason), clock)
+            .await
+    }
+
+    /// Records a file's final outcome.
     pub async fn finish(
         &self,
         msg: &FileMessage,

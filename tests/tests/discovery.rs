@@ -138,6 +138,7 @@ async fn enqueues_only_new_matching_files_directly_in_the_folder() {
         reason: None,
         report_key: None,
         attempts: 1,
+        last_error: None,
     };
     assert!(w.ledger.claim_file(&old, clock.now()).await.unwrap());
 

@@ -800,3 +800,70 @@ async fn events_are_written_25_to_a_request() {
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(requests, 40, "1,000 events in BatchWriteItems of 25");
 }
+
+#[tokio::test]
+async fn a_dead_letter_fails_the_file_with_the_last_reason() {
+    let w = world().await;
+    w.env
+        .put_object(
+            &w.bucket,
+            "events/Purchase Summary_20261127.csv",
+            "customer_id,at,amount\nu1,2026-11-27 09:30:00,1\n",
+        )
+        .await;
+    w.put_config(events_config(&w, "csv", serde_json::json!({})))
+        .await;
+    let c = clock();
+    w.pipe.tick(&c).await;
+    let messages = w.pipe.take_messages().await;
+    let ledger = &w.pipe.processor.ledger;
+    let now = Clock::now(&c);
+    // A worker took the file and failed for a retryable reason, then SQS gave up.
+    ledger
+        .start_file(
+            "events",
+            &messages[0].key,
+            "w1",
+            now + chrono::Duration::minutes(2),
+            now,
+        )
+        .await
+        .unwrap();
+    ledger
+        .release_lease(
+            "events",
+            &messages[0].key,
+            "w1",
+            "S3: SlowDown: reduce your request rate",
+        )
+        .await
+        .unwrap();
+    let mut event = s3imports_tests::sqs_event(&[(messages[0].clone(), 6)]);
+    event.payload.records[0].event_source_arn = Some(format!(
+        "arn:aws:sqs:us-east-1:123456789012:{}",
+        w.env.stack.dlq_name
+    ));
+    let response = s3imports_processor::handler(&w.pipe.processor, &c, 5, event)
+        .await
+        .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    let f = ledger
+        .file("events", &messages[0].key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(f.status, FileStatus::Failed);
+    assert_eq!(
+        f.reason.as_deref(),
+        Some(
+            "processing did not finish after 1 attempt(s); last error: S3: SlowDown: reduce your request rate"
+        )
+    );
+    assert!(w.scan(&w.env.stack.events_table).await.is_empty());
+    let run = ledger
+        .run("events", &messages[0].run_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((run.status, run.files_failed), (RunStatus::Failed, 1));
+}

@@ -1,7 +1,9 @@
 //! The processor Lambda's handler: each SQS message is one file. Permanent failures
 //! are recorded in the ledger and acknowledged; retryable ones are reported as batch
 //! item failures so SQS delivers them again (and after `maxReceiveCount`, the last
-//! delivery records the failure instead).
+//! delivery records the failure instead). Messages from the dead-letter queue (files
+//! whose processing timed out or crashed every time) are recorded as failed with the
+//! last reason.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent};
@@ -32,6 +34,20 @@ pub async fn handler(
             error!(message_id = %id, "message is not a file message; dropped");
             continue;
         };
+        let from_dlq = record
+            .event_source_arn
+            .as_deref()
+            .and_then(|arn| arn.rsplit(':').next())
+            .is_some_and(|queue| queue == processor.stack.dlq_name);
+        if from_dlq {
+            if let Err(e) = processor.dead_letter(&msg, clock).await {
+                warn!(message_id = %id, key = %msg.key, error = %e, "dead letter not recorded; will retry");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                response.batch_item_failures.push(failure);
+            }
+            continue;
+        }
         let receives: u32 = record
             .attributes
             .get("ApproximateReceiveCount")

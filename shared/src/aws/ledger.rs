@@ -332,19 +332,24 @@ impl LedgerStore {
         }
     }
 
-    /// Hands a file back after a retryable failure so the redelivery can start at once.
+    /// Hands a file back after a retryable failure so the redelivery can start at once,
+    /// remembering why (the reason the file fails with if it never succeeds).
     pub async fn release_lease(
         &self,
         import_id: &str,
         key: &str,
         worker: &str,
+        error: &str,
     ) -> Result<(), StoreError> {
         self.ddb
             .update_item()
             .table_name(&self.table)
             .key("pk", item::s(import_id))
             .key("sk", item::s(file_sk(key)))
-            .update_expression("SET #status = :queued REMOVE lease_owner, lease_until")
+            .update_expression(
+                "SET #status = :queued, last_error = :error REMOVE lease_owner, lease_until",
+            )
+            .expression_attribute_values(":error", item::s(error))
             .condition_expression("lease_owner = :worker AND #status = :processing")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":worker", item::s(worker))
@@ -623,6 +628,7 @@ fn file_from_item(import_id: &str, i: &Item) -> FileRecord {
         reason: get_s(i, "reason").map(str::to_string),
         report_key: get_s(i, "report_key").map(str::to_string),
         attempts: get_n(i, "attempts").unwrap_or(0),
+        last_error: get_s(i, "last_error").map(str::to_string),
     }
 }
 
