@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all venv moto-start moto-stop test lint fmt unit integration demo bench build release clean
+.PHONY: all venv sam-venv sam-validate sam-build moto-start moto-stop test lint fmt demo bench build release clean
 
 all: test
 
@@ -15,6 +15,23 @@ $(VENV)/.installed: requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
 	touch $@
+
+# The SAM CLI and cargo-lambda, in their own venv.
+SAM_VENV := .venv-sam
+sam-venv: $(SAM_VENV)/.installed
+$(SAM_VENV)/.installed: requirements-sam.txt
+	python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
+	touch $@
+
+sam-validate: sam-venv
+	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint
+
+# The deployable artifact: the three functions for arm64 (needs the
+# aarch64-unknown-linux-gnu Rust target: `rustup target add aarch64-unknown-linux-gnu`).
+sam-build: sam-venv
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build
 
 moto-start: venv
 	@scripts/moto.sh start
@@ -36,7 +53,7 @@ build:
 
 # fmt check, clippy -D warnings, then every test (each integration-test binary
 # starts its own moto server on a free port and stops it when it exits).
-test: venv lint build
+test: venv lint sam-validate build
 	$(CARGO) test --workspace --locked
 
 release:

@@ -92,6 +92,7 @@ impl DateTimeFormat {
         let mut chars = pattern.chars();
         while let Some(c) = chars.next() {
             if c != '%' {
+                // A `/` would put the date-time in a sub-folder, which never matches.
                 if c == '/' {
                     return Err(NamingError::Format(text.into()));
                 }
@@ -111,17 +112,39 @@ impl DateTimeFormat {
                 _ => return Err(NamingError::Format(text.into())),
             });
         }
-        let has_date = tokens
-            .iter()
-            .any(|t| matches!(t, Token::Year | Token::Epoch));
-        let epoch_alone = !tokens.contains(&Token::Epoch) || tokens.len() == 1;
-        if !has_date || !epoch_alone {
+        if !Self::fields_make_sense(&tokens) {
             return Err(NamingError::Format(text.into()));
         }
         Ok(Self {
             text: text.to_string(),
             tokens,
         })
+    }
+
+    /// A year (or `%s` alone), each field at most once, and no smaller unit without
+    /// the one above it: `%Y%d` or `%Y%m%d%M` would name times ambiguously.
+    fn fields_make_sense(tokens: &[Token]) -> bool {
+        let count = |t: &Token| tokens.iter().filter(|x| *x == t).count();
+        let months = count(&Token::Month) + count(&Token::MonthName);
+        if tokens.contains(&Token::Epoch) {
+            return tokens.len() == 1;
+        }
+        let fields = [
+            Token::Year,
+            Token::Day,
+            Token::Hour,
+            Token::Minute,
+            Token::Second,
+        ];
+        if fields.iter().any(|f| count(f) > 1) || months > 1 {
+            return false;
+        }
+        let has = |t: &Token| count(t) == 1;
+        has(&Token::Year)
+            && (!has(&Token::Day) || months == 1)
+            && (!has(&Token::Hour) || has(&Token::Day))
+            && (!has(&Token::Minute) || has(&Token::Hour))
+            && (!has(&Token::Second) || has(&Token::Minute))
     }
 
     pub fn as_str(&self) -> &str {
@@ -131,28 +154,23 @@ impl DateTimeFormat {
     /// Whether names in this format sort as their times do (fixed width, most
     /// significant first), which lets discovery list with `StartAfter`.
     pub fn sorts_lexically(&self) -> bool {
-        let order = |t: &Token| match t {
-            Token::Year => Some(0),
-            Token::Month => Some(1),
-            Token::Day => Some(2),
-            Token::Hour => Some(3),
-            Token::Minute => Some(4),
-            Token::Second => Some(5),
-            _ => None,
-        };
-        let mut last = -1;
+        let mut last = None;
         for t in &self.tokens {
-            match t {
+            let rank = match t {
+                Token::Year => 0,
+                Token::Month => 1,
+                Token::Day => 2,
+                Token::Hour => 3,
+                Token::Minute => 4,
+                Token::Second => 5,
+                // Names sort alphabetically, epoch seconds vary in width.
                 Token::MonthName | Token::Epoch => return false,
-                Token::Literal(_) => {}
-                other => {
-                    let o = order(other).unwrap_or(0);
-                    if o <= last {
-                        return false;
-                    }
-                    last = o;
-                }
+                Token::Literal(_) => continue,
+            };
+            if last.is_some_and(|l| rank <= l) {
+                return false;
             }
+            last = Some(rank);
         }
         true
     }
@@ -180,20 +198,22 @@ impl DateTimeFormat {
                 Token::Minute => mi = digits(&mut i, 2)?,
                 Token::Second => s = digits(&mut i, 2)?,
                 Token::MonthName => {
+                    // Any case: `jan`, `Jan` and `JAN` are all January.
                     let part = text.get(i..i + 3)?.to_ascii_lowercase();
                     mo = Some(MONTHS.iter().position(|m| *m == part)? as u32 + 1);
                     i += 3;
                 }
                 Token::Epoch => {
-                    let n = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
-                    if n == 0 || n > 12 {
+                    // `%s` stands alone, so it is the whole text: 1 to 12 digits.
+                    let rest = text.get(i..)?;
+                    if rest.is_empty()
+                        || rest.len() > 12
+                        || !rest.bytes().all(|c| c.is_ascii_digit())
+                    {
                         return None;
                     }
-                    let secs: i64 = text[i..i + n].parse().ok()?;
-                    i += n;
-                    return (i == b.len()).then(|| {
-                        chrono::DateTime::from_timestamp(secs, 0).map(|t| t.naive_utc())
-                    })?;
+                    let secs: i64 = rest.parse().ok()?;
+                    return chrono::DateTime::from_timestamp(secs, 0).map(|t| t.naive_utc());
                 }
                 Token::Literal(c) => {
                     let mut buf = [0u8; 4];
@@ -336,6 +356,12 @@ impl fmt::Display for Mismatch {
 
 impl std::error::Error for Mismatch {}
 
+impl Classify for Mismatch {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Permanent
+    }
+}
+
 const WRAPPERS: &[(&str, bool, bool)] = &[
     ("", false, false),
     (".gz", true, false),
@@ -356,9 +382,38 @@ impl FilePattern {
             .collect()
     }
 
+    /// `folder/`, or nothing for the bucket root (which config refuses, but a
+    /// pattern built by hand should not panic or mis-match on it).
+    fn key_prefix(&self) -> String {
+        match self.folder.trim_matches('/') {
+            "" => String::new(),
+            folder => format!("{folder}/"),
+        }
+    }
+
+    /// Splits `name` into its stem and whether it is gzipped and encrypted, when its
+    /// extension (any case) is one this file type accepts.
+    fn split_extension<'n>(&self, name: &'n str) -> Option<(&'n str, bool, bool)> {
+        let ext = self.file_type.extension();
+        // Longest wrapper first, so `x.csv.gz.pgp` is not taken as `.pgp` on `x.csv.gz`.
+        let mut wrappers: Vec<&(&str, bool, bool)> = WRAPPERS.iter().collect();
+        wrappers.sort_by_key(|(w, _, _)| std::cmp::Reverse(w.len()));
+        wrappers.into_iter().find_map(|(w, gz, pgp)| {
+            let suffix = format!(".{ext}{w}");
+            let cut = name.len().checked_sub(suffix.len())?;
+            // `get` keeps a multi-byte character just before the extension from
+            // panicking the slice.
+            let (stem, tail) = (name.get(..cut)?, name.get(cut..)?);
+            tail.eq_ignore_ascii_case(&suffix)
+                .then_some((stem, *gz, *pgp))
+        })
+    }
+
+    /// Matches a full S3 key, or says which part (checked in the order folder,
+    /// sub-folder, extension, prefix, date-time) is wrong.
     pub fn match_key(&self, key: &str) -> Result<MatchedFile, Mismatch> {
         let folder = self.folder.trim_matches('/');
-        let Some(name) = key.strip_prefix(folder).and_then(|r| r.strip_prefix('/')) else {
+        let Some(name) = key.strip_prefix(&self.key_prefix()) else {
             return Err(Mismatch::NotInFolder {
                 folder: folder.into(),
             });
@@ -368,17 +423,7 @@ impl FilePattern {
                 folder: folder.into(),
             });
         }
-        let lower = name.to_ascii_lowercase();
-        let ext = self.file_type.extension();
-        // Longest wrapper first, so `.csv.gz.pgp` is not read as `.pgp` on `x.csv.gz`.
-        let mut wrappers: Vec<&(&str, bool, bool)> = WRAPPERS.iter().collect();
-        wrappers.sort_by_key(|(w, _, _)| std::cmp::Reverse(w.len()));
-        let Some((stem_len, gzip, pgp)) = wrappers.iter().find_map(|(w, gz, pgp)| {
-            let suffix = format!(".{ext}{w}");
-            lower
-                .ends_with(&suffix)
-                .then(|| (name.len() - suffix.len(), *gz, *pgp))
-        }) else {
+        let Some((stem, gzip, pgp)) = self.split_extension(name) else {
             let found = name
                 .find('.')
                 .map_or_else(|| "(none)".to_string(), |i| name[i..].to_string());
@@ -387,13 +432,13 @@ impl FilePattern {
                 expected: self.extensions(),
             });
         };
-        let stem = &name[..stem_len];
         let Some(rest) = stem.strip_prefix(&self.prefix) else {
             return Err(Mismatch::Prefix {
                 expected: self.prefix.clone(),
                 found_name: name.into(),
             });
         };
+        // One optional `_` between prefix and date-time, unless the prefix has it.
         let text = if self.prefix.ends_with('_') {
             rest
         } else {
@@ -417,19 +462,21 @@ impl FilePattern {
     }
 
     /// For formats that sort lexically: the `StartAfter` key that lists files from the
-    /// newest processed one's time on (same-time files included).
+    /// newest processed one's time on, same-time files included. It is the key's stem
+    /// (`folder/prefix[_]date-time`, separator as in that key): `StartAfter` is
+    /// exclusive and every key of that time continues past the stem, so all are listed.
     pub fn start_after(&self, newest_processed: &MatchedFile) -> Option<String> {
         if !self.format.sorts_lexically() {
             return None;
         }
-        let name = &newest_processed.name;
-        let end = name.rfind(&newest_processed.datetime_text)?;
-        let cut = &name[..end + newest_processed.datetime_text.len()];
-        // `StartAfter` is exclusive and no key ends at the date-time, so every file of
-        // this time (whatever its extension) and later is listed.
-        Some(format!("{}/{}", self.folder.trim_matches('/'), cut))
+        let (stem, _, _) = self.split_extension(&newest_processed.name)?;
+        if !stem.ends_with(&newest_processed.datetime_text) {
+            return None;
+        }
+        Some(format!("{}{stem}", self.key_prefix()))
     }
 
+    /// An example file name for docs and messages: 31 January 2022, 12:59:30.
     pub fn example_name(&self) -> String {
         let sep = if self.prefix.ends_with('_') { "" } else { "_" };
         format!(
@@ -441,11 +488,13 @@ impl FilePattern {
     }
 }
 
-/// Sorts files oldest first by the time in their names (ties by key).
+/// Sorts files oldest first by the time in their names; ties by key, so the order is
+/// the same on every listing.
 pub fn sort_by_time(files: &mut [MatchedFile]) {
     files.sort_by(|a, b| (a.timestamp, &a.key).cmp(&(b.timestamp, &b.key)));
 }
 
+/// The newest file by the time in its name (ties: the greatest key).
 pub fn newest<'a>(files: impl IntoIterator<Item = &'a MatchedFile>) -> Option<&'a MatchedFile> {
     files
         .into_iter()
@@ -672,5 +721,355 @@ mod tests {
             validate_prefix(&"x".repeat(101)),
             Err(NamingError::PrefixLength)
         );
+    }
+
+    #[test]
+    fn exact_match_values() {
+        let p = pattern("registered_user_data_", "yyyymmdd");
+        let m = p
+            .match_key("in/users/registered_user_data_20220131.CSV.GZ.PGP")
+            .unwrap();
+        assert_eq!(
+            m,
+            MatchedFile {
+                key: "in/users/registered_user_data_20220131.CSV.GZ.PGP".into(),
+                name: "registered_user_data_20220131.CSV.GZ.PGP".into(),
+                timestamp: at(2022, 1, 31, 0, 0, 0),
+                datetime_text: "20220131".into(),
+                gzip: true,
+                pgp: true,
+            }
+        );
+        assert_eq!(p.example_name(), "registered_user_data_20220131.csv");
+        let json = FilePattern {
+            file_type: FileType::Json,
+            ..pattern("users", "%Y-%m-%d_%H-%M-%S")
+        };
+        assert_eq!(json.example_name(), "users_2022-01-31_12-59-30.json");
+        assert_eq!(
+            pattern("Purchase Summary_", "mon_yyyy").example_name(),
+            "Purchase Summary_jan_2022.csv"
+        );
+        assert_eq!(pattern("x", "%s").example_name(), "x_1643633970.csv");
+    }
+
+    #[test]
+    fn every_extension_of_each_type() {
+        for (file_type, ext) in [(FileType::Csv, "csv"), (FileType::Json, "json")] {
+            let p = FilePattern {
+                file_type,
+                ..pattern("u_", "yyyymmdd")
+            };
+            let want = [
+                ("", false, false),
+                (".gz", true, false),
+                (".pgp", false, true),
+                (".gpg", false, true),
+                (".asc", false, true),
+                (".gz.pgp", true, true),
+                (".gz.gpg", true, true),
+                (".gz.asc", true, true),
+            ];
+            assert_eq!(
+                p.extensions(),
+                want.iter()
+                    .map(|(w, _, _)| format!(".{ext}{w}"))
+                    .collect::<Vec<_>>()
+            );
+            for (w, gzip, pgp) in want {
+                for name in [
+                    format!("u_20220131.{ext}{w}"),
+                    format!("u_20220131.{ext}{w}")
+                        .to_uppercase()
+                        .replace("U_", "u_"),
+                ] {
+                    let m = p.match_key(&format!("in/users/{name}")).unwrap();
+                    assert_eq!(
+                        (m.gzip, m.pgp, m.datetime_text.as_str()),
+                        (gzip, pgp, "20220131"),
+                        "{name}"
+                    );
+                }
+            }
+            for bad in [".gz", ".pgp", ".csv.bz2", ".pgp.gz", ".txt", ""] {
+                let key = format!("in/users/u_20220131{bad}");
+                assert!(
+                    matches!(p.match_key(&key), Err(Mismatch::Extension { .. })),
+                    "{key}"
+                );
+            }
+        }
+        assert_eq!(FileType::default(), FileType::Csv);
+        assert_eq!(FileType::Json.extension(), "json");
+        assert_eq!(serde_json::to_string(&FileType::Json).unwrap(), "\"json\"");
+        assert_eq!(
+            serde_json::from_str::<FileType>("\"csv\"").unwrap(),
+            FileType::Csv
+        );
+    }
+
+    #[test]
+    fn mismatch_messages() {
+        let p = pattern("registered_user_data_", "yyyymmdd");
+        let why = |k: &str| p.match_key(k).unwrap_err().to_string();
+        assert_eq!(
+            why("other/registered_user_data_20220131.csv"),
+            "the key is not in the folder `in/users/`"
+        );
+        assert_eq!(
+            why("in/users/2022/registered_user_data_20220131.csv"),
+            "the key is in a sub-folder of `in/users/`; only files directly in the folder are imported"
+        );
+        assert_eq!(
+            why("in/users/registered_user_data_20220131.xlsx"),
+            "the extension `.xlsx` is not one of .csv, .csv.gz, .csv.pgp, .csv.gpg, .csv.asc, .csv.gz.pgp, .csv.gz.gpg, .csv.gz.asc"
+        );
+        assert_eq!(
+            why("in/users/registered_user_data_20220131"),
+            "the extension `(none)` is not one of .csv, .csv.gz, .csv.pgp, .csv.gpg, .csv.asc, .csv.gz.pgp, .csv.gz.gpg, .csv.gz.asc"
+        );
+        assert_eq!(
+            why("in/users/Registered_user_data_20220131.csv"),
+            "the name `Registered_user_data_20220131.csv` does not start with the prefix `registered_user_data_`"
+        );
+        assert_eq!(
+            why("in/users/registered_user_data_2022013.csv"),
+            "the date-time `2022013` does not match the format `yyyymmdd`"
+        );
+        // Extension is checked before the prefix, the prefix before the date-time.
+        assert!(matches!(
+            p.match_key("in/users/other_x.txt"),
+            Err(Mismatch::Extension { .. })
+        ));
+        assert!(matches!(
+            p.match_key("in/users/other_x.csv"),
+            Err(Mismatch::Prefix { .. })
+        ));
+        assert_eq!(
+            p.match_key("in/users/x.csv").unwrap_err().class(),
+            ErrorClass::Permanent
+        );
+        assert_eq!(NamingError::PrefixLength.class(), ErrorClass::Permanent);
+    }
+
+    #[test]
+    fn separator_rules() {
+        // The prefix ends with `_`: no second one allowed.
+        let p = pattern("u_", "yyyymmdd");
+        assert!(matches!(
+            p.match_key("in/users/u__20220131.csv"),
+            Err(Mismatch::DateTime { .. })
+        ));
+        // The prefix has no `_`: at most one.
+        let p = pattern("u", "yyyymmdd");
+        assert_eq!(
+            p.match_key("in/users/u_20220131.csv")
+                .unwrap()
+                .datetime_text,
+            "20220131"
+        );
+        assert!(p.match_key("in/users/u__20220131.csv").is_err());
+        // Another event whose name starts with this one's is not this event.
+        let p = pattern("Purchase", "yyyymmdd");
+        assert_eq!(
+            p.match_key("in/users/Purchase_Summary_20220131.csv")
+                .unwrap_err(),
+            Mismatch::DateTime {
+                text: "Summary_20220131".into(),
+                format: "yyyymmdd".into()
+            }
+        );
+        // Date-time text must run exactly to the end of the stem.
+        let p = pattern("Purchase_Transaction_", "yyyymmdd_hhmm");
+        for bad in [
+            "Purchase_Transaction_20220131.csv",
+            "Purchase_Transaction_20220131_1259_1.csv",
+            "Purchase_Transaction_20220131_2460.csv",
+            "Purchase_Transaction_x20220131_1259.csv",
+        ] {
+            assert!(p.match_key(&format!("in/users/{bad}")).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dates_are_validated() {
+        let p = pattern("u_", "ddmmyyyy");
+        assert_eq!(
+            p.match_key("in/users/u_29022024.csv").unwrap().timestamp,
+            at(2024, 2, 29, 0, 0, 0)
+        );
+        for bad in [
+            "29022023",
+            "31042022",
+            "00012022",
+            "01132022",
+            "3101202a",
+            "310120222",
+        ] {
+            assert!(
+                p.match_key(&format!("in/users/u_{bad}.csv")).is_err(),
+                "{bad}"
+            );
+        }
+        let p = pattern("u_", "%Y%m%d%H%M%S");
+        assert!(p.match_key("in/users/u_20220131240000.csv").is_err());
+        assert!(p.match_key("in/users/u_20220131236000.csv").is_err());
+        let p = pattern("u_", "mm_yyyy");
+        assert!(p.match_key("in/users/u_13_2022.csv").is_err());
+        assert!(p.match_key("in/users/u_1_2022.csv").is_err());
+        let p = pattern("u_", "mon_yyyy");
+        assert!(p.match_key("in/users/u_janu_2022.csv").is_err());
+        assert!(p.match_key("in/users/u_jän_2022.csv").is_err());
+        let p = pattern("u_", "%s");
+        assert_eq!(
+            p.match_key("in/users/u_0.csv").unwrap().timestamp,
+            at(1970, 1, 1, 0, 0, 0)
+        );
+        assert!(p.match_key("in/users/u_-5.csv").is_err());
+        assert!(p.match_key("in/users/u_1643633970000000.csv").is_err());
+    }
+
+    #[test]
+    fn format_parsing_and_serde() {
+        // MoEngage's names are recognised in any case; the text is kept as given.
+        let f = DateTimeFormat::parse("YYYYMMDD").unwrap();
+        assert_eq!(f.as_str(), "YYYYMMDD");
+        assert!(f.sorts_lexically());
+        assert_eq!(f.to_string(), "YYYYMMDD");
+        let custom = DateTimeFormat::parse("%d.%m.%Y %Hh").unwrap();
+        assert_eq!(custom.example(), "31.01.2022 12h");
+        assert_eq!(
+            custom.parse_time("01.02.2022 07h"),
+            Some(at(2022, 2, 1, 7, 0, 0))
+        );
+        assert_eq!(
+            DateTimeFormat::parse("%Y%%%m")
+                .unwrap()
+                .parse_time("2022%03"),
+            Some(at(2022, 3, 1, 0, 0, 0))
+        );
+        for bad in [
+            "%Y%Y",
+            "%Y%m%m",
+            "%b%m%Y",
+            "%Y%d",
+            "%Y%m%d%M",
+            "%Y%m%d%H%S",
+            "%Y%",
+            "%s_%s",
+        ] {
+            assert!(DateTimeFormat::parse(bad).is_err(), "{bad}");
+        }
+        let f: DateTimeFormat = serde_json::from_str("\"%Y-%m-%d\"").unwrap();
+        assert_eq!(serde_json::to_string(&f).unwrap(), "\"%Y-%m-%d\"");
+        let e = serde_json::from_str::<DateTimeFormat>("\"yyyy\"").unwrap_err();
+        assert!(
+            e.to_string().contains("`yyyy` is not a date-time format"),
+            "{e}"
+        );
+        for (f, lexical) in [
+            ("%Y%m%d", true),
+            ("%Y-%m-%d", true),
+            ("%Y%m%d%H%M%S", true),
+            ("%Y%m%d%H%M", true),
+            ("%Y-%m-%dT%H-%M-%S", true),
+            ("%Y_%m", true),
+            ("%d%m%Y", false),
+            ("%m%d%Y", false),
+            ("%b_%Y", false),
+            ("%Y_%b", false),
+        ] {
+            assert_eq!(
+                DateTimeFormat::parse(f).unwrap().sorts_lexically(),
+                lexical,
+                "{f}"
+            );
+        }
+    }
+
+    #[test]
+    fn start_after_values() {
+        let p = pattern("Purchase_Transaction_", "yyyymmdd_hhmm");
+        let m = p
+            .match_key("in/users/Purchase_Transaction_20220131_1259.csv.gz.pgp")
+            .unwrap();
+        assert_eq!(
+            p.start_after(&m).as_deref(),
+            Some("in/users/Purchase_Transaction_20220131_1259")
+        );
+        // The separator is taken from the key itself.
+        let p = pattern("users", "%Y%m%d");
+        let with = p.match_key("in/users/users_20220131.csv").unwrap();
+        let without = p.match_key("in/users/users20220131.csv").unwrap();
+        assert_eq!(
+            p.start_after(&with).as_deref(),
+            Some("in/users/users_20220131")
+        );
+        assert_eq!(
+            p.start_after(&without).as_deref(),
+            Some("in/users/users20220131")
+        );
+        for f in ["mm_yyyy", "mon_yyyy", "mmddyyyy", "%s"] {
+            let p = pattern("u_", f);
+            let m = p
+                .match_key(&format!("in/users/{}", p.example_name()))
+                .unwrap();
+            assert_eq!(p.start_after(&m), None, "{f}");
+        }
+    }
+
+    #[test]
+    fn newest_and_ties() {
+        let p = pattern("u", "yyyymmdd");
+        let mut files: Vec<MatchedFile> = [
+            "u_20220131.csv.gz",
+            "u_20220131.csv",
+            "u20220131.csv",
+            "u_20220130.csv",
+        ]
+        .iter()
+        .map(|n| p.match_key(&format!("in/users/{n}")).unwrap())
+        .collect();
+        sort_by_time(&mut files);
+        let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "u_20220130.csv",
+                "u20220131.csv",
+                "u_20220131.csv",
+                "u_20220131.csv.gz"
+            ]
+        );
+        assert_eq!(newest(&files).unwrap().name, "u_20220131.csv.gz");
+        assert_eq!(newest(&[]), None);
+    }
+
+    #[test]
+    fn odd_keys_never_panic() {
+        let p = pattern("u_", "mon_yyyy");
+        for key in [
+            "",
+            "in/users",
+            "in/users/",
+            "in/users/.csv",
+            "in/users/u_.csv",
+            "in/users/u_ja.csv",
+            "in/users/u_é.csv",
+            "in/users/éé.csv",
+            "in/users/u_jan_2022é.csv",
+            "in/users/u_jan_2022.csvé",
+        ] {
+            assert!(p.match_key(key).is_err(), "{key}");
+        }
+        let root = FilePattern {
+            folder: String::new(),
+            ..pattern("u_", "yyyymmdd")
+        };
+        assert!(root.match_key("u_20220131.csv").is_ok());
+        assert!(matches!(
+            root.match_key("in/u_20220131.csv"),
+            Err(Mismatch::InSubFolder { .. })
+        ));
     }
 }

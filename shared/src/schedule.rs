@@ -5,8 +5,8 @@
 //! earlier instant.
 
 use chrono::{
-    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc,
-    Weekday,
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone,
+    Timelike, Utc, Weekday,
 };
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -14,15 +14,21 @@ use serde::{Deserialize, Serialize};
 /// Which local dates a schedule runs on.
 type DayFilter = Box<dyn Fn(NaiveDate) -> bool>;
 
-/// How far ahead a schedule is searched before it is taken to never fire again.
-const SEARCH_DAYS: i64 = 366 * 5;
+/// How far ahead a schedule is searched before it is taken to never fire again: 29
+/// years covers every (date, weekday) pairing, so a rare cron day (29 February on a
+/// Monday) is still found.
+const SEARCH_DAYS: i64 = 366 * 29;
+
+/// The longest `every` interval: a year, in minutes. Longer is surely a mistake, and
+/// the cap keeps the arithmetic far from overflow.
+const MAX_EVERY_MINUTES: u32 = 366 * 1440;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Schedule {
     /// Once: as soon as possible, or at a local time.
     Once {
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none", with = "local_time")]
         at: Option<NaiveDateTime>,
     },
     Hourly {
@@ -56,21 +62,7 @@ pub enum Schedule {
 fn parse_time(s: &str) -> Result<(u32, u32), String> {
     let t = NaiveTime::parse_from_str(s.trim(), "%H:%M")
         .map_err(|_| format!("`{s}` is not a time of day (use HH:MM, e.g. 09:30)"))?;
-    Ok((t.hour_(), t.minute_()))
-}
-
-trait HourMinute {
-    fn hour_(&self) -> u32;
-    fn minute_(&self) -> u32;
-}
-
-impl HourMinute for NaiveTime {
-    fn hour_(&self) -> u32 {
-        chrono::Timelike::hour(self)
-    }
-    fn minute_(&self) -> u32 {
-        chrono::Timelike::minute(self)
-    }
+    Ok((t.hour(), t.minute()))
 }
 
 fn parse_weekday(s: &str) -> Result<Weekday, String> {
@@ -135,7 +127,10 @@ fn cron_field(
         let (lo, hi) = if range == "*" {
             (min, max)
         } else if let Some((a, b)) = range.split_once('-') {
-            (value(a)?, value(b)?)
+            let (lo, hi) = (value(a)?, value(b)?);
+            // Day-of-week ranges may end on Sunday as 0 (`sat-sun`, `5-0`): it is 7 too.
+            let sunday_end = max == 7 && hi == 0 && lo > 0;
+            (lo, if sunday_end { 7 } else { hi })
         } else {
             let v = value(range)?;
             (v, if item.contains('/') { max } else { v })
@@ -143,13 +138,14 @@ fn cron_field(
         if lo > hi {
             return Err(format!("cron {name} field: range `{range}` runs backwards"));
         }
-        let mut v = lo;
-        while v <= hi {
+        // `step_by` cannot overflow however large the step.
+        for v in (lo..=hi).step_by(usize::try_from(step).unwrap_or(usize::MAX)) {
             bits |= 1 << v;
-            v += step;
         }
     }
-    Ok((bits, text != "*"))
+    // As in Vixie cron: a field starting with `*` (`*`, `*/2`) does not restrict the
+    // day, which decides whether day-of-month and day-of-week combine by "or".
+    Ok((bits, !text.starts_with('*')))
 }
 
 impl Cron {
@@ -187,11 +183,12 @@ impl Cron {
         }
         let dom = self.days & (1 << d.day()) != 0;
         let dow = self.weekdays & (1 << d.weekday().num_days_from_sunday()) != 0;
-        match (self.days_restricted, self.weekdays_restricted) {
-            (true, true) => dom || dow,
-            (true, false) => dom,
-            (false, true) => dow,
-            (false, false) => true,
+        // Both restricted: either may match (the classic cron rule). Otherwise both
+        // must, and a `*` field has every bit set; `*/10` has only some.
+        if self.days_restricted && self.weekdays_restricted {
+            dom || dow
+        } else {
+            dom && dow
         }
     }
 
@@ -211,10 +208,13 @@ impl Cron {
     }
 }
 
-/// A local time as a UTC instant: the earlier of two; past a gap, its end.
+/// A local time as a UTC instant: of two (fall back), the earlier; in a gap (spring
+/// forward), the first instant after it.
 fn resolve(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
     let mut t = local;
-    for _ in 0..(3 * 60) {
+    // Gaps are whole minutes and an hour long as a rule; 25 hours also covers a
+    // skipped day (Samoa, 30 December 2011).
+    for _ in 0..(25 * 60) {
         match tz.from_local_datetime(&t) {
             LocalResult::Single(x) => return Some(x.with_timezone(&Utc)),
             LocalResult::Ambiguous(a, b) => return Some(a.min(b).with_timezone(&Utc)),
@@ -222,6 +222,54 @@ fn resolve(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
         }
     }
     None
+}
+
+/// The interval of an `every` schedule in minutes, when valid.
+fn every_minutes(minutes: Option<u32>, hours: Option<u32>) -> Option<u32> {
+    let n = match (minutes, hours) {
+        (Some(m), None) => m,
+        (None, Some(h)) => h.checked_mul(60)?,
+        _ => return None,
+    };
+    (1..=MAX_EVERY_MINUTES).contains(&n).then_some(n)
+}
+
+/// `at` of a one-time schedule: `2026-12-01T10:00:00`, also without seconds or with
+/// a space for the `T`, since people write times either way.
+mod local_time {
+    use chrono::NaiveDateTime;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    const FORMATS: [&str; 4] = [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ];
+
+    pub fn parse(s: &str) -> Option<NaiveDateTime> {
+        FORMATS
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(s.trim(), f).ok())
+    }
+
+    pub fn serialize<S: Serializer>(at: &Option<NaiveDateTime>, s: S) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(t) => s.serialize_str(&t.format("%Y-%m-%dT%H:%M:%S").to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDateTime>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(text) => parse(&text).map(Some).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "`{text}` is not a local date-time (use YYYY-MM-DDTHH:MM:SS, e.g. 2026-12-01T10:00:00)"
+                ))
+            }),
+        }
+    }
 }
 
 impl Schedule {
@@ -260,17 +308,31 @@ impl Schedule {
                 );
             }
             Self::Every { minutes, hours } => match (minutes, hours) {
-                (Some(0), _) | (_, Some(0)) => p.push("the interval must be at least 1".into()),
                 (Some(_), Some(_)) | (None, None) => {
-                    p.push("give either `minutes` or `hours`".into())
+                    p.push("give either `minutes` or `hours`, not both".into())
                 }
+                (Some(0), _) | (_, Some(0)) => p.push("the interval must be at least 1".into()),
+                _ if every_minutes(*minutes, *hours).is_none() => p.push(format!(
+                    "the interval must be at most {MAX_EVERY_MINUTES} minutes ({} hours, a year)",
+                    MAX_EVERY_MINUTES / 60
+                )),
                 _ => {}
             },
-            Self::Cron { expression } => {
-                if let Err(e) = Cron::parse(expression) {
-                    p.push(e);
+            Self::Cron { expression } => match Cron::parse(expression) {
+                Err(e) => p.push(e),
+                Ok(cron) => {
+                    // 28 years from a leap year hold every (date, weekday) pairing.
+                    let from = NaiveDate::from_ymd_opt(2000, 1, 1);
+                    let fires = from.is_some_and(|from| {
+                        from.iter_days().take(366 * 28).any(|d| cron.day_matches(d))
+                    });
+                    if !fires {
+                        p.push(format!(
+                            "cron expression `{expression}` never fires: no date has that day and month"
+                        ));
+                    }
                 }
-            }
+            },
         }
         p
     }
@@ -297,8 +359,13 @@ impl Schedule {
     }
 
     fn next(&self, after: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
+        // An invalid schedule never runs (config validation reports why), and bailing
+        // out here saves searching years for a time that cannot come.
+        if !self.validate().is_empty() {
+            return None;
+        }
         if let Self::Every { minutes, hours } = self {
-            let n = i64::from(minutes.or(hours.map(|h| h * 60)).filter(|n| *n > 0)?);
+            let n = i64::from(every_minutes(*minutes, *hours)?);
             if 1440 % n != 0 {
                 // Not a divisor of a day: multiples of N minutes since the Unix epoch.
                 let step = n * 60;
@@ -332,7 +399,8 @@ impl Schedule {
                 )
             }
             Self::Every { minutes, hours } => {
-                let n = minutes.or(hours.map(|h| h * 60))?;
+                // A divisor of a day (checked above): multiples of N since local midnight.
+                let n = every_minutes(*minutes, *hours)?;
                 (
                     Box::new(|_| true),
                     (0..1440 / n).map(|k| (k * n / 60, k * n % 60)).collect(),
@@ -365,29 +433,49 @@ impl Schedule {
         None
     }
 
-    /// In words, e.g. "daily at 09:30 (Asia/Kolkata)".
+    /// In words, with the timezone where it matters, e.g. "daily at 09:30
+    /// Asia/Kolkata".
     pub fn describe(&self, tz: Tz) -> String {
-        let what = match self {
-            Self::Once { at: None } => "once, as soon as possible".to_string(),
-            Self::Once { at: Some(at) } => format!("once at {}", at.format("%Y-%m-%d %H:%M")),
-            Self::Hourly { minute } => format!("hourly at minute {minute}"),
-            Self::Daily { time } => format!("daily at {time}"),
-            Self::Weekly { days, time } => format!("weekly on {} at {time}", days.join(", ")),
-            Self::Monthly { days, time } => format!(
-                "monthly on day {} at {time}",
-                days.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            Self::Every {
-                minutes: Some(m), ..
-            } => format!("every {m} minutes"),
-            Self::Every { hours: Some(h), .. } => format!("every {h} hours"),
-            Self::Every { .. } => "every ? (invalid)".to_string(),
-            Self::Cron { expression } => format!("cron `{expression}`"),
+        let plural = |n: u32, unit: &str| {
+            if n == 1 {
+                format!("1 {unit}")
+            } else {
+                format!("{n} {unit}s")
+            }
         };
-        format!("{what} ({tz})")
+        match self {
+            Self::Once { at: None } => "once, as soon as possible".to_string(),
+            Self::Once { at: Some(at) } => {
+                format!("once at {} {tz}", at.format("%Y-%m-%d %H:%M"))
+            }
+            Self::Hourly { minute } => format!("hourly at minute {minute:02} {tz}"),
+            Self::Daily { time } => format!("daily at {time} {tz}"),
+            Self::Weekly { days, time } => {
+                // `Mon` whatever case the config used; unknown names as given.
+                let days: Vec<String> = days
+                    .iter()
+                    .map(|d| parse_weekday(d).map_or_else(|_| d.clone(), |w| w.to_string()))
+                    .collect();
+                format!("weekly on {} at {time} {tz}", days.join(", "))
+            }
+            Self::Monthly { days, time } => {
+                let days: Vec<String> = days.iter().map(ToString::to_string).collect();
+                let which = if days.len() == 1 { "day" } else { "days" };
+                format!("monthly on {which} {} at {time} {tz}", days.join(", "))
+            }
+            Self::Every { minutes, hours } => {
+                let what = match (minutes, hours) {
+                    (Some(m), None) => plural(*m, "minute"),
+                    (None, Some(h)) => plural(*h, "hour"),
+                    _ => return "every ? (invalid: give either minutes or hours)".to_string(),
+                };
+                match every_minutes(*minutes, *hours) {
+                    Some(n) if 1440 % n == 0 => format!("every {what} from midnight {tz}"),
+                    _ => format!("every {what}"),
+                }
+            }
+            Self::Cron { expression } => format!("cron `{expression}` {tz}"),
+        }
     }
 }
 
@@ -645,7 +733,501 @@ mod tests {
         );
         assert_eq!(
             s(serde_json::json!({"type": "daily", "time": "09:30"})).describe(Kolkata),
-            "daily at 09:30 (Asia/Kolkata)"
+            "daily at 09:30 Asia/Kolkata"
         );
+    }
+
+    fn json(sched: &Schedule) -> String {
+        serde_json::to_string(sched).unwrap()
+    }
+
+    #[test]
+    fn serde_shapes() {
+        let cases = [
+            r#"{"type":"once"}"#,
+            r#"{"type":"once","at":"2026-12-01T10:00:00"}"#,
+            r#"{"type":"hourly","minute":15}"#,
+            r#"{"type":"daily","time":"09:30"}"#,
+            r#"{"type":"weekly","days":["mon","thu"],"time":"09:30"}"#,
+            r#"{"type":"monthly","days":[1,15,31],"time":"09:30"}"#,
+            r#"{"type":"every","minutes":30}"#,
+            r#"{"type":"every","hours":6}"#,
+            r#"{"type":"cron","expression":"*/15 9-17 * * mon-fri"}"#,
+        ];
+        for text in cases {
+            let sched: Schedule = serde_json::from_str(text).unwrap();
+            assert_eq!(json(&sched), text);
+            assert!(
+                sched.validate().is_empty(),
+                "{text}: {:?}",
+                sched.validate()
+            );
+        }
+        assert_eq!(
+            s(serde_json::json!({"type": "hourly"})),
+            Schedule::Hourly { minute: 0 }
+        );
+        // `at` is also read without seconds or with a space.
+        let want = Schedule::Once {
+            at: NaiveDate::from_ymd_opt(2026, 12, 1)
+                .unwrap()
+                .and_hms_opt(10, 0, 0),
+        };
+        for at in [
+            "2026-12-01T10:00",
+            "2026-12-01 10:00:00",
+            " 2026-12-01T10:00:00.000 ",
+        ] {
+            assert_eq!(
+                s(serde_json::json!({"type": "once", "at": at})),
+                want,
+                "{at}"
+            );
+        }
+        assert_eq!(
+            s(serde_json::json!({"type": "once", "at": null})),
+            Schedule::Once { at: None }
+        );
+        let e = serde_json::from_value::<Schedule>(
+            serde_json::json!({"type": "once", "at": "tomorrow"}),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("`tomorrow` is not a local date-time"),
+            "{e}"
+        );
+        for bad in [
+            serde_json::json!({"type": "yearly"}),
+            serde_json::json!({"type": "daily"}),
+            serde_json::json!({"type": "daily", "time": "09:30", "tz": "UTC"}),
+            serde_json::json!({"type": "monthly", "days": [-1], "time": "09:30"}),
+        ] {
+            assert!(
+                serde_json::from_value::<Schedule>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn once_in_local_time_and_dst() {
+        let now = utc("2027-01-01T00:00:00Z");
+        let at = |t: &str| s(serde_json::json!({"type": "once", "at": t}));
+        // In the spring-forward gap: the end of the gap, 03:00 EDT.
+        assert_eq!(
+            at("2027-03-14T02:30:00").first_run(now, New_York),
+            Some(utc("2027-03-14T07:00:00Z"))
+        );
+        // Twice on the fall-back day: the earlier, 01:30 EDT.
+        assert_eq!(
+            at("2027-11-07T01:30:00").first_run(now, New_York),
+            Some(utc("2027-11-07T05:30:00Z"))
+        );
+        assert_eq!(
+            at("2027-06-01T09:00:00").first_run(now, London),
+            Some(utc("2027-06-01T08:00:00Z"))
+        );
+        // Exactly now runs now; a second later would have been in the past.
+        assert_eq!(at("2027-01-01T00:00:00").first_run(now, Tz::UTC), Some(now));
+        assert_eq!(at("2027-06-01T09:00:00").next_run_after(now, London), None);
+    }
+
+    #[test]
+    fn hourly_in_offset_zones_and_dst() {
+        // Kolkata is +05:30: minute 15 local is minute 45 UTC.
+        let hourly = s(serde_json::json!({"type": "hourly", "minute": 15}));
+        assert_eq!(
+            runs(&hourly, "2026-11-28T10:00:00Z", Kolkata, 2),
+            ["2026-11-28T10:45:00Z", "2026-11-28T11:45:00Z"]
+        );
+        // New York falls back at 02:00 EDT: 01:30 happens twice and runs once.
+        let half = s(serde_json::json!({"type": "hourly", "minute": 30}));
+        assert_eq!(
+            runs(&half, "2027-11-07T04:00:00Z", New_York, 3),
+            [
+                "2027-11-07T04:30:00Z",
+                "2027-11-07T05:30:00Z",
+                "2027-11-07T07:30:00Z"
+            ]
+        );
+        assert_eq!(
+            hourly.first_run(utc("2026-11-28T10:45:00Z"), Kolkata),
+            Some(utc("2026-11-28T10:45:00Z"))
+        );
+        assert_eq!(
+            hourly.first_run(utc("2026-11-28T10:45:00.001Z"), Kolkata),
+            Some(utc("2026-11-28T11:45:00Z"))
+        );
+    }
+
+    #[test]
+    fn daily_and_weekly_across_days_and_dst() {
+        let midnight = s(serde_json::json!({"type": "daily", "time": "00:00"}));
+        assert_eq!(
+            runs(&midnight, "2027-12-31T00:00:00Z", Tz::UTC, 2),
+            ["2028-01-01T00:00:00Z", "2028-01-02T00:00:00Z"]
+        );
+        // London springs forward on 2027-03-28 at 01:00 GMT (to 02:00 BST).
+        let early = s(serde_json::json!({"type": "daily", "time": "01:30"}));
+        assert_eq!(
+            runs(&early, "2027-03-27T12:00:00Z", London, 2),
+            ["2027-03-28T01:00:00Z", "2027-03-29T00:30:00Z"]
+        );
+        // And falls back on 2027-10-31 at 02:00 BST (to 01:00 GMT): the earlier 01:30.
+        assert_eq!(
+            runs(&early, "2027-10-30T12:00:00Z", London, 2),
+            ["2027-10-31T00:30:00Z", "2027-11-01T01:30:00Z"]
+        );
+        // 02:00 Monday in Kolkata is Sunday evening UTC. Full names and any case.
+        let weekly =
+            s(serde_json::json!({"type": "weekly", "days": ["MONDAY", "sun"], "time": "02:00"}));
+        assert_eq!(
+            runs(&weekly, "2026-11-28T00:00:00Z", Kolkata, 3),
+            [
+                "2026-11-28T20:30:00Z",
+                "2026-11-29T20:30:00Z",
+                "2026-12-05T20:30:00Z"
+            ]
+        );
+    }
+
+    #[test]
+    fn monthly_month_ends_fire_once() {
+        let last = s(serde_json::json!({"type": "monthly", "days": [31], "time": "12:00"}));
+        assert_eq!(
+            runs(&last, "2027-01-01T00:00:00Z", Tz::UTC, 4),
+            [
+                "2027-01-31T12:00:00Z",
+                "2027-02-28T12:00:00Z",
+                "2027-03-31T12:00:00Z",
+                "2027-04-30T12:00:00Z"
+            ]
+        );
+        // 29, 30 and 31 all fall on 28 February: one run, not three.
+        let late = s(serde_json::json!({"type": "monthly", "days": [29, 30, 31], "time": "12:00"}));
+        assert_eq!(
+            runs(&late, "2027-02-01T00:00:00Z", Tz::UTC, 4),
+            [
+                "2027-02-28T12:00:00Z",
+                "2027-03-29T12:00:00Z",
+                "2027-03-30T12:00:00Z",
+                "2027-03-31T12:00:00Z"
+            ]
+        );
+        // Leap year: 29 February is both the 29th and, for 30 and 31, the last day: once.
+        assert_eq!(
+            runs(&late, "2028-02-01T00:00:00Z", Tz::UTC, 2),
+            ["2028-02-29T12:00:00Z", "2028-03-29T12:00:00Z"]
+        );
+        // The 1st at 00:00 in Kolkata is the previous month's last day in UTC.
+        let first = s(serde_json::json!({"type": "monthly", "days": [1], "time": "00:00"}));
+        assert_eq!(
+            runs(&first, "2027-01-15T00:00:00Z", Kolkata, 2),
+            ["2027-01-31T18:30:00Z", "2027-02-28T18:30:00Z"]
+        );
+    }
+
+    #[test]
+    fn every_alignment() {
+        // 30 minutes across New York's spring-forward gap: 02:00 and 02:30 do not
+        // exist, so one run at 03:00 EDT, then on.
+        let half = s(serde_json::json!({"type": "every", "minutes": 30}));
+        assert_eq!(
+            runs(&half, "2027-03-14T06:00:00Z", New_York, 3),
+            [
+                "2027-03-14T06:30:00Z",
+                "2027-03-14T07:00:00Z",
+                "2027-03-14T07:30:00Z"
+            ]
+        );
+        // 90 minutes divides a day: local 00:00, 01:30, 03:00, ... in Kolkata.
+        let ninety = s(serde_json::json!({"type": "every", "minutes": 90}));
+        assert_eq!(
+            runs(&ninety, "2026-11-28T00:00:00Z", Kolkata, 2),
+            ["2026-11-28T00:30:00Z", "2026-11-28T02:00:00Z"]
+        );
+        // 7 minutes and 25 hours do not: multiples since the Unix epoch.
+        let seven = s(serde_json::json!({"type": "every", "minutes": 7}));
+        assert_eq!(
+            runs(&seven, "2026-11-28T10:00:00Z", Kolkata, 2),
+            ["2026-11-28T10:06:00Z", "2026-11-28T10:13:00Z"]
+        );
+        assert_eq!(
+            seven.first_run(utc("2026-11-28T10:06:00Z"), Tz::UTC),
+            Some(utc("2026-11-28T10:06:00Z"))
+        );
+        let long = s(serde_json::json!({"type": "every", "hours": 25}));
+        assert_eq!(
+            runs(&long, "2026-11-28T10:00:00Z", New_York, 2),
+            ["2026-11-29T11:00:00Z", "2026-11-30T12:00:00Z"]
+        );
+        // 24 hours is daily at local midnight.
+        let day = s(serde_json::json!({"type": "every", "hours": 24}));
+        assert_eq!(
+            runs(&day, "2027-06-01T12:00:00Z", London, 2),
+            ["2027-06-01T23:00:00Z", "2027-06-02T23:00:00Z"]
+        );
+        let one = s(serde_json::json!({"type": "every", "minutes": 1}));
+        assert_eq!(
+            runs(&one, "2026-11-28T10:00:30Z", Tz::UTC, 2),
+            ["2026-11-28T10:01:00Z", "2026-11-28T10:02:00Z"]
+        );
+    }
+
+    #[test]
+    fn cron_fields() {
+        let cases: [(&str, &str, Tz, &[&str]); 10] = [
+            // Friday 17:50 in Kolkata: next is Monday 09:00 local.
+            (
+                "*/15 9-17 * * mon-fri",
+                "2026-11-27T12:20:00Z",
+                Kolkata,
+                &["2026-11-30T03:30:00Z", "2026-11-30T03:45:00Z"],
+            ),
+            // A stepped range, and a value with a step (from it to the end).
+            (
+                "10-30/10 0 * * *",
+                "2027-01-01T00:15:00Z",
+                Tz::UTC,
+                &[
+                    "2027-01-01T00:20:00Z",
+                    "2027-01-01T00:30:00Z",
+                    "2027-01-02T00:10:00Z",
+                ],
+            ),
+            (
+                "5/20 0 * * *",
+                "2027-01-01T00:00:00Z",
+                Tz::UTC,
+                &[
+                    "2027-01-01T00:05:00Z",
+                    "2027-01-01T00:25:00Z",
+                    "2027-01-01T00:45:00Z",
+                ],
+            ),
+            // Lists of values and ranges.
+            (
+                "0 8,12-13 * * *",
+                "2027-01-01T00:00:00Z",
+                Tz::UTC,
+                &[
+                    "2027-01-01T08:00:00Z",
+                    "2027-01-01T12:00:00Z",
+                    "2027-01-01T13:00:00Z",
+                ],
+            ),
+            // Names in any case; months stepped.
+            (
+                "0 6 1 */3 *",
+                "2027-01-02T00:00:00Z",
+                Tz::UTC,
+                &["2027-04-01T06:00:00Z", "2027-07-01T06:00:00Z"],
+            ),
+            (
+                "0 9 * Feb SAT-sun",
+                "2027-01-30T00:00:00Z",
+                Tz::UTC,
+                &["2027-02-06T09:00:00Z", "2027-02-07T09:00:00Z"],
+            ),
+            // Both restricted: the 13th or a Friday.
+            (
+                "0 0 13 * fri",
+                "2027-09-01T00:00:00Z",
+                Tz::UTC,
+                &[
+                    "2027-09-03T00:00:00Z",
+                    "2027-09-10T00:00:00Z",
+                    "2027-09-13T00:00:00Z",
+                    "2027-09-17T00:00:00Z",
+                ],
+            ),
+            // A day-of-month starting with `*` does not restrict (Vixie cron): both
+            // must match, so Mondays that fall on the 1st, 11th, 21st or 31st.
+            (
+                "0 0 */10 * mon",
+                "2027-01-01T00:00:00Z",
+                Tz::UTC,
+                &["2027-01-11T00:00:00Z", "2027-02-01T00:00:00Z"],
+            ),
+            // Leap day: years apart, past a century that is not a leap year.
+            (
+                "0 0 29 2 *",
+                "2096-03-01T00:00:00Z",
+                Tz::UTC,
+                &["2104-02-29T00:00:00Z"],
+            ),
+            // Every hour on New York's fall-back day: 01:00 runs once.
+            (
+                "0 * * * *",
+                "2027-11-07T03:30:00Z",
+                New_York,
+                &[
+                    "2027-11-07T04:00:00Z",
+                    "2027-11-07T05:00:00Z",
+                    "2027-11-07T07:00:00Z",
+                ],
+            ),
+        ];
+        for (expression, from, tz, want) in cases {
+            let c = s(serde_json::json!({"type": "cron", "expression": expression}));
+            assert!(c.validate().is_empty(), "{expression}: {:?}", c.validate());
+            assert_eq!(runs(&c, from, tz, want.len()), want, "{expression}");
+        }
+        // 0, 7 and `sun` are all Sunday.
+        for dow in ["0", "7", "sun", "SUN", "6-7", "0,7"] {
+            let c = s(serde_json::json!({"type": "cron", "expression": format!("0 0 * * {dow}")}));
+            assert!(
+                runs(&c, "2027-01-01T00:00:00Z", Tz::UTC, 2)
+                    .contains(&"2027-01-03T00:00:00Z".to_string()),
+                "{dow}"
+            );
+        }
+        // The spring-forward gap: 02:30 runs at 03:00 EDT.
+        let c = s(serde_json::json!({"type": "cron", "expression": "30 2 * * *"}));
+        assert_eq!(
+            runs(&c, "2027-03-13T12:00:00Z", New_York, 2),
+            ["2027-03-14T07:00:00Z", "2027-03-15T06:30:00Z"]
+        );
+    }
+
+    #[test]
+    fn cron_errors_name_the_field() {
+        let cases = [
+            ("60 * * * *", "cron minute field: 60 is outside 0-59"),
+            ("* 24 * * *", "cron hour field: 24 is outside 0-23"),
+            ("* * 0 * *", "cron day-of-month field: 0 is outside 1-31"),
+            ("* * * 13 *", "cron month field: 13 is outside 1-12"),
+            ("* * * * 8", "cron day-of-week field: 8 is outside 0-7"),
+            (
+                "* * * * funday",
+                "cron day-of-week field: `funday` is not a number or name",
+            ),
+            ("*/0 * * * *", "cron minute field: bad step `0`"),
+            (
+                "5-1 * * * *",
+                "cron minute field: range `5-1` runs backwards",
+            ),
+            ("1,,2 * * * *", "cron minute field: `` is not a number"),
+            (
+                "* * * jan-foo *",
+                "cron month field: `foo` is not a number or name",
+            ),
+            ("* * * * * *", "has 6 fields"),
+            ("", "has 0 fields"),
+            ("0 0 30 2 *", "never fires"),
+            ("0 0 31 4,6,9,11 *", "never fires"),
+        ];
+        for (expression, needle) in cases {
+            let problems =
+                s(serde_json::json!({"type": "cron", "expression": expression})).validate();
+            assert!(
+                problems.iter().any(|p| p.contains(needle)),
+                "{expression}: {problems:?}"
+            );
+        }
+        // A huge step is allowed and just means "only the first value".
+        let c = s(serde_json::json!({"type": "cron", "expression": "1/4294967295 0 * * *"}));
+        assert!(c.validate().is_empty());
+        assert_eq!(
+            runs(&c, "2027-01-01T00:00:00Z", Tz::UTC, 1),
+            ["2027-01-01T00:01:00Z"]
+        );
+    }
+
+    #[test]
+    fn invalid_schedules_never_run_and_never_panic() {
+        let bad = [
+            serde_json::json!({"type": "hourly", "minute": u32::MAX}),
+            serde_json::json!({"type": "daily", "time": "24:00"}),
+            serde_json::json!({"type": "daily", "time": "09:60"}),
+            serde_json::json!({"type": "daily", "time": ""}),
+            serde_json::json!({"type": "weekly", "days": ["mon"], "time": "9h"}),
+            serde_json::json!({"type": "weekly", "days": [], "time": "09:00"}),
+            serde_json::json!({"type": "monthly", "days": [], "time": "09:00"}),
+            serde_json::json!({"type": "monthly", "days": [u32::MAX], "time": "09:00"}),
+            serde_json::json!({"type": "every"}),
+            serde_json::json!({"type": "every", "hours": 0}),
+            serde_json::json!({"type": "every", "hours": u32::MAX}),
+            serde_json::json!({"type": "every", "minutes": 366 * 1440 + 1}),
+            serde_json::json!({"type": "cron", "expression": "0 0 30 2 *"}),
+        ];
+        let now = utc("2027-01-01T00:00:00Z");
+        for v in bad {
+            let sched = s(v.clone());
+            assert!(!sched.validate().is_empty(), "{v}");
+            assert_eq!(sched.first_run(now, New_York), None, "{v}");
+            assert_eq!(sched.next_run_after(now, New_York), None, "{v}");
+            let _ = sched.describe(New_York);
+        }
+        let problems = s(serde_json::json!({"type": "every", "hours": u32::MAX})).validate();
+        assert_eq!(
+            problems,
+            ["the interval must be at most 527040 minutes (8784 hours, a year)"]
+        );
+        let problems =
+            s(serde_json::json!({"type": "weekly", "days": ["mon", "funday"], "time": "25:00"}))
+                .validate();
+        assert_eq!(
+            problems,
+            [
+                "`25:00` is not a time of day (use HH:MM, e.g. 09:30)",
+                "`funday` is not a day of the week (use mon, tue, wed, thu, fri, sat, sun)"
+            ]
+        );
+        // The longest interval is fine.
+        let year = s(serde_json::json!({"type": "every", "hours": 8784}));
+        assert!(year.validate().is_empty());
+        assert!(year.next_run_after(now, Tz::UTC).is_some());
+    }
+
+    #[test]
+    fn descriptions() {
+        let cases = [
+            (
+                serde_json::json!({"type": "once"}),
+                "once, as soon as possible",
+            ),
+            (
+                serde_json::json!({"type": "once", "at": "2026-12-01T10:00:00"}),
+                "once at 2026-12-01 10:00 Asia/Kolkata",
+            ),
+            (
+                serde_json::json!({"type": "hourly", "minute": 5}),
+                "hourly at minute 05 Asia/Kolkata",
+            ),
+            (
+                serde_json::json!({"type": "weekly", "days": ["mon", "THU"], "time": "09:30"}),
+                "weekly on Mon, Thu at 09:30 Asia/Kolkata",
+            ),
+            (
+                serde_json::json!({"type": "monthly", "days": [1, 15, 31], "time": "09:30"}),
+                "monthly on days 1, 15, 31 at 09:30 Asia/Kolkata",
+            ),
+            (
+                serde_json::json!({"type": "monthly", "days": [31], "time": "09:30"}),
+                "monthly on day 31 at 09:30 Asia/Kolkata",
+            ),
+            (
+                serde_json::json!({"type": "every", "minutes": 30}),
+                "every 30 minutes from midnight Asia/Kolkata",
+            ),
+            (
+                serde_json::json!({"type": "every", "hours": 1}),
+                "every 1 hour from midnight Asia/Kolkata",
+            ),
+            (
+                serde_json::json!({"type": "every", "minutes": 7}),
+                "every 7 minutes",
+            ),
+            (
+                serde_json::json!({"type": "cron", "expression": "0 9 * * 1-5"}),
+                "cron `0 9 * * 1-5` Asia/Kolkata",
+            ),
+        ];
+        for (v, want) in cases {
+            assert_eq!(s(v).describe(Kolkata), want);
+        }
+        assert!(!s(serde_json::json!({"type": "daily", "time": "09:30"})).is_one_time());
     }
 }
