@@ -54,7 +54,8 @@ build:
 # fmt check, clippy -D warnings, then every test (each integration-test binary
 # starts its own moto server on a free port and stops it when it exits).
 test: venv lint sam-validate build
-	$(CARGO) test --workspace --locked
+	set -o pipefail; $(CARGO) test --workspace --all-targets --locked 2>&1 | tee target/test.log
+	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test.log
 
 release:
 	$(CARGO) build --workspace --release --locked

@@ -8,20 +8,37 @@
 //! never parsed.
 
 use std::fmt;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Cursor, Read, Write};
+use std::sync::{Arc, Mutex};
 
-use pgp::composed::{Deserializable, Esk, Message, SignedPublicKey, SignedSecretKey, TheRing};
-use pgp::types::{KeyDetails, Password, Seipdv1ReadMode};
+use pgp::composed::{
+    DecryptionOptions, Deserializable, Esk, Message, SignedPublicKey, SignedSecretKey, TheRing,
+};
+use pgp::types::{
+    Fingerprint, KeyDetails, KeyVersion, Password, S2kParams, SecretParams, Seipdv1ReadMode,
+    StringToKey, VerifyingKey,
+};
 
 use crate::error::{Classify, ErrorClass};
 
+/// How many leading bytes we read to tell a PGP message from anything else; armor may
+/// follow some blank lines.
+const SNIFF_LEN: usize = 1024;
+/// Read/copy buffer: big enough for throughput, small enough for a Lambda.
+const BUF_LEN: usize = 64 * 1024;
+/// Compressed packets may nest; more than this is a decompression bomb, not a file.
+const MAX_COMPRESSION_NESTING: usize = 4;
+/// The PKESK key id of a hidden recipient (`gpg --throw-keyids`).
+const WILDCARD_ID: &str = "0000000000000000";
+/// GnuPG's private S2K type for secret keys that are not there ("gnu-dummy" stubs
+/// from `--export-secret-subkeys`, or keys on a smartcard).
+const GNU_STUB_S2K: u8 = 101;
+
 #[derive(Debug, thiserror::Error)]
 pub enum PgpError {
-    #[error(
-        "the file is not encrypted to the configured key: it is for key(s) {}, the configured key is {}",
-        .recipients.join(", "), .ours.join(", ")
-    )]
+    #[error("{}", not_ours(.recipients, .ours))]
     NotEncryptedToKey {
+        /// Key ids the file is encrypted to (empty: passphrase-only encryption).
         recipients: Vec<String>,
         ours: Vec<String>,
     },
@@ -29,22 +46,50 @@ pub enum PgpError {
     WrongPassphrase,
     #[error("the encrypted data is corrupted or truncated: {0}")]
     Corrupt(String),
-    #[error("the file is not signed, but the import requires a signature by the configured signer")]
+    #[error(
+        "the file is not signed, but the import requires a signature by the configured signer's key"
+    )]
     MissingSignature,
-    #[error("the signature does not verify against the configured signer's key: {reason}")]
+    #[error(
+        "the file's signature is not a valid signature by the configured signer's key: {reason}"
+    )]
     BadSignature { reason: String },
-    #[error("the file is not a PGP message")]
+    #[error("the file is not a PGP-encrypted message")]
     NotPgp,
     #[error("{0}")]
     KeyParse(String),
-    #[error("reading or writing the file: {0}")]
+    #[error("reading or writing the file failed: {0}")]
     Io(#[from] io::Error),
+}
+
+fn not_ours(recipients: &[String], ours: &[String]) -> String {
+    let theirs = if recipients.is_empty() {
+        "it is encrypted with a passphrase only, not to any key".to_string()
+    } else {
+        let ids: Vec<String> = recipients
+            .iter()
+            .map(|r| {
+                if r == WILDCARD_ID {
+                    format!("{r} (hidden recipient)")
+                } else {
+                    r.clone()
+                }
+            })
+            .collect();
+        format!("it is for key(s) {}", ids.join(", "))
+    };
+    format!(
+        "the file is not encrypted to the configured key: {theirs}, the configured key is {}",
+        ours.join(", ")
+    )
 }
 
 impl Classify for PgpError {
     fn class(&self) -> ErrorClass {
+        // `Io` only ever carries errors of the caller's reader or writer (network,
+        // disk); everything rPGP reports about the data itself is `Corrupt` & co.
         match self {
-            Self::Io(e) if e.kind() != io::ErrorKind::InvalidData => ErrorClass::Retryable,
+            Self::Io(_) => ErrorClass::Retryable,
             _ => ErrorClass::Permanent,
         }
     }
@@ -60,13 +105,10 @@ pub struct PgpKeyring {
 
 impl fmt::Debug for PgpKeyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Never the key material or the passphrase.
+        // Ids only: never key material or the passphrase.
         f.debug_struct("PgpKeyring")
             .field("key_ids", &self.key_ids())
-            .field(
-                "signer",
-                &self.signer.as_ref().map(|s| hex_id(&s.legacy_key_id())),
-            )
+            .field("signer", &self.signer.as_ref().map(signer_ids))
             .finish()
     }
 }
@@ -74,14 +116,47 @@ impl fmt::Debug for PgpKeyring {
 /// What a successful decryption found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decrypted {
+    /// Plaintext bytes written to the output.
     pub bytes: u64,
-    /// The key id whose signature verified, when a signer is configured.
+    /// The id of the (sub)key whose signature verified, when a signer is configured.
     pub signer: Option<String>,
     pub compressed: bool,
 }
 
-fn hex_id(id: &impl fmt::Display) -> String {
-    id.to_string().to_uppercase()
+fn hex_upper(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+fn id_of(key: &impl KeyDetails) -> String {
+    hex_upper(key.legacy_key_id().as_ref())
+}
+
+/// The legacy key id inside a fingerprint (v4: the last 8 bytes, v5/v6: the first 8).
+fn id_from_fingerprint(fp: &Fingerprint) -> String {
+    let bytes = fp.as_bytes();
+    match fp.version() {
+        Some(KeyVersion::V4) if bytes.len() >= 8 => hex_upper(&bytes[bytes.len() - 8..]),
+        _ => hex_upper(&bytes[..bytes.len().min(8)]),
+    }
+}
+
+fn signer_ids(signer: &SignedPublicKey) -> Vec<String> {
+    std::iter::once(id_of(&signer.primary_key))
+        .chain(signer.public_subkeys.iter().map(|s| id_of(&s.key)))
+        .collect()
+}
+
+/// Whether secret params are a GnuPG stub, i.e. the secret is not in this key.
+fn is_stub(params: &SecretParams) -> bool {
+    match params {
+        SecretParams::Plain(_) => false,
+        SecretParams::Encrypted(enc) => match enc.string_to_key_params() {
+            S2kParams::Cfb { s2k, .. } | S2kParams::MalleableCfb { s2k, .. } => {
+                matches!(s2k, StringToKey::Private { typ, .. } if *typ == GNU_STUB_S2K)
+            }
+            _ => false,
+        },
+    }
 }
 
 impl PgpKeyring {
@@ -90,12 +165,25 @@ impl PgpKeyring {
         passphrase: Option<&str>,
         signer_public_key_armored: Option<&str>,
     ) -> Result<Self, PgpError> {
+        // rPGP's parse errors can quote the input; ours never do.
         let (secret, _) =
             SignedSecretKey::from_string(private_key_armored.trim()).map_err(|_| {
                 PgpError::KeyParse(
                     "the private key is not an ASCII-armored OpenPGP secret key".into(),
                 )
             })?;
+        let all_stubs = is_stub(secret.primary_key.secret_params())
+            && secret
+                .secret_subkeys
+                .iter()
+                .all(|s| is_stub(s.key.secret_params()));
+        if all_stubs {
+            return Err(PgpError::KeyParse(
+                "the private key holds no secret key material (it is a GnuPG stub; export it \
+                 with `gpg --armor --export-secret-keys` from the machine that has the key)"
+                    .into(),
+            ));
+        }
         let signer = match signer_public_key_armored {
             Some(text) => Some(
                 SignedPublicKey::from_string(text.trim())
@@ -118,50 +206,59 @@ impl PgpKeyring {
 
     /// Ids of the private key and its subkeys (16 hex digits, upper case).
     pub fn key_ids(&self) -> Vec<String> {
-        std::iter::once(hex_id(&self.secret.primary_key.legacy_key_id()))
-            .chain(
-                self.secret
-                    .secret_subkeys
-                    .iter()
-                    .map(|k| hex_id(&k.key.legacy_key_id())),
-            )
+        std::iter::once(id_of(&self.secret.primary_key))
+            .chain(self.secret.secret_subkeys.iter().map(|k| id_of(&k.key)))
             .collect()
     }
 
-    /// Checks that the passphrase unlocks the key (and its subkeys).
+    /// Checks that the passphrase unlocks the key and its subkeys (stubs, which hold
+    /// no secret, are skipped).
     pub fn unlock_check(&self) -> Result<(), PgpError> {
         let wrong = |_| PgpError::WrongPassphrase;
-        self.secret
-            .primary_key
-            .unlock(&self.password, |_, _| Ok(()))
-            .map_err(wrong)?
-            .map_err(wrong)?;
-        for sub in &self.secret.secret_subkeys {
-            sub.key
+        let primary = &self.secret.primary_key;
+        if !is_stub(primary.secret_params()) {
+            primary
                 .unlock(&self.password, |_, _| Ok(()))
                 .map_err(wrong)?
                 .map_err(wrong)?;
         }
+        for sub in &self.secret.secret_subkeys {
+            if !is_stub(sub.key.secret_params()) {
+                sub.key
+                    .unlock(&self.password, |_, _| Ok(()))
+                    .map_err(wrong)?
+                    .map_err(wrong)?;
+            }
+        }
         Ok(())
+    }
+
+    /// Whether the secret for key id `id` is actually present (not a stub).
+    fn holds_secret_for(&self, id: &str) -> bool {
+        let primary = &self.secret.primary_key;
+        (id_of(primary) == id && !is_stub(primary.secret_params()))
+            || self
+                .secret
+                .secret_subkeys
+                .iter()
+                .any(|s| id_of(&s.key) == id && !is_stub(s.key.secret_params()))
     }
 }
 
 /// Whether `head` (the first bytes of a file) starts an OpenPGP message: ASCII armor or
 /// a binary packet that can begin one.
 pub fn looks_like_pgp(head: &[u8]) -> bool {
-    let trimmed: &[u8] = {
-        let start = head
-            .iter()
-            .position(|b| !b.is_ascii_whitespace())
-            .unwrap_or(head.len());
-        &head[start..]
-    };
-    if trimmed.starts_with(b"-----BEGIN PGP MESSAGE-----") {
+    let start = head
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(head.len());
+    if head[start..].starts_with(b"-----BEGIN PGP MESSAGE-----") {
         return true;
     }
     let Some(&first) = head.first() else {
         return false;
     };
+    // Bit 7 is always set in a packet header; text (CSV) and gzip never have it.
     if first & 0x80 == 0 {
         return false;
     }
@@ -170,12 +267,42 @@ pub fn looks_like_pgp(head: &[u8]) -> bool {
     } else {
         (first >> 2) & 0x0f // old format
     };
-    // PKESK, SKESK, signature, one-pass signature, compressed, SEIPD.
+    // PKESK, signature, SKESK, one-pass signature, compressed, SEIPD.
     matches!(tag, 1 | 2 | 3 | 4 | 8 | 18)
 }
 
-/// A reader rPGP accepts (it wants `Debug + Send`), whatever the caller's reader is.
-struct Source<R>(R);
+/// Keeps the first error of the caller's reader, so that it surfaces as a retryable
+/// [`PgpError::Io`] rather than whatever rPGP wraps it in.
+#[derive(Clone, Default)]
+struct InputFailure(Arc<Mutex<Option<io::Error>>>);
+
+impl InputFailure {
+    fn record(&self, e: io::Error) -> io::Error {
+        let stand_in = io::Error::new(e.kind(), "reading the input failed");
+        if let Ok(mut slot) = self.0.lock() {
+            slot.get_or_insert(e);
+        }
+        stand_in
+    }
+
+    fn take(&self) -> Option<io::Error> {
+        self.0.lock().ok().and_then(|mut slot| slot.take())
+    }
+
+    /// An rPGP failure as our error: the input's own I/O error if there was one.
+    fn or_corrupt(&self, e: impl fmt::Display) -> PgpError {
+        match self.take() {
+            Some(io) => PgpError::Io(io),
+            None => PgpError::Corrupt(e.to_string()),
+        }
+    }
+}
+
+/// The caller's reader as rPGP wants it (`Debug + Send`), recording its errors.
+struct Source<R> {
+    inner: R,
+    failure: InputFailure,
+}
 
 impl<R> fmt::Debug for Source<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -185,81 +312,117 @@ impl<R> fmt::Debug for Source<R> {
 
 impl<R: Read> Read for Source<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.read(buf)
+        loop {
+            match self.inner.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.failure.record(e)),
+                Ok(n) => return Ok(n),
+            }
+        }
     }
 }
 
-fn corrupt(e: impl fmt::Display) -> PgpError {
-    PgpError::Corrupt(e.to_string())
+/// The key ids a message's PKESK packets name (hidden recipients as all zeros), and
+/// whether it has any PKESK at all.
+fn recipients(esk: &[Esk]) -> Vec<String> {
+    esk.iter()
+        .filter_map(|e| match e {
+            Esk::PublicKeyEncryptedSessionKey(p) => match (p.id(), p.fingerprint()) {
+                (Ok(id), _) => Some(hex_upper(id.as_ref())),
+                (_, Ok(Some(fp))) => Some(id_from_fingerprint(fp)),
+                (_, Ok(None)) => Some(WILDCARD_ID.to_string()),
+                _ => None,
+            },
+            Esk::SymKeyEncryptedSessionKey(_) => None,
+        })
+        .collect()
+}
+
+fn is_compressed(message: &Message<'_>) -> bool {
+    match message {
+        Message::Compressed { .. } => true,
+        Message::Signed { reader, .. } => is_compressed(reader.get_ref()),
+        _ => false,
+    }
 }
 
 /// Decrypts `input` into `output`, streaming, and verifies integrity (and the signature
-/// when the keyring has a signer) at the end. On `Err`, whatever reached `output` must
-/// be discarded.
+/// when the keyring has a signer) at the very end. On `Err`, whatever reached `output`
+/// must be discarded.
+///
+/// `R: Send` because rPGP boxes its source as `dyn BufRead + Send`.
 pub fn decrypt_to<R: Read + Send, W: Write>(
-    input: R,
+    mut input: R,
     mut output: W,
     keys: &PgpKeyring,
 ) -> Result<Decrypted, PgpError> {
-    let mut source = BufReader::with_capacity(64 * 1024, Source(input));
-    if !looks_like_pgp(source.fill_buf()?) {
+    // Sniff a fixed amount: a short first read (S3 streams) must not look like "not PGP".
+    let mut head = Vec::with_capacity(SNIFF_LEN);
+    (&mut input).take(SNIFF_LEN as u64).read_to_end(&mut head)?;
+    if !looks_like_pgp(&head) {
         return Err(PgpError::NotPgp);
     }
-    let (message, _) = Message::from_reader(source).map_err(|e| match e {
-        pgp::errors::Error::IO { source, .. } if source.kind() != io::ErrorKind::InvalidData => {
-            PgpError::Io(source)
-        }
-        other => corrupt(other),
-    })?;
+    let failure = InputFailure::default();
+    let source = BufReader::with_capacity(
+        BUF_LEN,
+        Source {
+            inner: Cursor::new(head).chain(input),
+            failure: failure.clone(),
+        },
+    );
+    let (message, _) = Message::from_reader(source).map_err(|e| failure.or_corrupt(e))?;
     let Message::Encrypted { esk, .. } = &message else {
-        return Err(PgpError::Corrupt("the message is not encrypted".into()));
+        // Signed-only or plain literal data: PGP, but nothing to decrypt.
+        return Err(PgpError::NotPgp);
     };
-    let recipients: Vec<String> = esk
-        .iter()
-        .filter_map(|e| match e {
-            Esk::PublicKeyEncryptedSessionKey(p) => p.id().ok().map(hex_id),
-            Esk::SymKeyEncryptedSessionKey(_) => None,
-        })
-        .collect();
+    let recipients = recipients(esk);
     let ours = keys.key_ids();
-    if !recipients.is_empty()
-        && !recipients
-            .iter()
-            .any(|r| ours.contains(r) || r == "0000000000000000")
-    {
+    let maybe_ours = recipients
+        .iter()
+        .any(|r| r == WILDCARD_ID || ours.contains(r));
+    if !maybe_ours {
         return Err(PgpError::NotEncryptedToKey { recipients, ours });
     }
+
     let ring = TheRing {
         secret_keys: vec![&keys.secret],
         key_passwords: vec![&keys.password],
-        decrypt_options: pgp::composed::DecryptionOptions::new()
-            .set_seipdv1_read_mode(Seipdv1ReadMode::Streaming),
+        decrypt_options: DecryptionOptions::new().set_seipdv1_read_mode(Seipdv1ReadMode::Streaming),
         ..Default::default()
     };
-    let (mut message, _) = message.decrypt_the_ring(ring, true).map_err(|e| match e {
-        // rPGP says MissingKey for a wrong passphrase too; the recipients matched, so
-        // it is the passphrase.
-        pgp::errors::Error::MissingKey => PgpError::WrongPassphrase,
-        other if keys.unlock_check().is_err() => {
-            let _ = other;
-            PgpError::WrongPassphrase
+    let (mut message, _) = match message.decrypt_the_ring(ring, true) {
+        Ok(decrypted) => decrypted,
+        Err(e) => return Err(decrypt_failure(e, &failure, keys, recipients, ours)),
+    };
+
+    let compressed = is_compressed(&message);
+    for _ in 0..MAX_COMPRESSION_NESTING {
+        if !is_compressed(&message) {
+            break;
         }
-        other => corrupt(other),
-    })?;
-    let compressed = message.is_compressed();
-    while message.is_compressed() {
-        message = message.decompress().map_err(corrupt)?;
+        message = message.decompress().map_err(|e| failure.or_corrupt(e))?;
     }
+    if is_compressed(&message) {
+        return Err(PgpError::Corrupt(
+            "too many nested compression layers".into(),
+        ));
+    }
+    if message.is_encrypted() {
+        return Err(PgpError::Corrupt(
+            "the decrypted data is itself encrypted, which is not supported".into(),
+        ));
+    }
+
+    // rPGP checks the MDC and looks for trailing packets when the read returns 0, so
+    // reading to 0 is what makes the data trustworthy.
     let mut bytes = 0u64;
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; BUF_LEN];
     loop {
-        let n = message.read(&mut buf).map_err(|e| match e.kind() {
-            io::ErrorKind::InvalidData
-            | io::ErrorKind::InvalidInput
-            | io::ErrorKind::UnexpectedEof
-            | io::ErrorKind::Other => corrupt(e),
-            _ => PgpError::Io(e),
-        })?;
+        let n = match message.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(failure.or_corrupt(e)),
+        };
         if n == 0 {
             break;
         }
@@ -267,27 +430,10 @@ pub fn decrypt_to<R: Read + Send, W: Write>(
         bytes += n as u64;
     }
     output.flush()?;
+
     let signer = match &keys.signer {
         None => None,
-        Some(signer) => {
-            if !message.is_signed() {
-                return Err(PgpError::MissingSignature);
-            }
-            let mut verified = message
-                .verify(signer)
-                .map(|_| hex_id(&signer.legacy_key_id()));
-            for sub in &signer.public_subkeys {
-                if verified.is_ok() {
-                    break;
-                }
-                verified = message
-                    .verify(sub)
-                    .map(|_| hex_id(&sub.key.legacy_key_id()));
-            }
-            Some(verified.map_err(|e| PgpError::BadSignature {
-                reason: e.to_string(),
-            })?)
-        }
+        Some(signer) => Some(check_signature(&message, signer)?),
     };
     Ok(Decrypted {
         bytes,
@@ -296,26 +442,126 @@ pub fn decrypt_to<R: Read + Send, W: Write>(
     })
 }
 
+/// Why no session key came out. rPGP says `MissingKey` both for a foreign key and for
+/// a wrong passphrase; the recipients matched, so we look closer.
+fn decrypt_failure(
+    e: pgp::errors::Error,
+    failure: &InputFailure,
+    keys: &PgpKeyring,
+    recipients: Vec<String>,
+    ours: Vec<String>,
+) -> PgpError {
+    if let Some(io) = failure.take() {
+        return PgpError::Io(io);
+    }
+    if !matches!(e, pgp::errors::Error::MissingKey) {
+        return PgpError::Corrupt(e.to_string());
+    }
+    if keys.unlock_check().is_err() {
+        return PgpError::WrongPassphrase;
+    }
+    let named: Vec<&String> = recipients.iter().filter(|r| ours.contains(r)).collect();
+    if named.is_empty() {
+        // Only hidden recipients, and none was us.
+        return PgpError::NotEncryptedToKey { recipients, ours };
+    }
+    if named.iter().all(|id| !keys.holds_secret_for(id)) {
+        let ids: Vec<&str> = named.iter().map(|s| s.as_str()).collect();
+        return PgpError::KeyParse(format!(
+            "the file is encrypted to key {}, but the configured private key holds only a \
+             GnuPG stub for it, not the secret; export the full secret key",
+            ids.join(", ")
+        ));
+    }
+    PgpError::Corrupt("the session key could not be decrypted with the configured key".into())
+}
+
+/// Finds a signature in the (fully read) message that verifies with the signer's
+/// primary key or one of its subkeys; returns that key's id.
+fn check_signature(message: &Message<'_>, signer: &SignedPublicKey) -> Result<String, PgpError> {
+    let Message::Signed { reader, .. } = message else {
+        return Err(PgpError::MissingSignature);
+    };
+    let candidates: Vec<(String, &dyn VerifyingKey)> =
+        std::iter::once((id_of(&signer.primary_key), signer as &dyn VerifyingKey))
+            .chain(
+                signer
+                    .public_subkeys
+                    .iter()
+                    .map(|s| (id_of(&s.key), s as &dyn VerifyingKey)),
+            )
+            .collect();
+    let mut issuers: Vec<String> = Vec::new();
+    let mut failed: Option<String> = None;
+    for index in 0..reader.num_signatures() {
+        let mut named = Vec::new();
+        if let Some(sig) = reader.signature(index) {
+            named.extend(sig.issuer_key_id().iter().map(|id| hex_upper(id.as_ref())));
+            named.extend(
+                sig.issuer_fingerprint()
+                    .iter()
+                    .map(|fp| id_from_fingerprint(fp)),
+            );
+        }
+        for (id, key) in &candidates {
+            match message.verify_nested_explicit(index, *key) {
+                Ok(_) => return Ok(id.clone()),
+                Err(e) if named.contains(id) => {
+                    failed.get_or_insert_with(|| {
+                        format!("the signature by key {id} is invalid: {e}")
+                    });
+                }
+                Err(_) => {}
+            }
+        }
+        for id in named {
+            if !issuers.contains(&id) {
+                issuers.push(id);
+            }
+        }
+    }
+    let expected = candidates
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let reason = match failed {
+        Some(reason) => reason,
+        None if !issuers.is_empty() => format!(
+            "it is signed by key(s) {}, not by the configured signer's key(s) {expected}",
+            issuers.join(", ")
+        ),
+        None => format!("no signature by the configured signer's key(s) {expected}"),
+    };
+    Err(PgpError::BadSignature { reason })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+    use std::path::Path;
     use std::process::{Command, Stdio};
     use std::sync::OnceLock;
 
     const PASS: &str = "test passphrase";
+    const CSV: &[u8] = b"ID,Email\nu1,a@x.com\nu2,b@x.com\n";
 
-    /// A GnuPG home with an RSA key, a Curve25519 key and a signer key, made once.
+    /// A GnuPG home with the test keys, made once: key generation is the slow part.
     struct Fixture {
         home: tempfile::TempDir,
+        secret: HashMap<&'static str, String>,
+        public: HashMap<&'static str, String>,
     }
 
-    fn gpg(home: &std::path::Path, args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
+    fn gpg(home: &Path, args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
         let mut child = Command::new("gpg")
             .env("GNUPGHOME", home)
             .args([
                 "--batch",
                 "--quiet",
                 "--yes",
+                "--no-tty",
                 "--pinentry-mode",
                 "loopback",
                 "--trust-model",
@@ -333,12 +579,16 @@ mod tests {
             .stderr(Stdio::piped())
             .spawn()
             .expect("gpg (GnuPG) must be installed for the PGP tests");
-        if let Some(data) = input {
+        // Feed stdin from a thread: gpg writes while it reads, and pipes are small.
+        let feeder = input.map(|data| {
             let mut stdin = child.stdin.take().unwrap();
             let data = data.to_vec();
-            std::thread::spawn(move || stdin.write_all(&data));
-        }
+            std::thread::spawn(move || stdin.write_all(&data))
+        });
         let out = child.wait_with_output().unwrap();
+        if let Some(feeder) = feeder {
+            feeder.join().unwrap().unwrap();
+        }
         assert!(
             out.status.success(),
             "gpg {args:?}: {}",
@@ -346,6 +596,34 @@ mod tests {
         );
         out.stdout
     }
+
+    fn fingerprint(home: &Path, email: &str) -> String {
+        let list =
+            String::from_utf8(gpg(home, &["--with-colons", "--list-keys", email], None)).unwrap();
+        list.lines()
+            .find(|l| l.starts_with("fpr:"))
+            .unwrap()
+            .split(':')
+            .nth(9)
+            .unwrap()
+            .to_string()
+    }
+
+    /// (email, primary algorithm, primary usage, [(subkey algorithm, usage)])
+    type KeySpec = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static [(&'static str, &'static str)],
+    );
+
+    const KEYS: &[KeySpec] = &[
+        ("rsa@x.com", "rsa2048", "default", &[("rsa2048", "encr")]),
+        ("cv@x.com", "ed25519", "sign", &[("cv25519", "encr")]),
+        // Signs with a subkey, as many real keys do.
+        ("signer@x.com", "ed25519", "cert", &[("ed25519", "sign")]),
+        ("other@x.com", "ed25519", "sign", &[("cv25519", "encr")]),
+    ];
 
     fn fixture() -> &'static Fixture {
         static F: OnceLock<Fixture> = OnceLock::new();
@@ -357,68 +635,50 @@ mod tests {
                 std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700))
                     .unwrap();
             }
-            for (email, primary, sub) in [
-                ("rsa@x.com", "rsa2048", "rsa2048"),
-                ("cv@x.com", "ed25519", "cv25519"),
-                ("signer@x.com", "ed25519", "cv25519"),
-                ("other@x.com", "rsa2048", "rsa2048"),
-            ] {
+            let (mut secret, mut public) = (HashMap::new(), HashMap::new());
+            for (email, algo, usage, subkeys) in KEYS {
+                let uid = format!("Test <{email}>");
                 gpg(
                     home.path(),
-                    &[
-                        "--quick-gen-key",
-                        &format!("T <{email}>"),
-                        primary,
-                        "sign",
-                        "never",
-                    ],
+                    &["--quick-gen-key", &uid, algo, usage, "never"],
                     None,
                 );
-                let list = String::from_utf8(gpg(
-                    home.path(),
-                    &["--with-colons", "--list-keys", email],
-                    None,
-                ))
-                .unwrap();
-                let fpr = list
-                    .lines()
-                    .find(|l| l.starts_with("fpr:"))
-                    .unwrap()
-                    .split(':')
-                    .nth(9)
-                    .unwrap()
-                    .to_string();
-                gpg(
-                    home.path(),
-                    &["--quick-add-key", &fpr, sub, "encr", "never"],
-                    None,
-                );
+                let fpr = fingerprint(home.path(), email);
+                for (algo, usage) in *subkeys {
+                    gpg(
+                        home.path(),
+                        &["--quick-add-key", &fpr, algo, usage, "never"],
+                        None,
+                    );
+                }
+                let export =
+                    |args: &[&str]| String::from_utf8(gpg(home.path(), args, None)).unwrap();
+                secret.insert(*email, export(&["--armor", "--export-secret-keys", email]));
+                public.insert(*email, export(&["--armor", "--export", email]));
             }
-            Fixture { home }
+            Fixture {
+                home,
+                secret,
+                public,
+            }
         })
     }
 
     impl Fixture {
-        fn secret(&self, email: &str) -> String {
-            String::from_utf8(gpg(
-                self.home.path(),
-                &["--armor", "--export-secret-keys", email],
-                None,
-            ))
-            .unwrap()
+        fn run(&self, args: &[&str], input: &[u8]) -> Vec<u8> {
+            gpg(self.home.path(), args, Some(input))
         }
-        fn public(&self, email: &str) -> String {
-            String::from_utf8(gpg(self.home.path(), &["--armor", "--export", email], None)).unwrap()
-        }
+
         fn encrypt(&self, data: &[u8], to: &str, extra: &[&str]) -> Vec<u8> {
             let mut args = vec!["--recipient", to, "--output", "-"];
             args.extend_from_slice(extra);
             args.push("--encrypt");
-            gpg(self.home.path(), &args, Some(data))
+            self.run(&args, data)
         }
+
         fn keyring(&self, email: &str, signer: Option<&str>) -> PgpKeyring {
-            let signer = signer.map(|s| self.public(s));
-            PgpKeyring::new(&self.secret(email), Some(PASS), signer.as_deref()).unwrap()
+            let signer = signer.map(|s| self.public[s].as_str());
+            PgpKeyring::new(&self.secret[email], Some(PASS), signer).unwrap()
         }
     }
 
@@ -428,7 +688,16 @@ mod tests {
         Ok((out, d))
     }
 
-    const CSV: &[u8] = b"ID,Email\nu1,a@x.com\nu2,b@x.com\n";
+    /// Data that does not compress to nothing (an LCG), so sizes are realistic.
+    fn noise(len: usize) -> Vec<u8> {
+        let mut x: u32 = 12345;
+        (0..len)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (x >> 16) as u8
+            })
+            .collect()
+    }
 
     #[test]
     fn rsa_and_curve25519_armored_binary_and_every_compression() {
@@ -442,123 +711,335 @@ mod tests {
                         extra.push("--armor");
                     }
                     let file = f.encrypt(CSV, email, &extra);
-                    assert!(looks_like_pgp(&file), "{email} {algo} armor={armor}");
-                    let (plain, d) = decrypt(&file, &keys)
-                        .unwrap_or_else(|e| panic!("{email} {algo} armor={armor}: {e}"));
-                    assert_eq!(plain, CSV);
-                    assert_eq!(d.bytes, CSV.len() as u64);
-                    assert_eq!(d.compressed, algo != "none", "{algo}");
+                    let what = format!("{email} {algo} armor={armor}");
+                    assert!(looks_like_pgp(&file), "{what}");
+                    let (plain, d) =
+                        decrypt(&file, &keys).unwrap_or_else(|e| panic!("{what}: {e}"));
+                    assert_eq!(plain, CSV, "{what}");
+                    assert_eq!(d.bytes, CSV.len() as u64, "{what}");
+                    assert_eq!(d.compressed, algo != "none", "{what}");
+                    assert_eq!(d.signer, None, "{what}");
                 }
             }
         }
     }
 
     #[test]
-    fn large_files_round_trip_byte_for_byte() {
+    fn armor_after_blank_lines_decrypts() {
         let f = fixture();
-        let big: Vec<u8> = (0..12_000_000u32).map(|i| (i % 251) as u8).collect();
-        let file = f.encrypt(&big, "cv@x.com", &["--compress-algo", "none"]);
+        let mut file = b"\r\n  \n".to_vec();
+        file.extend(f.encrypt(CSV, "cv@x.com", &["--armor"]));
         let (plain, _) = decrypt(&file, &f.keyring("cv@x.com", None)).unwrap();
-        assert!(plain == big);
+        assert_eq!(plain, CSV);
+    }
+
+    /// Records how much ciphertext had been read when the first plaintext was written.
+    struct Probe<'a> {
+        data: &'a [u8],
+        pos: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Read for Probe<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.data.read(buf)?;
+            self.pos.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn large_files_stream_and_round_trip_byte_for_byte() {
+        let f = fixture();
+        let big = noise(12 * 1024 * 1024);
+        let keys = f.keyring("rsa@x.com", None);
+        for algo in ["none", "zlib"] {
+            let file = f.encrypt(&big, "rsa@x.com", &["--compress-algo", algo]);
+            let pos = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let probe = Probe {
+                data: &file,
+                pos: pos.clone(),
+            };
+            // The plaintext must start flowing long before the ciphertext is all read:
+            // that is what streaming (not CheckFirst) means.
+            let mut read_at_first_write = None;
+            let mut out = Vec::with_capacity(big.len());
+            struct Sink<'a, F: FnMut()>(&'a mut Vec<u8>, F);
+            impl<F: FnMut()> Write for Sink<'_, F> {
+                fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                    (self.1)();
+                    self.0.extend_from_slice(buf);
+                    Ok(buf.len())
+                }
+                fn flush(&mut self) -> io::Result<()> {
+                    Ok(())
+                }
+            }
+            let sink = Sink(&mut out, || {
+                read_at_first_write.get_or_insert(pos.load(std::sync::atomic::Ordering::SeqCst));
+            });
+            let d = decrypt_to(probe, sink, &keys).unwrap();
+            assert_eq!(d.bytes, big.len() as u64, "{algo}");
+            assert!(out == big, "{algo}: plaintext differs");
+            let first = read_at_first_write.unwrap();
+            assert!(
+                first < file.len() / 4,
+                "{algo}: {first} of {} read before output",
+                file.len()
+            );
+        }
     }
 
     #[test]
     fn signatures() {
         let f = fixture();
         let keys = f.keyring("rsa@x.com", Some("signer@x.com"));
-        let signed = f.encrypt(
-            CSV,
-            "rsa@x.com",
-            &["--local-user", "signer@x.com", "--sign"],
-        );
-        let (plain, d) = decrypt(&signed, &keys).unwrap();
-        assert_eq!(plain, CSV);
-        assert!(d.signer.is_some());
+        let signer_ids = f.keyring("signer@x.com", None).key_ids();
+        for extra in [&["--compress-algo", "none"][..], &["--armor"][..]] {
+            let mut args = vec!["--local-user", "signer@x.com", "--sign"];
+            args.extend_from_slice(extra);
+            let signed = f.encrypt(CSV, "rsa@x.com", &args);
+            let (plain, d) = decrypt(&signed, &keys).unwrap();
+            assert_eq!(plain, CSV);
+            // gpg signs with the signing subkey, not the certify-only primary.
+            assert_eq!(d.signer.as_deref(), Some(signer_ids[1].as_str()));
+        }
+
         let by_other = f.encrypt(CSV, "rsa@x.com", &["--local-user", "other@x.com", "--sign"]);
-        assert!(matches!(
-            decrypt(&by_other, &keys),
-            Err(PgpError::BadSignature { .. })
-        ));
+        match decrypt(&by_other, &keys) {
+            Err(PgpError::BadSignature { reason }) => {
+                let other_id = &f.keyring("other@x.com", None).key_ids()[0];
+                assert!(reason.contains(other_id.as_str()), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
         let unsigned = f.encrypt(CSV, "rsa@x.com", &[]);
         assert!(matches!(
             decrypt(&unsigned, &keys),
             Err(PgpError::MissingSignature)
         ));
-        // Without a configured signer, a signature is not required (nor checked).
-        assert!(decrypt(&by_other, &f.keyring("rsa@x.com", None)).is_ok());
+        // Without a configured signer, a signature is neither required nor checked.
+        let (plain, d) = decrypt(&by_other, &f.keyring("rsa@x.com", None)).unwrap();
+        assert_eq!(plain, CSV);
+        assert_eq!(d.signer, None);
     }
 
     #[test]
     fn wrong_key_and_wrong_passphrase_are_told_apart() {
         let f = fixture();
-        let file = f.encrypt(CSV, "other@x.com", &[]);
         let keys = f.keyring("rsa@x.com", None);
+        let other_ids = f.keyring("other@x.com", None).key_ids();
+        let file = f.encrypt(CSV, "other@x.com", &[]);
         match decrypt(&file, &keys) {
-            Err(PgpError::NotEncryptedToKey { recipients, ours }) => {
-                assert!(!recipients.is_empty());
+            Err(e @ PgpError::NotEncryptedToKey { .. }) => {
+                let text = e.to_string();
+                let PgpError::NotEncryptedToKey { recipients, ours } = e else {
+                    unreachable!()
+                };
+                assert_eq!(recipients, vec![other_ids[1].clone()]);
                 assert_eq!(ours, keys.key_ids());
-                assert!(recipients.iter().all(|r| !ours.contains(r)));
+                assert!(
+                    text.contains(&other_ids[1]) && text.contains(&ours[0]),
+                    "{text}"
+                );
             }
             other => panic!("{other:?}"),
         }
-        let wrong = PgpKeyring::new(&f.secret("rsa@x.com"), Some("not it"), None).unwrap();
+
+        let wrong = PgpKeyring::new(&f.secret["rsa@x.com"], Some("not it"), None).unwrap();
+        let none = PgpKeyring::new(&f.secret["rsa@x.com"], None, None).unwrap();
         let file = f.encrypt(CSV, "rsa@x.com", &[]);
-        assert!(matches!(
-            decrypt(&file, &wrong),
-            Err(PgpError::WrongPassphrase)
-        ));
-        assert!(matches!(
-            wrong.unlock_check(),
-            Err(PgpError::WrongPassphrase)
-        ));
-        assert!(keys.unlock_check().is_ok());
-        let e = PgpError::WrongPassphrase.to_string();
-        assert!(!e.contains("not it"));
+        for k in [&wrong, &none] {
+            assert!(matches!(decrypt(&file, k), Err(PgpError::WrongPassphrase)));
+            assert!(matches!(k.unlock_check(), Err(PgpError::WrongPassphrase)));
+        }
+        keys.unlock_check().unwrap();
+
+        // Passphrase-only encryption has no key to match.
+        let sym = f.run(&["--output", "-", "--symmetric"], CSV);
+        match decrypt(&sym, &keys) {
+            Err(e @ PgpError::NotEncryptedToKey { .. }) => {
+                assert!(e.to_string().contains("passphrase only"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn subkey_only_export_decrypts() {
+        let f = fixture();
+        let stubbed = String::from_utf8(gpg(
+            f.home.path(),
+            &["--armor", "--export-secret-subkeys", "cv@x.com"],
+            None,
+        ))
+        .unwrap();
+        let keys = PgpKeyring::new(&stubbed, Some(PASS), None).unwrap();
+        keys.unlock_check().unwrap();
+        let file = f.encrypt(CSV, "cv@x.com", &[]);
+        assert_eq!(decrypt(&file, &keys).unwrap().0, CSV);
     }
 
     #[test]
     fn tampered_and_truncated_files_fail() {
         let f = fixture();
         let keys = f.keyring("rsa@x.com", None);
-        let data: Vec<u8> = CSV.repeat(2000);
-        let file = f.encrypt(&data, "rsa@x.com", &["--compress-algo", "none"]);
-        let mut tampered = file.clone();
-        let mid = tampered.len() / 2;
-        tampered[mid] ^= 0x01;
+        let data = noise(200_000);
+        for algo in ["none", "zlib"] {
+            let file = f.encrypt(&data, "rsa@x.com", &["--compress-algo", algo]);
+            let mut tampered = file.clone();
+            let mid = tampered.len() / 2;
+            for b in &mut tampered[mid..mid + 4] {
+                *b ^= 0x55;
+            }
+            let result = decrypt(&tampered, &keys);
+            assert!(
+                matches!(result, Err(PgpError::Corrupt(_))),
+                "{algo} tampered: {result:?}"
+            );
+            for cut in [1, 10, 30, file.len() / 2] {
+                let result = decrypt(&file[..file.len() - cut], &keys);
+                assert!(
+                    matches!(result, Err(PgpError::Corrupt(_))),
+                    "{algo} cut {cut}: {result:?}"
+                );
+            }
+        }
+        let armored = f.encrypt(&data, "rsa@x.com", &["--armor"]);
+        let text = String::from_utf8(armored).unwrap();
+        let cut = &text[..text.len() * 2 / 3];
+        let result = decrypt(cut.as_bytes(), &keys);
         assert!(
-            matches!(decrypt(&tampered, &keys), Err(PgpError::Corrupt(_))),
-            "tampered"
+            matches!(result, Err(PgpError::Corrupt(_))),
+            "armored cut: {result:?}"
         );
-        let truncated = &file[..file.len() - 30];
-        assert!(
-            matches!(decrypt(truncated, &keys), Err(PgpError::Corrupt(_))),
-            "truncated"
+        assert_eq!(
+            PgpError::Corrupt(String::new()).class(),
+            ErrorClass::Permanent
         );
     }
 
+    /// Fails with a network-ish error after `ok` bytes.
+    struct Flaky<'a> {
+        data: &'a [u8],
+        ok: usize,
+    }
+
+    impl Read for Flaky<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.ok == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionReset,
+                    "reset by peer",
+                ));
+            }
+            let n = buf.len().min(self.ok);
+            let n = self.data.read(&mut buf[..n])?;
+            self.ok -= n;
+            Ok(n)
+        }
+    }
+
     #[test]
-    fn sniffing_and_key_errors() {
+    fn reader_and_writer_failures_are_retryable_io() {
+        let f = fixture();
+        let keys = f.keyring("cv@x.com", None);
+        let file = f.encrypt(&noise(300_000), "cv@x.com", &["--compress-algo", "none"]);
+        for ok in [0, 100, file.len() / 2] {
+            let err = decrypt_to(Flaky { data: &file, ok }, io::sink(), &keys).unwrap_err();
+            assert!(
+                matches!(&err, PgpError::Io(e) if e.kind() == io::ErrorKind::ConnectionReset),
+                "after {ok}: {err:?}"
+            );
+            assert_eq!(err.class(), ErrorClass::Retryable);
+        }
+        struct Full;
+        impl Write for Full {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::new(io::ErrorKind::StorageFull, "disk full"))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let err = decrypt_to(&file[..], Full, &keys).unwrap_err();
+        assert!(matches!(err, PgpError::Io(_)), "{err:?}");
+        assert!(err.is_retryable());
+    }
+
+    #[test]
+    fn sniffing() {
         let f = fixture();
         let binary = f.encrypt(CSV, "cv@x.com", &[]);
         let armored = f.encrypt(CSV, "cv@x.com", &["--armor"]);
         assert!(looks_like_pgp(&binary));
         assert!(looks_like_pgp(&armored));
+        assert!(looks_like_pgp(b"\n \r\n-----BEGIN PGP MESSAGE-----\n"));
+        // New format: PKESK, SKESK, one-pass signature, compressed, SEIPD.
+        for first in [0xC1, 0xC3, 0xC4, 0xC8, 0xD2] {
+            assert!(looks_like_pgp(&[first, 0x10]), "{first:#x}");
+        }
+        // Old format: PKESK, signature, SKESK, one-pass signature, compressed.
+        for first in [0x85, 0x89, 0x8C, 0x90, 0xA3] {
+            assert!(looks_like_pgp(&[first, 0x10]), "{first:#x}");
+        }
         assert!(!looks_like_pgp(CSV));
-        assert!(!looks_like_pgp(&[0x1f, 0x8b, 0x08]));
+        assert!(!looks_like_pgp(&[0x1f, 0x8b, 0x08, 0x00]));
+        assert!(!looks_like_pgp(b"\xEF\xBB\xBFID,Email\n")); // UTF-8 BOM
+        assert!(!looks_like_pgp(&[0xCB, 0x10])); // bare literal data
+        assert!(!looks_like_pgp(b"-----BEGIN PGP PUBLIC KEY BLOCK-----"));
         assert!(!looks_like_pgp(b""));
+
+        let keys = f.keyring("cv@x.com", None);
+        assert!(matches!(decrypt(CSV, &keys), Err(PgpError::NotPgp)));
+        assert!(matches!(decrypt(b"", &keys), Err(PgpError::NotPgp)));
+        // Signed but not encrypted: PGP, yet nothing to decrypt.
+        let signed_only = f.run(
+            &["--local-user", "cv@x.com", "--output", "-", "--sign"],
+            CSV,
+        );
+        assert!(looks_like_pgp(&signed_only));
         assert!(matches!(
-            decrypt(CSV, &f.keyring("cv@x.com", None)),
+            decrypt(&signed_only, &keys),
             Err(PgpError::NotPgp)
         ));
-        let e = PgpKeyring::new(
+    }
+
+    #[test]
+    fn key_errors_never_echo_secrets() {
+        let f = fixture();
+        let err = PgpKeyring::new(
             "-----BEGIN PGP PRIVATE KEY BLOCK-----\nsecret-material\n",
-            None,
+            Some("hunter2"),
             None,
         )
         .unwrap_err();
-        assert!(!e.to_string().contains("secret-material"));
-        assert!(PgpKeyring::new(&f.secret("cv@x.com"), Some(PASS), Some("nope")).is_err());
-        let debug = format!("{:?}", f.keyring("cv@x.com", None));
-        assert!(!debug.contains(PASS));
+        let text = err.to_string();
+        assert!(matches!(err, PgpError::KeyParse(_)));
+        assert!(
+            text.contains("not an ASCII-armored OpenPGP secret key"),
+            "{text}"
+        );
+        assert!(!text.contains("secret-material") && !text.contains("hunter2"));
+        // A public key where the private key belongs.
+        assert!(matches!(
+            PgpKeyring::new(&f.public["cv@x.com"], Some(PASS), None),
+            Err(PgpError::KeyParse(_))
+        ));
+        assert!(matches!(
+            PgpKeyring::new(&f.secret["cv@x.com"], Some(PASS), Some("nope")),
+            Err(PgpError::KeyParse(_))
+        ));
+        let keys = f.keyring("cv@x.com", Some("signer@x.com"));
+        let ids = keys.key_ids();
+        assert_eq!(ids.len(), 2);
+        assert!(ids.iter().all(|id| {
+            id.len() == 16
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        }));
+        let debug = format!("{keys:?}");
+        assert!(debug.contains(&ids[0]) && !debug.contains(PASS), "{debug}");
+        assert!(!PgpError::WrongPassphrase.to_string().contains(PASS));
     }
 }
