@@ -108,8 +108,7 @@ fn events_config(
         "id": format!("bench-{}", kind["type"].as_str().unwrap_or("x").replace('_', "-")),
         "name": "Bench",
         "kind": kind,
-        "source": {"bucket": bucket, "folder": folder, "datetime_format": "yyyymmdd"},
-        "file_prefix": "bench_",
+        "source": {"bucket": bucket, "folder": folder, "datetime_format": "yyyymmdd", "file_prefix": "bench_"},
         "mapping": {"columns": columns},
         "schedule": {"type": "once"}
     }))?)

@@ -192,11 +192,13 @@ pub struct FileOutcome {
 }
 
 impl FileOutcome {
+    /// A reason without failed rows means the file stopped early (rows before it
+    /// stay ingested): partial, not successful.
     pub fn status(&self) -> FileStatus {
-        if self.reason.is_some() && self.rows_ingested == 0 {
-            FileStatus::Failed
-        } else {
-            FileStatus::from_counts(self.rows_ingested, self.rows_failed)
+        match (self.rows_ingested, self.rows_failed, self.reason.is_some()) {
+            (0, _, true) => FileStatus::Failed,
+            (i, 0, true) if i > 0 => FileStatus::PartiallySucceeded,
+            (i, f, _) => FileStatus::from_counts(i, f),
         }
     }
 
@@ -236,6 +238,13 @@ mod tests {
         );
         assert_eq!(FileStatus::from_counts(0, 2), FileStatus::Failed);
         assert_eq!(FileOutcome::failed("bad key").status(), FileStatus::Failed);
+        let stopped_early = FileOutcome {
+            rows_total: 10,
+            rows_ingested: 10,
+            reason: Some("the file stopped being readable after row 11".into()),
+            ..FileOutcome::default()
+        };
+        assert_eq!(stopped_early.status(), FileStatus::PartiallySucceeded);
         assert_eq!(RunStatus::from_files(2, 0, 0), RunStatus::Succeeded);
         assert_eq!(
             RunStatus::from_files(1, 0, 1),

@@ -322,8 +322,7 @@ impl<R: Read> Read for Source<R> {
     }
 }
 
-/// The key ids a message's PKESK packets name (hidden recipients as all zeros), and
-/// whether it has any PKESK at all.
+/// The key ids a message's PKESK packets name (hidden recipients as all zeros).
 fn recipients(esk: &[Esk]) -> Vec<String> {
     esk.iter()
         .filter_map(|e| match e {
@@ -336,6 +335,16 @@ fn recipients(esk: &[Esk]) -> Vec<String> {
             Esk::SymKeyEncryptedSessionKey(_) => None,
         })
         .collect()
+}
+
+/// The session key packets of an encrypted message, also when a signature wraps the
+/// encrypted data (rare, but valid).
+fn esk_of<'m>(message: &'m Message<'_>) -> Option<&'m [Esk]> {
+    match message {
+        Message::Encrypted { esk, .. } => Some(esk),
+        Message::Signed { reader, .. } => esk_of(reader.get_ref()),
+        _ => None,
+    }
 }
 
 fn is_compressed(message: &Message<'_>) -> bool {
@@ -371,7 +380,7 @@ pub fn decrypt_to<R: Read + Send, W: Write>(
         },
     );
     let (message, _) = Message::from_reader(source).map_err(|e| failure.or_corrupt(e))?;
-    let Message::Encrypted { esk, .. } = &message else {
+    let Some(esk) = esk_of(&message) else {
         // Signed-only or plain literal data: PGP, but nothing to decrypt.
         return Err(PgpError::NotPgp);
     };
@@ -547,11 +556,53 @@ mod tests {
     const PASS: &str = "test passphrase";
     const CSV: &[u8] = b"ID,Email\nu1,a@x.com\nu2,b@x.com\n";
 
-    /// A GnuPG home with the test keys, made once: key generation is the slow part.
-    struct Fixture {
-        home: tempfile::TempDir,
+    /// A throwaway GNUPGHOME. Dropping it stops its gpg-agent (gpg starts one per home,
+    /// and it would outlive the test run) and deletes the directory.
+    struct GpgHome(tempfile::TempDir);
+
+    impl GpgHome {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+                    .unwrap();
+            }
+            Self(dir)
+        }
+
+        fn path(&self) -> &Path {
+            self.0.path()
+        }
+    }
+
+    impl Drop for GpgHome {
+        fn drop(&mut self) {
+            let _ = Command::new("gpgconf")
+                .env("GNUPGHOME", self.path())
+                .args(["--kill", "gpg-agent"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+
+    /// The test keys as armored exports, generated once (key generation is the slow
+    /// part) in a home that is gone afterwards.
+    struct Keys {
         secret: HashMap<&'static str, String>,
         public: HashMap<&'static str, String>,
+        /// `cv@x.com` exported with `--export-secret-subkeys`: a stub primary key.
+        cv_subkeys_only: String,
+    }
+
+    /// One test's GnuPG home, holding all the test keys.
+    struct Fixture {
+        home: GpgHome,
+        secret: &'static HashMap<&'static str, String>,
+        public: &'static HashMap<&'static str, String>,
+        cv_subkeys_only: &'static str,
     }
 
     fn gpg(home: &Path, args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
@@ -625,16 +676,11 @@ mod tests {
         ("other@x.com", "ed25519", "sign", &[("cv25519", "encr")]),
     ];
 
-    fn fixture() -> &'static Fixture {
-        static F: OnceLock<Fixture> = OnceLock::new();
-        F.get_or_init(|| {
-            let home = tempfile::tempdir().unwrap();
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700))
-                    .unwrap();
-            }
+    fn keys() -> &'static Keys {
+        static KEYS_ONCE: OnceLock<Keys> = OnceLock::new();
+        KEYS_ONCE.get_or_init(|| {
+            let home = GpgHome::new();
+            let export = |args: &[&str]| String::from_utf8(gpg(home.path(), args, None)).unwrap();
             let (mut secret, mut public) = (HashMap::new(), HashMap::new());
             for (email, algo, usage, subkeys) in KEYS {
                 let uid = format!("Test <{email}>");
@@ -651,17 +697,29 @@ mod tests {
                         None,
                     );
                 }
-                let export =
-                    |args: &[&str]| String::from_utf8(gpg(home.path(), args, None)).unwrap();
                 secret.insert(*email, export(&["--armor", "--export-secret-keys", email]));
                 public.insert(*email, export(&["--armor", "--export", email]));
             }
-            Fixture {
-                home,
+            let cv_subkeys_only = export(&["--armor", "--export-secret-subkeys", "cv@x.com"]);
+            Keys {
                 secret,
                 public,
+                cv_subkeys_only,
             }
         })
+    }
+
+    fn fixture() -> Fixture {
+        let keys = keys();
+        let home = GpgHome::new();
+        let all: Vec<&str> = keys.secret.values().map(String::as_str).collect();
+        gpg(home.path(), &["--import"], Some(all.join("\n").as_bytes()));
+        Fixture {
+            home,
+            secret: &keys.secret,
+            public: &keys.public,
+            cv_subkeys_only: &keys.cv_subkeys_only,
+        }
     }
 
     impl Fixture {
@@ -867,13 +925,7 @@ mod tests {
     #[test]
     fn subkey_only_export_decrypts() {
         let f = fixture();
-        let stubbed = String::from_utf8(gpg(
-            f.home.path(),
-            &["--armor", "--export-secret-subkeys", "cv@x.com"],
-            None,
-        ))
-        .unwrap();
-        let keys = PgpKeyring::new(&stubbed, Some(PASS), None).unwrap();
+        let keys = PgpKeyring::new(f.cv_subkeys_only, Some(PASS), None).unwrap();
         keys.unlock_check().unwrap();
         let file = f.encrypt(CSV, "cv@x.com", &[]);
         assert_eq!(decrypt(&file, &keys).unwrap().0, CSV);
@@ -1041,5 +1093,9 @@ mod tests {
         let debug = format!("{keys:?}");
         assert!(debug.contains(&ids[0]) && !debug.contains(PASS), "{debug}");
         assert!(!PgpError::WrongPassphrase.to_string().contains(PASS));
+        // The Lambdas share one keyring across tasks and send errors across threads.
+        fn shareable<T: Send + Sync>() {}
+        shareable::<PgpKeyring>();
+        shareable::<PgpError>();
     }
 }
