@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: throughput and memory of the import path, printed as a table.
 #   BENCH_SIZES="10 100 1000"   file sizes in MB for the in-process path
-#   BENCH_E2E_ROWS=100000       rows per import kind against moto
+#   BENCH_E2E_ROWS=100000       rows per events / auxiliary file against moto
+#   BENCH_USER_ROWS=10000       rows per users file (one UpdateItem a row: slow in moto)
 #   BENCH_OLD_FILES=100000      old files in the discovery folder
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,11 +34,12 @@ for mb in $sizes; do
   "$bin" gen --mb "$mb" --out "$plain" >/dev/null
   g --cipher-algo AES256 --compress-algo zlib -r importer@bench.example -o "$plain.pgp" --encrypt "$plain"
   g --cipher-algo AES256 --compress-algo zlib -r importer@bench.example -u signer@bench.example -o "$plain.signed.pgp" --sign --encrypt "$plain"
+  pb=$(stat -c %s "$plain")
   record "{\"case\": \"plain CSV\", \"mb\": $mb}" "$("$bin" pipeline --file "$plain")"
   record "{\"case\": \"PGP (AES-256, zlib)\", \"mb\": $mb}" \
-    "$("$bin" pipeline --file "$plain.pgp" --key "$work/key.asc" --passphrase "$pass")"
+    "$("$bin" pipeline --file "$plain.pgp" --key "$work/key.asc" --passphrase "$pass" --plain-bytes "$pb")"
   record "{\"case\": \"PGP signed + encrypted\", \"mb\": $mb}" \
-    "$("$bin" pipeline --file "$plain.signed.pgp" --key "$work/key.asc" --passphrase "$pass" --signer "$work/signer.asc")"
+    "$("$bin" pipeline --file "$plain.signed.pgp" --key "$work/key.asc" --passphrase "$pass" --signer "$work/signer.asc" --plain-bytes "$pb")"
   record "{\"case\": \"decryption stage alone\", \"mb\": $mb}" \
     "$("$bin" decrypt --file "$plain.pgp" --key "$work/key.asc" --passphrase "$pass")"
   start=$(date +%s.%N)
@@ -50,7 +52,7 @@ for mb in $sizes; do
 done
 
 echo "== against moto" >&2
-"$bin" e2e --rows "${BENCH_E2E_ROWS:-100000}" >>"$results"
+"$bin" e2e --rows "${BENCH_E2E_ROWS:-100000}" --user-rows "${BENCH_USER_ROWS:-10000}" >>"$results"
 "$bin" discovery --old "${BENCH_OLD_FILES:-100000}" >>"$results"
 
 python3 - "$results" <<'PY'

@@ -46,6 +46,9 @@ enum Command {
         passphrase: Option<String>,
         #[arg(long)]
         signer: Option<PathBuf>,
+        /// The plaintext's size, so MB/s is of data, whatever the wrapping.
+        #[arg(long)]
+        plain_bytes: Option<u64>,
     },
     Decrypt {
         #[arg(long)]
@@ -58,6 +61,9 @@ enum Command {
     E2e {
         #[arg(long, default_value_t = 100_000)]
         rows: u64,
+        /// Users are one UpdateItem a row, slow in moto: fewer rows for them.
+        #[arg(long, default_value_t = 10_000)]
+        user_rows: u64,
     },
     Discovery {
         #[arg(long, default_value_t = 100_000)]
@@ -161,6 +167,7 @@ fn main() -> anyhow::Result<()> {
             key,
             passphrase,
             signer,
+            plain_bytes,
         } => {
             let keys = keyring(key.as_ref(), passphrase.as_deref(), signer.as_ref())?;
             let config = events_config(
@@ -189,6 +196,7 @@ fn main() -> anyhow::Result<()> {
             };
             let input = std::fs::File::open(&file)?;
             let bytes_in = input.metadata()?.len();
+            let data_bytes = plain_bytes.unwrap_or(bytes_in);
             let (mut items, mut batches) = (0u64, 0u64);
             let start = Instant::now();
             let stats = read_file(&plan, input, &report, &mut |batch| {
@@ -201,8 +209,9 @@ fn main() -> anyhow::Result<()> {
             println!(
                 "{}",
                 json!({
-                    "bytes_in": bytes_in, "rows": stats.rows_total, "items": items, "secs": secs,
-                    "mb_per_s": bytes_in as f64 / 1e6 / secs, "rows_per_s": stats.rows_total as f64 / secs,
+                    "bytes_in": bytes_in, "plain_bytes": data_bytes, "rows": stats.rows_total, "items": items,
+                    "batches": batches, "secs": secs,
+                    "mb_per_s": data_bytes as f64 / 1e6 / secs, "rows_per_s": stats.rows_total as f64 / secs,
                     "peak_rss_mb": peak_rss_mb()
                 })
             );
@@ -224,20 +233,25 @@ fn main() -> anyhow::Result<()> {
                        "mb_per_s": bytes_in as f64 / 1e6 / secs, "peak_rss_mb": peak_rss_mb()})
             );
         }
-        Command::E2e { rows } => tokio::runtime::Runtime::new()?.block_on(e2e(rows))?,
+        Command::E2e { rows, user_rows } => {
+            tokio::runtime::Runtime::new()?.block_on(e2e(rows, user_rows))?;
+        }
         Command::Discovery { old } => tokio::runtime::Runtime::new()?.block_on(discovery(old))?,
     }
     Ok(())
 }
 
-async fn e2e(rows: u64) -> anyhow::Result<()> {
+async fn e2e(rows: u64, user_rows: u64) -> anyhow::Result<()> {
     let env = s3imports_tests::TestEnv::new().await;
     let bucket = env.scoped("bench");
     env.bucket(&bucket).await;
-    let mut csv = String::from(HEADER);
-    for i in 0..rows {
-        csv.push_str(&row(i));
-    }
+    let file = |n: u64| {
+        let mut csv = String::from(HEADER);
+        for i in 0..n {
+            csv.push_str(&row(i));
+        }
+        csv
+    };
     let kinds = [
         (
             "events",

@@ -72,9 +72,9 @@ pub fn attribute(value: &Value) -> AttributeValue {
 pub struct WriteBuilder {
     kind: ImportKind,
     import_id: String,
-    /// Identifies the file in idempotent event keys: bucket key + ETag, so the same file
-    /// reprocessed gives the same keys.
-    file_id: String,
+    /// Hash of import and file (bucket key + ETag), so the same file reprocessed gives the
+    /// same event keys; computed once per file.
+    file_digest: String,
     file_key: String,
     now: String,
     expires_at: Option<i64>,
@@ -91,7 +91,7 @@ impl WriteBuilder {
         Self {
             kind: config.kind.clone(),
             import_id: config.id.clone(),
-            file_id: format!("{}#{}", file_key, etag),
+            file_digest: digest(&[config.id.as_bytes(), file_key.as_bytes(), etag.as_bytes()]),
             file_key: file_key.to_string(),
             now: crate::clock::to_key(now),
             expires_at,
@@ -128,7 +128,9 @@ impl WriteBuilder {
                     .event_time
                     .map(|t| Value::DateTime(t).to_display_string())
                     .unwrap_or_default();
-                let mut item: HashMap<String, AttributeValue> = attrs.chain(provenance).collect();
+                // Sized once: growing a map row after row is a hot-path cost.
+                let mut item = HashMap::with_capacity(row.attributes.len() + 8);
+                item.extend(attrs.chain(provenance));
                 item.insert("user_id".into(), AttributeValue::S(row.key.clone()));
                 item.insert(
                     "event_key".into(),
@@ -141,7 +143,9 @@ impl WriteBuilder {
                 Write::Put(item)
             }
             ImportKind::Auxiliary { dataset, .. } => {
-                let mut item: HashMap<String, AttributeValue> = attrs.chain(provenance).collect();
+                // Sized once: growing a map row after row is a hot-path cost.
+                let mut item = HashMap::with_capacity(row.attributes.len() + 8);
+                item.extend(attrs.chain(provenance));
                 item.insert("dataset".into(), AttributeValue::S(dataset.clone()));
                 item.insert("record_key".into(), AttributeValue::S(row.key.clone()));
                 if let Some(t) = self.expires_at {
@@ -152,15 +156,25 @@ impl WriteBuilder {
         }
     }
 
-    /// A short stable id for (file, row): the same file and row always give the same id.
+    /// A short stable id for (file, row): the file's digest (computed once) and the row
+    /// number, so the same file and row always give the same id.
     fn row_id(&self, row: u64) -> String {
-        let mut h = Sha256::new();
-        h.update(self.import_id.as_bytes());
-        h.update([0]);
-        h.update(self.file_id.as_bytes());
-        h.update([0]);
-        h.update(row.to_le_bytes());
-        let digest = h.finalize();
-        digest[..10].iter().map(|b| format!("{b:02x}")).collect()
+        format!("{}-{row}", self.file_digest)
     }
+}
+
+/// The first 10 bytes of the SHA-256 of the parts (each followed by a NUL), in hex.
+fn digest(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+        h.update([0]);
+    }
+    h.finalize()[..10]
+        .iter()
+        .fold(String::with_capacity(20), |mut s, b| {
+            use std::fmt::Write;
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
