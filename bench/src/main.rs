@@ -270,12 +270,13 @@ async fn e2e(rows: u64, user_rows: u64) -> anyhow::Result<()> {
     let clock = FixedClock::new(Utc::now());
     for (name, kind) in kinds {
         let folder = format!("e2e-{name}");
-        env.put_object(
-            &bucket,
-            &format!("{folder}/bench_20261128.csv"),
-            csv.clone(),
-        )
-        .await;
+        let n = if name.ends_with("users") {
+            user_rows
+        } else {
+            rows
+        };
+        env.put_object(&bucket, &format!("{folder}/bench_20261128.csv"), file(n))
+            .await;
         let config = events_config(&bucket, &folder, kind)?;
         let pipe = env.pipeline().await;
         pipe.discovery.configs.put(&config, clock.now()).await?;
