@@ -356,9 +356,18 @@ async fn discovery(old: u64) -> anyhow::Result<()> {
     // The first run takes every old file (as a first run must), then they are processed.
     let first = pipe.tick(&clock).await;
     let taken = pipe.take_messages().await.len();
+    let t = first
+        .imports
+        .first()
+        .context("the first tick ran nothing")?;
     eprintln!(
-        "first run: {} list requests, {taken} files",
-        first.imports.first().map_or(0, |t| t.list_requests)
+        "first run: {:?}, {} list requests, {taken} files{}",
+        t.outcome,
+        t.list_requests,
+        t.reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
     );
     for i in 0..10 {
         put(old + 1000 + i).await?;

@@ -60,6 +60,15 @@ pub fn run_email(
     if !files.is_empty() {
         let _ = writeln!(t, "\nFiles:");
     }
+    if (files.len() as u64) < run.files_total {
+        let _ = writeln!(
+            t,
+            "(the first {} of {} files are listed; every file has its own ledger record, see `s3imports runs {}`)",
+            files.len(),
+            run.files_total,
+            config.id
+        );
+    }
     for f in files {
         let _ = writeln!(
             t,

@@ -17,6 +17,23 @@ use crate::clock::{from_key, to_key};
 use crate::error::ErrorClass;
 use crate::ledger::{FileOutcome, FileRecord, FileStatus, RunRecord, RunStatus};
 
+/// How many bytes of file keys a run item lists: DynamoDB items hold at most 400 KB,
+/// and a run may find many thousands of files (each still has its own ledger item).
+pub const RUN_FILES_BUDGET: usize = 256 * 1024;
+
+/// The keys a run item lists: the first ones that fit in [`RUN_FILES_BUDGET`].
+pub fn listed(keys: &[String]) -> &[String] {
+    let mut used = 0;
+    let n = keys
+        .iter()
+        .take_while(|k| {
+            used += k.len() + 4;
+            used <= RUN_FILES_BUDGET
+        })
+        .count();
+    &keys[..n]
+}
+
 pub fn file_sk(key: &str) -> String {
     format!("FILE#{key}")
 }
@@ -207,7 +224,7 @@ impl LedgerStore {
                 .update_expression("SET files_total = :n, files = :files")
                 .expression_attribute_values(
                     ":files",
-                    AttributeValue::L(keys.iter().map(item::s).collect()),
+                    AttributeValue::L(listed(keys).iter().map(item::s).collect()),
                 );
         }
         req.send().await.map_err(aws_err)?;
@@ -657,5 +674,22 @@ fn run_from_item(import_id: &str, i: &Item) -> RunRecord {
             .and_then(|v| v.as_bool().ok())
             .copied()
             .unwrap_or(false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_lists_as_many_keys_as_fit_in_an_item() {
+        let few: Vec<String> = (0..10).map(|i| format!("in/f_{i}.csv")).collect();
+        assert_eq!(listed(&few).len(), 10);
+        let many: Vec<String> = (0..100_000)
+            .map(|i| format!("folder/file_{i:08}.csv"))
+            .collect();
+        let n = listed(&many).len();
+        assert!(n > 5_000 && n < 100_000, "{n}");
+        assert!(listed(&many).iter().map(|k| k.len() + 4).sum::<usize>() <= RUN_FILES_BUDGET);
     }
 }
