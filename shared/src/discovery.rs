@@ -1,6 +1,7 @@
 //! Discovery: on each tick, find the imports that are due, claim each run, list the
 //! import's folder for new files, claim each new file in the ledger and enqueue it.
 
+use futures::StreamExt;
 use serde::Serialize;
 use tracing::{info, warn};
 
@@ -13,6 +14,9 @@ use crate::aws::source::{SourceAccess, SourceError};
 use crate::config::ImportStatus;
 use crate::ledger::{FileOutcome, FileRecord, FileStatus, RunStatus, new_run_id};
 use crate::notify;
+
+/// Ledger claims in flight at once during a run.
+const CLAIM_CONCURRENCY: usize = 16;
 
 /// The parts discovery works with, built once per process.
 #[derive(Debug, Clone)]
@@ -207,12 +211,15 @@ impl Discovery {
         let keys: Vec<String> = listing.files.iter().map(|f| f.file.key.clone()).collect();
         let known = self.ledger.known_files(id, &keys).await?;
         let now = clock.now();
-        let mut messages = Vec::new();
-        for f in listing
-            .files
-            .iter()
-            .filter(|f| !known.contains(&f.file.key))
-        {
+        // Claims are independent conditional writes: a few in flight at once keep a first
+        // run over a large folder inside the Lambda's timeout. `buffered` keeps the order.
+        let claims: Vec<Result<Option<FileMessage>, StoreError>> = futures::stream::iter(
+            listing
+                .files
+                .iter()
+                .filter(|f| !known.contains(&f.file.key)),
+        )
+        .map(|f| async move {
             let file = FileRecord {
                 import_id: id.to_string(),
                 run_id: run_id.to_string(),
@@ -235,16 +242,25 @@ impl Discovery {
                 last_error: None,
             };
             // A lost race (another tick claimed it) just means it is not ours to send.
-            if self.ledger.claim_file(&file, now).await? {
-                messages.push(FileMessage {
+            Ok(self
+                .ledger
+                .claim_file(&file, now)
+                .await?
+                .then(|| FileMessage {
                     import_id: id.to_string(),
                     run_id: run_id.to_string(),
                     bucket: file.bucket,
                     key: file.key,
                     size: file.size,
                     etag: file.etag,
-                });
-            }
+                }))
+        })
+        .buffered(CLAIM_CONCURRENCY)
+        .collect()
+        .await;
+        let mut messages = Vec::new();
+        for claim in claims {
+            messages.extend(claim?);
         }
         let enqueued: Vec<String> = messages.iter().map(|m| m.key.clone()).collect();
         // The run knows its file count before any message can be processed, so the last
