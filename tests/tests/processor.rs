@@ -712,18 +712,8 @@ async fn an_encrypted_file_for_a_plain_import_fails() {
 #[tokio::test]
 async fn a_dead_workers_file_is_taken_over_and_a_live_one_is_left_alone() {
     let w = world().await;
-    w.env
-        .put_object(
-            &w.bucket,
-            "events/Purchase Summary_20261127.csv",
-            "customer_id,at,amount\nu1,2026-11-27 09:30:00,1\n",
-        )
-        .await;
-    w.put_config(events_config(&w, "csv", serde_json::json!({})))
-        .await;
     let c = clock();
-    w.pipe.tick(&c).await;
-    let messages = w.pipe.take_messages().await;
+    let messages = one_queued_event_file(&w, &c).await;
     let ledger = &w.pipe.processor.ledger;
     let key = &messages[0].key;
     // A worker is mid-file with a live lease: the redelivery backs off (SQS retries later).
@@ -804,18 +794,8 @@ async fn events_are_written_25_to_a_request() {
 #[tokio::test]
 async fn a_dead_letter_fails_the_file_with_the_last_reason() {
     let w = world().await;
-    w.env
-        .put_object(
-            &w.bucket,
-            "events/Purchase Summary_20261127.csv",
-            "customer_id,at,amount\nu1,2026-11-27 09:30:00,1\n",
-        )
-        .await;
-    w.put_config(events_config(&w, "csv", serde_json::json!({})))
-        .await;
     let c = clock();
-    w.pipe.tick(&c).await;
-    let messages = w.pipe.take_messages().await;
+    let messages = one_queued_event_file(&w, &c).await;
     let ledger = &w.pipe.processor.ledger;
     let now = Clock::now(&c);
     // A worker took the file and failed for a retryable reason, then SQS gave up.
@@ -866,4 +846,22 @@ async fn a_dead_letter_fails_the_file_with_the_last_reason() {
         .unwrap()
         .unwrap();
     assert_eq!((run.status, run.files_failed), (RunStatus::Failed, 1));
+}
+
+/// One single-row events file, discovered and taken off the queue (not yet processed).
+async fn one_queued_event_file(
+    w: &World,
+    c: &FixedClock,
+) -> Vec<s3imports::aws::queue::FileMessage> {
+    w.env
+        .put_object(
+            &w.bucket,
+            "events/Purchase Summary_20261127.csv",
+            "customer_id,at,amount\nu1,2026-11-27 09:30:00,1\n",
+        )
+        .await;
+    w.put_config(events_config(w, "csv", serde_json::json!({})))
+        .await;
+    w.pipe.tick(c).await;
+    w.pipe.take_messages().await
 }
