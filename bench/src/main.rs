@@ -19,9 +19,13 @@ use s3imports::config::ImportConfig;
 use s3imports::mapping::ColumnMapping;
 use s3imports::pgp::{PgpKeyring, decrypt_to};
 use s3imports::processor::{ReadPlan, read_file};
-use s3imports::sink::WriteBuilder;
+use s3imports::sink::{Write as SinkWrite, WriteBuilder};
 use s3imports::{Clock, FixedClock};
 use serde_json::json;
+
+// The processor Lambda's allocator, so the numbers are the Lambda's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 struct Cli {
@@ -49,6 +53,9 @@ enum Command {
         /// The plaintext's size, so MB/s is of data, whatever the wrapping.
         #[arg(long)]
         plain_bytes: Option<u64>,
+        /// Also build each row's whole DynamoDB item, as the sink does before it sends.
+        #[arg(long)]
+        items: bool,
     },
     Decrypt {
         #[arg(long)]
@@ -168,6 +175,7 @@ fn main() -> anyhow::Result<()> {
             passphrase,
             signer,
             plain_bytes,
+            items: build_items,
         } => {
             let keys = keyring(key.as_ref(), passphrase.as_deref(), signer.as_ref())?;
             let config = events_config(
@@ -183,7 +191,8 @@ fn main() -> anyhow::Result<()> {
                 .with_ymd_and_hms(2026, 11, 28, 0, 0, 0)
                 .single()
                 .context("time")?;
-            let builder = WriteBuilder::new(&config, "in/bench_20261128.csv", "etag", now);
+            let builder =
+                WriteBuilder::new(&config, &mappings, "in/bench_20261128.csv", "etag", now);
             let spool = tempfile::tempdir()?;
             let report = tempfile::tempfile()?;
             let plan = ReadPlan {
@@ -199,9 +208,17 @@ fn main() -> anyhow::Result<()> {
             let data_bytes = plain_bytes.unwrap_or(bytes_in);
             let (mut items, mut batches) = (0u64, 0u64);
             let start = Instant::now();
+            let file_attributes = builder.file_attributes().clone();
             let stats = read_file(&plan, input, &report, &mut |batch| {
                 items += batch.len() as u64;
                 batches += 1;
+                if build_items {
+                    for (_, write) in batch {
+                        if let SinkWrite::Put(attrs) = write {
+                            std::hint::black_box(file_attributes.item(attrs));
+                        }
+                    }
+                }
                 true
             })?;
             let secs = start.elapsed().as_secs_f64();

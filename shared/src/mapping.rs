@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -89,6 +88,24 @@ pub const CATALOG: &[StandardAttribute] = &[
         types: &[AttrType::Datetime],
         description: "when the event happened (events only)",
     },
+];
+
+/// Attributes the service writes itself. A mapping cannot name them as custom
+/// attributes; the standard ones among them (`user_id`, `event_time`) become the item's
+/// key and event time, not ordinary attributes.
+pub const RESERVED: &[&str] = &[
+    "user_id",
+    "anonymous_id",
+    "event_key",
+    "event_name",
+    "event_time",
+    "dataset",
+    "record_key",
+    "expires_at",
+    "s3i_import_id",
+    "s3i_file",
+    "s3i_row",
+    "s3i_updated_at",
 ];
 
 pub fn standard(name: &str) -> Option<&'static StandardAttribute> {
@@ -304,6 +321,11 @@ fn custom_name_problem(name: &str) -> Option<String> {
             "`{name}`: names starting with `moe_` or `s3i_` are reserved"
         ));
     }
+    if RESERVED.contains(&name) {
+        return Some(format!(
+            "`{name}` is written by s3imports itself; choose another name"
+        ));
+    }
     if !name
         .chars()
         .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | ' ' | '.'))
@@ -411,8 +433,12 @@ enum KeySource {
 #[derive(Debug, Clone)]
 struct CompiledColumn {
     index: usize,
+    /// Its entry's position in the mapping list: what a mapped row carries.
+    slot: u32,
+    /// False for the attributes the service writes itself (the key, the event time).
+    written: bool,
     column: String,
-    attribute: Arc<str>,
+    attribute: String,
     ty: AttrType,
     format: Option<ValueDateTimeFormat>,
     delimiter: Option<char>,
@@ -438,8 +464,10 @@ pub struct MappedRow {
     /// User id, anonymous identifier or auxiliary key.
     pub key: String,
     pub event_time: Option<DateTime<Utc>>,
-    /// Mapped attributes with a value (empty cells write nothing).
-    pub attributes: Vec<(Arc<str>, Value)>,
+    /// Mapped attributes with a value (empty cells write nothing), each by its entry's
+    /// position in the mapping list (see [`CompiledMapping::name`]); not the key or the
+    /// event time, which have their own fields.
+    pub attributes: Vec<(u32, Value)>,
 }
 
 impl CompiledMapping {
@@ -467,7 +495,7 @@ impl CompiledMapping {
         };
         let mut columns = Vec::new();
         let mut absent = Vec::new();
-        for m in mappings {
+        for (slot, m) in mappings.iter().enumerate() {
             let Some(&index) = position.get(m.column.as_str()) else {
                 absent.push(m.column.clone());
                 continue;
@@ -484,8 +512,10 @@ impl CompiledMapping {
             };
             columns.push(CompiledColumn {
                 index,
+                slot: u32::try_from(slot).unwrap_or(u32::MAX),
+                written: !RESERVED.contains(&attribute),
                 column: m.column.clone(),
-                attribute: Arc::from(attribute),
+                attribute: attribute.to_string(),
                 ty: m.attr_type(),
                 format: m.format.clone(),
                 delimiter: m.delimiter,
@@ -501,7 +531,7 @@ impl CompiledMapping {
         let required_attr = |attr: &str| -> Result<usize, MappingError> {
             columns
                 .iter()
-                .position(|c| &*c.attribute == attr)
+                .position(|c| c.attribute == attr)
                 .ok_or_else(|| MappingError::MissingColumn {
                     column: mappings
                         .iter()
@@ -569,19 +599,14 @@ impl CompiledMapping {
                 list_delimiter: c.delimiter,
             };
             match parse_value(raw, c.ty, &opts) {
-                Ok(Some(value)) => {
-                    if Some(i) == self.event_time
-                        && let Value::DateTime(t) = &value
-                    {
-                        out.event_time = Some(*t);
+                Ok(Some(value)) => match value {
+                    Value::DateTime(t) if Some(i) == self.event_time => out.event_time = Some(t),
+                    Value::String(s) if matches!(self.key, KeySource::Attribute(k) if k == i) => {
+                        out.key = s;
                     }
-                    if let (KeySource::Attribute(k), Value::String(s)) = (&self.key, &value)
-                        && *k == i
-                    {
-                        out.key.push_str(s);
-                    }
-                    out.attributes.push((c.attribute.clone(), value));
-                }
+                    value if c.written => out.attributes.push((c.slot, value)),
+                    _ => {}
+                },
                 Ok(None) => {}
                 Err(e) => errors.push(row_error(row, Some(&c.column), e.to_string())),
             }
@@ -635,7 +660,15 @@ impl CompiledMapping {
     pub fn mapped_columns(&self) -> impl Iterator<Item = (&str, &str, AttrType)> {
         self.columns
             .iter()
-            .map(|c| (c.column.as_str(), &*c.attribute, c.ty))
+            .map(|c| (c.column.as_str(), c.attribute.as_str(), c.ty))
+    }
+
+    /// The attribute name of a mapped row's slot.
+    pub fn name(&self, slot: u32) -> Option<&str> {
+        self.columns
+            .iter()
+            .find(|c| c.slot == slot)
+            .map(|c| c.attribute.as_str())
     }
 }
 
@@ -725,10 +758,10 @@ mod tests {
         }
     }
 
-    fn attr<'a>(r: &'a MappedRow, name: &str) -> Option<&'a Value> {
+    fn attr<'a>(m: &CompiledMapping, r: &'a MappedRow, name: &str) -> Option<&'a Value> {
         r.attributes
             .iter()
-            .find(|(n, _)| &**n == name)
+            .find(|(slot, _)| m.name(*slot) == Some(name))
             .map(|(_, v)| v)
     }
 
@@ -754,17 +787,23 @@ u2,31/02/1990,old,maybe,,x,y\n\
         let r = rows[0].as_ref().unwrap();
         assert_eq!(r.key, "u1");
         assert_eq!(r.row, 2);
-        assert_eq!(attr(r, "age"), Some(&Value::Integer(31)));
-        assert_eq!(attr(r, "vip"), Some(&Value::Boolean(true)));
+        assert_eq!(attr(&m, r, "age"), Some(&Value::Integer(31)));
+        assert_eq!(attr(&m, r, "vip"), Some(&Value::Boolean(true)));
         assert_eq!(
-            attr(r, "tags"),
+            attr(&m, r, "tags"),
             Some(&Value::List(vec!["a".into(), "b".into()]))
         );
         assert_eq!(
-            attr(r, "birthday").map(Value::to_display_string).as_deref(),
+            attr(&m, r, "birthday")
+                .map(Value::to_display_string)
+                .as_deref(),
             Some("1990-02-14T00:00:00Z")
         );
-        assert!(attr(r, "Notes").is_none());
+        assert!(attr(&m, r, "Notes").is_none());
+        assert!(
+            attr(&m, r, "user_id").is_none(),
+            "the key is not an attribute"
+        );
         let errors = rows[1].as_ref().unwrap_err();
         assert_eq!(errors.len(), 3, "{errors:?}");
         assert!(errors[0].starts_with("Born: `31/02/1990` does not match"));

@@ -10,9 +10,10 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write as _};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::io::SyncIoBridge;
@@ -43,6 +44,9 @@ use crate::stack::Stack;
 const BATCH_ROWS: usize = 100;
 /// Batches in flight between reader and writer: the bound that keeps memory flat.
 const CHANNEL_DEPTH: usize = 8;
+/// Batches being written at once; with the sink's own concurrency, up to 16
+/// `BatchWriteItem`s (or 64 upserts) in flight per file.
+const WRITES_IN_FLIGHT: usize = 4;
 /// The largest mapping file read.
 const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 
@@ -405,13 +409,18 @@ impl Processor {
             ImportKind::Events { .. } => &self.stack.events_table,
             ImportKind::Auxiliary { .. } => &self.stack.auxiliary_table,
         };
-        let sink = DynamoSink::counting(self.ddb.clone(), table, self.write_requests.clone());
-        let builder = WriteBuilder::new(&config, &msg.key, &msg.etag, clock.now());
+        let builder = WriteBuilder::new(&config, &mappings, &msg.key, &msg.etag, clock.now());
+        let sink = DynamoSink::counting(
+            self.ddb.clone(),
+            table,
+            builder.file_attributes().clone(),
+            self.write_requests.clone(),
+        );
         let spool = self.settings.spool_dir.clone();
         let report = tempfile::NamedTempFile::new_in(&spool)?;
         let report_path = report.path().to_path_buf();
 
-        let (tx, mut rx) = mpsc::channel::<Vec<(u64, Write)>>(CHANNEL_DEPTH);
+        let (tx, rx) = mpsc::channel::<Vec<(u64, Write)>>(CHANNEL_DEPTH);
         let input = SyncIoBridge::new(body.into_async_read());
         let key = msg.key.clone();
         let reading = tokio::task::spawn_blocking(move || {
@@ -429,17 +438,33 @@ impl Processor {
         let mut ingested = 0u64;
         let mut rejected = Vec::new();
         let mut write_error = None;
-        while let Some(batch) = rx.recv().await {
-            if write_error.is_some() {
-                continue; // drain so the reader can finish
+        let stopped = AtomicBool::new(false);
+        let writes = futures::stream::unfold(rx, |mut rx| async {
+            rx.recv().await.map(|batch| (batch, rx))
+        })
+        .map(|batch| {
+            let (sink, stopped) = (&sink, &stopped);
+            async move {
+                if stopped.load(Ordering::Relaxed) {
+                    return None; // drain so the reader can finish
+                }
+                let n = batch.len() as u64;
+                Some(sink.write(batch).await.map(|r| (n, r)))
             }
-            let n = batch.len() as u64;
-            match sink.write(batch).await {
-                Ok(r) => {
+        })
+        .buffer_unordered(WRITES_IN_FLIGHT);
+        let mut writes = std::pin::pin!(writes);
+        while let Some(result) = writes.next().await {
+            match result {
+                Some(Ok((n, r))) => {
                     ingested += n - r.len() as u64;
                     rejected.extend(r);
                 }
-                Err(e) => write_error = Some(e),
+                Some(Err(e)) => {
+                    stopped.store(true, Ordering::Relaxed);
+                    write_error.get_or_insert(e);
+                }
+                None => {}
             }
         }
         let (stats, report) = reading
@@ -624,7 +649,7 @@ pub fn read_file(
             Ok(true) => {
                 stats.rows_total += 1;
                 match mapping.map_row(&row, &mut mapped) {
-                    Ok(()) => batch.push((mapped.row, plan.builder.build(&mapped))),
+                    Ok(()) => batch.push((mapped.row, plan.builder.build(&mut mapped))),
                     Err(errors) => fail(&errors, &mut stats)?,
                 }
                 if batch.len() >= BATCH_ROWS && !emit(std::mem::take(&mut batch)) {

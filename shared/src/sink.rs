@@ -16,35 +16,23 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::config::{ImportConfig, ImportKind};
-use crate::mapping::MappedRow;
-use crate::values::Value;
+use crate::mapping::{ColumnMapping, MappedRow};
+use crate::values::{Value, push_datetime, push_number};
 
-/// Attributes the service writes itself; mapped attributes never overwrite them.
-pub const RESERVED: &[&str] = &[
-    "user_id",
-    "anonymous_id",
-    "event_key",
-    "event_name",
-    "event_time",
-    "dataset",
-    "record_key",
-    "expires_at",
-    "s3i_import_id",
-    "s3i_file",
-    "s3i_row",
-    "s3i_updated_at",
-];
+/// A row's own attributes, each named by its index in [`FileAttributes::names`] (rows
+/// of a file share a few names, so they carry a number, not a copy or a reference
+/// count). The attributes every row shares are in [`FileAttributes::common`], added when
+/// the request is built.
+pub type Attributes = Vec<(u32, AttributeValue)>;
 
 /// One row's write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
-    /// Upsert: set these attributes on the item with this key, keep the rest.
-    Update {
-        key: HashMap<String, AttributeValue>,
-        set: Vec<(String, AttributeValue)>,
-    },
+    /// Upsert: set these attributes on the item whose key attribute
+    /// ([`FileAttributes::key`]) is `key`, keep the rest.
+    Update { key: String, set: Attributes },
     /// Whole item, idempotent by its key.
-    Put(HashMap<String, AttributeValue>),
+    Put(Attributes),
 }
 
 impl Write {
@@ -53,17 +41,59 @@ impl Write {
     }
 }
 
+/// What every write of one file shares: attribute names, the key attribute of upserts,
+/// and the attributes that are the same on every row (provenance, event name, dataset,
+/// TTL).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileAttributes {
+    pub key: String,
+    pub names: Vec<String>,
+    pub common: Vec<(String, AttributeValue)>,
+}
+
+impl FileAttributes {
+    fn name(&self, id: u32) -> String {
+        self.names.get(id as usize).cloned().unwrap_or_default()
+    }
+
+    /// A put's whole item: the row's attributes and the file's.
+    pub fn item(&self, attrs: Attributes) -> HashMap<String, AttributeValue> {
+        let mut item = HashMap::with_capacity(attrs.len() + self.common.len());
+        item.extend(attrs.into_iter().map(|(id, v)| (self.name(id), v)));
+        item.extend(self.common.iter().cloned());
+        item
+    }
+
+    /// An upsert's key.
+    pub fn key(&self, key: String) -> HashMap<String, AttributeValue> {
+        HashMap::from([(self.key.clone(), AttributeValue::S(key))])
+    }
+
+    /// An upsert's attributes to set: the row's and the file's.
+    pub fn set(&self, set: Attributes) -> impl Iterator<Item = (String, AttributeValue)> + '_ {
+        set.into_iter()
+            .map(|(id, v)| (self.name(id), v))
+            .chain(self.common.iter().cloned())
+    }
+}
+
 /// A typed value as a DynamoDB attribute.
-pub fn attribute(value: &Value) -> AttributeValue {
+pub fn attribute(value: Value) -> AttributeValue {
     match value {
-        Value::String(s) => AttributeValue::S(s.clone()),
-        Value::Integer(i) => AttributeValue::N(i.to_string()),
-        Value::Number(n) => AttributeValue::N(n.to_string()),
-        Value::Boolean(b) => AttributeValue::Bool(*b),
-        Value::DateTime(_) => AttributeValue::S(value.to_display_string()),
-        Value::List(items) => {
-            AttributeValue::L(items.iter().cloned().map(AttributeValue::S).collect())
+        Value::String(s) => AttributeValue::S(s),
+        Value::Integer(i) => AttributeValue::N(itoa::Buffer::new().format(i).to_string()),
+        Value::Number(n) => {
+            let mut s = String::with_capacity(24);
+            push_number(&mut s, n);
+            AttributeValue::N(s)
         }
+        Value::Boolean(b) => AttributeValue::Bool(b),
+        Value::DateTime(t) => {
+            let mut s = String::with_capacity(30);
+            push_datetime(&mut s, &t);
+            AttributeValue::S(s)
+        }
+        Value::List(items) => AttributeValue::L(items.into_iter().map(AttributeValue::S).collect()),
     }
 }
 
@@ -71,95 +101,138 @@ pub fn attribute(value: &Value) -> AttributeValue {
 #[derive(Debug, Clone)]
 pub struct WriteBuilder {
     kind: ImportKind,
-    import_id: String,
     /// Hash of import and file (bucket key + ETag), so the same file reprocessed gives the
     /// same event keys; computed once per file.
     file_digest: String,
-    file_key: String,
-    now: String,
-    expires_at: Option<i64>,
+    file: FileAttributes,
+    /// Ids of the names the builder adds itself, after the mapping's.
+    user_id: u32,
+    event_key: u32,
+    event_time: u32,
+    record_key: u32,
+    row: u32,
 }
 
 impl WriteBuilder {
-    pub fn new(config: &ImportConfig, file_key: &str, etag: &str, now: DateTime<Utc>) -> Self {
-        let expires_at = match &config.kind {
-            ImportKind::Auxiliary { retention_days, .. } => {
-                Some((now + chrono::Duration::days(i64::from(*retention_days))).timestamp())
+    /// `mappings` is the import's mapping list: a mapped row's slots index it.
+    pub fn new(
+        config: &ImportConfig,
+        mappings: &[ColumnMapping],
+        file_key: &str,
+        etag: &str,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let s = |v: &str| AttributeValue::S(v.to_string());
+        let mut common = vec![
+            ("s3i_import_id".to_string(), s(&config.id)),
+            ("s3i_updated_at".to_string(), s(&crate::clock::to_key(now))),
+        ];
+        let key = match &config.kind {
+            ImportKind::RegisteredUsers => "user_id",
+            ImportKind::AnonymousUsers { .. } => "anonymous_id",
+            ImportKind::Events { event_name, .. } => {
+                common.push(("event_name".into(), s(event_name)));
+                common.push(("s3i_file".into(), s(file_key)));
+                "user_id"
             }
-            _ => None,
+            ImportKind::Auxiliary {
+                dataset,
+                retention_days,
+                ..
+            } => {
+                let expires = now + chrono::Duration::days(i64::from(*retention_days));
+                common.push(("dataset".into(), s(dataset)));
+                common.push((
+                    "expires_at".into(),
+                    AttributeValue::N(expires.timestamp().to_string()),
+                ));
+                "record_key"
+            }
         };
+        let mut names: Vec<String> = mappings
+            .iter()
+            .map(|m| m.attribute.clone().unwrap_or_default())
+            .collect();
+        let mut add = |name: &str| {
+            names.push(name.to_string());
+            u32::try_from(names.len() - 1).unwrap_or(u32::MAX)
+        };
+        let (user_id, event_key, event_time, record_key, row) = (
+            add("user_id"),
+            add("event_key"),
+            add("event_time"),
+            add("record_key"),
+            add("s3i_row"),
+        );
         Self {
             kind: config.kind.clone(),
-            import_id: config.id.clone(),
             file_digest: digest(&[config.id.as_bytes(), file_key.as_bytes(), etag.as_bytes()]),
-            file_key: file_key.to_string(),
-            now: crate::clock::to_key(now),
-            expires_at,
+            file: FileAttributes {
+                key: key.into(),
+                names,
+                common,
+            },
+            user_id,
+            event_key,
+            event_time,
+            record_key,
+            row,
         }
     }
 
-    pub fn build(&self, row: &MappedRow) -> Write {
-        let attrs = row
-            .attributes
-            .iter()
-            .filter(|(name, _)| !RESERVED.contains(&&**name))
-            .map(|(name, v)| (name.to_string(), attribute(v)));
-        let provenance = [
-            (
-                "s3i_import_id".to_string(),
-                AttributeValue::S(self.import_id.clone()),
-            ),
-            (
-                "s3i_updated_at".to_string(),
-                AttributeValue::S(self.now.clone()),
-            ),
-        ];
+    /// What every write of this file shares; the sink adds it to each request.
+    pub fn file_attributes(&self) -> &FileAttributes {
+        &self.file
+    }
+
+    /// The row's write. Its values move out of `row` (which keeps its buffer for the
+    /// next row), so nothing is copied.
+    pub fn build(&self, row: &mut MappedRow) -> Write {
+        let key = std::mem::take(&mut row.key);
+        let mut attrs = Attributes::with_capacity(row.attributes.len() + 4);
+        attrs.extend(
+            row.attributes
+                .drain(..)
+                .map(|(slot, v)| (slot, attribute(v))),
+        );
         match &self.kind {
-            ImportKind::RegisteredUsers => Write::Update {
-                key: HashMap::from([("user_id".into(), AttributeValue::S(row.key.clone()))]),
-                set: attrs.chain(provenance).collect(),
-            },
-            ImportKind::AnonymousUsers { .. } => Write::Update {
-                key: HashMap::from([("anonymous_id".into(), AttributeValue::S(row.key.clone()))]),
-                set: attrs.chain(provenance).collect(),
-            },
-            ImportKind::Events { event_name, .. } => {
-                let time = row
-                    .event_time
-                    .map(|t| Value::DateTime(t).to_display_string())
-                    .unwrap_or_default();
-                // Sized once: growing a map row after row is a hot-path cost.
-                let mut item = HashMap::with_capacity(row.attributes.len() + 8);
-                item.extend(attrs.chain(provenance));
-                item.insert("user_id".into(), AttributeValue::S(row.key.clone()));
-                item.insert(
-                    "event_key".into(),
-                    AttributeValue::S(format!("{time}#{event_name}#{}", self.row_id(row.row))),
-                );
-                item.insert("event_name".into(), AttributeValue::S(event_name.clone()));
-                item.insert("event_time".into(), AttributeValue::S(time));
-                item.insert("s3i_file".into(), AttributeValue::S(self.file_key.clone()));
-                item.insert("s3i_row".into(), AttributeValue::N(row.row.to_string()));
-                Write::Put(item)
+            ImportKind::RegisteredUsers | ImportKind::AnonymousUsers { .. } => {
+                Write::Update { key, set: attrs }
             }
-            ImportKind::Auxiliary { dataset, .. } => {
-                // Sized once: growing a map row after row is a hot-path cost.
-                let mut item = HashMap::with_capacity(row.attributes.len() + 8);
-                item.extend(attrs.chain(provenance));
-                item.insert("dataset".into(), AttributeValue::S(dataset.clone()));
-                item.insert("record_key".into(), AttributeValue::S(row.key.clone()));
-                if let Some(t) = self.expires_at {
-                    item.insert("expires_at".into(), AttributeValue::N(t.to_string()));
+            ImportKind::Events { event_name, .. } => {
+                let mut time = String::with_capacity(30);
+                if let Some(t) = &row.event_time {
+                    push_datetime(&mut time, t);
                 }
-                Write::Put(item)
+                let mut row_number = itoa::Buffer::new();
+                let row_number = row_number.format(row.row);
+                // `{time}#{event_name}#{file digest}-{row}`: unique per file and row, so
+                // reprocessing a file rewrites the same items.
+                let mut event_key = String::with_capacity(
+                    time.len() + event_name.len() + self.file_digest.len() + row_number.len() + 3,
+                );
+                for part in [
+                    &*time,
+                    "#",
+                    event_name,
+                    "#",
+                    &self.file_digest,
+                    "-",
+                    row_number,
+                ] {
+                    event_key.push_str(part);
+                }
+                attrs.push((self.row, AttributeValue::N(row_number.to_string())));
+                attrs.push((self.user_id, AttributeValue::S(key)));
+                attrs.push((self.event_key, AttributeValue::S(event_key)));
+                attrs.push((self.event_time, AttributeValue::S(time)));
+                Write::Put(attrs)
+            }
+            ImportKind::Auxiliary { .. } => {
+                attrs.push((self.record_key, AttributeValue::S(key)));
+                Write::Put(attrs)
             }
         }
-    }
-
-    /// A short stable id for (file, row): the file's digest (computed once) and the row
-    /// number, so the same file and row always give the same id.
-    fn row_id(&self, row: u64) -> String {
-        format!("{}-{row}", self.file_digest)
     }
 }
 
@@ -177,4 +250,125 @@ fn digest(parts: &[&[u8]]) -> String {
             let _ = write!(s, "{b:02x}");
             s
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::mapping::CompiledMapping;
+    use crate::reader::{CsvOptions, Row, open_reader};
+
+    fn config(kind: serde_json::Value) -> ImportConfig {
+        let mut columns = vec![
+            serde_json::json!({"column": "id", "attribute": "user_id"}),
+            serde_json::json!({"column": "amount", "attribute": "amount", "type": "number"}),
+            serde_json::json!({"column": "n", "attribute": "n", "type": "integer"}),
+            serde_json::json!({"column": "tags", "attribute": "tags", "type": "list"}),
+        ];
+        if kind["type"] == "events" {
+            columns.push(serde_json::json!({"column": "at", "attribute": "event_time"}));
+        }
+        ImportConfig::from_value(serde_json::json!({
+            "id": "imp-1",
+            "name": "T",
+            "kind": kind,
+            "source": {"bucket": "bucket", "folder": "f", "datetime_format": "yyyymmdd"},
+            "mapping": {"columns": columns},
+            "schedule": {"type": "once"},
+        }))
+        .unwrap()
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 28, 10, 0, 0).unwrap()
+    }
+
+    /// The file's one data row (row 2), mapped, and its write.
+    fn write(config: &ImportConfig, key: &str) -> (WriteBuilder, Write) {
+        let csv = "id,amount,n,tags,at\nu1,12.50,-3,[a|b],2026-01-31 12:59:00\n";
+        let mut reader = open_reader(false, csv.as_bytes(), &CsvOptions::default(), None).unwrap();
+        let mappings = config.inline_columns().unwrap();
+        let mapping = CompiledMapping::new(config, mappings, reader.columns()).unwrap();
+        let mut row = Row::default();
+        assert!(reader.read_row(&mut row).unwrap());
+        let mut mapped = MappedRow::default();
+        mapping.map_row(&row, &mut mapped).unwrap();
+        let builder = WriteBuilder::new(config, mappings, key, "etag", now());
+        let write = builder.build(&mut mapped);
+        assert!(mapped.attributes.is_empty(), "values move out of the row");
+        (builder, write)
+    }
+
+    fn s(v: &str) -> AttributeValue {
+        AttributeValue::S(v.into())
+    }
+
+    #[test]
+    fn event_item_has_row_and_file_attributes() {
+        let config = config(serde_json::json!({"type": "events", "event_name": "Purchase"}));
+        let (b, w) = write(&config, "f/p_20260131.csv");
+        let Write::Put(attrs) = w else {
+            panic!("events are puts")
+        };
+        let item = b.file_attributes().item(attrs);
+        let digest = digest(&[b"imp-1", b"f/p_20260131.csv", b"etag"]);
+        let expected = HashMap::from([
+            ("user_id".to_string(), s("u1")),
+            ("amount".into(), AttributeValue::N("12.5".into())),
+            ("n".into(), AttributeValue::N("-3".into())),
+            ("tags".into(), AttributeValue::L(vec![s("a"), s("b")])),
+            ("event_time".into(), s("2026-01-31T12:59:00Z")),
+            (
+                "event_key".into(),
+                s(&format!("2026-01-31T12:59:00Z#Purchase#{digest}-2")),
+            ),
+            ("event_name".into(), s("Purchase")),
+            ("s3i_row".into(), AttributeValue::N("2".into())),
+            ("s3i_file".into(), s("f/p_20260131.csv")),
+            ("s3i_import_id".into(), s("imp-1")),
+            ("s3i_updated_at".into(), s("2026-11-28T10:00:00Z")),
+        ]);
+        assert_eq!(item, expected);
+    }
+
+    #[test]
+    fn user_upsert_sets_mapped_and_provenance_only() {
+        let config = config(serde_json::json!({"type": "registered_users"}));
+        let (b, w) = write(&config, "f/u.csv");
+        let Write::Update { key, set } = w else {
+            panic!("users are upserts")
+        };
+        let file = b.file_attributes();
+        assert_eq!(file.key(key), HashMap::from([("user_id".into(), s("u1"))]));
+        let names: Vec<String> = file.set(set).map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            ["amount", "n", "tags", "s3i_import_id", "s3i_updated_at"]
+        );
+    }
+
+    #[test]
+    fn auxiliary_item_expires() {
+        let config = config(serde_json::json!({
+            "type": "auxiliary", "dataset": "stores", "key_column": "tags", "retention_days": 2
+        }));
+        let (b, w) = write(&config, "f/a.csv");
+        let Write::Put(attrs) = w else {
+            panic!("auxiliary rows are puts")
+        };
+        let item = b.file_attributes().item(attrs);
+        assert_eq!(item["record_key"], s("[a|b]"));
+        assert_eq!(item["dataset"], s("stores"));
+        assert_eq!(
+            item["expires_at"],
+            AttributeValue::N((now() + chrono::Duration::days(2)).timestamp().to_string())
+        );
+        assert!(!item.contains_key("s3i_row"));
+        assert!(
+            !item.contains_key("user_id"),
+            "only a key, never an attribute"
+        );
+    }
 }

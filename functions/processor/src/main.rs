@@ -5,6 +5,10 @@ use s3imports::processor::{Processor, ProcessorSettings};
 use s3imports::stack::Stack;
 use s3imports_processor::{ENV_MAX_RECEIVES, handler};
 
+// Rows become a few small allocations each; see docs/performance.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     s3imports::telemetry::init_lambda();

@@ -7,18 +7,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use futures::StreamExt;
 
 use super::backoff;
 use super::configs::{StoreError, aws_err_ref, build_err};
+use super::item::Item;
 use super::{classify_sdk, describe_sdk};
 use crate::error::ErrorClass;
-use crate::sink::Write;
+use crate::sink::{Attributes, FileAttributes, Write};
 
 /// DynamoDB's limit on items per `BatchWriteItem`.
 pub const BATCH_LIMIT: usize = 25;
-/// Upserts in flight at once per file.
+/// `BatchWriteItem`s in flight at once per call: one DynamoDB request takes
+/// milliseconds, so one at a time would cap a file at a few thousand rows a second.
+const PUT_CONCURRENCY: usize = 4;
+/// Upserts in flight at once per call.
 const UPDATE_CONCURRENCY: usize = 16;
 const MAX_TRIES: u32 = 8;
 
@@ -33,19 +37,27 @@ pub struct RejectedRow {
 pub struct DynamoSink {
     ddb: Client,
     table: String,
+    file: FileAttributes,
     requests: Arc<AtomicU64>,
 }
 
 impl DynamoSink {
-    pub fn new(ddb: Client, table: impl Into<String>) -> Self {
-        Self::counting(ddb, table, Arc::new(AtomicU64::new(0)))
+    /// A sink for one file's writes to `table`; `file` is what every row shares.
+    pub fn new(ddb: Client, table: impl Into<String>, file: FileAttributes) -> Self {
+        Self::counting(ddb, table, file, Arc::new(AtomicU64::new(0)))
     }
 
     /// A sink that adds its requests to a shared counter.
-    pub fn counting(ddb: Client, table: impl Into<String>, requests: Arc<AtomicU64>) -> Self {
+    pub fn counting(
+        ddb: Client,
+        table: impl Into<String>,
+        file: FileAttributes,
+        requests: Arc<AtomicU64>,
+    ) -> Self {
         Self {
             ddb,
             table: table.into(),
+            file,
             requests,
         }
     }
@@ -59,37 +71,52 @@ impl DynamoSink {
     /// that outlasts the retries, a network error) fails the whole call, so the file is
     /// retried; the writes are idempotent.
     pub async fn write(&self, rows: Vec<(u64, Write)>) -> Result<Vec<RejectedRow>, StoreError> {
-        let (puts, updates): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(_, w)| w.is_put());
-        let mut rejected = Vec::new();
-        for chunk in puts.chunks(BATCH_LIMIT) {
-            rejected.extend(self.put_batch(chunk).await?);
+        let mut puts = Vec::new();
+        let mut updates = Vec::new();
+        for (row, w) in rows {
+            match w {
+                Write::Put(attrs) => puts.push((row, self.file.item(attrs))),
+                Write::Update { key, set } => updates.push((row, self.update_request(key, set))),
+            }
         }
-        let results: Vec<Result<Option<RejectedRow>, StoreError>> = futures::stream::iter(updates)
-            .map(|(row, w)| async move { self.update(row, w).await })
+        let mut chunks = Vec::with_capacity(puts.len().div_ceil(BATCH_LIMIT));
+        let mut puts = puts.into_iter().peekable();
+        while puts.peek().is_some() {
+            chunks.push(puts.by_ref().take(BATCH_LIMIT).collect::<Vec<_>>());
+        }
+        let puts = futures::stream::iter(chunks)
+            .map(|chunk| async move { self.put_batch(chunk).await })
+            .buffer_unordered(PUT_CONCURRENCY)
+            .collect::<Vec<_>>();
+        let updates = futures::stream::iter(updates)
+            .map(|(row, u)| async move {
+                self.update(row, u)
+                    .await
+                    .map(|r| r.into_iter().collect::<Vec<_>>())
+            })
             .buffer_unordered(UPDATE_CONCURRENCY)
-            .collect()
-            .await;
-        for r in results {
+            .collect::<Vec<_>>();
+        let (puts, updates) = futures::join!(puts, updates);
+        let mut rejected = Vec::new();
+        for r in puts.into_iter().chain(updates) {
             rejected.extend(r?);
         }
         Ok(rejected)
     }
 
-    async fn put_batch(&self, chunk: &[(u64, Write)]) -> Result<Vec<RejectedRow>, StoreError> {
+    async fn put_batch(&self, chunk: Vec<(u64, Item)>) -> Result<Vec<RejectedRow>, StoreError> {
         let mut pending: Vec<WriteRequest> = Vec::with_capacity(chunk.len());
-        for (_, w) in chunk {
-            if let Write::Put(item) = w {
-                pending.push(
-                    WriteRequest::builder()
-                        .put_request(
-                            PutRequest::builder()
-                                .set_item(Some(item.clone()))
-                                .build()
-                                .map_err(build_err)?,
-                        )
-                        .build(),
-                );
-            }
+        for (_, item) in &chunk {
+            pending.push(
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(item.clone()))
+                            .build()
+                            .map_err(build_err)?,
+                    )
+                    .build(),
+            );
         }
         let mut tries = 0;
         while !pending.is_empty() {
@@ -132,16 +159,15 @@ impl DynamoSink {
         Ok(Vec::new())
     }
 
-    async fn put_each(&self, chunk: &[(u64, Write)]) -> Result<Vec<RejectedRow>, StoreError> {
+    async fn put_each(&self, chunk: Vec<(u64, Item)>) -> Result<Vec<RejectedRow>, StoreError> {
         let mut rejected = Vec::new();
-        for (row, w) in chunk {
-            let Write::Put(item) = w else { continue };
+        for (row, item) in chunk {
             self.requests.fetch_add(1, Ordering::Relaxed);
             if let Err(e) = self
                 .ddb
                 .put_item()
                 .table_name(&self.table)
-                .set_item(Some(item.clone()))
+                .set_item(Some(item))
                 .send()
                 .await
             {
@@ -149,7 +175,7 @@ impl DynamoSink {
                     return Err(aws_err_ref(&e));
                 }
                 rejected.push(RejectedRow {
-                    row: *row,
+                    row,
                     reason: format!("DynamoDB refused the row: {}", describe_sdk(&e)),
                 });
             }
@@ -157,19 +183,28 @@ impl DynamoSink {
         Ok(rejected)
     }
 
-    async fn update(&self, row: u64, w: Write) -> Result<Option<RejectedRow>, StoreError> {
-        let Write::Update { key, set } = w else {
-            return Ok(None);
-        };
+    /// `SET #a0 = :v0, ...` over the row's attributes and the file's.
+    fn update_request(&self, key: String, set: Attributes) -> UpdateRequest {
         let mut names = HashMap::new();
-        let mut values: HashMap<String, AttributeValue> = HashMap::new();
-        let mut parts = Vec::with_capacity(set.len());
-        for (i, (name, value)) in set.into_iter().enumerate() {
+        let mut values = HashMap::new();
+        let mut expression = String::from("SET ");
+        for (i, (name, value)) in self.file.set(set).enumerate() {
+            if i > 0 {
+                expression.push_str(", ");
+            }
             names.insert(format!("#a{i}"), name);
             values.insert(format!(":v{i}"), value);
-            parts.push(format!("#a{i} = :v{i}"));
+            expression.push_str(&format!("#a{i} = :v{i}"));
         }
-        let expression = format!("SET {}", parts.join(", "));
+        UpdateRequest {
+            key: self.file.key(key),
+            expression,
+            names,
+            values,
+        }
+    }
+
+    async fn update(&self, row: u64, u: UpdateRequest) -> Result<Option<RejectedRow>, StoreError> {
         let mut tries = 0;
         loop {
             self.requests.fetch_add(1, Ordering::Relaxed);
@@ -177,10 +212,10 @@ impl DynamoSink {
                 .ddb
                 .update_item()
                 .table_name(&self.table)
-                .set_key(Some(key.clone()))
-                .update_expression(&expression)
-                .set_expression_attribute_names(Some(names.clone()))
-                .set_expression_attribute_values(Some(values.clone()))
+                .set_key(Some(u.key.clone()))
+                .update_expression(&u.expression)
+                .set_expression_attribute_names(Some(u.names.clone()))
+                .set_expression_attribute_values(Some(u.values.clone()))
                 .send()
                 .await;
             match res {
@@ -201,4 +236,12 @@ impl DynamoSink {
             }
         }
     }
+}
+
+/// One upsert's parts.
+struct UpdateRequest {
+    key: Item,
+    expression: String,
+    names: HashMap<String, String>,
+    values: Item,
 }
