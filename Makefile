@@ -28,10 +28,12 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 sam-validate: sam-venv
 	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint
 
-# The deployable artifact: the three functions for arm64 (needs the
-# aarch64-unknown-linux-gnu Rust target: `rustup target add aarch64-unknown-linux-gnu`).
+# The deployable artifact: the three functions for arm64 with cargo-lambda (its zig
+# links for arm64, so no Docker), then a check that each is an arm64 executable.
 sam-build: sam-venv
+	rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build
+	python3 scripts/check_artifacts.py
 
 moto-start: venv
 	@scripts/moto.sh start

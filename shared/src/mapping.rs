@@ -893,7 +893,8 @@ u2,31/02/1990,old,maybe,,x,y\n\
             {"column": "D", "attribute": "d", "format": "DD/MM/YYYY"},
             {"column": "E", "attribute": "e", "delimiter": ";"},
             {"column": "F", "attribute": "event_time"},
-            {"column": "G", "attribute": "x"}
+            {"column": "G", "attribute": "x"},
+            {"column": "H", "attribute": "dataset"}
         ]))
         .unwrap();
         let fields: Vec<String> = column_problems(&cols, &kind, "mapping.columns")
@@ -910,7 +911,8 @@ u2,31/02/1990,old,maybe,,x,y\n\
                 "mapping.columns[5].format",
                 "mapping.columns[6].delimiter",
                 "mapping.columns[7].attribute",
-                "mapping.columns[8].attribute"
+                "mapping.columns[8].attribute",
+                "mapping.columns[9].attribute"
             ]
         );
     }

@@ -44,8 +44,8 @@ use crate::stack::Stack;
 const BATCH_ROWS: usize = 100;
 /// Batches in flight between reader and writer: the bound that keeps memory flat.
 const CHANNEL_DEPTH: usize = 8;
-/// Batches being written at once; with the sink's own concurrency, up to 16
-/// `BatchWriteItem`s (or 64 upserts) in flight per file.
+/// Event batches being written at once; with the sink's own concurrency, up to 16
+/// `BatchWriteItem`s in flight per file.
 const WRITES_IN_FLIGHT: usize = 4;
 /// The largest mapping file read.
 const MAX_MANIFEST_BYTES: u64 = 1 << 20;
@@ -420,6 +420,7 @@ impl Processor {
         let report = tempfile::NamedTempFile::new_in(&spool)?;
         let report_path = report.path().to_path_buf();
 
+        let independent = builder.independent_rows();
         let (tx, rx) = mpsc::channel::<Vec<(u64, Write)>>(CHANNEL_DEPTH);
         let input = SyncIoBridge::new(body.into_async_read());
         let key = msg.key.clone();
@@ -452,7 +453,9 @@ impl Processor {
                 Some(sink.write(batch).await.map(|r| (n, r)))
             }
         })
-        .buffer_unordered(WRITES_IN_FLIGHT);
+        // Rows of users and auxiliary data can name the same item: their batches go in
+        // row order, so the later row wins.
+        .buffer_unordered(if independent { WRITES_IN_FLIGHT } else { 1 });
         let mut writes = std::pin::pin!(writes);
         while let Some(result) = writes.next().await {
             match result {

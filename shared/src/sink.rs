@@ -49,6 +49,94 @@ pub struct FileAttributes {
     pub key: String,
     pub names: Vec<String>,
     pub common: Vec<(String, AttributeValue)>,
+    /// The attribute that names a put's item when two rows can name the same one
+    /// (auxiliary data's record key); None when each row's item is its own (events).
+    pub put_key: Option<u32>,
+}
+
+/// The rows behind one write: the last, and the earlier ones merged into it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rows {
+    pub last: u64,
+    pub earlier: Vec<u64>,
+}
+
+impl Rows {
+    pub fn all(&self) -> impl Iterator<Item = u64> + '_ {
+        self.earlier
+            .iter()
+            .copied()
+            .chain(std::iter::once(self.last))
+    }
+
+    pub fn len(&self) -> usize {
+        self.earlier.len() + 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// Merges a batch's writes to the same item, in row order, so that requests sent at
+/// the same time never race for one item and the later row wins, as it would one row
+/// at a time: a put replaces the earlier put, an upsert's attributes replace the
+/// earlier ones of the same name and add to the rest.
+pub fn coalesce(rows: Vec<(u64, Write)>, file: &FileAttributes) -> Vec<(Rows, Write)> {
+    let mut out: Vec<(Rows, Write)> = Vec::with_capacity(rows.len());
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (row, write) in rows {
+        let key = match &write {
+            Write::Update { key, .. } => Some(key.clone()),
+            Write::Put(attrs) => file.put_key.and_then(|id| {
+                attrs
+                    .iter()
+                    .find(|(n, _)| *n == id)
+                    .and_then(|(_, v)| match v {
+                        AttributeValue::S(s) => Some(s.clone()),
+                        _ => None,
+                    })
+            }),
+        };
+        let Some(key) = key else {
+            out.push((
+                Rows {
+                    last: row,
+                    earlier: Vec::new(),
+                },
+                write,
+            ));
+            continue;
+        };
+        match seen.get(&key) {
+            None => {
+                seen.insert(key, out.len());
+                out.push((
+                    Rows {
+                        last: row,
+                        earlier: Vec::new(),
+                    },
+                    write,
+                ));
+            }
+            Some(&at) => {
+                let (rows, earlier) = &mut out[at];
+                rows.earlier.push(std::mem::replace(&mut rows.last, row));
+                match (earlier, write) {
+                    (Write::Update { set: old, .. }, Write::Update { set, .. }) => {
+                        for (id, v) in set {
+                            match old.iter_mut().find(|(n, _)| *n == id) {
+                                Some(slot) => slot.1 = v,
+                                None => old.push((id, v)),
+                            }
+                        }
+                    }
+                    (earlier, write) => *earlier = write,
+                }
+            }
+        }
+    }
+    out
 }
 
 impl FileAttributes {
@@ -171,6 +259,7 @@ impl WriteBuilder {
                 key: key.into(),
                 names,
                 common,
+                put_key: matches!(config.kind, ImportKind::Auxiliary { .. }).then_some(record_key),
             },
             user_id,
             event_key,
@@ -178,6 +267,12 @@ impl WriteBuilder {
             record_key,
             row,
         }
+    }
+
+    /// Whether every row writes an item of its own (events, keyed by file and row), so
+    /// batches may be written in any order.
+    pub fn independent_rows(&self) -> bool {
+        matches!(self.kind, ImportKind::Events { .. })
     }
 
     /// What every write of this file shares; the sink adds it to each request.
@@ -347,6 +442,70 @@ mod tests {
             names,
             ["amount", "n", "tags", "s3i_import_id", "s3i_updated_at"]
         );
+    }
+
+    #[test]
+    fn coalesce_lets_the_later_row_win() {
+        let users = FileAttributes {
+            key: "user_id".into(),
+            names: vec!["a".into(), "b".into(), "c".into()],
+            common: Vec::new(),
+            put_key: None,
+        };
+        let n = |v: &str| AttributeValue::N(v.into());
+        let update = |key: &str, set: Attributes| Write::Update {
+            key: key.into(),
+            set,
+        };
+        let merged = coalesce(
+            vec![
+                (2, update("u1", vec![(0, n("1")), (1, n("1"))])),
+                (3, update("u2", vec![(0, n("9"))])),
+                (4, update("u1", vec![(1, n("2")), (2, n("2"))])),
+            ],
+            &users,
+        );
+        assert_eq!(
+            merged,
+            [
+                (
+                    Rows {
+                        last: 4,
+                        earlier: vec![2]
+                    },
+                    update("u1", vec![(0, n("1")), (1, n("2")), (2, n("2"))])
+                ),
+                (
+                    Rows {
+                        last: 3,
+                        earlier: vec![]
+                    },
+                    update("u2", vec![(0, n("9"))])
+                ),
+            ]
+        );
+        assert_eq!(merged[0].0.all().collect::<Vec<_>>(), [2, 4]);
+
+        let auxiliary = FileAttributes {
+            put_key: Some(0),
+            ..users.clone()
+        };
+        let put = |key: &str, v: &str| Write::Put(vec![(0, s(key)), (1, n(v))]);
+        let merged = coalesce(
+            vec![(2, put("k", "1")), (3, put("j", "1")), (4, put("k", "2"))],
+            &auxiliary,
+        );
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].1, put("k", "2"));
+        assert_eq!(merged[0].0.all().collect::<Vec<_>>(), [2, 4]);
+
+        // Events: every row is its own item.
+        let events = FileAttributes {
+            put_key: None,
+            ..users
+        };
+        let merged = coalesce(vec![(2, put("k", "1")), (3, put("k", "2"))], &events);
+        assert_eq!(merged.len(), 2);
     }
 
     #[test]

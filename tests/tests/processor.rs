@@ -865,3 +865,85 @@ async fn one_queued_event_file(
     w.pipe.tick(c).await;
     w.pipe.take_messages().await
 }
+
+/// Rows that name the same user or record: the later row wins, within a batch and
+/// across batches, and every row counts as ingested.
+#[tokio::test]
+async fn the_later_row_for_the_same_item_wins() {
+    let w = world().await;
+    let mut users = String::from("id,plan,seats\n");
+    let mut aux = String::from("sku,price\n");
+    for i in 0..250 {
+        // Row 2 and rows 50, 240 (data rows 49 and 239) name the same user and record.
+        let (id, sku) = if matches!(i, 0 | 48 | 238) {
+            ("dup".to_string(), "dup".to_string())
+        } else {
+            (format!("u{i}"), format!("s{i}"))
+        };
+        let seats = if i == 48 {
+            String::new()
+        } else {
+            i.to_string()
+        };
+        users.push_str(&format!("{id},plan{i},{seats}\n"));
+        aux.push_str(&format!("{sku},{i}\n"));
+    }
+    w.env
+        .put_object(&w.bucket, "users/registered_user_data_20261127.csv", users)
+        .await;
+    w.env
+        .put_object(&w.bucket, "aux/aux_data_20261127.csv", aux)
+        .await;
+    let users_config = w
+        .put_config(serde_json::json!({
+            "id": "users",
+            "name": "Users",
+            "kind": {"type": "registered_users"},
+            "source": {"bucket": w.bucket, "folder": "users", "datetime_format": "yyyymmdd"},
+            "mapping": {"columns": [
+                {"column": "id", "attribute": "user_id"},
+                {"column": "plan", "attribute": "plan"},
+                {"column": "seats", "attribute": "seats", "type": "integer"}
+            ]},
+            "schedule": {"type": "once"}
+        }))
+        .await;
+    let aux_config = w
+        .put_config(serde_json::json!({
+            "id": "catalog",
+            "name": "Catalog",
+            "kind": {"type": "auxiliary", "dataset": "products", "key_column": "sku", "retention_days": 30},
+            "source": {"bucket": w.bucket, "folder": "aux", "datetime_format": "yyyymmdd"},
+            "mapping": {"columns": [{"column": "price", "attribute": "price", "type": "number"}]},
+            "schedule": {"type": "once"}
+        }))
+        .await;
+    let (_, messages, _) = w.pipe.run(&clock()).await;
+    assert_eq!(messages.len(), 2);
+    for (config, key) in [
+        (&users_config, "users/registered_user_data_20261127.csv"),
+        (&aux_config, "aux/aux_data_20261127.csv"),
+    ] {
+        let f = w
+            .pipe
+            .processor
+            .ledger
+            .file(&config.id, key)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (f.rows_total, f.rows_ingested, f.rows_failed),
+            (250, 250, 0)
+        );
+    }
+    let users = w.scan(&w.env.stack.users_table).await;
+    assert_eq!(users.len(), 248);
+    let dup = users.iter().find(|u| s(u, "user_id") == "dup").unwrap();
+    assert_eq!(s(dup, "plan"), "plan238");
+    assert_eq!(s(dup, "seats"), "238");
+    let aux = w.scan(&w.env.stack.auxiliary_table).await;
+    assert_eq!(aux.len(), 248);
+    let dup = aux.iter().find(|r| s(r, "record_key") == "dup").unwrap();
+    assert_eq!(s(dup, "price"), "238");
+}

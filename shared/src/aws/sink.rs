@@ -15,7 +15,7 @@ use super::configs::{StoreError, aws_err_ref, build_err};
 use super::item::Item;
 use super::{classify_sdk, describe_sdk};
 use crate::error::ErrorClass;
-use crate::sink::{Attributes, FileAttributes, Write};
+use crate::sink::{Attributes, FileAttributes, Rows, Write, coalesce};
 
 /// DynamoDB's limit on items per `BatchWriteItem`.
 pub const BATCH_LIMIT: usize = 25;
@@ -73,10 +73,10 @@ impl DynamoSink {
     pub async fn write(&self, rows: Vec<(u64, Write)>) -> Result<Vec<RejectedRow>, StoreError> {
         let mut puts = Vec::new();
         let mut updates = Vec::new();
-        for (row, w) in rows {
+        for (rows, w) in coalesce(rows, &self.file) {
             match w {
-                Write::Put(attrs) => puts.push((row, self.file.item(attrs))),
-                Write::Update { key, set } => updates.push((row, self.update_request(key, set))),
+                Write::Put(attrs) => puts.push((rows, self.file.item(attrs))),
+                Write::Update { key, set } => updates.push((rows, self.update_request(key, set))),
             }
         }
         let mut chunks = Vec::with_capacity(puts.len().div_ceil(BATCH_LIMIT));
@@ -89,11 +89,7 @@ impl DynamoSink {
             .buffer_unordered(PUT_CONCURRENCY)
             .collect::<Vec<_>>();
         let updates = futures::stream::iter(updates)
-            .map(|(row, u)| async move {
-                self.update(row, u)
-                    .await
-                    .map(|r| r.into_iter().collect::<Vec<_>>())
-            })
+            .map(|(rows, u)| async move { self.update(rows, u).await })
             .buffer_unordered(UPDATE_CONCURRENCY)
             .collect::<Vec<_>>();
         let (puts, updates) = futures::join!(puts, updates);
@@ -104,7 +100,7 @@ impl DynamoSink {
         Ok(rejected)
     }
 
-    async fn put_batch(&self, chunk: Vec<(u64, Item)>) -> Result<Vec<RejectedRow>, StoreError> {
+    async fn put_batch(&self, chunk: Vec<(Rows, Item)>) -> Result<Vec<RejectedRow>, StoreError> {
         let mut pending: Vec<WriteRequest> = Vec::with_capacity(chunk.len());
         for (_, item) in &chunk {
             pending.push(
@@ -159,9 +155,9 @@ impl DynamoSink {
         Ok(Vec::new())
     }
 
-    async fn put_each(&self, chunk: Vec<(u64, Item)>) -> Result<Vec<RejectedRow>, StoreError> {
+    async fn put_each(&self, chunk: Vec<(Rows, Item)>) -> Result<Vec<RejectedRow>, StoreError> {
         let mut rejected = Vec::new();
-        for (row, item) in chunk {
+        for (rows, item) in chunk {
             self.requests.fetch_add(1, Ordering::Relaxed);
             if let Err(e) = self
                 .ddb
@@ -174,10 +170,11 @@ impl DynamoSink {
                 if classify_sdk(&e) == ErrorClass::Retryable {
                     return Err(aws_err_ref(&e));
                 }
-                rejected.push(RejectedRow {
+                let reason = format!("DynamoDB refused the row: {}", describe_sdk(&e));
+                rejected.extend(rows.all().map(|row| RejectedRow {
                     row,
-                    reason: format!("DynamoDB refused the row: {}", describe_sdk(&e)),
-                });
+                    reason: reason.clone(),
+                }));
             }
         }
         Ok(rejected)
@@ -204,7 +201,7 @@ impl DynamoSink {
         }
     }
 
-    async fn update(&self, row: u64, u: UpdateRequest) -> Result<Option<RejectedRow>, StoreError> {
+    async fn update(&self, rows: Rows, u: UpdateRequest) -> Result<Vec<RejectedRow>, StoreError> {
         let mut tries = 0;
         loop {
             self.requests.fetch_add(1, Ordering::Relaxed);
@@ -219,12 +216,16 @@ impl DynamoSink {
                 .send()
                 .await;
             match res {
-                Ok(_) => return Ok(None),
+                Ok(_) => return Ok(Vec::new()),
                 Err(e) if classify_sdk(&e) == ErrorClass::Permanent => {
-                    return Ok(Some(RejectedRow {
-                        row,
-                        reason: format!("DynamoDB refused the row: {}", describe_sdk(&e)),
-                    }));
+                    let reason = format!("DynamoDB refused the row: {}", describe_sdk(&e));
+                    return Ok(rows
+                        .all()
+                        .map(|row| RejectedRow {
+                            row,
+                            reason: reason.clone(),
+                        })
+                        .collect());
                 }
                 Err(e) => {
                     tries += 1;
