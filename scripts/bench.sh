@@ -3,7 +3,7 @@
 #   BENCH_SIZES="10 100 1000"   file sizes in MB for the in-process path
 #   BENCH_E2E_ROWS=100000       rows per events / auxiliary file against moto
 #   BENCH_USER_ROWS=10000       rows per users file (one UpdateItem a row: slow in moto)
-#   BENCH_OLD_FILES=100000      old files in the discovery folder
+#   BENCH_OLD_FILES=10000       old files in the discovery folder (100000: about 1.5 h in moto)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -56,7 +56,7 @@ done
 
 echo "== against moto" >&2
 "$bin" e2e --rows "${BENCH_E2E_ROWS:-100000}" --user-rows "${BENCH_USER_ROWS:-10000}" >>"$results"
-"$bin" discovery --old "${BENCH_OLD_FILES:-100000}" >>"$results"
+"$bin" discovery --old "${BENCH_OLD_FILES:-10000}" >>"$results"
 
 python3 - "$results" <<'PY'
 import json, os, platform, sys

@@ -320,6 +320,32 @@ async fn e2e(rows: u64, user_rows: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Deletes every message in the queue (moto allows one purge a minute).
+async fn drain(queue: &s3imports::aws::queue::FileQueue) -> anyhow::Result<()> {
+    loop {
+        let got = queue
+            .client()
+            .receive_message()
+            .queue_url(queue.url())
+            .max_number_of_messages(10)
+            .send()
+            .await?;
+        if got.messages().is_empty() {
+            return Ok(());
+        }
+        let mut delete = queue.client().delete_message_batch().queue_url(queue.url());
+        for (i, m) in got.messages().iter().enumerate() {
+            delete = delete.entries(
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .build()?,
+            );
+        }
+        delete.send().await?;
+    }
+}
+
 async fn discovery(old: u64) -> anyhow::Result<()> {
     let env = s3imports_tests::TestEnv::new().await;
     let bucket = env.scoped("disc");
@@ -357,13 +383,14 @@ async fn discovery(old: u64) -> anyhow::Result<()> {
     );
     let pipe = env.pipeline().await;
     pipe.discovery.configs.put(&config, clock.now()).await?;
-    // The old files arrive 10,000 at a time, each lot taken by a run (claimed in the
+    // The old files arrive 2,000 at a time, each lot taken by a run (claimed in the
     // ledger, enqueued) whose messages are then dropped: moto's SQS scans the whole
     // queue on every send, so one run over all of them would measure moto.
+    const LOT: u64 = 2_000;
     let start = Instant::now();
     let (mut next, mut runs, mut taken) = (0u64, 0u64, 0usize);
     while next < old {
-        let lot = (next + 10_000).min(old);
+        let lot = (next + LOT).min(old);
         while next < lot {
             let batch: Vec<_> = (next..(next + 64).min(lot)).map(put).collect();
             for r in futures::future::join_all(batch).await {
@@ -376,13 +403,7 @@ async fn discovery(old: u64) -> anyhow::Result<()> {
         anyhow::ensure!(t.reason.is_none(), "run failed: {:?}", t.reason);
         taken += t.files.len();
         runs += 1;
-        let queue = &pipe.discovery.queue;
-        queue
-            .client()
-            .purge_queue()
-            .queue_url(queue.url())
-            .send()
-            .await?;
+        drain(&pipe.discovery.queue).await?;
         clock.advance(chrono::Duration::minutes(5));
     }
     eprintln!(
