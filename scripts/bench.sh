@@ -3,7 +3,7 @@
 #   BENCH_SIZES="10 100 1000"   file sizes in MB for the in-process path
 #   BENCH_E2E_ROWS=100000       rows per events / auxiliary file against moto
 #   BENCH_USER_ROWS=10000       rows per users file (one UpdateItem a row: slow in moto)
-#   BENCH_OLD_FILES=10000       old files in the discovery folder (100000: about 1.5 h in moto)
+#   BENCH_OLD_FILES=10000       old files in the discovery folder (100000: nearly 2 h in moto)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
