@@ -35,12 +35,6 @@ pub enum Write {
     Put(Attributes),
 }
 
-impl Write {
-    pub fn is_put(&self) -> bool {
-        matches!(self, Self::Put(_))
-    }
-}
-
 /// What every write of one file shares: attribute names, the key attribute of upserts,
 /// and the attributes that are the same on every row (provenance, event name, dataset,
 /// TTL).
@@ -62,19 +56,18 @@ pub struct Rows {
 }
 
 impl Rows {
+    pub fn one(row: u64) -> Self {
+        Self {
+            last: row,
+            earlier: Vec::new(),
+        }
+    }
+
     pub fn all(&self) -> impl Iterator<Item = u64> + '_ {
         self.earlier
             .iter()
             .copied()
             .chain(std::iter::once(self.last))
-    }
-
-    pub fn len(&self) -> usize {
-        self.earlier.len() + 1
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
     }
 }
 
@@ -98,26 +91,12 @@ pub fn coalesce(rows: Vec<(u64, Write)>, file: &FileAttributes) -> Vec<(Rows, Wr
                     })
             }),
         };
-        let Some(key) = key else {
-            out.push((
-                Rows {
-                    last: row,
-                    earlier: Vec::new(),
-                },
-                write,
-            ));
-            continue;
-        };
-        match seen.get(&key) {
+        match key.as_ref().and_then(|k| seen.get(k)) {
             None => {
-                seen.insert(key, out.len());
-                out.push((
-                    Rows {
-                        last: row,
-                        earlier: Vec::new(),
-                    },
-                    write,
-                ));
+                if let Some(key) = key {
+                    seen.insert(key, out.len());
+                }
+                out.push((Rows::one(row), write));
             }
             Some(&at) => {
                 let (rows, earlier) = &mut out[at];

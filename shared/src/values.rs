@@ -805,15 +805,19 @@ fn parse_list(s: &str, delimiter: Option<char>) -> Vec<String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn push_number_matches_display() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
+    /// A repeatable stream of pseudo-random numbers for the property tests.
+    fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
             seed
-        };
+        }
+    }
+
+    #[test]
+    fn push_number_matches_display() {
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let fixed = [
             0.0,
             -0.0,
@@ -870,13 +874,7 @@ mod tests {
 
     #[test]
     fn push_datetime_matches_chrono() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let fixed = [
             0,
             1_000_000,

@@ -142,6 +142,19 @@ async fn validate_explains_problems_and_keys() {
         !out.stdout.contains("shh-very-secret"),
         "a secret is never echoed"
     );
+
+    // A custom attribute may not take a name s3imports writes itself.
+    let mut v = users(&env, "u", "in/users");
+    v["mapping"]["columns"][1]["attribute"] = json!("dataset");
+    let reserved = write(dir.path(), "reserved.json", &v);
+    let out = s3imports(&env, &["config", "validate", &reserved]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("`dataset` is written by s3imports itself"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[tokio::test]
