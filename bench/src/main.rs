@@ -18,7 +18,9 @@ use clap::{Parser, Subcommand};
 use s3imports::config::ImportConfig;
 use s3imports::mapping::ColumnMapping;
 use s3imports::pgp::{PgpKeyring, decrypt_to};
+use s3imports::limits::Limits;
 use s3imports::processor::{ReadPlan, read_file};
+use s3imports::report::ReportWriter;
 use s3imports::sink::{Write as SinkWrite, WriteBuilder};
 use s3imports::{Clock, FixedClock};
 use serde_json::json;
@@ -194,7 +196,8 @@ fn main() -> anyhow::Result<()> {
             let builder =
                 WriteBuilder::new(&config, &mappings, "in/bench_20261128.csv", "etag", now);
             let spool = tempfile::tempdir()?;
-            let report = tempfile::tempfile()?;
+            let limits = Limits::default();
+            let mut report = ReportWriter::new(tempfile::tempfile()?, limits.max_report_bytes);
             let plan = ReadPlan {
                 config: &config,
                 mappings: &mappings,
@@ -202,6 +205,7 @@ fn main() -> anyhow::Result<()> {
                 key: "in/bench_20261128.csv",
                 spool: spool.path(),
                 builder: &builder,
+                limits: &limits,
             };
             let input = std::fs::File::open(&file)?;
             let bytes_in = input.metadata()?.len();
@@ -209,7 +213,7 @@ fn main() -> anyhow::Result<()> {
             let (mut items, mut batches) = (0u64, 0u64);
             let start = Instant::now();
             let file_attributes = builder.file_attributes().clone();
-            let stats = read_file(&plan, input, &report, &mut |batch| {
+            let stats = read_file(&plan, input, &mut report, &mut |batch| {
                 items += batch.len() as u64;
                 batches += 1;
                 if build_items {
@@ -322,18 +326,19 @@ async fn e2e(rows: u64, user_rows: u64) -> anyhow::Result<()> {
 
 /// Deletes every message in the queue (moto allows one purge a minute).
 async fn drain(queue: &s3imports::aws::queue::FileQueue) -> anyhow::Result<()> {
+    let url = queue.url().await?;
     loop {
         let got = queue
             .client()
             .receive_message()
-            .queue_url(queue.url())
+            .queue_url(&url)
             .max_number_of_messages(10)
             .send()
             .await?;
         if got.messages().is_empty() {
             return Ok(());
         }
-        let mut delete = queue.client().delete_message_batch().queue_url(queue.url());
+        let mut delete = queue.client().delete_message_batch().queue_url(&url);
         for (i, m) in got.messages().iter().enumerate() {
             delete = delete.entries(
                 aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()

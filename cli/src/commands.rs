@@ -4,16 +4,16 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsMessage;
 use chrono::{DateTime, Utc};
-use lambda_runtime::{Context, LambdaEvent};
 use s3imports::aws::configs::{ConfigStore, PutOutcome};
 use s3imports::aws::ledger::LedgerStore;
 use s3imports::aws::{Clients, load_config, provision::provision as provision_stack};
 use s3imports::config::{ConfigError, ImportConfig};
 use s3imports::discovery::{Discovery, TickOutcome};
 use s3imports::ledger::FileRecord;
-use s3imports::processor::{Processor, ProcessorSettings};
+use s3imports::processor::{Processed, Processor, ProcessorSettings};
+use s3imports_processor::RecordOutcome;
 use s3imports::stack::Stack;
 use s3imports::{Clock, FixedClock, SystemClock};
 use serde_json::json;
@@ -49,7 +49,7 @@ fn check_sample(
     manifest: Option<&str>,
 ) -> anyhow::Result<serde_json::Value> {
     use s3imports::mapping::{CompiledMapping, MappingSpec, parse_manifest};
-    use s3imports::reader::{CsvOptions, open_reader};
+    use s3imports::reader::{ReadOptions, open_reader};
     use std::io::{BufRead, BufReader};
     let mappings = match (&config.mapping, manifest) {
         (MappingSpec::Columns { columns }, _) => columns.clone(),
@@ -72,8 +72,9 @@ fn check_sample(
         Box::new(input)
     };
     let json = config.file_type == s3imports::naming::FileType::Json;
-    let csv = CsvOptions {
+    let csv = ReadOptions {
         delimiter: u8::try_from(u32::from(config.delimiter)).unwrap_or(b','),
+        ..Default::default()
     };
     let reader =
         open_reader(json, plain, &csv, None).with_context(|| format!("reading {sample}"))?;
@@ -363,14 +364,16 @@ pub async fn tick(out: &Output, stack: &Stack, now: Option<&str>) -> anyhow::Res
     }
     let ledger = &processor.ledger;
     let sqs = discovery.queue.client();
+    let url = discovery.queue.url().await?;
+    let visibility = i32::try_from(processor.settings.visibility.as_secs()).unwrap_or(i32::MAX);
     let mut processed = Vec::new();
     loop {
         let got = sqs
             .receive_message()
-            .queue_url(discovery.queue.url())
+            .queue_url(&url)
             .max_number_of_messages(10)
             .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-            .visibility_timeout(900)
+            .visibility_timeout(visibility)
             .send()
             .await
             .context("receiving from the files queue")?;
@@ -388,36 +391,26 @@ pub async fn tick(out: &Output, stack: &Stack, now: Option<&str>) -> anyhow::Res
             record.body = m.body().map(str::to_string);
             record.receipt_handle = Some(receipt.clone());
             record.attributes = attributes;
-            let mut event = SqsEvent::default();
-            event.records = vec![record];
-            let response = s3imports_processor::handler(
+            let outcome = s3imports_processor::handle_record(
                 &processor,
                 clock.as_ref(),
                 MAX_RECEIVES,
-                LambdaEvent::new(event, Context::default()),
+                &record,
             )
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-            if response.batch_item_failures.is_empty() {
+            .await;
+            // A message to retry stays in the queue: the handler has set when it comes
+            // back (with backoff), exactly as in the Lambda; a later tick takes it.
+            if !matches!(outcome, RecordOutcome::Retry(_)) {
                 sqs.delete_message()
-                    .queue_url(discovery.queue.url())
+                    .queue_url(&url)
                     .receipt_handle(&receipt)
                     .send()
                     .await
                     .context("deleting a processed message")?;
-            } else {
-                // Retry soon, as SQS would after the visibility timeout.
-                sqs.change_message_visibility()
-                    .queue_url(discovery.queue.url())
-                    .receipt_handle(&receipt)
-                    .visibility_timeout(0)
-                    .send()
-                    .await
-                    .ok();
             }
-            let msg: Option<s3imports::aws::queue::FileMessage> =
-                m.body().and_then(|b| serde_json::from_str(b).ok());
-            if let Some(msg) = msg
+            // Only files this tick processed count: a message another tick or worker
+            // already finished (skipped here) is theirs.
+            if let RecordOutcome::File(msg, Processed::Done { .. }) = outcome
                 && let Some(f) = ledger.file(&msg.import_id, &msg.key).await?
             {
                 if !out.json {

@@ -310,7 +310,7 @@ impl Discovery {
         Ok(Self {
             configs: ConfigStore::new(clients.dynamodb.clone(), &stack.configs_table),
             ledger: LedgerStore::new(clients.dynamodb.clone(), &stack.ledger_table),
-            queue: FileQueue::by_name(clients.sqs.clone(), &stack.queue_name).await?,
+            queue: FileQueue::named(clients.sqs.clone(), &stack.queue_name),
             access: SourceAccess::new(&clients.sdk),
             mailer: Mailer::new(clients.ses.clone(), &stack.sender),
         })

@@ -716,7 +716,7 @@ impl fmt::Display for MappedRow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reader::{CsvOptions, ReadError, open_reader};
+    use crate::reader::{ReadOptions, ReadError, open_reader};
 
     fn config(kind: serde_json::Value, columns: serde_json::Value) -> ImportConfig {
         ImportConfig::from_value(serde_json::json!({
@@ -736,7 +736,7 @@ mod tests {
         c: &ImportConfig,
         csv: &str,
     ) -> (CompiledMapping, Vec<Result<MappedRow, Vec<String>>>) {
-        let mut reader = open_reader(false, csv.as_bytes(), &CsvOptions::default(), None).unwrap();
+        let mut reader = open_reader(false, csv.as_bytes(), &ReadOptions::default(), None).unwrap();
         let m = CompiledMapping::new(c, c.inline_columns().unwrap(), reader.columns()).unwrap();
         let mut row = Row::default();
         let mut out = Vec::new();
@@ -868,7 +868,7 @@ u2,31/02/1990,old,maybe,,x,y\n\
         let mut reader = open_reader(
             false,
             "city\nPune\n".as_bytes(),
-            &CsvOptions::default(),
+            &ReadOptions::default(),
             None,
         )
         .unwrap();

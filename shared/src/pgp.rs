@@ -255,20 +255,74 @@ pub fn looks_like_pgp(head: &[u8]) -> bool {
     if head[start..].starts_with(b"-----BEGIN PGP MESSAGE-----") {
         return true;
     }
-    let Some(&first) = head.first() else {
-        return false;
-    };
-    // Bit 7 is always set in a packet header; text (CSV) and gzip never have it.
+    packet_header(head).is_some_and(|(tag, len, body)| plausible_first_packet(tag, len, body))
+}
+
+/// The first packet's tag, body length (None: partial or indeterminate) and the start
+/// of its body (RFC 9580 section 4.2), or None when the bytes are no packet header.
+fn packet_header(head: &[u8]) -> Option<(u8, Option<u64>, &[u8])> {
+    let first = *head.first()?;
+    // Bit 7 is always set in a packet header; ASCII text and gzip never have it.
     if first & 0x80 == 0 {
-        return false;
+        return None;
     }
-    let tag = if first & 0x40 != 0 {
-        first & 0x3f // new format
+    let be = |bytes: &[u8]| bytes.iter().fold(0u64, |n, &b| n << 8 | u64::from(b));
+    if first & 0x40 != 0 {
+        let tag = first & 0x3f;
+        let l0 = *head.get(1)?;
+        let (len, header) = match l0 {
+            0..=191 => (Some(u64::from(l0)), 2),
+            192..=223 => (Some((u64::from(l0 - 192) << 8) + u64::from(*head.get(2)?) + 192), 3),
+            255 => (Some(be(head.get(2..6)?)), 6),
+            // Partial lengths are for data packets only.
+            _ if matches!(tag, 8 | 9 | 11 | 18 | 20) => (None, 2),
+            _ => return None,
+        };
+        Some((tag, len, head.get(header..)?))
     } else {
-        (first >> 2) & 0x0f // old format
+        let tag = (first >> 2) & 0x0f;
+        let (len, header) = match first & 3 {
+            0 => (Some(u64::from(*head.get(1)?)), 2),
+            1 => (Some(be(head.get(1..3)?)), 3),
+            2 => (Some(be(head.get(1..5)?)), 5),
+            _ => (None, 1),
+        };
+        Some((tag, len, head.get(header..)?))
+    }
+}
+
+/// Whether a packet can open an encrypted message: its version byte (and for session
+/// key packets, a sane length and algorithm) must be one the standard defines. Text
+/// that happens to start with a byte like 0xC3 (`É`, `Ä`, `é`...) fails here, since its
+/// next bytes are never the control bytes that PGP versions are.
+fn plausible_first_packet(tag: u8, len: Option<u64>, body: &[u8]) -> bool {
+    let Some(&version) = body.first() else {
+        return false;
     };
-    // PKESK, signature, SKESK, one-pass signature, compressed, SEIPD.
-    matches!(tag, 1 | 2 | 3 | 4 | 8 | 18)
+    let sized = |min: u64, max: u64| len.is_some_and(|l| (min..=max).contains(&l));
+    match tag {
+        // Public-key encrypted session key: v3 (key id, algorithm) or v6.
+        1 => match version {
+            3 => sized(12, 4096) && body.get(9).is_some_and(|a| matches!(a, 1 | 2 | 16 | 18 | 22 | 25 | 26)),
+            6 => sized(4, 4096),
+            _ => false,
+        },
+        // Symmetric-key encrypted session key: v4 (cipher, S2K type), v5 or v6.
+        3 => match version {
+            4 => {
+                sized(4, 512)
+                    && body.get(1).is_some_and(|c| (1..=13).contains(c))
+                    && body.get(2).is_some_and(|s| matches!(s, 0 | 1 | 3 | 4))
+            }
+            5 | 6 => sized(4, 512),
+            _ => false,
+        },
+        2 => matches!(version, 3 | 4 | 5 | 6) && len.is_some_and(|l| l >= 4),
+        4 => matches!(version, 3 | 6) && len.is_some_and(|l| l >= 13),
+        8 => version <= 3,
+        18 => matches!(version, 1 | 2),
+        _ => false,
+    }
 }
 
 /// Keeps the first error of the caller's reader, so that it surfaces as a retryable
@@ -1026,14 +1080,22 @@ mod tests {
         assert!(looks_like_pgp(&binary));
         assert!(looks_like_pgp(&armored));
         assert!(looks_like_pgp(b"\n \r\n-----BEGIN PGP MESSAGE-----\n"));
-        // New format: PKESK, SKESK, one-pass signature, compressed, SEIPD.
-        for first in [0xC1, 0xC3, 0xC4, 0xC8, 0xD2] {
-            assert!(looks_like_pgp(&[first, 0x10]), "{first:#x}");
+        // Packet headers as the standard lays them out: PKESK v3 (new and old format),
+        // SKESK v4, compressed, SEIPD v1.
+        let mut pkesk = vec![0xC1, 0x0C, 3, 1, 2, 3, 4, 5, 6, 7, 8, 18];
+        assert!(looks_like_pgp(&pkesk));
+        pkesk[0] = 0x84; // old format, one-octet length
+        assert!(looks_like_pgp(&pkesk));
+        assert!(looks_like_pgp(&[0xC3, 0x0D, 4, 9, 3, 8]));
+        assert!(looks_like_pgp(&[0xC8, 0xE0, 1]));
+        assert!(looks_like_pgp(&[0xD2, 0xE0, 1]));
+        // A tag byte alone is not enough: text whose first letter is É, Ä, Ö, Ü, é or ñ
+        // (UTF-8 lead byte 0xC3, the SKESK tag), or Ғ (0xD2, the SEIPD tag).
+        for header in ["Émail,Name\n", "Äpfel;Menge\n", "Öl,x\n", "Über,a\n", "éte,b\n", "ñandú,c\n", "Ғ,d\n", "Ą\n"] {
+            assert!(!looks_like_pgp(header.as_bytes()), "{header}");
         }
-        // Old format: PKESK, signature, SKESK, one-pass signature, compressed.
-        for first in [0x85, 0x89, 0x8C, 0x90, 0xA3] {
-            assert!(looks_like_pgp(&[first, 0x10]), "{first:#x}");
-        }
+        // A PNG is not PGP either (0x89 would be an old-format tag 2 header).
+        assert!(!looks_like_pgp(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"));
         assert!(!looks_like_pgp(CSV));
         assert!(!looks_like_pgp(&[0x1f, 0x8b, 0x08, 0x00]));
         assert!(!looks_like_pgp(b"\xEF\xBB\xBFID,Email\n")); // UTF-8 BOM

@@ -10,7 +10,7 @@ use crate::error::Classify;
 use crate::mapping::{CompiledMapping, suggest_type};
 use crate::naming::FileType;
 use crate::processor::{ProcessError, Processor, unwrap_file};
-use crate::reader::{CsvOptions, FileError, ReadError, Row, open_reader};
+use crate::reader::{ReadOptions, FileError, ReadError, Row, open_reader};
 use crate::values::AttrType;
 
 pub const MSG_ZERO_ROWS: &str = "Found zero data rows in the file";
@@ -165,8 +165,9 @@ impl Processor {
         let key = newest.file.key.clone();
         let json = config.file_type == FileType::Json;
         let delimiter = u8::try_from(u32::from(config.delimiter)).unwrap_or(b',');
+        let limits = self.settings.limits;
         let (columns, rows, row_errors) = tokio::task::spawn_blocking(move || {
-            read_top(&key, keyring.as_ref(), &spool, input, json, delimiter)
+            read_top(&key, keyring.as_ref(), &spool, &limits, input, json, delimiter)
         })
         .await
         .map_err(|e| PreviewError::new(500, format!("the preview stopped: {e}"), None))??;
@@ -231,13 +232,17 @@ fn read_top(
     key: &str,
     keyring: Option<&crate::pgp::PgpKeyring>,
     spool: &std::path::Path,
+    limits: &crate::limits::Limits,
     input: impl std::io::Read + Send,
     json: bool,
     delimiter: u8,
 ) -> Result<Top, PreviewError> {
-    let plaintext = unwrap_file(key, keyring, spool, input)?;
-    let mut reader =
-        open_reader(json, plaintext, &CsvOptions { delimiter }, None).map_err(file_error)?;
+    let plaintext = unwrap_file(key, keyring, spool, limits, input)?;
+    let options = ReadOptions {
+        delimiter,
+        max_row_bytes: limits.max_row_bytes,
+    };
+    let mut reader = open_reader(json, plaintext, &options, None).map_err(file_error)?;
     let columns = reader.columns().to_vec();
     let mut rows = Vec::new();
     let mut errors = Vec::new();

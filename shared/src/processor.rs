@@ -7,7 +7,7 @@
 //! writer through a bounded channel.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write as _};
+use std::io::{BufWriter, Cursor, Read, Seek, Write as _};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,7 +23,7 @@ use crate::Clock;
 use crate::aws::configs::{ConfigStore, StoreError};
 use crate::aws::ledger::{LedgerStore, StartOutcome};
 use crate::aws::mailer::Mailer;
-use crate::aws::queue::FileMessage;
+use crate::aws::queue::{FileMessage, FileQueue};
 use crate::aws::reports::{ReportStore, report_key};
 use crate::aws::sink::DynamoSink;
 use crate::aws::source::{SourceAccess, SourceBucket, SourceError};
@@ -35,13 +35,20 @@ use crate::mapping::{
 };
 use crate::naming::FileType;
 use crate::notify;
+use crate::limits::{CapRead, CapWrite, Limits, TooLarge, io_class};
 use crate::pgp::{PgpError, PgpKeyring, decrypt_to, looks_like_pgp};
-use crate::reader::{CsvOptions, FileError, ReadError, Row, RowError, open_reader};
+use crate::reader::{FileError, ReadError, ReadOptions, Row, open_reader};
+use crate::report::{ReportSummary, ReportWriter, SPOOL_PREFIX};
+use crate::sniff;
 use crate::sink::{Write, WriteBuilder};
 use crate::stack::Stack;
 
 /// Rows per batch handed from the reading thread to the writer.
 const BATCH_ROWS: usize = 100;
+/// A batch is handed on sooner when its rows reach this many bytes, so memory between
+/// reader and writer is bounded by bytes (about `CHANNEL_DEPTH` + `WRITES_IN_FLIGHT`
+/// batches), not by a row count that large rows would multiply.
+const BATCH_BYTES: usize = 1 << 20;
 /// Batches in flight between reader and writer: the bound that keeps memory flat.
 const CHANNEL_DEPTH: usize = 8;
 /// Event batches being written at once; with the sink's own concurrency, up to 16
@@ -60,6 +67,15 @@ pub struct ProcessorSettings {
     pub spool_dir: PathBuf,
     /// After this many starts without finishing (timeouts, crashes), the file fails.
     pub max_attempts: u32,
+    /// Row, plaintext and report bounds.
+    pub limits: Limits,
+    /// How long a message stays invisible while its file is worked on; extended on
+    /// every heartbeat, so a dead worker's file is taken over within this time.
+    pub visibility: Duration,
+    /// The first retry's delay after a retryable failure; it doubles per receive, up
+    /// to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
 }
 
 impl Default for ProcessorSettings {
@@ -69,8 +85,34 @@ impl Default for ProcessorSettings {
             lease: Duration::from_secs(120),
             spool_dir: std::env::temp_dir(),
             max_attempts: 5,
+            limits: Limits::from_env(),
+            visibility: Duration::from_secs(180),
+            retry_base: Duration::from_secs(30),
+            retry_max: Duration::from_secs(900),
         }
     }
+}
+
+impl ProcessorSettings {
+    /// How long a message waits after its `receive_count`th delivery failed retryably:
+    /// `retry_base` doubling per receive, at most `retry_max`.
+    pub fn retry_delay(&self, receive_count: u32) -> Duration {
+        let doublings = receive_count.saturating_sub(1).min(16);
+        (self.retry_base * 2u32.pow(doublings)).min(self.retry_max)
+    }
+}
+
+/// One delivery of a file message, as the queue made it.
+#[derive(Debug, Clone, Default)]
+pub struct Delivery {
+    /// The queue's count of receives (1 on the first).
+    pub receive_count: u32,
+    /// SQS will not deliver it again (its last receive before the dead-letter queue).
+    pub last: bool,
+    /// The message's receipt handle: to keep it invisible while the file is worked on
+    /// and to set when it comes back after a retryable failure. None leaves the
+    /// queue's own visibility timeout in charge.
+    pub receipt: Option<String>,
 }
 
 /// Everything processing needs, built once per process.
@@ -81,6 +123,8 @@ pub struct Processor {
     pub access: SourceAccess,
     pub reports: ReportStore,
     pub mailer: Mailer,
+    /// The files queue, for the visibility of messages being worked on.
+    pub queue: FileQueue,
     pub ddb: aws_sdk_dynamodb::Client,
     pub stack: Stack,
     pub settings: ProcessorSettings,
@@ -113,15 +157,21 @@ pub enum ProcessError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Pgp(#[from] PgpError),
+    Pgp(PgpError),
+    #[error(transparent)]
+    TooLarge(#[from] TooLarge),
     #[error(transparent)]
     Mapping(#[from] MappingError),
     #[error("{0}")]
     File(String),
     #[error("reading the file: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("the file is held by another worker until {0}")]
-    Busy(String),
+    Io(std::io::Error),
+    #[error("the file is held by {holder}")]
+    Busy {
+        holder: String,
+        /// When the holder's lease runs out, if known.
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    },
 }
 
 impl Classify for ProcessError {
@@ -130,9 +180,33 @@ impl Classify for ProcessError {
             Self::Source(e) => e.class(),
             Self::Store(e) => e.class(),
             Self::Pgp(e) => e.class(),
-            Self::Mapping(_) | Self::File(_) => ErrorClass::Permanent,
-            Self::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => ErrorClass::Permanent,
-            Self::Io(_) | Self::Busy(_) => ErrorClass::Retryable,
+            Self::Mapping(_) | Self::File(_) | Self::TooLarge(_) => ErrorClass::Permanent,
+            Self::Io(e) => io_class(e),
+            Self::Busy { .. } => ErrorClass::Retryable,
+        }
+    }
+}
+
+impl From<std::io::Error> for ProcessError {
+    /// The plaintext limit travels inside I/O errors (it trips in a reader or writer
+    /// deep in the pipeline): it comes out as its own variant here.
+    fn from(e: std::io::Error) -> Self {
+        match TooLarge::find(&e) {
+            Some(t) => Self::TooLarge(t.clone()),
+            None if e.kind() == std::io::ErrorKind::StorageFull => Self::File(format!(
+                "the function's /tmp is full ({e}); raise {}",
+                crate::limits::STORAGE_PARAMETER
+            )),
+            None => Self::Io(e),
+        }
+    }
+}
+
+impl From<PgpError> for ProcessError {
+    fn from(e: PgpError) -> Self {
+        match e {
+            PgpError::Io(io) => io.into(),
+            other => Self::Pgp(other),
         }
     }
 }
@@ -140,7 +214,7 @@ impl Classify for ProcessError {
 impl From<FileError> for ProcessError {
     fn from(e: FileError) -> Self {
         match e {
-            FileError::Io(io) => Self::Io(io),
+            FileError::Io(io) => io.into(),
             other => Self::File(other.to_string()),
         }
     }
@@ -158,6 +232,7 @@ impl Processor {
             access: SourceAccess::new(&clients.sdk),
             reports: ReportStore::new(clients.s3.clone(), &stack.reports_bucket),
             mailer: Mailer::new(clients.ses.clone(), &stack.sender),
+            queue: FileQueue::named(clients.sqs.clone(), &stack.queue_name),
             ddb: clients.dynamodb.clone(),
             stack: stack.clone(),
             settings,
@@ -165,15 +240,46 @@ impl Processor {
         }
     }
 
-    /// Processes one file message. `last_delivery` says SQS will not deliver it again,
-    /// so a retryable failure is recorded as the file's outcome instead of returned.
-    /// Returns Err only for failures worth retrying.
+    /// Processes one file message. On the last delivery a retryable failure is
+    /// recorded as the file's outcome instead of returned. Returns Err only for
+    /// failures worth retrying, after setting when the message comes back.
     pub async fn process(
         &self,
         msg: &FileMessage,
-        last_delivery: bool,
+        delivery: &Delivery,
         clock: &dyn Clock,
     ) -> Result<Processed, ProcessError> {
+        let result = self.process_once(msg, delivery, clock).await;
+        if let (Err(e), Some(receipt)) = (&result, &delivery.receipt) {
+            let delay = match e {
+                // Come back when the other worker's lease runs out.
+                ProcessError::Busy { until: Some(until), .. } => (*until - clock.now())
+                    .to_std()
+                    .unwrap_or_default()
+                    + Duration::from_secs(5),
+                _ => self.settings.retry_delay(delivery.receive_count),
+            };
+            self.set_visibility(msg, receipt, delay).await;
+        }
+        result
+    }
+
+    /// Sets a message's visibility; a failure only leaves the queue's own timeout in
+    /// charge, so it is logged, not fatal.
+    async fn set_visibility(&self, msg: &FileMessage, receipt: &str, delay: Duration) {
+        let secs = u32::try_from(delay.as_secs()).unwrap_or(u32::MAX);
+        if let Err(e) = self.queue.set_visibility(receipt, secs).await {
+            warn!(key = %msg.key, error = %e, "message visibility not changed");
+        }
+    }
+
+    async fn process_once(
+        &self,
+        msg: &FileMessage,
+        delivery: &Delivery,
+        clock: &dyn Clock,
+    ) -> Result<Processed, ProcessError> {
+        let last_delivery = delivery.last;
         let now = clock.now();
         let lease =
             chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::minutes(2));
@@ -190,7 +296,10 @@ impl Processor {
                 });
             }
             StartOutcome::Busy(until) => {
-                return Err(ProcessError::Busy(crate::clock::to_key(until)));
+                return Err(ProcessError::Busy {
+                    holder: format!("another worker until {}", crate::clock::to_key(until)),
+                    until: Some(until),
+                });
             }
             StartOutcome::Unknown => {
                 return Ok(Processed::Skipped {
@@ -204,7 +313,10 @@ impl Processor {
                 attempt - 1
             ))
         } else {
-            let heartbeat = self.heartbeat(msg, clock);
+            if let Some(receipt) = &delivery.receipt {
+                self.set_visibility(msg, receipt, self.settings.visibility).await;
+            }
+            let heartbeat = self.heartbeat(msg, delivery.receipt.as_deref(), clock);
             let result = tokio::select! {
                 r = self.import_file(msg, clock) => r,
                 lost = heartbeat => Err(lost),
@@ -324,7 +436,12 @@ impl Processor {
     }
 
     /// Extends the lease until the file is done; resolves only if the lease is lost.
-    async fn heartbeat(&self, msg: &FileMessage, clock: &dyn Clock) -> ProcessError {
+    async fn heartbeat(
+        &self,
+        msg: &FileMessage,
+        receipt: Option<&str>,
+        clock: &dyn Clock,
+    ) -> ProcessError {
         let every = self.settings.lease / 3;
         let lease =
             chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::minutes(2));
@@ -340,9 +457,18 @@ impl Processor {
                 )
                 .await
             {
-                Ok(true) => {}
+                Ok(true) => {
+                    // The message stays invisible as long as the lease lives.
+                    if let Some(receipt) = receipt {
+                        self.set_visibility(msg, receipt, self.settings.visibility)
+                            .await;
+                    }
+                }
                 Ok(false) => {
-                    return ProcessError::Busy("another worker took over the lease".into());
+                    return ProcessError::Busy {
+                        holder: "another worker, which took over the lease".into(),
+                        until: None,
+                    };
                 }
                 // A missed heartbeat is not fatal while the lease still runs.
                 Err(e) => warn!(key = %msg.key, error = %e, "heartbeat failed"),
@@ -417,8 +543,12 @@ impl Processor {
             self.write_requests.clone(),
         );
         let spool = self.settings.spool_dir.clone();
-        let report = tempfile::NamedTempFile::new_in(&spool)?;
-        let report_path = report.path().to_path_buf();
+        let limits = self.settings.limits;
+        let report_file = tempfile::Builder::new()
+            .prefix(SPOOL_PREFIX)
+            .tempfile_in(&spool)?;
+        let report_path = report_file.path().to_path_buf();
+        let mut report = ReportWriter::new(report_file.reopen()?, limits.max_report_bytes);
 
         let independent = builder.independent_rows();
         let (tx, rx) = mpsc::channel::<Vec<(u64, Write)>>(CHANNEL_DEPTH);
@@ -432,9 +562,11 @@ impl Processor {
                 key: &key,
                 spool: &spool,
                 builder: &builder,
+                limits: &limits,
             };
             let mut emit = |batch| tx.blocking_send(batch).is_ok();
-            (read_file(&plan, input, report.as_file(), &mut emit), report)
+            let stats = read_file(&plan, input, &mut report, &mut emit);
+            (stats, report)
         });
         let mut ingested = 0u64;
         let mut rejected = Vec::new();
@@ -470,22 +602,23 @@ impl Processor {
                 None => {}
             }
         }
-        let (stats, report) = reading
+        let (stats, mut report) = reading
             .await
             .map_err(|e| ProcessError::File(format!("the reading thread stopped: {e}")))?;
         if let Some(e) = write_error {
             return Err(e.into());
         }
         let mut stats = stats?;
-        if !rejected.is_empty() {
-            let mut w = csv::Writer::from_writer(report.as_file());
-            for r in &rejected {
-                w.write_record([r.row.to_string().as_str(), "", r.reason.as_str(), ""])
-                    .map_err(|e| ProcessError::File(e.to_string()))?;
-            }
-            w.flush()?;
-            stats.rows_failed += rejected.len() as u64;
+        for r in &rejected {
+            report.row_failed(&[crate::reader::RowError {
+                row: r.row,
+                column: None,
+                reason: r.reason.clone(),
+                raw: String::new(),
+            }]);
         }
+        stats.rows_failed += rejected.len() as u64;
+        let summary = report.finish();
         let mut outcome = FileOutcome {
             rows_total: stats.rows_total,
             rows_ingested: ingested,
@@ -498,16 +631,33 @@ impl Processor {
             let key = report_key(&msg.import_id, &msg.run_id, &msg.key);
             self.reports.upload(&key, &report_path).await?;
             outcome.report_key = Some(key);
-            if outcome.reason.is_none() {
-                outcome.reason = Some(format!(
+            let mut reason = outcome.reason.take().unwrap_or_else(|| {
+                format!(
                     "{} of {} rows failed; see the failed-rows report",
                     outcome.rows_failed, outcome.rows_total
-                ));
-            }
+                )
+            });
+            reason.push_str(&report_note(&summary));
+            outcome.reason = Some(reason);
         }
-        drop(report);
+        drop(report_file);
         Ok(outcome)
     }
+}
+
+/// What the reason adds when the report does not list every failed row.
+fn report_note(summary: &ReportSummary) -> String {
+    let mut note = String::new();
+    if summary.rows_omitted > 0 {
+        note.push_str(&format!(
+            "; the report lists the first {} failed rows ({} more reached its size limit)",
+            summary.rows_listed, summary.rows_omitted
+        ));
+    }
+    if let Some(e) = &summary.error {
+        note.push_str(&format!("; the report is incomplete: {e}"));
+    }
+    note
 }
 
 /// What the reading thread needs.
@@ -518,6 +668,7 @@ pub struct ReadPlan<'a> {
     pub key: &'a str,
     pub spool: &'a std::path::Path,
     pub builder: &'a WriteBuilder,
+    pub limits: &'a Limits,
 }
 
 #[derive(Debug, Default)]
@@ -544,36 +695,51 @@ impl<R: Read> Read for Counting<R> {
 }
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const IO_BUF: usize = 256 * 1024;
+
+/// Reads the first bytes of a stream for sniffing (a short first read from S3 must not
+/// decide anything) and gives back a reader that still yields them.
+fn head<'a>(
+    mut input: impl Read + 'a,
+) -> std::io::Result<(Vec<u8>, impl Read + 'a)> {
+    let mut head = Vec::with_capacity(sniff::HEAD_BYTES);
+    (&mut input)
+        .take(sniff::HEAD_BYTES as u64)
+        .read_to_end(&mut head)?;
+    Ok((head.clone(), Cursor::new(head).chain(input)))
+}
 
 /// Unwraps the file (PGP, then gzip) and returns the plaintext reader. PGP output is
 /// spooled to a temporary file and handed on only after its integrity and signature
-/// checks pass at the end of the stream.
+/// checks pass at the end of the stream. Plaintext past `limits.max_plaintext_bytes`
+/// (decrypted or decompressed) fails with [`TooLarge`]; a file that is not text fails
+/// with what it looks like.
 pub fn unwrap_file<'a>(
     key: &str,
     keyring: Option<&PgpKeyring>,
     spool_dir: &std::path::Path,
+    limits: &Limits,
     input: impl Read + Send + 'a,
 ) -> Result<Box<dyn Read + 'a>, ProcessError> {
-    let mut input = BufReader::with_capacity(256 * 1024, input);
-    let is_pgp = looks_like_pgp(input.fill_buf()?);
-    let plaintext: Box<dyn Read + 'a> = match (keyring, is_pgp) {
+    let (first, input) = head(input)?;
+    let plaintext: Box<dyn Read + 'a> = match (keyring, looks_like_pgp(&first)) {
         (Some(_), false) => {
             return Err(ProcessError::File(format!(
-                "the import expects PGP-encrypted files, but {} is not encrypted; nothing was imported",
-                key
+                "the import expects PGP-encrypted files, but {key} is not encrypted ({}); nothing was imported",
+                sniff::describe(&first)
             )));
         }
         (None, true) => {
             return Err(ProcessError::File(format!(
-                "{} is PGP-encrypted, but the import has no `encryption` settings; nothing was imported",
-                key
+                "{key} is PGP-encrypted, but the import has no `encryption` settings; nothing was imported"
             )));
         }
         (Some(keys), true) => {
             let mut spool = tempfile::tempfile_in(spool_dir)?;
             {
-                let mut out = BufWriter::with_capacity(256 * 1024, &mut spool);
-                decrypt_to(&mut input, &mut out, keys)?;
+                let out = BufWriter::with_capacity(IO_BUF, &mut spool);
+                let mut out = CapWrite::new(out, limits.max_plaintext_bytes, limits.plaintext_parameter);
+                decrypt_to(input, &mut out, keys)?;
                 out.flush()?;
             }
             spool.rewind()?;
@@ -581,26 +747,42 @@ pub fn unwrap_file<'a>(
         }
         (None, false) => Box::new(input),
     };
-    let mut plaintext = BufReader::with_capacity(256 * 1024, plaintext);
-    let head = plaintext.fill_buf()?;
+    let (first, plaintext) = head(plaintext)?;
     let named_gz = key
         .to_ascii_lowercase()
         .trim_end_matches(".pgp")
         .trim_end_matches(".gpg")
         .trim_end_matches(".asc")
         .ends_with(".gz");
-    if head.starts_with(&GZIP_MAGIC) {
-        Ok(Box::new(BufReader::with_capacity(
-            256 * 1024,
-            flate2::read::MultiGzDecoder::new(plaintext),
-        )))
-    } else if named_gz && !head.is_empty() {
-        Err(ProcessError::File(format!(
-            "{key} is named .gz but is not gzip data"
-        )))
+    let plaintext: Box<dyn Read + 'a> = if first.starts_with(&GZIP_MAGIC) {
+        let gunzipped = flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(IO_BUF, plaintext));
+        let (inner, gunzipped) = head(gunzipped)?;
+        if let Some(kind) = sniff::binary_kind(&inner) {
+            return Err(not_text(key, &format!("its gzip data holds {kind}")));
+        }
+        Box::new(gunzipped)
+    } else if named_gz && !first.is_empty() {
+        return Err(ProcessError::File(format!(
+            "{key} is named .gz but is not gzip data ({})",
+            sniff::describe(&first)
+        )));
+    } else if let Some(kind) = sniff::binary_kind(&first) {
+        return Err(not_text(key, kind));
     } else {
-        Ok(Box::new(plaintext))
-    }
+        Box::new(plaintext)
+    };
+    // The limit applies to what is parsed, so a decompression bomb stops at it too.
+    Ok(Box::new(CapRead::new(
+        plaintext,
+        limits.max_plaintext_bytes,
+        limits.plaintext_parameter,
+    )))
+}
+
+fn not_text(key: &str, kind: &str) -> ProcessError {
+    ProcessError::File(format!(
+        "{key} is not a CSV or JSON text file: it looks like {kind}; nothing was imported"
+    ))
 }
 
 /// The reading thread: unwrap, read rows, map them, hand batches of writes to `emit`
@@ -609,7 +791,7 @@ pub fn unwrap_file<'a>(
 pub fn read_file(
     plan: &ReadPlan<'_>,
     input: impl Read + Send,
-    report: &std::fs::File,
+    report: &mut ReportWriter,
     emit: &mut dyn FnMut(Vec<(u64, Write)>) -> bool,
 ) -> Result<ReadStats, ProcessError> {
     let bytes = Arc::new(AtomicU64::new(0));
@@ -617,56 +799,57 @@ pub fn read_file(
         inner: input,
         count: bytes.clone(),
     };
-    let plaintext = unwrap_file(plan.key, plan.keyring, plan.spool, input)?;
+    let plaintext = unwrap_file(plan.key, plan.keyring, plan.spool, plan.limits, input)?;
     let json = plan.config.file_type == FileType::Json;
     let columns = json.then(|| json_columns(plan.config, plan.mappings));
-    let csv_options = CsvOptions {
+    let options = ReadOptions {
         delimiter: u8::try_from(u32::from(plan.config.delimiter)).unwrap_or(b','),
+        max_row_bytes: plan.limits.max_row_bytes,
     };
-    let mut rows = open_reader(json, plaintext, &csv_options, columns)?;
+    let mut rows = open_reader(json, plaintext, &options, columns)?;
     let mapping = CompiledMapping::new(plan.config, plan.mappings, rows.columns())?;
-    let mut report = csv::Writer::from_writer(BufWriter::new(report));
-    report
-        .write_record(["row", "column", "reason", "original_row"])
-        .map_err(|e| ProcessError::File(e.to_string()))?;
     let mut stats = ReadStats::default();
     let mut row = Row::default();
     let mut mapped = MappedRow::default();
     let mut batch = Vec::with_capacity(BATCH_ROWS);
-    let mut fail = |errors: &[RowError], stats: &mut ReadStats| -> Result<(), ProcessError> {
-        stats.rows_failed += 1;
-        for e in errors {
-            report
-                .write_record([
-                    e.row.to_string().as_str(),
-                    e.column.as_deref().unwrap_or(""),
-                    e.reason.as_str(),
-                    e.raw.as_str(),
-                ])
-                .map_err(|e| ProcessError::File(e.to_string()))?;
-        }
-        Ok(())
-    };
+    let mut batch_bytes = 0usize;
     loop {
         match rows.read_row(&mut row) {
             Ok(true) => {
                 stats.rows_total += 1;
                 match mapping.map_row(&row, &mut mapped) {
-                    Ok(()) => batch.push((mapped.row, plan.builder.build(&mut mapped))),
-                    Err(errors) => fail(&errors, &mut stats)?,
+                    Ok(()) => {
+                        batch_bytes += row.byte_len();
+                        batch.push((mapped.row, plan.builder.build(&mut mapped)));
+                    }
+                    Err(errors) => {
+                        stats.rows_failed += 1;
+                        report.row_failed(&errors);
+                    }
                 }
-                if batch.len() >= BATCH_ROWS && !emit(std::mem::take(&mut batch)) {
+                if (batch.len() >= BATCH_ROWS || batch_bytes >= BATCH_BYTES)
+                    && !emit(std::mem::take(&mut batch))
+                {
                     break; // the writer stopped; its error is reported
+                }
+                if batch.is_empty() {
+                    batch_bytes = 0;
                 }
             }
             Ok(false) => break,
             Err(ReadError::Row(e)) => {
                 stats.rows_total += 1;
-                fail(std::slice::from_ref(&e), &mut stats)?;
+                stats.rows_failed += 1;
+                report.row_failed(std::slice::from_ref(&e));
             }
-            Err(ReadError::File(FileError::Io(e))) => return Err(ProcessError::Io(e)),
-            Err(ReadError::File(e)) if stats.rows_total == 0 => return Err(e.into()),
             Err(ReadError::File(e)) => {
+                let e = ProcessError::from(e);
+                // Before any row, the file as a whole failed; after rows, those stay
+                // ingested and the file is partial with the reason. A retryable read
+                // failure is handed back either way (a redelivery reads it again).
+                if stats.rows_total == 0 || e.is_retryable() {
+                    return Err(e);
+                }
                 stats.reason = Some(format!(
                     "the file stopped being readable after row {}: {e}",
                     row.number()
@@ -678,7 +861,6 @@ pub fn read_file(
     if !batch.is_empty() {
         emit(batch);
     }
-    report.flush()?;
     stats.bytes = bytes.load(Ordering::Relaxed);
     Ok(stats)
 }

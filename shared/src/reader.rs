@@ -13,10 +13,6 @@ use crate::error::{Classify, ErrorClass};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// The largest JSON row (line or array element) held in memory; a bigger one means the
-/// file is not row-shaped (e.g. one huge object) and reading it would not be streaming.
-pub const MAX_JSON_ROW_BYTES: usize = 16 << 20;
-
 /// A row that could not be read or mapped: where, why, and the row as it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowError {
@@ -63,10 +59,16 @@ pub enum FileError {
     #[error("the JSON is malformed: {0}")]
     Json(String),
     #[error(
-        "row {row} is larger than {} MiB; JSON files must hold one object per line or an array of objects",
-        limit >> 20
+        "the header row is larger than {limit} bytes ({}){}",
+        crate::limits::ROW_LIMIT_PARAMETER,
+        if *unclosed_quote { ": a quoted header is never closed" } else { "" }
     )]
-    RowTooLarge { row: u64, limit: usize },
+    HeaderTooLarge { limit: usize, unclosed_quote: bool },
+    /// The file ends inside a quoted field: the rows after it were read into it.
+    #[error(
+        "row {row} opens a quoted field on line {line} that is never closed; the file ends inside it, so the {lines} line(s) after it were not imported as rows"
+    )]
+    UnclosedQuote { row: u64, line: u64, lines: u64 },
     #[error("the CSV is malformed: {0}")]
     Csv(String),
     #[error("the file could not be read: {0}")]
@@ -163,6 +165,11 @@ impl Row {
         self.spans.is_empty()
     }
 
+    /// The bytes the row holds (field text, and a JSON row's own text).
+    pub fn byte_len(&self) -> usize {
+        self.text.len() + self.raw_bytes.len()
+    }
+
     /// Field `i`, or None when absent (out of range, JSON null or missing key).
     pub fn get(&self, i: usize) -> Option<&str> {
         let (start, end) = (*self.spans.get(i)?)?;
@@ -232,16 +239,27 @@ pub trait RowReader {
     fn read_row(&mut self, row: &mut Row) -> Result<bool, ReadError>;
 }
 
+/// How rows are read: the CSV delimiter, and the largest row held in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CsvOptions {
+pub struct ReadOptions {
     pub delimiter: u8,
+    /// A row (CSV record or JSON element) above this many bytes is not held: it fails
+    /// with a reason and reading goes on (see [`crate::limits`]).
+    pub max_row_bytes: usize,
 }
 
-impl Default for CsvOptions {
+impl Default for ReadOptions {
     fn default() -> Self {
-        Self { delimiter: b',' }
+        Self {
+            delimiter: b',',
+            max_row_bytes: crate::limits::DEFAULT_MAX_ROW_BYTES,
+        }
     }
 }
+
+/// More fields than this in one CSV record is not a table row; the record is skipped
+/// like an oversized one (its field offsets would otherwise grow without a bound).
+pub const MAX_FIELDS: usize = 65_536;
 
 /// Drops a UTF-8 byte order mark at the start of a stream. It must go before the csv
 /// parser sees it, or a quoted first header would not read as quoted.
@@ -292,92 +310,250 @@ impl<R: Read> Read for SkipBom<R> {
     }
 }
 
-/// CSV with a header row.
+/// One record as `csv_core` cut it, in buffers reused from record to record. Only the
+/// first `max_row_bytes` of field data and [`MAX_FIELDS`] field ends are kept: the
+/// rest of an oversized record streams through `scratch` and is dropped, so memory
+/// stays bounded whatever the input (an endless line, a stray quote).
+#[derive(Debug, Default)]
+struct Record {
+    data: Vec<u8>,
+    ends: Vec<usize>,
+    /// The record's bytes in the file (quotes and delimiters included).
+    raw_bytes: u64,
+    /// It did not fit: only a prefix was kept.
+    oversized: bool,
+    /// The file ended inside a quoted field of this record.
+    unclosed_quote: bool,
+    /// Physical lines (1-based) where the record starts and ends.
+    first_line: u64,
+    last_line: u64,
+}
+
+impl Record {
+    fn field(&self, i: usize) -> Option<&[u8]> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.data.get(start..end)
+    }
+
+    fn fields(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.ends.len()).filter_map(|i| self.field(i))
+    }
+}
+
+/// CSV with a header row, parsed with `csv_core` into bounded buffers.
 pub struct CsvRowReader<R: Read> {
-    inner: csv::Reader<SkipBom<R>>,
+    input: BufReader<SkipBom<R>>,
+    core: csv_core::Reader,
+    record: Record,
+    /// Where the parts of an oversized record go.
+    scratch: Vec<u8>,
+    scratch_ends: Vec<usize>,
+    max_row_bytes: usize,
     columns: Vec<String>,
-    record: csv::ByteRecord,
     delimiter: u8,
     /// The spreadsheet number of the last record read (the header is 1).
     number: u64,
     /// Data rows handed out, good or bad.
     yielded: u64,
+    /// A file error to give after the row that caused it.
+    pending: Option<FileError>,
+    /// The end-of-input line break went in (see `read_record`).
+    eof_probed: bool,
+    /// The last record ended with `\r` (its `\n` may follow).
+    prev_cr: bool,
+    /// The last byte of the file read so far was `\n`.
+    after_nl: bool,
+    /// The file's last line, once its end is reached.
+    last_line: u64,
     done: bool,
 }
 
 impl<R: Read> CsvRowReader<R> {
     /// Reads and checks the header. An empty file is `FileError::ZeroDataRows`.
-    pub fn new(read: R, options: &CsvOptions) -> Result<Self, FileError> {
-        let mut inner = csv::ReaderBuilder::new()
+    pub fn new(read: R, options: &ReadOptions) -> Result<Self, FileError> {
+        let core = csv_core::ReaderBuilder::new()
             .delimiter(options.delimiter)
-            .has_headers(false)
-            // Ragged rows become row errors instead of ending the file.
-            .flexible(true)
-            .buffer_capacity(256 * 1024)
-            .from_reader(SkipBom::new(read));
-        let mut header = csv::ByteRecord::new();
-        // Blank lines before the header are skipped by the csv parser itself.
-        if !inner.read_byte_record(&mut header).map_err(csv_error)? {
+            .build();
+        let max_row_bytes = options.max_row_bytes.max(1);
+        let mut me = Self {
+            input: BufReader::with_capacity(256 * 1024, SkipBom::new(read)),
+            core,
+            record: Record::default(),
+            scratch: vec![0; 64 * 1024],
+            scratch_ends: vec![0; 1024],
+            max_row_bytes,
+            columns: Vec::new(),
+            delimiter: options.delimiter,
+            number: 1,
+            yielded: 0,
+            pending: None,
+            eof_probed: false,
+            prev_cr: false,
+            after_nl: false,
+            last_line: 0,
+            done: false,
+        };
+        // Blank lines before the header are skipped by the parser itself.
+        if !me.read_record()? {
             return Err(FileError::ZeroDataRows);
         }
-        let mut columns: Vec<String> = Vec::with_capacity(header.len());
-        for (i, field) in header.iter().enumerate() {
+        if me.record.oversized || me.record.unclosed_quote {
+            return Err(FileError::HeaderTooLarge {
+                limit: max_row_bytes,
+                unclosed_quote: me.record.unclosed_quote,
+            });
+        }
+        let mut columns: Vec<String> = Vec::with_capacity(me.record.ends.len());
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(me.record.ends.len());
+        for (i, field) in me.record.fields().enumerate() {
             let name = std::str::from_utf8(field)
                 .map_err(|_| FileError::NotUtf8Header)?
-                .trim()
-                .to_string();
+                .trim();
             if name.is_empty() {
                 return Err(FileError::BadHeader {
-                    column: name,
+                    column: String::new(),
                     position: i + 1,
                     reason: "has no name; name every column".into(),
                 });
             }
-            if let Some(first) = columns.iter().position(|c| *c == name) {
+            if let Some(first) = seen.insert(name, i) {
                 return Err(FileError::BadHeader {
-                    column: name,
+                    column: name.to_string(),
                     position: i + 1,
                     reason: format!("repeats column {}; column names must be unique", first + 1),
                 });
             }
-            columns.push(name);
+            columns.push(name.to_string());
         }
-        Ok(Self {
-            inner,
-            columns,
-            record: csv::ByteRecord::new(),
-            delimiter: options.delimiter,
-            number: 1,
-            yielded: 0,
-            done: false,
-        })
+        me.columns = columns;
+        Ok(me)
+    }
+
+    /// Reads one record (blank lines are skipped by the parser) into `self.record`;
+    /// false at the end of the file.
+    fn read_record(&mut self) -> Result<bool, FileError> {
+        use csv_core::ReadRecordResult as R;
+        let rec = &mut self.record;
+        rec.data.clear();
+        rec.ends.clear();
+        rec.raw_bytes = 0;
+        rec.oversized = false;
+        rec.unclosed_quote = false;
+        // csv_core counts lines from 1; after a record ended by `\r` its `\n` is still
+        // to come, and belongs to the line before.
+        rec.first_line = self.core.line();
+        if self.prev_cr && self.input.fill_buf()?.first() == Some(&b'\n') {
+            rec.first_line += 1;
+        }
+        let (mut out_len, mut ends_len) = (0usize, 0usize);
+        loop {
+            let mut input = self.input.fill_buf()?;
+            // At the end of the input, one line break goes in first: csv_core ends a
+            // record silently at the end even inside quotes, but a line break shows
+            // where it is. Inside a quoted field it is copied out as data (the record
+            // goes on); anywhere else it ends the record or is skipped as blank.
+            let probe = input.is_empty() && !self.eof_probed;
+            if probe {
+                self.eof_probed = true;
+                // The file's last line, for a record the end of the file cut off.
+                self.last_line = self.core.line() - u64::from(self.after_nl);
+                input = b"\n";
+            }
+            let (res, nin, nout, nend) = if rec.oversized {
+                self.core
+                    .read_record(input, &mut self.scratch, &mut self.scratch_ends)
+            } else {
+                if out_len == rec.data.len() {
+                    let grown = (rec.data.len() * 2).max(1024).min(self.max_row_bytes);
+                    rec.data.resize(grown, 0);
+                }
+                if ends_len == rec.ends.len() {
+                    let grown = (rec.ends.len() * 2).max(64).min(MAX_FIELDS);
+                    rec.ends.resize(grown, 0);
+                }
+                self.core.read_record(
+                    input,
+                    &mut rec.data[out_len..],
+                    &mut rec.ends[ends_len..],
+                )
+            };
+            let ended_nl = nin > 0 && input.get(nin - 1) == Some(&b'\n');
+            let in_quotes = probe && res == R::InputEmpty && nout == 1;
+            if probe {
+                rec.unclosed_quote |= in_quotes;
+            } else if nin > 0 {
+                self.after_nl = ended_nl;
+                self.input.consume(nin);
+                rec.raw_bytes += nin as u64;
+            }
+            // The probe's line break is no data of the file.
+            if !rec.oversized && !in_quotes {
+                out_len += nout;
+                ends_len += nend;
+            }
+            match res {
+                R::InputEmpty => {}
+                R::OutputFull | R::OutputEndsFull => {
+                    let full = if matches!(res, R::OutputFull) {
+                        out_len >= self.max_row_bytes
+                    } else {
+                        ends_len >= MAX_FIELDS
+                    };
+                    if full && !rec.oversized {
+                        // Keep what fits (for the report) and drop the rest as it streams.
+                        rec.oversized = true;
+                        rec.data.truncate(out_len);
+                        rec.ends.truncate(ends_len);
+                    }
+                }
+                R::Record => {
+                    if !rec.oversized {
+                        rec.data.truncate(out_len);
+                        rec.ends.truncate(ends_len);
+                    } else if rec.ends.last().is_none_or(|&e| e < rec.data.len()) {
+                        // The kept prefix ends inside a field: show it as one.
+                        rec.ends.push(rec.data.len());
+                    }
+                    self.prev_cr = nin > 0 && !ended_nl;
+                    rec.last_line = if rec.unclosed_quote {
+                        self.last_line
+                    } else {
+                        self.core.line() - u64::from(ended_nl)
+                    }
+                    .max(rec.first_line);
+                    return Ok(true);
+                }
+                R::End => return Ok(false),
+            }
+        }
     }
 
     /// Reads the next record that is not entirely blank.
     fn next_record(&mut self) -> Result<bool, FileError> {
         loop {
-            if !self
-                .inner
-                .read_byte_record(&mut self.record)
-                .map_err(csv_error)?
-            {
+            if !self.read_record()? {
                 return Ok(false);
             }
             self.number += 1;
             // Blank lines never reach here (the parser skips them); a record of only
             // empty or space fields (`,,,`) is a spreadsheet's empty row: skip it too.
-            if self.record.iter().all(|f| f.trim_ascii().is_empty()) {
+            let r = &self.record;
+            if !r.oversized && !r.unclosed_quote && r.fields().all(|f| f.trim_ascii().is_empty())
+            {
                 continue;
             }
             return Ok(true);
         }
     }
-}
 
-fn csv_error(e: csv::Error) -> FileError {
-    match e.into_kind() {
-        csv::ErrorKind::Io(io) => FileError::Io(io),
-        other => FileError::Csv(format!("{other:?}")),
+    fn row_error(&self, row: &Row, column: Option<usize>, reason: String) -> ReadError {
+        ReadError::Row(RowError {
+            row: self.number,
+            column: column.and_then(|i| self.columns.get(i).cloned()),
+            reason,
+            raw: row.raw(),
+        })
     }
 }
 
@@ -387,6 +563,9 @@ impl<R: Read> RowReader for CsvRowReader<R> {
     }
 
     fn read_row(&mut self, row: &mut Row) -> Result<bool, ReadError> {
+        if let Some(e) = self.pending.take() {
+            return Err(e.into());
+        }
         if self.done {
             return Ok(false);
         }
@@ -402,12 +581,11 @@ impl<R: Read> RowReader for CsvRowReader<R> {
         let record = &self.record;
         // Fast path: the whole record is valid UTF-8, so copy it once and slice it by
         // the record's own field bounds.
-        let bad_field = match std::str::from_utf8(record.as_slice()) {
+        let bad_field = match std::str::from_utf8(&record.data) {
             Ok(all) => {
                 row.text.push_str(all);
                 let mut start = 0;
-                for i in 0..record.len() {
-                    let end = record.range(i).map_or(start, |r| r.end);
+                for &end in &record.ends {
                     row.spans.push(Some((start, end)));
                     start = end;
                 }
@@ -415,7 +593,7 @@ impl<R: Read> RowReader for CsvRowReader<R> {
             }
             Err(_) => {
                 let mut bad = None;
-                for (i, field) in record.iter().enumerate() {
+                for (i, field) in record.fields().enumerate() {
                     if std::str::from_utf8(field).is_err() && bad.is_none() {
                         bad = Some(i);
                     }
@@ -424,26 +602,51 @@ impl<R: Read> RowReader for CsvRowReader<R> {
                 bad
             }
         };
-        if record.len() != self.columns.len() {
-            return Err(ReadError::Row(RowError {
+        if record.unclosed_quote {
+            let lines = record.last_line.saturating_sub(record.first_line);
+            self.done = true;
+            self.pending = Some(FileError::UnclosedQuote {
                 row: self.number,
-                column: None,
-                reason: format!(
-                    "row {} has {} fields, the header has {}",
-                    self.number,
-                    record.len(),
-                    self.columns.len()
-                ),
-                raw: row.raw(),
-            }));
+                line: record.first_line,
+                lines,
+            });
+            let reason = format!(
+                "a quoted field that starts on line {} is never closed: the file ends inside it, so the {lines} line(s) after that line were read into this row and not imported; fix the stray `\"` and upload the file again",
+                record.first_line
+            );
+            return Err(self.row_error(row, None, reason));
+        }
+        if record.oversized {
+            let reason = format!(
+                "the row is larger than {} bytes ({} bytes, lines {}-{}), the most one row may hold ({}); it was skipped",
+                self.max_row_bytes,
+                record.raw_bytes,
+                record.first_line,
+                record.last_line,
+                crate::limits::ROW_LIMIT_PARAMETER
+            );
+            return Err(self.row_error(row, None, reason));
+        }
+        if record.ends.len() != self.columns.len() {
+            let span = if record.last_line > record.first_line {
+                format!(
+                    " (it spans lines {}-{}: is a quote left open?)",
+                    record.first_line, record.last_line
+                )
+            } else {
+                String::new()
+            };
+            let reason = format!(
+                "row {} has {} fields, the header has {}{span}",
+                self.number,
+                record.ends.len(),
+                self.columns.len()
+            );
+            return Err(self.row_error(row, None, reason));
         }
         if let Some(i) = bad_field {
-            return Err(ReadError::Row(RowError {
-                row: self.number,
-                column: self.columns.get(i).cloned(),
-                reason: "the value is not UTF-8 text; save the file as UTF-8".into(),
-                raw: row.raw(),
-            }));
+            let reason = "the value is not UTF-8 text; save the file as UTF-8".to_string();
+            return Err(self.row_error(row, Some(i), reason));
         }
         Ok(true)
     }
@@ -518,17 +721,25 @@ pub struct JsonRowReader<R: Read> {
     rows: u64,
     /// Bytes consumed, for messages about malformed arrays.
     offset: u64,
+    /// The largest element kept; the rest of a bigger one is skipped as it streams.
+    max_row_bytes: usize,
+    /// The current element's full size in bytes (it may exceed what `buf` kept).
+    element_bytes: u64,
     done: bool,
 }
 
 /// How many elements to read ahead looking for an object to take columns from (also
-/// capped at [`MAX_JSON_ROW_BYTES`] in total, so memory stays bounded).
+/// capped at the row limit in total, so memory stays bounded).
 const MAX_LOOKAHEAD: usize = 100;
 
 impl<R: Read> JsonRowReader<R> {
     /// `columns`: the dot paths to read; `None` takes them from the first object, in
     /// its key order (for previews). An empty input is `FileError::ZeroDataRows`.
-    pub fn new(read: R, columns: Option<Vec<String>>) -> Result<Self, FileError> {
+    pub fn new(
+        read: R,
+        columns: Option<Vec<String>>,
+        options: &ReadOptions,
+    ) -> Result<Self, FileError> {
         let mut inner = BufReader::with_capacity(256 * 1024, read);
         let mut offset = 0u64;
         // The BOM check needs three bytes even from a reader that yields one at a time.
@@ -571,6 +782,8 @@ impl<R: Read> JsonRowReader<R> {
             pending: VecDeque::new(),
             rows: 0,
             offset,
+            max_row_bytes: options.max_row_bytes.max(1),
+            element_bytes: 0,
             done: false,
         };
         let columns = match columns {
@@ -586,11 +799,19 @@ impl<R: Read> JsonRowReader<R> {
     /// handed out as rows later, in order.
     fn discover_columns(&mut self) -> Result<Vec<String>, FileError> {
         let mut held = 0usize;
-        while self.pending.len() < MAX_LOOKAHEAD && held < MAX_JSON_ROW_BYTES {
+        while self.pending.len() < MAX_LOOKAHEAD && held < self.max_row_bytes {
             let row = self.rows + self.pending.len() as u64 + 1;
             let mut buf = Vec::new();
             if !self.next_element(&mut buf, row)? {
                 break;
+            }
+            if self.element_bytes > self.max_row_bytes as u64 {
+                // An oversized element is no sample; it is skipped when read again.
+                return Err(FileError::Json(format!(
+                    "row {row} is larger than {} bytes ({}) before any object to take columns from",
+                    self.max_row_bytes,
+                    crate::limits::ROW_LIMIT_PARAMETER
+                )));
             }
             let mut paths = Vec::new();
             let mut de = serde_json::Deserializer::from_slice(&buf);
@@ -611,13 +832,14 @@ impl<R: Read> JsonRowReader<R> {
     /// `row` is the number it will get, for messages.
     fn next_element(&mut self, out: &mut Vec<u8>, row: u64) -> Result<bool, FileError> {
         out.clear();
+        self.element_bytes = 0;
         match self.shape {
-            JsonShape::Lines => self.next_line(out, row),
+            JsonShape::Lines => self.next_line(out),
             JsonShape::Array(_) => self.next_array_element(out, row),
         }
     }
 
-    fn next_line(&mut self, out: &mut Vec<u8>, row: u64) -> Result<bool, FileError> {
+    fn next_line(&mut self, out: &mut Vec<u8>) -> Result<bool, FileError> {
         loop {
             let chunk = self.inner.fill_buf()?;
             if chunk.is_empty() {
@@ -628,17 +850,13 @@ impl<R: Read> JsonRowReader<R> {
                 Some(i) => (i + 1, true),
                 None => (chunk.len(), false),
             };
-            out.extend_from_slice(&chunk[..take]);
+            keep(out, &chunk[..take], self.max_row_bytes);
+            self.element_bytes += take as u64;
             self.inner.consume(take);
             self.offset += take as u64;
-            if out.len() > MAX_JSON_ROW_BYTES {
-                return Err(FileError::RowTooLarge {
-                    row,
-                    limit: MAX_JSON_ROW_BYTES,
-                });
-            }
             if eol {
-                if out.trim_ascii().is_empty() {
+                if self.element_bytes <= self.max_row_bytes as u64 && out.trim_ascii().is_empty() {
+                    self.element_bytes = 0;
                     out.clear();
                     continue;
                 }
@@ -743,15 +961,10 @@ impl<R: Read> JsonRowReader<R> {
                     break;
                 }
             }
-            out.extend_from_slice(&chunk[..used]);
+            keep(out, &chunk[..used], self.max_row_bytes);
+            self.element_bytes += used as u64;
             self.inner.consume(used);
             self.offset += used as u64;
-            if out.len() > MAX_JSON_ROW_BYTES {
-                return Err(FileError::RowTooLarge {
-                    row,
-                    limit: MAX_JSON_ROW_BYTES,
-                });
-            }
             if finished {
                 self.shape = JsonShape::Array(ArrayState::AfterElement);
                 return Ok(true);
@@ -777,6 +990,12 @@ impl<R: Read> JsonRowReader<R> {
                 _ => format!("the row is not valid JSON ({e})"),
             })
     }
+}
+
+/// Appends to `out` only what fits under `max`: an oversized element streams past.
+fn keep(out: &mut Vec<u8>, bytes: &[u8], max: usize) {
+    let room = max.saturating_sub(out.len());
+    out.extend_from_slice(&bytes[..bytes.len().min(room)]);
 }
 
 /// Skips whitespace and returns the next byte without consuming it.
@@ -829,7 +1048,16 @@ impl<R: Read> RowReader for JsonRowReader<R> {
         }
         self.rows += 1;
         row.begin(self.rows, RawRow::Json);
-        let result = self.fill(row);
+        let result = if self.element_bytes > self.max_row_bytes as u64 {
+            Err(format!(
+                "the row is larger than {} bytes ({} bytes), the most one row may hold ({}); it was skipped",
+                self.max_row_bytes,
+                self.element_bytes,
+                crate::limits::ROW_LIMIT_PARAMETER
+            ))
+        } else {
+            self.fill(row)
+        };
         // The row keeps the element's text for the report; its old buffer is reused.
         std::mem::swap(&mut self.buf, &mut row.raw_bytes);
         match result {
@@ -1230,13 +1458,13 @@ impl<'de> Visitor<'de> for ChildKeys {
 pub fn open_reader<'a, R: Read + 'a>(
     json: bool,
     read: R,
-    csv: &CsvOptions,
+    options: &ReadOptions,
     columns: Option<Vec<String>>,
 ) -> Result<Box<dyn RowReader + 'a>, FileError> {
     if json {
-        Ok(Box::new(JsonRowReader::new(read, columns)?))
+        Ok(Box::new(JsonRowReader::new(read, columns, options)?))
     } else {
-        Ok(Box::new(CsvRowReader::new(read, csv)?))
+        Ok(Box::new(CsvRowReader::new(read, options)?))
     }
 }
 
@@ -1306,7 +1534,7 @@ mod tests {
     }
 
     fn csv_reader(data: &[u8], delimiter: u8) -> CsvRowReader<&[u8]> {
-        CsvRowReader::new(data, &CsvOptions { delimiter }).unwrap()
+        CsvRowReader::new(data, &ReadOptions { delimiter, ..Default::default() }).unwrap()
     }
 
     fn fields(v: &[&str]) -> Vec<Option<String>> {
@@ -1365,7 +1593,7 @@ mod tests {
     #[test]
     fn csv_bom_read_one_byte_at_a_time() {
         let data = b"\xEF\xBB\xBF\"a\";b\n1;2\n";
-        let mut r = CsvRowReader::new(OneByte(data), &CsvOptions { delimiter: b';' }).unwrap();
+        let mut r = CsvRowReader::new(OneByte(data), &ReadOptions { delimiter: b';', ..Default::default() }).unwrap();
         assert_eq!(r.columns(), ["a", "b"]);
         assert_eq!(
             drain(&mut r),
@@ -1477,7 +1705,7 @@ mod tests {
             b"a,b\n\n,\n",
         ] {
             let mut row = Row::default();
-            let err = match CsvRowReader::new(data, &CsvOptions::default()) {
+            let err = match CsvRowReader::new(data, &ReadOptions::default()) {
                 Err(e) => e,
                 Ok(mut r) => match r.read_row(&mut row) {
                     Err(ReadError::File(e)) => {
@@ -1502,7 +1730,7 @@ mod tests {
 
     #[test]
     fn csv_bad_headers() {
-        let e = CsvRowReader::new(&b"id,,name\n1,2,3\n"[..], &CsvOptions::default())
+        let e = CsvRowReader::new(&b"id,,name\n1,2,3\n"[..], &ReadOptions::default())
             .err()
             .unwrap();
         assert!(matches!(&e, FileError::BadHeader { position: 2, .. }));
@@ -1511,7 +1739,7 @@ mod tests {
             "the header's column 2 has no name; name every column"
         );
 
-        let e = CsvRowReader::new(&b"id,name, id \n"[..], &CsvOptions::default())
+        let e = CsvRowReader::new(&b"id,name, id \n"[..], &ReadOptions::default())
             .err()
             .unwrap();
         match &e {
@@ -1525,11 +1753,155 @@ mod tests {
             "the header's column 3 `id` repeats column 1; column names must be unique"
         );
 
-        let e = CsvRowReader::new(&b"id,n\xFFme\n1,2\n"[..], &CsvOptions::default())
+        let e = CsvRowReader::new(&b"id,n\xFFme\n1,2\n"[..], &ReadOptions::default())
             .err()
             .unwrap();
         assert!(matches!(e, FileError::NotUtf8Header));
         assert_eq!(e.class(), ErrorClass::Permanent);
+    }
+
+    fn capped(data: &[u8], max_row_bytes: usize) -> CsvRowReader<&[u8]> {
+        CsvRowReader::new(
+            data,
+            &ReadOptions {
+                max_row_bytes,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn csv_unclosed_quote_fails_the_row_then_ends_the_file() {
+        let data = b"a,b\n1,2\n\"3,4\n5,6\n7,8\n";
+        let mut r = csv_reader(data, b',');
+        let mut row = Row::default();
+        assert!(r.read_row(&mut row).unwrap());
+        let e = match r.read_row(&mut row) {
+            Err(ReadError::Row(e)) => e,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(e.row, 3);
+        assert!(
+            e.reason
+                .contains("starts on line 3 is never closed: the file ends inside it, so the 2 line(s)"),
+            "{}",
+            e.reason
+        );
+        match r.read_row(&mut row) {
+            Err(ReadError::File(FileError::UnclosedQuote { row, line, lines })) => {
+                assert_eq!((row, line, lines), (3, 3, 2));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(r.read_row(&mut row), Ok(false)));
+        // A closed quote at the very end, with or without a final line break, is fine.
+        for data in [&b"a,b\n1,\"x\"\n"[..], b"a,b\n1,\"x\"", b"a,b\n1,\"x\ny\"\r\n"] {
+            let rows = drain(&mut csv_reader(data, b','));
+            assert!(rows.iter().all(|r| r.1.is_ok()), "{data:?}: {rows:?}");
+        }
+    }
+
+    #[test]
+    fn csv_a_quote_left_open_until_a_later_quote_is_named() {
+        // The stray quote on line 3 closes at line 5's quote: one ragged record.
+        let data = b"a,b\n1,2\n\"3,4\n5,6\nx,\"7\"\n9,10\n";
+        let rows = drain(&mut csv_reader(data, b','));
+        assert_eq!(rows.len(), 3, "{rows:?}");
+        assert!(
+            rows[1].1.as_ref().unwrap_err().contains("it spans lines 3-5: is a quote left open?"),
+            "{rows:?}"
+        );
+        assert_eq!(rows[2].1, Ok(fields(&["9", "10"])));
+    }
+
+    #[test]
+    fn csv_an_oversized_row_fails_alone_and_memory_stays_at_the_cap() {
+        let mut data = b"a,b\n1,2\n".to_vec();
+        data.extend(std::iter::repeat_n(b'x', 100_000));
+        data.extend_from_slice(b",y\n3,4\n");
+        let mut r = capped(&data, 1000);
+        let rows = drain(&mut r);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].1, Ok(fields(&["1", "2"])));
+        let reason = rows[1].1.as_ref().unwrap_err();
+        assert!(
+            reason.contains("larger than 1000 bytes (100003 bytes, lines 3-3)"),
+            "{reason}"
+        );
+        assert_eq!(rows[1].2.len(), 1000, "the kept prefix");
+        assert_eq!(rows[2].1, Ok(fields(&["3", "4"])));
+        assert!(r.record.data.capacity() <= 2048, "{}", r.record.data.capacity());
+
+        // An endless quoted field: one failed row, bounded, then the unclosed quote.
+        let mut data = b"a\n\"".to_vec();
+        data.extend(std::iter::repeat_n(b"line\n", 50_000).flatten());
+        let mut r = capped(&data, 4096);
+        let mut row = Row::default();
+        match r.read_row(&mut row) {
+            Err(ReadError::Row(e)) => assert!(e.reason.contains("never closed"), "{}", e.reason),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            r.read_row(&mut row),
+            Err(ReadError::File(FileError::UnclosedQuote { lines: 49_999, .. }))
+        ));
+        assert!(r.record.data.capacity() <= 8192);
+    }
+
+    #[test]
+    fn csv_too_many_fields_is_an_oversized_row() {
+        let mut data = b"a\n".to_vec();
+        data.extend(std::iter::repeat_n(b',', MAX_FIELDS + 10));
+        data.extend_from_slice(b"x\nok\n");
+        let rows = drain(&mut csv_reader(&data, b','));
+        assert_eq!(rows.len(), 2);
+        assert!(rows[0].1.as_ref().unwrap_err().contains("larger than"));
+        assert_eq!(rows[1].1, Ok(fields(&["ok"])));
+    }
+
+    #[test]
+    fn csv_an_oversized_or_unclosed_header_is_a_file_error() {
+        let e = CsvRowReader::new(
+            &b"aaaaaaaaaaaaaaaaaaaa,b\n1,2\n"[..],
+            &ReadOptions {
+                max_row_bytes: 8,
+                ..Default::default()
+            },
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("header row is larger than 8 bytes"), "{e}");
+        let e = CsvRowReader::new(&b"\"a,b\n1,2\n"[..], &ReadOptions::default())
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("a quoted header is never closed"), "{e}");
+    }
+
+    #[test]
+    fn json_oversized_rows_fail_alone() {
+        let options = ReadOptions {
+            max_row_bytes: 64,
+            ..Default::default()
+        };
+        let big = format!("{{\"id\":\"{}\"}}", "x".repeat(1000));
+        let lines = format!("{{\"id\":\"a\"}}\n{big}\n{{\"id\":\"b\"}}\n");
+        let array = format!("[{{\"id\":\"a\"}},{big},{{\"id\":\"b\"}}]");
+        for data in [lines, array] {
+            let mut r = JsonRowReader::new(
+                data.as_bytes(),
+                Some(vec!["id".to_string()]),
+                &options,
+            )
+            .unwrap();
+            let rows = drain(&mut r);
+            assert_eq!(rows.len(), 3, "{data}");
+            assert_eq!(rows[0].1, Ok(opt(&[Some("a")])));
+            let reason = rows[1].1.as_ref().unwrap_err();
+            assert!(reason.contains("larger than 64 bytes (10"), "{reason}");
+            assert_eq!(rows[1].2.len(), 64);
+            assert_eq!(rows[2].1, Ok(opt(&[Some("b")])));
+        }
     }
 
     #[test]
@@ -1549,7 +1921,7 @@ mod tests {
                 pos: 0,
                 kind: std::io::ErrorKind::ConnectionReset,
             },
-            &CsvOptions::default(),
+            &ReadOptions::default(),
         )
         .unwrap();
         let mut row = Row::default();
@@ -1576,6 +1948,7 @@ mod tests {
                 kind: std::io::ErrorKind::TimedOut,
             },
             None,
+            &ReadOptions::default(),
         )
         .unwrap();
         assert!(r.read_row(&mut row).unwrap());
@@ -1618,6 +1991,7 @@ mod tests {
         JsonRowReader::new(
             data,
             columns.map(|c| c.iter().map(|s| s.to_string()).collect()),
+            &ReadOptions::default(),
         )
         .unwrap()
     }
@@ -1763,7 +2137,7 @@ mod tests {
     #[test]
     fn json_array_streams_one_byte_at_a_time() {
         let data = "\u{FEFF} [ {\"id\": \"a]\\\"}\", \"v\": [1, 2]} ,\n{\"id\":\"b\",\"v\":{\"x\":1}},\r\n 7, \"s\", {\"id\": \"c\"} ]\n";
-        let mut r = JsonRowReader::new(OneByte(data.as_bytes()), None).unwrap();
+        let mut r = JsonRowReader::new(OneByte(data.as_bytes()), None, &ReadOptions::default()).unwrap();
         assert_eq!(r.columns(), ["id", "v"]);
         let rows = drain(&mut r);
         assert_eq!(rows.len(), 5);
@@ -1847,7 +2221,7 @@ mod tests {
             b"\n\n\n",
         ] {
             let mut row = Row::default();
-            let err = match JsonRowReader::new(data, None) {
+            let err = match JsonRowReader::new(data, None, &ReadOptions::default()) {
                 Err(e) => e,
                 Ok(mut r) => match r.read_row(&mut row) {
                     Err(ReadError::File(e)) => {
@@ -1877,17 +2251,17 @@ mod tests {
         let mut r = open_reader(
             false,
             &b"a;b\n1;2\n"[..],
-            &CsvOptions { delimiter: b';' },
+            &ReadOptions { delimiter: b';', ..Default::default() },
             None,
         )
         .unwrap();
         assert_eq!(r.columns(), ["a", "b"]);
         assert_eq!(drain(r.as_mut()).len(), 1);
-        let mut r = open_reader(true, &b"{\"a\":1}\n"[..], &CsvOptions::default(), None).unwrap();
+        let mut r = open_reader(true, &b"{\"a\":1}\n"[..], &ReadOptions::default(), None).unwrap();
         assert_eq!(r.columns(), ["a"]);
         assert_eq!(drain(r.as_mut()).len(), 1);
         assert!(matches!(
-            open_reader(true, &b""[..], &CsvOptions::default(), None).map(|_| ()),
+            open_reader(true, &b""[..], &ReadOptions::default(), None).map(|_| ()),
             Err(FileError::ZeroDataRows)
         ));
     }

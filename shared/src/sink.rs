@@ -332,7 +332,7 @@ mod tests {
 
     use super::*;
     use crate::mapping::CompiledMapping;
-    use crate::reader::{CsvOptions, Row, open_reader};
+    use crate::reader::{ReadOptions, Row, open_reader};
 
     fn config(kind: serde_json::Value) -> ImportConfig {
         let mut columns = vec![
@@ -362,7 +362,7 @@ mod tests {
     /// The file's one data row (row 2), mapped, and its write.
     fn write(config: &ImportConfig, key: &str) -> (WriteBuilder, Write) {
         let csv = "id,amount,n,tags,at\nu1,12.50,-3,[a|b],2026-01-31 12:59:00\n";
-        let mut reader = open_reader(false, csv.as_bytes(), &CsvOptions::default(), None).unwrap();
+        let mut reader = open_reader(false, csv.as_bytes(), &ReadOptions::default(), None).unwrap();
         let mappings = config.inline_columns().unwrap();
         let mapping = CompiledMapping::new(config, mappings, reader.columns()).unwrap();
         let mut row = Row::default();

@@ -1,16 +1,56 @@
 //! Logging set-up shared by the Lambdas and the CLI.
+//!
+//! Row values never reach a log line, at any level: our code logs keys, counts and
+//! reasons only, and the crates that log request and response bodies at `trace` (the
+//! SDK's HTTP stack: DynamoDB items, report uploads, emails) are capped at `debug`
+//! whatever `RUST_LOG` asks for. Secrets are never formatted; configs are logged
+//! redacted.
 
 use tracing_subscriber::EnvFilter;
 
-/// JSON logs for CloudWatch (level from `RUST_LOG`, default `info`). Secrets never
-/// reach a log line: configs are logged redacted, and secret values are never
-/// formatted.
+/// Crates whose `trace` output carries request or response bodies.
+const BODY_LOGGERS: &[&str] = &[
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http",
+    "aws_smithy_http_client",
+    "aws_smithy_types",
+    "aws_smithy_json",
+    "aws_smithy_xml",
+    "aws_sdk_dynamodb",
+    "aws_sdk_s3",
+    "aws_sdk_sesv2",
+    "aws_sdk_sqs",
+    "aws_sdk_secretsmanager",
+    "aws_sdk_sts",
+    "aws_runtime",
+    "aws_sigv4",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
+];
+
+/// `RUST_LOG` (or `default`), with the body-logging crates capped at `debug`.
+pub fn filter(default: &str) -> EnvFilter {
+    capped(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)))
+}
+
+/// `filter` with the body-logging crates capped at `debug`.
+pub fn capped(mut filter: EnvFilter) -> EnvFilter {
+    for name in BODY_LOGGERS {
+        if let Ok(directive) = format!("{name}=debug").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}
+
+/// JSON logs for CloudWatch (level from `RUST_LOG`, default `info`).
 pub fn init_lambda() {
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(filter("info"))
         .with_current_span(false)
         .without_time()
         .with_target(false)
@@ -20,9 +60,7 @@ pub fn init_lambda() {
 /// Quiet human logs on stderr for the CLI (`RUST_LOG` to see more).
 pub fn init_cli() {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
-        )
+        .with_env_filter(filter("warn"))
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();

@@ -463,7 +463,7 @@ impl Pipeline {
         loop {
             let got = sqs
                 .receive_message()
-                .queue_url(self.discovery.queue.url())
+                .queue_url(self.discovery.queue.url().await.unwrap_or_else(|e| panic!("queue url: {e}")))
                 .max_number_of_messages(10)
                 .send()
                 .await
@@ -477,7 +477,7 @@ impl Pipeline {
                         .unwrap_or_else(|e| panic!("message body: {e}")),
                 );
                 sqs.delete_message()
-                    .queue_url(self.discovery.queue.url())
+                    .queue_url(self.discovery.queue.url().await.unwrap_or_else(|e| panic!("queue url: {e}")))
                     .receipt_handle(m.receipt_handle().unwrap_or_default())
                     .send()
                     .await

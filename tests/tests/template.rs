@@ -172,3 +172,77 @@ fn queue_redrive_matches_the_processor() {
         Some("ReportBatchItemFailures")
     );
 }
+
+/// The limits the code reads come from the stack's parameters, and the preview's
+/// storage limit is the storage its function has.
+#[test]
+fn limits_come_from_parameters() {
+    use s3imports::limits::{ENV_MAX_REPORT_MB, ENV_MAX_ROW_BYTES, ENV_STORAGE_MB};
+    let t = template();
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    for (name, parameter) in [
+        (ENV_MAX_ROW_BYTES, "MaxRowBytes"),
+        (ENV_MAX_REPORT_MB, "FailedRowsReportMaxMB"),
+        (ENV_STORAGE_MB, "ProcessorEphemeralStorageMB"),
+    ] {
+        assert_eq!(
+            reference(&env[name]).as_deref(),
+            Some(parameter),
+            "{name} must be !Ref {parameter}"
+        );
+        assert!(
+            !t["Parameters"][parameter].is_null(),
+            "no parameter {parameter}"
+        );
+    }
+    // Each message names the parameter an operator raises.
+    assert!(s3imports::limits::ROW_LIMIT_PARAMETER.ends_with("MaxRowBytes"));
+    assert!(s3imports::limits::STORAGE_PARAMETER.ends_with("ProcessorEphemeralStorageMB"));
+    assert!(s3imports::limits::REPORT_PARAMETER.ends_with("FailedRowsReportMaxMB"));
+    let processor = &t["Resources"]["ProcessorFunction"]["Properties"];
+    assert_eq!(
+        reference(&processor["EphemeralStorage"]["Size"]).as_deref(),
+        Some("ProcessorEphemeralStorageMB")
+    );
+    let preview = &t["Resources"]["PreviewFunction"]["Properties"];
+    assert_eq!(
+        preview["EphemeralStorage"]["Size"].as_u64(),
+        Some(s3imports_preview::STORAGE_MB)
+    );
+}
+
+/// The processor keeps a file's message invisible while it works on it and sets the
+/// backoff of a retry: it needs ChangeMessageVisibility on the files queue, which
+/// SAM's SQS event source policy does not grant.
+#[test]
+fn processor_may_change_message_visibility() {
+    let t = template();
+    let statements = t["Resources"]["ProcessorFunction"]["Properties"]["Policies"][0]["Statement"]
+        .as_sequence()
+        .cloned()
+        .unwrap_or_default();
+    let grants = statements.iter().any(|s| {
+        let actions = s["Action"].as_sequence().cloned().unwrap_or_default();
+        actions
+            .iter()
+            .any(|a| a.as_str() == Some("sqs:ChangeMessageVisibility"))
+            && get_att(&s["Resource"]).as_deref() == Some("FilesQueue.Arn")
+    });
+    assert!(grants, "no sqs:ChangeMessageVisibility on FilesQueue");
+}
+
+/// The parameter a `!Ref` names.
+fn reference(v: &Value) -> Option<String> {
+    match v {
+        Value::Tagged(t) if t.tag == "!Ref" => t.value.as_str().map(str::to_string),
+        _ => v["Ref"].as_str().map(str::to_string),
+    }
+}
+
+/// What a `!GetAtt` names (`Resource.Attribute`).
+fn get_att(v: &Value) -> Option<String> {
+    match v {
+        Value::Tagged(t) if t.tag == "!GetAtt" => t.value.as_str().map(str::to_string),
+        _ => None,
+    }
+}

@@ -11,6 +11,21 @@ use s3imports::preview::PreviewError;
 use s3imports::processor::Processor;
 use serde_json::{Value, json};
 
+/// The preview function's `/tmp` (its `EphemeralStorage` in template.yaml): a PGP
+/// file is decrypted there in full before its top rows are shown.
+pub const STORAGE_MB: u64 = 2048;
+
+/// The preview's bounds: its own storage, no report.
+pub fn limits() -> s3imports::limits::Limits {
+    let processor = s3imports::limits::Limits::from_env();
+    s3imports::limits::Limits::for_storage(
+        STORAGE_MB,
+        "the preview function's EphemeralStorage in template.yaml",
+        0,
+        processor.max_row_bytes,
+    )
+}
+
 pub async fn handler(processor: &Processor, request: Request) -> Result<Response<Body>, Error> {
     let path = request.uri().path().trim_end_matches('/').to_string();
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();

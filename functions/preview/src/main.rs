@@ -7,7 +7,11 @@ use s3imports::stack::Stack;
 async fn main() -> Result<(), Error> {
     s3imports::telemetry::init_lambda();
     let clients = Clients::new(&load_config().await);
-    let processor = Processor::from_env(&clients, &Stack::from_env(), ProcessorSettings::default());
+    let settings = ProcessorSettings {
+        limits: s3imports_preview::limits(),
+        ..ProcessorSettings::default()
+    };
+    let processor = Processor::from_env(&clients, &Stack::from_env(), settings);
     let processor = &processor;
     lambda_http::run(service_fn(move |request| async move {
         s3imports_preview::handler(processor, request).await

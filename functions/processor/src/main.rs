@@ -13,7 +13,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<(), Error> {
     s3imports::telemetry::init_lambda();
     let clients = Clients::new(&load_config().await);
-    let processor = Processor::from_env(&clients, &Stack::from_env(), ProcessorSettings::default());
+    let settings = ProcessorSettings::default();
+    // A crashed invocation may have left a report file in this environment's /tmp.
+    if let Err(e) = s3imports::report::sweep_spool(&settings.spool_dir) {
+        tracing::warn!(error = %e, "the spool directory could not be swept");
+    }
+    let processor = Processor::from_env(&clients, &Stack::from_env(), settings);
     let max_receives = std::env::var(ENV_MAX_RECEIVES)
         .ok()
         .and_then(|v| v.parse().ok())

@@ -52,14 +52,24 @@ impl Clients {
     }
 }
 
-/// An S3 client; path-style when an endpoint override is set, since a local emulator
-/// has no per-bucket DNS names.
+/// An S3 client; see [`s3_config`].
 pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
-    let mut builder = aws_sdk_s3::config::Builder::from(sdk);
+    aws_sdk_s3::Client::from_conf(s3_config(sdk).build())
+}
+
+/// Every S3 client's settings: path-style when an endpoint override is set, since a
+/// local emulator has no per-bucket DNS names; and response checksums validated only
+/// when an operation requires it. Objects uploaded in parts carry part-level
+/// checksums the SDK cannot validate, and it warns on every such GetObject; what we
+/// read is authenticated by PGP (integrity and signature) or TLS instead.
+pub fn s3_config(sdk: &SdkConfig) -> aws_sdk_s3::config::Builder {
+    let mut builder = aws_sdk_s3::config::Builder::from(sdk).response_checksum_validation(
+        aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
+    );
     if sdk.endpoint_url().is_some() {
         builder = builder.force_path_style(true);
     }
-    aws_sdk_s3::Client::from_conf(builder.build())
+    builder
 }
 
 /// Error codes that mean "slow down and try again".

@@ -1,12 +1,18 @@
 //! The files queue: one message per file, sent ten to a `SendMessageBatch`.
 
+use std::sync::Arc;
+
 use aws_sdk_sqs::Client;
+use tokio::sync::OnceCell;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use serde::{Deserialize, Serialize};
 
 use super::configs::StoreError;
 use super::{classify_sdk, describe_sdk};
 use crate::error::ErrorClass;
+
+/// SQS's longest visibility timeout (12 hours).
+pub const MAX_VISIBILITY_SECS: u32 = 43_200;
 
 /// What the processor needs to process one file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,42 +28,77 @@ pub struct FileMessage {
 #[derive(Debug, Clone)]
 pub struct FileQueue {
     sqs: Client,
-    url: String,
+    name: String,
+    /// Found on first use, not at start-up: a Lambda that cannot reach SQS then fails
+    /// an invocation (reported, retried) instead of dying in init unreported.
+    url: Arc<OnceCell<String>>,
 }
 
 impl FileQueue {
     pub fn new(sqs: Client, url: impl Into<String>) -> Self {
+        let url: String = url.into();
         Self {
             sqs,
-            url: url.into(),
+            name: url.rsplit('/').next().unwrap_or_default().to_string(),
+            url: Arc::new(OnceCell::new_with(Some(url))),
         }
     }
 
-    /// Finds the queue's URL from its name (once, at start-up).
-    pub async fn by_name(sqs: Client, name: &str) -> Result<Self, StoreError> {
-        let out = sqs
-            .get_queue_url()
-            .queue_name(name)
-            .send()
-            .await
-            .map_err(|e| StoreError::Aws {
-                class: classify_sdk(&e),
-                message: format!("queue `{name}`: {}", describe_sdk(&e)),
-            })?;
-        Ok(Self::new(sqs, out.queue_url().unwrap_or_default()))
+    /// The queue by name; its URL is looked up once, when first needed.
+    pub fn named(sqs: Client, name: &str) -> Self {
+        Self {
+            sqs,
+            name: name.to_string(),
+            url: Arc::new(OnceCell::new()),
+        }
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
+    /// The queue's URL (one `GetQueueUrl` the first time).
+    pub async fn url(&self) -> Result<String, StoreError> {
+        self.url
+            .get_or_try_init(|| async {
+                let out = self
+                    .sqs
+                    .get_queue_url()
+                    .queue_name(&self.name)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::Aws {
+                        class: classify_sdk(&e),
+                        message: format!("queue `{}`: {}", self.name, describe_sdk(&e)),
+                    })?;
+                Ok(out.queue_url().unwrap_or_default().to_string())
+            })
+            .await
+            .cloned()
     }
 
     pub fn client(&self) -> &Client {
         &self.sqs
     }
 
+    /// Makes a received message invisible for `seconds` from now: to keep it while it
+    /// is worked on, or to have it come back after a backoff.
+    pub async fn set_visibility(&self, receipt: &str, seconds: u32) -> Result<(), StoreError> {
+        let url = self.url().await?;
+        self.sqs
+            .change_message_visibility()
+            .queue_url(url)
+            .receipt_handle(receipt)
+            .visibility_timeout(i32::try_from(seconds.min(MAX_VISIBILITY_SECS)).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| StoreError::Aws {
+                class: classify_sdk(&e),
+                message: format!("changing a message's visibility: {}", describe_sdk(&e)),
+            })?;
+        Ok(())
+    }
+
     /// Sends every message; returns the ones SQS refused (after one retry of those).
     pub async fn send_all(&self, messages: &[FileMessage]) -> Result<Vec<FileMessage>, StoreError> {
         let mut refused = Vec::new();
+        let url = self.url().await?;
         for chunk in messages.chunks(10) {
             let mut pending: Vec<&FileMessage> = chunk.iter().collect();
             for attempt in 0..2 {
@@ -78,7 +119,7 @@ impl FileQueue {
                 let out = self
                     .sqs
                     .send_message_batch()
-                    .queue_url(&self.url)
+                    .queue_url(&url)
                     .set_entries(Some(entries))
                     .send()
                     .await

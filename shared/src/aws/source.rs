@@ -174,15 +174,12 @@ impl SourceAccess {
             }
         };
         let client_for = |region: Option<String>| {
-            let mut b = aws_sdk_s3::config::Builder::from(&self.sdk);
+            let mut b = super::s3_config(&self.sdk);
             if let Some(r) = region {
                 b = b.region(Region::new(r));
             }
             if let Some(c) = &creds {
                 b = b.credentials_provider(SharedCredentialsProvider::new(c.clone()));
-            }
-            if self.sdk.endpoint_url().is_some() {
-                b = b.force_path_style(true);
             }
             aws_sdk_s3::Client::from_conf(b.build())
         };
