@@ -253,3 +253,71 @@ async fn errors_exit_non_zero_with_the_reason() {
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("RFC 3339"), "{}", out.stderr);
 }
+
+/// `tick` counts only the files it processed itself: a redelivered message for a file
+/// that is already done is skipped and adds no rows (three concurrent ticks used to
+/// report three times the rows).
+#[tokio::test]
+async fn tick_counts_only_files_it_processed() {
+    let env = TestEnv::new().await;
+    env.bucket(&bucket(&env)).await;
+    let key = "in/users/registered_user_data_20261127.csv";
+    env.put_object(&bucket(&env), key, "ID,Age\nu1,30\nu2,31\n")
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "first.json", &users(&env, "first", "in/users"));
+    assert_eq!(s3imports(&env, &["config", "put", &config]).code, 0);
+    let tick = s3imports(&env, &["--json", "tick"]);
+    assert_eq!(tick.code, 0, "{}{}", tick.stdout, tick.stderr);
+    let body: Value = serde_json::from_str(&tick.stdout).unwrap();
+    assert_eq!(body["rows_total"], 2, "{body}");
+
+    // The same file's message again, as SQS may deliver it twice.
+    let ledger = s3imports::aws::ledger::LedgerStore::new(
+        env.clients.dynamodb.clone(),
+        &env.stack.ledger_table,
+    );
+    let f = ledger.file("first", key).await.unwrap().unwrap();
+    let message = s3imports::aws::queue::FileMessage {
+        import_id: f.import_id,
+        run_id: f.run_id,
+        bucket: f.bucket,
+        key: f.key,
+        size: f.size,
+        etag: f.etag,
+    };
+    let url = env
+        .clients
+        .sqs
+        .get_queue_url()
+        .queue_name(&env.stack.queue_name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_string();
+    env.clients
+        .sqs
+        .send_message()
+        .queue_url(&url)
+        .message_body(serde_json::to_string(&message).unwrap())
+        .send()
+        .await
+        .unwrap();
+    let tick = s3imports(&env, &["--json", "tick"]);
+    assert_eq!(tick.code, 0, "{}{}", tick.stdout, tick.stderr);
+    let body: Value = serde_json::from_str(&tick.stdout).unwrap();
+    assert_eq!(body["files"], json!([]), "{body}");
+    assert_eq!(body["rows_total"], 0, "{body}");
+    // The skipped message is gone from the queue.
+    let left = env
+        .clients
+        .sqs
+        .receive_message()
+        .queue_url(&url)
+        .send()
+        .await
+        .unwrap();
+    assert!(left.messages().is_empty());
+}
