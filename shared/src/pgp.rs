@@ -159,6 +159,19 @@ fn is_stub(params: &SecretParams) -> bool {
     }
 }
 
+/// Parses the signer's ASCII-armored public key, as processing does; config validation
+/// calls it too, so a key that would fail every file is refused when the config is put.
+pub fn parse_signer_public_key(text: &str) -> Result<SignedPublicKey, PgpError> {
+    // rPGP's parse errors can quote the input; ours never do.
+    SignedPublicKey::from_string(text.trim())
+        .map(|(key, _)| key)
+        .map_err(|_| {
+            PgpError::KeyParse(
+                "the signer's public key is not an ASCII-armored OpenPGP public key".into(),
+            )
+        })
+}
+
 impl PgpKeyring {
     pub fn new(
         private_key_armored: &str,
@@ -184,19 +197,9 @@ impl PgpKeyring {
                     .into(),
             ));
         }
-        let signer = match signer_public_key_armored {
-            Some(text) => Some(
-                SignedPublicKey::from_string(text.trim())
-                    .map_err(|_| {
-                        PgpError::KeyParse(
-                            "the signer's public key is not an ASCII-armored OpenPGP public key"
-                                .into(),
-                        )
-                    })?
-                    .0,
-            ),
-            None => None,
-        };
+        let signer = signer_public_key_armored
+            .map(parse_signer_public_key)
+            .transpose()?;
         Ok(Self {
             secret,
             password: passphrase.map_or_else(Password::empty, Password::from),

@@ -404,7 +404,7 @@ impl Processor {
         let keyring = self.keyring(&config).await?;
         let (body, _size) = bucket.open(&msg.key).await?;
         let table = match &config.kind {
-            ImportKind::RegisteredUsers => &self.stack.users_table,
+            ImportKind::RegisteredUsers {} => &self.stack.users_table,
             ImportKind::AnonymousUsers { .. } => &self.stack.anonymous_users_table,
             ImportKind::Events { .. } => &self.stack.events_table,
             ImportKind::Auxiliary { .. } => &self.stack.auxiliary_table,

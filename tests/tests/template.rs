@@ -172,3 +172,69 @@ fn queue_redrive_matches_the_processor() {
         Some("ReportBatchItemFailures")
     );
 }
+
+/// The actions a function's policy allows on one of the stack's resources.
+fn actions_on(t: &Value, function: &str, resource: &str) -> Vec<String> {
+    t["Resources"][function]["Properties"]["Policies"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["Statement"].as_sequence().into_iter().flatten())
+        .filter(|s| {
+            // `!GetAtt X.Arn` parses as a tagged string.
+            let mentions = |r: &Value| match r {
+                Value::Tagged(t) => t.value.as_str() == Some(resource),
+                other => other.as_str() == Some(resource),
+            };
+            let r = &s["Resource"];
+            mentions(r) || r.as_sequence().into_iter().flatten().any(mentions)
+        })
+        .flat_map(|s| s["Action"].as_sequence().into_iter().flatten())
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn the_api_routes_every_path_the_preview_handler_serves() {
+    let t = template();
+    let mut routed: Vec<(String, String)> =
+        t["Resources"]["PreviewFunction"]["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter(|e| e["Type"].as_str() == Some("HttpApi"))
+            .map(|e| {
+                (
+                    e["Properties"]["Method"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    e["Properties"]["Path"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect();
+    routed.sort();
+    let mut served: Vec<(String, String)> = s3imports_preview::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    served.sort();
+    assert_eq!(routed, served);
+}
+
+#[test]
+fn functions_that_read_a_runs_files_may_batch_read_the_ledger() {
+    let t = template();
+    // The preview API pages runs' files, and the processor reads a run's files for
+    // its email, with BatchGetItem.
+    for f in ["PreviewFunction", "ProcessorFunction"] {
+        let actions = actions_on(&t, f, "LedgerTable.Arn");
+        assert!(
+            actions.iter().any(|a| a == "dynamodb:BatchGetItem"),
+            "{f} may not BatchGetItem the ledger: {actions:?}"
+        );
+    }
+}
