@@ -11,11 +11,13 @@ use s3imports::aws::ledger::LedgerStore;
 use s3imports::aws::{Clients, load_config, provision::provision as provision_stack};
 use s3imports::config::{ConfigError, ImportConfig};
 use s3imports::discovery::{Discovery, TickOutcome};
-use s3imports::ledger::FileRecord;
+use s3imports::ledger::{
+    FILES_LIMIT, FileRecord, FilesCursor, RUN_FILES_LIMIT, RUNS_LIMIT, RunsCursor, plausible_run_id,
+};
 use s3imports::processor::{Processed, Processor, ProcessorSettings};
-use s3imports_processor::RecordOutcome;
 use s3imports::stack::Stack;
 use s3imports::{Clock, FixedClock, SystemClock};
+use s3imports_processor::RecordOutcome;
 use serde_json::json;
 
 pub struct Output {
@@ -240,22 +242,40 @@ pub async fn show(out: &Output, stack: &Stack, id: &str) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn runs(out: &Output, stack: &Stack, id: &str, limit: i32) -> anyhow::Result<ExitCode> {
+pub async fn runs(
+    out: &Output,
+    stack: &Stack,
+    id: &str,
+    limit: Option<usize>,
+    cursor: Option<&str>,
+    files_limit: Option<usize>,
+) -> anyhow::Result<ExitCode> {
+    let limit = RUNS_LIMIT.check(limit.unwrap_or(RUNS_LIMIT.default))?;
+    let files_limit = RUN_FILES_LIMIT.check(files_limit.unwrap_or(RUN_FILES_LIMIT.default))?;
+    let cursor = cursor.map(RunsCursor::decode).transpose()?;
     let clients = clients().await;
     let ledger = LedgerStore::new(clients.dynamodb.clone(), &stack.ledger_table);
-    let all = ledger.history(id, limit).await?;
+    let page = ledger
+        .runs_page(id, cursor.as_ref(), limit, files_limit)
+        .await?;
     out.emit(
-        json!(
-            all.iter()
-                .map(|(r, f)| json!({"run": r, "files": f}))
-                .collect::<Vec<_>>()
-        ),
+        json!({
+            "import_id": id,
+            "runs": page.runs.iter().map(|e| json!({
+                "run": e.run,
+                "files": e.files,
+                "files_listed": e.files_listed,
+                "next_files_cursor": e.next_files_cursor,
+            })).collect::<Vec<_>>(),
+            "next_cursor": page.next_cursor,
+        }),
         || {
-            if all.is_empty() {
+            if page.runs.is_empty() && cursor.is_none() {
                 return format!("import {id} has no runs yet\n");
             }
             let mut t = String::new();
-            for (r, files) in &all {
+            for e in &page.runs {
+                let r = &e.run;
                 t.push_str(&format!(
                     "run {}: {} — {} file(s), {} rows ({} imported, {} failed){}\n",
                     r.run_id,
@@ -269,9 +289,71 @@ pub async fn runs(out: &Output, stack: &Stack, id: &str, limit: i32) -> anyhow::
                         .map(|x| format!("; {x}"))
                         .unwrap_or_default()
                 ));
-                for f in files {
+                for f in &e.files {
                     t.push_str(&file_line(f));
                 }
+                if let Some(c) = &e.next_files_cursor {
+                    t.push_str(&format!(
+                        "  ({} more file(s): s3imports runs {id} --run {} --cursor {c})\n",
+                        e.files_listed.saturating_sub(e.files.len()),
+                        r.run_id
+                    ));
+                }
+            }
+            if let Some(c) = &page.next_cursor {
+                t.push_str(&format!("next page: s3imports runs {id} --cursor {c}\n"));
+            }
+            t
+        },
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn run_files(
+    out: &Output,
+    stack: &Stack,
+    id: &str,
+    run_id: &str,
+    limit: Option<usize>,
+    cursor: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let limit = FILES_LIMIT.check(limit.unwrap_or(FILES_LIMIT.default))?;
+    let cursor = cursor.map(|c| FilesCursor::decode(c, run_id)).transpose()?;
+    let no_run = || anyhow::anyhow!("import `{id}` has no run `{run_id}`");
+    if !plausible_run_id(run_id) {
+        return Err(no_run());
+    }
+    let clients = clients().await;
+    let ledger = LedgerStore::new(clients.dynamodb.clone(), &stack.ledger_table);
+    let page = ledger
+        .files_page(id, run_id, cursor.as_ref(), limit)
+        .await?
+        .ok_or_else(no_run)?;
+    out.emit(
+        json!({
+            "import_id": id,
+            "run": page.run,
+            "files": page.files,
+            "files_listed": page.files_listed,
+            "next_cursor": page.next_cursor,
+        }),
+        || {
+            let from = cursor.as_ref().map_or(0, |c| c.offset);
+            let mut t = format!(
+                "run {}: {} — files {} to {} of {}\n",
+                run_id,
+                page.run.status.label(),
+                (from + 1).min(from + page.files.len()),
+                from + page.files.len(),
+                page.files_listed
+            );
+            for f in &page.files {
+                t.push_str(&file_line(f));
+            }
+            if let Some(c) = &page.next_cursor {
+                t.push_str(&format!(
+                    "next page: s3imports runs {id} --run {run_id} --cursor {c}\n"
+                ));
             }
             t
         },

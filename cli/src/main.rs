@@ -30,11 +30,23 @@ enum Command {
     /// Import configs: validate, put, archive, show.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Show an import's recent runs with their files, counts and reasons.
+    /// Show an import's runs, newest first, a page at a time, with their counts, reasons
+    /// and first files; with --run, page through one run's files.
     Runs {
         id: String,
-        #[arg(long, default_value_t = 10)]
-        limit: i32,
+        /// Runs per page (1 to 50, default 20); with --run, files per page (1 to 1000,
+        /// default 100).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Continue where the previous page ended (the cursor it printed).
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Files shown with each run (0 to 20, default 10).
+        #[arg(long, conflicts_with = "run")]
+        files_limit: Option<usize>,
+        /// List this run's files instead of the runs.
+        #[arg(long)]
+        run: Option<String>,
     },
     /// Run discovery once, then process every queued file in-process until the queue is
     /// empty.
@@ -105,7 +117,20 @@ async fn main() -> ExitCode {
             commands::archive(&out, &stack, &id).await
         }
         Command::Config(ConfigCommand::Show { id }) => commands::show(&out, &stack, &id).await,
-        Command::Runs { id, limit } => commands::runs(&out, &stack, &id, limit).await,
+        Command::Runs {
+            id,
+            limit,
+            cursor,
+            files_limit,
+            run: None,
+        } => commands::runs(&out, &stack, &id, limit, cursor.as_deref(), files_limit).await,
+        Command::Runs {
+            id,
+            limit,
+            cursor,
+            run: Some(run),
+            ..
+        } => commands::run_files(&out, &stack, &id, &run, limit, cursor.as_deref()).await,
         Command::Tick { now } => commands::tick(&out, &stack, now.as_deref()).await,
         Command::Local(LocalCommand::Provision) => commands::provision(&out, &stack).await,
     };

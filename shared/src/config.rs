@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Classify, ErrorClass};
+use crate::ledger::MAX_FILE_KEY_BYTES;
 use crate::mapping::{ColumnMapping, MappingSpec};
 use crate::naming::{self, DateTimeFormat, FilePattern, FileType};
 use crate::schedule::Schedule;
@@ -78,11 +79,14 @@ impl ImportStatus {
 }
 
 /// What the rows are.
+///
+/// Variants without fields are written `{}`: serde ignores unknown fields next to the
+/// tag of a unit variant, and a typo must never pass silently.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ImportKind {
     /// Registered users keyed by the column mapped to `user_id`; upserts only mapped attributes.
-    RegisteredUsers,
+    RegisteredUsers {},
     /// Anonymous users keyed by the value of `identifier_column`.
     AnonymousUsers { identifier_column: String },
     /// Events named `event_name`, for the user in the `user_id` column at `event_time`.
@@ -111,7 +115,7 @@ pub enum EventTimeZone {
 impl ImportKind {
     pub fn type_name(&self) -> &'static str {
         match self {
-            Self::RegisteredUsers | Self::AnonymousUsers { .. } => "users",
+            Self::RegisteredUsers {} | Self::AnonymousUsers { .. } => "users",
             Self::Events { .. } => "events",
             Self::Auxiliary { .. } => "auxiliary",
         }
@@ -119,7 +123,7 @@ impl ImportKind {
 
     pub fn sub_type(&self) -> &str {
         match self {
-            Self::RegisteredUsers => "registered",
+            Self::RegisteredUsers {} => "registered",
             Self::AnonymousUsers { .. } => "anonymous",
             Self::Events { event_name, .. } => event_name,
             Self::Auxiliary { dataset, .. } => dataset,
@@ -129,7 +133,7 @@ impl ImportKind {
     /// MoEngage's default file prefix for the kind.
     pub fn default_prefix(&self) -> String {
         match self {
-            Self::RegisteredUsers => "registered_user_data_".into(),
+            Self::RegisteredUsers {} => "registered_user_data_".into(),
             Self::AnonymousUsers { .. } => "anonymous_user_data_".into(),
             Self::Events { event_name, .. } => format!("{event_name}_"),
             Self::Auxiliary { .. } => "aux_data_".into(),
@@ -138,7 +142,7 @@ impl ImportKind {
 
     pub fn describe(&self) -> String {
         match self {
-            Self::RegisteredUsers => "registered users".into(),
+            Self::RegisteredUsers {} => "registered users".into(),
             Self::AnonymousUsers { .. } => "anonymous users".into(),
             Self::Events { event_name, .. } => format!("events `{event_name}`"),
             Self::Auxiliary { dataset, .. } => format!("auxiliary data `{dataset}`"),
@@ -165,12 +169,12 @@ pub struct Source {
 }
 
 /// How to reach the bucket. Secrets are references to Secrets Manager, never values.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// (`Default {}` is a struct variant for the reason [`ImportKind`] says.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Credentials {
     /// The Lambda's own role.
-    #[default]
-    Default,
+    Default {},
     /// The preferred way into a customer's bucket: a role they trust us to assume.
     AssumeRole {
         role_arn: String,
@@ -182,6 +186,12 @@ pub enum Credentials {
         access_key_id: String,
         secret_access_key_ref: SecretRef,
     },
+}
+
+impl Default for Credentials {
+    fn default() -> Self {
+        Self::Default {}
+    }
 }
 
 /// A Secrets Manager secret: its name or ARN, optionally `#key` to pick one key of a
@@ -280,6 +290,10 @@ impl Classify for ConfigError {
     }
 }
 
+/// The longest dataset name: it is the auxiliary table's partition key and part of the
+/// configs table's duplicate lock key.
+const MAX_DATASET_CHARS: usize = 100;
+
 /// Field names that would hold a secret in plaintext; configs carry `*_ref` instead.
 const PLAINTEXT_SECRET_FIELDS: &[(&str, &str)] = &[
     ("secret_access_key", "secret_access_key_ref"),
@@ -346,7 +360,7 @@ impl ImportConfig {
             p.add("name", "give the import a name");
         }
         match &self.kind {
-            ImportKind::RegisteredUsers => {}
+            ImportKind::RegisteredUsers {} => {}
             ImportKind::AnonymousUsers { identifier_column } => {
                 if identifier_column.trim().is_empty() {
                     p.add(
@@ -369,6 +383,11 @@ impl ImportConfig {
             } => {
                 if dataset.trim().is_empty() {
                     p.add("kind.dataset", "name the dataset");
+                } else if dataset.chars().count() > MAX_DATASET_CHARS {
+                    p.add(
+                        "kind.dataset",
+                        format!("at most {MAX_DATASET_CHARS} characters"),
+                    );
                 }
                 if key_column.trim().is_empty() {
                     p.add("kind.key_column", "name the column that keys a record");
@@ -379,21 +398,24 @@ impl ImportConfig {
             }
         }
         self.source_problems(&mut p);
-        if !self.delimiter.is_ascii() || self.delimiter == '"' || self.delimiter == '\n' {
+        if !valid_delimiter(self.delimiter) {
             p.add(
                 "delimiter",
-                "use one ASCII character other than a quote or newline",
+                "use one ASCII character other than a quote, a line break (`\\n`, `\\r`) or NUL",
             );
         }
+        // The parser the processor uses: a key that would fail every file fails here.
         if let Some(Encryption::Pgp {
             signer_public_key: Some(key),
             ..
         }) = &self.encryption
-            && !key.contains("BEGIN PGP PUBLIC KEY BLOCK")
+            && let Err(e) = crate::pgp::parse_signer_public_key(key)
         {
             p.add(
                 "encryption.signer_public_key",
-                "give the signer's ASCII-armored public key (-----BEGIN PGP PUBLIC KEY BLOCK-----)",
+                format!(
+                    "{e}: give the signer's whole ASCII-armored public key (-----BEGIN PGP PUBLIC KEY BLOCK----- ... -----END PGP PUBLIC KEY BLOCK-----)"
+                ),
             );
         }
         for problem in self.mapping.problems(&self.kind) {
@@ -409,6 +431,11 @@ impl ImportConfig {
                     format!("`{r}` is not an email address"),
                 );
             }
+        }
+        // Values become S3 keys, DynamoDB keys and header names, where a NUL is at best
+        // refused later on every run.
+        if let Ok(value) = serde_json::to_value(self) {
+            find_nul(&value, "", &mut p);
         }
         p.0
     }
@@ -444,6 +471,21 @@ impl ImportConfig {
             );
         } else if s.folder.split('/').any(str::is_empty) {
             p.add("source.folder", "the folder path has an empty part (`//`)");
+        } else {
+            // Every key the import can record is `folder/name`: it must fit the ledger's
+            // sort key (and S3's 1,024-byte keys), or the import fails on every run.
+            let name = self.file_pattern().max_name_len();
+            let key = s.folder.len() + 1 + name;
+            if key > MAX_FILE_KEY_BYTES {
+                p.add(
+                    "source.folder",
+                    format!(
+                        "the folder is too long: it is {} bytes, and with the longest file name this import matches ({name} bytes) a key would be {key} bytes, over the {MAX_FILE_KEY_BYTES} bytes the ledger can record; use a folder of at most {} bytes",
+                        s.folder.len(),
+                        MAX_FILE_KEY_BYTES.saturating_sub(name + 1)
+                    ),
+                );
+            }
         }
         if let Some(prefix) = &s.file_prefix
             && let Err(e) = naming::validate_prefix(prefix)
@@ -451,7 +493,7 @@ impl ImportConfig {
             p.add("source.file_prefix", e.to_string());
         }
         match &s.credentials {
-            Credentials::Default => {}
+            Credentials::Default {} => {}
             Credentials::AssumeRole {
                 role_arn,
                 external_id,
@@ -622,6 +664,41 @@ impl Problem {
             message: message.into(),
         }
     }
+}
+
+/// Fields whose own rule already refuses a NUL.
+const NUL_CHECKED_ELSEWHERE: &[&str] = &["delimiter"];
+
+fn find_nul(value: &serde_json::Value, path: &str, p: &mut Problems) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let field = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                find_nul(v, &field, p);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                find_nul(v, &format!("{path}[{i}]"), p);
+            }
+        }
+        serde_json::Value::String(s)
+            if s.contains('\0') && !NUL_CHECKED_ELSEWHERE.contains(&path) =>
+        {
+            p.add(path, "a NUL character (\\u0000) is not allowed here");
+        }
+        _ => {}
+    }
+}
+
+/// The CSV reader splits on one byte; a quote or a line break there would make every
+/// row ambiguous.
+fn valid_delimiter(c: char) -> bool {
+    c.is_ascii() && !matches!(c, '"' | '\n' | '\r' | '\0')
 }
 
 fn looks_like_email(s: &str) -> bool {
@@ -799,5 +876,190 @@ mod tests {
         assert!(!valid_bucket_name("ab"));
         assert!(!valid_bucket_name("-acme"));
         assert!(!valid_bucket_name("Acme"));
+    }
+
+    fn problems_of(v: serde_json::Value) -> Vec<Problem> {
+        match ImportConfig::from_value(v) {
+            Err(ConfigError::Invalid(problems)) => problems,
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    fn syntax_error(v: serde_json::Value) -> String {
+        match ImportConfig::from_value(v) {
+            Err(ConfigError::Syntax(s)) => s,
+            other => panic!("expected a syntax error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_fields_next_to_a_variant_without_fields_are_errors() {
+        let mut v = base();
+        v["kind"] = serde_json::json!({"type": "registered_users", "bogus": 1});
+        let err = syntax_error(v);
+        assert!(err.contains("unknown field `bogus`"), "{err}");
+        let mut v = base();
+        v["source"]["credentials"] = serde_json::json!({
+            "type": "default", "role_arn": "arn:aws:iam::123456789012:role/s3imports-x"
+        });
+        let err = syntax_error(v);
+        assert!(err.contains("unknown field `role_arn`"), "{err}");
+        // The valid forms read and write as before.
+        let mut v = base();
+        v["source"]["credentials"] = serde_json::json!({"type": "default"});
+        let c = ImportConfig::from_value(v).unwrap();
+        assert_eq!(c.kind, ImportKind::RegisteredUsers {});
+        assert_eq!(c.source.credentials, Credentials::default());
+        let written = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            written["kind"],
+            serde_json::json!({"type": "registered_users"})
+        );
+        assert_eq!(
+            written["source"]["credentials"],
+            serde_json::json!({"type": "default"})
+        );
+        assert_eq!(ImportConfig::from_value(written).unwrap(), c);
+    }
+
+    #[test]
+    fn the_folder_leaves_room_for_the_longest_key_in_the_ledger() {
+        // The longest name base() matches: default prefix, yyyymmdd, .csv.gz.pgp.
+        let name = "registered_user_data_20261127.csv.gz.pgp";
+        let mut accepted = Vec::new();
+        for len in 960..1000 {
+            let folder = format!("f/{}", "x".repeat(len - 2));
+            let mut v = base();
+            v["source"]["folder"] = folder.clone().into();
+            match ImportConfig::from_value(v) {
+                Ok(c) => {
+                    let key = format!("{folder}/{name}");
+                    assert!(c.file_pattern().match_key(&key).is_ok());
+                    accepted.push(crate::aws::ledger::file_sk(&key).len());
+                }
+                Err(ConfigError::Invalid(p)) => {
+                    assert_eq!(p.len(), 1, "{p:?}");
+                    assert_eq!(p[0].field, "source.folder");
+                    assert!(p[0].message.contains("too long"), "{}", p[0].message);
+                    let key = format!("{folder}/{name}");
+                    assert!(crate::aws::ledger::file_sk(&key).len() > 1024);
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        // Every folder whose longest key fits is accepted, up to exactly the limit.
+        assert_eq!(accepted.iter().max(), Some(&1024), "{accepted:?}");
+        // A long prefix leaves less room.
+        let mut v = base();
+        v["source"]["folder"] = "x".repeat(950).into();
+        assert!(ImportConfig::from_value(v.clone()).is_ok());
+        v["source"]["file_prefix"] = "p".repeat(100).into();
+        assert_eq!(problems_of(v)[0].field, "source.folder");
+    }
+
+    #[test]
+    fn delimiters_the_csv_reader_cannot_use_are_refused() {
+        for bad in ["\r", "\n", "\u{0}", "\"", "é", "€"] {
+            let mut v = base();
+            v["delimiter"] = bad.into();
+            let p = problems_of(v);
+            assert_eq!(p.len(), 1, "{bad:?}: {p:?}");
+            assert_eq!(p[0].field, "delimiter", "{bad:?}");
+            assert!(p[0].message.contains("ASCII"), "{}", p[0].message);
+        }
+        for good in ["\t", ";", "|", ",", "\u{1}"] {
+            let mut v = base();
+            v["delimiter"] = good.into();
+            assert!(ImportConfig::from_value(v).is_ok(), "{good:?}");
+        }
+    }
+
+    const SIGNER: &str = concat!(
+        "-----BEGIN PGP PUBLIC KEY BLOCK-----\n",
+        "\n",
+        "mDMEawvjNBYJKwYBBAHaRw8BAQdA2TpvJ+p/vdS/usFOBBplfZDlz8DG97WlDfjK\n",
+        "1rBPFeq0G1NpZ25lciA8c2lnbmVyQGV4YW1wbGUuY29tPoiQBBMWCAA4FiEEnKXh\n",
+        "4r3JAHwb5Pebq6d7FjU8x7EFAmsL4zQCGwMFCwkIBwIGFQoJCAsCBBYCAwECHgEC\n",
+        "F4AACgkQq6d7FjU8x7EzjgEAteqfVbCDh05Xts/psDZTuH3j2stW2JNDl0C9+ie3\n",
+        "sVIA/AiPuOaGxTiBBSqgle5SWuUtZYb63apjia/jC4rW7zAL\n",
+        "=tg9u\n",
+        "-----END PGP PUBLIC KEY BLOCK-----\n",
+    );
+
+    #[test]
+    fn a_signer_key_must_parse_as_processing_parses_it() {
+        let with_signer = |key: &str| {
+            let mut v = base();
+            v["encryption"] = serde_json::json!({
+                "type": "pgp", "private_key_ref": "s3imports/k", "signer_public_key": key
+            });
+            v
+        };
+        assert!(ImportConfig::from_value(with_signer(SIGNER)).is_ok());
+        let lines: Vec<&str> = SIGNER.lines().collect();
+        let truncated = [&lines[..4], &lines[lines.len() - 2..]].concat().join("\n");
+        for bad in [
+            "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot a key\n-----END PGP PUBLIC KEY BLOCK-----",
+            truncated.as_str(),
+            "mDMEawvjNBYJKwYBBAHaRw8BAQdA2TpvJ",
+        ] {
+            let p = problems_of(with_signer(bad));
+            assert_eq!(p.len(), 1, "{p:?}");
+            assert_eq!(p[0].field, "encryption.signer_public_key");
+            assert!(
+                p[0].message.starts_with(
+                    "the signer's public key is not an ASCII-armored OpenPGP public key"
+                ),
+                "{}",
+                p[0].message
+            );
+        }
+    }
+
+    #[test]
+    fn nul_characters_are_refused_where_they_stand() {
+        let mut v = base();
+        v["source"]["folder"] = "moengage/us\u{0}ers".into();
+        v["kind"] = serde_json::json!({"type": "events", "event_name": "Pur\u{0}chase"});
+        v["mapping"]["columns"] = serde_json::json!([
+            {"column": "ID", "attribute": "user_id"},
+            {"column": "At", "attribute": "event_time", "type": "datetime"},
+            {"column": "Em\u{0}ail", "attribute": "email"}
+        ]);
+        let p = problems_of(v);
+        let fields: Vec<&str> = p.iter().map(|p| p.field.as_str()).collect();
+        for field in [
+            "kind.event_name",
+            "source.folder",
+            "mapping.columns[2].column",
+        ] {
+            assert!(fields.contains(&field), "{field} not in {fields:?}");
+        }
+        assert!(p.iter().all(|p| !p.message.is_empty()));
+        assert!(
+            p.iter()
+                .filter(|p| p.field == "source.folder")
+                .any(|p| p.message.contains("NUL"))
+        );
+    }
+
+    #[test]
+    fn values_that_become_keys_are_bounded() {
+        let mut v = base();
+        v["kind"] = serde_json::json!({
+            "type": "auxiliary", "dataset": "d".repeat(101), "key_column": "ID", "retention_days": 30
+        });
+        v["mapping"] = serde_json::json!({"columns": [{"column": "ID", "attribute": "code"}]});
+        let p = problems_of(v.clone());
+        assert_eq!(p[0].field, "kind.dataset");
+        v["kind"]["dataset"] = "d".repeat(100).into();
+        assert!(ImportConfig::from_value(v).is_ok());
+        let mut v = base();
+        v["id"] = "a".repeat(65).into();
+        assert_eq!(problems_of(v)[0].field, "id");
+        let mut v = base();
+        v["source"]["datetime_format"] = format!("%Y%m%d{}", "-".repeat(100)).into();
+        let err = syntax_error(v);
+        assert!(err.contains("at most 100 characters"), "{err}");
     }
 }

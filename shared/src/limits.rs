@@ -111,7 +111,8 @@ impl TooLarge {
 
     /// The limit error inside an I/O error, if that is what it is.
     pub fn find(e: &io::Error) -> Option<&TooLarge> {
-        e.get_ref().and_then(|inner| inner.downcast_ref::<TooLarge>())
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<TooLarge>())
     }
 }
 
@@ -152,7 +153,9 @@ impl<R> CapRead<R> {
 impl<R: Read> Read for CapRead<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // Ask for one byte past the limit, so a file of exactly the limit passes.
-        let want = buf.len().min(usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX));
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
         if n as u64 > self.left {
             return Err(self.error.clone().io());

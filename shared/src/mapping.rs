@@ -297,7 +297,7 @@ pub fn column_problems(columns: &[ColumnMapping], kind: &ImportKind, field: &str
         }
     }
     let required: &[&str] = match kind {
-        ImportKind::RegisteredUsers => &[USER_ID],
+        ImportKind::RegisteredUsers {} => &[USER_ID],
         ImportKind::Events { .. } => &[USER_ID, EVENT_TIME],
         ImportKind::AnonymousUsers { .. } | ImportKind::Auxiliary { .. } => &[],
     };
@@ -555,7 +555,7 @@ impl CompiledMapping {
                 })
         };
         let (key, event_time) = match &config.kind {
-            ImportKind::RegisteredUsers => (KeySource::Attribute(required_attr(USER_ID)?), None),
+            ImportKind::RegisteredUsers {} => (KeySource::Attribute(required_attr(USER_ID)?), None),
             ImportKind::Events { .. } => (
                 KeySource::Attribute(required_attr(USER_ID)?),
                 Some(required_attr(EVENT_TIME)?),
@@ -716,7 +716,7 @@ impl fmt::Display for MappedRow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reader::{ReadOptions, ReadError, open_reader};
+    use crate::reader::{ReadError, ReadOptions, open_reader};
 
     fn config(kind: serde_json::Value, columns: serde_json::Value) -> ImportConfig {
         ImportConfig::from_value(serde_json::json!({
@@ -883,7 +883,7 @@ u2,31/02/1990,old,maybe,,x,y\n\
 
     #[test]
     fn mapping_problems_name_the_field() {
-        let kind = ImportKind::RegisteredUsers;
+        let kind = ImportKind::RegisteredUsers {};
         let cols: Vec<ColumnMapping> = serde_json::from_value(serde_json::json!([
             {"column": "ID", "attribute": "user_id"},
             {"column": "ID", "attribute": "x"},
@@ -946,7 +946,7 @@ u2,31/02/1990,old,maybe,,x,y\n\
         assert_eq!(m[4].attr_type(), AttrType::Boolean);
         assert_eq!(m[2].format.as_ref().map(|f| f.as_str()), Some("DD/MM/YYYY"));
         assert!(m[5].skip && m[6].skip);
-        assert!(column_problems(&m, &ImportKind::RegisteredUsers, "m").is_empty());
+        assert!(column_problems(&m, &ImportKind::RegisteredUsers {}, "m").is_empty());
         // Our own format, and its errors.
         let ours =
             parse_manifest(r#"{"columns": [{"column": "ID", "attribute": "user_id"}]}"#).unwrap();

@@ -35,6 +35,8 @@ pub enum NamingError {
         "`{0}` is not a date-time format: use yyyymmdd, ddmmyyyy, mmddyyyy, mm_yyyy, mon_yyyy, yyyymmdd_hhmm, or a pattern of %Y %m %d %H %M %S %b (e.g. %Y-%m-%d_%H-%M-%S) or %s"
     )]
     Format(String),
+    #[error("a date-time format has at most {MAX_FORMAT_CHARS} characters")]
+    FormatLength,
     #[error("the file prefix must have 1 to 100 characters")]
     PrefixLength,
     #[error("the file prefix may hold letters, digits, spaces and `_` only; `{0}` is not allowed")]
@@ -77,6 +79,10 @@ const MOENGAGE_FORMATS: &[(&str, &str)] = &[
     ("yyyymmdd_hhmm", "%Y%m%d_%H%M"),
 ];
 
+/// The longest date-time format: names, and so keys, stay bounded (see
+/// [`FilePattern::max_name_len`]).
+pub const MAX_FORMAT_CHARS: usize = 100;
+
 const MONTHS: [&str; 12] = [
     "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
 ];
@@ -84,6 +90,9 @@ const MONTHS: [&str; 12] = [
 impl DateTimeFormat {
     pub fn parse(s: &str) -> Result<Self, NamingError> {
         let text = s.trim();
+        if text.chars().count() > MAX_FORMAT_CHARS {
+            return Err(NamingError::FormatLength);
+        }
         let pattern = MOENGAGE_FORMATS
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case(text))
@@ -231,6 +240,20 @@ impl DateTimeFormat {
         NaiveDate::from_ymd_opt(y?, mo.unwrap_or(1), d.unwrap_or(1))?.and_hms_opt(h, mi, s)
     }
 
+    /// The most bytes a date-time text in this format can have.
+    pub fn max_len(&self) -> usize {
+        self.tokens
+            .iter()
+            .map(|t| match t {
+                Token::Year => 4,
+                Token::Month | Token::Day | Token::Hour | Token::Minute | Token::Second => 2,
+                Token::MonthName => 3,
+                Token::Epoch => 12,
+                Token::Literal(c) => c.len_utf8(),
+            })
+            .sum()
+    }
+
     /// A sample date-time text (31 January 2022, 12:59:30).
     pub fn example(&self) -> String {
         self.tokens
@@ -374,6 +397,15 @@ const WRAPPERS: &[(&str, bool, bool)] = &[
 ];
 
 impl FilePattern {
+    /// The most bytes a file name this pattern matches can have: prefix, `_`, the
+    /// longest date-time and the longest extension. With the folder it bounds every key
+    /// an import can record.
+    pub fn max_name_len(&self) -> usize {
+        let separator = usize::from(!self.prefix.ends_with('_'));
+        let extension = self.extensions().iter().map(String::len).max().unwrap_or(0);
+        self.prefix.len() + separator + self.format.max_len() + extension
+    }
+
     /// Every extension accepted, e.g. `.csv`, `.csv.gz`, `.csv.pgp`.
     pub fn extensions(&self) -> Vec<String> {
         WRAPPERS
@@ -1071,5 +1103,49 @@ mod tests {
             root.match_key("in/u_20220131.csv"),
             Err(Mismatch::InSubFolder { .. })
         ));
+    }
+
+    #[test]
+    fn max_name_len_bounds_every_name_that_matches() {
+        for (prefix, format) in [
+            ("u_", "yyyymmdd"),
+            ("Purchase Summary", "%Y-%m-%dT%H-%M-%S"),
+            ("aux_data_", "mon_yyyy"),
+            ("é_", "%Y年%m月"),
+        ] {
+            let p = pattern(prefix, format);
+            let name = format!("{prefix}_{}.csv.gz.pgp", p.format.example()).replace("__", "_");
+            let key = format!("in/users/{name}");
+            assert!(p.match_key(&key).is_ok(), "{key}");
+            // Fixed-width formats: the bound is exact.
+            assert_eq!(p.max_name_len(), name.len(), "{name}");
+        }
+        let epoch = pattern("u_", "%s");
+        assert!(
+            epoch
+                .match_key("in/users/u_999999999999.csv.gz.pgp")
+                .is_ok()
+        );
+        assert!(
+            epoch
+                .match_key("in/users/u_9999999999999.csv.gz.pgp")
+                .is_err()
+        );
+        assert_eq!(epoch.max_name_len(), "u_999999999999.csv.gz.pgp".len());
+        let json = FilePattern {
+            file_type: FileType::Json,
+            ..pattern("u_", "yyyymmdd")
+        };
+        assert_eq!(json.max_name_len(), "u_20220131.json.gz.pgp".len());
+    }
+
+    #[test]
+    fn formats_are_bounded() {
+        let long = format!("%Y{}", "x".repeat(MAX_FORMAT_CHARS - 2));
+        assert!(DateTimeFormat::parse(&long).is_ok());
+        assert_eq!(
+            DateTimeFormat::parse(&format!("{long}x")),
+            Err(NamingError::FormatLength)
+        );
     }
 }

@@ -159,6 +159,19 @@ fn is_stub(params: &SecretParams) -> bool {
     }
 }
 
+/// Parses the signer's ASCII-armored public key, as processing does; config validation
+/// calls it too, so a key that would fail every file is refused when the config is put.
+pub fn parse_signer_public_key(text: &str) -> Result<SignedPublicKey, PgpError> {
+    // rPGP's parse errors can quote the input; ours never do.
+    SignedPublicKey::from_string(text.trim())
+        .map(|(key, _)| key)
+        .map_err(|_| {
+            PgpError::KeyParse(
+                "the signer's public key is not an ASCII-armored OpenPGP public key".into(),
+            )
+        })
+}
+
 impl PgpKeyring {
     pub fn new(
         private_key_armored: &str,
@@ -184,19 +197,9 @@ impl PgpKeyring {
                     .into(),
             ));
         }
-        let signer = match signer_public_key_armored {
-            Some(text) => Some(
-                SignedPublicKey::from_string(text.trim())
-                    .map_err(|_| {
-                        PgpError::KeyParse(
-                            "the signer's public key is not an ASCII-armored OpenPGP public key"
-                                .into(),
-                        )
-                    })?
-                    .0,
-            ),
-            None => None,
-        };
+        let signer = signer_public_key_armored
+            .map(parse_signer_public_key)
+            .transpose()?;
         Ok(Self {
             secret,
             password: passphrase.map_or_else(Password::empty, Password::from),
@@ -272,7 +275,10 @@ fn packet_header(head: &[u8]) -> Option<(u8, Option<u64>, &[u8])> {
         let l0 = *head.get(1)?;
         let (len, header) = match l0 {
             0..=191 => (Some(u64::from(l0)), 2),
-            192..=223 => (Some((u64::from(l0 - 192) << 8) + u64::from(*head.get(2)?) + 192), 3),
+            192..=223 => (
+                Some((u64::from(l0 - 192) << 8) + u64::from(*head.get(2)?) + 192),
+                3,
+            ),
             255 => (Some(be(head.get(2..6)?)), 6),
             // Partial lengths are for data packets only.
             _ if matches!(tag, 8 | 9 | 11 | 18 | 20) => (None, 2),
@@ -303,7 +309,12 @@ fn plausible_first_packet(tag: u8, len: Option<u64>, body: &[u8]) -> bool {
     match tag {
         // Public-key encrypted session key: v3 (key id, algorithm) or v6.
         1 => match version {
-            3 => sized(12, 4096) && body.get(9).is_some_and(|a| matches!(a, 1 | 2 | 16 | 18 | 22 | 25 | 26)),
+            3 => {
+                sized(12, 4096)
+                    && body
+                        .get(9)
+                        .is_some_and(|a| matches!(a, 1 | 2 | 16 | 18 | 22 | 25 | 26))
+            }
             6 => sized(4, 4096),
             _ => false,
         },
@@ -1091,7 +1102,16 @@ mod tests {
         assert!(looks_like_pgp(&[0xD2, 0xE0, 1]));
         // A tag byte alone is not enough: text whose first letter is É, Ä, Ö, Ü, é or ñ
         // (UTF-8 lead byte 0xC3, the SKESK tag), or Ғ (0xD2, the SEIPD tag).
-        for header in ["Émail,Name\n", "Äpfel;Menge\n", "Öl,x\n", "Über,a\n", "éte,b\n", "ñandú,c\n", "Ғ,d\n", "Ą\n"] {
+        for header in [
+            "Émail,Name\n",
+            "Äpfel;Menge\n",
+            "Öl,x\n",
+            "Über,a\n",
+            "éte,b\n",
+            "ñandú,c\n",
+            "Ғ,d\n",
+            "Ą\n",
+        ] {
             assert!(!looks_like_pgp(header.as_bytes()), "{header}");
         }
         // A PNG is not PGP either (0x89 would be an old-format tag 2 header).

@@ -10,7 +10,7 @@ use crate::error::Classify;
 use crate::mapping::{CompiledMapping, suggest_type};
 use crate::naming::FileType;
 use crate::processor::{ProcessError, Processor, unwrap_file};
-use crate::reader::{ReadOptions, FileError, ReadError, Row, open_reader};
+use crate::reader::{FileError, ReadError, ReadOptions, Row, open_reader};
 use crate::values::AttrType;
 
 pub const MSG_ZERO_ROWS: &str = "Found zero data rows in the file";
@@ -167,7 +167,15 @@ impl Processor {
         let delimiter = u8::try_from(u32::from(config.delimiter)).unwrap_or(b',');
         let limits = self.settings.limits;
         let (columns, rows, row_errors) = tokio::task::spawn_blocking(move || {
-            read_top(&key, keyring.as_ref(), &spool, &limits, input, json, delimiter)
+            read_top(
+                &key,
+                keyring.as_ref(),
+                &spool,
+                &limits,
+                input,
+                json,
+                delimiter,
+            )
         })
         .await
         .map_err(|e| PreviewError::new(500, format!("the preview stopped: {e}"), None))??;

@@ -30,17 +30,17 @@ use crate::aws::source::{SourceAccess, SourceBucket, SourceError};
 use crate::config::{Encryption, ImportConfig, ImportKind};
 use crate::error::{Classify, ErrorClass};
 use crate::ledger::{FileOutcome, FileStatus};
+use crate::limits::{CapRead, CapWrite, Limits, TooLarge, io_class};
 use crate::mapping::{
     ColumnMapping, CompiledMapping, MappedRow, MappingError, MappingSpec, parse_manifest,
 };
 use crate::naming::FileType;
 use crate::notify;
-use crate::limits::{CapRead, CapWrite, Limits, TooLarge, io_class};
 use crate::pgp::{PgpError, PgpKeyring, decrypt_to, looks_like_pgp};
 use crate::reader::{FileError, ReadError, ReadOptions, Row, open_reader};
 use crate::report::{ReportSummary, ReportWriter, SPOOL_PREFIX};
-use crate::sniff;
 use crate::sink::{Write, WriteBuilder};
+use crate::sniff;
 use crate::stack::Stack;
 
 /// Rows per batch handed from the reading thread to the writer.
@@ -253,10 +253,9 @@ impl Processor {
         if let (Err(e), Some(receipt)) = (&result, &delivery.receipt) {
             let delay = match e {
                 // Come back when the other worker's lease runs out.
-                ProcessError::Busy { until: Some(until), .. } => (*until - clock.now())
-                    .to_std()
-                    .unwrap_or_default()
-                    + Duration::from_secs(5),
+                ProcessError::Busy {
+                    until: Some(until), ..
+                } => (*until - clock.now()).to_std().unwrap_or_default() + Duration::from_secs(5),
                 _ => self.settings.retry_delay(delivery.receive_count),
             };
             self.set_visibility(msg, receipt, delay).await;
@@ -314,7 +313,8 @@ impl Processor {
             ))
         } else {
             if let Some(receipt) = &delivery.receipt {
-                self.set_visibility(msg, receipt, self.settings.visibility).await;
+                self.set_visibility(msg, receipt, self.settings.visibility)
+                    .await;
             }
             let heartbeat = self.heartbeat(msg, delivery.receipt.as_deref(), clock);
             let result = tokio::select! {
@@ -530,7 +530,7 @@ impl Processor {
         let keyring = self.keyring(&config).await?;
         let (body, _size) = bucket.open(&msg.key).await?;
         let table = match &config.kind {
-            ImportKind::RegisteredUsers => &self.stack.users_table,
+            ImportKind::RegisteredUsers {} => &self.stack.users_table,
             ImportKind::AnonymousUsers { .. } => &self.stack.anonymous_users_table,
             ImportKind::Events { .. } => &self.stack.events_table,
             ImportKind::Auxiliary { .. } => &self.stack.auxiliary_table,
@@ -699,9 +699,7 @@ const IO_BUF: usize = 256 * 1024;
 
 /// Reads the first bytes of a stream for sniffing (a short first read from S3 must not
 /// decide anything) and gives back a reader that still yields them.
-fn head<'a>(
-    mut input: impl Read + 'a,
-) -> std::io::Result<(Vec<u8>, impl Read + 'a)> {
+fn head<'a>(mut input: impl Read + 'a) -> std::io::Result<(Vec<u8>, impl Read + 'a)> {
     let mut head = Vec::with_capacity(sniff::HEAD_BYTES);
     (&mut input)
         .take(sniff::HEAD_BYTES as u64)
@@ -738,7 +736,8 @@ pub fn unwrap_file<'a>(
             let mut spool = tempfile::tempfile_in(spool_dir)?;
             {
                 let out = BufWriter::with_capacity(IO_BUF, &mut spool);
-                let mut out = CapWrite::new(out, limits.max_plaintext_bytes, limits.plaintext_parameter);
+                let mut out =
+                    CapWrite::new(out, limits.max_plaintext_bytes, limits.plaintext_parameter);
                 decrypt_to(input, &mut out, keys)?;
                 out.flush()?;
             }
@@ -755,7 +754,8 @@ pub fn unwrap_file<'a>(
         .trim_end_matches(".asc")
         .ends_with(".gz");
     let plaintext: Box<dyn Read + 'a> = if first.starts_with(&GZIP_MAGIC) {
-        let gunzipped = flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(IO_BUF, plaintext));
+        let gunzipped =
+            flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(IO_BUF, plaintext));
         let (inner, gunzipped) = head(gunzipped)?;
         if let Some(kind) = sniff::binary_kind(&inner) {
             return Err(not_text(key, &format!("its gzip data holds {kind}")));

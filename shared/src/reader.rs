@@ -472,11 +472,8 @@ impl<R: Read> CsvRowReader<R> {
                     let grown = (rec.ends.len() * 2).max(64).min(MAX_FIELDS);
                     rec.ends.resize(grown, 0);
                 }
-                self.core.read_record(
-                    input,
-                    &mut rec.data[out_len..],
-                    &mut rec.ends[ends_len..],
-                )
+                self.core
+                    .read_record(input, &mut rec.data[out_len..], &mut rec.ends[ends_len..])
             };
             let ended_nl = nin > 0 && input.get(nin - 1) == Some(&b'\n');
             let in_quotes = probe && res == R::InputEmpty && nout == 1;
@@ -539,8 +536,7 @@ impl<R: Read> CsvRowReader<R> {
             // Blank lines never reach here (the parser skips them); a record of only
             // empty or space fields (`,,,`) is a spreadsheet's empty row: skip it too.
             let r = &self.record;
-            if !r.oversized && !r.unclosed_quote && r.fields().all(|f| f.trim_ascii().is_empty())
-            {
+            if !r.oversized && !r.unclosed_quote && r.fields().all(|f| f.trim_ascii().is_empty()) {
                 continue;
             }
             return Ok(true);
@@ -1534,7 +1530,14 @@ mod tests {
     }
 
     fn csv_reader(data: &[u8], delimiter: u8) -> CsvRowReader<&[u8]> {
-        CsvRowReader::new(data, &ReadOptions { delimiter, ..Default::default() }).unwrap()
+        CsvRowReader::new(
+            data,
+            &ReadOptions {
+                delimiter,
+                ..Default::default()
+            },
+        )
+        .unwrap()
     }
 
     fn fields(v: &[&str]) -> Vec<Option<String>> {
@@ -1593,7 +1596,14 @@ mod tests {
     #[test]
     fn csv_bom_read_one_byte_at_a_time() {
         let data = b"\xEF\xBB\xBF\"a\";b\n1;2\n";
-        let mut r = CsvRowReader::new(OneByte(data), &ReadOptions { delimiter: b';', ..Default::default() }).unwrap();
+        let mut r = CsvRowReader::new(
+            OneByte(data),
+            &ReadOptions {
+                delimiter: b';',
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(r.columns(), ["a", "b"]);
         assert_eq!(
             drain(&mut r),
@@ -1783,8 +1793,9 @@ mod tests {
         };
         assert_eq!(e.row, 3);
         assert!(
-            e.reason
-                .contains("starts on line 3 is never closed: the file ends inside it, so the 2 line(s)"),
+            e.reason.contains(
+                "starts on line 3 is never closed: the file ends inside it, so the 2 line(s)"
+            ),
             "{}",
             e.reason
         );
@@ -1796,7 +1807,11 @@ mod tests {
         }
         assert!(matches!(r.read_row(&mut row), Ok(false)));
         // A closed quote at the very end, with or without a final line break, is fine.
-        for data in [&b"a,b\n1,\"x\"\n"[..], b"a,b\n1,\"x\"", b"a,b\n1,\"x\ny\"\r\n"] {
+        for data in [
+            &b"a,b\n1,\"x\"\n"[..],
+            b"a,b\n1,\"x\"",
+            b"a,b\n1,\"x\ny\"\r\n",
+        ] {
             let rows = drain(&mut csv_reader(data, b','));
             assert!(rows.iter().all(|r| r.1.is_ok()), "{data:?}: {rows:?}");
         }
@@ -1809,7 +1824,11 @@ mod tests {
         let rows = drain(&mut csv_reader(data, b','));
         assert_eq!(rows.len(), 3, "{rows:?}");
         assert!(
-            rows[1].1.as_ref().unwrap_err().contains("it spans lines 3-5: is a quote left open?"),
+            rows[1]
+                .1
+                .as_ref()
+                .unwrap_err()
+                .contains("it spans lines 3-5: is a quote left open?"),
             "{rows:?}"
         );
         assert_eq!(rows[2].1, Ok(fields(&["9", "10"])));
@@ -1831,7 +1850,11 @@ mod tests {
         );
         assert_eq!(rows[1].2.len(), 1000, "the kept prefix");
         assert_eq!(rows[2].1, Ok(fields(&["3", "4"])));
-        assert!(r.record.data.capacity() <= 2048, "{}", r.record.data.capacity());
+        assert!(
+            r.record.data.capacity() <= 2048,
+            "{}",
+            r.record.data.capacity()
+        );
 
         // An endless quoted field: one failed row, bounded, then the unclosed quote.
         let mut data = b"a\n\"".to_vec();
@@ -1844,7 +1867,10 @@ mod tests {
         }
         assert!(matches!(
             r.read_row(&mut row),
-            Err(ReadError::File(FileError::UnclosedQuote { lines: 49_999, .. }))
+            Err(ReadError::File(FileError::UnclosedQuote {
+                lines: 49_999,
+                ..
+            }))
         ));
         assert!(r.record.data.capacity() <= 8192);
     }
@@ -1871,11 +1897,17 @@ mod tests {
         )
         .err()
         .unwrap();
-        assert!(e.to_string().contains("header row is larger than 8 bytes"), "{e}");
+        assert!(
+            e.to_string().contains("header row is larger than 8 bytes"),
+            "{e}"
+        );
         let e = CsvRowReader::new(&b"\"a,b\n1,2\n"[..], &ReadOptions::default())
             .err()
             .unwrap();
-        assert!(e.to_string().contains("a quoted header is never closed"), "{e}");
+        assert!(
+            e.to_string().contains("a quoted header is never closed"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1888,12 +1920,8 @@ mod tests {
         let lines = format!("{{\"id\":\"a\"}}\n{big}\n{{\"id\":\"b\"}}\n");
         let array = format!("[{{\"id\":\"a\"}},{big},{{\"id\":\"b\"}}]");
         for data in [lines, array] {
-            let mut r = JsonRowReader::new(
-                data.as_bytes(),
-                Some(vec!["id".to_string()]),
-                &options,
-            )
-            .unwrap();
+            let mut r = JsonRowReader::new(data.as_bytes(), Some(vec!["id".to_string()]), &options)
+                .unwrap();
             let rows = drain(&mut r);
             assert_eq!(rows.len(), 3, "{data}");
             assert_eq!(rows[0].1, Ok(opt(&[Some("a")])));
@@ -2137,7 +2165,8 @@ mod tests {
     #[test]
     fn json_array_streams_one_byte_at_a_time() {
         let data = "\u{FEFF} [ {\"id\": \"a]\\\"}\", \"v\": [1, 2]} ,\n{\"id\":\"b\",\"v\":{\"x\":1}},\r\n 7, \"s\", {\"id\": \"c\"} ]\n";
-        let mut r = JsonRowReader::new(OneByte(data.as_bytes()), None, &ReadOptions::default()).unwrap();
+        let mut r =
+            JsonRowReader::new(OneByte(data.as_bytes()), None, &ReadOptions::default()).unwrap();
         assert_eq!(r.columns(), ["id", "v"]);
         let rows = drain(&mut r);
         assert_eq!(rows.len(), 5);
@@ -2251,7 +2280,10 @@ mod tests {
         let mut r = open_reader(
             false,
             &b"a;b\n1;2\n"[..],
-            &ReadOptions { delimiter: b';', ..Default::default() },
+            &ReadOptions {
+                delimiter: b';',
+                ..Default::default()
+            },
             None,
         )
         .unwrap();

@@ -60,7 +60,9 @@ impl ReportWriter {
         let raw = cut(&first.raw);
         let size: u64 = errors
             .iter()
-            .map(|e| (row.len() + e.column.as_deref().map_or(0, str::len) + e.reason.len() + 8) as u64)
+            .map(|e| {
+                (row.len() + e.column.as_deref().map_or(0, str::len) + e.reason.len() + 8) as u64
+            })
             .sum::<u64>()
             + raw.len() as u64;
         if self.summary.bytes + size > self.max_bytes {
@@ -128,7 +130,10 @@ pub fn sweep_spool(dir: &Path) -> io::Result<usize> {
     let mut removed = 0;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        if entry.file_name().to_string_lossy().starts_with(SPOOL_PREFIX)
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(SPOOL_PREFIX)
             && entry.file_type()?.is_file()
         {
             std::fs::remove_file(entry.path())?;
@@ -185,7 +190,10 @@ mod tests {
         let text = read(&f);
         assert!(text.len() < 4096 + 300, "{}", text.len());
         assert!(
-            text.contains(&format!("{} more failed row(s) are not listed", s.rows_omitted)),
+            text.contains(&format!(
+                "{} more failed row(s) are not listed",
+                s.rows_omitted
+            )),
             "{text}"
         );
     }

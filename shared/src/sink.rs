@@ -195,7 +195,7 @@ impl WriteBuilder {
             ("s3i_updated_at".to_string(), s(&crate::clock::to_key(now))),
         ];
         let key = match &config.kind {
-            ImportKind::RegisteredUsers => "user_id",
+            ImportKind::RegisteredUsers {} => "user_id",
             ImportKind::AnonymousUsers { .. } => "anonymous_id",
             ImportKind::Events { event_name, .. } => {
                 common.push(("event_name".into(), s(event_name)));
@@ -270,7 +270,7 @@ impl WriteBuilder {
                 .map(|(slot, v)| (slot, attribute(v))),
         );
         match &self.kind {
-            ImportKind::RegisteredUsers | ImportKind::AnonymousUsers { .. } => {
+            ImportKind::RegisteredUsers {} | ImportKind::AnonymousUsers { .. } => {
                 Write::Update { key, set: attrs }
             }
             ImportKind::Events { event_name, .. } => {

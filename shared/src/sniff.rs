@@ -12,8 +12,14 @@ const MAGIC: &[(&[u8], &str)] = &[
     (b"GIF87a", "a GIF image"),
     (b"GIF89a", "a GIF image"),
     (b"%PDF-", "a PDF document"),
-    (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook is one; export it as CSV)"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Office document (e.g. .xls; export it as CSV)"),
+    (
+        b"PK\x03\x04",
+        "a ZIP archive (an .xlsx workbook is one; export it as CSV)",
+    ),
+    (
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+        "an old Office document (e.g. .xls; export it as CSV)",
+    ),
     (b"\x1f\x8b", "gzip data"),
     (b"BZh", "bzip2 data"),
     (b"\xfd7zXZ\x00", "xz data"),
@@ -67,7 +73,10 @@ mod tests {
 
     #[test]
     fn binary_files_say_what_they_are() {
-        assert_eq!(binary_kind(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), Some("a PNG image"));
+        assert_eq!(
+            binary_kind(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+            Some("a PNG image")
+        );
         assert!(binary_kind(b"PK\x03\x04\x14\0").is_some_and(|k| k.contains("ZIP")));
         assert_eq!(binary_kind(b"ab\0cd"), Some("binary data, not text"));
         assert_eq!(binary_kind(b"\x01\x02abc"), Some("binary data, not text"));

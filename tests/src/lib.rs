@@ -309,6 +309,65 @@ impl TestEnv {
     }
 }
 
+/// The DynamoDB operations a client sent (`GetItem`, `BatchGetItem`, ...), one entry per
+/// request, retries included: how tests prove a read is batched and bounded.
+#[derive(Debug, Clone, Default)]
+pub struct DynamoRequests(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl DynamoRequests {
+    /// The operations sent since the last call, and forgets them.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for DynamoRequests {
+    fn name(&self) -> &'static str {
+        "DynamoRequests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        // `X-Amz-Target: DynamoDB_20120810.BatchGetItem`
+        let operation = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("?")
+            .to_string();
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(operation);
+        Ok(())
+    }
+}
+
+impl TestEnv {
+    /// This stack's clients, with a DynamoDB client that records every request.
+    pub fn counted_clients(&self) -> (Clients, DynamoRequests) {
+        let requests = DynamoRequests::default();
+        let config = aws_sdk_dynamodb::config::Builder::from(&self.sdk)
+            .interceptor(requests.clone())
+            .build();
+        let clients = Clients {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(config),
+            ..self.clients.clone()
+        };
+        (clients, requests)
+    }
+}
+
 /// On a moto started with `INITIAL_NO_AUTH_ACTION_COUNT=3`: creates an IAM user allowed
 /// everything and returns its access key (three actions).
 pub async fn moto_admin_key(endpoint: &str) -> (String, String) {
@@ -463,7 +522,13 @@ impl Pipeline {
         loop {
             let got = sqs
                 .receive_message()
-                .queue_url(self.discovery.queue.url().await.unwrap_or_else(|e| panic!("queue url: {e}")))
+                .queue_url(
+                    self.discovery
+                        .queue
+                        .url()
+                        .await
+                        .unwrap_or_else(|e| panic!("queue url: {e}")),
+                )
                 .max_number_of_messages(10)
                 .send()
                 .await
@@ -477,7 +542,13 @@ impl Pipeline {
                         .unwrap_or_else(|e| panic!("message body: {e}")),
                 );
                 sqs.delete_message()
-                    .queue_url(self.discovery.queue.url().await.unwrap_or_else(|e| panic!("queue url: {e}")))
+                    .queue_url(
+                        self.discovery
+                            .queue
+                            .url()
+                            .await
+                            .unwrap_or_else(|e| panic!("queue url: {e}")),
+                    )
                     .receipt_handle(m.receipt_handle().unwrap_or_default())
                     .send()
                     .await
@@ -502,4 +573,54 @@ impl Pipeline {
         let response = self.process(&messages, clock).await;
         (report, messages, response)
     }
+}
+
+/// Records a run of `keys` in the ledger as discovery does (the run, a claim per file,
+/// the run's file list), without S3 or SQS: for tests that read history.
+pub async fn seed_run(
+    ledger: &s3imports::aws::ledger::LedgerStore,
+    import_id: &str,
+    run_id: &str,
+    bucket: &str,
+    keys: &[String],
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    ledger
+        .create_run(import_id, run_id, now)
+        .await
+        .unwrap_or_else(|e| panic!("create run: {e}"));
+    for key in keys {
+        let file = s3imports::ledger::FileRecord {
+            import_id: import_id.into(),
+            run_id: run_id.into(),
+            bucket: bucket.into(),
+            key: key.clone(),
+            size: 10,
+            etag: "\"e\"".into(),
+            status: s3imports::ledger::FileStatus::Queued,
+            rows_total: 0,
+            rows_ingested: 0,
+            rows_failed: 0,
+            bytes: 0,
+            queued_at: Some(now),
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            reason: None,
+            report_key: None,
+            attempts: 0,
+            last_error: None,
+        };
+        assert!(
+            ledger
+                .claim_file(&file, now)
+                .await
+                .unwrap_or_else(|e| panic!("claim {key}: {e}")),
+            "{key} claimed twice"
+        );
+    }
+    ledger
+        .set_run_files(import_id, run_id, keys, now)
+        .await
+        .unwrap_or_else(|e| panic!("set run files: {e}"));
 }

@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use s3imports_tests::{TestEnv, cli_binary};
+use chrono::Utc;
+use s3imports::ledger::new_run_id;
+use s3imports_tests::{TestEnv, cli_binary, seed_run};
 use serde_json::{Value, json};
 
 /// The test's "customer" bucket.
@@ -222,9 +224,10 @@ async fn put_refuses_duplicates_and_tick_imports_files() {
     let runs = s3imports(&env, &["--json", "runs", "first"]);
     assert_eq!(runs.code, 0, "{}", runs.stderr);
     let body: Value = serde_json::from_str(&runs.stdout).unwrap();
-    assert_eq!(body[0]["run"]["status"], "partially_succeeded");
-    assert_eq!(body[0]["run"]["rows_ingested"], 2);
-    assert_eq!(body[0]["files"].as_array().unwrap().len(), 2);
+    assert_eq!(body["runs"][0]["run"]["status"], "partially_succeeded");
+    assert_eq!(body["runs"][0]["run"]["rows_ingested"], 2);
+    assert_eq!(body["runs"][0]["files"].as_array().unwrap().len(), 2);
+    assert_eq!(body["next_cursor"], Value::Null);
 
     // Archiving frees the folder for another import.
     let archive = s3imports(&env, &["config", "archive", "first"]);
@@ -320,4 +323,177 @@ async fn tick_counts_only_files_it_processed() {
         .await
         .unwrap();
     assert!(left.messages().is_empty());
+}
+
+/// The cursor in a `next page: ... --cursor C` line of text output.
+fn next_cursor(stdout: &str) -> Option<String> {
+    stdout
+        .lines()
+        .find(|l| l.starts_with("next page:"))
+        .and_then(|l| l.rsplit(' ').next())
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn runs_pages_through_runs_and_a_runs_files() {
+    let env = TestEnv::new().await;
+    let ledger = env.pipeline().await.processor.ledger;
+    let now = Utc::now();
+    let (old, new) = (
+        new_run_id(now - chrono::Duration::hours(1)),
+        new_run_id(now),
+    );
+    let keys: Vec<String> = (0..120)
+        .map(|i| format!("in/users/registered_user_data_20261127_{i:03}.csv"))
+        .collect();
+    seed_run(&ledger, "paged", &old, &bucket(&env), &keys, now).await;
+    seed_run(&ledger, "paged", &new, &bucket(&env), &keys[..0], now).await;
+
+    // Text: a page of one run ends with the command for the next.
+    let first = s3imports(&env, &["runs", "paged", "--limit", "1"]);
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    assert!(
+        first.stdout.contains(&format!("run {new}")),
+        "{}",
+        first.stdout
+    );
+    assert!(
+        !first.stdout.contains(&format!("run {old}")),
+        "{}",
+        first.stdout
+    );
+    let cursor = next_cursor(&first.stdout).unwrap_or_else(|| panic!("{}", first.stdout));
+    let second = s3imports(
+        &env,
+        &["runs", "paged", "--limit", "1", "--cursor", &cursor],
+    );
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert!(
+        second.stdout.contains(&format!("run {old}")),
+        "{}",
+        second.stdout
+    );
+    assert_eq!(next_cursor(&second.stdout), None, "{}", second.stdout);
+    // The big run shows 10 files and says how to see the other 110.
+    assert_eq!(
+        second.stdout.matches("Queued in/users/").count(),
+        10,
+        "{}",
+        second.stdout
+    );
+    assert!(
+        second.stdout.contains(&format!(
+            "110 more file(s): s3imports runs paged --run {old} --cursor "
+        )),
+        "{}",
+        second.stdout
+    );
+
+    // JSON: the run's files, 50 a page, each exactly once.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut args = vec!["--json", "runs", "paged", "--run", &old, "--limit", "50"];
+        if let Some(c) = &cursor {
+            args.extend(["--cursor", c.as_str()]);
+        }
+        let out = s3imports(&env, &args);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let body: Value = serde_json::from_str(&out.stdout).unwrap();
+        let files = body["files"].as_array().unwrap();
+        assert!(files.len() <= 50);
+        seen.extend(files.iter().map(|f| f["key"].as_str().unwrap().to_string()));
+        cursor = body["next_cursor"].as_str().map(str::to_string);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, keys);
+
+    let bad = s3imports(&env, &["runs", "paged", "--cursor", "not-a-cursor"]);
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.stderr.contains("`cursor` is not a cursor"),
+        "{}",
+        bad.stderr
+    );
+    let bad = s3imports(&env, &["runs", "paged", "--limit", "51"]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("from 1 to 50"), "{}", bad.stderr);
+    let none = s3imports(
+        &env,
+        &["runs", "paged", "--run", "20990101T000000Z-00000000"],
+    );
+    assert_eq!(none.code, 1);
+    assert!(none.stderr.contains("has no run"), "{}", none.stderr);
+}
+
+#[tokio::test]
+async fn validate_refuses_what_would_fail_every_run() {
+    let env = TestEnv::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let signer = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEawvjNBYJKwYBBAHaRw8BAQdA\n=tg9u\n-----END PGP PUBLIC KEY BLOCK-----\n";
+    type Change = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Change, &str)> = vec![
+        (
+            "kind",
+            Box::new(|v: &mut Value| v["kind"] = json!({"type": "registered_users", "bogus": 1})),
+            "unknown field `bogus`",
+        ),
+        (
+            "credentials",
+            Box::new(|v: &mut Value| {
+                v["source"]["credentials"] = json!({"type": "default", "role_arn": "arn:aws:iam::123456789012:role/s3imports-r"});
+            }),
+            "unknown field `role_arn`",
+        ),
+        (
+            "folder",
+            Box::new(|v: &mut Value| v["source"]["folder"] = json!("x".repeat(1000))),
+            "source.folder: the folder is too long",
+        ),
+        (
+            "cr",
+            Box::new(|v: &mut Value| v["delimiter"] = json!("\r")),
+            "delimiter: use one ASCII character other than a quote, a line break",
+        ),
+        (
+            "nul-delimiter",
+            Box::new(|v: &mut Value| v["delimiter"] = json!("\u{0}")),
+            "delimiter: use one ASCII character other than a quote, a line break",
+        ),
+        (
+            "signer",
+            Box::new(move |v: &mut Value| {
+                v["encryption"] = json!({"type": "pgp", "private_key_ref": "s3imports/k", "signer_public_key": signer});
+            }),
+            "encryption.signer_public_key: the signer's public key is not an ASCII-armored OpenPGP public key",
+        ),
+        (
+            "nul-folder",
+            Box::new(|v: &mut Value| v["source"]["folder"] = json!("in/us\u{0}ers")),
+            "source.folder: a NUL character",
+        ),
+        (
+            "nul-column",
+            Box::new(|v: &mut Value| v["mapping"]["columns"][1]["column"] = json!("A\u{0}ge")),
+            "mapping.columns[1].column: a NUL character",
+        ),
+        (
+            "dataset",
+            Box::new(|v: &mut Value| {
+                v["kind"] = json!({"type": "auxiliary", "dataset": "d".repeat(101), "key_column": "ID", "retention_days": 7});
+            }),
+            "kind.dataset: at most 100 characters",
+        ),
+    ];
+    for (name, change, reason) in cases {
+        let mut v = users(&env, "u", "in/users");
+        change(&mut v);
+        let file = write(dir.path(), &format!("{name}.json"), &v);
+        let out = s3imports(&env, &["config", "validate", &file]);
+        assert_eq!(out.code, 1, "{name}: {}{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains("not valid"), "{name}: {}", out.stdout);
+        assert!(out.stdout.contains(reason), "{name}: {}", out.stdout);
+    }
 }

@@ -50,7 +50,12 @@ async fn drain(env: &TestEnv, d: &Discovery) -> Vec<FileMessage> {
             .clients
             .sqs
             .receive_message()
-            .queue_url(d.queue.url().await.unwrap_or_else(|e| panic!("queue url: {e}")))
+            .queue_url(
+                d.queue
+                    .url()
+                    .await
+                    .unwrap_or_else(|e| panic!("queue url: {e}")),
+            )
             .max_number_of_messages(10)
             .send()
             .await
@@ -63,7 +68,12 @@ async fn drain(env: &TestEnv, d: &Discovery) -> Vec<FileMessage> {
             env.clients
                 .sqs
                 .delete_message()
-                .queue_url(d.queue.url().await.unwrap_or_else(|e| panic!("queue url: {e}")))
+                .queue_url(
+                    d.queue
+                        .url()
+                        .await
+                        .unwrap_or_else(|e| panic!("queue url: {e}")),
+                )
                 .receipt_handle(m.receipt_handle().unwrap_or_default())
                 .send()
                 .await

@@ -181,7 +181,11 @@ async fn a_binary_file_named_csv_says_what_it_looks_like() {
     png.extend(std::iter::repeat_n(0xAAu8, 4096));
     let f = w.import(KEY, png).await;
     assert_eq!(f.status, FileStatus::Failed, "{f:?}");
-    assert!(reason(&f).contains("it looks like a PNG image"), "{}", reason(&f));
+    assert!(
+        reason(&f).contains("it looks like a PNG image"),
+        "{}",
+        reason(&f)
+    );
 
     // The same for an encrypted import: "not PGP-encrypted (a PNG image)".
     let w = world().await;
@@ -217,7 +221,10 @@ async fn an_oversized_row_fails_alone() {
     let mut w = world().await;
     w.pipe.processor.settings.limits.max_row_bytes = 64 * 1024;
     w.put_config(w.config(serde_json::json!({}))).await;
-    let csv = format!("customer_id,amount\nu1,1\n{},2\nu3,3\n", "x".repeat(200_000));
+    let csv = format!(
+        "customer_id,amount\nu1,1\n{},2\nu3,3\n",
+        "x".repeat(200_000)
+    );
     let f = w.import(KEY, csv).await;
     assert_eq!(f.status, FileStatus::PartiallySucceeded, "{f:?}");
     assert_eq!((f.rows_total, f.rows_ingested, f.rows_failed), (3, 2, 1));
@@ -227,7 +234,11 @@ async fn an_oversized_row_fails_alone() {
             && report.contains("stack parameter MaxRowBytes"),
         "{report}"
     );
-    assert!(report.len() < 3000, "the report keeps a KiB of the row: {}", report.len());
+    assert!(
+        report.len() < 3000,
+        "the report keeps a KiB of the row: {}",
+        report.len()
+    );
     assert!(report.contains("…[cut: the row has"), "{report}");
 }
 
@@ -240,13 +251,14 @@ async fn an_endless_gzipped_line_is_one_failed_row() {
     w.put_config(w.config(serde_json::json!({}))).await;
     let mut line = b"customer_id,amount\n".to_vec();
     line.extend(std::iter::repeat_n(b'a', 64 << 20));
-    let f = w
-        .import("aux/aux_data_20261127.csv.gz", gzip(&line))
-        .await;
+    let f = w.import("aux/aux_data_20261127.csv.gz", gzip(&line)).await;
     assert_eq!(f.status, FileStatus::Failed, "{f:?}");
     assert_eq!((f.rows_total, f.rows_failed), (1, 1));
     let report = w.report(&f).await;
-    assert!(report.contains("the row is larger than 1048576 bytes"), "{report}");
+    assert!(
+        report.contains("the row is larger than 1048576 bytes"),
+        "{report}"
+    );
 }
 
 /// A decompression bomb stops at the plaintext limit: a permanent failure that names
@@ -265,9 +277,7 @@ async fn a_gzip_bomb_stops_at_the_plaintext_limit() {
         csv.extend_from_slice(format!("u{i},1,{pad}\n").as_bytes());
         i += 1;
     }
-    let f = w
-        .import("aux/aux_data_20261127.csv.gz", gzip(&csv))
-        .await;
+    let f = w.import("aux/aux_data_20261127.csv.gz", gzip(&csv)).await;
     // Rows before the limit stay imported; the file is partial with the reason.
     assert_eq!(f.status, FileStatus::PartiallySucceeded, "{f:?}");
     assert!(
@@ -305,9 +315,7 @@ async fn a_gzip_bomb_stops_at_the_plaintext_limit() {
             ..Default::default()
         },
     );
-    let f = w
-        .import("aux/aux_data_20261127.csv.pgp", file)
-        .await;
+    let f = w.import("aux/aux_data_20261127.csv.pgp", file).await;
     assert_eq!(f.status, FileStatus::Failed, "{f:?}");
     assert_eq!(f.rows_ingested, 0);
     assert!(reason(&f).contains("larger than 1 MiB"), "{}", reason(&f));
@@ -327,7 +335,10 @@ async fn a_full_report_keeps_the_counts() {
     }
     csv.push_str("ok,1\n");
     let f = w.import(KEY, csv).await;
-    assert_eq!((f.rows_total, f.rows_ingested, f.rows_failed), (3001, 1, 3000));
+    assert_eq!(
+        (f.rows_total, f.rows_ingested, f.rows_failed),
+        (3001, 1, 3000)
+    );
     let report = w.report(&f).await;
     assert!(report.len() < 17 * 1024, "{}", report.len());
     let listed = report.lines().count() - 2; // header and the closing note

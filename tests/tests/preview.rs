@@ -7,8 +7,10 @@ use chrono::Utc;
 use lambda_http::Body;
 use s3imports::FixedClock;
 use s3imports::config::ImportConfig;
+use s3imports::ledger::new_run_id;
+use s3imports::processor::{Processor, ProcessorSettings};
 use s3imports_tests::gpg::{Encrypt, Gpg, KeyType};
-use s3imports_tests::{TestEnv, sdk_config_with, start_moto_with_env};
+use s3imports_tests::{TestEnv, sdk_config_with, seed_run, start_moto_with_env};
 use serde_json::{Value, json};
 
 /// The test's "customer" bucket.
@@ -16,12 +18,14 @@ fn bucket(env: &TestEnv) -> String {
     env.scoped("acme-exports")
 }
 
-fn api_event(method: &str, path: &str, body: Option<&Value>) -> lambda_http::Request {
+/// An API Gateway HTTP API (v2) event; `target` is a path with an optional `?query`.
+fn api_event(method: &str, target: &str, body: Option<&Value>) -> lambda_http::Request {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let event = json!({
         "version": "2.0",
         "routeKey": format!("{method} {path}"),
         "rawPath": path,
-        "rawQueryString": "",
+        "rawQueryString": query,
         "headers": {"content-type": "application/json"},
         "requestContext": {
             "accountId": "123456789012",
@@ -43,7 +47,16 @@ fn api_event(method: &str, path: &str, body: Option<&Value>) -> lambda_http::Req
 
 async fn call(env: &TestEnv, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
     let pipe = env.pipeline().await;
-    let response = s3imports_preview::handler(&pipe.processor, api_event(method, path, body))
+    call_with(&pipe.processor, method, path, body).await
+}
+
+async fn call_with(
+    processor: &Processor,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let response = s3imports_preview::handler(processor, api_event(method, path, body))
         .await
         .unwrap_or_else(|e| panic!("handler: {e}"));
     let status = response.status().as_u16();
@@ -283,4 +296,241 @@ async fn import_status_and_run_history() {
 
     let (status, body) = call(&env, "GET", "/imports/nope", None).await;
     assert_eq!(status, 404, "{body}");
+}
+
+fn count(requests: &[String], operation: &str) -> usize {
+    requests.iter().filter(|r| *r == operation).count()
+}
+
+fn keys_of(files: &Value) -> Vec<String> {
+    files
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["key"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn runs_and_their_files_come_in_bounded_pages_read_in_batches() {
+    let env = TestEnv::new().await;
+    let pipe = env.pipeline().await;
+    let config = ImportConfig::from_value(users_config(&env, "users")).unwrap();
+    pipe.discovery
+        .configs
+        .put(&config, Utc::now())
+        .await
+        .unwrap();
+    // Five runs, oldest first; the second found 250 files.
+    let sizes = [3, 250, 0, 1, 12];
+    let start = Utc::now() - chrono::Duration::days(10);
+    let mut runs = Vec::new();
+    for (i, n) in sizes.iter().enumerate() {
+        let at = start + chrono::Duration::hours(i as i64);
+        let run_id = new_run_id(at);
+        let keys: Vec<String> = (0..*n)
+            .map(|f| format!("users/registered_user_data_2026{:02}01_{f:03}.csv", i + 1))
+            .collect();
+        seed_run(
+            &pipe.processor.ledger,
+            "users",
+            &run_id,
+            &bucket(&env),
+            &keys,
+            at,
+        )
+        .await;
+        runs.push((run_id, keys));
+    }
+    let (clients, requests) = env.counted_clients();
+    let processor = Processor::from_env(&clients, &env.stack, ProcessorSettings::default());
+
+    // Runs, two a page, newest first: every run exactly once, each page a few requests.
+    let mut seen = Vec::new();
+    let mut first_files = std::collections::HashMap::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let target = match &cursor {
+            Some(c) => format!("/imports/users/runs?limit=2&cursor={c}"),
+            None => "/imports/users/runs?limit=2".to_string(),
+        };
+        let (status, body) = call_with(&processor, "GET", &target, None).await;
+        assert_eq!(status, 200, "{body}");
+        let sent = requests.take();
+        assert!(
+            sent.len() <= 4 && count(&sent, "BatchGetItem") <= 1,
+            "a page of runs took {sent:?}"
+        );
+        let page = body["runs"].as_array().unwrap();
+        assert!(page.len() <= 2, "{body}");
+        for run in page {
+            let files = run["files"].as_array().unwrap();
+            assert!(files.len() <= 10, "files_limit defaults to 10");
+            seen.push(run["run_id"].as_str().unwrap().to_string());
+            first_files.insert(
+                run["run_id"].as_str().unwrap().to_string(),
+                (
+                    keys_of(&run["files"]),
+                    run["files_listed"].as_u64().unwrap(),
+                    run["next_files_cursor"].as_str().map(str::to_string),
+                ),
+            );
+        }
+        pages += 1;
+        cursor = body["next_cursor"].as_str().map(str::to_string);
+        if cursor.is_none() {
+            break;
+        }
+        assert!(pages < 10, "paging never ends");
+    }
+    let expected: Vec<String> = runs.iter().rev().map(|(id, _)| id.clone()).collect();
+    assert_eq!(seen, expected, "every run once, newest first");
+    assert_eq!(pages, sizes.len().div_ceil(2));
+
+    // The big run: its first 10 files, then pages of 100 by its cursor.
+    let (big_run, big_keys) = &runs[1];
+    let (mut keys, listed, mut cursor) = first_files[big_run].clone();
+    assert_eq!((keys.len(), listed), (10, 250));
+    while let Some(c) = cursor {
+        let (status, body) = call_with(
+            &processor,
+            "GET",
+            &format!("/imports/users/runs/{big_run}/files?limit=100&cursor={c}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let sent = requests.take();
+        assert_eq!(count(&sent, "BatchGetItem"), 1, "{sent:?}");
+        assert!(sent.len() <= 3, "a page of 100 files took {sent:?}");
+        assert!(body["files"].as_array().unwrap().len() <= 100);
+        assert_eq!(body["files_total"], 250);
+        keys.extend(keys_of(&body["files"]));
+        cursor = body["next_cursor"].as_str().map(str::to_string);
+    }
+    assert_eq!(
+        &keys, big_keys,
+        "every file exactly once, in discovery order"
+    );
+    // A run that showed all its files has no cursor.
+    assert_eq!(first_files[&runs[0].0].2, None);
+    assert_eq!(first_files[&runs[0].0].0, runs[0].1);
+
+    // All 250 at once: one BatchGetItem per 100 keys, not a GetItem per file.
+    let (status, body) = call_with(
+        &processor,
+        "GET",
+        &format!("/imports/users/runs/{big_run}/files?limit=1000"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(keys_of(&body["files"]), *big_keys);
+    assert_eq!(body["next_cursor"], Value::Null);
+    let sent = requests.take();
+    assert_eq!(
+        count(&sent, "BatchGetItem"),
+        250usize.div_ceil(100),
+        "{sent:?}"
+    );
+    assert!(count(&sent, "GetItem") <= 2, "{sent:?}");
+}
+
+#[tokio::test]
+async fn bad_page_requests_are_refused_with_a_reason() {
+    let env = TestEnv::new().await;
+    let pipe = env.pipeline().await;
+    let config = ImportConfig::from_value(users_config(&env, "users")).unwrap();
+    pipe.discovery
+        .configs
+        .put(&config, Utc::now())
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let (a, b) = (
+        new_run_id(now),
+        new_run_id(now + chrono::Duration::hours(1)),
+    );
+    let keys: Vec<String> = (0..3)
+        .map(|i| format!("users/registered_user_data_2026112{i}.csv"))
+        .collect();
+    seed_run(
+        &pipe.processor.ledger,
+        "users",
+        &a,
+        &bucket(&env),
+        &keys,
+        now,
+    )
+    .await;
+    seed_run(&pipe.processor.ledger, "users", &b, &bucket(&env), &[], now).await;
+
+    let (status, body) = call(
+        &env,
+        "GET",
+        "/imports/users/runs?limit=1&files_limit=1",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let runs_cursor = body["next_cursor"].as_str().unwrap().to_string();
+    let (status, body) = call(&env, "GET", "/imports/users/runs?files_limit=1", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["runs"][1]["run_id"], a.as_str());
+    let files_cursor = body["runs"][1]["next_files_cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    for (target, mentions) in [
+        (
+            "/imports/users/runs?cursor=zz".to_string(),
+            "`cursor` is not a cursor",
+        ),
+        // A files cursor is not a runs cursor, and a run's cursor is for that run only.
+        (
+            format!("/imports/users/runs?cursor={files_cursor}"),
+            "`cursor` is not a cursor",
+        ),
+        (
+            format!("/imports/users/runs/{b}/files?cursor={files_cursor}"),
+            "`cursor` is not a cursor",
+        ),
+        (
+            format!("/imports/users/runs/{a}/files?cursor={runs_cursor}"),
+            "`cursor` is not a cursor",
+        ),
+        (
+            "/imports/users/runs?limit=0".to_string(),
+            "`limit` must be a whole number from 1 to 50",
+        ),
+        (
+            "/imports/users/runs?limit=51".to_string(),
+            "`limit` must be a whole number from 1 to 50",
+        ),
+        (
+            "/imports/users/runs?files_limit=21".to_string(),
+            "`files_limit` must be a whole number from 0 to 20",
+        ),
+        (
+            format!("/imports/users/runs/{a}/files?limit=1001"),
+            "`limit` must be a whole number from 1 to 1000",
+        ),
+    ] {
+        let (status, body) = call(&env, "GET", &target, None).await;
+        assert_eq!(status, 400, "{target}: {body}");
+        let message = body["error"].as_str().unwrap();
+        assert!(message.contains(mentions), "{target}: {message}");
+    }
+    let (status, body) = call(
+        &env,
+        "GET",
+        "/imports/users/runs/20990101T000000Z-00000000/files",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = call(&env, "GET", "/imports/nope/runs", None).await;
+    assert_eq!(status, 404);
 }

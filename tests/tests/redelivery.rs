@@ -74,9 +74,7 @@ impl World {
                 .queue_url(&self.url)
                 .visibility_timeout(900)
                 .wait_time_seconds(i32::try_from(left.as_secs().min(2)).unwrap())
-                .message_system_attribute_names(
-                    aws_sdk_sqs::types::MessageSystemAttributeName::All,
-                )
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
                 .send()
                 .await
                 .unwrap();
@@ -114,7 +112,13 @@ async fn a_retryable_failure_comes_back_after_its_backoff() {
     w.pipe
         .processor
         .ledger
-        .start_file("aux", KEY, "someone-else", now + chrono::Duration::seconds(2), now)
+        .start_file(
+            "aux",
+            KEY,
+            "someone-else",
+            now + chrono::Duration::seconds(2),
+            now,
+        )
         .await
         .unwrap();
     let started = Instant::now();
@@ -145,9 +149,11 @@ async fn a_dead_workers_file_is_taken_over_within_the_extension() {
     w.queue_file(rows(3000)).await;
     let record = w.receive(Duration::from_secs(5)).await.unwrap();
     // The worker "crashes" a moment into the file (its future is dropped mid-write).
-    let crashed =
-        tokio::time::timeout(Duration::from_millis(400), w.handle(&record)).await;
-    assert!(crashed.is_err(), "the worker was still writing when it died");
+    let crashed = tokio::time::timeout(Duration::from_millis(400), w.handle(&record)).await;
+    assert!(
+        crashed.is_err(),
+        "the worker was still writing when it died"
+    );
     let died = Instant::now();
     let again = w
         .receive(Duration::from_secs(30))
@@ -226,10 +232,16 @@ async fn row_values_never_reach_the_logs_even_at_trace() {
     assert!(matches!(w.handle(&record).await, RecordOutcome::File(..)));
     drop(_guard);
     let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).to_string();
-    assert!(logs.len() > 10_000, "trace logging was on: {} bytes", logs.len());
+    assert!(
+        logs.len() > 10_000,
+        "trace logging was on: {} bytes",
+        logs.len()
+    );
     assert!(logs.contains("file finished"), "our own lines are there");
     for value in ["SECRET-PRICE-VALUE", "SECRET-FAILED-ROW"] {
-        let at = logs.find(value).map(|i| &logs[i.saturating_sub(300)..(i + 100).min(logs.len())]);
+        let at = logs
+            .find(value)
+            .map(|i| &logs[i.saturating_sub(300)..(i + 100).min(logs.len())]);
         assert!(at.is_none(), "{value} logged: {at:?}");
     }
 }

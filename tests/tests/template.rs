@@ -216,19 +216,11 @@ fn limits_come_from_parameters() {
 /// SAM's SQS event source policy does not grant.
 #[test]
 fn processor_may_change_message_visibility() {
-    let t = template();
-    let statements = t["Resources"]["ProcessorFunction"]["Properties"]["Policies"][0]["Statement"]
-        .as_sequence()
-        .cloned()
-        .unwrap_or_default();
-    let grants = statements.iter().any(|s| {
-        let actions = s["Action"].as_sequence().cloned().unwrap_or_default();
-        actions
-            .iter()
-            .any(|a| a.as_str() == Some("sqs:ChangeMessageVisibility"))
-            && get_att(&s["Resource"]).as_deref() == Some("FilesQueue.Arn")
-    });
-    assert!(grants, "no sqs:ChangeMessageVisibility on FilesQueue");
+    let actions = actions_on(&template(), "ProcessorFunction", "FilesQueue.Arn");
+    assert!(
+        actions.iter().any(|a| a == "sqs:ChangeMessageVisibility"),
+        "no sqs:ChangeMessageVisibility on FilesQueue: {actions:?}"
+    );
 }
 
 /// The parameter a `!Ref` names.
@@ -239,10 +231,68 @@ fn reference(v: &Value) -> Option<String> {
     }
 }
 
-/// What a `!GetAtt` names (`Resource.Attribute`).
-fn get_att(v: &Value) -> Option<String> {
-    match v {
-        Value::Tagged(t) if t.tag == "!GetAtt" => t.value.as_str().map(str::to_string),
-        _ => None,
+#[test]
+fn the_api_routes_every_path_the_preview_handler_serves() {
+    let t = template();
+    let mut routed: Vec<(String, String)> =
+        t["Resources"]["PreviewFunction"]["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter(|e| e["Type"].as_str() == Some("HttpApi"))
+            .map(|e| {
+                (
+                    e["Properties"]["Method"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    e["Properties"]["Path"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect();
+    routed.sort();
+    let mut served: Vec<(String, String)> = s3imports_preview::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    served.sort();
+    assert_eq!(routed, served);
+}
+
+#[test]
+fn functions_that_read_a_runs_files_may_batch_read_the_ledger() {
+    let t = template();
+    // The preview API pages runs' files, and the processor reads a run's files for
+    // its email, with BatchGetItem.
+    for f in ["PreviewFunction", "ProcessorFunction"] {
+        let actions = actions_on(&t, f, "LedgerTable.Arn");
+        assert!(
+            actions.iter().any(|a| a == "dynamodb:BatchGetItem"),
+            "{f} may not BatchGetItem the ledger: {actions:?}"
+        );
     }
+}
+
+/// The actions a function's policy allows on one of the stack's resources.
+fn actions_on(t: &Value, function: &str, resource: &str) -> Vec<String> {
+    t["Resources"][function]["Properties"]["Policies"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["Statement"].as_sequence().into_iter().flatten())
+        .filter(|s| {
+            // `!GetAtt X.Arn` parses as a tagged string.
+            let mentions = |r: &Value| match r {
+                Value::Tagged(t) => t.value.as_str() == Some(resource),
+                other => other.as_str() == Some(resource),
+            };
+            let r = &s["Resource"];
+            mentions(r) || r.as_sequence().into_iter().flatten().any(mentions)
+        })
+        .flat_map(|s| s["Action"].as_sequence().into_iter().flatten())
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect()
 }

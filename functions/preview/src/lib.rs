@@ -2,11 +2,20 @@
 //! - `POST /preview`: body is an import config; returns the newest matching file's
 //!   columns, samples, suggested types and top 5 rows.
 //! - `GET /imports/{id}`: the config (secret references redacted), status, next run.
-//! - `GET /imports/{id}/runs`: recent runs with their files, counts and reasons.
+//! - `GET /imports/{id}/runs?limit=&cursor=&files_limit=`: a page of runs, newest
+//!   first, with their counts, reasons and first files.
+//! - `GET /imports/{id}/runs/{run_id}/files?limit=&cursor=`: a page of one run's files.
+//!
+//! Pages are bounded (see `s3imports::ledger::RUNS_LIMIT` & co.) and continue with an
+//! opaque cursor, so a response stays small however many runs and files there are.
 
 use lambda_http::http::{Method, StatusCode};
-use lambda_http::{Body, Error, Request, Response};
+use lambda_http::{Body, Error, Request, RequestExt, Response};
 use s3imports::config::ImportConfig;
+use s3imports::ledger::{
+    FILES_LIMIT, FileRecord, FilesCursor, PageError, RUN_FILES_LIMIT, RUNS_LIMIT, RunsCursor,
+    plausible_run_id,
+};
 use s3imports::preview::PreviewError;
 use s3imports::processor::Processor;
 use serde_json::{Value, json};
@@ -26,13 +35,35 @@ pub fn limits() -> s3imports::limits::Limits {
     )
 }
 
+/// Every route the handler serves (method, API Gateway path): the template routes each.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/preview"),
+    ("GET", "/imports/{id}"),
+    ("GET", "/imports/{id}/runs"),
+    ("GET", "/imports/{id}/runs/{run_id}/files"),
+];
+
 pub async fn handler(processor: &Processor, request: Request) -> Result<Response<Body>, Error> {
     let path = request.uri().path().trim_end_matches('/').to_string();
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let query = request.query_string_parameters();
+    let param = |name: &str| query.first(name);
     let result = match (request.method(), parts.as_slice()) {
         (&Method::POST, ["preview"]) => preview(processor, request.body()).await,
         (&Method::GET, ["imports", id]) => import(processor, id).await,
-        (&Method::GET, ["imports", id, "runs"]) => runs(processor, id).await,
+        (&Method::GET, ["imports", id, "runs"]) => {
+            runs(
+                processor,
+                id,
+                param("limit"),
+                param("cursor"),
+                param("files_limit"),
+            )
+            .await
+        }
+        (&Method::GET, ["imports", id, "runs", run_id, "files"]) => {
+            files(processor, id, run_id, param("limit"), param("cursor")).await
+        }
         _ => Err(PreviewError {
             status: 404,
             message: format!("no route {} {path}", request.method()),
@@ -105,28 +136,90 @@ async fn import(processor: &Processor, id: &str) -> Result<Value, PreviewError> 
     }))
 }
 
-async fn runs(processor: &Processor, id: &str) -> Result<Value, PreviewError> {
+fn page_error(e: PageError) -> PreviewError {
+    PreviewError {
+        status: 400,
+        message: e.to_string(),
+        detail: None,
+        problems: Vec::new(),
+    }
+}
+
+fn file_value(f: &FileRecord) -> Value {
+    let mut v = serde_json::to_value(f).unwrap_or_default();
+    v["status_label"] = json!(f.status.label());
+    v
+}
+
+async fn runs(
+    processor: &Processor,
+    id: &str,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+    files_limit: Option<&str>,
+) -> Result<Value, PreviewError> {
+    // Parameters first: a bad request costs no reads.
+    let limit = RUNS_LIMIT.parse(limit).map_err(page_error)?;
+    let files_limit = RUN_FILES_LIMIT.parse(files_limit).map_err(page_error)?;
+    let cursor = cursor
+        .map(RunsCursor::decode)
+        .transpose()
+        .map_err(page_error)?;
     processor.configs.require(id).await.map_err(store_error)?;
-    let history = processor
+    let page = processor
         .ledger
-        .history(id, 20)
+        .runs_page(id, cursor.as_ref(), limit, files_limit)
         .await
         .map_err(store_error)?;
-    let mut out = Vec::new();
-    for (run, files) in history {
-        let mut v = serde_json::to_value(&run).unwrap_or_default();
-        v["status_label"] = json!(run.status.label());
-        v["files"] = json!(
-            files
-                .iter()
-                .map(|f| {
-                    let mut fv = serde_json::to_value(f).unwrap_or_default();
-                    fv["status_label"] = json!(f.status.label());
-                    fv
-                })
-                .collect::<Vec<_>>()
-        );
-        out.push(v);
+    let runs: Vec<Value> = page
+        .runs
+        .iter()
+        .map(|entry| {
+            let mut v = serde_json::to_value(&entry.run).unwrap_or_default();
+            v["status_label"] = json!(entry.run.status.label());
+            v["files"] = json!(entry.files.iter().map(file_value).collect::<Vec<_>>());
+            v["files_listed"] = json!(entry.files_listed);
+            v["next_files_cursor"] = json!(entry.next_files_cursor);
+            v
+        })
+        .collect();
+    Ok(json!({"import_id": id, "runs": runs, "next_cursor": page.next_cursor}))
+}
+
+async fn files(
+    processor: &Processor,
+    id: &str,
+    run_id: &str,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<Value, PreviewError> {
+    let limit = FILES_LIMIT.parse(limit).map_err(page_error)?;
+    let cursor = cursor
+        .map(|c| FilesCursor::decode(c, run_id))
+        .transpose()
+        .map_err(page_error)?;
+    processor.configs.require(id).await.map_err(store_error)?;
+    let no_run = || PreviewError {
+        status: 404,
+        message: format!("import `{id}` has no run `{run_id}`"),
+        detail: None,
+        problems: Vec::new(),
+    };
+    if !plausible_run_id(run_id) {
+        return Err(no_run());
     }
-    Ok(json!({"import_id": id, "runs": out}))
+    let page = processor
+        .ledger
+        .files_page(id, run_id, cursor.as_ref(), limit)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(no_run)?;
+    Ok(json!({
+        "import_id": id,
+        "run_id": run_id,
+        "files_total": page.run.files_total,
+        "files_listed": page.files_listed,
+        "files": page.files.iter().map(file_value).collect::<Vec<_>>(),
+        "next_cursor": page.next_cursor,
+    }))
 }

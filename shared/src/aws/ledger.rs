@@ -15,7 +15,10 @@ use super::configs::{StoreError, aws_err, build_err};
 use super::item::{self, Item, get_n, get_s};
 use crate::clock::{from_key, to_key};
 use crate::error::ErrorClass;
-use crate::ledger::{FileOutcome, FileRecord, FileStatus, RunRecord, RunStatus};
+use crate::ledger::{
+    FileOutcome, FileRecord, FileStatus, FilesCursor, FilesPage, RunEntry, RunRecord, RunStatus,
+    RunsCursor, RunsPage,
+};
 
 /// How many bytes of file keys a run item lists: DynamoDB items hold at most 400 KB,
 /// and a run may find many thousands of files (each still has its own ledger item).
@@ -33,6 +36,9 @@ pub fn listed(keys: &[String]) -> &[String] {
         .count();
     &keys[..n]
 }
+
+/// DynamoDB's most keys in one BatchGetItem.
+const BATCH_GET_KEYS: usize = 100;
 
 pub fn file_sk(key: &str) -> String {
     format!("FILE#{key}")
@@ -98,8 +104,24 @@ impl LedgerStore {
         import_id: &str,
         keys: &[String],
     ) -> Result<HashSet<String>, StoreError> {
-        let mut known = HashSet::new();
-        for chunk in keys.chunks(100) {
+        let items = self.batch_get(import_id, keys, Some("sk")).await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| get_s(i, "sk").and_then(|s| s.strip_prefix("FILE#")))
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// The file items of `keys` (those the ledger has, in no particular order): one
+    /// BatchGetItem per 100 keys, retrying what DynamoDB leaves unprocessed.
+    async fn batch_get(
+        &self,
+        import_id: &str,
+        keys: &[String],
+        projection: Option<&str>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_KEYS) {
             let mut pending: Vec<HashMap<String, AttributeValue>> = chunk
                 .iter()
                 .map(|k| {
@@ -113,26 +135,19 @@ impl LedgerStore {
             while !pending.is_empty() {
                 let req = KeysAndAttributes::builder()
                     .set_keys(Some(pending))
-                    .projection_expression("sk")
+                    .set_projection_expression(projection.map(str::to_string))
                     .consistent_read(true)
                     .build()
                     .map_err(build_err)?;
-                let out = self
+                let mut out = self
                     .ddb
                     .batch_get_item()
                     .request_items(&self.table, req)
                     .send()
                     .await
                     .map_err(aws_err)?;
-                for i in out
-                    .responses()
-                    .and_then(|r| r.get(&self.table))
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(sk) = get_s(i, "sk").and_then(|s| s.strip_prefix("FILE#")) {
-                        known.insert(sk.to_string());
-                    }
+                if let Some(items) = out.responses.as_mut().and_then(|r| r.remove(&self.table)) {
+                    found.extend(items);
                 }
                 pending = out
                     .unprocessed_keys()
@@ -151,7 +166,23 @@ impl LedgerStore {
                 }
             }
         }
-        Ok(known)
+        Ok(found)
+    }
+
+    /// The file records of `keys`, in that order (keys the ledger lacks are left out).
+    pub async fn files(
+        &self,
+        import_id: &str,
+        keys: &[String],
+    ) -> Result<Vec<FileRecord>, StoreError> {
+        let mut by_key: HashMap<String, FileRecord> = self
+            .batch_get(import_id, keys, None)
+            .await?
+            .iter()
+            .map(|i| file_from_item(import_id, i))
+            .map(|f| (f.key.clone(), f))
+            .collect();
+        Ok(keys.iter().filter_map(|k| by_key.remove(k)).collect())
     }
 
     /// Claims a new file for a run. False when the ledger already has it (another tick,
@@ -539,7 +570,8 @@ impl LedgerStore {
             .map(|i| run_from_item(import_id, &i)))
     }
 
-    /// The files of a run, in the order discovery found them.
+    /// The files of a run, in the order discovery found them (as many as the run item
+    /// lists), read in batches.
     pub async fn run_files(
         &self,
         import_id: &str,
@@ -548,54 +580,137 @@ impl LedgerStore {
         let Some(run) = self.raw(import_id, &run_sk(run_id)).await? else {
             return Ok(Vec::new());
         };
-        let keys: Vec<String> = run
-            .get("files")
-            .and_then(|v| v.as_l().ok())
-            .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
-            .unwrap_or_default();
-        let mut files = Vec::with_capacity(keys.len());
-        for k in keys {
-            if let Some(f) = self.file(import_id, &k).await? {
-                files.push(f);
-            }
-        }
-        Ok(files)
+        self.files(import_id, &listed_keys(&run)).await
     }
 
-    /// The most recent runs, each with its files: what operators read.
-    pub async fn history(
+    /// A page of one run's files from `cursor` (the start when None); None when the
+    /// import has no such run. One GetItem and one BatchGetItem per 100 files.
+    pub async fn files_page(
         &self,
         import_id: &str,
-        limit: i32,
-    ) -> Result<Vec<(RunRecord, Vec<FileRecord>)>, StoreError> {
-        let mut out = Vec::new();
-        for run in self.runs(import_id, limit).await? {
-            let files = self.run_files(import_id, &run.run_id).await?;
-            out.push((run, files));
-        }
-        Ok(out)
+        run_id: &str,
+        cursor: Option<&FilesCursor>,
+        limit: usize,
+    ) -> Result<Option<FilesPage>, StoreError> {
+        let Some(item) = self.raw(import_id, &run_sk(run_id)).await? else {
+            return Ok(None);
+        };
+        let keys = listed_keys(&item);
+        let from = cursor.map_or(0, |c| c.offset).min(keys.len());
+        let to = from.saturating_add(limit).min(keys.len());
+        let files = self.files(import_id, &keys[from..to]).await?;
+        Ok(Some(FilesPage {
+            run: run_from_item(import_id, &item),
+            files,
+            files_listed: keys.len(),
+            next_cursor: (to < keys.len()).then(|| {
+                FilesCursor {
+                    run: run_id.to_string(),
+                    offset: to,
+                }
+                .encode()
+            }),
+        }))
     }
 
-    /// The most recent runs first.
-    pub async fn runs(&self, import_id: &str, limit: i32) -> Result<Vec<RunRecord>, StoreError> {
-        let out = self
-            .ddb
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :run)")
-            .expression_attribute_values(":pk", item::s(import_id))
-            .expression_attribute_values(":run", item::s("RUN#"))
-            .scan_index_forward(false)
-            .limit(limit)
-            .send()
-            .await
-            .map_err(aws_err)?;
-        Ok(out
-            .items()
+    /// A page of the import's runs, newest first, after `cursor` (from the newest when
+    /// None), each with its first `files_per_run` files. Runs are read with Query (a
+    /// run item lists up to [`RUN_FILES_BUDGET`] of keys, so a 1 MB Query page may hold
+    /// only a few) and every shown file with one BatchGetItem per 100.
+    pub async fn runs_page(
+        &self,
+        import_id: &str,
+        cursor: Option<&RunsCursor>,
+        limit: usize,
+        files_per_run: usize,
+    ) -> Result<RunsPage, StoreError> {
+        // One more than asked: whether it exists says if there is a next page.
+        let want = limit + 1;
+        let mut items: Vec<Item> = Vec::with_capacity(want);
+        let mut start = cursor.map(|c| {
+            HashMap::from([
+                ("pk".to_string(), item::s(import_id)),
+                ("sk".to_string(), item::s(run_sk(&c.after_run))),
+            ])
+        });
+        loop {
+            let out = self
+                .ddb
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :run)")
+                .expression_attribute_values(":pk", item::s(import_id))
+                .expression_attribute_values(":run", item::s("RUN#"))
+                .scan_index_forward(false)
+                .limit(i32::try_from(want - items.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(aws_err)?;
+            start = out.last_evaluated_key;
+            items.extend(out.items.unwrap_or_default());
+            if items.len() >= want || start.is_none() {
+                break;
+            }
+        }
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let listed: Vec<Vec<String>> = items.iter().map(listed_keys).collect();
+        let shown: Vec<String> = listed
             .iter()
-            .map(|i| run_from_item(import_id, i))
-            .collect())
+            .flat_map(|keys| keys.iter().take(files_per_run).cloned())
+            .collect();
+        let mut by_key: HashMap<String, FileRecord> = self
+            .files(import_id, &shown)
+            .await?
+            .into_iter()
+            .map(|f| (f.key.clone(), f))
+            .collect();
+        let runs: Vec<RunEntry> = items
+            .iter()
+            .zip(listed)
+            .map(|(item, keys)| {
+                let run = run_from_item(import_id, item);
+                let files = keys
+                    .iter()
+                    .take(files_per_run)
+                    .filter_map(|k| by_key.remove(k))
+                    .collect();
+                let next_files_cursor = (keys.len() > files_per_run).then(|| {
+                    FilesCursor {
+                        run: run.run_id.clone(),
+                        offset: files_per_run,
+                    }
+                    .encode()
+                });
+                RunEntry {
+                    run,
+                    files,
+                    files_listed: keys.len(),
+                    next_files_cursor,
+                }
+            })
+            .collect();
+        let next_cursor = if more {
+            runs.last().map(|r| {
+                RunsCursor {
+                    after_run: r.run.run_id.clone(),
+                }
+                .encode()
+            })
+        } else {
+            None
+        };
+        Ok(RunsPage { runs, next_cursor })
     }
+}
+
+/// The file keys a run item lists, in the order discovery found them.
+fn listed_keys(run: &Item) -> Vec<String> {
+    run.get("files")
+        .and_then(|v| v.as_l().ok())
+        .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+        .unwrap_or_default()
 }
 
 fn is_conditional<R>(
@@ -691,5 +806,11 @@ mod tests {
         let n = listed(&many).len();
         assert!(n > 5_000 && n < 100_000, "{n}");
         assert!(listed(&many).iter().map(|k| k.len() + 4).sum::<usize>() <= RUN_FILES_BUDGET);
+    }
+
+    #[test]
+    fn the_longest_key_config_allows_fits_the_sort_key() {
+        let key = "k".repeat(crate::ledger::MAX_FILE_KEY_BYTES);
+        assert_eq!(file_sk(&key).len(), 1024, "DynamoDB's sort key limit");
     }
 }

@@ -63,9 +63,8 @@ pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
 /// checksums the SDK cannot validate, and it warns on every such GetObject; what we
 /// read is authenticated by PGP (integrity and signature) or TLS instead.
 pub fn s3_config(sdk: &SdkConfig) -> aws_sdk_s3::config::Builder {
-    let mut builder = aws_sdk_s3::config::Builder::from(sdk).response_checksum_validation(
-        aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
-    );
+    let mut builder = aws_sdk_s3::config::Builder::from(sdk)
+        .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired);
     if sdk.endpoint_url().is_some() {
         builder = builder.force_path_style(true);
     }

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use aws_sdk_sqs::Client;
-use tokio::sync::OnceCell;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
 
 use super::configs::StoreError;
 use super::{classify_sdk, describe_sdk};

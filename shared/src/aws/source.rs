@@ -130,7 +130,7 @@ impl SourceAccess {
         session: &str,
     ) -> Result<SourceBucket, SourceError> {
         let creds = match &source.credentials {
-            Credentials::Default => None,
+            Credentials::Default {} => None,
             Credentials::AssumeRole {
                 role_arn,
                 external_id,
