@@ -8,6 +8,7 @@ use aws_lambda_events::event::sqs::SqsMessage;
 use chrono::{DateTime, Utc};
 use s3imports::aws::configs::{ConfigStore, PutOutcome};
 use s3imports::aws::ledger::LedgerStore;
+use s3imports::aws::reports::{ReportStore, find_report};
 use s3imports::aws::{Clients, load_config, provision::provision as provision_stack};
 use s3imports::config::{ConfigError, ImportConfig};
 use s3imports::discovery::{Discovery, TickOutcome};
@@ -378,6 +379,48 @@ fn file_line(f: &FileRecord) -> String {
             .map(|k| format!("; report {k}"))
             .unwrap_or_default(),
     )
+}
+
+/// Streams a run's failed-rows report for a file from the reports bucket to `output`
+/// (a file) or stdout, never holding it whole in memory.
+pub async fn report(
+    out: &Output,
+    stack: &Stack,
+    import_id: &str,
+    run_id: &str,
+    file_key: &str,
+    output: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    let clients = clients().await;
+    let ledger = LedgerStore::new(clients.dynamodb.clone(), &stack.ledger_table);
+    let reports = ReportStore::new(clients.s3.clone(), &stack.reports_bucket);
+    let key = find_report(&ledger, import_id, run_id, file_key).await?;
+    let mut object = reports.open(&key).await?;
+    let mut sink: Box<dyn std::io::Write> = match output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {path}"))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut written: u64 = 0;
+    while let Some(chunk) = object
+        .body
+        .try_next()
+        .await
+        .with_context(|| format!("reading report {key}"))?
+    {
+        sink.write_all(&chunk).context("writing the report")?;
+        written += chunk.len() as u64;
+    }
+    sink.flush().context("writing the report")?;
+    if let Some(path) = output {
+        out.emit(
+            json!({"report_key": key, "bucket": stack.reports_bucket, "bytes": written, "output": path}),
+            || format!("report {key} ({written} bytes) written to {path}\n"),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn provision(out: &Output, stack: &Stack) -> anyhow::Result<ExitCode> {

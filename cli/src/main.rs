@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "s3imports",
     version,
-    about = "Operate s3imports: configs, previews, runs and local ticks"
+    about = "Operate s3imports: configs, previews, runs, reports and local ticks"
 )]
 struct Cli {
     /// Print JSON instead of text (for scripts).
@@ -47,6 +47,19 @@ enum Command {
         /// List this run's files instead of the runs.
         #[arg(long)]
         run: Option<String>,
+    },
+    /// Download a run's failed-rows report for a file (the command each run email
+    /// names): to stdout, or to --output.
+    Report {
+        /// The import's id.
+        import_id: String,
+        /// The run's id (as in `s3imports runs` and the email).
+        run_id: String,
+        /// The data file's S3 key (folder/name).
+        file_key: String,
+        /// Write the report to this file instead of stdout.
+        #[arg(long, short)]
+        output: Option<String>,
     },
     /// Run discovery once, then process every queued file in-process until the queue is
     /// empty.
@@ -131,6 +144,22 @@ async fn main() -> ExitCode {
             run: Some(run),
             ..
         } => commands::run_files(&out, &stack, &id, &run, limit, cursor.as_deref()).await,
+        Command::Report {
+            import_id,
+            run_id,
+            file_key,
+            output,
+        } => {
+            commands::report(
+                &out,
+                &stack,
+                &import_id,
+                &run_id,
+                &file_key,
+                output.as_deref(),
+            )
+            .await
+        }
         Command::Tick { now } => commands::tick(&out, &stack, now.as_deref()).await,
         Command::Local(LocalCommand::Provision) => commands::provision(&out, &stack).await,
     };

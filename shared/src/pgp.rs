@@ -328,7 +328,7 @@ fn plausible_first_packet(tag: u8, len: Option<u64>, body: &[u8]) -> bool {
             5 | 6 => sized(4, 512),
             _ => false,
         },
-        2 => matches!(version, 3 | 4 | 5 | 6) && len.is_some_and(|l| l >= 4),
+        2 => (3..=6).contains(&version) && len.is_some_and(|l| l >= 4),
         4 => matches!(version, 3 | 6) && len.is_some_and(|l| l >= 13),
         8 => version <= 3,
         18 => matches!(version, 1 | 2),

@@ -24,7 +24,7 @@ use crate::aws::configs::{ConfigStore, StoreError};
 use crate::aws::ledger::{LedgerStore, StartOutcome};
 use crate::aws::mailer::Mailer;
 use crate::aws::queue::{FileMessage, FileQueue};
-use crate::aws::reports::{ReportStore, report_key};
+use crate::aws::reports::{Bounded, ReportStore, report_key};
 use crate::aws::sink::DynamoSink;
 use crate::aws::source::{SourceAccess, SourceBucket, SourceError};
 use crate::config::{Encryption, ImportConfig, ImportKind};
@@ -35,7 +35,7 @@ use crate::mapping::{
     ColumnMapping, CompiledMapping, MappedRow, MappingError, MappingSpec, parse_manifest,
 };
 use crate::naming::FileType;
-use crate::notify;
+use crate::notify::{self, Attachment, ReportDelivery};
 use crate::pgp::{PgpError, PgpKeyring, decrypt_to, looks_like_pgp};
 use crate::reader::{FileError, ReadError, ReadOptions, Row, open_reader};
 use crate::report::{ReportSummary, ReportWriter, SPOOL_PREFIX};
@@ -418,13 +418,9 @@ impl Processor {
                 return Ok(());
             }
             let files = self.ledger.run_files(import_id, run_id).await?;
-            let mut links = HashMap::new();
-            for f in &files {
-                if let Some(k) = &f.report_key {
-                    links.insert(f.key.clone(), self.reports.link(k).await?);
-                }
-            }
-            let email = notify::run_email(&record.config, &run, &files, &links);
+            let (deliveries, attachments) = self.report_attachments(&files).await;
+            let mut email = notify::run_email(&record.config, &run, &files, &deliveries);
+            email.attachments = attachments;
             self.mailer
                 .send(&record.config.notifications.recipients, &email)
                 .await
@@ -433,6 +429,40 @@ impl Processor {
         if let Err(e) = result {
             warn!(import_id, run_id, error = %e, "run email not sent");
         }
+    }
+
+    /// The run's failed-rows reports that fit in one email ([`notify::MAX_ATTACHED_BYTES`]
+    /// in all, in file order), and how each report travels. A report that cannot be
+    /// read is left out: the email still names how to fetch it.
+    async fn report_attachments(
+        &self,
+        files: &[crate::ledger::FileRecord],
+    ) -> (HashMap<String, ReportDelivery>, Vec<Attachment>) {
+        let mut deliveries = HashMap::new();
+        let mut attachments = Vec::new();
+        let mut room = notify::MAX_ATTACHED_BYTES;
+        for f in files {
+            let Some(key) = &f.report_key else { continue };
+            let delivery = match self.reports.read_bounded(key, room).await {
+                Ok(Bounded::Read(data)) => {
+                    room -= data.len() as u64;
+                    let filename = key.rsplit('/').next().unwrap_or(key).to_string();
+                    attachments.push(Attachment {
+                        filename: filename.clone(),
+                        content_type: "text/csv".into(),
+                        data,
+                    });
+                    ReportDelivery::Attached { filename }
+                }
+                Ok(Bounded::TooLarge(bytes)) => ReportDelivery::TooLarge { bytes },
+                Err(e) => {
+                    warn!(key = %key, error = %e, "failed-rows report not attached");
+                    ReportDelivery::Unavailable
+                }
+            };
+            deliveries.insert(f.key.clone(), delivery);
+        }
+        (deliveries, attachments)
     }
 
     /// Extends the lease until the file is done; resolves only if the lease is lost.

@@ -469,7 +469,7 @@ impl<R: Read> CsvRowReader<R> {
                     rec.data.resize(grown, 0);
                 }
                 if ends_len == rec.ends.len() {
-                    let grown = (rec.ends.len() * 2).max(64).min(MAX_FIELDS);
+                    let grown = (rec.ends.len() * 2).clamp(64, MAX_FIELDS);
                     rec.ends.resize(grown, 0);
                 }
                 self.core

@@ -290,12 +290,16 @@ impl TestEnv {
 
     /// Emails moto has recorded as sent to [`TestEnv::recipient`] (`GET
     /// /moto-api/data.json`), each with `subject`, `body`, `source` and `destinations`.
+    /// Raw MIME messages are parsed (by mail-parser, not by our own code) into the same
+    /// shape, plus `attachments` (`filename`, `content_type`, `data` as base64) and
+    /// `raw` (the message text).
     pub async fn sent_emails(&self) -> Vec<serde_json::Value> {
         let body = http_get(&self.endpoint, "/moto-api/data.json");
         let data: serde_json::Value =
             serde_json::from_str(&body).unwrap_or_else(|e| panic!("moto's data.json: {e}"));
         let to = serde_json::Value::String(self.recipient());
-        data.pointer("/ses/Message")
+        let simple = data
+            .pointer("/ses/Message")
             .and_then(|v| v.as_array())
             .into_iter()
             .flatten()
@@ -304,8 +308,19 @@ impl TestEnv {
                     .and_then(|a| a.as_array())
                     .is_some_and(|a| a.contains(&to))
             })
-            .cloned()
-            .collect()
+            .cloned();
+        let raw = data
+            .pointer("/ses/RawMessage")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .filter(|m| {
+                m["destinations"]
+                    .as_array()
+                    .is_some_and(|a| a.contains(&to))
+            })
+            .map(parse_raw_email);
+        simple.chain(raw).collect()
     }
 }
 
@@ -366,6 +381,37 @@ impl TestEnv {
         };
         (clients, requests)
     }
+}
+
+/// A raw message moto recorded, as the fields a mail reader shows.
+fn parse_raw_email(m: &serde_json::Value) -> serde_json::Value {
+    use base64::Engine as _;
+    use mail_parser::{MessageParser, MimeHeaders as _};
+    let raw = m["raw_data"].as_str().unwrap_or_default();
+    let parsed = MessageParser::default()
+        .parse(raw.as_bytes())
+        .unwrap_or_else(|| panic!("moto recorded a message that is not MIME: {raw}"));
+    let attachments: Vec<serde_json::Value> = parsed
+        .attachments()
+        .map(|a| {
+            let ct = a
+                .content_type()
+                .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or_default()));
+            serde_json::json!({
+                "filename": a.attachment_name(),
+                "content_type": ct,
+                "data": base64::engine::general_purpose::STANDARD.encode(a.contents()),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "subject": parsed.subject(),
+        "body": parsed.body_text(0).map(|b| b.to_string()),
+        "source": m["source"],
+        "destinations": {"ToAddresses": m["destinations"]},
+        "attachments": attachments,
+        "raw": raw,
+    })
 }
 
 /// On a moto started with `INITIAL_NO_AUTH_ACTION_COUNT=3`: creates an IAM user allowed

@@ -327,7 +327,12 @@ u6,f@x.com,7,no,,\n";
         body.contains("Rows: 6 total, 2 imported, 4 failed"),
         "{body}"
     );
-    assert!(body.contains("Failed rows report: http"), "{body}");
+    assert!(
+        body.contains(
+            "Failed rows report: attached as registered_user_data_20261127.csv.pgp.failed.csv"
+        ),
+        "{body}"
+    );
 }
 
 async fn assert_fails_with(w: &World, needle: &str) {

@@ -186,7 +186,7 @@ fn limits_come_from_parameters() {
         (ENV_STORAGE_MB, "ProcessorEphemeralStorageMB"),
     ] {
         assert_eq!(
-            reference(&env[name]).as_deref(),
+            ref_target(&env[name]),
             Some(parameter),
             "{name} must be !Ref {parameter}"
         );
@@ -201,7 +201,7 @@ fn limits_come_from_parameters() {
     assert!(s3imports::limits::REPORT_PARAMETER.ends_with("FailedRowsReportMaxMB"));
     let processor = &t["Resources"]["ProcessorFunction"]["Properties"];
     assert_eq!(
-        reference(&processor["EphemeralStorage"]["Size"]).as_deref(),
+        ref_target(&processor["EphemeralStorage"]["Size"]),
         Some("ProcessorEphemeralStorageMB")
     );
     let preview = &t["Resources"]["PreviewFunction"]["Properties"];
@@ -221,14 +221,6 @@ fn processor_may_change_message_visibility() {
         actions.iter().any(|a| a == "sqs:ChangeMessageVisibility"),
         "no sqs:ChangeMessageVisibility on FilesQueue: {actions:?}"
     );
-}
-
-/// The parameter a `!Ref` names.
-fn reference(v: &Value) -> Option<String> {
-    match v {
-        Value::Tagged(t) if t.tag == "!Ref" => t.value.as_str().map(str::to_string),
-        _ => v["Ref"].as_str().map(str::to_string),
-    }
 }
 
 #[test]
@@ -295,4 +287,380 @@ fn actions_on(t: &Value, function: &str, resource: &str) -> Vec<String> {
         .flat_map(|s| s["Action"].as_sequence().into_iter().flatten())
         .filter_map(|a| a.as_str().map(str::to_string))
         .collect()
+}
+
+// ------------------------------------------------------------------ event sources
+//
+// AWS rules that `sam validate` and cfn-lint do not check, but that make `sam deploy`
+// (or the running stack) fail. Each is checked for every function and every queue, so a
+// new event source or queue is held to them too.
+
+/// Lambda's default timeout when neither the function nor Globals set one.
+const LAMBDA_DEFAULT_TIMEOUT: u64 = 3;
+/// SQS's default visibility timeout and message retention when a queue sets none.
+const SQS_DEFAULT_VISIBILITY: u64 = 30;
+const SQS_DEFAULT_RETENTION: u64 = 345_600;
+
+/// Which end of a parameter's allowed range is the worst case for a check.
+#[derive(Clone, Copy)]
+enum Worst {
+    Max,
+    Min,
+}
+
+/// `!Ref X`, `{Ref: X}` -> X.
+fn ref_target(v: &Value) -> Option<&str> {
+    match v {
+        Value::Tagged(t) if t.tag == "Ref" => t.value.as_str(),
+        Value::Mapping(_) => v["Ref"].as_str(),
+        _ => None,
+    }
+}
+
+/// `!GetAtt X.Attr`, `!GetAtt [X, Attr]`, `{Fn::GetAtt: [X, Attr]}` -> (X, Attr).
+fn get_att(v: &Value) -> Option<(String, String)> {
+    let args = match v {
+        Value::Tagged(t) if t.tag == "GetAtt" => &t.value,
+        Value::Mapping(_) if !v["Fn::GetAtt"].is_null() => &v["Fn::GetAtt"],
+        _ => return None,
+    };
+    match args {
+        Value::String(s) => s
+            .split_once('.')
+            .map(|(r, a)| (r.to_string(), a.to_string())),
+        Value::Sequence(seq) if seq.len() == 2 => {
+            Some((seq[0].as_str()?.to_string(), seq[1].as_str()?.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// A number in the template: a literal (number or numeric string) or `!Ref` to a
+/// parameter, taken at its worst case (MaxValue or MinValue; Default when unbounded).
+fn number(t: &Value, v: &Value, worst: Worst, what: &str) -> u64 {
+    if let Some(n) = v.as_u64() {
+        return n;
+    }
+    if let Some(n) = v.as_str().and_then(|s| s.parse().ok()) {
+        return n;
+    }
+    let param = ref_target(v).unwrap_or_else(|| panic!("{what}: cannot resolve {v:?}"));
+    let p = &t["Parameters"][param];
+    assert!(!p.is_null(), "{what}: !Ref {param} is not a parameter");
+    let bound = match worst {
+        Worst::Max => &p["MaxValue"],
+        Worst::Min => &p["MinValue"],
+    };
+    let chosen = if bound.is_null() {
+        &p["Default"]
+    } else {
+        bound
+    };
+    number(t, chosen, worst, &format!("{what} (parameter {param})"))
+}
+
+/// The logical id of the `AWS::SQS::Queue` an ARN expression names.
+fn queue_of(t: &Value, arn: &Value, what: &str) -> String {
+    let (id, attr) = get_att(arn)
+        .unwrap_or_else(|| panic!("{what}: the queue {arn:?} is not `!GetAtt Queue.Arn` of this stack, so it cannot be checked"));
+    assert_eq!(attr, "Arn", "{what}");
+    assert_eq!(
+        t["Resources"][id.as_str()]["Type"].as_str(),
+        Some("AWS::SQS::Queue"),
+        "{what}: {id} is not a queue"
+    );
+    id
+}
+
+fn resources_of_type<'a>(t: &'a Value, ty: &str) -> Vec<(String, &'a Value)> {
+    t["Resources"]
+        .as_mapping()
+        .into_iter()
+        .flatten()
+        .filter(|(_, r)| r["Type"].as_str() == Some(ty))
+        .map(|(k, r)| (k.as_str().unwrap_or_default().to_string(), r))
+        .collect()
+}
+
+/// (function id, event name, queue id, event properties) for every SQS event source.
+fn sqs_event_sources(t: &Value) -> Vec<(String, String, String, &Value)> {
+    let mut out = Vec::new();
+    for (f, r) in resources_of_type(t, "AWS::Serverless::Function") {
+        for (name, event) in r["Properties"]["Events"].as_mapping().into_iter().flatten() {
+            if event["Type"].as_str() != Some("SQS") {
+                continue;
+            }
+            let name = name.as_str().unwrap_or_default().to_string();
+            let props = &event["Properties"];
+            let q = queue_of(t, &props["Queue"], &format!("{f}.{name}"));
+            out.push((f.clone(), name, q, props));
+        }
+    }
+    out
+}
+
+fn is_fifo(queue: &Value) -> bool {
+    queue["Properties"]["FifoQueue"].as_bool() == Some(true)
+        || queue["Properties"]["FifoQueue"].as_str() == Some("true")
+}
+
+#[test]
+fn every_sqs_event_source_is_one_lambda_accepts() {
+    let t = template();
+    let sources = sqs_event_sources(&t);
+    assert!(!sources.is_empty(), "the template has no SQS event source");
+    for (f, name, q, props) in sources {
+        let what = format!("{f}.Events.{name} (queue {q})");
+        let fp = &t["Resources"][f.as_str()]["Properties"];
+        let timeout_v = if fp["Timeout"].is_null() {
+            &t["Globals"]["Function"]["Timeout"]
+        } else {
+            &fp["Timeout"]
+        };
+        let timeout = if timeout_v.is_null() {
+            LAMBDA_DEFAULT_TIMEOUT
+        } else {
+            number(&t, timeout_v, Worst::Max, &format!("{f}.Timeout"))
+        };
+        let queue = &t["Resources"][q.as_str()];
+        let qp = &queue["Properties"];
+        let visibility = if qp["VisibilityTimeout"].is_null() {
+            SQS_DEFAULT_VISIBILITY
+        } else {
+            number(&t, &qp["VisibilityTimeout"], Worst::Min, &what)
+        };
+        // AWS: CreateEventSourceMapping fails with "Queue visibility timeout: N seconds
+        // is less than Function timeout: M seconds" (Lambda developer guide, "Using
+        // Lambda with Amazon SQS": the visibility timeout must be at least the
+        // function's timeout).
+        assert!(
+            visibility >= timeout,
+            "{what}: the queue's visibility timeout {visibility} s is below {f}'s timeout {timeout} s; Lambda refuses the event source"
+        );
+
+        // AWS (EventSourceMapping BatchSize, MaximumBatchingWindowInSeconds): standard
+        // queues take 1..=10 messages a batch, up to 10,000 only with a batching window
+        // of at least 1 s; FIFO queues at most 10; the window is 0..=300 s. The SAM
+        // default batch size is 10.
+        let batch = if props["BatchSize"].is_null() {
+            10
+        } else {
+            number(&t, &props["BatchSize"], Worst::Max, &what)
+        };
+        let window = if props["MaximumBatchingWindowInSeconds"].is_null() {
+            0
+        } else {
+            number(
+                &t,
+                &props["MaximumBatchingWindowInSeconds"],
+                Worst::Max,
+                &what,
+            )
+        };
+        assert!(window <= 300, "{what}: batching window {window} s > 300 s");
+        let max_batch = if is_fifo(queue) || window == 0 {
+            10
+        } else {
+            10_000
+        };
+        assert!(
+            (1..=max_batch).contains(&batch),
+            "{what}: batch size {batch} is outside 1..={max_batch}"
+        );
+
+        // AWS (EventSourceMapping FunctionResponseTypes): the only valid value.
+        for r in props["FunctionResponseTypes"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            assert_eq!(
+                r.as_str(),
+                Some("ReportBatchItemFailures"),
+                "{what}: FunctionResponseTypes"
+            );
+        }
+
+        // AWS (EventSourceMapping ScalingConfig): MaximumConcurrency is 2..=1000.
+        let max_concurrency = &props["ScalingConfig"]["MaximumConcurrency"];
+        if !max_concurrency.is_null() {
+            let c = number(&t, max_concurrency, Worst::Max, &what);
+            assert!((2..=1000).contains(&c), "{what}: MaximumConcurrency {c}");
+        }
+    }
+}
+
+#[test]
+fn every_redrive_policy_is_one_sqs_accepts() {
+    let t = template();
+    let queues = resources_of_type(&t, "AWS::SQS::Queue");
+    let mut redriven = 0;
+    for (q, queue) in &queues {
+        let qp = &queue["Properties"];
+        let redrive = &qp["RedrivePolicy"];
+        if redrive.is_null() {
+            continue;
+        }
+        redriven += 1;
+        // AWS (SQS RedrivePolicy): maxReceiveCount is 1..=1000.
+        let receives = number(&t, &redrive["maxReceiveCount"], Worst::Max, q);
+        assert!(
+            (1..=1000).contains(&receives),
+            "{q}: maxReceiveCount {receives} is outside 1..=1000"
+        );
+        let dlq_id = queue_of(&t, &redrive["deadLetterTargetArn"], &format!("{q} redrive"));
+        let dlq = &t["Resources"][dlq_id.as_str()];
+        // AWS (SQS dead-letter queues): a FIFO queue's DLQ is FIFO, a standard queue's
+        // is standard.
+        assert_eq!(
+            is_fifo(queue),
+            is_fifo(dlq),
+            "{q} and {dlq_id} differ in FIFO-ness"
+        );
+        // AWS (SQS developer guide, "Using dead-letter queues"): a message's expiration
+        // is from its original enqueue time, so the DLQ's retention must be at least
+        // the source's, or moved messages are dropped before anyone sees them.
+        let retention = |v: &Value, worst, what: &str| {
+            if v.is_null() {
+                SQS_DEFAULT_RETENTION
+            } else {
+                number(&t, v, worst, what)
+            }
+        };
+        let source_retention = retention(&qp["MessageRetentionPeriod"], Worst::Max, q);
+        let dlq_retention = retention(
+            &dlq["Properties"]["MessageRetentionPeriod"],
+            Worst::Min,
+            &dlq_id,
+        );
+        assert!(
+            dlq_retention >= source_retention,
+            "{dlq_id} keeps messages {dlq_retention} s, less than {q}'s {source_retention} s"
+        );
+    }
+    assert!(redriven > 0, "no queue has a redrive policy");
+}
+
+/// SQS metrics that change when a redrive policy moves a message to a dead-letter
+/// queue. `NumberOfMessagesSent` is not among them: AWS (SQS developer guide,
+/// "Available CloudWatch metrics"): "messages that are moved to a dead-letter queue by a
+/// redrive policy are not reflected in this metric".
+const CONSUMED_DLQ_METRICS: &[&str] = &["NumberOfMessagesReceived", "NumberOfMessagesDeleted"];
+const UNCONSUMED_DLQ_METRICS: &[&str] = &[
+    "ApproximateNumberOfMessagesVisible",
+    "ApproximateAgeOfOldestMessage",
+];
+
+#[test]
+fn every_dead_letter_queue_has_an_alarm_that_can_fire() {
+    let t = template();
+    let queues = resources_of_type(&t, "AWS::SQS::Queue");
+    let consumed: Vec<String> = sqs_event_sources(&t)
+        .into_iter()
+        .map(|(_, _, q, _)| q)
+        .collect();
+    let alarms = resources_of_type(&t, "AWS::CloudWatch::Alarm");
+    let mut dlqs = 0;
+    for (q, queue) in &queues {
+        let redrive = &queue["Properties"]["RedrivePolicy"];
+        if redrive.is_null() {
+            continue;
+        }
+        dlqs += 1;
+        let dlq = queue_of(&t, &redrive["deadLetterTargetArn"], q);
+        let on_dlq: Vec<&(String, &Value)> = alarms
+            .iter()
+            .filter(|(_, a)| {
+                a["Properties"]["Namespace"].as_str() == Some("AWS/SQS")
+                    && a["Properties"]["Dimensions"]
+                        .as_sequence()
+                        .into_iter()
+                        .flatten()
+                        .any(|d| {
+                            d["Name"].as_str() == Some("QueueName")
+                                && get_att(&d["Value"])
+                                    == Some((dlq.clone(), "QueueName".to_string()))
+                        })
+            })
+            .collect();
+        assert!(
+            !on_dlq.is_empty(),
+            "no alarm watches the dead-letter queue {dlq}"
+        );
+        // A DLQ that a function drains is empty again within seconds: only the count of
+        // receives (or deletes) shows arrivals. One nobody drains keeps them visible.
+        let fitting = if consumed.contains(&dlq) {
+            CONSUMED_DLQ_METRICS
+        } else {
+            UNCONSUMED_DLQ_METRICS
+        };
+        for (id, a) in &on_dlq {
+            let p = &a["Properties"];
+            let metric = p["MetricName"].as_str().unwrap_or_default();
+            assert_ne!(
+                metric, "NumberOfMessagesSent",
+                "{id}: SQS does not count redriven messages in NumberOfMessagesSent"
+            );
+            assert!(
+                fitting.contains(&metric),
+                "{id}: {metric} does not show messages arriving in {dlq} (consumed by a function: {}); use one of {fitting:?}",
+                consumed.contains(&dlq)
+            );
+            // One message is enough to fire.
+            let threshold = p["Threshold"].as_f64().unwrap_or(f64::NAN);
+            let fires_on_one = match p["ComparisonOperator"].as_str() {
+                Some("GreaterThanThreshold") => threshold < 1.0,
+                Some("GreaterThanOrEqualToThreshold") => threshold <= 1.0,
+                _ => false,
+            };
+            assert!(
+                fires_on_one,
+                "{id}: one dead-lettered message must breach it"
+            );
+        }
+    }
+    assert!(dlqs > 0, "no queue has a dead-letter queue");
+}
+
+#[test]
+fn the_preview_function_serves_failed_rows_reports() {
+    let t = template();
+    let p = &t["Resources"]["PreviewFunction"]["Properties"];
+    let route = p["Events"]
+        .as_mapping()
+        .into_iter()
+        .flatten()
+        .map(|(_, e)| &e["Properties"])
+        .any(|e| {
+            e["Method"].as_str() == Some("GET")
+                && e["Path"].as_str() == Some("/imports/{id}/runs/{run_id}/report")
+        });
+    assert!(
+        route,
+        "PreviewFunction has no GET /imports/{{id}}/runs/{{run_id}}/report"
+    );
+    // It reads the report (inline) or signs a URL for it: both need s3:GetObject on
+    // the reports bucket's objects.
+    let reads_reports = p["Policies"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .flat_map(|policy| policy["Statement"].as_sequence().into_iter().flatten())
+        .any(|s| {
+            let actions: Vec<&str> = match &s["Action"] {
+                Value::Sequence(a) => a.iter().filter_map(Value::as_str).collect(),
+                other => other.as_str().into_iter().collect(),
+            };
+            let resource = match &s["Resource"] {
+                Value::Tagged(r) if r.tag == "Sub" => r.value.as_str().unwrap_or_default(),
+                _ => "",
+            };
+            s["Effect"].as_str() == Some("Allow")
+                && actions.contains(&"s3:GetObject")
+                && resource.starts_with("${ReportsBucket.Arn}/")
+        });
+    assert!(
+        reads_reports,
+        "PreviewFunction may not read the reports bucket"
+    );
 }

@@ -5,6 +5,9 @@
 //! - `GET /imports/{id}/runs?limit=&cursor=&files_limit=`: a page of runs, newest
 //!   first, with their counts, reasons and first files.
 //! - `GET /imports/{id}/runs/{run_id}/files?limit=&cursor=`: a page of one run's files.
+//! - `GET /imports/{id}/runs/{run_id}/report?file=KEY`: a run's failed-rows report for
+//!   a file: the CSV itself, or a short-lived download URL when it is too large for a
+//!   Lambda response.
 //!
 //! Pages are bounded (see `s3imports::ledger::RUNS_LIMIT` & co.) and continue with an
 //! opaque cursor, so a response stays small however many runs and files there are.
@@ -46,6 +49,11 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub async fn handler(processor: &Processor, request: Request) -> Result<Response<Body>, Error> {
     let path = request.uri().path().trim_end_matches('/').to_string();
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if let (&Method::GET, ["imports", id, "runs", run_id, "report"]) =
+        (request.method(), parts.as_slice())
+    {
+        return Ok(report(processor, id, run_id, &request).await);
+    }
     let query = request.query_string_parameters();
     let param = |name: &str| query.first(name);
     let result = match (request.method(), parts.as_slice()) {
@@ -222,4 +230,92 @@ async fn files(
         "files": page.files.iter().map(file_value).collect::<Vec<_>>(),
         "next_cursor": page.next_cursor,
     }))
+}
+
+/// The largest report returned in the response itself. Lambda caps a synchronous
+/// response at 6 MB and a binary body travels base64-encoded (4/3 the size), so 4 MiB
+/// (5.6 MB encoded) leaves room for the envelope.
+pub const INLINE_REPORT_MAX_BYTES: u64 = 4 * 1024 * 1024;
+/// How long the download URL for a larger report works. Short, because it is signed
+/// with this function's session credentials, which expire within hours.
+pub const REPORT_URL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+async fn report(
+    processor: &Processor,
+    id: &str,
+    run_id: &str,
+    request: &Request,
+) -> Response<Body> {
+    match report_response(processor, id, run_id, request).await {
+        Ok(response) => response,
+        Err(e) => respond(
+            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+            &serde_json::to_value(&e).unwrap_or_default(),
+        ),
+    }
+}
+
+async fn report_response(
+    processor: &Processor,
+    id: &str,
+    run_id: &str,
+    request: &Request,
+) -> Result<Response<Body>, PreviewError> {
+    use s3imports::aws::reports::{Bounded, find_report};
+    let query = request.query_string_parameters();
+    let Some(file_key) = query.first("file").filter(|k| !k.is_empty()) else {
+        return Err(bad_request(
+            "Give the data file's key: ?file=FOLDER/NAME",
+            "the `file` query parameter is missing".into(),
+        ));
+    };
+    let key = find_report(&processor.ledger, id, run_id, file_key)
+        .await
+        .map_err(report_error)?;
+    match processor
+        .reports
+        .read_bounded(&key, INLINE_REPORT_MAX_BYTES)
+        .await
+        .map_err(report_error)?
+    {
+        Bounded::Read(data) => {
+            let mut response = Response::new(Body::Binary(data));
+            response.headers_mut().insert(
+                "content-type",
+                lambda_http::http::HeaderValue::from_static("text/csv"),
+            );
+            Ok(response)
+        }
+        Bounded::TooLarge(bytes) => {
+            let url = processor
+                .reports
+                .presigned_url(&key, REPORT_URL_LIFETIME)
+                .await
+                .map_err(report_error)?;
+            Ok(respond(
+                StatusCode::OK,
+                &json!({
+                    "report_key": key,
+                    "bytes": bytes,
+                    "url": url,
+                    "expires_in_seconds": REPORT_URL_LIFETIME.as_secs(),
+                }),
+            ))
+        }
+    }
+}
+
+fn report_error(e: s3imports::aws::reports::ReportError) -> PreviewError {
+    use s3imports::aws::reports::ReportError;
+    let status = match &e {
+        ReportError::Ledger(_) | ReportError::S3 { .. } => 503,
+        ReportError::Expired(_) => 410,
+        _ => 404,
+    };
+    PreviewError {
+        status,
+        message: e.to_string(),
+        detail: None,
+        problems: Vec::new(),
+    }
 }

@@ -1,6 +1,9 @@
-//! Sends notification emails with SES (v2).
+//! Sends notification emails with SES (v2): a simple message when there is nothing
+//! to attach, else a raw MIME message (SES's own `Attachment` type is newer than
+//! what local emulators record, and raw MIME works everywhere).
 
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use aws_sdk_sesv2::primitives::Blob;
+use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, RawMessage};
 
 use super::configs::StoreError;
 use super::{classify_sdk, describe_sdk};
@@ -31,10 +34,28 @@ impl Mailer {
                     class: crate::ErrorClass::Permanent,
                 })
         };
-        let message = Message::builder()
-            .subject(content(&email.subject)?)
-            .body(Body::builder().text(content(&email.text)?).build())
-            .build();
+        let email_content = if email.attachments.is_empty() {
+            let message = Message::builder()
+                .subject(content(&email.subject)?)
+                .body(Body::builder().text(content(&email.text)?).build())
+                .build();
+            EmailContent::builder().simple(message).build()
+        } else {
+            let mime = email
+                .to_mime(&self.sender, to, chrono::Utc::now())
+                .map_err(|e| StoreError::Aws {
+                    message: format!("SES: {e}"),
+                    class: crate::ErrorClass::Permanent,
+                })?;
+            let raw = RawMessage::builder()
+                .data(Blob::new(mime))
+                .build()
+                .map_err(|e| StoreError::Aws {
+                    message: e.to_string(),
+                    class: crate::ErrorClass::Permanent,
+                })?;
+            EmailContent::builder().raw(raw).build()
+        };
         self.ses
             .send_email()
             .from_email_address(&self.sender)
@@ -43,7 +64,7 @@ impl Mailer {
                     .set_to_addresses(Some(to.to_vec()))
                     .build(),
             )
-            .content(EmailContent::builder().simple(message).build())
+            .content(email_content)
             .send()
             .await
             .map_err(|e| StoreError::Aws {
