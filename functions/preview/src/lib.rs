@@ -44,6 +44,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/imports/{id}"),
     ("GET", "/imports/{id}/runs"),
     ("GET", "/imports/{id}/runs/{run_id}/files"),
+    ("GET", "/imports/{id}/runs/{run_id}/report"),
 ];
 
 pub async fn handler(processor: &Processor, request: Request) -> Result<Response<Body>, Error> {
