@@ -4,10 +4,12 @@
 #   BENCH_E2E_ROWS=100000       rows per events / auxiliary file against moto
 #   BENCH_USER_ROWS=10000       rows per users file (one UpdateItem a row: slow in moto)
 #   BENCH_OLD_FILES=10000       old files in the discovery folder (100000: nearly 2 h in moto)
+#   BENCH_HOSTILE_MB=1000       plaintext size of each hostile input (an endless line, ...)
+#   BENCH_SIZES="" BENCH_MOTO=0 only the hostile inputs
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-sizes="${BENCH_SIZES:-10 100 1000}"
+sizes="${BENCH_SIZES-10 100 1000}"
 cargo build --release --locked -p s3imports-bench
 bin="$root/target/release/s3imports-bench"
 work="$(mktemp -d "${TMPDIR:-/tmp}/s3imports-bench.XXXXXX")"
@@ -54,9 +56,56 @@ for mb in $sizes; do
   rm -f "$plain" "$plain.pgp" "$plain.signed.pgp"
 done
 
-echo "== against moto" >&2
-"$bin" e2e --rows "${BENCH_E2E_ROWS:-100000}" --user-rows "${BENCH_USER_ROWS:-10000}" >>"$results"
-"$bin" discovery --old "${BENCH_OLD_FILES:-10000}" >>"$results"
+# Hostile inputs (issue: memory bounded by row size): peak RSS must stay flat (under
+# 100 MB) whatever a row holds. Each is written as it streams, never held whole.
+echo "== hostile inputs" >&2
+hmb="${BENCH_HOSTILE_MB:-1000}"
+python3 - "$work" "$hmb" <<'PY'
+import gzip, sys
+work, mb = sys.argv[1], int(sys.argv[2])
+header = b"customer_id,purchased_at,order_id,amount,email,city,items\n"
+chunk = b"a" * (1 << 20)
+# One line that never ends, gzipped (a few MB on disk, `mb` MB of plaintext).
+with gzip.open(f"{work}/endless-line.csv.gz", "wb", compresslevel=1) as f:
+    f.write(header)
+    for _ in range(mb):
+        f.write(chunk)
+# The same line as plain text, for the PGP case.
+with open(f"{work}/endless-line.csv", "wb") as f:
+    f.write(header)
+    for _ in range(mb):
+        f.write(chunk)
+# Rows of just over 1 MiB each.
+with gzip.open(f"{work}/mib-rows.csv.gz", "wb", compresslevel=1) as f:
+    f.write(header)
+    for i in range(mb):
+        f.write(b"u%d,2026-11-01 00:00:00,o,1," % i + b"x" * ((1 << 20) + 16) + b",c,[a]\n")
+# A stray quote, then valid rows to the end: one endless quoted field.
+with gzip.open(f"{work}/stray-quote.csv.gz", "wb", compresslevel=1) as f:
+    f.write(header + b'"')
+    row = b"u1,2026-11-01 00:00:00,o-1,1.5,user1@example.com,City 1,[a|b]\n"
+    for _ in range(mb * (1 << 20) // len(row)):
+        f.write(row)
+# Every row bad (two fields): the failed-rows report reaches its cap.
+with gzip.open(f"{work}/bad-rows.csv.gz", "wb", compresslevel=1) as f:
+    f.write(header)
+    row = b"u1," + b"b" * 200 + b"\n"
+    for _ in range(mb * (1 << 20) // len(row)):
+        f.write(row)
+PY
+g --compress-algo zlib -r importer@bench.example -o "$work/endless-line.csv.pgp" --encrypt "$work/endless-line.csv"
+for case in endless-line.csv.gz endless-line.csv.pgp mib-rows.csv.gz stray-quote.csv.gz bad-rows.csv.gz; do
+  args=(--file "$work/$case" --hostile)
+  [[ "$case" == *.pgp ]] && args+=(--key "$work/key.asc" --passphrase "$pass")
+  record "{\"case\": \"hostile: $case\", \"mb\": $hmb}" "$("$bin" pipeline "${args[@]}")"
+done
+rm -f "$work"/endless-line.csv* "$work"/mib-rows.csv.gz "$work"/stray-quote.csv.gz "$work"/bad-rows.csv.gz
+
+if [ "${BENCH_MOTO:-1}" = 1 ]; then
+  echo "== against moto" >&2
+  "$bin" e2e --rows "${BENCH_E2E_ROWS:-100000}" --user-rows "${BENCH_USER_ROWS:-10000}" >>"$results"
+  "$bin" discovery --old "${BENCH_OLD_FILES:-10000}" >>"$results"
+fi
 
 python3 - "$results" <<'PY'
 import json, os, platform, sys
@@ -69,6 +118,10 @@ for r in rows:
         rps = f"{r['rows_per_s']:,.0f}" if "rows_per_s" in r else "-"
         rss = f"{r['peak_rss_mb']:.0f} MB" if "peak_rss_mb" in r else "-"
         print(f"{r['case']:<30}{str(r['mb']) + ' MB':>8}{r['mb_per_s']:>10.1f}{rps:>12}{rss:>11}")
+for r in rows:
+    if r.get("case", "").startswith("hostile"):
+        print(f"  {r['case']}: {r['rows']:,} rows, {r['rows_failed']:,} failed, report {r['report_bytes'] / 1e6:.1f} MB; "
+              f"{(r.get('reason') or '')[:110]}")
 print(f"\n{'import kind (moto)':<28}{'rows':>8}{'rows/s':>12}{'DynamoDB req / 1,000 rows':>28}")
 for r in rows:
     if "kind" in r:

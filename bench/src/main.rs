@@ -58,6 +58,10 @@ enum Command {
         /// Also build each row's whole DynamoDB item, as the sink does before it sends.
         #[arg(long)]
         items: bool,
+        /// A hostile file: failed rows (and a file that ends early) are the point, so
+        /// they are reported instead of refused.
+        #[arg(long)]
+        hostile: bool,
     },
     Decrypt {
         #[arg(long)]
@@ -178,6 +182,7 @@ fn main() -> anyhow::Result<()> {
             signer,
             plain_bytes,
             items: build_items,
+            hostile,
         } => {
             let keys = keyring(key.as_ref(), passphrase.as_deref(), signer.as_ref())?;
             let config = events_config(
@@ -224,13 +229,26 @@ fn main() -> anyhow::Result<()> {
                     }
                 }
                 true
-            })?;
+            });
             let secs = start.elapsed().as_secs_f64();
-            anyhow::ensure!(stats.rows_failed == 0, "{} rows failed", stats.rows_failed);
+            // A hostile file may also fail as a whole (e.g. past the plaintext limit).
+            let (stats, failure) = match stats {
+                Ok(s) => (s, None),
+                Err(e) if hostile => (Default::default(), Some(e.to_string())),
+                Err(e) => return Err(e.into()),
+            };
+            anyhow::ensure!(
+                hostile || stats.rows_failed == 0,
+                "{} rows failed",
+                stats.rows_failed
+            );
+            let summary = report.finish();
             println!(
                 "{}",
                 json!({
                     "bytes_in": bytes_in, "plain_bytes": data_bytes, "rows": stats.rows_total, "items": items,
+                    "rows_failed": stats.rows_failed, "report_bytes": summary.bytes,
+                    "reason": stats.reason.or(failure),
                     "batches": batches, "secs": secs,
                     "mb_per_s": data_bytes as f64 / 1e6 / secs, "rows_per_s": stats.rows_total as f64 / secs,
                     "peak_rss_mb": peak_rss_mb()

@@ -432,3 +432,32 @@ async fn a_duplicate_import_is_refused_or_marked_invalid() {
     assert!(record.status_reason.unwrap().contains("`first`"));
     assert_eq!(drain(&w.env, &w.discovery).await.len(), 1);
 }
+
+/// The queue's URL is looked up when first needed, not at start-up: a Lambda that
+/// cannot find its queue starts, and the run fails with a reason that names the queue
+/// (in the tick's report, the ledger and the logs), instead of the function dying in
+/// init unreported.
+#[tokio::test]
+async fn a_missing_queue_fails_the_tick_not_the_start() {
+    let w = world().await;
+    let mut stack = w.env.stack.clone();
+    stack.queue_name = "no-such-queue".into();
+    let discovery = Discovery::from_env(&w.env.clients, &stack)
+        .await
+        .expect("starts without reaching SQS");
+    w.env
+        .put_object(&w.bucket, "in/registered_user_data_20261101.csv", "ID\n1\n")
+        .await;
+    let config = users_config(&w, "users", "in", serde_json::json!({"type": "once"}));
+    let clock = FixedClock::new(at(1, 9));
+    w.configs.put(&config, clock.now()).await.expect("put");
+    let report = tick(&discovery, &clock).await;
+    let t = &report.imports[0];
+    assert_eq!(t.outcome, TickOutcome::Failed, "{report:?}");
+    assert!(
+        t.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("queue `no-such-queue`")),
+        "{report:?}"
+    );
+}

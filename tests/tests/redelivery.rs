@@ -14,6 +14,7 @@ use s3imports::ledger::FileStatus;
 use s3imports::{Clock, SystemClock};
 use s3imports_processor::RecordOutcome;
 use s3imports_tests::{Pipeline, TestEnv};
+use tracing_subscriber::layer::SubscriberExt as _;
 
 const KEY: &str = "aux/aux_data_20261127.csv";
 
@@ -217,13 +218,14 @@ async fn row_values_never_reach_the_logs_even_at_trace() {
     let w = world().await;
     let captured = Captured::default();
     let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(s3imports::telemetry::capped(
-            tracing_subscriber::EnvFilter::new("trace"),
-        ))
-        .with_writer(move || writer.clone())
-        .finish();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new("trace"))
+        .with(s3imports::telemetry::body_cap())
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(move || writer.clone()),
+        );
     let _guard = tracing::subscriber::set_default(subscriber);
     // One good row and one whose key is missing (it goes to the report).
     w.queue_file("sku,price\ns1,SECRET-PRICE-VALUE\n,SECRET-FAILED-ROW\n".into())
@@ -252,4 +254,95 @@ fn rows(n: usize) -> String {
         csv.push_str(&format!("s{i},{i}\n"));
     }
     csv
+}
+
+/// A file uploaded in parts (with a composite checksum, as the AWS CLI and SDKs upload
+/// large files) imports without the SDK's "part-level checksum" warning on each read.
+#[tokio::test(flavor = "current_thread")]
+async fn a_multipart_upload_reads_without_a_checksum_warning() {
+    use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
+    let w = world().await;
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new("warn"))
+        .with(s3imports::telemetry::body_cap())
+        .with(tracing_subscriber::fmt::layer().with_writer(move || writer.clone()));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // Two parts: S3 wants at least 5 MiB in every part but the last (here six rows
+    // with a padding column the mapping leaves out).
+    let mut first = b"sku,price,pad\n".to_vec();
+    for i in 0..6 {
+        first.extend_from_slice(format!("s{i},{i},{}\n", "p".repeat(1_000_000)).as_bytes());
+    }
+    let s3 = &w.env.clients.s3;
+    let upload = s3
+        .create_multipart_upload()
+        .bucket(&w.bucket)
+        .key(KEY)
+        .checksum_algorithm(ChecksumAlgorithm::Crc32)
+        .send()
+        .await
+        .unwrap();
+    let id = upload.upload_id().unwrap();
+    let mut parts = Vec::new();
+    for (n, body) in [(1, first), (2, b"s6,6,p\n".to_vec())] {
+        let part = s3
+            .upload_part()
+            .bucket(&w.bucket)
+            .key(KEY)
+            .upload_id(id)
+            .part_number(n)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap();
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .set_e_tag(part.e_tag().map(str::to_string))
+                .set_checksum_crc32(part.checksum_crc32().map(str::to_string))
+                .build(),
+        );
+    }
+    s3.complete_multipart_upload()
+        .bucket(&w.bucket)
+        .key(KEY)
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // The object as S3 stored it: read it through the import.
+    let config = ImportConfig::from_value(serde_json::json!({
+        "id": "aux",
+        "name": "Prices",
+        "kind": {"type": "auxiliary", "dataset": "prices", "key_column": "sku", "retention_days": 30},
+        "source": {"bucket": w.bucket, "folder": "aux", "datetime_format": "yyyymmdd"},
+        "mapping": {"columns": [{"column": "price", "attribute": "price", "type": "string"}]},
+        "schedule": {"type": "once"}
+    }))
+    .unwrap();
+    w.pipe
+        .discovery
+        .configs
+        .put(&config, SystemClock.now())
+        .await
+        .unwrap();
+    w.pipe.tick(&SystemClock).await;
+    let record = w.receive(Duration::from_secs(5)).await.unwrap();
+    match w.handle(&record).await {
+        RecordOutcome::File(_, s3imports::processor::Processed::Done { status, .. }) => {
+            assert_eq!(status, FileStatus::Succeeded);
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(_guard);
+    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).to_string();
+    assert!(!logs.contains("part-level checksum"), "{logs}");
 }
