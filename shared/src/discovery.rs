@@ -12,7 +12,7 @@ use crate::aws::mailer::Mailer;
 use crate::aws::queue::{FileMessage, FileQueue};
 use crate::aws::source::{SourceAccess, SourceError};
 use crate::config::ImportStatus;
-use crate::ledger::{FileOutcome, FileRecord, FileStatus, RunStatus, new_run_id};
+use crate::ledger::{FileOutcome, FileRecord, RunStatus, new_run_id};
 use crate::notify;
 
 /// Ledger claims in flight at once during a run.
@@ -220,27 +220,15 @@ impl Discovery {
                 .filter(|f| !known.contains(&f.file.key)),
         )
         .map(|f| async move {
-            let file = FileRecord {
-                import_id: id.to_string(),
-                run_id: run_id.to_string(),
-                bucket: config.source.bucket.clone(),
-                key: f.file.key.clone(),
-                size: f.size,
-                etag: f.etag.clone(),
-                status: FileStatus::Queued,
-                rows_total: 0,
-                rows_ingested: 0,
-                rows_failed: 0,
-                bytes: 0,
-                queued_at: Some(now),
-                started_at: None,
-                finished_at: None,
-                duration_ms: None,
-                reason: None,
-                report_key: None,
-                attempts: 0,
-                last_error: None,
-            };
+            let file = FileRecord::queued(
+                id,
+                run_id,
+                &config.source.bucket,
+                &f.file.key,
+                f.size,
+                &f.etag,
+                now,
+            );
             // A lost race (another tick claimed it) just means it is not ours to send.
             Ok(self
                 .ledger

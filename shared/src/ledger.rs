@@ -149,6 +149,39 @@ pub struct FileRecord {
 }
 
 impl FileRecord {
+    /// A file just found and queued by a run: nothing read yet.
+    pub fn queued(
+        import_id: &str,
+        run_id: &str,
+        bucket: &str,
+        key: &str,
+        size: u64,
+        etag: &str,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            import_id: import_id.to_string(),
+            run_id: run_id.to_string(),
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            size,
+            etag: etag.to_string(),
+            status: FileStatus::Queued,
+            rows_total: 0,
+            rows_ingested: 0,
+            rows_failed: 0,
+            bytes: 0,
+            queued_at: Some(now),
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            reason: None,
+            report_key: None,
+            attempts: 0,
+            last_error: None,
+        }
+    }
+
     pub fn name(&self) -> &str {
         self.key.rsplit('/').next().unwrap_or(&self.key)
     }

@@ -262,6 +262,25 @@ impl TestEnv {
         self
     }
 
+    /// An object of the stack's reports bucket (a failed-rows report), as text.
+    pub async fn report(&self, key: &str) -> String {
+        let out = self
+            .clients
+            .s3
+            .get_object()
+            .bucket(&self.stack.reports_bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("report {key}: {e}"));
+        let body = out
+            .body
+            .collect()
+            .await
+            .unwrap_or_else(|e| panic!("report body: {e}"));
+        String::from_utf8(body.to_vec()).unwrap_or_else(|e| panic!("report text: {e}"))
+    }
+
     pub async fn put_object(&self, bucket: &str, key: &str, body: impl Into<Vec<u8>>) {
         self.clients
             .s3
@@ -550,6 +569,22 @@ pub fn sqs_event(messages: &[(FileMessage, u32)]) -> LambdaEvent<SqsEvent> {
 }
 
 impl Pipeline {
+    /// Stores an import config, as `s3imports config put` does.
+    pub async fn put_config(
+        &self,
+        value: serde_json::Value,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> s3imports::config::ImportConfig {
+        let config = s3imports::config::ImportConfig::from_value(value)
+            .unwrap_or_else(|e| panic!("invalid config: {e:?}"));
+        self.discovery
+            .configs
+            .put(&config, now)
+            .await
+            .unwrap_or_else(|e| panic!("put config: {e}"));
+        config
+    }
+
     /// Runs the discovery handler once.
     pub async fn tick(&self, clock: &dyn Clock) -> TickReport {
         s3imports_discovery::handler(
@@ -636,27 +671,8 @@ pub async fn seed_run(
         .await
         .unwrap_or_else(|e| panic!("create run: {e}"));
     for key in keys {
-        let file = s3imports::ledger::FileRecord {
-            import_id: import_id.into(),
-            run_id: run_id.into(),
-            bucket: bucket.into(),
-            key: key.clone(),
-            size: 10,
-            etag: "\"e\"".into(),
-            status: s3imports::ledger::FileStatus::Queued,
-            rows_total: 0,
-            rows_ingested: 0,
-            rows_failed: 0,
-            bytes: 0,
-            queued_at: Some(now),
-            started_at: None,
-            finished_at: None,
-            duration_ms: None,
-            reason: None,
-            report_key: None,
-            attempts: 0,
-            last_error: None,
-        };
+        let file =
+            s3imports::ledger::FileRecord::queued(import_id, run_id, bucket, key, 10, "\"e\"", now);
         assert!(
             ledger
                 .claim_file(&file, now)

@@ -9,7 +9,6 @@
 use std::io::Write as _;
 
 use chrono::{TimeZone, Utc};
-use s3imports::config::ImportConfig;
 use s3imports::ledger::{FileRecord, FileStatus};
 use s3imports::{Clock, FixedClock};
 use s3imports_tests::gpg::{Encrypt, Gpg, KeyType};
@@ -55,13 +54,22 @@ impl World {
     }
 
     async fn put_config(&self, value: serde_json::Value) {
-        let config = ImportConfig::from_value(value).expect("valid config");
-        self.pipe
-            .discovery
-            .configs
-            .put(&config, Clock::now(&clock()))
-            .await
-            .expect("put config");
+        self.pipe.put_config(value, Clock::now(&clock())).await;
+    }
+
+    /// Makes a PGP key, stores it and its passphrase as secrets, and returns the config
+    /// fields that name them.
+    async fn pgp(&self, gpg: &Gpg) -> serde_json::Value {
+        gpg.key("x@acme.example", KeyType::Curve25519);
+        self.env
+            .put_secret("k/key", &gpg.secret_key("x@acme.example"))
+            .await;
+        self.env.put_secret("k/pass", &gpg.passphrase).await;
+        serde_json::json!({"encryption": {
+            "type": "pgp",
+            "private_key_ref": format!("{}/k/key", self.env.prefix),
+            "passphrase_ref": format!("{}/k/pass", self.env.prefix)
+        }})
     }
 
     /// Uploads `body` as `key`, runs one tick and processes what it queued; returns the
@@ -91,18 +99,9 @@ impl World {
     }
 
     async fn report(&self, f: &FileRecord) -> String {
-        let key = f.report_key.as_deref().expect("a report");
-        let out = self
-            .env
-            .clients
-            .s3
-            .get_object()
-            .bucket(&self.env.stack.reports_bucket)
-            .key(key)
-            .send()
+        self.env
+            .report(f.report_key.as_deref().expect("a report"))
             .await
-            .expect("report");
-        String::from_utf8(out.body.collect().await.expect("body").to_vec()).expect("utf8")
     }
 
     async fn items(&self) -> usize {
@@ -190,17 +189,8 @@ async fn a_binary_file_named_csv_says_what_it_looks_like() {
     // The same for an encrypted import: "not PGP-encrypted (a PNG image)".
     let w = world().await;
     let gpg = Gpg::new();
-    gpg.key("x@acme.example", KeyType::Curve25519);
-    w.env
-        .put_secret("k/key", &gpg.secret_key("x@acme.example"))
-        .await;
-    w.env.put_secret("k/pass", &gpg.passphrase).await;
-    w.put_config(w.config(serde_json::json!({"encryption": {
-        "type": "pgp",
-        "private_key_ref": format!("{}/k/key", w.env.prefix),
-        "passphrase_ref": format!("{}/k/pass", w.env.prefix)
-    }})))
-    .await;
+    let encryption = w.pgp(&gpg).await;
+    w.put_config(w.config(encryption)).await;
     let f = w
         .import(
             "aux/aux_data_20261127.csv.pgp",
@@ -296,17 +286,8 @@ async fn a_gzip_bomb_stops_at_the_plaintext_limit() {
     let mut w = world().await;
     w.pipe.processor.settings.limits.max_plaintext_bytes = 1 << 20;
     let gpg = Gpg::new();
-    gpg.key("x@acme.example", KeyType::Curve25519);
-    w.env
-        .put_secret("k/key", &gpg.secret_key("x@acme.example"))
-        .await;
-    w.env.put_secret("k/pass", &gpg.passphrase).await;
-    w.put_config(w.config(serde_json::json!({"encryption": {
-        "type": "pgp",
-        "private_key_ref": format!("{}/k/key", w.env.prefix),
-        "passphrase_ref": format!("{}/k/pass", w.env.prefix)
-    }})))
-    .await;
+    let encryption = w.pgp(&gpg).await;
+    w.put_config(w.config(encryption)).await;
     let file = gpg.encrypt(
         &csv[..4 << 20],
         "x@acme.example",

@@ -36,14 +36,7 @@ async fn world() -> World {
 
 impl World {
     async fn put_config(&self, value: serde_json::Value) -> ImportConfig {
-        let config = ImportConfig::from_value(value).expect("valid config");
-        self.pipe
-            .discovery
-            .configs
-            .put(&config, Clock::now(&clock()))
-            .await
-            .expect("put config");
-        config
+        self.pipe.put_config(value, Clock::now(&clock())).await
     }
 
     /// Stores `gpg`'s secret key for `email` and its passphrase as secrets.
@@ -70,17 +63,7 @@ impl World {
     }
 
     async fn report(&self, key: &str) -> String {
-        let out = self
-            .env
-            .clients
-            .s3
-            .get_object()
-            .bucket(&self.env.stack.reports_bucket)
-            .key(key)
-            .send()
-            .await
-            .expect("report");
-        String::from_utf8(out.body.collect().await.expect("body").to_vec()).expect("utf8")
+        self.env.report(key).await
     }
 }
 

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::SqsMessage;
-use s3imports::config::ImportConfig;
 use s3imports::ledger::FileStatus;
 use s3imports::{Clock, SystemClock};
 use s3imports_processor::RecordOutcome;
@@ -43,21 +42,24 @@ impl World {
     /// An auxiliary import of `sku,price` files; `csv` queued by one tick.
     async fn queue_file(&self, csv: String) {
         self.env.put_object(&self.bucket, KEY, csv).await;
-        let config = ImportConfig::from_value(serde_json::json!({
-            "id": "aux",
-            "name": "Prices",
-            "kind": {"type": "auxiliary", "dataset": "prices", "key_column": "sku", "retention_days": 30},
-            "source": {"bucket": self.bucket, "folder": "aux", "datetime_format": "yyyymmdd"},
-            "mapping": {"columns": [{"column": "price", "attribute": "price", "type": "string"}]},
-            "schedule": {"type": "once"}
-        }))
-        .unwrap();
+        self.queue_config().await;
+    }
+
+    /// Puts the import's config and runs one tick, which queues what the folder holds.
+    async fn queue_config(&self) {
         self.pipe
-            .discovery
-            .configs
-            .put(&config, SystemClock.now())
-            .await
-            .unwrap();
+            .put_config(
+                serde_json::json!({
+                    "id": "aux",
+                    "name": "Prices",
+                    "kind": {"type": "auxiliary", "dataset": "prices", "key_column": "sku", "retention_days": 30},
+                    "source": {"bucket": self.bucket, "folder": "aux", "datetime_format": "yyyymmdd"},
+                    "mapping": {"columns": [{"column": "price", "attribute": "price", "type": "string"}]},
+                    "schedule": {"type": "once"}
+                }),
+                SystemClock.now(),
+            )
+            .await;
         self.pipe.tick(&SystemClock).await;
     }
 
@@ -319,22 +321,7 @@ async fn a_multipart_upload_reads_without_a_checksum_warning() {
         .await
         .unwrap();
     // The object as S3 stored it: read it through the import.
-    let config = ImportConfig::from_value(serde_json::json!({
-        "id": "aux",
-        "name": "Prices",
-        "kind": {"type": "auxiliary", "dataset": "prices", "key_column": "sku", "retention_days": 30},
-        "source": {"bucket": w.bucket, "folder": "aux", "datetime_format": "yyyymmdd"},
-        "mapping": {"columns": [{"column": "price", "attribute": "price", "type": "string"}]},
-        "schedule": {"type": "once"}
-    }))
-    .unwrap();
-    w.pipe
-        .discovery
-        .configs
-        .put(&config, SystemClock.now())
-        .await
-        .unwrap();
-    w.pipe.tick(&SystemClock).await;
+    w.queue_config().await;
     let record = w.receive(Duration::from_secs(5)).await.unwrap();
     match w.handle(&record).await {
         RecordOutcome::File(_, s3imports::processor::Processed::Done { status, .. }) => {
