@@ -95,7 +95,7 @@ with gzip.open(f"{work}/bad-rows.csv.gz", "wb", compresslevel=1) as f:
 PY
 g --compress-algo zlib -r importer@bench.example -o "$work/endless-line.csv.pgp" --encrypt "$work/endless-line.csv"
 for case in endless-line.csv.gz endless-line.csv.pgp mib-rows.csv.gz stray-quote.csv.gz bad-rows.csv.gz; do
-  args=(--file "$work/$case" --hostile)
+  args=(--file "$work/$case" --hostile --plain-bytes $((hmb << 20)))
   [[ "$case" == *.pgp ]] && args+=(--key "$work/key.asc" --passphrase "$pass")
   record "{\"case\": \"hostile: $case\", \"mb\": $hmb}" "$("$bin" pipeline "${args[@]}")"
 done
