@@ -316,8 +316,12 @@ impl<R: Read> Read for SkipBom<R> {
 /// stays bounded whatever the input (an endless line, a stray quote).
 #[derive(Debug, Default)]
 struct Record {
-    data: Vec<u8>,
-    ends: Vec<usize>,
+    /// Field data in `buf[..len]`; the buffer only grows (no clearing per record).
+    buf: Vec<u8>,
+    len: usize,
+    /// Field ends in `bounds[..nfields]`.
+    bounds: Vec<usize>,
+    nfields: usize,
     /// The record's bytes in the file (quotes and delimiters included).
     raw_bytes: u64,
     /// It did not fit: only a prefix was kept.
@@ -330,14 +334,23 @@ struct Record {
 }
 
 impl Record {
+    fn data(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    fn ends(&self) -> &[usize] {
+        &self.bounds[..self.nfields]
+    }
+
     fn field(&self, i: usize) -> Option<&[u8]> {
-        let end = *self.ends.get(i)?;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        self.data.get(start..end)
+        let ends = self.ends();
+        let end = *ends.get(i)?;
+        let start = if i == 0 { 0 } else { ends[i - 1] };
+        self.data().get(start..end)
     }
 
     fn fields(&self) -> impl Iterator<Item = &[u8]> {
-        (0..self.ends.len()).filter_map(|i| self.field(i))
+        (0..self.nfields).filter_map(|i| self.field(i))
     }
 }
 
@@ -404,8 +417,8 @@ impl<R: Read> CsvRowReader<R> {
                 unclosed_quote: me.record.unclosed_quote,
             });
         }
-        let mut columns: Vec<String> = Vec::with_capacity(me.record.ends.len());
-        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(me.record.ends.len());
+        let mut columns: Vec<String> = Vec::with_capacity(me.record.nfields);
+        let mut seen: HashMap<&str, usize> = HashMap::with_capacity(me.record.nfields);
         for (i, field) in me.record.fields().enumerate() {
             let name = std::str::from_utf8(field)
                 .map_err(|_| FileError::NotUtf8Header)?
@@ -435,8 +448,8 @@ impl<R: Read> CsvRowReader<R> {
     fn read_record(&mut self) -> Result<bool, FileError> {
         use csv_core::ReadRecordResult as R;
         let rec = &mut self.record;
-        rec.data.clear();
-        rec.ends.clear();
+        rec.len = 0;
+        rec.nfields = 0;
         rec.raw_bytes = 0;
         rec.oversized = false;
         rec.unclosed_quote = false;
@@ -464,16 +477,16 @@ impl<R: Read> CsvRowReader<R> {
                 self.core
                     .read_record(input, &mut self.scratch, &mut self.scratch_ends)
             } else {
-                if out_len == rec.data.len() {
-                    let grown = (rec.data.len() * 2).max(1024).min(self.max_row_bytes);
-                    rec.data.resize(grown, 0);
+                if out_len == rec.buf.len() {
+                    let grown = (rec.buf.len() * 2).max(1024).min(self.max_row_bytes);
+                    rec.buf.resize(grown, 0);
                 }
-                if ends_len == rec.ends.len() {
-                    let grown = (rec.ends.len() * 2).clamp(64, MAX_FIELDS);
-                    rec.ends.resize(grown, 0);
+                if ends_len == rec.bounds.len() {
+                    let grown = (rec.bounds.len() * 2).clamp(64, MAX_FIELDS);
+                    rec.bounds.resize(grown, 0);
                 }
                 self.core
-                    .read_record(input, &mut rec.data[out_len..], &mut rec.ends[ends_len..])
+                    .read_record(input, &mut rec.buf[out_len..], &mut rec.bounds[ends_len..])
             };
             let ended_nl = nin > 0 && input.get(nin - 1) == Some(&b'\n');
             let in_quotes = probe && res == R::InputEmpty && nout == 1;
@@ -500,17 +513,22 @@ impl<R: Read> CsvRowReader<R> {
                     if full && !rec.oversized {
                         // Keep what fits (for the report) and drop the rest as it streams.
                         rec.oversized = true;
-                        rec.data.truncate(out_len);
-                        rec.ends.truncate(ends_len);
+                        rec.len = out_len;
+                        rec.nfields = ends_len;
                     }
                 }
                 R::Record => {
                     if !rec.oversized {
-                        rec.data.truncate(out_len);
-                        rec.ends.truncate(ends_len);
-                    } else if rec.ends.last().is_none_or(|&e| e < rec.data.len()) {
+                        rec.len = out_len;
+                        rec.nfields = ends_len;
+                    } else if rec.ends().last().is_none_or(|&e| e < rec.len) {
                         // The kept prefix ends inside a field: show it as one.
-                        rec.ends.push(rec.data.len());
+                        if rec.nfields == rec.bounds.len() {
+                            rec.bounds.push(rec.len);
+                        } else {
+                            rec.bounds[rec.nfields] = rec.len;
+                        }
+                        rec.nfields += 1;
                     }
                     self.prev_cr = nin > 0 && !ended_nl;
                     rec.last_line = if rec.unclosed_quote {
@@ -577,11 +595,11 @@ impl<R: Read> RowReader for CsvRowReader<R> {
         let record = &self.record;
         // Fast path: the whole record is valid UTF-8, so copy it once and slice it by
         // the record's own field bounds.
-        let bad_field = match std::str::from_utf8(&record.data) {
+        let bad_field = match std::str::from_utf8(record.data()) {
             Ok(all) => {
                 row.text.push_str(all);
                 let mut start = 0;
-                for &end in &record.ends {
+                for &end in record.ends() {
                     row.spans.push(Some((start, end)));
                     start = end;
                 }
@@ -623,7 +641,7 @@ impl<R: Read> RowReader for CsvRowReader<R> {
             );
             return Err(self.row_error(row, None, reason));
         }
-        if record.ends.len() != self.columns.len() {
+        if record.nfields != self.columns.len() {
             let span = if record.last_line > record.first_line {
                 format!(
                     " (it spans lines {}-{}: is a quote left open?)",
@@ -635,7 +653,7 @@ impl<R: Read> RowReader for CsvRowReader<R> {
             let reason = format!(
                 "row {} has {} fields, the header has {}{span}",
                 self.number,
-                record.ends.len(),
+                record.nfields,
                 self.columns.len()
             );
             return Err(self.row_error(row, None, reason));
@@ -1851,9 +1869,9 @@ mod tests {
         assert_eq!(rows[1].2.len(), 1000, "the kept prefix");
         assert_eq!(rows[2].1, Ok(fields(&["3", "4"])));
         assert!(
-            r.record.data.capacity() <= 2048,
+            r.record.buf.capacity() <= 2048,
             "{}",
-            r.record.data.capacity()
+            r.record.buf.capacity()
         );
 
         // An endless quoted field: one failed row, bounded, then the unclosed quote.
@@ -1872,7 +1890,7 @@ mod tests {
                 ..
             }))
         ));
-        assert!(r.record.data.capacity() <= 8192);
+        assert!(r.record.buf.capacity() <= 8192);
     }
 
     #[test]
