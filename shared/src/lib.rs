@@ -26,6 +26,8 @@ pub mod sink;
 pub mod sniff;
 pub mod stack;
 pub mod telemetry;
+#[cfg(test)]
+mod test_support;
 pub mod values;
 
 pub use clock::{Clock, FixedClock, SystemClock};

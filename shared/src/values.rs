@@ -804,16 +804,7 @@ fn parse_list(s: &str, delimiter: Option<char>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A repeatable stream of pseudo-random numbers for the property tests.
-    fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
-        move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        }
-    }
+    use crate::test_support::xorshift;
 
     #[test]
     fn push_number_matches_display() {
