@@ -1083,6 +1083,25 @@ mod tests {
         assert!(err.is_retryable());
     }
 
+    /// No text is taken for PGP, whatever letter starts it, and no bytes make the
+    /// packet-header parser panic.
+    #[test]
+    fn sniffing_never_takes_text_for_pgp() {
+        let starts = ('\u{80}'..='\u{7FF}').chain(('\u{800}'..='\u{FFFF}').step_by(7));
+        for c in starts.chain(['\u{1F600}', '\u{10FFFF}']) {
+            for rest in ["mail,Name\n1,2\n", ",x\n", "\t1\n", "4,5\n"] {
+                let text = format!("{c}{rest}");
+                assert!(!looks_like_pgp(text.as_bytes()), "{text:?}");
+            }
+        }
+        let mut next = crate::test_support::xorshift(0x1234_5678_9abc_def1);
+        for _ in 0..200_000 {
+            let len = (next() % 24) as usize;
+            let bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let _ = looks_like_pgp(&bytes);
+        }
+    }
+
     #[test]
     fn sniffing() {
         let f = fixture();
