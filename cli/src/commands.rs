@@ -1,16 +1,15 @@
 //! The CLI's commands: each prints text for people or JSON for scripts.
 
-use std::collections::HashMap;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use aws_lambda_events::event::sqs::SqsMessage;
 use chrono::{DateTime, Utc};
 use s3imports::aws::configs::{ConfigStore, PutOutcome};
 use s3imports::aws::ledger::LedgerStore;
 use s3imports::aws::reports::{ReportStore, find_report};
 use s3imports::aws::{Clients, load_config, provision::provision as provision_stack};
 use s3imports::config::{ConfigError, ImportConfig};
+use s3imports::delivery::{DEFAULT_MAX_RECEIVES, RecordOutcome};
 use s3imports::discovery::{Discovery, TickOutcome};
 use s3imports::ledger::{
     FILES_LIMIT, FileRecord, FilesCursor, RUN_FILES_LIMIT, RUNS_LIMIT, RunsCursor, plausible_run_id,
@@ -18,7 +17,6 @@ use s3imports::ledger::{
 use s3imports::processor::{Processed, Processor, ProcessorSettings};
 use s3imports::stack::Stack;
 use s3imports::{Clock, FixedClock, SystemClock};
-use s3imports_processor::RecordOutcome;
 use serde_json::json;
 
 pub struct Output {
@@ -442,9 +440,6 @@ pub async fn provision(out: &Output, stack: &Stack) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-/// The processor handler sees the same receive counts SQS would give it.
-const MAX_RECEIVES: u32 = 5;
-
 pub async fn tick(out: &Output, stack: &Stack, now: Option<&str>) -> anyhow::Result<ExitCode> {
     let clock: Box<dyn Clock> = match now {
         Some(t) => Box::new(FixedClock::new(
@@ -507,20 +502,11 @@ pub async fn tick(out: &Output, stack: &Stack, now: Option<&str>) -> anyhow::Res
         }
         for m in got.messages() {
             let receipt = m.receipt_handle().unwrap_or_default().to_string();
-            let mut attributes = HashMap::new();
-            for (k, v) in m.attributes().into_iter().flatten() {
-                attributes.insert(k.as_str().to_string(), v.clone());
-            }
-            let mut record = SqsMessage::default();
-            record.message_id = m.message_id().map(str::to_string);
-            record.body = m.body().map(str::to_string);
-            record.receipt_handle = Some(receipt.clone());
-            record.attributes = attributes;
-            let outcome = s3imports_processor::handle_record(
+            let outcome = s3imports::delivery::handle(
                 &processor,
                 clock.as_ref(),
-                MAX_RECEIVES,
-                &record,
+                DEFAULT_MAX_RECEIVES,
+                &s3imports::aws::queue::queued(m),
             )
             .await;
             // A message to retry stays in the queue: the handler has set when it comes

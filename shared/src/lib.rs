@@ -9,6 +9,7 @@
 pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod discovery;
 pub mod error;
 pub mod ledger;

@@ -8,10 +8,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::SqsMessage;
+use s3imports::delivery::{QueuedMessage, RecordOutcome};
 use s3imports::ledger::FileStatus;
 use s3imports::{Clock, SystemClock};
-use s3imports_processor::RecordOutcome;
 use s3imports_tests::{Pipeline, TestEnv};
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -65,7 +64,7 @@ impl World {
 
     /// Receives one message as a worker whose queue had a 15-minute visibility
     /// timeout, waiting up to `wait` for one to be visible.
-    async fn receive(&self, wait: Duration) -> Option<SqsMessage> {
+    async fn receive(&self, wait: Duration) -> Option<QueuedMessage> {
         let deadline = Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -82,13 +81,7 @@ impl World {
                 .await
                 .unwrap();
             if let Some(m) = got.messages().first() {
-                let mut record = SqsMessage::default();
-                record.message_id = m.message_id().map(str::to_string);
-                record.body = m.body().map(str::to_string);
-                record.receipt_handle = m.receipt_handle().map(str::to_string);
-                for (k, v) in m.attributes().into_iter().flatten() {
-                    record.attributes.insert(k.as_str().to_string(), v.clone());
-                }
+                let record = s3imports::aws::queue::queued(m);
                 return Some(record);
             }
             if left.is_zero() {
@@ -97,8 +90,8 @@ impl World {
         }
     }
 
-    async fn handle(&self, record: &SqsMessage) -> RecordOutcome {
-        s3imports_processor::handle_record(&self.pipe.processor, &SystemClock, 5, record).await
+    async fn handle(&self, record: &QueuedMessage) -> RecordOutcome {
+        s3imports::delivery::handle(&self.pipe.processor, &SystemClock, 5, record).await
     }
 }
 

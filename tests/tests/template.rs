@@ -124,7 +124,7 @@ fn every_function_gets_every_name_the_code_reads() {
         .into_iter()
         .map(|(k, _)| k)
         .collect();
-    names.push(s3imports_processor::ENV_MAX_RECEIVES);
+    names.push(s3imports::delivery::ENV_MAX_RECEIVES);
     for name in names {
         assert!(
             !env[name].is_null(),
@@ -155,7 +155,7 @@ fn queue_redrive_matches_the_processor() {
     let env = &t["Globals"]["Function"]["Environment"]["Variables"];
     assert_eq!(
         receives.map(|r| r.to_string()),
-        env[s3imports_processor::ENV_MAX_RECEIVES]
+        env[s3imports::delivery::ENV_MAX_RECEIVES]
             .as_str()
             .map(str::to_string),
         "the processor must know when SQS delivers for the last time"

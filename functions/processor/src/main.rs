@@ -3,7 +3,7 @@ use s3imports::SystemClock;
 use s3imports::aws::{Clients, load_config};
 use s3imports::processor::{Processor, ProcessorSettings};
 use s3imports::stack::Stack;
-use s3imports_processor::{ENV_MAX_RECEIVES, handler};
+use s3imports_processor::handler;
 
 // Rows become a few small allocations each; see docs/performance.md.
 #[global_allocator]
@@ -19,10 +19,7 @@ async fn main() -> Result<(), Error> {
         tracing::warn!(error = %e, "the spool directory could not be swept");
     }
     let processor = Processor::from_env(&clients, &Stack::from_env(), settings);
-    let max_receives = std::env::var(ENV_MAX_RECEIVES)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    let max_receives = s3imports::delivery::max_receives_from_env();
     let processor = &processor;
     lambda_runtime::run(service_fn(move |event| async move {
         handler(processor, &SystemClock, max_receives, event).await

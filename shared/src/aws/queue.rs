@@ -11,6 +11,23 @@ use super::configs::StoreError;
 use super::{classify_sdk, describe_sdk};
 use crate::error::ErrorClass;
 
+/// A message received from the files queue by polling it (as `s3imports tick` does),
+/// as the domain's message.
+pub fn queued(m: &aws_sdk_sqs::types::Message) -> crate::delivery::QueuedMessage {
+    use aws_sdk_sqs::types::MessageSystemAttributeName as A;
+    crate::delivery::QueuedMessage {
+        id: m.message_id().unwrap_or_default().to_string(),
+        body: m.body().map(str::to_string),
+        receipt: m.receipt_handle().map(str::to_string),
+        receive_count: m
+            .attributes()
+            .and_then(|a| a.get(&A::ApproximateReceiveCount))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1),
+        dead_letter: false,
+    }
+}
+
 /// SQS's longest visibility timeout (12 hours).
 pub const MAX_VISIBILITY_SECS: u32 = 43_200;
 
