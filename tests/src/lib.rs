@@ -313,9 +313,24 @@ impl TestEnv {
     /// shape, plus `attachments` (`filename`, `content_type`, `data` as base64) and
     /// `raw` (the message text).
     pub async fn sent_emails(&self) -> Vec<serde_json::Value> {
-        let body = http_get(&self.endpoint, "/moto-api/data.json");
-        let data: serde_json::Value =
-            serde_json::from_str(&body).unwrap_or_else(|e| panic!("moto's data.json: {e}"));
+        // moto builds data.json by walking its state: a request another test makes
+        // meanwhile can make it answer with an error page. Ask again a few times.
+        let mut attempt = 0;
+        let data: serde_json::Value = loop {
+            let body = http_get(&self.endpoint, "/moto-api/data.json");
+            match serde_json::from_str(&body) {
+                Ok(v) => break v,
+                Err(e) if attempt < 10 => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, "moto's data.json not ready; asking again");
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                Err(e) => panic!(
+                    "moto's data.json: {e}: {}",
+                    body.chars().take(300).collect::<String>()
+                ),
+            }
+        };
         let to = serde_json::Value::String(self.recipient());
         let simple = data
             .pointer("/ses/Message")
