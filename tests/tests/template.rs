@@ -4,12 +4,12 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use s3imports::stack::Stack;
-use serde_yaml::Value;
+use serde_norway::Value;
 
 fn template() -> Value {
     let path = s3imports_tests::workspace_root().join("template.yaml");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("template.yaml: {e}"))
+    serde_norway::from_str(&text).unwrap_or_else(|e| panic!("template.yaml: {e}"))
 }
 
 fn keys(schema: &Value) -> Vec<(String, String)> {
