@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all venv sam-venv sam-validate sam-build moto-start moto-stop test lint fmt demo bench build release clean
+.PHONY: all machete venv sam-venv sam-validate sam-build moto-start moto-stop test lint fmt demo bench build release clean
 
 all: test
 
@@ -44,7 +44,12 @@ moto-stop:
 fmt:
 	$(CARGO) fmt --all
 
-lint: venv
+# cargo-machete finds dependencies no code uses (installed from crates.io on first use).
+machete:
+	command -v cargo-machete >/dev/null || $(CARGO) install --locked cargo-machete@0.9.2
+	cargo machete
+
+lint: venv machete
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(VENV)/bin/cfn-lint template.yaml
