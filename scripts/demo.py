@@ -1,5 +1,7 @@
 """Demo helper (boto3 against the local moto server): seeds the customer's bucket and
 secrets, and shows what the import wrote."""
+import email
+import email.policy
 import json
 import os
 import sys
@@ -63,6 +65,17 @@ def show():
         print(f"To: {', '.join(m.get('destinations', {}).get('ToAddresses', []))}")
         print(f"Subject: {m.get('subject')}")
         print(m.get("body"))
+        print()
+    # Emails with failed-rows reports attached are sent as raw MIME messages.
+    for m in data.get("ses", {}).get("RawMessage", []) or []:
+        mail = email.message_from_string(m.get("raw_data", ""), policy=email.policy.default)
+        print(f"To: {mail['To']}")
+        print(f"Subject: {mail['Subject']}")
+        text = mail.get_body(preferencelist=("plain",))
+        print(text.get_content() if text else "")
+        for part in mail.iter_attachments():
+            size = len(part.get_payload(decode=True) or b"")
+            print(f"Attached: {part.get_filename()} ({part.get_content_type()}, {size} bytes)")
         print()
 
 
