@@ -611,7 +611,17 @@ fn serde_path_to_error(value: serde_json::Value) -> Result<ImportConfig, ConfigE
     ImportConfig::deserialize(value).map_err(|e| ConfigError::Syntax(e.to_string()))
 }
 
-fn find_plaintext_secrets(value: &serde_json::Value, path: &str, out: &mut Vec<Problem>) {
+/// Visits every value of a JSON document with its field path (`a.b[2].c`) and, inside
+/// an object, its key; `visit` says whether to look inside the value.
+fn walk(
+    value: &serde_json::Value,
+    path: &str,
+    key: Option<&str>,
+    visit: &mut dyn FnMut(&str, Option<&str>, &serde_json::Value) -> bool,
+) {
+    if !visit(path, key, value) {
+        return;
+    }
     match value {
         serde_json::Value::Object(map) => {
             for (k, v) in map {
@@ -620,29 +630,41 @@ fn find_plaintext_secrets(value: &serde_json::Value, path: &str, out: &mut Vec<P
                 } else {
                     format!("{path}.{k}")
                 };
-                if let Some((_, instead)) = PLAINTEXT_SECRET_FIELDS.iter().find(|(f, _)| f == k) {
-                    out.push(Problem {
-                        field: field.clone(),
-                        message: format!(
-                            "secrets are never stored in a config: put the value in AWS Secrets Manager and give its name or ARN as `{instead}`"
-                        ),
-                    });
-                } else {
-                    find_plaintext_secrets(v, &field, out);
-                }
+                walk(v, &field, Some(k), visit);
             }
         }
         serde_json::Value::Array(items) => {
             for (i, v) in items.iter().enumerate() {
-                find_plaintext_secrets(v, &format!("{path}[{i}]"), out);
+                walk(v, &format!("{path}[{i}]"), None, visit);
             }
         }
-        serde_json::Value::String(s) if s.contains("PRIVATE KEY") => out.push(Problem {
-            field: path.to_string(),
-            message: "this looks like a private key; store it in AWS Secrets Manager and give `private_key_ref`".into(),
-        }),
         _ => {}
     }
+}
+
+fn find_plaintext_secrets(value: &serde_json::Value, path: &str, out: &mut Vec<Problem>) {
+    walk(value, path, None, &mut |field, key, v| {
+        if let Some((_, instead)) =
+            key.and_then(|k| PLAINTEXT_SECRET_FIELDS.iter().find(|(f, _)| *f == k))
+        {
+            out.push(Problem::new(
+                field,
+                format!(
+                    "secrets are never stored in a config: put the value in AWS Secrets Manager and give its name or ARN as `{instead}`"
+                ),
+            ));
+            return false;
+        }
+        if let serde_json::Value::String(s) = v
+            && s.contains("PRIVATE KEY")
+        {
+            out.push(Problem::new(
+                field,
+                "this looks like a private key; store it in AWS Secrets Manager and give `private_key_ref`",
+            ));
+        }
+        true
+    });
 }
 
 #[derive(Default)]
@@ -670,29 +692,15 @@ impl Problem {
 const NUL_CHECKED_ELSEWHERE: &[&str] = &["delimiter"];
 
 fn find_nul(value: &serde_json::Value, path: &str, p: &mut Problems) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (k, v) in map {
-                let field = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                find_nul(v, &field, p);
-            }
-        }
-        serde_json::Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                find_nul(v, &format!("{path}[{i}]"), p);
-            }
-        }
-        serde_json::Value::String(s)
-            if s.contains('\0') && !NUL_CHECKED_ELSEWHERE.contains(&path) =>
+    walk(value, path, None, &mut |field, _, v| {
+        if let serde_json::Value::String(s) = v
+            && s.contains('\0')
+            && !NUL_CHECKED_ELSEWHERE.contains(&field)
         {
-            p.add(path, "a NUL character (\\u0000) is not allowed here");
+            p.add(field, "a NUL character (\\u0000) is not allowed here");
         }
-        _ => {}
-    }
+        true
+    });
 }
 
 /// The CSV reader splits on one byte; a quote or a line break there would make every
