@@ -448,6 +448,37 @@ fn parse_raw_email(m: &serde_json::Value) -> serde_json::Value {
     })
 }
 
+/// A request as API Gateway's HTTP API (payload v2) hands it to the preview Lambda; `target` is a path with an optional `?query`.
+pub fn api_request(
+    method: &str,
+    target: &str,
+    body: Option<&serde_json::Value>,
+) -> lambda_http::Request {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let event = serde_json::json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {path}"),
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api",
+            "domainName": "api.example.com",
+            "domainPrefix": "api",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
+            "requestId": "r1",
+            "routeKey": format!("{method} {path}"),
+            "stage": "$default",
+            "time": "28/Nov/2026:09:00:00 +0000",
+            "timeEpoch": 1_795_856_400_000_i64
+        },
+        "body": body.map(serde_json::Value::to_string),
+        "isBase64Encoded": false
+    });
+    lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("API event: {e}"))
+}
+
 /// On a moto started with `INITIAL_NO_AUTH_ACTION_COUNT=3`: creates an IAM user allowed
 /// everything and returns its access key (three actions).
 pub async fn moto_admin_key(endpoint: &str) -> (String, String) {

@@ -289,17 +289,11 @@ async fn tick_counts_only_files_it_processed() {
         size: f.size,
         etag: f.etag,
     };
-    let url = env
-        .clients
-        .sqs
-        .get_queue_url()
-        .queue_name(&env.stack.queue_name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_string();
+    let url =
+        s3imports::aws::queue::FileQueue::named(env.clients.sqs.clone(), &env.stack.queue_name)
+            .url()
+            .await
+            .unwrap();
     env.clients
         .sqs
         .send_message()

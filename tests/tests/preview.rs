@@ -6,43 +6,15 @@
 use chrono::Utc;
 use lambda_http::Body;
 use s3imports::FixedClock;
-use s3imports::config::ImportConfig;
 use s3imports::ledger::new_run_id;
 use s3imports::processor::{Processor, ProcessorSettings};
 use s3imports_tests::gpg::{Encrypt, Gpg, KeyType};
-use s3imports_tests::{TestEnv, sdk_config_with, seed_run, start_moto_with_env};
+use s3imports_tests::{TestEnv, api_request, sdk_config_with, seed_run, start_moto_with_env};
 use serde_json::{Value, json};
 
 /// The test's "customer" bucket.
 fn bucket(env: &TestEnv) -> String {
     env.scoped("acme-exports")
-}
-
-/// An API Gateway HTTP API (v2) event; `target` is a path with an optional `?query`.
-fn api_event(method: &str, target: &str, body: Option<&Value>) -> lambda_http::Request {
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let event = json!({
-        "version": "2.0",
-        "routeKey": format!("{method} {path}"),
-        "rawPath": path,
-        "rawQueryString": query,
-        "headers": {"content-type": "application/json"},
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "api",
-            "domainName": "api.example.com",
-            "domainPrefix": "api",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
-            "requestId": "r1",
-            "routeKey": format!("{method} {path}"),
-            "stage": "$default",
-            "time": "28/Nov/2026:09:00:00 +0000",
-            "timeEpoch": 1_795_856_400_000_i64
-        },
-        "body": body.map(Value::to_string),
-        "isBase64Encoded": false
-    });
-    lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("API event: {e}"))
 }
 
 async fn call(env: &TestEnv, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
@@ -56,7 +28,7 @@ async fn call_with(
     path: &str,
     body: Option<&Value>,
 ) -> (u16, Value) {
-    let response = s3imports_preview::handler(processor, api_event(method, path, body))
+    let response = s3imports_preview::handler(processor, api_request(method, path, body))
         .await
         .unwrap_or_else(|e| panic!("handler: {e}"));
     let status = response.status().as_u16();
@@ -274,12 +246,7 @@ async fn import_status_and_run_history() {
     value["schedule"] = json!({"type": "once"});
     value["encryption"] = Value::Null;
     value.as_object_mut().unwrap().remove("encryption");
-    let config = ImportConfig::from_value(value).unwrap();
-    pipe.discovery
-        .configs
-        .put(&config, Utc::now())
-        .await
-        .unwrap();
+    pipe.put_config(value, Utc::now()).await;
     pipe.run(&FixedClock::new(Utc::now())).await;
 
     let (status, body) = call(&env, "GET", "/imports/users", None).await;
@@ -315,12 +282,8 @@ fn keys_of(files: &Value) -> Vec<String> {
 async fn runs_and_their_files_come_in_bounded_pages_read_in_batches() {
     let env = TestEnv::new().await;
     let pipe = env.pipeline().await;
-    let config = ImportConfig::from_value(users_config(&env, "users")).unwrap();
-    pipe.discovery
-        .configs
-        .put(&config, Utc::now())
-        .await
-        .unwrap();
+    pipe.put_config(users_config(&env, "users"), Utc::now())
+        .await;
     // Five runs, oldest first; the second found 250 files.
     let sizes = [3, 250, 0, 1, 12];
     let start = Utc::now() - chrono::Duration::days(10);
@@ -441,12 +404,8 @@ async fn runs_and_their_files_come_in_bounded_pages_read_in_batches() {
 async fn bad_page_requests_are_refused_with_a_reason() {
     let env = TestEnv::new().await;
     let pipe = env.pipeline().await;
-    let config = ImportConfig::from_value(users_config(&env, "users")).unwrap();
-    pipe.discovery
-        .configs
-        .put(&config, Utc::now())
-        .await
-        .unwrap();
+    pipe.put_config(users_config(&env, "users"), Utc::now())
+        .await;
     let now = Utc::now();
     let (a, b) = (
         new_run_id(now),

@@ -11,7 +11,6 @@ use base64::Engine as _;
 use chrono::{TimeZone, Utc};
 use lambda_http::Body;
 use s3imports::FixedClock;
-use s3imports::config::ImportConfig;
 use s3imports::notify::MAX_ATTACHED_BYTES;
 use s3imports_tests::{Pipeline, TestEnv, cli_binary, http_get};
 use serde_json::{Value, json};
@@ -27,25 +26,23 @@ async fn setup() -> (TestEnv, String, Pipeline) {
     let bucket = env.scoped("acme-exports");
     env.bucket(&bucket).await;
     let pipe = env.pipeline().await;
-    let config = ImportConfig::from_value(json!({
-        "id": "purchases",
-        "name": "Purchases",
-        "kind": {"type": "events", "event_name": "Purchase Summary"},
-        "source": {"bucket": bucket, "folder": "events", "datetime_format": "yyyymmdd"},
-        "mapping": {"columns": [
-            {"column": "customer_id", "attribute": "user_id"},
-            {"column": "at", "attribute": "event_time", "format": "YYYY-MM-DD hh:mm:ss"},
-            {"column": "amount", "attribute": "amount", "type": "number"}
-        ]},
-        "schedule": {"type": "once"},
-        "notifications": {"recipients": [env.recipient()]}
-    }))
-    .unwrap();
-    pipe.discovery
-        .configs
-        .put(&config, s3imports::Clock::now(&clock()))
-        .await
-        .unwrap();
+    pipe.put_config(
+        json!({
+            "id": "purchases",
+            "name": "Purchases",
+            "kind": {"type": "events", "event_name": "Purchase Summary"},
+            "source": {"bucket": bucket, "folder": "events", "datetime_format": "yyyymmdd"},
+            "mapping": {"columns": [
+                {"column": "customer_id", "attribute": "user_id"},
+                {"column": "at", "attribute": "event_time", "format": "YYYY-MM-DD hh:mm:ss"},
+                {"column": "amount", "attribute": "amount", "type": "number"}
+            ]},
+            "schedule": {"type": "once"},
+            "notifications": {"recipients": [env.recipient()]}
+        }),
+        s3imports::Clock::now(&clock()),
+    )
+    .await;
     (env, bucket, pipe)
 }
 
@@ -135,28 +132,7 @@ fn run_emailed_command(env: &TestEnv, command: &str, extra: &str) -> Vec<u8> {
 /// would deliver it. Returns status, content type and body bytes.
 async fn call_emailed_route(pipe: &Pipeline, route: &str) -> (u16, String, Vec<u8>) {
     let (method, target) = route.split_once(' ').unwrap();
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let event = json!({
-        "version": "2.0",
-        "routeKey": format!("{method} /imports/{{id}}/runs/{{run_id}}/report"),
-        "rawPath": path,
-        "rawQueryString": query,
-        "headers": {},
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "api",
-            "domainName": "api.example.com",
-            "domainPrefix": "api",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
-            "requestId": "r1",
-            "routeKey": format!("{method} /imports/{{id}}/runs/{{run_id}}/report"),
-            "stage": "$default",
-            "time": "28/Nov/2026:09:00:00 +0000",
-            "timeEpoch": 1_795_856_400_000_i64
-        },
-        "isBase64Encoded": false
-    });
-    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let request = s3imports_tests::api_request(method, target, None);
     let response = s3imports_preview::handler(&pipe.processor, request)
         .await
         .unwrap();

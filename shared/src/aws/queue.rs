@@ -52,15 +52,6 @@ pub struct FileQueue {
 }
 
 impl FileQueue {
-    pub fn new(sqs: Client, url: impl Into<String>) -> Self {
-        let url: String = url.into();
-        Self {
-            sqs,
-            name: url.rsplit('/').next().unwrap_or_default().to_string(),
-            url: Arc::new(OnceCell::new_with(Some(url))),
-        }
-    }
-
     /// The queue by name; its URL is looked up once, when first needed.
     pub fn named(sqs: Client, name: &str) -> Self {
         Self {
