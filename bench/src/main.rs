@@ -224,7 +224,12 @@ fn main() -> anyhow::Result<()> {
                 if build_items {
                     for (_, write) in batch {
                         if let SinkWrite::Put(attrs) = write {
-                            std::hint::black_box(file_attributes.item(attrs));
+                            // The item as the DynamoDB writer encodes it.
+                            let item: std::collections::HashMap<_, _> = file_attributes
+                                .named(attrs)
+                                .map(|(n, v)| (n, s3imports::aws::item::attribute(v)))
+                                .collect();
+                            std::hint::black_box(item);
                         }
                     }
                 }
@@ -318,7 +323,7 @@ async fn e2e(rows: u64, user_rows: u64) -> anyhow::Result<()> {
             .await;
         let config = events_config(&bucket, &folder, kind)?;
         let pipe = env.pipeline().await;
-        pipe.discovery.configs.put(&config, clock.now()).await?;
+        pipe.configs.put(&config, clock.now()).await?;
         let start = Instant::now();
         let (_, messages, _) = pipe.run(&clock).await;
         let secs = start.elapsed().as_secs_f64();
@@ -328,10 +333,7 @@ async fn e2e(rows: u64, user_rows: u64) -> anyhow::Result<()> {
             .file(&config.id, &messages.first().context("no file")?.key)
             .await?
             .context("no ledger record")?;
-        let requests = pipe
-            .processor
-            .write_requests
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let requests = pipe.writer.requests();
         println!(
             "{}",
             json!({"kind": name, "rows": f.rows_total, "ingested": f.rows_ingested, "secs": secs,
@@ -343,7 +345,7 @@ async fn e2e(rows: u64, user_rows: u64) -> anyhow::Result<()> {
 }
 
 /// Deletes every message in the queue (moto allows one purge a minute).
-async fn drain(queue: &s3imports::aws::queue::FileQueue) -> anyhow::Result<()> {
+async fn drain(queue: &s3imports::aws::queue::SqsQueue) -> anyhow::Result<()> {
     let url = queue.url().await?;
     loop {
         let got = queue
@@ -405,7 +407,7 @@ async fn discovery(old: u64) -> anyhow::Result<()> {
             .context("time")?,
     );
     let pipe = env.pipeline().await;
-    pipe.discovery.configs.put(&config, clock.now()).await?;
+    pipe.configs.put(&config, clock.now()).await?;
     // The old files arrive 2,000 at a time, each lot taken by a run (claimed in the
     // ledger, enqueued) whose messages are then dropped: moto's SQS scans the whole
     // queue on every send, so one run over all of them would measure moto.
@@ -426,7 +428,7 @@ async fn discovery(old: u64) -> anyhow::Result<()> {
         anyhow::ensure!(t.reason.is_none(), "run failed: {:?}", t.reason);
         taken += t.files.len();
         runs += 1;
-        drain(&pipe.discovery.queue).await?;
+        drain(&pipe.queue).await?;
         clock.advance(chrono::Duration::minutes(5));
     }
     eprintln!(

@@ -6,7 +6,8 @@ use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
 use s3imports::aws::configs::{ConfigStore, PutOutcome};
 use s3imports::aws::ledger::LedgerStore;
-use s3imports::aws::reports::{ReportStore, find_report};
+use s3imports::aws::queue::SqsQueue;
+use s3imports::aws::reports::ReportStore;
 use s3imports::aws::{Clients, load_config, provision::provision as provision_stack};
 use s3imports::config::{ConfigError, ImportConfig};
 use s3imports::delivery::{DEFAULT_MAX_RECEIVES, RecordOutcome};
@@ -14,6 +15,7 @@ use s3imports::discovery::{Discovery, TickOutcome};
 use s3imports::ledger::{
     FILES_LIMIT, FileRecord, FilesCursor, RUN_FILES_LIMIT, RUNS_LIMIT, RunsCursor, plausible_run_id,
 };
+use s3imports::ports::find_report;
 use s3imports::processor::{Processed, Processor, ProcessorSettings};
 use s3imports::stack::Stack;
 use s3imports::{Clock, FixedClock, SystemClock};
@@ -483,8 +485,9 @@ pub async fn tick(out: &Output, stack: &Stack, now: Option<&str>) -> anyhow::Res
         lines.push(line);
     }
     let ledger = &processor.ledger;
-    let sqs = discovery.queue.client();
-    let url = discovery.queue.url().await?;
+    let queue = SqsQueue::named(clients.sqs.clone(), &stack.queue_name);
+    let sqs = queue.client();
+    let url = queue.url().await?;
     let visibility = i32::try_from(processor.settings.visibility.as_secs()).unwrap_or(i32::MAX);
     let mut processed = Vec::new();
     loop {

@@ -731,6 +731,21 @@ fn valid_bucket_name(b: &str) -> bool {
         && b.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
 
+/// An import as stored: the operator's config plus the state the service keeps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigRecord {
+    pub config: ImportConfig,
+    pub status: ImportStatus,
+    pub next_run_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub status_reason: Option<String>,
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub last_run_id: Option<String>,
+    pub last_run_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The newest file key listed, for listing with `StartAfter`.
+    pub newest_key: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

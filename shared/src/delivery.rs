@@ -6,7 +6,7 @@
 use tracing::{error, warn};
 
 use crate::Clock;
-use crate::aws::queue::FileMessage;
+use crate::ports::FileMessage;
 use crate::processor::{Delivery, Processed, Processor};
 
 /// Deliveries SQS makes before the message goes to the dead-letter queue (the

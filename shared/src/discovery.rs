@@ -1,31 +1,44 @@
 //! Discovery: on each tick, find the imports that are due, claim each run, list the
 //! import's folder for new files, claim each new file in the ledger and enqueue it.
+//!
+//! A tick that stops between claiming files and enqueuing them (a crash, a timeout)
+//! leaves them queued in the ledger with no message: the next tick lists them again
+//! (the newest key only moves past files that were sent) and, once they have waited
+//! [`STRANDED_AFTER`] without starting, sends their messages again.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use futures::StreamExt;
 use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::Clock;
-use crate::aws::configs::{ConfigRecord, ConfigStore, StoreError};
-use crate::aws::ledger::LedgerStore;
-use crate::aws::mailer::Mailer;
-use crate::aws::queue::{FileMessage, FileQueue};
-use crate::aws::source::{SourceAccess, SourceError};
-use crate::config::ImportStatus;
-use crate::ledger::{FileOutcome, FileRecord, RunStatus, new_run_id};
+use crate::config::{ConfigRecord, ImportStatus};
+use crate::ledger::{FileOutcome, FileRecord, FileStatus, RunStatus, new_run_id};
 use crate::notify;
+use crate::ports::{
+    Configs, FileMessage, KnownFile, Ledger, ListedFile, Mailer, ObjectSource, Queue, SourceError,
+    StoreError,
+};
 
 /// Ledger claims in flight at once during a run.
 const CLAIM_CONCURRENCY: usize = 16;
 
+/// How long a claimed file may wait without starting before discovery sends its
+/// message again. Longer than SQS takes to deliver a message to an idle processor,
+/// so a file merely waiting its turn is rarely sent twice (and a second message for
+/// a file is harmless: the ledger's lease lets one worker process it).
+pub const STRANDED_AFTER: chrono::Duration = chrono::Duration::minutes(15);
+
 /// The parts discovery works with, built once per process.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Discovery {
-    pub configs: ConfigStore,
-    pub ledger: LedgerStore,
-    pub queue: FileQueue,
-    pub access: SourceAccess,
-    pub mailer: Mailer,
+    pub configs: Arc<dyn Configs>,
+    pub ledger: Arc<dyn Ledger>,
+    pub queue: Arc<dyn Queue>,
+    pub sources: Arc<dyn ObjectSource>,
+    pub mailer: Arc<dyn Mailer>,
 }
 
 /// What one tick did, per due import.
@@ -41,6 +54,9 @@ pub struct ImportTick {
     pub outcome: TickOutcome,
     /// Keys enqueued by this run.
     pub files: Vec<String>,
+    /// Keys of earlier runs sent again: claimed, but their messages never sent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requeued: Vec<String>,
     /// ListObjectsV2 requests the listing took.
     pub list_requests: u32,
     pub reason: Option<String>,
@@ -67,6 +83,7 @@ impl ImportTick {
             run_id: None,
             outcome,
             files: Vec::new(),
+            requeued: Vec::new(),
             list_requests: 0,
             reason: None,
         }
@@ -141,7 +158,9 @@ impl Discovery {
         let mut tick = ImportTick::new(id, TickOutcome::Enqueued);
         tick.run_id = Some(run_id.clone());
         match result {
-            Ok((files, requests)) => {
+            Ok(listed) => {
+                let (files, requests) = (listed.enqueued, listed.requests);
+                tick.requeued = listed.requeued;
                 tick.list_requests = requests;
                 tick.outcome = if files.is_empty() {
                     TickOutcome::NoNewFiles
@@ -181,18 +200,18 @@ impl Discovery {
         Ok(Some(tick))
     }
 
-    /// Lists the folder, claims new files and enqueues them. Returns the enqueued keys
-    /// and the number of list requests.
+    /// Lists the folder, claims new files and enqueues them, and sends again the
+    /// messages of files an earlier tick claimed but never sent.
     async fn list_and_enqueue(
         &self,
         record: &ConfigRecord,
         run_id: &str,
         clock: &dyn Clock,
-    ) -> Result<(Vec<String>, u32), RunError> {
+    ) -> Result<Enqueued, RunError> {
         let config = &record.config;
         let id = config.id.as_str();
         let pattern = config.file_pattern();
-        let bucket = self.access.connect(&config.source, id).await?;
+        let bucket = self.sources.connect(&config.source, id).await?;
         let start_after = record
             .newest_key
             .as_deref()
@@ -217,7 +236,7 @@ impl Discovery {
             listing
                 .files
                 .iter()
-                .filter(|f| !known.contains(&f.file.key)),
+                .filter(|f| !known.contains_key(&f.file.key)),
         )
         .map(|f| async move {
             let file = FileRecord::queued(
@@ -234,14 +253,7 @@ impl Discovery {
                 .ledger
                 .claim_file(&file, now)
                 .await?
-                .then(|| FileMessage {
-                    import_id: id.to_string(),
-                    run_id: run_id.to_string(),
-                    bucket: file.bucket,
-                    key: file.key,
-                    size: file.size,
-                    etag: file.etag,
-                }))
+                .then(|| message(id, run_id, &config.source.bucket, f)))
         })
         .buffered(CLAIM_CONCURRENCY)
         .collect()
@@ -256,19 +268,95 @@ impl Discovery {
         self.ledger
             .set_run_files(id, run_id, &enqueued, now)
             .await?;
+        let stranded = self
+            .stranded(id, &config.source.bucket, &listing.files, &known, now)
+            .await?;
+        let requeued: Vec<String> = stranded.iter().map(|m| m.key.clone()).collect();
+        messages.extend(stranded);
         let refused = self.queue.send_all(&messages).await?;
         for m in &refused {
             let outcome = FileOutcome::failed(
                 "SQS refused the message; delete the file's ledger record to import it again",
             );
             self.ledger
-                .finish_file(id, run_id, &m.key, None, &outcome, clock.now())
+                .finish_file(id, &m.run_id, &m.key, None, &outcome, clock.now())
                 .await?;
         }
-        if let Some(newest) = listing.files.last() {
+        // The newest key moves on past every listed file except those still waiting to
+        // start, so a file whose message may never have been sent is listed again.
+        let waiting = |f: &&ListedFile| {
+            known.get(&f.file.key).is_some_and(|k| {
+                k.status == FileStatus::Queued && k.attempts == 0 && !requeued.contains(&f.file.key)
+            })
+        };
+        let newest = match listing.files.iter().position(|f| waiting(&f)) {
+            Some(0) => None,
+            Some(i) => listing.files.get(i - 1),
+            None => listing.files.last(),
+        };
+        if let Some(newest) = newest {
             self.configs.set_newest_key(id, &newest.file.key).await?;
         }
-        Ok((enqueued, listing.requests))
+        Ok(Enqueued {
+            enqueued,
+            requeued,
+            requests: listing.requests,
+        })
+    }
+
+    /// Messages for files an earlier tick claimed and never sent (it stopped between
+    /// the claims and the sends): queued, never started, for longer than
+    /// [`STRANDED_AFTER`]. A run whose file list was never recorded gets it now, so the
+    /// last of its files still closes it.
+    async fn stranded(
+        &self,
+        id: &str,
+        bucket: &str,
+        listed: &[ListedFile],
+        known: &std::collections::HashMap<String, KnownFile>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<FileMessage>, StoreError> {
+        let mut by_run: BTreeMap<&str, Vec<&ListedFile>> = BTreeMap::new();
+        for f in listed {
+            if let Some(k) = known.get(&f.file.key)
+                && k.status == FileStatus::Queued
+                && k.attempts == 0
+                && k.queued_at.is_some_and(|t| t + STRANDED_AFTER <= now)
+            {
+                by_run.entry(k.run_id.as_str()).or_default().push(f);
+            }
+        }
+        let mut messages = Vec::new();
+        for (run_id, files) in by_run {
+            if let Some(run) = self.ledger.run(id, run_id).await?
+                && run.status == RunStatus::Processing
+                && run.files_total == 0
+            {
+                let keys: Vec<String> = files.iter().map(|f| f.file.key.clone()).collect();
+                self.ledger.set_run_files(id, run_id, &keys, now).await?;
+            }
+            warn!(import_id = %id, run_id, files = files.len(), "sending the messages of files claimed but never enqueued");
+            messages.extend(files.into_iter().map(|f| message(id, run_id, bucket, f)));
+        }
+        Ok(messages)
+    }
+}
+
+/// What one run's listing enqueued.
+struct Enqueued {
+    enqueued: Vec<String>,
+    requeued: Vec<String>,
+    requests: u32,
+}
+
+fn message(import_id: &str, run_id: &str, bucket: &str, f: &ListedFile) -> FileMessage {
+    FileMessage {
+        import_id: import_id.to_string(),
+        run_id: run_id.to_string(),
+        bucket: bucket.to_string(),
+        key: f.file.key.clone(),
+        size: f.size,
+        etag: f.etag.clone(),
     }
 }
 
@@ -286,21 +374,5 @@ impl From<SourceError> for RunError {
 impl From<StoreError> for RunError {
     fn from(e: StoreError) -> Self {
         Self::Store(e)
-    }
-}
-
-impl Discovery {
-    /// Builds discovery from the process's clients and the stack's names.
-    pub async fn from_env(
-        clients: &crate::aws::Clients,
-        stack: &crate::stack::Stack,
-    ) -> Result<Self, StoreError> {
-        Ok(Self {
-            configs: ConfigStore::new(clients.dynamodb.clone(), &stack.configs_table),
-            ledger: LedgerStore::new(clients.dynamodb.clone(), &stack.ledger_table),
-            queue: FileQueue::named(clients.sqs.clone(), &stack.queue_name),
-            access: SourceAccess::new(&clients.sdk),
-            mailer: Mailer::new(clients.ses.clone(), &stack.sender),
-        })
     }
 }

@@ -22,3 +22,57 @@ pub trait Classify {
         self.class() == ErrorClass::Retryable
     }
 }
+
+/// Any error, boxed: what an adapter keeps as the source of a [`ServiceError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A call to a cloud service that failed: which service and operation, whether trying
+/// again can help, what a person reads, and the SDK's own error kept as the source.
+#[derive(Debug, thiserror::Error)]
+#[error("{service} {operation}: {message}")]
+pub struct ServiceError {
+    pub service: &'static str,
+    pub operation: &'static str,
+    pub class: ErrorClass,
+    pub message: String,
+    #[source]
+    pub source: Option<BoxError>,
+}
+
+impl ServiceError {
+    pub fn new(
+        service: &'static str,
+        operation: &'static str,
+        class: ErrorClass,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            service,
+            operation,
+            class,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The service throttled the call (after the SDK's own retries).
+    pub fn throttled(service: &'static str, operation: &'static str) -> Self {
+        Self::new(
+            service,
+            operation,
+            ErrorClass::Retryable,
+            "ThrottlingException: rate exceeded",
+        )
+    }
+}
+
+impl Classify for ServiceError {
+    fn class(&self) -> ErrorClass {
+        self.class
+    }
+}

@@ -204,7 +204,11 @@ pub struct RunRecord {
     pub rows_ingested: u64,
     pub rows_failed: u64,
     pub reason: Option<String>,
+    /// The run's email went out (or was not wanted).
     pub notified: bool,
+    /// While a worker holds the right to send the run's email, until when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_until: Option<DateTime<Utc>>,
 }
 
 /// A run id: its start time first, so ids sort by time.

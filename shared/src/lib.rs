@@ -18,6 +18,7 @@ pub mod mapping;
 pub mod naming;
 pub mod notify;
 pub mod pgp;
+pub mod ports;
 pub mod preview;
 pub mod processor;
 pub mod reader;

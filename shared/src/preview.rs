@@ -2,14 +2,18 @@
 //! sample value and a suggested type each, and its top 5 rows, after decryption.
 //! Errors carry MoEngage's messages and an HTTP status for the API.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use serde::Serialize;
 
-use crate::aws::source::{MSG_CHECK_FOLDER, MSG_INVALID_ACCESS_KEY, SourceError};
 use crate::config::{ConfigError, ImportConfig};
 use crate::error::Classify;
+use crate::limits::Limits;
 use crate::mapping::{CompiledMapping, suggest_type};
 use crate::naming::FileType;
-use crate::processor::{ProcessError, Processor, unwrap_file};
+use crate::ports::{MSG_CHECK_FOLDER, MSG_INVALID_ACCESS_KEY, ObjectSource, Secrets, SourceError};
+use crate::processor::{ProcessError, keyring, mapping, unwrap_file};
 use crate::reader::{FileError, ReadError, ReadOptions, Row, open_reader};
 use crate::values::AttrType;
 
@@ -98,14 +102,17 @@ impl From<SourceError> for PreviewError {
             SourceError::NoSuchBucket { .. }
             | SourceError::FolderNotFound { .. }
             | SourceError::NoSuchKey { .. } => Self::new(404, MSG_CHECK_FOLDER, detail),
+            SourceError::ObjectTooLarge { .. } | SourceError::NotText { .. } => {
+                Self::new(422, "The mapping file could not be read", detail)
+            }
             SourceError::AccessDenied { .. } => {
                 Self::new(403, "Access to the bucket was denied", detail)
             }
             SourceError::Secret { .. } | SourceError::AssumeRole { .. } => {
                 Self::new(400, "The import's credentials could not be used", detail)
             }
-            SourceError::Aws { class, .. } => {
-                let status = if class == crate::ErrorClass::Retryable {
+            SourceError::Service(e) => {
+                let status = if e.class == crate::ErrorClass::Retryable {
                     503
                 } else {
                     502
@@ -123,7 +130,7 @@ impl From<ProcessError> for PreviewError {
             ProcessError::Pgp(p) => {
                 Self::new(422, format!("The file could not be decrypted: {p}"), None)
             }
-            ProcessError::File(f) if f == MSG_ZERO_ROWS => Self::new(422, MSG_ZERO_ROWS, None),
+            ProcessError::Read(FileError::ZeroDataRows) => Self::new(422, MSG_ZERO_ROWS, None),
             other if other.is_retryable() => Self::new(
                 503,
                 "The file could not be read; try again",
@@ -134,11 +141,21 @@ impl From<ProcessError> for PreviewError {
     }
 }
 
-impl Processor {
+/// The preview service: reads (never writes) the newest file of an import's folder.
+#[derive(Clone)]
+pub struct Previewer {
+    pub sources: Arc<dyn ObjectSource>,
+    pub secrets: Arc<dyn Secrets>,
+    /// Where decrypted plaintext is spooled (Lambda: /tmp).
+    pub spool_dir: PathBuf,
+    pub limits: Limits,
+}
+
+impl Previewer {
     /// Previews the newest file that matches `config` (the same document as the
     /// DynamoDB item; its mapping may still be empty).
     pub async fn preview(&self, config: &ImportConfig) -> Result<Preview, PreviewError> {
-        let bucket = self.access.connect(&config.source, &config.id).await?;
+        let bucket = self.sources.connect(&config.source, &config.id).await?;
         let pattern = config.file_pattern();
         let listing = bucket.list(&pattern, None).await?;
         let Some(newest) = listing.files.last().cloned() else {
@@ -157,15 +174,15 @@ impl Processor {
             };
             return Err(PreviewError::new(404, MSG_CHECK_FOLDER, Some(detail)));
         };
-        let mappings = self.mapping(config, &bucket).await?;
-        let keyring = self.keyring(config).await?;
+        let mappings = mapping(config, bucket.as_ref()).await?;
+        let keyring = keyring(self.secrets.as_ref(), config).await?;
         let (body, _) = bucket.open(&newest.file.key).await?;
-        let input = tokio_util::io::SyncIoBridge::new(body.into_async_read());
-        let spool = self.settings.spool_dir.clone();
+        let input = tokio_util::io::SyncIoBridge::new(body);
+        let spool = self.spool_dir.clone();
         let key = newest.file.key.clone();
         let json = config.file_type == FileType::Json;
         let delimiter = u8::try_from(u32::from(config.delimiter)).unwrap_or(b',');
-        let limits = self.settings.limits;
+        let limits = self.limits;
         let (columns, rows, row_errors) = tokio::task::spawn_blocking(move || {
             read_top(
                 &key,

@@ -20,16 +20,9 @@ use tokio_util::io::SyncIoBridge;
 use tracing::{info, warn};
 
 use crate::Clock;
-use crate::aws::configs::{ConfigStore, StoreError};
-use crate::aws::ledger::{LedgerStore, StartOutcome};
-use crate::aws::mailer::Mailer;
-use crate::aws::queue::{FileMessage, FileQueue};
-use crate::aws::reports::{Bounded, ReportStore, report_key};
-use crate::aws::sink::DynamoSink;
-use crate::aws::source::{SourceAccess, SourceBucket, SourceError};
 use crate::config::{Encryption, ImportConfig, ImportKind};
-use crate::error::{Classify, ErrorClass};
-use crate::ledger::{FileOutcome, FileStatus};
+use crate::error::{Classify, ErrorClass, ServiceError};
+use crate::ledger::{FileOutcome, FileStatus, RunRecord};
 use crate::limits::{CapRead, CapWrite, Limits, TooLarge, io_class};
 use crate::mapping::{
     ColumnMapping, CompiledMapping, MappedRow, MappingError, MappingSpec, parse_manifest,
@@ -37,11 +30,14 @@ use crate::mapping::{
 use crate::naming::FileType;
 use crate::notify::{self, Attachment, ReportDelivery};
 use crate::pgp::{PgpError, PgpKeyring, decrypt_to, looks_like_pgp};
+use crate::ports::{
+    Bounded, Configs, FileMessage, Ledger, Mailer, ObjectSource, Queue, ReportError, Reports,
+    RowWriter, Secrets, SourceError, SourceFolder, StartOutcome, StoreError, report_key,
+};
 use crate::reader::{FileError, ReadError, ReadOptions, Row, open_reader};
 use crate::report::{ReportSummary, ReportWriter, SPOOL_PREFIX};
 use crate::sink::{Write, WriteBuilder};
 use crate::sniff;
-use crate::stack::Stack;
 
 /// Rows per batch handed from the reading thread to the writer.
 const BATCH_ROWS: usize = 100;
@@ -115,22 +111,20 @@ pub struct Delivery {
     pub receipt: Option<String>,
 }
 
-/// Everything processing needs, built once per process.
-#[derive(Debug, Clone)]
+/// Everything processing needs, built once per process: the ports it works through
+/// and its settings.
+#[derive(Clone)]
 pub struct Processor {
-    pub configs: ConfigStore,
-    pub ledger: LedgerStore,
-    pub access: SourceAccess,
-    pub reports: ReportStore,
-    pub mailer: Mailer,
+    pub configs: Arc<dyn Configs>,
+    pub ledger: Arc<dyn Ledger>,
+    pub sources: Arc<dyn ObjectSource>,
+    pub secrets: Arc<dyn Secrets>,
+    pub writer: Arc<dyn RowWriter>,
+    pub reports: Arc<dyn Reports>,
+    pub mailer: Arc<dyn Mailer>,
     /// The files queue, for the visibility of messages being worked on.
-    pub queue: FileQueue,
-    pub ddb: aws_sdk_dynamodb::Client,
-    pub stack: Stack,
+    pub queue: Arc<dyn Queue>,
     pub settings: ProcessorSettings,
-    /// DynamoDB write requests made for rows, over the process's life (for metrics and
-    /// benchmarks).
-    pub write_requests: Arc<AtomicU64>,
 }
 
 /// What became of a message.
@@ -157,13 +151,48 @@ pub enum ProcessError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error(transparent)]
     Pgp(PgpError),
     #[error(transparent)]
     TooLarge(#[from] TooLarge),
     #[error(transparent)]
     Mapping(#[from] MappingError),
-    #[error("{0}")]
-    File(String),
+    #[error(transparent)]
+    Read(FileError),
+    #[error("import `{0}` no longer exists")]
+    ImportGone(String),
+    #[error("mapping file s3://{bucket}/{key}: {error}")]
+    Manifest {
+        bucket: String,
+        key: String,
+        #[source]
+        error: MappingError,
+    },
+    #[error(
+        "the import expects PGP-encrypted files, but {key} is not encrypted ({looks_like}); nothing was imported"
+    )]
+    NotEncrypted { key: String, looks_like: String },
+    #[error(
+        "{key} is PGP-encrypted, but the import has no `encryption` settings; nothing was imported"
+    )]
+    UnexpectedPgp { key: String },
+    #[error("{key} is named .gz but is not gzip data ({looks_like})")]
+    NotGzip { key: String, looks_like: String },
+    #[error("{key} is not a CSV or JSON text file: it looks like {kind}; nothing was imported")]
+    NotText { key: String, kind: String },
+    #[error(
+        "the function's /tmp is full ({source}); raise {}",
+        crate::limits::STORAGE_PARAMETER
+    )]
+    StorageFull {
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the reading thread stopped: {0}")]
+    ReaderStopped(String),
     #[error("reading the file: {0}")]
     Io(std::io::Error),
     #[error("the file is held by {holder}")]
@@ -179,10 +208,22 @@ impl Classify for ProcessError {
         match self {
             Self::Source(e) => e.class(),
             Self::Store(e) => e.class(),
+            Self::Report(e) => e.class(),
+            Self::Service(e) => e.class(),
             Self::Pgp(e) => e.class(),
-            Self::Mapping(_) | Self::File(_) | Self::TooLarge(_) => ErrorClass::Permanent,
+            Self::Read(e) => e.class(),
             Self::Io(e) => io_class(e),
             Self::Busy { .. } => ErrorClass::Retryable,
+            Self::Mapping(_)
+            | Self::TooLarge(_)
+            | Self::ImportGone(_)
+            | Self::Manifest { .. }
+            | Self::NotEncrypted { .. }
+            | Self::UnexpectedPgp { .. }
+            | Self::NotGzip { .. }
+            | Self::NotText { .. }
+            | Self::StorageFull { .. }
+            | Self::ReaderStopped(_) => ErrorClass::Permanent,
         }
     }
 }
@@ -193,10 +234,7 @@ impl From<std::io::Error> for ProcessError {
     fn from(e: std::io::Error) -> Self {
         match TooLarge::find(&e) {
             Some(t) => Self::TooLarge(t.clone()),
-            None if e.kind() == std::io::ErrorKind::StorageFull => Self::File(format!(
-                "the function's /tmp is full ({e}); raise {}",
-                crate::limits::STORAGE_PARAMETER
-            )),
+            None if e.kind() == std::io::ErrorKind::StorageFull => Self::StorageFull { source: e },
             None => Self::Io(e),
         }
     }
@@ -215,31 +253,12 @@ impl From<FileError> for ProcessError {
     fn from(e: FileError) -> Self {
         match e {
             FileError::Io(io) => io.into(),
-            other => Self::File(other.to_string()),
+            other => Self::Read(other),
         }
     }
 }
 
 impl Processor {
-    pub fn from_env(
-        clients: &crate::aws::Clients,
-        stack: &Stack,
-        settings: ProcessorSettings,
-    ) -> Self {
-        Self {
-            configs: ConfigStore::new(clients.dynamodb.clone(), &stack.configs_table),
-            ledger: LedgerStore::new(clients.dynamodb.clone(), &stack.ledger_table),
-            access: SourceAccess::new(&clients.sdk),
-            reports: ReportStore::new(clients.s3.clone(), &stack.reports_bucket),
-            mailer: Mailer::new(clients.ses.clone(), &stack.sender),
-            queue: FileQueue::named(clients.sqs.clone(), &stack.queue_name),
-            ddb: clients.dynamodb.clone(),
-            stack: stack.clone(),
-            settings,
-            write_requests: Arc::new(AtomicU64::new(0)),
-        }
-    }
-
     /// Processes one file message. On the last delivery a retryable failure is
     /// recorded as the file's outcome instead of returned. Returns Err only for
     /// failures worth retrying, after setting when the message comes back.
@@ -290,6 +309,9 @@ impl Processor {
         {
             StartOutcome::Started { attempt } => attempt,
             StartOutcome::AlreadyDone(status) => {
+                // The worker that finished it may have stopped before the run's email.
+                self.notify_pending(&msg.import_id, &msg.run_id, clock)
+                    .await?;
                 return Ok(Processed::Skipped {
                     reason: format!("already processed: {}", status.label()),
                 });
@@ -350,6 +372,8 @@ impl Processor {
             });
         };
         if file.status.is_final() {
+            self.notify_pending(&msg.import_id, &msg.run_id, clock)
+                .await?;
             return Ok(Processed::Skipped {
                 reason: format!("already processed: {}", file.status.label()),
             });
@@ -379,7 +403,7 @@ impl Processor {
             rows_total = outcome.rows_total, rows_ingested = outcome.rows_ingested,
             rows_failed = outcome.rows_failed, "file finished"
         );
-        let run = self
+        let Some(run) = self
             .ledger
             .finish_file(
                 &msg.import_id,
@@ -389,13 +413,14 @@ impl Processor {
                 &outcome,
                 clock.now(),
             )
-            .await?;
-        if let Some(run) = run
-            && run.files_done >= run.files_total
-            && self.ledger.close_run(&run, clock.now()).await?
-        {
-            self.notify_run(&msg.import_id, &msg.run_id).await;
-        }
+            .await?
+        else {
+            warn!(import_id = %msg.import_id, key = %msg.key, "outcome refused: the file is final or another worker holds it");
+            return Ok(Processed::Skipped {
+                reason: "the outcome was not recorded: the file is already final or another worker took it over".into(),
+            });
+        };
+        self.close_run(&run, clock).await?;
         Ok(Processed::Done {
             status,
             rows_total: outcome.rows_total,
@@ -405,30 +430,77 @@ impl Processor {
         })
     }
 
-    /// Sends the run's email; a failure to send is logged, never fails the file.
-    async fn notify_run(&self, import_id: &str, run_id: &str) {
-        let result: Result<(), StoreError> = async {
-            let Some(record) = self.configs.get(import_id).await? else {
-                return Ok(());
-            };
-            let Some(run) = self.ledger.run(import_id, run_id).await? else {
-                return Ok(());
-            };
-            if !notify::wanted(&record.config, run.status) {
-                return Ok(());
+    /// Sends the run's email if every file is done and nobody has: after a crash
+    /// between a file's outcome and the email, the redelivered message gets here.
+    async fn notify_pending(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        clock: &dyn Clock,
+    ) -> Result<(), ProcessError> {
+        match self.ledger.run(import_id, run_id).await? {
+            Some(run) => self.close_run(&run, clock).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Closes a run whose files are all done and sends its one email. The right to
+    /// send is taken in the ledger first, with a lease, so only one worker sends; if
+    /// that worker stops before it records the email as sent, the message comes back
+    /// (Busy until the lease ends) and the email goes out then.
+    async fn close_run(&self, run: &RunRecord, clock: &dyn Clock) -> Result<(), ProcessError> {
+        if run.notified || run.files_done < run.files_total {
+            return Ok(());
+        }
+        let now = clock.now();
+        if let Some(until) = run.notify_until.filter(|u| *u >= now) {
+            return Err(ProcessError::Busy {
+                holder: "the worker sending the run's email".into(),
+                until: Some(until),
+            });
+        }
+        let lease =
+            chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::minutes(2));
+        if !self
+            .ledger
+            .close_run(run, &self.settings.worker_id, now + lease, now)
+            .await?
+        {
+            return Ok(());
+        }
+        match self.notify_run(&run.import_id, &run.run_id).await {
+            Ok(()) => {}
+            Err(e) if e.is_retryable() => return Err(e),
+            // Trying again cannot help (no such import, SES refuses the address).
+            Err(e) => {
+                warn!(import_id = %run.import_id, run_id = %run.run_id, error = %e, "run email not sent")
             }
-            let files = self.ledger.run_files(import_id, run_id).await?;
-            let (deliveries, attachments) = self.report_attachments(&files).await;
-            let mut email = notify::run_email(&record.config, &run, &files, &deliveries);
-            email.attachments = attachments;
-            self.mailer
-                .send(&record.config.notifications.recipients, &email)
-                .await
         }
-        .await;
-        if let Err(e) = result {
-            warn!(import_id, run_id, error = %e, "run email not sent");
+        self.ledger
+            .mark_notified(&run.import_id, &run.run_id)
+            .await?;
+        Ok(())
+    }
+
+    /// Sends the run's email (unless the import does not want one for this outcome).
+    async fn notify_run(&self, import_id: &str, run_id: &str) -> Result<(), ProcessError> {
+        let Some(record) = self.configs.get(import_id).await? else {
+            return Ok(());
+        };
+        let Some(run) = self.ledger.run(import_id, run_id).await? else {
+            return Ok(());
+        };
+        if !notify::wanted(&record.config, run.status) {
+            return Ok(());
         }
+        let files = self.ledger.run_files(import_id, run_id).await?;
+        let (deliveries, attachments) = self.report_attachments(&files).await;
+        let mut email = notify::run_email(&record.config, &run, &files, &deliveries);
+        email.attachments = attachments;
+        self.mailer
+            .send(&record.config.notifications.recipients, &email)
+            .await?;
+        Ok(())
     }
 
     /// The run's failed-rows reports that fit in one email ([`notify::MAX_ATTACHED_BYTES`]
@@ -506,72 +578,25 @@ impl Processor {
         }
     }
 
-    /// Resolves the import's mapping: inline, or its manifest file from the folder.
-    pub async fn mapping(
-        &self,
-        config: &ImportConfig,
-        bucket: &SourceBucket,
-    ) -> Result<Vec<ColumnMapping>, ProcessError> {
-        match &config.mapping {
-            MappingSpec::Columns { columns } => Ok(columns.clone()),
-            MappingSpec::Manifest { manifest } => {
-                let key = format!("{}/{}", config.source.folder, manifest);
-                let text = bucket.read_text(&key, MAX_MANIFEST_BYTES).await?;
-                Ok(parse_manifest(&text).map_err(|e| {
-                    ProcessError::File(format!("mapping file s3://{}/{key}: {e}", bucket.bucket))
-                })?)
-            }
-        }
-    }
-
-    /// Loads the import's PGP keys from Secrets Manager.
-    pub async fn keyring(&self, config: &ImportConfig) -> Result<Option<PgpKeyring>, ProcessError> {
-        let Some(Encryption::Pgp {
-            private_key_ref,
-            passphrase_ref,
-            signer_public_key,
-        }) = &config.encryption
-        else {
-            return Ok(None);
-        };
-        let key = self.access.secret(private_key_ref).await?;
-        let passphrase = match passphrase_ref {
-            Some(r) => Some(self.access.secret(r).await?),
-            None => None,
-        };
-        Ok(Some(PgpKeyring::new(
-            &key,
-            passphrase.as_deref(),
-            signer_public_key.as_deref(),
-        )?))
-    }
-
     async fn import_file(
         &self,
         msg: &FileMessage,
         clock: &dyn Clock,
     ) -> Result<FileOutcome, ProcessError> {
-        let record = self.configs.get(&msg.import_id).await?.ok_or_else(|| {
-            ProcessError::File(format!("import `{}` no longer exists", msg.import_id))
-        })?;
+        let record = self
+            .configs
+            .get(&msg.import_id)
+            .await?
+            .ok_or_else(|| ProcessError::ImportGone(msg.import_id.clone()))?;
         let config = record.config;
-        let bucket = self.access.connect(&config.source, &config.id).await?;
-        let mappings = self.mapping(&config, &bucket).await?;
-        let keyring = self.keyring(&config).await?;
+        let bucket = self.sources.connect(&config.source, &config.id).await?;
+        let mappings = mapping(&config, bucket.as_ref()).await?;
+        let keyring = keyring(self.secrets.as_ref(), &config).await?;
         let (body, _size) = bucket.open(&msg.key).await?;
-        let table = match &config.kind {
-            ImportKind::RegisteredUsers {} => &self.stack.users_table,
-            ImportKind::AnonymousUsers { .. } => &self.stack.anonymous_users_table,
-            ImportKind::Events { .. } => &self.stack.events_table,
-            ImportKind::Auxiliary { .. } => &self.stack.auxiliary_table,
-        };
         let builder = WriteBuilder::new(&config, &mappings, &msg.key, &msg.etag, clock.now());
-        let sink = DynamoSink::counting(
-            self.ddb.clone(),
-            table,
-            builder.file_attributes().clone(),
-            self.write_requests.clone(),
-        );
+        let sink = self
+            .writer
+            .sink(&config.kind, builder.file_attributes().clone());
         let spool = self.settings.spool_dir.clone();
         let limits = self.settings.limits;
         let report_file = tempfile::Builder::new()
@@ -582,7 +607,7 @@ impl Processor {
 
         let independent = builder.independent_rows();
         let (tx, rx) = mpsc::channel::<Vec<(u64, Write)>>(CHANNEL_DEPTH);
-        let input = SyncIoBridge::new(body.into_async_read());
+        let input = SyncIoBridge::new(body);
         let key = msg.key.clone();
         let reading = tokio::task::spawn_blocking(move || {
             let plan = ReadPlan {
@@ -634,7 +659,7 @@ impl Processor {
         }
         let (stats, mut report) = reading
             .await
-            .map_err(|e| ProcessError::File(format!("the reading thread stopped: {e}")))?;
+            .map_err(|e| ProcessError::ReaderStopped(e.to_string()))?;
         if let Some(e) = write_error {
             return Err(e.into());
         }
@@ -673,6 +698,50 @@ impl Processor {
         drop(report_file);
         Ok(outcome)
     }
+}
+
+/// Resolves the import's mapping: inline, or its manifest file from the folder.
+pub async fn mapping(
+    config: &ImportConfig,
+    bucket: &dyn SourceFolder,
+) -> Result<Vec<ColumnMapping>, ProcessError> {
+    match &config.mapping {
+        MappingSpec::Columns { columns } => Ok(columns.clone()),
+        MappingSpec::Manifest { manifest } => {
+            let key = format!("{}/{}", config.source.folder, manifest);
+            let text = bucket.read_text(&key, MAX_MANIFEST_BYTES).await?;
+            parse_manifest(&text).map_err(|error| ProcessError::Manifest {
+                bucket: bucket.bucket().to_string(),
+                key,
+                error,
+            })
+        }
+    }
+}
+
+/// Loads the import's PGP keys from Secrets Manager.
+pub async fn keyring(
+    secrets: &dyn Secrets,
+    config: &ImportConfig,
+) -> Result<Option<PgpKeyring>, ProcessError> {
+    let Some(Encryption::Pgp {
+        private_key_ref,
+        passphrase_ref,
+        signer_public_key,
+    }) = &config.encryption
+    else {
+        return Ok(None);
+    };
+    let key = secrets.secret(private_key_ref).await?;
+    let passphrase = match passphrase_ref {
+        Some(r) => Some(secrets.secret(r).await?),
+        None => None,
+    };
+    Ok(Some(PgpKeyring::new(
+        &key,
+        passphrase.as_deref(),
+        signer_public_key.as_deref(),
+    )?))
 }
 
 /// What the reason adds when the report does not list every failed row.
@@ -752,15 +821,15 @@ pub fn unwrap_file<'a>(
     let (first, input) = head(input)?;
     let plaintext: Box<dyn Read + 'a> = match (keyring, looks_like_pgp(&first)) {
         (Some(_), false) => {
-            return Err(ProcessError::File(format!(
-                "the import expects PGP-encrypted files, but {key} is not encrypted ({}); nothing was imported",
-                sniff::describe(&first)
-            )));
+            return Err(ProcessError::NotEncrypted {
+                key: key.to_string(),
+                looks_like: sniff::describe(&first).to_string(),
+            });
         }
         (None, true) => {
-            return Err(ProcessError::File(format!(
-                "{key} is PGP-encrypted, but the import has no `encryption` settings; nothing was imported"
-            )));
+            return Err(ProcessError::UnexpectedPgp {
+                key: key.to_string(),
+            });
         }
         (Some(keys), true) => {
             let mut spool = tempfile::tempfile_in(spool_dir)?;
@@ -792,10 +861,10 @@ pub fn unwrap_file<'a>(
         }
         Box::new(gunzipped)
     } else if named_gz && !first.is_empty() {
-        return Err(ProcessError::File(format!(
-            "{key} is named .gz but is not gzip data ({})",
-            sniff::describe(&first)
-        )));
+        return Err(ProcessError::NotGzip {
+            key: key.to_string(),
+            looks_like: sniff::describe(&first).to_string(),
+        });
     } else if let Some(kind) = sniff::binary_kind(&first) {
         return Err(not_text(key, kind));
     } else {
@@ -810,9 +879,10 @@ pub fn unwrap_file<'a>(
 }
 
 fn not_text(key: &str, kind: &str) -> ProcessError {
-    ProcessError::File(format!(
-        "{key} is not a CSV or JSON text file: it looks like {kind}; nothing was imported"
-    ))
+    ProcessError::NotText {
+        key: key.to_string(),
+        kind: kind.to_string(),
+    }
 }
 
 /// The reading thread: unwrap, read rows, map them, hand batches of writes to `emit`

@@ -6,24 +6,22 @@
 //!   so reprocessing a file never duplicates an event;
 //! - auxiliary data: a `Put` with `expires_at` for DynamoDB TTL.
 //!
-//! Puts go ten-to-a-hundred rows at a time through `BatchWriteItem` (25 items per
-//! request, which moto does not enforce and we must).
+//! Writes carry typed values; the writer adapter encodes them for its table.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::config::{ImportConfig, ImportKind};
 use crate::mapping::{ColumnMapping, MappedRow};
-use crate::values::{Value, push_datetime, push_number};
+use crate::values::{Value, push_datetime};
 
 /// A row's own attributes, each named by its index in [`FileAttributes::names`] (rows
 /// of a file share a few names, so they carry a number, not a copy or a reference
 /// count). The attributes every row shares are in [`FileAttributes::common`], added when
 /// the request is built.
-pub type Attributes = Vec<(u32, AttributeValue)>;
+pub type Attributes = Vec<(u32, Value)>;
 
 /// One row's write.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,7 +40,7 @@ pub enum Write {
 pub struct FileAttributes {
     pub key: String,
     pub names: Vec<String>,
-    pub common: Vec<(String, AttributeValue)>,
+    pub common: Vec<(String, Value)>,
     /// The attribute that names a put's item when two rows can name the same one
     /// (auxiliary data's record key); None when each row's item is its own (events).
     pub put_key: Option<u32>,
@@ -86,7 +84,7 @@ pub fn coalesce(rows: Vec<(u64, Write)>, file: &FileAttributes) -> Vec<(Rows, Wr
                     .iter()
                     .find(|(n, _)| *n == id)
                     .and_then(|(_, v)| match v {
-                        AttributeValue::S(s) => Some(s.clone()),
+                        Value::String(s) => Some(s.clone()),
                         _ => None,
                     })
             }),
@@ -123,44 +121,13 @@ impl FileAttributes {
         self.names.get(id as usize).cloned().unwrap_or_default()
     }
 
-    /// A put's whole item: the row's attributes and the file's.
-    pub fn item(&self, attrs: Attributes) -> HashMap<String, AttributeValue> {
-        let mut item = HashMap::with_capacity(attrs.len() + self.common.len());
-        item.extend(attrs.into_iter().map(|(id, v)| (self.name(id), v)));
-        item.extend(self.common.iter().cloned());
-        item
-    }
-
-    /// An upsert's key.
-    pub fn key(&self, key: String) -> HashMap<String, AttributeValue> {
-        HashMap::from([(self.key.clone(), AttributeValue::S(key))])
-    }
-
-    /// An upsert's attributes to set: the row's and the file's.
-    pub fn set(&self, set: Attributes) -> impl Iterator<Item = (String, AttributeValue)> + '_ {
-        set.into_iter()
+    /// A write's attributes by name, the file's shared ones last: a put's whole item,
+    /// or what an upsert sets.
+    pub fn named(&self, attrs: Attributes) -> impl Iterator<Item = (String, Value)> + '_ {
+        attrs
+            .into_iter()
             .map(|(id, v)| (self.name(id), v))
             .chain(self.common.iter().cloned())
-    }
-}
-
-/// A typed value as a DynamoDB attribute.
-pub fn attribute(value: Value) -> AttributeValue {
-    match value {
-        Value::String(s) => AttributeValue::S(s),
-        Value::Integer(i) => AttributeValue::N(itoa::Buffer::new().format(i).to_string()),
-        Value::Number(n) => {
-            let mut s = String::with_capacity(24);
-            push_number(&mut s, n);
-            AttributeValue::N(s)
-        }
-        Value::Boolean(b) => AttributeValue::Bool(b),
-        Value::DateTime(t) => {
-            let mut s = String::with_capacity(30);
-            push_datetime(&mut s, &t);
-            AttributeValue::S(s)
-        }
-        Value::List(items) => AttributeValue::L(items.into_iter().map(AttributeValue::S).collect()),
     }
 }
 
@@ -189,7 +156,7 @@ impl WriteBuilder {
         etag: &str,
         now: DateTime<Utc>,
     ) -> Self {
-        let s = |v: &str| AttributeValue::S(v.to_string());
+        let s = |v: &str| Value::String(v.to_string());
         let mut common = vec![
             ("s3i_import_id".to_string(), s(&config.id)),
             ("s3i_updated_at".to_string(), s(&crate::clock::to_key(now))),
@@ -209,10 +176,7 @@ impl WriteBuilder {
             } => {
                 let expires = now + chrono::Duration::days(i64::from(*retention_days));
                 common.push(("dataset".into(), s(dataset)));
-                common.push((
-                    "expires_at".into(),
-                    AttributeValue::N(expires.timestamp().to_string()),
-                ));
+                common.push(("expires_at".into(), Value::Integer(expires.timestamp())));
                 "record_key"
             }
         };
@@ -264,11 +228,7 @@ impl WriteBuilder {
     pub fn build(&self, row: &mut MappedRow) -> Write {
         let key = std::mem::take(&mut row.key);
         let mut attrs = Attributes::with_capacity(row.attributes.len() + 4);
-        attrs.extend(
-            row.attributes
-                .drain(..)
-                .map(|(slot, v)| (slot, attribute(v))),
-        );
+        attrs.extend(row.attributes.drain(..));
         match &self.kind {
             ImportKind::RegisteredUsers {} | ImportKind::AnonymousUsers { .. } => {
                 Write::Update { key, set: attrs }
@@ -296,14 +256,17 @@ impl WriteBuilder {
                 ] {
                     event_key.push_str(part);
                 }
-                attrs.push((self.row, AttributeValue::N(row_number.to_string())));
-                attrs.push((self.user_id, AttributeValue::S(key)));
-                attrs.push((self.event_key, AttributeValue::S(event_key)));
-                attrs.push((self.event_time, AttributeValue::S(time)));
+                attrs.push((
+                    self.row,
+                    Value::Integer(i64::try_from(row.row).unwrap_or(i64::MAX)),
+                ));
+                attrs.push((self.user_id, Value::String(key)));
+                attrs.push((self.event_key, Value::String(event_key)));
+                attrs.push((self.event_time, Value::String(time)));
                 Write::Put(attrs)
             }
             ImportKind::Auxiliary { .. } => {
-                attrs.push((self.record_key, AttributeValue::S(key)));
+                attrs.push((self.record_key, Value::String(key)));
                 Write::Put(attrs)
             }
         }
@@ -375,8 +338,8 @@ mod tests {
         (builder, write)
     }
 
-    fn s(v: &str) -> AttributeValue {
-        AttributeValue::S(v.into())
+    fn s(v: &str) -> Value {
+        Value::String(v.into())
     }
 
     #[test]
@@ -386,20 +349,20 @@ mod tests {
         let Write::Put(attrs) = w else {
             panic!("events are puts")
         };
-        let item = b.file_attributes().item(attrs);
+        let item: HashMap<String, Value> = b.file_attributes().named(attrs).collect();
         let digest = digest(&[b"imp-1", b"f/p_20260131.csv", b"etag"]);
         let expected = HashMap::from([
             ("user_id".to_string(), s("u1")),
-            ("amount".into(), AttributeValue::N("12.5".into())),
-            ("n".into(), AttributeValue::N("-3".into())),
-            ("tags".into(), AttributeValue::L(vec![s("a"), s("b")])),
+            ("amount".into(), Value::Number(12.5)),
+            ("n".into(), Value::Integer(-3)),
+            ("tags".into(), Value::List(vec!["a".into(), "b".into()])),
             ("event_time".into(), s("2026-01-31T12:59:00Z")),
             (
                 "event_key".into(),
                 s(&format!("2026-01-31T12:59:00Z#Purchase#{digest}-2")),
             ),
             ("event_name".into(), s("Purchase")),
-            ("s3i_row".into(), AttributeValue::N("2".into())),
+            ("s3i_row".into(), Value::Integer(2)),
             ("s3i_file".into(), s("f/p_20260131.csv")),
             ("s3i_import_id".into(), s("imp-1")),
             ("s3i_updated_at".into(), s("2026-11-28T10:00:00Z")),
@@ -415,8 +378,8 @@ mod tests {
             panic!("users are upserts")
         };
         let file = b.file_attributes();
-        assert_eq!(file.key(key), HashMap::from([("user_id".into(), s("u1"))]));
-        let names: Vec<String> = file.set(set).map(|(n, _)| n).collect();
+        assert_eq!((file.key.as_str(), key.as_str()), ("user_id", "u1"));
+        let names: Vec<String> = file.named(set).map(|(n, _)| n).collect();
         assert_eq!(
             names,
             ["amount", "n", "tags", "s3i_import_id", "s3i_updated_at"]
@@ -431,7 +394,7 @@ mod tests {
             common: Vec::new(),
             put_key: None,
         };
-        let n = |v: &str| AttributeValue::N(v.into());
+        let n = |v: &str| Value::Integer(v.parse().unwrap());
         let update = |key: &str, set: Attributes| Write::Update {
             key: key.into(),
             set,
@@ -496,12 +459,12 @@ mod tests {
         let Write::Put(attrs) = w else {
             panic!("auxiliary rows are puts")
         };
-        let item = b.file_attributes().item(attrs);
+        let item: HashMap<String, Value> = b.file_attributes().named(attrs).collect();
         assert_eq!(item["record_key"], s("[a|b]"));
         assert_eq!(item["dataset"], s("stores"));
         assert_eq!(
             item["expires_at"],
-            AttributeValue::N((now() + chrono::Duration::days(2)).timestamp().to_string())
+            Value::Integer((now() + chrono::Duration::days(2)).timestamp())
         );
         assert!(!item.contains_key("s3i_row"));
         assert!(

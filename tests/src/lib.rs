@@ -566,32 +566,65 @@ pub fn cli_binary() -> PathBuf {
     bin
 }
 
+pub mod fakes;
 pub mod gpg;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Context, LambdaEvent};
 use s3imports::Clock;
-use s3imports::aws::queue::FileMessage;
+use s3imports::aws::configs::ConfigStore;
+use s3imports::aws::queue::SqsQueue;
 use s3imports::discovery::{Discovery, TickReport};
+use s3imports::ports::FileMessage;
 use s3imports::processor::{Processor, ProcessorSettings};
 
-/// The functions of one test stack, wired as the Lambdas wire them.
+/// The functions of one test stack, wired as the Lambdas wire them, plus the adapters
+/// the tests drive directly (the configs table as the CLI writes it, the files queue).
 pub struct Pipeline {
     pub discovery: Discovery,
     pub processor: Processor,
+    pub configs: ConfigStore,
+    pub queue: SqsQueue,
+    pub dlq_name: String,
+    /// The processor's row writer, to count its DynamoDB requests.
+    pub writer: std::sync::Arc<s3imports::aws::sink::DynamoWriter>,
 }
 
 impl TestEnv {
+    /// The stack's configs table, as the CLI writes it.
+    pub fn configs(&self) -> ConfigStore {
+        ConfigStore::new(self.clients.dynamodb.clone(), &self.stack.configs_table)
+    }
+
+    pub fn ledger(&self) -> s3imports::aws::ledger::LedgerStore {
+        s3imports::aws::ledger::LedgerStore::new(
+            self.clients.dynamodb.clone(),
+            &self.stack.ledger_table,
+        )
+    }
+
+    /// The files queue.
+    pub fn queue(&self) -> SqsQueue {
+        SqsQueue::named(self.clients.sqs.clone(), &self.stack.queue_name)
+    }
+
     pub async fn pipeline(&self) -> Pipeline {
+        let writer = std::sync::Arc::new(s3imports::aws::sink::DynamoWriter::new(
+            self.clients.dynamodb.clone(),
+            &self.stack,
+        ));
+        let mut processor =
+            Processor::from_env(&self.clients, &self.stack, ProcessorSettings::default());
+        processor.writer = writer.clone();
         Pipeline {
+            writer,
             discovery: Discovery::from_env(&self.clients, &self.stack)
                 .await
                 .unwrap_or_else(|e| panic!("discovery: {e}")),
-            processor: Processor::from_env(
-                &self.clients,
-                &self.stack,
-                ProcessorSettings::default(),
-            ),
+            processor,
+            configs: self.configs(),
+            queue: self.queue(),
+            dlq_name: self.stack.dlq_name.clone(),
         }
     }
 }
@@ -623,8 +656,7 @@ impl Pipeline {
     ) -> s3imports::config::ImportConfig {
         let config = s3imports::config::ImportConfig::from_value(value)
             .unwrap_or_else(|e| panic!("invalid config: {e:?}"));
-        self.discovery
-            .configs
+        self.configs
             .put(&config, now)
             .await
             .unwrap_or_else(|e| panic!("put config: {e}"));
@@ -644,14 +676,13 @@ impl Pipeline {
 
     /// Takes every message off the queue.
     pub async fn take_messages(&self) -> Vec<FileMessage> {
-        let sqs = self.discovery.queue.client();
+        let sqs = self.queue.client();
         let mut out = Vec::new();
         loop {
             let got = sqs
                 .receive_message()
                 .queue_url(
-                    self.discovery
-                        .queue
+                    self.queue
                         .url()
                         .await
                         .unwrap_or_else(|e| panic!("queue url: {e}")),
@@ -670,8 +701,7 @@ impl Pipeline {
                 );
                 sqs.delete_message()
                     .queue_url(
-                        self.discovery
-                            .queue
+                        self.queue
                             .url()
                             .await
                             .unwrap_or_else(|e| panic!("queue url: {e}")),
@@ -688,9 +718,15 @@ impl Pipeline {
     pub async fn process(&self, messages: &[FileMessage], clock: &dyn Clock) -> SqsBatchResponse {
         let with_counts: Vec<(FileMessage, u32)> =
             messages.iter().cloned().map(|m| (m, 1)).collect();
-        s3imports_processor::handler(&self.processor, clock, 5, sqs_event(&with_counts))
-            .await
-            .unwrap_or_else(|e| panic!("processor handler: {e}"))
+        s3imports_processor::handler(
+            &self.processor,
+            &self.dlq_name,
+            clock,
+            5,
+            sqs_event(&with_counts),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("processor handler: {e}"))
     }
 
     /// One tick, then every queued file through the processor.
@@ -705,7 +741,7 @@ impl Pipeline {
 /// Records a run of `keys` in the ledger as discovery does (the run, a claim per file,
 /// the run's file list), without S3 or SQS: for tests that read history.
 pub async fn seed_run(
-    ledger: &s3imports::aws::ledger::LedgerStore,
+    ledger: &dyn s3imports::ports::Ledger,
     import_id: &str,
     run_id: &str,
     bucket: &str,

@@ -280,8 +280,11 @@ async fn tick_counts_only_files_it_processed() {
         env.clients.dynamodb.clone(),
         &env.stack.ledger_table,
     );
-    let f = ledger.file("first", key).await.unwrap().unwrap();
-    let message = s3imports::aws::queue::FileMessage {
+    let f = s3imports::ports::Ledger::file(&ledger, "first", key)
+        .await
+        .unwrap()
+        .unwrap();
+    let message = s3imports::ports::FileMessage {
         import_id: f.import_id,
         run_id: f.run_id,
         bucket: f.bucket,
@@ -289,11 +292,7 @@ async fn tick_counts_only_files_it_processed() {
         size: f.size,
         etag: f.etag,
     };
-    let url =
-        s3imports::aws::queue::FileQueue::named(env.clients.sqs.clone(), &env.stack.queue_name)
-            .url()
-            .await
-            .unwrap();
+    let url = env.queue().url().await.unwrap();
     env.clients
         .sqs
         .send_message()
@@ -340,8 +339,16 @@ async fn runs_pages_through_runs_and_a_runs_files() {
     let keys: Vec<String> = (0..120)
         .map(|i| format!("in/users/registered_user_data_20261127_{i:03}.csv"))
         .collect();
-    seed_run(&ledger, "paged", &old, &bucket(&env), &keys, now).await;
-    seed_run(&ledger, "paged", &new, &bucket(&env), &keys[..0], now).await;
+    seed_run(ledger.as_ref(), "paged", &old, &bucket(&env), &keys, now).await;
+    seed_run(
+        ledger.as_ref(),
+        "paged",
+        &new,
+        &bucket(&env),
+        &keys[..0],
+        now,
+    )
+    .await;
 
     // Text: a page of one run ends with the command for the next.
     let first = s3imports(&env, &["runs", "paged", "--limit", "1"]);

@@ -9,10 +9,10 @@ use chrono::{TimeZone, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use s3imports::aws::configs::ConfigStore;
 use s3imports::aws::ledger::LedgerStore;
-use s3imports::aws::queue::FileMessage;
 use s3imports::config::{ImportConfig, ImportStatus};
 use s3imports::discovery::{Discovery, TickOutcome, TickReport};
 use s3imports::ledger::{FileRecord, FileStatus, RunStatus};
+use s3imports::ports::{FileMessage, Ledger as _};
 use s3imports::{Clock, FixedClock};
 use s3imports_tests::TestEnv;
 
@@ -43,7 +43,8 @@ async fn tick(d: &Discovery, clock: &dyn Clock) -> TickReport {
     .expect("tick")
 }
 
-async fn drain(env: &TestEnv, d: &Discovery) -> Vec<FileMessage> {
+async fn drain(env: &TestEnv, _d: &Discovery) -> Vec<FileMessage> {
+    let queue = env.queue();
     let mut out = Vec::new();
     loop {
         let got = env
@@ -51,7 +52,7 @@ async fn drain(env: &TestEnv, d: &Discovery) -> Vec<FileMessage> {
             .sqs
             .receive_message()
             .queue_url(
-                d.queue
+                queue
                     .url()
                     .await
                     .unwrap_or_else(|e| panic!("queue url: {e}")),
@@ -69,7 +70,7 @@ async fn drain(env: &TestEnv, d: &Discovery) -> Vec<FileMessage> {
                 .sqs
                 .delete_message()
                 .queue_url(
-                    d.queue
+                    queue
                         .url()
                         .await
                         .unwrap_or_else(|e| panic!("queue url: {e}")),
@@ -99,8 +100,8 @@ async fn world() -> World {
         .expect("discovery");
     World {
         bucket,
-        configs: discovery.configs.clone(),
-        ledger: discovery.ledger.clone(),
+        configs: env.configs(),
+        ledger: env.ledger(),
         discovery,
         env,
     }
@@ -150,7 +151,13 @@ async fn enqueues_only_new_matching_files_directly_in_the_folder() {
         attempts: 1,
         last_error: None,
     };
-    assert!(w.ledger.claim_file(&old, clock.now()).await.unwrap());
+    // Claimed five minutes before the run by another tick, its message on its way.
+    assert!(
+        w.ledger
+            .claim_file(&old, at(1, 9) - chrono::Duration::minutes(5))
+            .await
+            .unwrap()
+    );
 
     // Not due yet at 08:00 (daily at 09:00).
     assert!(tick(&w.discovery, &clock).await.imports.is_empty());

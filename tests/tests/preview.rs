@@ -7,7 +7,7 @@ use chrono::Utc;
 use lambda_http::Body;
 use s3imports::FixedClock;
 use s3imports::ledger::new_run_id;
-use s3imports::processor::{Processor, ProcessorSettings};
+use s3imports_preview::Api;
 use s3imports_tests::gpg::{Encrypt, Gpg, KeyType};
 use s3imports_tests::{TestEnv, api_request, sdk_config_with, seed_run, start_moto_with_env};
 use serde_json::{Value, json};
@@ -18,17 +18,11 @@ fn bucket(env: &TestEnv) -> String {
 }
 
 async fn call(env: &TestEnv, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-    let pipe = env.pipeline().await;
-    call_with(&pipe.processor, method, path, body).await
+    call_with(&Api::from_env(&env.clients, &env.stack), method, path, body).await
 }
 
-async fn call_with(
-    processor: &Processor,
-    method: &str,
-    path: &str,
-    body: Option<&Value>,
-) -> (u16, Value) {
-    let response = s3imports_preview::handler(processor, api_request(method, path, body))
+async fn call_with(api: &Api, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let response = s3imports_preview::handler(api, api_request(method, path, body))
         .await
         .unwrap_or_else(|e| panic!("handler: {e}"));
     let status = response.status().as_u16();
@@ -295,7 +289,7 @@ async fn runs_and_their_files_come_in_bounded_pages_read_in_batches() {
             .map(|f| format!("users/registered_user_data_2026{:02}01_{f:03}.csv", i + 1))
             .collect();
         seed_run(
-            &pipe.processor.ledger,
+            pipe.processor.ledger.as_ref(),
             "users",
             &run_id,
             &bucket(&env),
@@ -306,7 +300,7 @@ async fn runs_and_their_files_come_in_bounded_pages_read_in_batches() {
         runs.push((run_id, keys));
     }
     let (clients, requests) = env.counted_clients();
-    let processor = Processor::from_env(&clients, &env.stack, ProcessorSettings::default());
+    let processor = Api::from_env(&clients, &env.stack);
 
     // Runs, two a page, newest first: every run exactly once, each page a few requests.
     let mut seen = Vec::new();
@@ -415,7 +409,7 @@ async fn bad_page_requests_are_refused_with_a_reason() {
         .map(|i| format!("users/registered_user_data_2026112{i}.csv"))
         .collect();
     seed_run(
-        &pipe.processor.ledger,
+        pipe.processor.ledger.as_ref(),
         "users",
         &a,
         &bucket(&env),
@@ -423,7 +417,15 @@ async fn bad_page_requests_are_refused_with_a_reason() {
         now,
     )
     .await;
-    seed_run(&pipe.processor.ledger, "users", &b, &bucket(&env), &[], now).await;
+    seed_run(
+        pipe.processor.ledger.as_ref(),
+        "users",
+        &b,
+        &bucket(&env),
+        &[],
+        now,
+    )
+    .await;
 
     let (status, body) = call(
         &env,

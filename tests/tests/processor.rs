@@ -718,7 +718,7 @@ async fn a_dead_workers_file_is_taken_over_and_a_live_one_is_left_alone() {
         .unwrap();
     assert!(matches!(
         started,
-        s3imports::aws::ledger::StartOutcome::Started { attempt: 1 }
+        s3imports::ports::StartOutcome::Started { attempt: 1 }
     ));
     let busy = w.pipe.process(&messages, &c).await;
     assert_eq!(
@@ -771,11 +771,7 @@ async fn events_are_written_25_to_a_request() {
         .await;
     w.pipe.run(&clock()).await;
     assert_eq!(w.scan(&w.env.stack.events_table).await.len(), 1000);
-    let requests = w
-        .pipe
-        .processor
-        .write_requests
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let requests = w.pipe.writer.requests();
     assert_eq!(requests, 40, "1,000 events in BatchWriteItems of 25");
 }
 
@@ -811,7 +807,7 @@ async fn a_dead_letter_fails_the_file_with_the_last_reason() {
         "arn:aws:sqs:us-east-1:123456789012:{}",
         w.env.stack.dlq_name
     ));
-    let response = s3imports_processor::handler(&w.pipe.processor, &c, 5, event)
+    let response = s3imports_processor::handler(&w.pipe.processor, &w.pipe.dlq_name, &c, 5, event)
         .await
         .unwrap();
     assert!(response.batch_item_failures.is_empty());
@@ -837,10 +833,7 @@ async fn a_dead_letter_fails_the_file_with_the_last_reason() {
 }
 
 /// One single-row events file, discovered and taken off the queue (not yet processed).
-async fn one_queued_event_file(
-    w: &World,
-    c: &FixedClock,
-) -> Vec<s3imports::aws::queue::FileMessage> {
+async fn one_queued_event_file(w: &World, c: &FixedClock) -> Vec<s3imports::ports::FileMessage> {
     w.env
         .put_object(
             &w.bucket,

@@ -28,7 +28,7 @@ async fn world() -> World {
     let bucket = env.scoped("redelivery");
     env.bucket(&bucket).await;
     let pipe = env.pipeline().await;
-    let url = pipe.discovery.queue.url().await.unwrap();
+    let url = pipe.queue.url().await.unwrap();
     World {
         env,
         bucket,

@@ -130,12 +130,15 @@ fn run_emailed_command(env: &TestEnv, command: &str, extra: &str) -> Vec<u8> {
 
 /// Calls the preview handler with the emailed route (`GET /path?query`), as API Gateway
 /// would deliver it. Returns status, content type and body bytes.
-async fn call_emailed_route(pipe: &Pipeline, route: &str) -> (u16, String, Vec<u8>) {
+async fn call_emailed_route(env: &TestEnv, route: &str) -> (u16, String, Vec<u8>) {
     let (method, target) = route.split_once(' ').unwrap();
     let request = s3imports_tests::api_request(method, target, None);
-    let response = s3imports_preview::handler(&pipe.processor, request)
-        .await
-        .unwrap();
+    let response = s3imports_preview::handler(
+        &s3imports_preview::Api::from_env(&env.clients, &env.stack),
+        request,
+    )
+    .await
+    .unwrap();
     let content_type = response
         .headers()
         .get("content-type")
@@ -200,17 +203,17 @@ async fn a_small_report_is_attached_and_the_emailed_command_and_route_fetch_it()
     assert_eq!(std::fs::read(&out).unwrap(), report);
 
     // The emailed API route returns the CSV itself.
-    let (status, content_type, got) = call_emailed_route(&pipe, &block.api).await;
+    let (status, content_type, got) = call_emailed_route(&env, &block.api).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&got));
     assert_eq!(content_type, "text/csv");
     assert_eq!(got, report);
 
     // Another run's id, or a file without failed rows, is refused.
     let other = block.api.replace(&file.run_id, "20261128T090000Z-00000000");
-    let (status, _, got) = call_emailed_route(&pipe, &other).await;
+    let (status, _, got) = call_emailed_route(&env, &other).await;
     assert_eq!(status, 404, "{}", String::from_utf8_lossy(&got));
     let (status, _, got) = call_emailed_route(
-        &pipe,
+        &env,
         &format!("GET /imports/purchases/runs/{}/report", file.run_id),
     )
     .await;
@@ -274,7 +277,7 @@ async fn an_oversized_report_is_not_attached_and_the_email_says_how_to_fetch_it(
 
     // The emailed route is too large to answer inline: a short-lived URL instead, that
     // downloads the report.
-    let (status, content_type, got) = call_emailed_route(&pipe, &big_block.api).await;
+    let (status, content_type, got) = call_emailed_route(&env, &big_block.api).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&got));
     assert_eq!(content_type, "application/json");
     let answer: Value = serde_json::from_slice(&got).unwrap();

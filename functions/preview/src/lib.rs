@@ -14,14 +14,40 @@
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
+use s3imports::aws::Clients;
+use s3imports::aws::configs::ConfigStore;
+use s3imports::aws::ledger::LedgerStore;
+use s3imports::aws::reports::ReportStore;
 use s3imports::config::ImportConfig;
 use s3imports::ledger::{
     FILES_LIMIT, FileRecord, FilesCursor, PageError, RUN_FILES_LIMIT, RUNS_LIMIT, RunsCursor,
     plausible_run_id,
 };
-use s3imports::preview::PreviewError;
-use s3imports::processor::Processor;
+use s3imports::ports::{Bounded, ReportError, Reports, StoreError, find_report};
+use s3imports::preview::{PreviewError, Previewer};
+use s3imports::stack::Stack;
 use serde_json::{Value, json};
+
+/// What the API reads: the preview service, and the stores behind status and history.
+/// Nothing here writes.
+#[derive(Clone)]
+pub struct Api {
+    pub previewer: Previewer,
+    pub configs: ConfigStore,
+    pub ledger: LedgerStore,
+    pub reports: ReportStore,
+}
+
+impl Api {
+    pub fn from_env(clients: &Clients, stack: &Stack) -> Self {
+        Self {
+            previewer: Previewer::from_env(clients, std::env::temp_dir(), limits()),
+            configs: ConfigStore::new(clients.dynamodb.clone(), &stack.configs_table),
+            ledger: LedgerStore::new(clients.dynamodb.clone(), &stack.ledger_table),
+            reports: ReportStore::new(clients.s3.clone(), &stack.reports_bucket),
+        }
+    }
+}
 
 /// The preview function's `/tmp` (its `EphemeralStorage` in template.yaml): a PGP
 /// file is decrypted there in full before its top rows are shown.
@@ -47,22 +73,22 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/imports/{id}/runs/{run_id}/report"),
 ];
 
-pub async fn handler(processor: &Processor, request: Request) -> Result<Response<Body>, Error> {
+pub async fn handler(api: &Api, request: Request) -> Result<Response<Body>, Error> {
     let path = request.uri().path().trim_end_matches('/').to_string();
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     if let (&Method::GET, ["imports", id, "runs", run_id, "report"]) =
         (request.method(), parts.as_slice())
     {
-        return Ok(report(processor, id, run_id, &request).await);
+        return Ok(report(api, id, run_id, &request).await);
     }
     let query = request.query_string_parameters();
     let param = |name: &str| query.first(name);
     let result = match (request.method(), parts.as_slice()) {
-        (&Method::POST, ["preview"]) => preview(processor, request.body()).await,
-        (&Method::GET, ["imports", id]) => import(processor, id).await,
+        (&Method::POST, ["preview"]) => preview(api, request.body()).await,
+        (&Method::GET, ["imports", id]) => import(api, id).await,
         (&Method::GET, ["imports", id, "runs"]) => {
             runs(
-                processor,
+                api,
                 id,
                 param("limit"),
                 param("cursor"),
@@ -71,7 +97,7 @@ pub async fn handler(processor: &Processor, request: Request) -> Result<Response
             .await
         }
         (&Method::GET, ["imports", id, "runs", run_id, "files"]) => {
-            files(processor, id, run_id, param("limit"), param("cursor")).await
+            files(api, id, run_id, param("limit"), param("cursor")).await
         }
         _ => Err(PreviewError {
             status: 404,
@@ -108,19 +134,18 @@ fn bad_request(message: &str, detail: String) -> PreviewError {
     }
 }
 
-async fn preview(processor: &Processor, body: &Body) -> Result<Value, PreviewError> {
+async fn preview(api: &Api, body: &Body) -> Result<Value, PreviewError> {
     let value: Value = serde_json::from_slice(body.as_ref())
         .map_err(|e| bad_request("The body must be an import config (JSON)", e.to_string()))?;
     let config = ImportConfig::for_preview(value)?;
-    let preview = processor.preview(&config).await?;
+    let preview = api.previewer.preview(&config).await?;
     Ok(serde_json::to_value(preview).unwrap_or_default())
 }
 
-fn store_error(e: s3imports::aws::configs::StoreError) -> PreviewError {
-    use s3imports::aws::configs::StoreError;
+fn store_error(e: StoreError) -> PreviewError {
     let status = match &e {
         StoreError::NotFound(_) => 404,
-        StoreError::Aws { .. } => 503,
+        StoreError::Service(_) => 503,
         _ => 500,
     };
     PreviewError {
@@ -131,8 +156,8 @@ fn store_error(e: s3imports::aws::configs::StoreError) -> PreviewError {
     }
 }
 
-async fn import(processor: &Processor, id: &str) -> Result<Value, PreviewError> {
-    let r = processor.configs.require(id).await.map_err(store_error)?;
+async fn import(api: &Api, id: &str) -> Result<Value, PreviewError> {
+    let r = api.configs.require(id).await.map_err(store_error)?;
     Ok(json!({
         "id": id,
         "status": r.status.as_str(),
@@ -161,7 +186,7 @@ fn file_value(f: &FileRecord) -> Value {
 }
 
 async fn runs(
-    processor: &Processor,
+    api: &Api,
     id: &str,
     limit: Option<&str>,
     cursor: Option<&str>,
@@ -174,8 +199,8 @@ async fn runs(
         .map(RunsCursor::decode)
         .transpose()
         .map_err(page_error)?;
-    processor.configs.require(id).await.map_err(store_error)?;
-    let page = processor
+    api.configs.require(id).await.map_err(store_error)?;
+    let page = api
         .ledger
         .runs_page(id, cursor.as_ref(), limit, files_limit)
         .await
@@ -196,7 +221,7 @@ async fn runs(
 }
 
 async fn files(
-    processor: &Processor,
+    api: &Api,
     id: &str,
     run_id: &str,
     limit: Option<&str>,
@@ -207,7 +232,7 @@ async fn files(
         .map(|c| FilesCursor::decode(c, run_id))
         .transpose()
         .map_err(page_error)?;
-    processor.configs.require(id).await.map_err(store_error)?;
+    api.configs.require(id).await.map_err(store_error)?;
     let no_run = || PreviewError {
         status: 404,
         message: format!("import `{id}` has no run `{run_id}`"),
@@ -217,7 +242,7 @@ async fn files(
     if !plausible_run_id(run_id) {
         return Err(no_run());
     }
-    let page = processor
+    let page = api
         .ledger
         .files_page(id, run_id, cursor.as_ref(), limit)
         .await
@@ -241,13 +266,8 @@ pub const INLINE_REPORT_MAX_BYTES: u64 = 4 * 1024 * 1024;
 /// with this function's session credentials, which expire within hours.
 pub const REPORT_URL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
-async fn report(
-    processor: &Processor,
-    id: &str,
-    run_id: &str,
-    request: &Request,
-) -> Response<Body> {
-    match report_response(processor, id, run_id, request).await {
+async fn report(api: &Api, id: &str, run_id: &str, request: &Request) -> Response<Body> {
+    match report_response(api, id, run_id, request).await {
         Ok(response) => response,
         Err(e) => respond(
             StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
@@ -257,12 +277,11 @@ async fn report(
 }
 
 async fn report_response(
-    processor: &Processor,
+    api: &Api,
     id: &str,
     run_id: &str,
     request: &Request,
 ) -> Result<Response<Body>, PreviewError> {
-    use s3imports::aws::reports::{Bounded, find_report};
     let query = request.query_string_parameters();
     let Some(file_key) = query.first("file").filter(|k| !k.is_empty()) else {
         return Err(bad_request(
@@ -270,10 +289,10 @@ async fn report_response(
             "the `file` query parameter is missing".into(),
         ));
     };
-    let key = find_report(&processor.ledger, id, run_id, file_key)
+    let key = find_report(&api.ledger, id, run_id, file_key)
         .await
         .map_err(report_error)?;
-    match processor
+    match api
         .reports
         .read_bounded(&key, INLINE_REPORT_MAX_BYTES)
         .await
@@ -288,7 +307,7 @@ async fn report_response(
             Ok(response)
         }
         Bounded::TooLarge(bytes) => {
-            let url = processor
+            let url = api
                 .reports
                 .presigned_url(&key, REPORT_URL_LIFETIME)
                 .await
@@ -306,10 +325,9 @@ async fn report_response(
     }
 }
 
-fn report_error(e: s3imports::aws::reports::ReportError) -> PreviewError {
-    use s3imports::aws::reports::ReportError;
+fn report_error(e: ReportError) -> PreviewError {
     let status = match &e {
-        ReportError::Ledger(_) | ReportError::S3 { .. } => 503,
+        ReportError::Ledger(_) | ReportError::Service(_) | ReportError::Io(_) => 503,
         ReportError::Expired(_) => 410,
         _ => 404,
     };

@@ -15,15 +15,17 @@ use s3imports::Clock;
 use s3imports::delivery::{self, QueuedMessage, RecordOutcome};
 use s3imports::processor::Processor;
 
+/// `dlq_name` tells messages from the dead-letter queue apart.
 pub async fn handler(
     processor: &Processor,
+    dlq_name: &str,
     clock: &dyn Clock,
     max_receives: u32,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
     let mut response = SqsBatchResponse::default();
     for record in &event.payload.records {
-        let message = queued(processor, record);
+        let message = queued(record, dlq_name);
         if let RecordOutcome::Retry(_) =
             delivery::handle(processor, clock, max_receives, &message).await
         {
@@ -36,7 +38,7 @@ pub async fn handler(
 }
 
 /// An SQS record of the event as the domain's message.
-pub fn queued(processor: &Processor, record: &SqsMessage) -> QueuedMessage {
+pub fn queued(record: &SqsMessage, dlq_name: &str) -> QueuedMessage {
     QueuedMessage {
         id: record.message_id.clone().unwrap_or_default(),
         body: record.body.clone(),
@@ -50,6 +52,6 @@ pub fn queued(processor: &Processor, record: &SqsMessage) -> QueuedMessage {
             .event_source_arn
             .as_deref()
             .and_then(|arn| arn.rsplit(':').next())
-            .is_some_and(|queue| queue == processor.stack.dlq_name),
+            .is_some_and(|queue| queue == dlq_name),
     }
 }

@@ -18,11 +18,12 @@ async fn main() -> Result<(), Error> {
     if let Err(e) = s3imports::report::sweep_spool(&settings.spool_dir) {
         tracing::warn!(error = %e, "the spool directory could not be swept");
     }
-    let processor = Processor::from_env(&clients, &Stack::from_env(), settings);
+    let stack = Stack::from_env();
+    let processor = Processor::from_env(&clients, &stack, settings);
     let max_receives = s3imports::delivery::max_receives_from_env();
-    let processor = &processor;
+    let (processor, dlq) = (&processor, stack.dlq_name.as_str());
     lambda_runtime::run(service_fn(move |event| async move {
-        handler(processor, &SystemClock, max_receives, event).await
+        handler(processor, dlq, &SystemClock, max_receives, event).await
     }))
     .await
 }

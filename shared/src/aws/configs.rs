@@ -8,83 +8,45 @@
 //! Lock item: `id = "lock#<duplicate key>"`, `owner = <import id>`. Writing a config
 //! and its lock in one transaction is what makes duplicate refusal atomic.
 
+use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 use super::item::{self, Item, get_s};
-use super::{classify_sdk, describe_sdk};
 use crate::clock::{from_key, to_key};
-use crate::config::{ImportConfig, ImportStatus};
-use crate::error::{Classify, ErrorClass};
+use crate::config::{ConfigRecord, ImportConfig, ImportStatus};
+use crate::error::{ErrorClass, ServiceError};
+use crate::ports::{Configs, StoreError};
 use crate::stack::DUE_INDEX;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error(
-        "import `{id}` duplicates active import `{other}` (same type, sub-type, bucket and folder)"
-    )]
-    Duplicate { id: String, other: String },
-    #[error("no import `{0}`")]
-    NotFound(String),
-    #[error("the stored config of import `{id}` cannot be read: {reason}")]
-    Corrupt { id: String, reason: String },
-    #[error("DynamoDB: {message}")]
-    Aws { message: String, class: ErrorClass },
-}
-
-impl Classify for StoreError {
-    fn class(&self) -> ErrorClass {
-        match self {
-            Self::Aws { class, .. } => *class,
-            _ => ErrorClass::Permanent,
-        }
-    }
-}
-
 /// An SDK error as a store error, classed (for `map_err`).
-pub(crate) fn aws_err<E, R>(e: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> StoreError
+pub(crate) fn aws_err<E, R>(
+    operation: &'static str,
+) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> StoreError
 where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + aws_smithy_types::retry::ProvideErrorKind
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+    R: super::HasStatus + std::fmt::Debug + Send + Sync + 'static,
 {
-    aws_err_ref(&e)
-}
-
-pub(crate) fn aws_err_ref<E, R>(
-    e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
-) -> StoreError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    StoreError::Aws {
-        class: classify_sdk(e),
-        message: describe_sdk(e),
-    }
+    move |e| StoreError::Service(super::service_error("DynamoDB", operation, e))
 }
 
 /// A request that could not be built (a bug, not a condition to retry).
-pub(crate) fn build_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Aws {
-        message: e.to_string(),
-        class: ErrorClass::Permanent,
-    }
-}
-
-/// An import as stored: the operator's config plus the state the service keeps.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConfigRecord {
-    pub config: ImportConfig,
-    pub status: ImportStatus,
-    pub next_run_at: Option<DateTime<Utc>>,
-    pub status_reason: Option<String>,
-    pub created_at: Option<DateTime<Utc>>,
-    pub updated_at: Option<DateTime<Utc>>,
-    pub last_run_id: Option<String>,
-    pub last_run_at: Option<DateTime<Utc>>,
-    /// The newest file key processed, for listing with `StartAfter`.
-    pub newest_key: Option<String>,
+pub(crate) fn build_err(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Service(
+        ServiceError::new(
+            "DynamoDB",
+            "build request",
+            ErrorClass::Permanent,
+            e.to_string(),
+        )
+        .with_source(e),
+    )
 }
 
 /// What `put` did.
@@ -208,7 +170,7 @@ impl ConfigStore {
                         other,
                     });
                 }
-                Err(aws_err(e))
+                Err(aws_err("TransactWriteItems")(e))
             }
         }
     }
@@ -226,33 +188,6 @@ impl ConfigStore {
                     .map_err(build_err)?,
             )
             .build())
-    }
-
-    /// Makes sure `config` holds the lock of its duplicate key (configs written straight to
-    /// DynamoDB never took one). Returns the other active import that holds it, if any.
-    pub async fn take_lock(
-        &self,
-        config: &ImportConfig,
-        now: DateTime<Utc>,
-    ) -> Result<Option<String>, StoreError> {
-        let key = config.duplicate_key();
-        for _ in 0..2 {
-            match self.lock_owner(&key).await? {
-                Some(owner) if owner == config.id => return Ok(None),
-                Some(owner) => {
-                    let live = self.get(&owner).await?.is_some_and(|r| {
-                        r.status == ImportStatus::Active && r.config.duplicate_key() == key
-                    });
-                    if live {
-                        return Ok(Some(owner));
-                    }
-                    // A stale lock (its owner was deleted or moved): take it over.
-                    self.write_lock(&key, &config.id, Some(&owner), now).await?;
-                }
-                None => self.write_lock(&key, &config.id, None, now).await?,
-            }
-        }
-        Ok(self.lock_owner(&key).await?.filter(|o| *o != config.id))
     }
 
     async fn write_lock(
@@ -287,7 +222,7 @@ impl ConfigStore {
             {
                 Ok(())
             }
-            Err(e) => Err(aws_err(e)),
+            Err(e) => Err(aws_err("PutItem")(e)),
         }
     }
 
@@ -300,24 +235,11 @@ impl ConfigStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(aws_err)?;
+            .map_err(aws_err("GetItem"))?;
         Ok(out
             .item()
             .and_then(|i| get_s(i, "owner"))
             .map(str::to_string))
-    }
-
-    pub async fn get(&self, id: &str) -> Result<Option<ConfigRecord>, StoreError> {
-        let out = self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .key("id", item::s(id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(aws_err)?;
-        out.item().map(|i| record_from_item(id, i)).transpose()
     }
 
     pub async fn require(&self, id: &str) -> Result<ConfigRecord, StoreError> {
@@ -331,9 +253,116 @@ impl ConfigStore {
         self.finish(id, ImportStatus::Archived, None, now).await
     }
 
-    /// Moves an import out of `active` (archived, completed or invalid), dropping it from
-    /// the due index and releasing its duplicate lock.
-    pub async fn finish(
+    /// Ids of every active import.
+    pub async fn active(&self) -> Result<Vec<String>, StoreError> {
+        self.query_active(None).await
+    }
+
+    async fn query_active(&self, until: Option<DateTime<Utc>>) -> Result<Vec<String>, StoreError> {
+        let mut req = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .index_name(DUE_INDEX)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", item::s(ImportStatus::Active.as_str()));
+        req = match until {
+            Some(t) => req
+                .key_condition_expression("#status = :active AND next_run_at <= :now")
+                .expression_attribute_values(":now", item::s(to_key(t))),
+            None => req.key_condition_expression("#status = :active"),
+        };
+        let pages: Vec<_> = req
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        let mut ids = Vec::new();
+        for i in pages {
+            let i = i.map_err(aws_err("Query"))?;
+            if let Some(id) = get_s(&i, "id") {
+                ids.push(id.to_string());
+            }
+        }
+        Ok(ids)
+    }
+}
+
+fn record_from_item(id: &str, i: &Item) -> Result<ConfigRecord, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        id: id.to_string(),
+        reason,
+    };
+    let doc = i
+        .get("config")
+        .map(item::to_json)
+        .ok_or_else(|| corrupt("the item has no `config`".into()))?;
+    let config: ImportConfig = serde_json::from_value(doc).map_err(|e| corrupt(e.to_string()))?;
+    let status = match get_s(i, "status") {
+        Some(s) => serde_json::from_value(serde_json::Value::String(s.into()))
+            .map_err(|e| corrupt(e.to_string()))?,
+        None => config.status,
+    };
+    let time = |k: &str| get_s(i, k).and_then(from_key);
+    Ok(ConfigRecord {
+        status,
+        next_run_at: time("next_run_at"),
+        status_reason: get_s(i, "status_reason").map(str::to_string),
+        created_at: time("created_at"),
+        updated_at: time("updated_at"),
+        last_run_id: get_s(i, "last_run_id").map(str::to_string),
+        last_run_at: time("last_run_at"),
+        newest_key: get_s(i, "newest_key").map(str::to_string),
+        config,
+    })
+}
+
+#[async_trait]
+impl Configs for ConfigStore {
+    async fn get(&self, id: &str) -> Result<Option<ConfigRecord>, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("id", item::s(id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(aws_err("GetItem"))?;
+        out.item().map(|i| record_from_item(id, i)).transpose()
+    }
+
+    async fn due(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        self.query_active(Some(now)).await
+    }
+
+    async fn take_lock(
+        &self,
+        config: &ImportConfig,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let key = config.duplicate_key();
+        for _ in 0..2 {
+            match self.lock_owner(&key).await? {
+                Some(owner) if owner == config.id => return Ok(None),
+                Some(owner) => {
+                    let live = self.get(&owner).await?.is_some_and(|r| {
+                        r.status == ImportStatus::Active && r.config.duplicate_key() == key
+                    });
+                    if live {
+                        return Ok(Some(owner));
+                    }
+                    // A stale lock (its owner was deleted or moved): take it over.
+                    self.write_lock(&key, &config.id, Some(&owner), now).await?;
+                }
+                None => self.write_lock(&key, &config.id, None, now).await?,
+            }
+        }
+        Ok(self.lock_owner(&key).await?.filter(|o| *o != config.id))
+    }
+
+    async fn finish(
         &self,
         id: &str,
         status: ImportStatus,
@@ -375,53 +404,11 @@ impl ConfigStore {
             .set_transact_items(Some(items))
             .send()
             .await
-            .map_err(aws_err)?;
+            .map_err(aws_err("TransactWriteItems"))?;
         Ok(())
     }
 
-    /// Ids of active imports whose next run is at or before `now`, from the due index.
-    pub async fn due(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
-        self.query_active(Some(now)).await
-    }
-
-    /// Ids of every active import.
-    pub async fn active(&self) -> Result<Vec<String>, StoreError> {
-        self.query_active(None).await
-    }
-
-    async fn query_active(&self, until: Option<DateTime<Utc>>) -> Result<Vec<String>, StoreError> {
-        let mut req = self
-            .ddb
-            .query()
-            .table_name(&self.table)
-            .index_name(DUE_INDEX)
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":active", item::s(ImportStatus::Active.as_str()));
-        req = match until {
-            Some(t) => req
-                .key_condition_expression("#status = :active AND next_run_at <= :now")
-                .expression_attribute_values(":now", item::s(to_key(t))),
-            None => req.key_condition_expression("#status = :active"),
-        };
-        let pages: Vec<_> = req
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        let mut ids = Vec::new();
-        for i in pages {
-            let i = i.map_err(aws_err)?;
-            if let Some(id) = get_s(&i, "id") {
-                ids.push(id.to_string());
-            }
-        }
-        Ok(ids)
-    }
-
-    /// Claims the run due at `due_at`: moves `next_run_at` on to `next` (or ends a one-time
-    /// import) only if nobody else has. Returns false when another tick won.
-    pub async fn claim_run(
+    async fn claim_run(
         &self,
         id: &str,
         due_at: DateTime<Utc>,
@@ -459,12 +446,11 @@ impl ConfigStore {
             {
                 Ok(false)
             }
-            Err(e) => Err(aws_err(e)),
+            Err(e) => Err(aws_err("UpdateItem")(e)),
         }
     }
 
-    /// Remembers the newest processed key, only moving forward.
-    pub async fn set_newest_key(&self, id: &str, key: &str) -> Result<(), StoreError> {
+    async fn set_newest_key(&self, id: &str, key: &str) -> Result<(), StoreError> {
         let res = self
             .ddb
             .update_item()
@@ -485,36 +471,7 @@ impl ConfigStore {
             {
                 Ok(())
             }
-            Err(e) => Err(aws_err(e)),
+            Err(e) => Err(aws_err("UpdateItem")(e)),
         }
     }
-}
-
-fn record_from_item(id: &str, i: &Item) -> Result<ConfigRecord, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        id: id.to_string(),
-        reason,
-    };
-    let doc = i
-        .get("config")
-        .map(item::to_json)
-        .ok_or_else(|| corrupt("the item has no `config`".into()))?;
-    let config: ImportConfig = serde_json::from_value(doc).map_err(|e| corrupt(e.to_string()))?;
-    let status = match get_s(i, "status") {
-        Some(s) => serde_json::from_value(serde_json::Value::String(s.into()))
-            .map_err(|e| corrupt(e.to_string()))?,
-        None => config.status,
-    };
-    let time = |k: &str| get_s(i, k).and_then(from_key);
-    Ok(ConfigRecord {
-        status,
-        next_run_at: time("next_run_at"),
-        status_reason: get_s(i, "status_reason").map(str::to_string),
-        created_at: time("created_at"),
-        updated_at: time("updated_at"),
-        last_run_id: get_s(i, "last_run_id").map(str::to_string),
-        last_run_at: time("last_run_at"),
-        newest_key: get_s(i, "newest_key").map(str::to_string),
-        config,
-    })
 }

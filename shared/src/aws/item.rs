@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Map, Number, Value as Json};
 
+use crate::values::{Value, push_datetime, push_number};
+
 pub type Item = HashMap<String, AttributeValue>;
 
 /// A JSON value as a DynamoDB attribute. Empty strings are kept (DynamoDB allows
@@ -49,6 +51,27 @@ fn parse_number(n: &str) -> Json {
         .ok()
         .and_then(Number::from_f64)
         .map_or_else(|| Json::String(n.to_string()), Json::Number)
+}
+
+/// A typed value as a DynamoDB attribute: numbers in their shortest exact form,
+/// date-times as UTC ISO-8601 strings, lists as lists of strings.
+pub fn attribute(value: Value) -> AttributeValue {
+    match value {
+        Value::String(s) => AttributeValue::S(s),
+        Value::Integer(i) => AttributeValue::N(itoa::Buffer::new().format(i).to_string()),
+        Value::Number(n) => {
+            let mut s = String::with_capacity(24);
+            push_number(&mut s, n);
+            AttributeValue::N(s)
+        }
+        Value::Boolean(b) => AttributeValue::Bool(b),
+        Value::DateTime(t) => {
+            let mut s = String::with_capacity(30);
+            push_datetime(&mut s, &t);
+            AttributeValue::S(s)
+        }
+        Value::List(items) => AttributeValue::L(items.into_iter().map(AttributeValue::S).collect()),
+    }
 }
 
 /// An item as one JSON object.

@@ -2,7 +2,9 @@
 //! or `RUN#<run id>`. Every state change is a conditional write, so a redelivered
 //! message or a second tick never counts a file twice.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use async_trait::async_trait;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -11,14 +13,15 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, Utc};
 
 use super::backoff;
-use super::configs::{StoreError, aws_err, build_err};
+use super::configs::{aws_err, build_err};
 use super::item::{self, Item, get_n, get_s};
 use crate::clock::{from_key, to_key};
-use crate::error::ErrorClass;
+use crate::error::{ErrorClass, ServiceError};
 use crate::ledger::{
     FileOutcome, FileRecord, FileStatus, FilesCursor, FilesPage, RunEntry, RunRecord, RunStatus,
     RunsCursor, RunsPage,
 };
+use crate::ports::{KnownFile, Ledger, StartOutcome, StoreError};
 
 /// How many bytes of file keys a run item lists: DynamoDB items hold at most 400 KB,
 /// and a run may find many thousands of files (each still has its own ledger item).
@@ -48,19 +51,6 @@ pub fn run_sk(run_id: &str) -> String {
     format!("RUN#{run_id}")
 }
 
-/// What happened when a worker asked to start a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StartOutcome {
-    /// This worker holds the lease now.
-    Started { attempt: u32 },
-    /// The file already has its final outcome: nothing to do (redelivery).
-    AlreadyDone(FileStatus),
-    /// Another live worker holds the lease until this time.
-    Busy(DateTime<Utc>),
-    /// The ledger has no such file (it was never claimed by discovery).
-    Unknown,
-}
-
 #[derive(Debug, Clone)]
 pub struct LedgerStore {
     ddb: Client,
@@ -73,43 +63,6 @@ impl LedgerStore {
             ddb,
             table: table.into(),
         }
-    }
-
-    pub async fn create_run(
-        &self,
-        import_id: &str,
-        run_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.ddb
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", item::s(import_id))
-            .item("sk", item::s(run_sk(run_id)))
-            .item("run_id", item::s(run_id))
-            .item("status", item::s(RunStatus::Processing.as_str()))
-            .item("started_at", item::s(to_key(now)))
-            .item("files_total", item::n(0))
-            .item("files_done", item::n(0))
-            .condition_expression("attribute_not_exists(sk)")
-            .send()
-            .await
-            .map_err(aws_err)?;
-        Ok(())
-    }
-
-    /// Which of `keys` the ledger already has (one BatchGetItem per 100 keys).
-    pub async fn known_files(
-        &self,
-        import_id: &str,
-        keys: &[String],
-    ) -> Result<HashSet<String>, StoreError> {
-        let items = self.batch_get(import_id, keys, Some("sk")).await?;
-        Ok(items
-            .iter()
-            .filter_map(|i| get_s(i, "sk").and_then(|s| s.strip_prefix("FILE#")))
-            .map(str::to_string)
-            .collect())
     }
 
     /// The file items of `keys` (those the ledger has, in no particular order): one
@@ -136,6 +89,11 @@ impl LedgerStore {
                 let req = KeysAndAttributes::builder()
                     .set_keys(Some(pending))
                     .set_projection_expression(projection.map(str::to_string))
+                    .set_expression_attribute_names(
+                        projection.filter(|p| p.contains("#status")).map(|_| {
+                            HashMap::from([("#status".to_string(), "status".to_string())])
+                        }),
+                    )
                     .consistent_read(true)
                     .build()
                     .map_err(build_err)?;
@@ -145,7 +103,7 @@ impl LedgerStore {
                     .request_items(&self.table, req)
                     .send()
                     .await
-                    .map_err(aws_err)?;
+                    .map_err(aws_err("BatchGetItem"))?;
                 if let Some(items) = out.responses.as_mut().and_then(|r| r.remove(&self.table)) {
                     found.extend(items);
                 }
@@ -157,10 +115,12 @@ impl LedgerStore {
                 tries += 1;
                 if !pending.is_empty() {
                     if tries > 8 {
-                        return Err(StoreError::Aws {
-                            message: "DynamoDB kept returning unprocessed keys".into(),
-                            class: ErrorClass::Retryable,
-                        });
+                        return Err(StoreError::Service(ServiceError::new(
+                            "DynamoDB",
+                            "BatchGetItem",
+                            ErrorClass::Retryable,
+                            "DynamoDB kept returning unprocessed keys",
+                        )));
                     }
                     backoff(tries).await;
                 }
@@ -185,33 +145,6 @@ impl LedgerStore {
         Ok(keys.iter().filter_map(|k| by_key.remove(k)).collect())
     }
 
-    /// Claims a new file for a run. False when the ledger already has it (another tick,
-    /// or an earlier file of the same name): it is never enqueued twice.
-    pub async fn claim_file(&self, f: &FileRecord, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let res = self
-            .ddb
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", item::s(&f.import_id))
-            .item("sk", item::s(file_sk(&f.key)))
-            .item("run_id", item::s(&f.run_id))
-            .item("bucket", item::s(&f.bucket))
-            .item("key", item::s(&f.key))
-            .item("size", item::n(f.size))
-            .item("etag", item::s(&f.etag))
-            .item("status", item::s(FileStatus::Queued.as_str()))
-            .item("queued_at", item::s(to_key(now)))
-            .item("attempts", item::n(0))
-            .condition_expression("attribute_not_exists(sk)")
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional(&e) => Ok(false),
-            Err(e) => Err(aws_err(e)),
-        }
-    }
-
     /// Gives back claims whose messages could not be sent, so the next run finds the
     /// files again.
     pub async fn release_file(&self, import_id: &str, key: &str) -> Result<(), StoreError> {
@@ -225,119 +158,8 @@ impl LedgerStore {
             .expression_attribute_values(":queued", item::s(FileStatus::Queued.as_str()))
             .send()
             .await
-            .map_err(aws_err)?;
+            .map_err(aws_err("DeleteItem"))?;
         Ok(())
-    }
-
-    /// Records the files a run enqueued; a run with none is finished as "no new files".
-    pub async fn set_run_files(
-        &self,
-        import_id: &str,
-        run_id: &str,
-        keys: &[String],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let mut req = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", item::s(import_id))
-            .key("sk", item::s(run_sk(run_id)))
-            .expression_attribute_values(":n", item::n(keys.len()));
-        if keys.is_empty() {
-            req = req
-                .update_expression("SET files_total = :n, #status = :status, finished_at = :now")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":status", item::s(RunStatus::NoNewFiles.as_str()))
-                .expression_attribute_values(":now", item::s(to_key(now)));
-        } else {
-            req = req
-                .update_expression("SET files_total = :n, files = :files")
-                .expression_attribute_values(
-                    ":files",
-                    AttributeValue::L(listed(keys).iter().map(item::s).collect()),
-                );
-        }
-        req.send().await.map_err(aws_err)?;
-        Ok(())
-    }
-
-    /// Ends a run that failed as a whole (e.g. the bucket could not be reached).
-    pub async fn fail_run(
-        &self,
-        import_id: &str,
-        run_id: &str,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.ddb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", item::s(import_id))
-            .key("sk", item::s(run_sk(run_id)))
-            .update_expression("SET #status = :status, reason = :reason, finished_at = :now")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", item::s(RunStatus::Failed.as_str()))
-            .expression_attribute_values(":reason", item::s(reason))
-            .expression_attribute_values(":now", item::s(to_key(now)))
-            .send()
-            .await
-            .map_err(aws_err)?;
-        Ok(())
-    }
-
-    /// Takes the file's lease for `worker` until `lease_until`, unless the file is done or
-    /// another live worker holds it. An expired lease (a worker that died) is taken over.
-    pub async fn start_file(
-        &self,
-        import_id: &str,
-        key: &str,
-        worker: &str,
-        lease_until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<StartOutcome, StoreError> {
-        let res = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", item::s(import_id))
-            .key("sk", item::s(file_sk(key)))
-            .update_expression(
-                "SET #status = :processing, lease_owner = :worker, lease_until = :until, \
-                 started_at = if_not_exists(started_at, :now) ADD attempts :one",
-            )
-            .condition_expression(
-                "attribute_exists(sk) AND (#status = :queued OR (#status = :processing AND lease_until < :now))",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":processing", item::s(FileStatus::Processing.as_str()))
-            .expression_attribute_values(":queued", item::s(FileStatus::Queued.as_str()))
-            .expression_attribute_values(":worker", item::s(worker))
-            .expression_attribute_values(":until", item::s(to_key(lease_until)))
-            .expression_attribute_values(":now", item::s(to_key(now)))
-            .expression_attribute_values(":one", item::n(1))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match res {
-            Ok(out) => Ok(StartOutcome::Started {
-                attempt: out
-                    .attributes()
-                    .and_then(|a| get_n(a, "attempts"))
-                    .unwrap_or(1),
-            }),
-            Err(e) if is_conditional(&e) => {
-                let Some(f) = self.file(import_id, key).await? else {
-                    return Ok(StartOutcome::Unknown);
-                };
-                Ok(if f.status.is_final() {
-                    StartOutcome::AlreadyDone(f.status)
-                } else {
-                    StartOutcome::Busy(self.lease_until(import_id, key).await?.unwrap_or(now))
-                })
-            }
-            Err(e) => Err(aws_err(e)),
-        }
     }
 
     async fn lease_until(
@@ -351,193 +173,6 @@ impl LedgerStore {
             .and_then(|i| get_s(&i, "lease_until").and_then(from_key)))
     }
 
-    /// Extends this worker's lease; false when it has lost it.
-    pub async fn heartbeat(
-        &self,
-        import_id: &str,
-        key: &str,
-        worker: &str,
-        lease_until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let res = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", item::s(import_id))
-            .key("sk", item::s(file_sk(key)))
-            .update_expression("SET lease_until = :until")
-            .condition_expression("lease_owner = :worker AND #status = :processing")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":worker", item::s(worker))
-            .expression_attribute_values(":processing", item::s(FileStatus::Processing.as_str()))
-            .expression_attribute_values(":until", item::s(to_key(lease_until)))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional(&e) => Ok(false),
-            Err(e) => Err(aws_err(e)),
-        }
-    }
-
-    /// Hands a file back after a retryable failure so the redelivery can start at once,
-    /// remembering why (the reason the file fails with if it never succeeds).
-    pub async fn release_lease(
-        &self,
-        import_id: &str,
-        key: &str,
-        worker: &str,
-        error: &str,
-    ) -> Result<(), StoreError> {
-        self.ddb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", item::s(import_id))
-            .key("sk", item::s(file_sk(key)))
-            .update_expression(
-                "SET #status = :queued, last_error = :error REMOVE lease_owner, lease_until",
-            )
-            .expression_attribute_values(":error", item::s(error))
-            .condition_expression("lease_owner = :worker AND #status = :processing")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":worker", item::s(worker))
-            .expression_attribute_values(":queued", item::s(FileStatus::Queued.as_str()))
-            .expression_attribute_values(":processing", item::s(FileStatus::Processing.as_str()))
-            .send()
-            .await
-            .map_err(aws_err)?;
-        Ok(())
-    }
-
-    /// Records a file's outcome and adds it to its run, in one transaction, once: only the
-    /// worker holding the lease (or, with `worker = None`, anyone while the file is not
-    /// final, e.g. the dead-letter path) can finish it. Returns the run as it now stands,
-    /// or None when the file was already finished.
-    pub async fn finish_file(
-        &self,
-        import_id: &str,
-        run_id: &str,
-        key: &str,
-        worker: Option<&str>,
-        outcome: &FileOutcome,
-        now: DateTime<Utc>,
-    ) -> Result<Option<RunRecord>, StoreError> {
-        let status = outcome.status();
-        let started = self
-            .raw(import_id, &file_sk(key))
-            .await?
-            .and_then(|i| get_s(&i, "started_at").and_then(from_key));
-        let duration_ms = started.map_or(0, |s| (now - s).num_milliseconds().max(0));
-        let mut set = vec![
-            "#status = :status",
-            "rows_total = :rt",
-            "rows_ingested = :ri",
-            "rows_failed = :rf",
-            "bytes = :bytes",
-            "finished_at = :now",
-            "duration_ms = :dur",
-        ];
-        let mut file = Update::builder()
-            .table_name(&self.table)
-            .key("pk", item::s(import_id))
-            .key("sk", item::s(file_sk(key)))
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", item::s(status.as_str()))
-            .expression_attribute_values(":rt", item::n(outcome.rows_total))
-            .expression_attribute_values(":ri", item::n(outcome.rows_ingested))
-            .expression_attribute_values(":rf", item::n(outcome.rows_failed))
-            .expression_attribute_values(":bytes", item::n(outcome.bytes))
-            .expression_attribute_values(":now", item::s(to_key(now)))
-            .expression_attribute_values(":dur", item::n(duration_ms))
-            .expression_attribute_values(":s", item::s(FileStatus::Succeeded.as_str()))
-            .expression_attribute_values(":p", item::s(FileStatus::PartiallySucceeded.as_str()))
-            .expression_attribute_values(":f", item::s(FileStatus::Failed.as_str()));
-        if let Some(r) = &outcome.reason {
-            set.push("reason = :reason");
-            file = file.expression_attribute_values(":reason", item::s(r));
-        }
-        if let Some(r) = &outcome.report_key {
-            set.push("report_key = :report");
-            file = file.expression_attribute_values(":report", item::s(r));
-        }
-        let not_final = "attribute_exists(sk) AND NOT #status IN (:s, :p, :f)";
-        file = match worker {
-            Some(w) => file
-                .condition_expression(format!("{not_final} AND lease_owner = :worker"))
-                .expression_attribute_values(":worker", item::s(w)),
-            None => file.condition_expression(not_final),
-        };
-        let file = file
-            .update_expression(format!(
-                "SET {} REMOVE lease_owner, lease_until",
-                set.join(", ")
-            ))
-            .build()
-            .map_err(build_err)?;
-        let counter = match status {
-            FileStatus::Succeeded => "files_succeeded",
-            FileStatus::PartiallySucceeded => "files_partial",
-            _ => "files_failed",
-        };
-        let run = Update::builder()
-            .table_name(&self.table)
-            .key("pk", item::s(import_id))
-            .key("sk", item::s(run_sk(run_id)))
-            .update_expression(format!(
-                "ADD files_done :one, {counter} :one, rows_total :rt, rows_ingested :ri, rows_failed :rf"
-            ))
-            .condition_expression("attribute_exists(sk)")
-            .expression_attribute_values(":one", item::n(1))
-            .expression_attribute_values(":rt", item::n(outcome.rows_total))
-            .expression_attribute_values(":ri", item::n(outcome.rows_ingested))
-            .expression_attribute_values(":rf", item::n(outcome.rows_failed))
-            .build()
-            .map_err(build_err)?;
-        let res = self
-            .ddb
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(file).build())
-            .transact_items(TransactWriteItem::builder().update(run).build())
-            .send()
-            .await;
-        match res {
-            Ok(_) => self.run(import_id, run_id).await,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(aws_err(e)),
-        }
-    }
-
-    /// Closes a run whose files are all done; true for the one caller that closed it
-    /// (and so sends its email).
-    pub async fn close_run(&self, run: &RunRecord, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let status =
-            RunStatus::from_files(run.files_succeeded, run.files_partial, run.files_failed);
-        let res = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", item::s(&run.import_id))
-            .key("sk", item::s(run_sk(&run.run_id)))
-            .update_expression("SET #status = :status, finished_at = :now, notified = :t")
-            .condition_expression("files_done >= files_total AND attribute_not_exists(notified)")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", item::s(status.as_str()))
-            .expression_attribute_values(":now", item::s(to_key(now)))
-            .expression_attribute_values(":t", AttributeValue::Bool(true))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional(&e) => Ok(false),
-            Err(e) => Err(aws_err(e)),
-        }
-    }
-
     async fn raw(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .ddb
@@ -548,39 +183,8 @@ impl LedgerStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(aws_err)?;
+            .map_err(aws_err("GetItem"))?;
         Ok(out.item)
-    }
-
-    pub async fn file(&self, import_id: &str, key: &str) -> Result<Option<FileRecord>, StoreError> {
-        Ok(self
-            .raw(import_id, &file_sk(key))
-            .await?
-            .map(|i| file_from_item(import_id, &i)))
-    }
-
-    pub async fn run(
-        &self,
-        import_id: &str,
-        run_id: &str,
-    ) -> Result<Option<RunRecord>, StoreError> {
-        Ok(self
-            .raw(import_id, &run_sk(run_id))
-            .await?
-            .map(|i| run_from_item(import_id, &i)))
-    }
-
-    /// The files of a run, in the order discovery found them (as many as the run item
-    /// lists), read in batches.
-    pub async fn run_files(
-        &self,
-        import_id: &str,
-        run_id: &str,
-    ) -> Result<Vec<FileRecord>, StoreError> {
-        let Some(run) = self.raw(import_id, &run_sk(run_id)).await? else {
-            return Ok(Vec::new());
-        };
-        self.files(import_id, &listed_keys(&run)).await
     }
 
     /// A page of one run's files from `cursor` (the start when None); None when the
@@ -646,7 +250,7 @@ impl LedgerStore {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(aws_err)?;
+                .map_err(aws_err("Query"))?;
             start = out.last_evaluated_key;
             items.extend(out.items.unwrap_or_default());
             if items.len() >= want || start.is_none() {
@@ -789,6 +393,426 @@ fn run_from_item(import_id: &str, i: &Item) -> RunRecord {
             .and_then(|v| v.as_bool().ok())
             .copied()
             .unwrap_or(false),
+        notify_until: time("notify_until"),
+    }
+}
+
+#[async_trait]
+impl Ledger for LedgerStore {
+    async fn create_run(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.ddb
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", item::s(import_id))
+            .item("sk", item::s(run_sk(run_id)))
+            .item("run_id", item::s(run_id))
+            .item("status", item::s(RunStatus::Processing.as_str()))
+            .item("started_at", item::s(to_key(now)))
+            .item("files_total", item::n(0))
+            .item("files_done", item::n(0))
+            .condition_expression("attribute_not_exists(sk)")
+            .send()
+            .await
+            .map_err(aws_err("PutItem"))?;
+        Ok(())
+    }
+
+    async fn known_files(
+        &self,
+        import_id: &str,
+        keys: &[String],
+    ) -> Result<HashMap<String, KnownFile>, StoreError> {
+        let items = self
+            .batch_get(
+                import_id,
+                keys,
+                Some("sk, run_id, #status, attempts, queued_at"),
+            )
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| {
+                let key = get_s(i, "sk")?.strip_prefix("FILE#")?.to_string();
+                let f = file_from_item(import_id, i);
+                Some((
+                    key,
+                    KnownFile {
+                        run_id: f.run_id,
+                        status: f.status,
+                        attempts: f.attempts,
+                        queued_at: f.queued_at,
+                    },
+                ))
+            })
+            .collect())
+    }
+
+    async fn claim_file(&self, f: &FileRecord, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let res = self
+            .ddb
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", item::s(&f.import_id))
+            .item("sk", item::s(file_sk(&f.key)))
+            .item("run_id", item::s(&f.run_id))
+            .item("bucket", item::s(&f.bucket))
+            .item("key", item::s(&f.key))
+            .item("size", item::n(f.size))
+            .item("etag", item::s(&f.etag))
+            .item("status", item::s(FileStatus::Queued.as_str()))
+            .item("queued_at", item::s(to_key(now)))
+            .item("attempts", item::n(0))
+            .condition_expression("attribute_not_exists(sk)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional(&e) => Ok(false),
+            Err(e) => Err(aws_err("PutItem")(e)),
+        }
+    }
+
+    async fn set_run_files(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        keys: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut req = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", item::s(import_id))
+            .key("sk", item::s(run_sk(run_id)))
+            .expression_attribute_values(":n", item::n(keys.len()));
+        if keys.is_empty() {
+            req = req
+                .update_expression("SET files_total = :n, #status = :status, finished_at = :now")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", item::s(RunStatus::NoNewFiles.as_str()))
+                .expression_attribute_values(":now", item::s(to_key(now)));
+        } else {
+            req = req
+                .update_expression("SET files_total = :n, files = :files")
+                .expression_attribute_values(
+                    ":files",
+                    AttributeValue::L(listed(keys).iter().map(item::s).collect()),
+                );
+        }
+        req.send().await.map_err(aws_err("UpdateItem"))?;
+        Ok(())
+    }
+
+    async fn fail_run(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", item::s(import_id))
+            .key("sk", item::s(run_sk(run_id)))
+            .update_expression("SET #status = :status, reason = :reason, finished_at = :now")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", item::s(RunStatus::Failed.as_str()))
+            .expression_attribute_values(":reason", item::s(reason))
+            .expression_attribute_values(":now", item::s(to_key(now)))
+            .send()
+            .await
+            .map_err(aws_err("UpdateItem"))?;
+        Ok(())
+    }
+
+    async fn start_file(
+        &self,
+        import_id: &str,
+        key: &str,
+        worker: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<StartOutcome, StoreError> {
+        let res = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", item::s(import_id))
+            .key("sk", item::s(file_sk(key)))
+            .update_expression(
+                "SET #status = :processing, lease_owner = :worker, lease_until = :until, \
+                 started_at = if_not_exists(started_at, :now) ADD attempts :one",
+            )
+            .condition_expression(
+                "attribute_exists(sk) AND (#status = :queued OR (#status = :processing AND lease_until < :now))",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":processing", item::s(FileStatus::Processing.as_str()))
+            .expression_attribute_values(":queued", item::s(FileStatus::Queued.as_str()))
+            .expression_attribute_values(":worker", item::s(worker))
+            .expression_attribute_values(":until", item::s(to_key(lease_until)))
+            .expression_attribute_values(":now", item::s(to_key(now)))
+            .expression_attribute_values(":one", item::n(1))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match res {
+            Ok(out) => Ok(StartOutcome::Started {
+                attempt: out
+                    .attributes()
+                    .and_then(|a| get_n(a, "attempts"))
+                    .unwrap_or(1),
+            }),
+            Err(e) if is_conditional(&e) => {
+                let Some(f) = self.file(import_id, key).await? else {
+                    return Ok(StartOutcome::Unknown);
+                };
+                Ok(if f.status.is_final() {
+                    StartOutcome::AlreadyDone(f.status)
+                } else {
+                    StartOutcome::Busy(self.lease_until(import_id, key).await?.unwrap_or(now))
+                })
+            }
+            Err(e) => Err(aws_err("UpdateItem")(e)),
+        }
+    }
+
+    async fn heartbeat(
+        &self,
+        import_id: &str,
+        key: &str,
+        worker: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let res = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", item::s(import_id))
+            .key("sk", item::s(file_sk(key)))
+            .update_expression("SET lease_until = :until")
+            .condition_expression("lease_owner = :worker AND #status = :processing")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":worker", item::s(worker))
+            .expression_attribute_values(":processing", item::s(FileStatus::Processing.as_str()))
+            .expression_attribute_values(":until", item::s(to_key(lease_until)))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional(&e) => Ok(false),
+            Err(e) => Err(aws_err("UpdateItem")(e)),
+        }
+    }
+
+    async fn release_lease(
+        &self,
+        import_id: &str,
+        key: &str,
+        worker: &str,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", item::s(import_id))
+            .key("sk", item::s(file_sk(key)))
+            .update_expression(
+                "SET #status = :queued, last_error = :error REMOVE lease_owner, lease_until",
+            )
+            .expression_attribute_values(":error", item::s(error))
+            .condition_expression("lease_owner = :worker AND #status = :processing")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":worker", item::s(worker))
+            .expression_attribute_values(":queued", item::s(FileStatus::Queued.as_str()))
+            .expression_attribute_values(":processing", item::s(FileStatus::Processing.as_str()))
+            .send()
+            .await
+            .map_err(aws_err("UpdateItem"))?;
+        Ok(())
+    }
+
+    async fn finish_file(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        key: &str,
+        worker: Option<&str>,
+        outcome: &FileOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RunRecord>, StoreError> {
+        let status = outcome.status();
+        let started = self
+            .raw(import_id, &file_sk(key))
+            .await?
+            .and_then(|i| get_s(&i, "started_at").and_then(from_key));
+        let duration_ms = started.map_or(0, |s| (now - s).num_milliseconds().max(0));
+        let mut set = vec![
+            "#status = :status",
+            "rows_total = :rt",
+            "rows_ingested = :ri",
+            "rows_failed = :rf",
+            "bytes = :bytes",
+            "finished_at = :now",
+            "duration_ms = :dur",
+        ];
+        let mut file = Update::builder()
+            .table_name(&self.table)
+            .key("pk", item::s(import_id))
+            .key("sk", item::s(file_sk(key)))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", item::s(status.as_str()))
+            .expression_attribute_values(":rt", item::n(outcome.rows_total))
+            .expression_attribute_values(":ri", item::n(outcome.rows_ingested))
+            .expression_attribute_values(":rf", item::n(outcome.rows_failed))
+            .expression_attribute_values(":bytes", item::n(outcome.bytes))
+            .expression_attribute_values(":now", item::s(to_key(now)))
+            .expression_attribute_values(":dur", item::n(duration_ms))
+            .expression_attribute_values(":s", item::s(FileStatus::Succeeded.as_str()))
+            .expression_attribute_values(":p", item::s(FileStatus::PartiallySucceeded.as_str()))
+            .expression_attribute_values(":f", item::s(FileStatus::Failed.as_str()));
+        if let Some(r) = &outcome.reason {
+            set.push("reason = :reason");
+            file = file.expression_attribute_values(":reason", item::s(r));
+        }
+        if let Some(r) = &outcome.report_key {
+            set.push("report_key = :report");
+            file = file.expression_attribute_values(":report", item::s(r));
+        }
+        let not_final = "attribute_exists(sk) AND NOT #status IN (:s, :p, :f)";
+        file = match worker {
+            Some(w) => file
+                .condition_expression(format!("{not_final} AND lease_owner = :worker"))
+                .expression_attribute_values(":worker", item::s(w)),
+            None => file.condition_expression(not_final),
+        };
+        let file = file
+            .update_expression(format!(
+                "SET {} REMOVE lease_owner, lease_until",
+                set.join(", ")
+            ))
+            .build()
+            .map_err(build_err)?;
+        let counter = match status {
+            FileStatus::Succeeded => "files_succeeded",
+            FileStatus::PartiallySucceeded => "files_partial",
+            _ => "files_failed",
+        };
+        let run = Update::builder()
+            .table_name(&self.table)
+            .key("pk", item::s(import_id))
+            .key("sk", item::s(run_sk(run_id)))
+            .update_expression(format!(
+                "ADD files_done :one, {counter} :one, rows_total :rt, rows_ingested :ri, rows_failed :rf"
+            ))
+            .condition_expression("attribute_exists(sk)")
+            .expression_attribute_values(":one", item::n(1))
+            .expression_attribute_values(":rt", item::n(outcome.rows_total))
+            .expression_attribute_values(":ri", item::n(outcome.rows_ingested))
+            .expression_attribute_values(":rf", item::n(outcome.rows_failed))
+            .build()
+            .map_err(build_err)?;
+        let res = self
+            .ddb
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(file).build())
+            .transact_items(TransactWriteItem::builder().update(run).build())
+            .send()
+            .await;
+        match res {
+            Ok(_) => self.run(import_id, run_id).await,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(aws_err("TransactWriteItems")(e)),
+        }
+    }
+
+    async fn close_run(
+        &self,
+        run: &RunRecord,
+        worker: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let status =
+            RunStatus::from_files(run.files_succeeded, run.files_partial, run.files_failed);
+        let res = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", item::s(&run.import_id))
+            .key("sk", item::s(run_sk(&run.run_id)))
+            .update_expression(
+                "SET #status = :status, finished_at = if_not_exists(finished_at, :now), \
+                 notify_owner = :worker, notify_until = :until",
+            )
+            .condition_expression(
+                "files_done >= files_total AND attribute_not_exists(notified) \
+                 AND (attribute_not_exists(notify_until) OR notify_until < :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", item::s(status.as_str()))
+            .expression_attribute_values(":now", item::s(to_key(now)))
+            .expression_attribute_values(":worker", item::s(worker))
+            .expression_attribute_values(":until", item::s(to_key(until)))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional(&e) => Ok(false),
+            Err(e) => Err(aws_err("UpdateItem")(e)),
+        }
+    }
+
+    async fn mark_notified(&self, import_id: &str, run_id: &str) -> Result<(), StoreError> {
+        self.ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", item::s(import_id))
+            .key("sk", item::s(run_sk(run_id)))
+            .update_expression("SET notified = :t REMOVE notify_owner, notify_until")
+            .condition_expression("attribute_exists(sk)")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map_err(aws_err("UpdateItem"))?;
+        Ok(())
+    }
+
+    async fn file(&self, import_id: &str, key: &str) -> Result<Option<FileRecord>, StoreError> {
+        Ok(self
+            .raw(import_id, &file_sk(key))
+            .await?
+            .map(|i| file_from_item(import_id, &i)))
+    }
+
+    async fn run(&self, import_id: &str, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        Ok(self
+            .raw(import_id, &run_sk(run_id))
+            .await?
+            .map(|i| run_from_item(import_id, &i)))
+    }
+
+    async fn run_files(
+        &self,
+        import_id: &str,
+        run_id: &str,
+    ) -> Result<Vec<FileRecord>, StoreError> {
+        let Some(run) = self.raw(import_id, &run_sk(run_id)).await? else {
+            return Ok(Vec::new());
+        };
+        self.files(import_id, &listed_keys(&run)).await
     }
 }
 

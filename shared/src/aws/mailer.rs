@@ -5,34 +5,37 @@
 use aws_sdk_sesv2::primitives::Blob;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, RawMessage};
 
-use super::configs::StoreError;
-use super::{classify_sdk, describe_sdk};
+use async_trait::async_trait;
+
+use crate::error::{ErrorClass, ServiceError};
 use crate::notify::Email;
+use crate::ports::Mailer;
 
 #[derive(Debug, Clone)]
-pub struct Mailer {
+pub struct SesMailer {
     ses: aws_sdk_sesv2::Client,
     sender: String,
 }
 
-impl Mailer {
+impl SesMailer {
     pub fn new(ses: aws_sdk_sesv2::Client, sender: impl Into<String>) -> Self {
         Self {
             ses,
             sender: sender.into(),
         }
     }
+}
 
-    pub async fn send(&self, to: &[String], email: &Email) -> Result<(), StoreError> {
+#[async_trait]
+impl Mailer for SesMailer {
+    async fn send(&self, to: &[String], email: &Email) -> Result<(), ServiceError> {
+        let invalid = |e: String| ServiceError::new("SES", "SendEmail", ErrorClass::Permanent, e);
         let content = |text: &str| {
             Content::builder()
                 .data(text)
                 .charset("UTF-8")
                 .build()
-                .map_err(|e| StoreError::Aws {
-                    message: e.to_string(),
-                    class: crate::ErrorClass::Permanent,
-                })
+                .map_err(|e| invalid(e.to_string()))
         };
         let email_content = if email.attachments.is_empty() {
             let message = Message::builder()
@@ -43,17 +46,11 @@ impl Mailer {
         } else {
             let mime = email
                 .to_mime(&self.sender, to, chrono::Utc::now())
-                .map_err(|e| StoreError::Aws {
-                    message: format!("SES: {e}"),
-                    class: crate::ErrorClass::Permanent,
-                })?;
+                .map_err(|e| invalid(e.to_string()))?;
             let raw = RawMessage::builder()
                 .data(Blob::new(mime))
                 .build()
-                .map_err(|e| StoreError::Aws {
-                    message: e.to_string(),
-                    class: crate::ErrorClass::Permanent,
-                })?;
+                .map_err(|e| invalid(e.to_string()))?;
             EmailContent::builder().raw(raw).build()
         };
         self.ses
@@ -67,10 +64,7 @@ impl Mailer {
             .content(email_content)
             .send()
             .await
-            .map_err(|e| StoreError::Aws {
-                class: classify_sdk(&e),
-                message: format!("SES: {}", describe_sdk(&e)),
-            })?;
+            .map_err(|e| super::service_error("SES", "SendEmail", e))?;
         Ok(())
     }
 }

@@ -13,17 +13,29 @@ pub mod queue;
 pub mod reports;
 pub mod sink;
 pub mod source;
+pub mod wiring;
 
+use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_types::error::metadata::ErrorMetadata;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::error::ErrorClass;
+use aws_smithy_types::retry::ProvideErrorKind;
+
+use crate::error::{ErrorClass, ServiceError};
 use crate::stack::Stack;
+
+/// Attempts per request, the first included: the SDK retries throttling, timeouts and
+/// transient errors itself, with backoff and (adaptive mode) a client-side rate limit
+/// that slows a burst down instead of failing it.
+pub const MAX_ATTEMPTS: u32 = 5;
 
 /// Loads the standard AWS configuration (env, profile, role) once per process.
 pub async fn load_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::adaptive().with_max_attempts(MAX_ATTEMPTS))
+        .load()
+        .await
 }
 
 /// Every client the stack uses, built once in `main` and shared.
@@ -71,49 +83,55 @@ pub fn s3_config(sdk: &SdkConfig) -> aws_sdk_s3::config::Builder {
     builder
 }
 
-/// Error codes that mean "slow down and try again".
-const RETRYABLE_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "SlowDown",
-    "InternalError",
-    "InternalFailure",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "RequestTimeout",
-    "RequestTimeoutException",
-    "TransactionInProgressException",
-];
+/// Error codes the SDK's own classifiers do not treat as transient but that are
+/// (DynamoDB's transaction conflicts).
+const ALSO_RETRYABLE: &[&str] = &["TransactionInProgressException", "TransactionConflict"];
 
-/// Classes an SDK error: transport failures and throttling are retryable; a service's
-/// refusal (access denied, no such bucket, validation) is permanent.
+/// Classes an SDK error the way the SDK's retry classifiers do, once its own attempts
+/// are spent: transport failures, timeouts, throttling and transient codes, errors the
+/// service models as retryable, and 5xx responses are retryable; a service's refusal
+/// (access denied, no such bucket, validation) is permanent.
 pub fn classify_sdk<E, R>(
     err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
 ) -> ErrorClass
 where
-    E: ProvideErrorMetadata,
+    E: ProvideErrorMetadata + ProvideErrorKind,
+    R: HasStatus,
 {
+    use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
     use aws_smithy_runtime_api::client::result::SdkError;
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             ErrorClass::Retryable
         }
-        SdkError::ServiceError(service) => classify_code(service.err().code()),
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            let code = ProvideErrorMetadata::code(e);
+            let transient = e.retryable_error_kind().is_some()
+                || code.is_some_and(|c| {
+                    THROTTLING_ERRORS.contains(&c)
+                        || TRANSIENT_ERRORS.contains(&c)
+                        || ALSO_RETRYABLE.contains(&c)
+                })
+                || service.raw().status() >= 500;
+            if transient {
+                ErrorClass::Retryable
+            } else {
+                ErrorClass::Permanent
+            }
+        }
         _ => ErrorClass::Permanent,
     }
 }
 
-pub fn classify_code(code: Option<&str>) -> ErrorClass {
-    match code {
-        Some(c) if RETRYABLE_CODES.contains(&c) => ErrorClass::Retryable,
-        _ => ErrorClass::Permanent,
+/// The HTTP status of a raw response (every SDK response type has one).
+pub trait HasStatus {
+    fn status(&self) -> u16;
+}
+
+impl HasStatus for aws_smithy_runtime_api::http::Response {
+    fn status(&self) -> u16 {
+        self.status().as_u16()
     }
 }
 
@@ -137,7 +155,22 @@ where
     }
 }
 
-/// Exponential backoff with jitter, capped at about 3 s, before retry number `tries`.
+/// An SDK error as the domain's [`ServiceError`]: named, classed, described, and kept
+/// as the source.
+pub fn service_error<E, R>(
+    service: &'static str,
+    operation: &'static str,
+    err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> ServiceError
+where
+    E: ProvideErrorMetadata + ProvideErrorKind + std::error::Error + Send + Sync + 'static,
+    R: HasStatus + std::fmt::Debug + Send + Sync + 'static,
+{
+    ServiceError::new(service, operation, classify_sdk(&err), describe_sdk(&err)).with_source(err)
+}
+
+/// Exponential backoff with jitter, capped at about 3 s, before retry number `tries`:
+/// for what the SDK cannot retry itself (items a batch call left unprocessed).
 pub(crate) async fn backoff(tries: u32) {
     let base = 50u64 << tries.min(6);
     let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % (base / 2 + 1);

@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
-use super::configs::StoreError;
-use super::{classify_sdk, describe_sdk};
-use crate::error::ErrorClass;
+use super::service_error;
+use crate::error::{ErrorClass, ServiceError};
+use crate::ports::{FileMessage, Queue, StoreError};
 
 /// A message received from the files queue by polling it (as `s3imports tick` does),
 /// as the domain's message.
@@ -31,19 +31,8 @@ pub fn queued(m: &aws_sdk_sqs::types::Message) -> crate::delivery::QueuedMessage
 /// SQS's longest visibility timeout (12 hours).
 pub const MAX_VISIBILITY_SECS: u32 = 43_200;
 
-/// What the processor needs to process one file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileMessage {
-    pub import_id: String,
-    pub run_id: String,
-    pub bucket: String,
-    pub key: String,
-    pub size: u64,
-    pub etag: String,
-}
-
 #[derive(Debug, Clone)]
-pub struct FileQueue {
+pub struct SqsQueue {
     sqs: Client,
     name: String,
     /// Found on first use, not at start-up: a Lambda that cannot reach SQS then fails
@@ -51,7 +40,7 @@ pub struct FileQueue {
     url: Arc<OnceCell<String>>,
 }
 
-impl FileQueue {
+impl SqsQueue {
     /// The queue by name; its URL is looked up once, when first needed.
     pub fn named(sqs: Client, name: &str) -> Self {
         Self {
@@ -71,9 +60,10 @@ impl FileQueue {
                     .queue_name(&self.name)
                     .send()
                     .await
-                    .map_err(|e| StoreError::Aws {
-                        class: classify_sdk(&e),
-                        message: format!("queue `{}`: {}", self.name, describe_sdk(&e)),
+                    .map_err(|e| {
+                        let mut e = service_error("SQS", "GetQueueUrl", e);
+                        e.message = format!("queue `{}`: {}", self.name, e.message);
+                        e
                     })?;
                 Ok(out.queue_url().unwrap_or_default().to_string())
             })
@@ -84,10 +74,11 @@ impl FileQueue {
     pub fn client(&self) -> &Client {
         &self.sqs
     }
+}
 
-    /// Makes a received message invisible for `seconds` from now: to keep it while it
-    /// is worked on, or to have it come back after a backoff.
-    pub async fn set_visibility(&self, receipt: &str, seconds: u32) -> Result<(), StoreError> {
+#[async_trait]
+impl Queue for SqsQueue {
+    async fn set_visibility(&self, receipt: &str, seconds: u32) -> Result<(), StoreError> {
         let url = self.url().await?;
         self.sqs
             .change_message_visibility()
@@ -96,15 +87,11 @@ impl FileQueue {
             .visibility_timeout(i32::try_from(seconds.min(MAX_VISIBILITY_SECS)).unwrap_or(i32::MAX))
             .send()
             .await
-            .map_err(|e| StoreError::Aws {
-                class: classify_sdk(&e),
-                message: format!("changing a message's visibility: {}", describe_sdk(&e)),
-            })?;
+            .map_err(|e| service_error("SQS", "ChangeMessageVisibility", e))?;
         Ok(())
     }
 
-    /// Sends every message; returns the ones SQS refused (after one retry of those).
-    pub async fn send_all(&self, messages: &[FileMessage]) -> Result<Vec<FileMessage>, StoreError> {
+    async fn send_all(&self, messages: &[FileMessage]) -> Result<Vec<FileMessage>, StoreError> {
         let mut refused = Vec::new();
         let url = self.url().await?;
         for chunk in messages.chunks(10) {
@@ -120,9 +107,14 @@ impl FileQueue {
                             .build()
                     })
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| StoreError::Aws {
-                        message: e.to_string(),
-                        class: ErrorClass::Permanent,
+                    .map_err(|e| {
+                        ServiceError::new(
+                            "SQS",
+                            "SendMessageBatch",
+                            ErrorClass::Permanent,
+                            e.to_string(),
+                        )
+                        .with_source(e)
                     })?;
                 let out = self
                     .sqs
@@ -131,10 +123,7 @@ impl FileQueue {
                     .set_entries(Some(entries))
                     .send()
                     .await
-                    .map_err(|e| StoreError::Aws {
-                        class: classify_sdk(&e),
-                        message: describe_sdk(&e),
-                    })?;
+                    .map_err(|e| service_error("SQS", "SendMessageBatch", e))?;
                 let failed: Vec<&FileMessage> = out
                     .failed()
                     .iter()

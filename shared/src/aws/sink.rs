@@ -1,21 +1,27 @@
 //! Writes rows to their DynamoDB table: puts in `BatchWriteItem`s of at most 25
-//! items with unprocessed items retried with backoff, upserts as `UpdateItem`s with
-//! bounded concurrency. A row counts as ingested only once DynamoDB took it.
+//! items (which moto does not enforce and we must) with unprocessed items retried with
+//! backoff, upserts as `UpdateItem`s with bounded concurrency. Throttling and transient
+//! errors are retried by the SDK's own (adaptive) retry; a row counts as ingested only
+//! once DynamoDB took it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures::StreamExt;
 
 use super::backoff;
-use super::configs::{StoreError, aws_err_ref, build_err};
-use super::item::Item;
+use super::configs::{aws_err, build_err};
+use super::item::{Item, attribute};
 use super::{classify_sdk, describe_sdk};
-use crate::error::ErrorClass;
+use crate::config::ImportKind;
+use crate::error::{ErrorClass, ServiceError};
+use crate::ports::{RejectedRow, RowSink, RowWriter, StoreError};
 use crate::sink::{Attributes, FileAttributes, Rows, Write, coalesce};
+use crate::stack::Stack;
 
 /// DynamoDB's limit on items per `BatchWriteItem`.
 pub const BATCH_LIMIT: usize = 25;
@@ -24,13 +30,49 @@ pub const BATCH_LIMIT: usize = 25;
 const PUT_CONCURRENCY: usize = 4;
 /// Upserts in flight at once per call.
 const UPDATE_CONCURRENCY: usize = 16;
+/// Rounds of `BatchWriteItem` for the items DynamoDB leaves unprocessed (throttled
+/// inside an accepted request, which the SDK's retry does not see).
 const MAX_TRIES: u32 = 8;
 
-/// A row DynamoDB refused for good (e.g. an item over 400 KB).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RejectedRow {
-    pub row: u64,
-    pub reason: String,
+/// Opens sinks on the stack's destination tables, all counting their requests in one
+/// counter (for metrics and benchmarks).
+#[derive(Debug, Clone)]
+pub struct DynamoWriter {
+    ddb: Client,
+    stack: Stack,
+    requests: Arc<AtomicU64>,
+}
+
+impl DynamoWriter {
+    pub fn new(ddb: Client, stack: &Stack) -> Self {
+        Self {
+            ddb,
+            stack: stack.clone(),
+            requests: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// DynamoDB write requests made for rows over the process's life.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+impl RowWriter for DynamoWriter {
+    fn sink(&self, kind: &ImportKind, file: FileAttributes) -> Box<dyn RowSink> {
+        let table = match kind {
+            ImportKind::RegisteredUsers {} => &self.stack.users_table,
+            ImportKind::AnonymousUsers { .. } => &self.stack.anonymous_users_table,
+            ImportKind::Events { .. } => &self.stack.events_table,
+            ImportKind::Auxiliary { .. } => &self.stack.auxiliary_table,
+        };
+        Box::new(DynamoSink::counting(
+            self.ddb.clone(),
+            table,
+            file,
+            self.requests.clone(),
+        ))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -65,39 +107,6 @@ impl DynamoSink {
     /// DynamoDB requests made so far (for benchmarks).
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
-    }
-
-    /// Writes rows; returns the rows refused for good. A retryable failure (throttling
-    /// that outlasts the retries, a network error) fails the whole call, so the file is
-    /// retried; the writes are idempotent.
-    pub async fn write(&self, rows: Vec<(u64, Write)>) -> Result<Vec<RejectedRow>, StoreError> {
-        let mut puts = Vec::new();
-        let mut updates = Vec::new();
-        for (rows, w) in coalesce(rows, &self.file) {
-            match w {
-                Write::Put(attrs) => puts.push((rows, self.file.item(attrs))),
-                Write::Update { key, set } => updates.push((rows, self.update_request(key, set))),
-            }
-        }
-        let mut chunks = Vec::with_capacity(puts.len().div_ceil(BATCH_LIMIT));
-        let mut puts = puts.into_iter().peekable();
-        while puts.peek().is_some() {
-            chunks.push(puts.by_ref().take(BATCH_LIMIT).collect::<Vec<_>>());
-        }
-        let puts = futures::stream::iter(chunks)
-            .map(|chunk| async move { self.put_batch(chunk).await })
-            .buffer_unordered(PUT_CONCURRENCY)
-            .collect::<Vec<_>>();
-        let updates = futures::stream::iter(updates)
-            .map(|(rows, u)| async move { self.update(rows, u).await })
-            .buffer_unordered(UPDATE_CONCURRENCY)
-            .collect::<Vec<_>>();
-        let (puts, updates) = futures::join!(puts, updates);
-        let mut rejected = Vec::new();
-        for r in puts.into_iter().chain(updates) {
-            rejected.extend(r?);
-        }
-        Ok(rejected)
     }
 
     async fn put_batch(&self, chunk: Vec<(Rows, Item)>) -> Result<Vec<RejectedRow>, StoreError> {
@@ -135,19 +144,20 @@ impl DynamoSink {
                     // One bad item fails the whole batch: find it by writing one by one.
                     return self.put_each(chunk).await;
                 }
-                Err(e) if tries + 1 >= MAX_TRIES => return Err(aws_err_ref(&e)),
-                Err(_) => {}
+                Err(e) => return Err(aws_err("BatchWriteItem")(e)),
             }
             tries += 1;
             if !pending.is_empty() {
                 if tries >= MAX_TRIES {
-                    return Err(StoreError::Aws {
-                        message: format!(
-                            "DynamoDB left {} items unprocessed after {MAX_TRIES} tries",
+                    return Err(StoreError::Service(ServiceError::new(
+                        "DynamoDB",
+                        "BatchWriteItem",
+                        ErrorClass::Retryable,
+                        format!(
+                            "{} items still unprocessed after {MAX_TRIES} rounds",
                             pending.len()
                         ),
-                        class: ErrorClass::Retryable,
-                    });
+                    )));
                 }
                 backoff(tries).await;
             }
@@ -168,7 +178,7 @@ impl DynamoSink {
                 .await
             {
                 if classify_sdk(&e) == ErrorClass::Retryable {
-                    return Err(aws_err_ref(&e));
+                    return Err(aws_err("PutItem")(e));
                 }
                 let reason = format!("DynamoDB refused the row: {}", describe_sdk(&e));
                 rejected.extend(rows.all().map(|row| RejectedRow {
@@ -185,16 +195,16 @@ impl DynamoSink {
         let mut names = HashMap::new();
         let mut values = HashMap::new();
         let mut expression = String::from("SET ");
-        for (i, (name, value)) in self.file.set(set).enumerate() {
+        for (i, (name, value)) in self.file.named(set).enumerate() {
             if i > 0 {
                 expression.push_str(", ");
             }
             names.insert(format!("#a{i}"), name);
-            values.insert(format!(":v{i}"), value);
+            values.insert(format!(":v{i}"), attribute(value));
             expression.push_str(&format!("#a{i} = :v{i}"));
         }
         UpdateRequest {
-            key: self.file.key(key),
+            key: HashMap::from([(self.file.key.clone(), AttributeValue::S(key))]),
             expression,
             names,
             values,
@@ -202,40 +212,39 @@ impl DynamoSink {
     }
 
     async fn update(&self, rows: Rows, u: UpdateRequest) -> Result<Vec<RejectedRow>, StoreError> {
-        let mut tries = 0;
-        loop {
-            self.requests.fetch_add(1, Ordering::Relaxed);
-            let res = self
-                .ddb
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(u.key.clone()))
-                .update_expression(&u.expression)
-                .set_expression_attribute_names(Some(u.names.clone()))
-                .set_expression_attribute_values(Some(u.values.clone()))
-                .send()
-                .await;
-            match res {
-                Ok(_) => return Ok(Vec::new()),
-                Err(e) if classify_sdk(&e) == ErrorClass::Permanent => {
-                    let reason = format!("DynamoDB refused the row: {}", describe_sdk(&e));
-                    return Ok(rows
-                        .all()
-                        .map(|row| RejectedRow {
-                            row,
-                            reason: reason.clone(),
-                        })
-                        .collect());
-                }
-                Err(e) => {
-                    tries += 1;
-                    if tries >= MAX_TRIES {
-                        return Err(aws_err_ref(&e));
-                    }
-                    backoff(tries).await;
-                }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let res = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(u.key))
+            .update_expression(u.expression)
+            .set_expression_attribute_names(Some(u.names))
+            .set_expression_attribute_values(Some(u.values))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(Vec::new()),
+            Err(e) if classify_sdk(&e) == ErrorClass::Permanent => {
+                let reason = format!("DynamoDB refused the row: {}", describe_sdk(&e));
+                Ok(rows
+                    .all()
+                    .map(|row| RejectedRow {
+                        row,
+                        reason: reason.clone(),
+                    })
+                    .collect())
             }
+            Err(e) => Err(aws_err("UpdateItem")(e)),
         }
+    }
+
+    /// A put's whole item: the row's attributes and the file's.
+    fn item(&self, attrs: Attributes) -> Item {
+        self.file
+            .named(attrs)
+            .map(|(name, v)| (name, attribute(v)))
+            .collect()
     }
 }
 
@@ -245,4 +254,37 @@ struct UpdateRequest {
     expression: String,
     names: HashMap<String, String>,
     values: Item,
+}
+
+#[async_trait]
+impl RowSink for DynamoSink {
+    async fn write(&self, rows: Vec<(u64, Write)>) -> Result<Vec<RejectedRow>, StoreError> {
+        let mut puts = Vec::new();
+        let mut updates = Vec::new();
+        for (rows, w) in coalesce(rows, &self.file) {
+            match w {
+                Write::Put(attrs) => puts.push((rows, self.item(attrs))),
+                Write::Update { key, set } => updates.push((rows, self.update_request(key, set))),
+            }
+        }
+        let mut chunks = Vec::with_capacity(puts.len().div_ceil(BATCH_LIMIT));
+        let mut puts = puts.into_iter().peekable();
+        while puts.peek().is_some() {
+            chunks.push(puts.by_ref().take(BATCH_LIMIT).collect::<Vec<_>>());
+        }
+        let puts = futures::stream::iter(chunks)
+            .map(|chunk| async move { self.put_batch(chunk).await })
+            .buffer_unordered(PUT_CONCURRENCY)
+            .collect::<Vec<_>>();
+        let updates = futures::stream::iter(updates)
+            .map(|(rows, u)| async move { self.update(rows, u).await })
+            .buffer_unordered(UPDATE_CONCURRENCY)
+            .collect::<Vec<_>>();
+        let (puts, updates) = futures::join!(puts, updates);
+        let mut rejected = Vec::new();
+        for r in puts.into_iter().chain(updates) {
+            rejected.extend(r?);
+        }
+        Ok(rejected)
+    }
 }

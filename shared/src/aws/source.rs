@@ -2,52 +2,20 @@
 //! an assumed role (with external id), or an access key whose secret is in Secrets
 //! Manager. Errors carry MoEngage's messages where MoEngage has one.
 
+use async_trait::async_trait;
 use aws_config::{Region, SdkConfig};
 use aws_credential_types::Credentials as AwsCredentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::retry::ProvideErrorKind;
 
-use super::{classify_sdk, describe_sdk};
+use super::{describe_sdk, service_error};
 use crate::config::{Credentials, SecretRef, Source};
-use crate::error::{Classify, ErrorClass};
-use crate::naming::{FilePattern, MatchedFile, Mismatch};
-
-pub const MSG_INVALID_ACCESS_KEY: &str = "Given S3 Access Key is not valid";
-pub const MSG_CHECK_FOLDER: &str = "Please check the folder path and try again";
-
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    #[error("{MSG_INVALID_ACCESS_KEY} ({detail})")]
-    InvalidAccessKey { detail: String },
-    #[error("access to s3://{bucket}/{folder} was denied: {detail}")]
-    AccessDenied {
-        bucket: String,
-        folder: String,
-        detail: String,
-    },
-    #[error("{MSG_CHECK_FOLDER}: bucket `{bucket}` does not exist")]
-    NoSuchBucket { bucket: String },
-    #[error("{MSG_CHECK_FOLDER}: s3://{bucket}/{folder}/ has no files")]
-    FolderNotFound { bucket: String, folder: String },
-    #[error("the file s3://{bucket}/{key} no longer exists")]
-    NoSuchKey { bucket: String, key: String },
-    #[error("Secrets Manager secret `{secret}`: {reason}")]
-    Secret { secret: String, reason: String },
-    #[error("cannot assume role `{role}`: {reason}")]
-    AssumeRole { role: String, reason: String },
-    #[error("S3: {message}")]
-    Aws { message: String, class: ErrorClass },
-}
-
-impl Classify for SourceError {
-    fn class(&self) -> ErrorClass {
-        match self {
-            Self::Aws { class, .. } => *class,
-            _ => ErrorClass::Permanent,
-        }
-    }
-}
+use crate::error::{ErrorClass, ServiceError};
+use crate::naming::FilePattern;
+use crate::ports::{
+    ListedFile, Listing, ObjectBody, ObjectSource, Secrets, SourceError, SourceFolder,
+};
 
 /// Builds per-import S3 clients from the process's base config.
 #[derive(Debug, Clone)]
@@ -66,24 +34,6 @@ pub struct SourceBucket {
     pub region: String,
 }
 
-/// A matching object found by a listing.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ListedFile {
-    pub file: MatchedFile,
-    pub size: u64,
-    pub etag: String,
-}
-
-#[derive(Debug, Default)]
-pub struct Listing {
-    /// Matching files, oldest first.
-    pub files: Vec<ListedFile>,
-    /// Keys under the prefix that did not match, and why.
-    pub mismatched: Vec<(String, Mismatch)>,
-    /// ListObjectsV2 calls made.
-    pub requests: u32,
-}
-
 impl SourceAccess {
     pub fn new(sdk: &SdkConfig) -> Self {
         Self {
@@ -93,42 +43,8 @@ impl SourceAccess {
         }
     }
 
-    /// Reads a secret's string (or one key of a JSON secret).
-    pub async fn secret(&self, r: &SecretRef) -> Result<String, SourceError> {
-        let (id, key) = r.parts();
-        let err = |reason: String| SourceError::Secret {
-            secret: id.to_string(),
-            reason,
-        };
-        let out = self
-            .secrets
-            .get_secret_value()
-            .secret_id(id)
-            .send()
-            .await
-            .map_err(|e| err(describe_sdk(&e)))?;
-        let value = out
-            .secret_string()
-            .ok_or_else(|| err("the secret has no string value".into()))?;
-        match key {
-            None => Ok(value.to_string()),
-            Some(k) => {
-                let json: serde_json::Value = serde_json::from_str(value)
-                    .map_err(|_| err(format!("`#{k}` was asked for but the secret is not JSON")))?;
-                json.get(k)
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string)
-                    .ok_or_else(|| err(format!("the JSON secret has no string key `{k}`")))
-            }
-        }
-    }
-
     /// Connects to the import's bucket, finding its region when the config gives none.
-    pub async fn connect(
-        &self,
-        source: &Source,
-        session: &str,
-    ) -> Result<SourceBucket, SourceError> {
+    pub async fn reach(&self, source: &Source, session: &str) -> Result<SourceBucket, SourceError> {
         let creds = match &source.credentials {
             Credentials::Default {} => None,
             Credentials::AssumeRole {
@@ -239,7 +155,13 @@ async fn bucket_region(
                 client.config().region(),
             ) {
                 (Some(403), Some(r)) => Ok(r.to_string()),
-                _ => Err(s3_error(&e, source.bucket.as_str(), &source.folder, None)),
+                _ => Err(s3_error(
+                    "HeadBucket",
+                    e,
+                    source.bucket.as_str(),
+                    &source.folder,
+                    None,
+                )),
             }
         }
     }
@@ -247,20 +169,21 @@ async fn bucket_region(
 
 /// Turns an S3 error into what a person can act on.
 pub fn s3_error<E>(
-    e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    operation: &'static str,
+    e: aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
     bucket: &str,
     folder: &str,
     key: Option<&str>,
 ) -> SourceError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + ProvideErrorKind + std::error::Error + Send + Sync + 'static,
 {
     let code = e.as_service_error().and_then(ProvideErrorMetadata::code);
     let status = e.raw_response().map_or(0, |r| r.status().as_u16());
     match code {
         Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken") => {
             SourceError::InvalidAccessKey {
-                detail: describe_sdk(e),
+                detail: describe_sdk(&e),
             }
         }
         Some("NoSuchBucket") => SourceError::NoSuchBucket {
@@ -273,7 +196,7 @@ where
         Some("AccessDenied" | "AllAccessDisabled") => SourceError::AccessDenied {
             bucket: bucket.into(),
             folder: folder.into(),
-            detail: describe_sdk(e),
+            detail: describe_sdk(&e),
         },
         _ if status == 404 && key.is_none() => SourceError::NoSuchBucket {
             bucket: bucket.into(),
@@ -285,19 +208,38 @@ where
         _ if status == 403 => SourceError::AccessDenied {
             bucket: bucket.into(),
             folder: folder.into(),
-            detail: describe_sdk(e),
+            detail: describe_sdk(&e),
         },
-        _ => SourceError::Aws {
-            class: classify_sdk(e),
-            message: describe_sdk(e),
-        },
+        _ => service_error("S3", operation, e).into(),
     }
 }
 
 impl SourceBucket {
-    /// Lists the folder (no sub-folders) for keys that start with the pattern's prefix,
-    /// from `start_after` when given, and sorts the matches by the time in their names.
-    pub async fn list(
+    /// Streams an object; the body is read as it arrives.
+    pub async fn get(
+        &self,
+        key: &str,
+    ) -> Result<(aws_sdk_s3::primitives::ByteStream, u64), SourceError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| s3_error("GetObject", e, &self.bucket, &self.folder, Some(key)))?;
+        let size = out.content_length().unwrap_or(0).max(0) as u64;
+        Ok((out.body, size))
+    }
+}
+
+#[async_trait]
+impl SourceFolder for SourceBucket {
+    fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    async fn list(
         &self,
         pattern: &FilePattern,
         start_after: Option<String>,
@@ -317,7 +259,7 @@ impl SourceBucket {
                 .set_continuation_token(token.take())
                 .send()
                 .await
-                .map_err(|e| s3_error(&e, &self.bucket, &self.folder, None))?;
+                .map_err(|e| s3_error("ListObjectsV2", e, &self.bucket, &self.folder, None))?;
             listing.requests += 1;
             for obj in out.contents() {
                 let Some(key) = obj.key() else { continue };
@@ -345,8 +287,7 @@ impl SourceBucket {
         Ok(listing)
     }
 
-    /// Whether the folder holds anything at all (S3 has no folders, only key prefixes).
-    pub async fn folder_exists(&self) -> Result<bool, SourceError> {
+    async fn folder_exists(&self) -> Result<bool, SourceError> {
         let out = self
             .client
             .list_objects_v2()
@@ -355,43 +296,75 @@ impl SourceBucket {
             .max_keys(1)
             .send()
             .await
-            .map_err(|e| s3_error(&e, &self.bucket, &self.folder, None))?;
+            .map_err(|e| s3_error("ListObjectsV2", e, &self.bucket, &self.folder, None))?;
         Ok(out.key_count().unwrap_or(0) > 0 || !out.contents().is_empty())
     }
 
-    /// Streams an object; the body is read as it arrives.
-    pub async fn open(&self, key: &str) -> Result<(ByteStream, u64), SourceError> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| s3_error(&e, &self.bucket, &self.folder, Some(key)))?;
-        let size = out.content_length().unwrap_or(0).max(0) as u64;
-        Ok((out.body, size))
+    async fn open(&self, key: &str) -> Result<(ObjectBody, u64), SourceError> {
+        let (body, size) = self.get(key).await?;
+        Ok((Box::pin(body.into_async_read()), size))
     }
 
-    /// Reads a small text object whole (a mapping file), refusing anything large.
-    pub async fn read_text(&self, key: &str, max: u64) -> Result<String, SourceError> {
-        let (body, size) = self.open(key).await?;
+    async fn read_text(&self, key: &str, max: u64) -> Result<String, SourceError> {
+        let (body, size) = self.get(key).await?;
         if size > max {
-            return Err(SourceError::Aws {
-                message: format!(
-                    "s3://{}/{key} is {size} bytes; at most {max} are read",
-                    self.bucket
-                ),
-                class: ErrorClass::Permanent,
+            return Err(SourceError::ObjectTooLarge {
+                bucket: self.bucket.clone(),
+                key: key.to_string(),
+                size,
+                max,
             });
         }
-        let bytes = body.collect().await.map_err(|e| SourceError::Aws {
-            message: format!("reading s3://{}/{key}: {e}", self.bucket),
-            class: ErrorClass::Retryable,
+        let bytes = body.collect().await.map_err(|e| {
+            ServiceError::new("S3", "GetObject", ErrorClass::Retryable, e.to_string())
+                .with_source(e)
         })?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| SourceError::Aws {
-            message: format!("s3://{}/{key} is not UTF-8 text", self.bucket),
-            class: ErrorClass::Permanent,
+        String::from_utf8(bytes.to_vec()).map_err(|_| SourceError::NotText {
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
         })
+    }
+}
+
+#[async_trait]
+impl ObjectSource for SourceAccess {
+    async fn connect(
+        &self,
+        source: &Source,
+        session: &str,
+    ) -> Result<Box<dyn SourceFolder>, SourceError> {
+        Ok(Box::new(self.reach(source, session).await?))
+    }
+}
+
+#[async_trait]
+impl Secrets for SourceAccess {
+    async fn secret(&self, r: &SecretRef) -> Result<String, SourceError> {
+        let (id, key) = r.parts();
+        let err = |reason: String| SourceError::Secret {
+            secret: id.to_string(),
+            reason,
+        };
+        let out = self
+            .secrets
+            .get_secret_value()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(|e| err(describe_sdk(&e)))?;
+        let value = out
+            .secret_string()
+            .ok_or_else(|| err("the secret has no string value".into()))?;
+        match key {
+            None => Ok(value.to_string()),
+            Some(k) => {
+                let json: serde_json::Value = serde_json::from_str(value)
+                    .map_err(|_| err(format!("`#{k}` was asked for but the secret is not JSON")))?;
+                json.get(k)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+                    .ok_or_else(|| err(format!("the JSON secret has no string key `{k}`")))
+            }
+        }
     }
 }

@@ -1,0 +1,72 @@
+//! The services wired to their AWS adapters: what `main` of each function and the CLI
+//! build once per process.
+
+use std::sync::Arc;
+
+use super::Clients;
+use super::configs::ConfigStore;
+use super::ledger::LedgerStore;
+use super::mailer::SesMailer;
+use super::queue::SqsQueue;
+use super::reports::ReportStore;
+use super::sink::DynamoWriter;
+use super::source::SourceAccess;
+use crate::discovery::Discovery;
+use crate::limits::Limits;
+use crate::ports::StoreError;
+use crate::preview::Previewer;
+use crate::processor::{Processor, ProcessorSettings};
+use crate::stack::Stack;
+
+impl Processor {
+    pub fn from_env(clients: &Clients, stack: &Stack, settings: ProcessorSettings) -> Self {
+        let access = Arc::new(SourceAccess::new(&clients.sdk));
+        Self {
+            configs: Arc::new(ConfigStore::new(
+                clients.dynamodb.clone(),
+                &stack.configs_table,
+            )),
+            ledger: Arc::new(LedgerStore::new(
+                clients.dynamodb.clone(),
+                &stack.ledger_table,
+            )),
+            sources: access.clone(),
+            secrets: access,
+            writer: Arc::new(DynamoWriter::new(clients.dynamodb.clone(), stack)),
+            reports: Arc::new(ReportStore::new(clients.s3.clone(), &stack.reports_bucket)),
+            mailer: Arc::new(SesMailer::new(clients.ses.clone(), &stack.sender)),
+            queue: Arc::new(SqsQueue::named(clients.sqs.clone(), &stack.queue_name)),
+            settings,
+        }
+    }
+}
+
+impl Discovery {
+    pub async fn from_env(clients: &Clients, stack: &Stack) -> Result<Self, StoreError> {
+        Ok(Self {
+            configs: Arc::new(ConfigStore::new(
+                clients.dynamodb.clone(),
+                &stack.configs_table,
+            )),
+            ledger: Arc::new(LedgerStore::new(
+                clients.dynamodb.clone(),
+                &stack.ledger_table,
+            )),
+            queue: Arc::new(SqsQueue::named(clients.sqs.clone(), &stack.queue_name)),
+            sources: Arc::new(SourceAccess::new(&clients.sdk)),
+            mailer: Arc::new(SesMailer::new(clients.ses.clone(), &stack.sender)),
+        })
+    }
+}
+
+impl Previewer {
+    pub fn from_env(clients: &Clients, spool_dir: std::path::PathBuf, limits: Limits) -> Self {
+        let access = Arc::new(SourceAccess::new(&clients.sdk));
+        Self {
+            sources: access.clone(),
+            secrets: access,
+            spool_dir,
+            limits,
+        }
+    }
+}

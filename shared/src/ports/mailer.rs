@@ -1,0 +1,11 @@
+//! Sending the run emails.
+
+use async_trait::async_trait;
+
+use crate::error::ServiceError;
+use crate::notify::Email;
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, to: &[String], email: &Email) -> Result<(), ServiceError>;
+}

@@ -1,0 +1,23 @@
+//! The domain's ports: what the services (discovery, processor, preview) need from the
+//! world, as traits the domain owns. `aws/` implements them with the AWS SDK; the
+//! in-memory fakes in `fakes` implement them for tests, with fault injection.
+//!
+//! Every port returns a typed error that says whether trying again can help
+//! ([`crate::Classify`]); behaviour is chosen by variant, never by message text.
+
+mod mailer;
+mod queue;
+mod reports;
+mod source;
+mod store;
+mod writer;
+
+pub use mailer::Mailer;
+pub use queue::{FileMessage, Queue};
+pub use reports::{Bounded, ReportError, Reports, find_report, report_key};
+pub use source::{
+    ListedFile, Listing, MSG_CHECK_FOLDER, MSG_INVALID_ACCESS_KEY, ObjectBody, ObjectSource,
+    Secrets, SourceError, SourceFolder,
+};
+pub use store::{Configs, KnownFile, Ledger, StartOutcome, StoreError};
+pub use writer::{RejectedRow, RowSink, RowWriter};

@@ -1,0 +1,201 @@
+//! The two tables the services keep state in: import configs and the ledger of runs
+//! and files. Every state change is conditional, so redeliveries and concurrent
+//! workers never count a file twice.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::config::{ConfigRecord, ImportConfig, ImportStatus};
+use crate::error::{Classify, ErrorClass, ServiceError};
+use crate::ledger::{FileOutcome, FileRecord, FileStatus, RunRecord};
+
+/// A failure of the configs or ledger tables (or the queue).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "import `{id}` duplicates active import `{other}` (same type, sub-type, bucket and folder)"
+    )]
+    Duplicate { id: String, other: String },
+    #[error("no import `{0}`")]
+    NotFound(String),
+    #[error("the stored config of import `{id}` cannot be read: {reason}")]
+    Corrupt { id: String, reason: String },
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl Classify for StoreError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Service(e) => e.class,
+            _ => ErrorClass::Permanent,
+        }
+    }
+}
+
+/// The configs table, as the services use it.
+#[async_trait]
+pub trait Configs: Send + Sync {
+    async fn get(&self, id: &str) -> Result<Option<ConfigRecord>, StoreError>;
+
+    /// Ids of active imports whose next run is at or before `now`.
+    async fn due(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
+
+    /// Takes the import's duplicate lock; returns the other import that holds it.
+    async fn take_lock(
+        &self,
+        config: &ImportConfig,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Moves an import out of `active` (completed, invalid, archived).
+    async fn finish(
+        &self,
+        id: &str,
+        status: ImportStatus,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Claims the run due at `due_at`, moving the next run on to `next`; false when
+    /// another tick won.
+    async fn claim_run(
+        &self,
+        id: &str,
+        due_at: DateTime<Utc>,
+        next: Option<DateTime<Utc>>,
+        run_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Remembers the newest key listed, only moving forward.
+    async fn set_newest_key(&self, id: &str, key: &str) -> Result<(), StoreError>;
+}
+
+/// What happened when a worker asked to start a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartOutcome {
+    /// This worker holds the lease now.
+    Started { attempt: u32 },
+    /// The file already has its final outcome: nothing to do (redelivery).
+    AlreadyDone(FileStatus),
+    /// Another live worker holds the lease until this time.
+    Busy(DateTime<Utc>),
+    /// The ledger has no such file (it was never claimed by discovery).
+    Unknown,
+}
+
+/// A file the ledger already has, as discovery needs to see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownFile {
+    pub run_id: String,
+    pub status: FileStatus,
+    pub attempts: u32,
+    pub queued_at: Option<DateTime<Utc>>,
+}
+
+/// The ledger table: runs and files.
+#[async_trait]
+pub trait Ledger: Send + Sync {
+    async fn create_run(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The ones of `keys` the ledger already has.
+    async fn known_files(
+        &self,
+        import_id: &str,
+        keys: &[String],
+    ) -> Result<HashMap<String, KnownFile>, StoreError>;
+
+    /// Claims a new file for a run; false when the ledger already has it.
+    async fn claim_file(&self, file: &FileRecord, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Records the files a run enqueued; a run with none ends as "no new files".
+    async fn set_run_files(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        keys: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Ends a run that failed as a whole.
+    async fn fail_run(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Takes the file's lease for `worker` until `lease_until`, unless it is final or
+    /// another live worker holds it; an expired lease is taken over.
+    async fn start_file(
+        &self,
+        import_id: &str,
+        key: &str,
+        worker: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<StartOutcome, StoreError>;
+
+    /// Extends this worker's lease; false when it has lost it.
+    async fn heartbeat(
+        &self,
+        import_id: &str,
+        key: &str,
+        worker: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Hands a file back after a retryable failure, remembering why.
+    async fn release_lease(
+        &self,
+        import_id: &str,
+        key: &str,
+        worker: &str,
+        error: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Records a file's outcome and adds it to its run, once and atomically: only the
+    /// lease holder (or anyone, with `worker = None`, while the file is not final) can.
+    /// Returns the run as it now stands, or None when the file was already final or
+    /// the lease was lost.
+    async fn finish_file(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        key: &str,
+        worker: Option<&str>,
+        outcome: &FileOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RunRecord>, StoreError>;
+
+    /// Closes a run whose files are all done and takes the right to send its email
+    /// until `until` (so a crashed sender's email is sent by a redelivery); true for
+    /// the one caller that should send it now.
+    async fn close_run(
+        &self,
+        run: &RunRecord,
+        worker: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Records that the run's email went out (or was not wanted).
+    async fn mark_notified(&self, import_id: &str, run_id: &str) -> Result<(), StoreError>;
+
+    async fn file(&self, import_id: &str, key: &str) -> Result<Option<FileRecord>, StoreError>;
+
+    async fn run(&self, import_id: &str, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
+
+    /// The files of a run, in the order discovery found them.
+    async fn run_files(&self, import_id: &str, run_id: &str)
+    -> Result<Vec<FileRecord>, StoreError>;
+}

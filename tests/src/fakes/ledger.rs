@@ -1,0 +1,409 @@
+//! The ledger in memory, with the same conditions as the DynamoDB ledger's writes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use s3imports::ledger::{FileOutcome, FileRecord, FileStatus, RunRecord, RunStatus};
+use s3imports::ports::{KnownFile, Ledger, StartOutcome, StoreError};
+
+use super::Faults;
+
+#[derive(Debug, Clone)]
+struct FileItem {
+    record: FileRecord,
+    lease_owner: Option<String>,
+    lease_until: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    runs: HashMap<(String, String), (RunRecord, Vec<String>)>,
+    files: HashMap<(String, String), FileItem>,
+}
+
+pub struct FakeLedger {
+    state: Mutex<State>,
+    faults: Arc<Faults>,
+}
+
+impl FakeLedger {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            faults,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every file record, for assertions.
+    pub fn all_files(&self) -> Vec<FileRecord> {
+        let mut files: Vec<FileRecord> = self
+            .lock()
+            .files
+            .values()
+            .map(|f| f.record.clone())
+            .collect();
+        files.sort_by(|a, b| a.key.cmp(&b.key));
+        files
+    }
+
+    /// Every run record, for assertions.
+    pub fn all_runs(&self) -> Vec<RunRecord> {
+        let mut runs: Vec<RunRecord> = self.lock().runs.values().map(|r| r.0.clone()).collect();
+        runs.sort_by(|a, b| a.run_id.cmp(&b.run_id));
+        runs
+    }
+
+    /// Another worker takes a file's lease (as if this one's had run out).
+    pub fn steal_lease(&self, import_id: &str, key: &str, worker: &str, until: DateTime<Utc>) {
+        let mut s = self.lock();
+        if let Some(f) = s.files.get_mut(&(import_id.to_string(), key.to_string())) {
+            f.lease_owner = Some(worker.to_string());
+            f.lease_until = Some(until);
+            f.record.attempts += 1;
+        }
+    }
+
+    /// Who holds a file's lease.
+    pub fn lease_owner(&self, import_id: &str, key: &str) -> Option<String> {
+        self.lock()
+            .files
+            .get(&(import_id.to_string(), key.to_string()))
+            .and_then(|f| f.lease_owner.clone())
+    }
+}
+
+fn k(a: &str, b: &str) -> (String, String) {
+    (a.to_string(), b.to_string())
+}
+
+#[async_trait]
+impl Ledger for FakeLedger {
+    async fn create_run(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.faults.enter("ledger.create_run").await?;
+        self.lock()
+            .runs
+            .entry(k(import_id, run_id))
+            .or_insert_with(|| {
+                (
+                    RunRecord {
+                        import_id: import_id.into(),
+                        run_id: run_id.into(),
+                        status: RunStatus::Processing,
+                        started_at: Some(now),
+                        finished_at: None,
+                        files_total: 0,
+                        files_done: 0,
+                        files_succeeded: 0,
+                        files_partial: 0,
+                        files_failed: 0,
+                        rows_total: 0,
+                        rows_ingested: 0,
+                        rows_failed: 0,
+                        reason: None,
+                        notified: false,
+                        notify_until: None,
+                    },
+                    Vec::new(),
+                )
+            });
+        self.faults.leave("ledger.create_run").await;
+        Ok(())
+    }
+
+    async fn known_files(
+        &self,
+        import_id: &str,
+        keys: &[String],
+    ) -> Result<HashMap<String, KnownFile>, StoreError> {
+        self.faults.enter("ledger.known_files").await?;
+        let s = self.lock();
+        Ok(keys
+            .iter()
+            .filter_map(|key| {
+                s.files.get(&k(import_id, key)).map(|f| {
+                    (
+                        key.clone(),
+                        KnownFile {
+                            run_id: f.record.run_id.clone(),
+                            status: f.record.status,
+                            attempts: f.record.attempts,
+                            queued_at: f.record.queued_at,
+                        },
+                    )
+                })
+            })
+            .collect())
+    }
+
+    async fn claim_file(&self, file: &FileRecord, _now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.faults.enter("ledger.claim_file").await?;
+        let claimed = {
+            let mut s = self.lock();
+            let key = k(&file.import_id, &file.key);
+            if s.files.contains_key(&key) {
+                false
+            } else {
+                s.files.insert(
+                    key,
+                    FileItem {
+                        record: file.clone(),
+                        lease_owner: None,
+                        lease_until: None,
+                    },
+                );
+                true
+            }
+        };
+        self.faults.leave("ledger.claim_file").await;
+        Ok(claimed)
+    }
+
+    async fn set_run_files(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        keys: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.faults.enter("ledger.set_run_files").await?;
+        if let Some((run, files)) = self.lock().runs.get_mut(&k(import_id, run_id)) {
+            run.files_total = keys.len() as u64;
+            if keys.is_empty() {
+                run.status = RunStatus::NoNewFiles;
+                run.finished_at = Some(now);
+            } else {
+                *files = keys.to_vec();
+            }
+        }
+        self.faults.leave("ledger.set_run_files").await;
+        Ok(())
+    }
+
+    async fn fail_run(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.faults.enter("ledger.fail_run").await?;
+        if let Some((run, _)) = self.lock().runs.get_mut(&k(import_id, run_id)) {
+            run.status = RunStatus::Failed;
+            run.reason = Some(reason.into());
+            run.finished_at = Some(now);
+        }
+        Ok(())
+    }
+
+    async fn start_file(
+        &self,
+        import_id: &str,
+        key: &str,
+        worker: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<StartOutcome, StoreError> {
+        self.faults.enter("ledger.start_file").await?;
+        let outcome = {
+            let mut s = self.lock();
+            match s.files.get_mut(&k(import_id, key)) {
+                None => StartOutcome::Unknown,
+                Some(f) if f.record.status.is_final() => StartOutcome::AlreadyDone(f.record.status),
+                Some(f)
+                    if f.record.status == FileStatus::Queued
+                        || (f.record.status == FileStatus::Processing
+                            && f.lease_until.is_some_and(|u| u < now)) =>
+                {
+                    f.record.status = FileStatus::Processing;
+                    f.lease_owner = Some(worker.into());
+                    f.lease_until = Some(lease_until);
+                    f.record.started_at.get_or_insert(now);
+                    f.record.attempts += 1;
+                    StartOutcome::Started {
+                        attempt: f.record.attempts,
+                    }
+                }
+                Some(f) => StartOutcome::Busy(f.lease_until.unwrap_or(now)),
+            }
+        };
+        self.faults.leave("ledger.start_file").await;
+        Ok(outcome)
+    }
+
+    async fn heartbeat(
+        &self,
+        import_id: &str,
+        key: &str,
+        worker: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.faults.enter("ledger.heartbeat").await?;
+        let mut s = self.lock();
+        Ok(match s.files.get_mut(&k(import_id, key)) {
+            Some(f)
+                if f.lease_owner.as_deref() == Some(worker)
+                    && f.record.status == FileStatus::Processing =>
+            {
+                f.lease_until = Some(lease_until);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn release_lease(
+        &self,
+        import_id: &str,
+        key: &str,
+        worker: &str,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.faults.enter("ledger.release_lease").await?;
+        let mut s = self.lock();
+        if let Some(f) = s.files.get_mut(&k(import_id, key))
+            && f.lease_owner.as_deref() == Some(worker)
+            && f.record.status == FileStatus::Processing
+        {
+            f.record.status = FileStatus::Queued;
+            f.record.last_error = Some(error.into());
+            f.lease_owner = None;
+            f.lease_until = None;
+        }
+        Ok(())
+    }
+
+    async fn finish_file(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        key: &str,
+        worker: Option<&str>,
+        outcome: &FileOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RunRecord>, StoreError> {
+        self.faults.enter("ledger.finish_file").await?;
+        let run = {
+            let mut guard = self.lock();
+            let s = &mut *guard;
+            let Some(f) = s.files.get_mut(&k(import_id, key)) else {
+                return Ok(None);
+            };
+            let allowed = !f.record.status.is_final()
+                && worker.is_none_or(|w| f.lease_owner.as_deref() == Some(w));
+            let Some((run, _)) = s.runs.get_mut(&k(import_id, run_id)) else {
+                return Ok(None);
+            };
+            if !allowed {
+                return Ok(None);
+            }
+            let status = outcome.status();
+            f.record.status = status;
+            f.record.rows_total = outcome.rows_total;
+            f.record.rows_ingested = outcome.rows_ingested;
+            f.record.rows_failed = outcome.rows_failed;
+            f.record.bytes = outcome.bytes;
+            f.record.finished_at = Some(now);
+            f.record.reason.clone_from(&outcome.reason);
+            f.record.report_key.clone_from(&outcome.report_key);
+            f.lease_owner = None;
+            f.lease_until = None;
+            run.files_done += 1;
+            match status {
+                FileStatus::Succeeded => run.files_succeeded += 1,
+                FileStatus::PartiallySucceeded => run.files_partial += 1,
+                _ => run.files_failed += 1,
+            }
+            run.rows_total += outcome.rows_total;
+            run.rows_ingested += outcome.rows_ingested;
+            run.rows_failed += outcome.rows_failed;
+            run.clone()
+        };
+        self.faults.leave("ledger.finish_file").await;
+        Ok(Some(run))
+    }
+
+    async fn close_run(
+        &self,
+        run: &RunRecord,
+        worker: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.faults.enter("ledger.close_run").await?;
+        let closed = {
+            let mut s = self.lock();
+            match s.runs.get_mut(&k(&run.import_id, &run.run_id)) {
+                Some((r, _))
+                    if r.files_done >= r.files_total
+                        && !r.notified
+                        && r.notify_until.is_none_or(|u| u < now) =>
+                {
+                    r.status =
+                        RunStatus::from_files(r.files_succeeded, r.files_partial, r.files_failed);
+                    r.finished_at.get_or_insert(now);
+                    r.notify_until = Some(until);
+                    let _ = worker;
+                    true
+                }
+                _ => false,
+            }
+        };
+        self.faults.leave("ledger.close_run").await;
+        Ok(closed)
+    }
+
+    async fn mark_notified(&self, import_id: &str, run_id: &str) -> Result<(), StoreError> {
+        self.faults.enter("ledger.mark_notified").await?;
+        if let Some((r, _)) = self.lock().runs.get_mut(&k(import_id, run_id)) {
+            r.notified = true;
+            r.notify_until = None;
+        }
+        self.faults.leave("ledger.mark_notified").await;
+        Ok(())
+    }
+
+    async fn file(&self, import_id: &str, key: &str) -> Result<Option<FileRecord>, StoreError> {
+        self.faults.enter("ledger.file").await?;
+        Ok(self
+            .lock()
+            .files
+            .get(&k(import_id, key))
+            .map(|f| f.record.clone()))
+    }
+
+    async fn run(&self, import_id: &str, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.faults.enter("ledger.run").await?;
+        Ok(self
+            .lock()
+            .runs
+            .get(&k(import_id, run_id))
+            .map(|r| r.0.clone()))
+    }
+
+    async fn run_files(
+        &self,
+        import_id: &str,
+        run_id: &str,
+    ) -> Result<Vec<FileRecord>, StoreError> {
+        self.faults.enter("ledger.run_files").await?;
+        let s = self.lock();
+        let Some((_, keys)) = s.runs.get(&k(import_id, run_id)) else {
+            return Ok(Vec::new());
+        };
+        Ok(keys
+            .iter()
+            .filter_map(|key| s.files.get(&k(import_id, key)).map(|f| f.record.clone()))
+            .collect())
+    }
+}

@@ -1,0 +1,638 @@
+//! The other ports in memory: configs, the source bucket and secrets, the destination
+//! tables, reports, the mailer and the files queue.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use s3imports::Clock;
+use s3imports::config::{ConfigRecord, ImportConfig, ImportKind, ImportStatus, SecretRef, Source};
+use s3imports::delivery::QueuedMessage;
+use s3imports::error::ServiceError;
+use s3imports::naming::FilePattern;
+use s3imports::notify::Email;
+use s3imports::ports::{
+    Bounded, Configs, FileMessage, ListedFile, Listing, Mailer, ObjectBody, ObjectSource, Queue,
+    RejectedRow, ReportError, Reports, RowSink, RowWriter, Secrets, SourceError, SourceFolder,
+    StoreError,
+};
+use s3imports::sink::{FileAttributes, Write, coalesce};
+use s3imports::values::Value;
+
+use super::Faults;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The configs table.
+pub struct FakeConfigs {
+    records: Mutex<HashMap<String, ConfigRecord>>,
+    faults: Arc<Faults>,
+}
+
+impl FakeConfigs {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        Self {
+            records: Mutex::default(),
+            faults,
+        }
+    }
+
+    /// Stores an active import, due at its first run after `now`.
+    pub fn put(&self, config: ImportConfig, now: DateTime<Utc>) {
+        let next_run_at = config.schedule.first_run(now, config.timezone);
+        lock(&self.records).insert(
+            config.id.clone(),
+            ConfigRecord {
+                status: ImportStatus::Active,
+                next_run_at,
+                status_reason: None,
+                created_at: Some(now),
+                updated_at: Some(now),
+                last_run_id: None,
+                last_run_at: None,
+                newest_key: None,
+                config,
+            },
+        );
+    }
+
+    pub fn record(&self, id: &str) -> Option<ConfigRecord> {
+        lock(&self.records).get(id).cloned()
+    }
+}
+
+#[async_trait]
+impl Configs for FakeConfigs {
+    async fn get(&self, id: &str) -> Result<Option<ConfigRecord>, StoreError> {
+        self.faults.enter("configs.get").await?;
+        Ok(self.record(id))
+    }
+
+    async fn due(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        self.faults.enter("configs.due").await?;
+        let mut ids: Vec<String> = lock(&self.records)
+            .values()
+            .filter(|r| r.status == ImportStatus::Active && r.next_run_at.is_some_and(|t| t <= now))
+            .map(|r| r.config.id.clone())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn take_lock(
+        &self,
+        config: &ImportConfig,
+        _now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        self.faults.enter("configs.take_lock").await?;
+        let key = config.duplicate_key();
+        Ok(lock(&self.records)
+            .values()
+            .filter(|r| r.status == ImportStatus::Active && r.config.id != config.id)
+            .find(|r| r.config.duplicate_key() == key)
+            .map(|r| r.config.id.clone()))
+    }
+
+    async fn finish(
+        &self,
+        id: &str,
+        status: ImportStatus,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.faults.enter("configs.finish").await?;
+        let mut records = lock(&self.records);
+        let r = records
+            .get_mut(id)
+            .ok_or_else(|| StoreError::NotFound(id.into()))?;
+        r.status = status;
+        r.status_reason = reason.map(str::to_string);
+        r.next_run_at = None;
+        r.updated_at = Some(now);
+        Ok(())
+    }
+
+    async fn claim_run(
+        &self,
+        id: &str,
+        due_at: DateTime<Utc>,
+        next: Option<DateTime<Utc>>,
+        run_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.faults.enter("configs.claim_run").await?;
+        let claimed = {
+            let mut records = lock(&self.records);
+            match records.get_mut(id) {
+                Some(r) if r.status == ImportStatus::Active && r.next_run_at == Some(due_at) => {
+                    r.next_run_at = next;
+                    r.last_run_id = Some(run_id.into());
+                    r.last_run_at = Some(now);
+                    true
+                }
+                _ => false,
+            }
+        };
+        self.faults.leave("configs.claim_run").await;
+        Ok(claimed)
+    }
+
+    async fn set_newest_key(&self, id: &str, key: &str) -> Result<(), StoreError> {
+        self.faults.enter("configs.set_newest_key").await?;
+        if let Some(r) = lock(&self.records).get_mut(id)
+            && r.newest_key.as_deref().is_none_or(|k| k < key)
+        {
+            r.newest_key = Some(key.into());
+        }
+        self.faults.leave("configs.set_newest_key").await;
+        Ok(())
+    }
+}
+
+/// Buckets of objects (key to bytes), reached with any credentials.
+pub struct FakeSource {
+    objects: Arc<Mutex<BTreeMap<(String, String), Vec<u8>>>>,
+    faults: Arc<Faults>,
+}
+
+impl FakeSource {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        Self {
+            objects: Arc::default(),
+            faults,
+        }
+    }
+
+    pub fn put(&self, bucket: &str, key: &str, body: impl Into<Vec<u8>>) {
+        lock(&self.objects).insert((bucket.into(), key.into()), body.into());
+    }
+}
+
+#[async_trait]
+impl ObjectSource for FakeSource {
+    async fn connect(
+        &self,
+        source: &Source,
+        _session: &str,
+    ) -> Result<Box<dyn SourceFolder>, SourceError> {
+        self.faults.enter("source.connect").await?;
+        Ok(Box::new(FakeFolder {
+            objects: self.objects.clone(),
+            bucket: source.bucket.clone(),
+            folder: source.folder.clone(),
+            faults: self.faults.clone(),
+        }))
+    }
+}
+
+struct FakeFolder {
+    objects: Arc<Mutex<BTreeMap<(String, String), Vec<u8>>>>,
+    bucket: String,
+    folder: String,
+    faults: Arc<Faults>,
+}
+
+impl FakeFolder {
+    fn object(&self, key: &str) -> Result<Vec<u8>, SourceError> {
+        lock(&self.objects)
+            .get(&(self.bucket.clone(), key.to_string()))
+            .cloned()
+            .ok_or_else(|| SourceError::NoSuchKey {
+                bucket: self.bucket.clone(),
+                key: key.into(),
+            })
+    }
+}
+
+#[async_trait]
+impl SourceFolder for FakeFolder {
+    fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    async fn list(
+        &self,
+        pattern: &FilePattern,
+        start_after: Option<String>,
+    ) -> Result<Listing, SourceError> {
+        self.faults.enter("source.list").await?;
+        let prefix = format!("{}/{}", pattern.folder.trim_matches('/'), pattern.prefix);
+        let mut listing = Listing {
+            requests: 1,
+            ..Listing::default()
+        };
+        for ((bucket, key), body) in lock(&self.objects).iter() {
+            if bucket != &self.bucket
+                || !key.starts_with(&prefix)
+                || key[prefix.len()..].contains('/')
+                || start_after.as_ref().is_some_and(|s| key <= s)
+            {
+                continue;
+            }
+            match pattern.match_key(key) {
+                Ok(file) => listing.files.push(ListedFile {
+                    file,
+                    size: body.len() as u64,
+                    etag: format!("{:x}", body.len()),
+                }),
+                Err(m) => listing.mismatched.push((key.clone(), m)),
+            }
+        }
+        listing
+            .files
+            .sort_by(|a, b| (a.file.timestamp, &a.file.key).cmp(&(b.file.timestamp, &b.file.key)));
+        Ok(listing)
+    }
+
+    async fn folder_exists(&self) -> Result<bool, SourceError> {
+        self.faults.enter("source.folder_exists").await?;
+        let prefix = format!("{}/", self.folder);
+        Ok(lock(&self.objects)
+            .keys()
+            .any(|(b, k)| b == &self.bucket && k.starts_with(&prefix)))
+    }
+
+    async fn open(&self, key: &str) -> Result<(ObjectBody, u64), SourceError> {
+        self.faults.enter("source.open").await?;
+        let body = self.object(key)?;
+        let size = body.len() as u64;
+        Ok((Box::pin(std::io::Cursor::new(body)), size))
+    }
+
+    async fn read_text(&self, key: &str, max: u64) -> Result<String, SourceError> {
+        self.faults.enter("source.read_text").await?;
+        let body = self.object(key)?;
+        if body.len() as u64 > max {
+            return Err(SourceError::ObjectTooLarge {
+                bucket: self.bucket.clone(),
+                key: key.into(),
+                size: body.len() as u64,
+                max,
+            });
+        }
+        String::from_utf8(body).map_err(|_| SourceError::NotText {
+            bucket: self.bucket.clone(),
+            key: key.into(),
+        })
+    }
+}
+
+/// Secrets by id.
+pub struct FakeSecrets {
+    secrets: Mutex<HashMap<String, String>>,
+    faults: Arc<Faults>,
+}
+
+impl FakeSecrets {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        Self {
+            secrets: Mutex::default(),
+            faults,
+        }
+    }
+
+    pub fn put(&self, id: &str, value: &str) {
+        lock(&self.secrets).insert(id.into(), value.into());
+    }
+}
+
+#[async_trait]
+impl Secrets for FakeSecrets {
+    async fn secret(&self, r: &SecretRef) -> Result<String, SourceError> {
+        self.faults.enter("secrets.secret").await?;
+        let (id, _) = r.parts();
+        lock(&self.secrets)
+            .get(id)
+            .cloned()
+            .ok_or_else(|| SourceError::Secret {
+                secret: id.into(),
+                reason: "no such secret".into(),
+            })
+    }
+}
+
+/// An item as the fake tables keep it: attribute name to typed value.
+pub type FakeItem = HashMap<String, Value>;
+
+/// The destination tables, each item keyed as DynamoDB would key it.
+pub struct FakeWriter {
+    tables: Arc<Mutex<HashMap<&'static str, BTreeMap<String, FakeItem>>>>,
+    /// Every row write applied, in order: (table, item key, row number).
+    applied: Arc<Mutex<Vec<(&'static str, String, u64)>>>,
+    faults: Arc<Faults>,
+}
+
+impl FakeWriter {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        Self {
+            tables: Arc::default(),
+            applied: Arc::default(),
+            faults,
+        }
+    }
+
+    /// A table's items by key.
+    pub fn table(&self, name: &str) -> BTreeMap<String, FakeItem> {
+        lock(&self.tables).get(name).cloned().unwrap_or_default()
+    }
+
+    /// Row writes applied so far (a retried batch counts again).
+    pub fn applied(&self) -> usize {
+        lock(&self.applied).len()
+    }
+}
+
+/// The table an import kind writes to.
+pub fn table_of(kind: &ImportKind) -> &'static str {
+    match kind {
+        ImportKind::RegisteredUsers {} => "users",
+        ImportKind::AnonymousUsers { .. } => "anonymous_users",
+        ImportKind::Events { .. } => "events",
+        ImportKind::Auxiliary { .. } => "auxiliary",
+    }
+}
+
+impl RowWriter for FakeWriter {
+    fn sink(&self, kind: &ImportKind, file: FileAttributes) -> Box<dyn RowSink> {
+        Box::new(FakeSink {
+            table: table_of(kind),
+            file,
+            tables: self.tables.clone(),
+            applied: self.applied.clone(),
+            faults: self.faults.clone(),
+        })
+    }
+}
+
+struct FakeSink {
+    table: &'static str,
+    file: FileAttributes,
+    tables: Arc<Mutex<HashMap<&'static str, BTreeMap<String, FakeItem>>>>,
+    applied: Arc<Mutex<Vec<(&'static str, String, u64)>>>,
+    faults: Arc<Faults>,
+}
+
+fn text(item: &FakeItem, name: &str) -> String {
+    match item.get(name) {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_display_string(),
+        None => String::new(),
+    }
+}
+
+#[async_trait]
+impl RowSink for FakeSink {
+    async fn write(&self, rows: Vec<(u64, Write)>) -> Result<Vec<RejectedRow>, StoreError> {
+        self.faults.enter("writer.write").await?;
+        {
+            let mut tables = lock(&self.tables);
+            let table = tables.entry(self.table).or_default();
+            let mut applied = lock(&self.applied);
+            for (rows, write) in coalesce(rows, &self.file) {
+                let key = match write {
+                    Write::Put(attrs) => {
+                        let item: FakeItem = self.file.named(attrs).collect();
+                        let key = match self.table {
+                            "events" => {
+                                format!("{}|{}", text(&item, "user_id"), text(&item, "event_key"))
+                            }
+                            _ => text(&item, "record_key"),
+                        };
+                        table.insert(key.clone(), item);
+                        key
+                    }
+                    Write::Update { key, set } => {
+                        let item = table.entry(key.clone()).or_default();
+                        item.insert(self.file.key.clone(), Value::String(key.clone()));
+                        item.extend(self.file.named(set));
+                        key
+                    }
+                };
+                applied.extend(rows.all().map(|row| (self.table, key.clone(), row)));
+            }
+        }
+        self.faults.leave("writer.write").await;
+        Ok(Vec::new())
+    }
+}
+
+/// The reports bucket.
+pub struct FakeReports {
+    objects: Mutex<HashMap<String, Vec<u8>>>,
+    faults: Arc<Faults>,
+}
+
+impl FakeReports {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        Self {
+            objects: Mutex::default(),
+            faults,
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        lock(&self.objects).get(key).cloned()
+    }
+}
+
+#[async_trait]
+impl Reports for FakeReports {
+    async fn upload(&self, key: &str, path: &Path) -> Result<(), ReportError> {
+        self.faults.enter("reports.upload").await?;
+        let data = std::fs::read(path)?;
+        lock(&self.objects).insert(key.into(), data);
+        self.faults.leave("reports.upload").await;
+        Ok(())
+    }
+
+    async fn read_bounded(&self, key: &str, max_bytes: u64) -> Result<Bounded, ReportError> {
+        self.faults.enter("reports.read_bounded").await?;
+        let data = lock(&self.objects)
+            .get(key)
+            .cloned()
+            .ok_or_else(|| ReportError::Expired(key.into()))?;
+        Ok(if data.len() as u64 > max_bytes {
+            Bounded::TooLarge(data.len() as u64)
+        } else {
+            Bounded::Read(data)
+        })
+    }
+}
+
+/// Emails sent.
+pub struct FakeMailer {
+    sent: Mutex<Vec<(Vec<String>, Email)>>,
+    faults: Arc<Faults>,
+}
+
+impl FakeMailer {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        Self {
+            sent: Mutex::default(),
+            faults,
+        }
+    }
+
+    pub fn sent(&self) -> Vec<(Vec<String>, Email)> {
+        lock(&self.sent).clone()
+    }
+}
+
+#[async_trait]
+impl Mailer for FakeMailer {
+    async fn send(&self, to: &[String], email: &Email) -> Result<(), ServiceError> {
+        self.faults.enter("mailer.send").await?;
+        lock(&self.sent).push((to.to_vec(), email.clone()));
+        self.faults.leave("mailer.send").await;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    id: u64,
+    body: String,
+    receipt: Option<String>,
+    receive_count: u32,
+    visible_at: DateTime<Utc>,
+}
+
+/// The files queue and its dead-letter queue, on the world's clock: a received
+/// message stays invisible for the visibility timeout unless its receipt changes it,
+/// and after `max_receives` receives it moves to the dead-letter queue.
+pub struct FakeQueue {
+    state: Mutex<(Vec<Entry>, Vec<Entry>, u64)>,
+    clock: Arc<dyn Clock>,
+    /// The queue's visibility timeout.
+    pub visibility: chrono::Duration,
+    pub max_receives: u32,
+    faults: Arc<Faults>,
+}
+
+impl FakeQueue {
+    pub fn new(faults: Arc<Faults>, clock: Arc<dyn Clock>, max_receives: u32) -> Self {
+        Self {
+            state: Mutex::default(),
+            clock,
+            visibility: chrono::Duration::seconds(5400),
+            max_receives,
+            faults,
+        }
+    }
+
+    /// Receives the visible messages (up to `max`), dead-letter queue first.
+    pub fn receive(&self, max: usize) -> Vec<QueuedMessage> {
+        let now = self.clock.now();
+        let mut guard = lock(&self.state);
+        let (queue, dlq, next) = &mut *guard;
+        // Messages past their last receive move to the dead-letter queue.
+        let (dead, live): (Vec<Entry>, Vec<Entry>) = std::mem::take(queue)
+            .into_iter()
+            .partition(|e| e.receive_count >= self.max_receives && e.visible_at <= now);
+        *queue = live;
+        dlq.extend(dead.into_iter().map(|mut e| {
+            e.receive_count = 0;
+            e
+        }));
+        let mut out = Vec::new();
+        for (list, dead_letter) in [(&mut *dlq, true), (&mut *queue, false)] {
+            for e in list.iter_mut().filter(|e| e.visible_at <= now) {
+                if out.len() >= max {
+                    break;
+                }
+                *next += 1;
+                e.receive_count += 1;
+                e.visible_at = now + self.visibility;
+                let receipt = format!("r{}-{}", e.id, next);
+                e.receipt = Some(receipt.clone());
+                out.push(QueuedMessage {
+                    id: e.id.to_string(),
+                    body: Some(e.body.clone()),
+                    receipt: Some(receipt),
+                    receive_count: e.receive_count,
+                    dead_letter,
+                });
+            }
+        }
+        out
+    }
+
+    /// Deletes a received message (the consumer is done with it).
+    pub fn delete(&self, receipt: &str) {
+        let mut guard = lock(&self.state);
+        let (queue, dlq, _) = &mut *guard;
+        queue.retain(|e| e.receipt.as_deref() != Some(receipt));
+        dlq.retain(|e| e.receipt.as_deref() != Some(receipt));
+    }
+
+    /// Messages in either queue.
+    pub fn len(&self) -> usize {
+        let guard = lock(&self.state);
+        guard.0.len() + guard.1.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// When the next message becomes visible.
+    pub fn next_visible(&self) -> Option<DateTime<Utc>> {
+        let guard = lock(&self.state);
+        guard
+            .0
+            .iter()
+            .chain(guard.1.iter())
+            .map(|e| e.visible_at)
+            .min()
+    }
+
+    /// Drops every message (as if the messages never reached the queue).
+    pub fn purge(&self) {
+        let mut guard = lock(&self.state);
+        guard.0.clear();
+        guard.1.clear();
+    }
+}
+
+#[async_trait]
+impl Queue for FakeQueue {
+    async fn send_all(&self, messages: &[FileMessage]) -> Result<Vec<FileMessage>, StoreError> {
+        self.faults.enter("queue.send_all").await?;
+        {
+            let now = self.clock.now();
+            let mut guard = lock(&self.state);
+            for m in messages {
+                guard.2 += 1;
+                let id = guard.2;
+                guard.0.push(Entry {
+                    id,
+                    body: serde_json::to_string(m).unwrap_or_default(),
+                    receipt: None,
+                    receive_count: 0,
+                    visible_at: now,
+                });
+            }
+        }
+        self.faults.leave("queue.send_all").await;
+        Ok(Vec::new())
+    }
+
+    async fn set_visibility(&self, receipt: &str, seconds: u32) -> Result<(), StoreError> {
+        self.faults.enter("queue.set_visibility").await?;
+        let now = self.clock.now();
+        let mut guard = lock(&self.state);
+        let (queue, dlq, _) = &mut *guard;
+        if let Some(e) = queue
+            .iter_mut()
+            .chain(dlq.iter_mut())
+            .find(|e| e.receipt.as_deref() == Some(receipt))
+        {
+            e.visible_at = now + chrono::Duration::seconds(i64::from(seconds));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,174 @@
+//! A whole stack in memory: discovery and processors over the fakes, on a clock the
+//! driver moves, delivering queue messages the way SQS and the Lambda event source do.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use s3imports::delivery::{self, RecordOutcome};
+use s3imports::discovery::{Discovery, TickReport};
+use s3imports::ports::StoreError;
+use s3imports::processor::{Processor, ProcessorSettings};
+use s3imports::{Clock, FixedClock};
+
+use super::{
+    FakeConfigs, FakeLedger, FakeMailer, FakeQueue, FakeReports, FakeSecrets, FakeSource,
+    FakeWriter, Faults,
+};
+
+pub struct FakeWorld {
+    pub clock: Arc<FixedClock>,
+    pub faults: Arc<Faults>,
+    pub configs: Arc<FakeConfigs>,
+    pub ledger: Arc<FakeLedger>,
+    pub source: Arc<FakeSource>,
+    pub secrets: Arc<FakeSecrets>,
+    pub writer: Arc<FakeWriter>,
+    pub reports: Arc<FakeReports>,
+    pub mailer: Arc<FakeMailer>,
+    pub queue: Arc<FakeQueue>,
+    pub discovery: Discovery,
+    pub processor: Processor,
+    pub max_receives: u32,
+    /// Keeps the spool directory alive.
+    _spool: tempfile::TempDir,
+}
+
+/// What delivering the queue until it was empty took.
+#[derive(Debug, Default)]
+pub struct Drive {
+    pub deliveries: u32,
+    /// Deliveries whose worker crashed (the message came back after its visibility).
+    pub crashes: u32,
+    /// Deliveries handed back for a retry.
+    pub retries: u32,
+    pub outcomes: Vec<RecordOutcome>,
+}
+
+impl FakeWorld {
+    /// A world whose processor gives up after `max_receives` deliveries (SQS's
+    /// `maxReceiveCount`); `seed` drives the throttling.
+    pub fn new(seed: u64, max_receives: u32) -> Self {
+        let start: DateTime<Utc> = "2026-11-29T08:00:00Z".parse().unwrap_or_default();
+        let clock = Arc::new(FixedClock::new(start));
+        let faults = Arc::new(Faults::new(seed));
+        let configs = Arc::new(FakeConfigs::new(faults.clone()));
+        let ledger = Arc::new(FakeLedger::new(faults.clone()));
+        let source = Arc::new(FakeSource::new(faults.clone()));
+        let secrets = Arc::new(FakeSecrets::new(faults.clone()));
+        let writer = Arc::new(FakeWriter::new(faults.clone()));
+        let reports = Arc::new(FakeReports::new(faults.clone()));
+        let mailer = Arc::new(FakeMailer::new(faults.clone()));
+        let queue = Arc::new(FakeQueue::new(faults.clone(), clock.clone(), max_receives));
+        let spool = tempfile::tempdir().unwrap_or_else(|e| panic!("spool: {e}"));
+        let processor = Processor {
+            configs: configs.clone(),
+            ledger: ledger.clone(),
+            sources: source.clone(),
+            secrets: secrets.clone(),
+            writer: writer.clone(),
+            reports: reports.clone(),
+            mailer: mailer.clone(),
+            queue: queue.clone(),
+            settings: ProcessorSettings {
+                worker_id: "worker-1".into(),
+                spool_dir: spool.path().to_path_buf(),
+                max_attempts: max_receives,
+                ..ProcessorSettings::default()
+            },
+        };
+        let discovery = Discovery {
+            configs: configs.clone(),
+            ledger: ledger.clone(),
+            queue: queue.clone(),
+            sources: source.clone(),
+            mailer: mailer.clone(),
+        };
+        Self {
+            clock,
+            faults,
+            configs,
+            ledger,
+            source,
+            secrets,
+            writer,
+            reports,
+            mailer,
+            queue,
+            discovery,
+            processor,
+            max_receives,
+            _spool: spool,
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Moves the clock on.
+    pub fn advance(&self, by: chrono::Duration) {
+        self.clock.advance(by);
+    }
+
+    /// One discovery tick; None when it crashed.
+    pub async fn tick(&self) -> Option<Result<TickReport, StoreError>> {
+        tokio::select! {
+            biased;
+            r = self.discovery.tick(self.clock.as_ref()) => Some(r),
+            () = self.faults.crashed() => None,
+        }
+    }
+
+    /// Delivers the queue's messages to `processor` until the queue is empty (or
+    /// `max_deliveries`), moving the clock to the next visible message when none is.
+    /// A crashed delivery is dropped where it stood; its message comes back when its
+    /// visibility runs out, as SQS would deliver it again.
+    pub async fn drive_with(&self, processor: &Processor, max_deliveries: u32) -> Drive {
+        let mut drive = Drive::default();
+        while drive.deliveries < max_deliveries {
+            let messages = self.queue.receive(10);
+            if messages.is_empty() {
+                match self.queue.next_visible() {
+                    Some(t) => {
+                        if t > self.now() {
+                            self.clock.set(t);
+                        }
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+            for m in messages {
+                drive.deliveries += 1;
+                let handled =
+                    delivery::handle(processor, self.clock.as_ref(), self.max_receives, &m);
+                tokio::select! {
+                    biased;
+                    outcome = handled => {
+                        if matches!(outcome, RecordOutcome::Retry(_)) {
+                            drive.retries += 1;
+                        } else if let Some(r) = &m.receipt {
+                            self.queue.delete(r);
+                        }
+                        drive.outcomes.push(outcome);
+                    }
+                    () = self.faults.crashed() => drive.crashes += 1,
+                }
+            }
+        }
+        drive
+    }
+
+    pub async fn drive(&self, max_deliveries: u32) -> Drive {
+        self.drive_with(&self.processor, max_deliveries).await
+    }
+
+    /// A second processor, as another Lambda instance, with its own worker id and lease.
+    pub fn worker(&self, id: &str, lease: Duration) -> Processor {
+        let mut p = self.processor.clone();
+        p.settings.worker_id = id.into();
+        p.settings.lease = lease;
+        p
+    }
+}
