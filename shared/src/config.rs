@@ -1,5 +1,5 @@
 //! The import config: one document per import, written by the operator, stored as
-//! one DynamoDB item (see `aws::configs`), documented in `docs/config.md` and
+//! one item of the configs table, documented in `docs/config.md` and
 //! `docs/config.schema.json`.
 //!
 //! Parsing is strict (unknown fields are errors, so a typo never silently disables
@@ -958,20 +958,24 @@ mod tests {
                 Ok(c) => {
                     let key = format!("{folder}/{name}");
                     assert!(c.file_pattern().match_key(&key).is_ok());
-                    accepted.push(crate::aws::ledger::file_sk(&key).len());
+                    accepted.push(key.len());
                 }
                 Err(ConfigError::Invalid(p)) => {
                     assert_eq!(p.len(), 1, "{p:?}");
                     assert_eq!(p[0].field, "source.folder");
                     assert!(p[0].message.contains("too long"), "{}", p[0].message);
                     let key = format!("{folder}/{name}");
-                    assert!(crate::aws::ledger::file_sk(&key).len() > 1024);
+                    assert!(key.len() > MAX_FILE_KEY_BYTES);
                 }
                 Err(e) => panic!("{e}"),
             }
         }
         // Every folder whose longest key fits is accepted, up to exactly the limit.
-        assert_eq!(accepted.iter().max(), Some(&1024), "{accepted:?}");
+        assert_eq!(
+            accepted.iter().max(),
+            Some(&MAX_FILE_KEY_BYTES),
+            "{accepted:?}"
+        );
         // A long prefix leaves less room.
         let mut v = base();
         v["source"]["folder"] = "x".repeat(950).into();

@@ -1,6 +1,6 @@
 //! The ledger: per import, one record per file (folder + file name identify a file)
 //! and one per run, with status, counts, timings and failure reason. Stored by
-//! `aws::ledger`; statuses read the way MoEngage users know them.
+//! the ledger port; statuses read the way MoEngage users know them.
 
 use std::fmt;
 

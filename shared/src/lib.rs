@@ -1,10 +1,13 @@
 //! s3imports: the domain library behind the discovery, processor and preview
 //! Lambdas and the `s3imports` CLI.
 //!
-//! Pure domain modules (`config`, `naming`, `schedule`, `values`, `reader`,
-//! `mapping`, `pgp`, `sink`, `ledger`, `notify`) know nothing of AWS; adapters live
-//! under [`aws`], and the services that join them are `discovery`, `processor` and
-//! `preview`.
+//! Hexagonal: the domain modules (`config`, `naming`, `schedule`, `values`, `reader`,
+//! `mapping`, `pgp`, `sink`, `ledger`, `notify`) know nothing of AWS; the services
+//! (`discovery`, `processor`, `preview`, and `delivery` for one queue message) work
+//! through the traits in [`ports`] only; [`aws`] implements those ports with the AWS
+//! SDK and is the only module that names an SDK type. `aws::wiring` builds the
+//! services on their AWS adapters for each `main`; the tests crate's fakes build them
+//! on in-memory ones.
 
 pub mod aws;
 pub mod clock;

@@ -228,7 +228,7 @@ impl WriteBuilder {
     pub fn build(&self, row: &mut MappedRow) -> Write {
         let key = std::mem::take(&mut row.key);
         let mut attrs = Attributes::with_capacity(row.attributes.len() + 4);
-        attrs.extend(row.attributes.drain(..));
+        attrs.append(&mut row.attributes);
         match &self.kind {
             ImportKind::RegisteredUsers {} | ImportKind::AnonymousUsers { .. } => {
                 Write::Update { key, set: attrs }

@@ -11,28 +11,9 @@ use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-/// Crates whose `trace` output carries request or response bodies.
-const BODY_LOGGERS: &[&str] = &[
-    "aws_smithy_runtime",
-    "aws_smithy_runtime_api",
-    "aws_smithy_http",
-    "aws_smithy_http_client",
-    "aws_smithy_types",
-    "aws_smithy_json",
-    "aws_smithy_xml",
-    "aws_sdk_dynamodb",
-    "aws_sdk_s3",
-    "aws_sdk_sesv2",
-    "aws_sdk_sqs",
-    "aws_sdk_secretsmanager",
-    "aws_sdk_sts",
-    "aws_runtime",
-    "aws_sigv4",
-    "hyper",
-    "hyper_util",
-    "h2",
-    "rustls",
-];
+/// Crates whose `trace` output carries request or response bodies. A target matches
+/// by prefix, so `aws_` is every AWS SDK, Smithy and signing crate.
+const BODY_LOGGERS: &[&str] = &["aws_", "hyper", "hyper_util", "h2", "rustls"];
 
 /// `RUST_LOG`, or `default` when it is unset.
 pub fn filter(default: &str) -> EnvFilter {

@@ -722,7 +722,7 @@ impl Pipeline {
             &self.processor,
             &self.dlq_name,
             clock,
-            5,
+            s3imports::delivery::DEFAULT_MAX_RECEIVES,
             sqs_event(&with_counts),
         )
         .await

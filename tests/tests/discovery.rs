@@ -152,6 +152,7 @@ async fn enqueues_only_new_matching_files_directly_in_the_folder() {
         last_error: None,
     };
     // Claimed five minutes before the run by another tick, its message on its way.
+    let old_key = old.key.clone();
     assert!(
         w.ledger
             .claim_file(&old, at(1, 9) - chrono::Duration::minutes(5))
@@ -191,12 +192,20 @@ async fn enqueues_only_new_matching_files_directly_in_the_folder() {
     assert_eq!(files.len(), 2);
     assert!(files.iter().all(|f| f.status == FileStatus::Queued));
 
+    // Workers take the files (the one claimed earlier too).
+    for key in files.iter().map(|f| &f.key).chain([&old_key]) {
+        w.ledger
+            .start_file("users", key, "worker", at(1, 10), at(1, 9))
+            .await
+            .unwrap();
+    }
     // The next run is tomorrow at 09:00; the same files are never enqueued again.
     let record = w.configs.require("users").await.unwrap();
     assert_eq!(record.next_run_at, Some(at(2, 9)));
     clock.set(at(2, 9));
     let again = tick(&w.discovery, &clock).await;
     assert_eq!(again.imports[0].outcome, TickOutcome::NoNewFiles);
+    assert!(again.imports[0].requeued.is_empty());
     assert!(drain(&w.env, &w.discovery).await.is_empty());
     let quiet = w
         .ledger
@@ -467,4 +476,49 @@ async fn a_missing_queue_fails_the_tick_not_the_start() {
             .is_some_and(|r| r.contains("queue `no-such-queue`")),
         "{report:?}"
     );
+}
+
+/// A tick that stopped between claiming files and sending their messages (a timeout, a
+/// crash) leaves them queued in the ledger with no message; a later tick sends them.
+/// (The in-memory fault tests stop a real tick there; this one checks the ledger
+/// reads and sends against moto.)
+#[tokio::test]
+async fn a_later_tick_sends_files_claimed_but_never_enqueued() {
+    let w = world().await;
+    let key = "in/registered_user_data_20261101.csv";
+    w.env.put_object(&w.bucket, key, "ID\n1\n").await;
+    let config = users_config(
+        &w,
+        "users",
+        "in",
+        serde_json::json!({"type": "every", "minutes": 30}),
+    );
+    let clock = FixedClock::new(at(1, 9));
+    w.configs.put(&config, clock.now()).await.expect("put");
+    // The stopped tick: its run and its claim, and nothing sent.
+    w.ledger
+        .create_run("users", "stopped", at(1, 9))
+        .await
+        .unwrap();
+    let file = FileRecord::queued("users", "stopped", &w.bucket, key, 5, "e", at(1, 9));
+    assert!(w.ledger.claim_file(&file, at(1, 9)).await.unwrap());
+
+    // Within STRANDED_AFTER the message may still be on its way: nothing is sent.
+    clock.set(at(1, 9) + chrono::Duration::minutes(5));
+    let first = tick(&w.discovery, &clock).await;
+    assert!(first.imports[0].requeued.is_empty(), "{first:?}");
+    assert!(drain(&w.env, &w.discovery).await.is_empty());
+
+    clock.set(at(1, 10));
+    let report = tick(&w.discovery, &clock).await;
+    assert_eq!(report.imports[0].requeued, [key], "{report:?}");
+    let messages = drain(&w.env, &w.discovery).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        (messages[0].key.as_str(), messages[0].run_id.as_str()),
+        (key, "stopped")
+    );
+    // The stopped run now knows its file, so that file's outcome closes it.
+    let run = w.ledger.run("users", "stopped").await.unwrap().unwrap();
+    assert_eq!(run.files_total, 1);
 }

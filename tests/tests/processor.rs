@@ -807,9 +807,15 @@ async fn a_dead_letter_fails_the_file_with_the_last_reason() {
         "arn:aws:sqs:us-east-1:123456789012:{}",
         w.env.stack.dlq_name
     ));
-    let response = s3imports_processor::handler(&w.pipe.processor, &w.pipe.dlq_name, &c, 5, event)
-        .await
-        .unwrap();
+    let response = s3imports_processor::handler(
+        &w.pipe.processor,
+        &w.pipe.dlq_name,
+        &c,
+        s3imports::delivery::DEFAULT_MAX_RECEIVES,
+        event,
+    )
+    .await
+    .unwrap();
     assert!(response.batch_item_failures.is_empty());
     let f = ledger
         .file("events", &messages[0].key)

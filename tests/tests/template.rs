@@ -160,6 +160,11 @@ fn queue_redrive_matches_the_processor() {
             .map(str::to_string),
         "the processor must know when SQS delivers for the last time"
     );
+    assert_eq!(
+        receives,
+        Some(u64::from(s3imports::delivery::DEFAULT_MAX_RECEIVES)),
+        "the CLI and tests assume the template's count when no environment sets it"
+    );
     let visibility = q["VisibilityTimeout"].as_u64().unwrap_or(0);
     assert!(
         visibility >= 900,

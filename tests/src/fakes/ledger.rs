@@ -150,19 +150,16 @@ impl Ledger for FakeLedger {
         self.faults.enter("ledger.claim_file").await?;
         let claimed = {
             let mut s = self.lock();
-            let key = k(&file.import_id, &file.key);
-            if s.files.contains_key(&key) {
-                false
-            } else {
-                s.files.insert(
-                    key,
-                    FileItem {
+            match s.files.entry(k(&file.import_id, &file.key)) {
+                std::collections::hash_map::Entry::Occupied(_) => false,
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(FileItem {
                         record: file.clone(),
                         lease_owner: None,
                         lease_until: None,
-                    },
-                );
-                true
+                    });
+                    true
+                }
             }
         };
         self.faults.leave("ledger.claim_file").await;

@@ -23,6 +23,13 @@ use s3imports::values::Value;
 
 use super::Faults;
 
+/// Objects by (bucket, key).
+type Objects = Arc<Mutex<BTreeMap<(String, String), Vec<u8>>>>;
+/// Tables by name, items by key.
+type Tables = Arc<Mutex<HashMap<&'static str, BTreeMap<String, FakeItem>>>>;
+/// Row writes applied: (table, item key, row).
+type Applied = Arc<Mutex<Vec<(&'static str, String, u64)>>>;
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -155,7 +162,7 @@ impl Configs for FakeConfigs {
 
 /// Buckets of objects (key to bytes), reached with any credentials.
 pub struct FakeSource {
-    objects: Arc<Mutex<BTreeMap<(String, String), Vec<u8>>>>,
+    objects: Objects,
     faults: Arc<Faults>,
 }
 
@@ -190,7 +197,7 @@ impl ObjectSource for FakeSource {
 }
 
 struct FakeFolder {
-    objects: Arc<Mutex<BTreeMap<(String, String), Vec<u8>>>>,
+    objects: Objects,
     bucket: String,
     folder: String,
     faults: Arc<Faults>,
@@ -320,9 +327,9 @@ pub type FakeItem = HashMap<String, Value>;
 
 /// The destination tables, each item keyed as DynamoDB would key it.
 pub struct FakeWriter {
-    tables: Arc<Mutex<HashMap<&'static str, BTreeMap<String, FakeItem>>>>,
+    tables: Tables,
     /// Every row write applied, in order: (table, item key, row number).
-    applied: Arc<Mutex<Vec<(&'static str, String, u64)>>>,
+    applied: Applied,
     faults: Arc<Faults>,
 }
 
@@ -371,8 +378,8 @@ impl RowWriter for FakeWriter {
 struct FakeSink {
     table: &'static str,
     file: FileAttributes,
-    tables: Arc<Mutex<HashMap<&'static str, BTreeMap<String, FakeItem>>>>,
-    applied: Arc<Mutex<Vec<(&'static str, String, u64)>>>,
+    tables: Tables,
+    applied: Applied,
     faults: Arc<Faults>,
 }
 
