@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all machete venv sam-venv sam-validate sam-build moto-start moto-stop test lint fmt demo bench build release clean
+.PHONY: all machete deny deny-advisories venv sam-venv sam-validate sam-build moto-start moto-stop test lint fmt demo bench build release clean
 
 all: test
 
@@ -49,7 +49,17 @@ machete:
 	command -v cargo-machete >/dev/null || $(CARGO) install --locked cargo-machete@0.9.2
 	cargo machete
 
-lint: venv machete
+# cargo-deny: banned crates (a second TLS stack, deprecated ones), licences and sources
+# (deny.toml). Advisories need GitHub, which CI cannot reach: `make deny-advisories`.
+deny:
+	command -v cargo-deny >/dev/null || $(CARGO) install --locked cargo-deny@0.19.0
+	cargo deny --log-level error check bans licenses sources
+
+deny-advisories:
+	command -v cargo-deny >/dev/null || $(CARGO) install --locked cargo-deny@0.19.0
+	cargo deny check advisories
+
+lint: venv machete deny
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(VENV)/bin/cfn-lint template.yaml

@@ -1,0 +1,116 @@
+//! Properties over generated inputs (proptest, which shrinks a failure to a minimal
+//! case): CSV written by the `csv` crate reads back field for field, and merging a
+//! batch's writes to the same item gives what writing the rows one by one gives.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::collections::{BTreeMap, HashMap};
+
+use proptest::prelude::*;
+use s3imports::reader::{ReadOptions, Row, open_reader};
+use s3imports::sink::{FileAttributes, Write, coalesce};
+use s3imports::values::Value;
+
+/// Field text with everything CSV must quote: quotes, delimiters, line breaks.
+fn field() -> impl Strategy<Value = String> {
+    proptest::string::string_regex("[a-z0-9\",;\r\néß]{0,10}").unwrap()
+}
+
+/// A table: a width, then at least one record (a file of no rows fails as "zero data
+/// rows") of that many fields, none blank (the reader skips a record of nothing but
+/// delimiters and white space, as it skips an empty line).
+fn table() -> impl Strategy<Value = (usize, Vec<Vec<String>>)> {
+    (1usize..5).prop_flat_map(|width| {
+        let record = proptest::collection::vec(field(), width).prop_filter("not blank", |r| {
+            r.iter().any(|f| !f.trim_ascii().is_empty())
+        });
+        (Just(width), proptest::collection::vec(record, 1..20))
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn csv_written_by_the_csv_crate_reads_back_field_for_field(
+        (width, records) in table(),
+        crlf in any::<bool>(),
+        delimiter in prop_oneof![Just(b','), Just(b';'), Just(b'\t'), Just(b'|')],
+    ) {
+        let header: Vec<String> = (0..width).map(|i| format!("c{i}")).collect();
+        let mut out = csv::WriterBuilder::new()
+            .delimiter(delimiter)
+            .terminator(if crlf { csv::Terminator::CRLF } else { csv::Terminator::Any(b'\n') })
+            .from_writer(Vec::new());
+        out.write_record(&header).unwrap();
+        for r in &records {
+            out.write_record(r).unwrap();
+        }
+        let bytes = out.into_inner().unwrap();
+        let options = ReadOptions { delimiter, ..ReadOptions::default() };
+        let mut reader = open_reader(false, bytes.as_slice(), &options, None).unwrap();
+        prop_assert_eq!(reader.columns(), header.as_slice());
+        let mut row = Row::default();
+        let mut read = Vec::new();
+        while reader.read_row(&mut row).unwrap() {
+            read.push((0..row.len()).map(|i| row.get(i).unwrap_or_default().to_string()).collect::<Vec<_>>());
+        }
+        prop_assert_eq!(read, records);
+    }
+
+    #[test]
+    fn merged_writes_leave_what_row_by_row_writes_leave(
+        rows in proptest::collection::vec(
+            // Config validation maps an attribute from one column only.
+            (0u8..4, proptest::collection::btree_map(0u32..4, -5i64..5, 1..4)),
+            0..40,
+        ),
+    ) {
+        let file = FileAttributes {
+            key: "user_id".into(),
+            names: (0..4).map(|i| format!("a{i}")).collect(),
+            common: Vec::new(),
+            put_key: None,
+        };
+        let writes: Vec<(u64, Write)> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, (user, set))| {
+                (
+                    i as u64 + 2,
+                    Write::Update {
+                        key: format!("u{user}"),
+                        set: set.iter().map(|(a, v)| (*a, Value::Integer(*v))).collect(),
+                    },
+                )
+            })
+            .collect();
+        let apply = |items: &mut HashMap<String, BTreeMap<u32, Value>>, w: &Write| {
+            if let Write::Update { key, set } = w {
+                let item = items.entry(key.clone()).or_default();
+                for (a, v) in set {
+                    item.insert(*a, v.clone());
+                }
+            }
+        };
+        let mut one_by_one = HashMap::new();
+        for (_, w) in &writes {
+            apply(&mut one_by_one, w);
+        }
+        let merged = coalesce(writes.clone(), &file);
+        let mut batched = HashMap::new();
+        for (_, w) in &merged {
+            apply(&mut batched, w);
+        }
+        prop_assert_eq!(batched, one_by_one);
+        // Each row is behind exactly one merged write, which names its item once.
+        let mut behind: Vec<u64> = merged.iter().flat_map(|(r, _)| r.all().collect::<Vec<_>>()).collect();
+        behind.sort_unstable();
+        prop_assert_eq!(behind, (2..writes.len() as u64 + 2).collect::<Vec<_>>());
+        let keys: std::collections::HashSet<_> = merged.iter().map(|(_, w)| match w {
+            Write::Update { key, .. } => key.clone(),
+            Write::Put(_) => String::new(),
+        }).collect();
+        prop_assert_eq!(keys.len(), merged.len());
+    }
+}
