@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Classify, ErrorClass};
 use crate::ledger::MAX_FILE_KEY_BYTES;
-use crate::mapping::{ColumnMapping, MappingSpec};
+use crate::mapping_spec::{ColumnMapping, MappingSpec};
 use crate::naming::{self, DateTimeFormat, FilePattern, FileType};
 use crate::schedule::Schedule;
 

@@ -18,6 +18,7 @@ pub mod error;
 pub mod ledger;
 pub mod limits;
 pub mod mapping;
+pub mod mapping_spec;
 pub mod naming;
 pub mod notify;
 pub mod pgp;

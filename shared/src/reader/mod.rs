@@ -1,0 +1,222 @@
+//! Streaming row readers for CSV and JSON, with constant memory: rows are read into
+//! reused buffers, one at a time. A bad row is an error for that row only (the
+//! caller records it and reads on); a file-level problem ends the file.
+//!
+//! `row` holds the row and its errors, `csv` and `json` the two readers, and
+//! `json_fields` the serde visitors that pick a JSON object's wanted fields.
+
+mod csv;
+mod json;
+mod json_fields;
+mod row;
+
+use std::io::Read;
+
+pub use self::csv::CsvRowReader;
+pub use self::json::JsonRowReader;
+pub use self::row::{FileError, ReadError, Row, RowError};
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Reads rows one at a time into a caller's [`Row`].
+pub trait RowReader {
+    fn columns(&self) -> &[String];
+    /// The next data row into `row`, reusing its buffers; `Ok(false)` at the end.
+    /// `Err(ReadError::Row)` is a bad row (call again to go on); `Err(ReadError::File)`
+    /// means the file cannot be read further. A file that ends with no data rows (good
+    /// or bad) gives `FileError::ZeroDataRows`.
+    fn read_row(&mut self, row: &mut Row) -> Result<bool, ReadError>;
+}
+
+/// How rows are read: the CSV delimiter, and the largest row held in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOptions {
+    pub delimiter: u8,
+    /// A row (CSV record or JSON element) above this many bytes is not held: it fails
+    /// with a reason and reading goes on (see [`crate::limits`]).
+    pub max_row_bytes: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self {
+            delimiter: b',',
+            max_row_bytes: crate::limits::DEFAULT_MAX_ROW_BYTES,
+        }
+    }
+}
+
+/// More fields than this in one CSV record is not a table row; the record is skipped
+/// like an oversized one (its field offsets would otherwise grow without a bound).
+pub const MAX_FIELDS: usize = 65_536;
+
+/// A reader for the file type: JSON when `json`, CSV otherwise. `columns` applies to
+/// JSON only (CSV columns come from its header).
+pub fn open_reader<'a, R: Read + 'a>(
+    json: bool,
+    read: R,
+    options: &ReadOptions,
+    columns: Option<Vec<String>>,
+) -> Result<Box<dyn RowReader + 'a>, FileError> {
+    if json {
+        Ok(Box::new(JsonRowReader::new(read, columns, options)?))
+    } else {
+        Ok(Box::new(CsvRowReader::new(read, options)?))
+    }
+}
+
+/// Readers and helpers shared by the readers' unit tests.
+#[cfg(test)]
+mod testing {
+    use super::*;
+
+    /// Hands out one byte per read, to prove nothing assumes whole chunks.
+    pub(super) struct OneByte<'a>(pub(super) &'a [u8]);
+
+    impl Read for OneByte<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match (self.0.split_first(), buf.is_empty()) {
+                (Some((&b, rest)), false) => {
+                    buf[0] = b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    /// Fails with `kind` after `ok` bytes.
+    pub(super) struct Failing {
+        pub(super) data: Vec<u8>,
+        pub(super) pos: usize,
+        pub(super) kind: std::io::ErrorKind,
+    }
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.pos >= self.data.len() {
+                return Err(std::io::Error::new(self.kind, "boom"));
+            }
+            let n = buf.len().min(self.data.len() - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    /// Each outcome of reading to the end: `Ok(fields)` or `Err(message)`, with the row
+    /// number and raw text.
+    pub(super) type Outcome = (u64, Result<Vec<Option<String>>, String>, String);
+
+    pub(super) fn drain(r: &mut dyn RowReader) -> Vec<Outcome> {
+        let mut row = Row::default();
+        let mut out = Vec::new();
+        loop {
+            match r.read_row(&mut row) {
+                Ok(true) => out.push((
+                    row.number(),
+                    Ok((0..r.columns().len())
+                        .map(|i| row.get(i).map(str::to_string))
+                        .collect()),
+                    row.raw(),
+                )),
+                Ok(false) => break,
+                Err(ReadError::Row(e)) => out.push((e.row, Err(e.to_string()), e.raw)),
+                Err(ReadError::File(e)) => panic!("file error: {e}"),
+            }
+        }
+        // Once at the end, always at the end.
+        assert!(matches!(r.read_row(&mut row), Ok(false)));
+        out
+    }
+
+    pub(super) fn csv_reader(data: &[u8], delimiter: u8) -> CsvRowReader<&[u8]> {
+        CsvRowReader::new(
+            data,
+            &ReadOptions {
+                delimiter,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+
+    pub(super) fn fields(v: &[&str]) -> Vec<Option<String>> {
+        v.iter().map(|s| Some(s.to_string())).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+    use crate::error::{Classify, ErrorClass};
+
+    #[test]
+    fn io_errors_are_file_errors_and_classified() {
+        let mut r = CsvRowReader::new(
+            Failing {
+                data: b"a,b\n1,2\n".to_vec(),
+                pos: 0,
+                kind: std::io::ErrorKind::ConnectionReset,
+            },
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        let mut row = Row::default();
+        assert!(r.read_row(&mut row).unwrap());
+        let e = r.read_row(&mut row).unwrap_err();
+        assert!(matches!(e, ReadError::File(FileError::Io(_))));
+        assert_eq!(e.class(), ErrorClass::Retryable);
+
+        let bad = FileError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, "x"));
+        assert_eq!(bad.class(), ErrorClass::Permanent);
+        let bad = ReadError::Row(RowError {
+            row: 2,
+            column: None,
+            reason: "r".into(),
+            raw: String::new(),
+        });
+        assert_eq!(bad.class(), ErrorClass::Permanent);
+        assert_eq!(FileError::ZeroDataRows.class(), ErrorClass::Permanent);
+
+        let mut r = JsonRowReader::new(
+            Failing {
+                data: b"{\"a\":1}\n".to_vec(),
+                pos: 0,
+                kind: std::io::ErrorKind::TimedOut,
+            },
+            None,
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        assert!(r.read_row(&mut row).unwrap());
+        let e = r.read_row(&mut row).unwrap_err();
+        assert!(matches!(e, ReadError::File(FileError::Io(_))));
+        assert_eq!(e.class(), ErrorClass::Retryable);
+    }
+
+    #[test]
+    fn open_reader_picks_the_format() {
+        let mut r = open_reader(
+            false,
+            &b"a;b\n1;2\n"[..],
+            &ReadOptions {
+                delimiter: b';',
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.columns(), ["a", "b"]);
+        assert_eq!(drain(r.as_mut()).len(), 1);
+        let mut r = open_reader(true, &b"{\"a\":1}\n"[..], &ReadOptions::default(), None).unwrap();
+        assert_eq!(r.columns(), ["a"]);
+        assert_eq!(drain(r.as_mut()).len(), 1);
+        assert!(matches!(
+            open_reader(true, &b""[..], &ReadOptions::default(), None).map(|_| ()),
+            Err(FileError::ZeroDataRows)
+        ));
+    }
+}

@@ -1,0 +1,267 @@
+//! One row in reused buffers, and what can go wrong reading one.
+
+use std::fmt;
+
+use crate::error::{Classify, ErrorClass};
+
+/// A row that could not be read or mapped: where, why, and the row as it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// The row number as a person sees it (see [`Row::number`]).
+    pub row: u64,
+    pub column: Option<String>,
+    pub reason: String,
+    /// The original row (see [`Row::raw`]).
+    pub raw: String,
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.column {
+            Some(c) => write!(f, "row {}, column `{c}`: {}", self.row, self.reason),
+            None => write!(f, "row {}: {}", self.row, self.reason),
+        }
+    }
+}
+
+impl std::error::Error for RowError {}
+
+impl Classify for RowError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Permanent
+    }
+}
+
+/// A problem with the file as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// Also the preview's message, word for word.
+    #[error("Found zero data rows in the file")]
+    ZeroDataRows,
+    /// `position` is 1-based; `column` is the trimmed name (empty when it has none).
+    #[error("{}", bad_header(column, *position, reason))]
+    BadHeader {
+        column: String,
+        position: usize,
+        reason: String,
+    },
+    #[error("the header row is not UTF-8 text; save the file as UTF-8")]
+    NotUtf8Header,
+    #[error("the JSON is malformed: {0}")]
+    Json(String),
+    #[error(
+        "the header row is larger than {limit} bytes ({}){}",
+        crate::limits::ROW_LIMIT_PARAMETER,
+        if *unclosed_quote { ": a quoted header is never closed" } else { "" }
+    )]
+    HeaderTooLarge { limit: usize, unclosed_quote: bool },
+    /// The file ends inside a quoted field: the rows after it were read into it.
+    #[error(
+        "row {row} opens a quoted field on line {line} that is never closed; the file ends inside it, so the {lines} line(s) after it were not imported as rows"
+    )]
+    UnclosedQuote { row: u64, line: u64, lines: u64 },
+    #[error("the CSV is malformed: {0}")]
+    Csv(String),
+    #[error("the file could not be read: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn bad_header(column: &str, position: usize, reason: &str) -> String {
+    if column.is_empty() {
+        format!("the header's column {position} {reason}")
+    } else {
+        format!("the header's column {position} `{column}` {reason}")
+    }
+}
+
+impl Classify for FileError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            // A read that failed on the way (network, throttling) may work next time;
+            // bytes that decode wrongly (a corrupt or truncated stream) will not.
+            Self::Io(e)
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+                ) =>
+            {
+                ErrorClass::Retryable
+            }
+            _ => ErrorClass::Permanent,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// This row is bad; reading goes on.
+    #[error(transparent)]
+    Row(RowError),
+    /// The file cannot be read further.
+    #[error(transparent)]
+    File(FileError),
+}
+
+impl From<FileError> for ReadError {
+    fn from(e: FileError) -> Self {
+        Self::File(e)
+    }
+}
+
+impl Classify for ReadError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Row(e) => e.class(),
+            Self::File(e) => e.class(),
+        }
+    }
+}
+
+/// One row, in buffers reused from row to row.
+#[derive(Debug, Default, Clone)]
+pub struct Row {
+    number: u64,
+    /// All field text back to back, in the order it was read.
+    pub(super) text: String,
+    /// Field i's byte range in `text`, or None when absent (JSON null, missing key).
+    pub(super) spans: Vec<Option<(usize, usize)>>,
+    raw: RawRow,
+    /// For JSON: the element's bytes (swapped with the reader's buffer, not copied).
+    pub(super) raw_bytes: Vec<u8>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) enum RawRow {
+    #[default]
+    None,
+    /// Re-encode the fields with this delimiter.
+    Csv(u8),
+    /// `raw_bytes` holds the text.
+    Json,
+}
+
+impl Row {
+    /// The row number as a person sees it: for CSV the header is row 1 and records
+    /// (not physical lines) are counted; for JSON the 1-based object index.
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// The number of fields (the column count for a good row).
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The bytes the row holds (field text, and a JSON row's own text).
+    pub fn byte_len(&self) -> usize {
+        self.text.len() + self.raw_bytes.len()
+    }
+
+    /// Field `i`, or None when absent (out of range, JSON null or missing key).
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let (start, end) = (*self.spans.get(i)?)?;
+        self.text.get(start..end)
+    }
+
+    /// The row as it was, for the failed-rows report: for CSV one CSV line with the
+    /// file's delimiter, for JSON the object's text.
+    pub fn raw(&self) -> String {
+        match self.raw {
+            RawRow::None => String::new(),
+            RawRow::Json => String::from_utf8_lossy(self.raw_bytes.trim_ascii()).into_owned(),
+            RawRow::Csv(delimiter) => {
+                let mut out = String::with_capacity(self.text.len() + self.len() * 3);
+                for i in 0..self.len() {
+                    if i > 0 {
+                        out.push(char::from(delimiter));
+                    }
+                    csv_quote(self.get(i).unwrap_or(""), delimiter, &mut out);
+                }
+                out
+            }
+        }
+    }
+
+    pub(super) fn begin(&mut self, number: u64, raw: RawRow) {
+        self.number = number;
+        self.text.clear();
+        self.spans.clear();
+        self.raw = raw;
+    }
+
+    pub(super) fn push(&mut self, value: &str) {
+        let start = self.text.len();
+        self.text.push_str(value);
+        self.spans.push(Some((start, self.text.len())));
+    }
+}
+
+/// Quotes a field the way the csv crate does by default: only when it holds the
+/// delimiter, a quote or a line break.
+fn csv_quote(field: &str, delimiter: u8, out: &mut String) {
+    let needs = field
+        .bytes()
+        .any(|b| b == delimiter || b == b'"' || b == b'\n' || b == b'\r');
+    if needs {
+        out.push('"');
+        for c in field.chars() {
+            if c == '"' {
+                out.push('"');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    } else {
+        out.push_str(field);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reader::RowReader;
+    use crate::reader::testing::*;
+
+    #[test]
+    fn row_error_display() {
+        let e = RowError {
+            row: 7,
+            column: Some("age".into()),
+            reason: "`abc` is not an integer".into(),
+            raw: "x".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "row 7, column `age`: `abc` is not an integer"
+        );
+    }
+
+    #[test]
+    fn row_default_and_reuse() {
+        let row = Row::default();
+        assert_eq!(
+            (row.number(), row.get(0), row.raw(), row.len()),
+            (0, None, String::new(), 0)
+        );
+        // The same Row across two files of different widths keeps no stale fields.
+        let mut row = Row::default();
+        let mut r = csv_reader(b"a,b,c\n1,2,3\n", b',');
+        assert!(r.read_row(&mut row).unwrap());
+        let mut r = csv_reader(b"a\n9\n", b',');
+        assert!(r.read_row(&mut row).unwrap());
+        assert_eq!((row.len(), row.get(0), row.get(1)), (1, Some("9"), None));
+    }
+
+    #[test]
+    fn csv_raw_quotes_only_when_needed() {
+        let mut r = csv_reader(b"a,b,c\n\"x\",\"1,2\",\"q\"\"\"\n", b',');
+        let rows = drain(&mut r);
+        assert_eq!(rows[0].2, "x,\"1,2\",\"q\"\"\"");
+        let mut r = csv_reader(b"a\tb\n\"1,2\"\t\"x\ty\"\n", b'\t');
+        assert_eq!(drain(&mut r)[0].2, "1,2\t\"x\ty\"");
+    }
+}
