@@ -18,13 +18,17 @@ def client(name):
     return boto3.client(name, endpoint_url=os.environ["AWS_ENDPOINT_URL"])
 
 
+# A secret serves only the imports its tag names (docs/operating.md, security model).
+TAGS = [{"Key": "s3imports:import-id", "Value": "demo-users"}]
+
+
 def setup(work, passphrase):
     s3 = client("s3")
     s3.create_bucket(Bucket=BUCKET)
     sm = client("secretsmanager")
     with open(os.path.join(work, "private.asc")) as f:
-        sm.create_secret(Name="s3imports/demo/pgp-private-key", SecretString=f.read())
-    sm.create_secret(Name="s3imports/demo/pgp-passphrase", SecretString=passphrase)
+        sm.create_secret(Name="s3imports/demo/pgp-private-key", SecretString=f.read(), Tags=TAGS)
+    sm.create_secret(Name="s3imports/demo/pgp-passphrase", SecretString=passphrase, Tags=TAGS)
     uploads = [
         ("registered_user_data_20261127.csv.pgp", "moengage/users/"),
         ("Purchase Summary_20261127.csv.gz", "moengage/events/"),

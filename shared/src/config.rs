@@ -504,11 +504,17 @@ impl ImportConfig {
                         format!("`{role_arn}` is not an IAM role ARN"),
                     );
                 }
-                if external_id
-                    .as_deref()
-                    .is_some_and(|e| e.len() < 2 || e.len() > 1224)
-                {
-                    p.add("source.credentials.external_id", "use 2 to 1224 characters");
+                match external_id.as_deref() {
+                    // Without one, anyone who learns the role's name could have a stack
+                    // like ours read the customer's bucket (the confused deputy).
+                    None => p.add(
+                        "source.credentials.external_id",
+                        "an assumed role needs an external id, which the role's trust policy requires (docs/operating.md, security model)",
+                    ),
+                    Some(e) if e.len() < 2 || e.len() > 1224 => {
+                        p.add("source.credentials.external_id", "use 2 to 1224 characters");
+                    }
+                    Some(_) => {}
                 }
             }
             Credentials::AccessKey {
@@ -943,6 +949,25 @@ mod tests {
             serde_json::json!({"type": "default"})
         );
         assert_eq!(ImportConfig::from_value(written).unwrap(), c);
+    }
+
+    #[test]
+    fn an_assumed_role_needs_an_external_id() {
+        let mut v = base();
+        v["source"]["credentials"] = serde_json::json!({
+            "type": "assume_role", "role_arn": "arn:aws:iam::111122223333:role/s3imports-reader"
+        });
+        let Err(ConfigError::Invalid(p)) = ImportConfig::from_value(v.clone()) else {
+            panic!("accepted without an external id")
+        };
+        assert_eq!(p[0].field, "source.credentials.external_id");
+        assert!(
+            p[0].message.contains("needs an external id"),
+            "{}",
+            p[0].message
+        );
+        v["source"]["credentials"]["external_id"] = "acme-s3imports".into();
+        ImportConfig::from_value(v).unwrap();
     }
 
     #[test]

@@ -12,7 +12,10 @@ use crate::error::Classify;
 use crate::limits::Limits;
 use crate::mapping::{CompiledMapping, suggest_type};
 use crate::naming::FileType;
-use crate::ports::{MSG_CHECK_FOLDER, MSG_INVALID_ACCESS_KEY, ObjectSource, Secrets, SourceError};
+use crate::ports::{
+    Configs, MSG_CHECK_FOLDER, MSG_INVALID_ACCESS_KEY, ObjectSource, Secrets, SourceError,
+    StoreError,
+};
 use crate::processor::{ProcessError, keyring, mapping, unwrap_file};
 use crate::reader::{FileError, ReadError, ReadOptions, Row, open_reader};
 use crate::values::AttrType;
@@ -108,6 +111,11 @@ impl From<SourceError> for PreviewError {
             SourceError::AccessDenied { .. } => {
                 Self::new(403, "Access to the bucket was denied", detail)
             }
+            SourceError::SecretNotForImport { .. } => Self::new(
+                403,
+                "The config names a secret that is not for this import",
+                detail,
+            ),
             SourceError::Secret { .. } | SourceError::AssumeRole { .. } => {
                 Self::new(400, "The import's credentials could not be used", detail)
             }
@@ -144,6 +152,9 @@ impl From<ProcessError> for PreviewError {
 /// The preview service: reads (never writes) the newest file of an import's folder.
 #[derive(Clone)]
 pub struct Previewer {
+    /// Stored imports: a preview that takes a stored import's id reads that import's
+    /// folder only.
+    pub configs: Arc<dyn Configs>,
     pub sources: Arc<dyn ObjectSource>,
     pub secrets: Arc<dyn Secrets>,
     /// Where decrypted plaintext is spooled (Lambda: /tmp).
@@ -155,6 +166,22 @@ impl Previewer {
     /// Previews the newest file that matches `config` (the same document as the
     /// DynamoDB item; its mapping may still be empty).
     pub async fn preview(&self, config: &ImportConfig) -> Result<Preview, PreviewError> {
+        // Secrets serve the imports they are tagged for: a config that takes a stored
+        // import's id (to use its secrets) must also take its folder, or a caller could
+        // have another import's key decrypt a file of their own.
+        if let Some(stored) = self.configs.get(&config.id).await.map_err(store_error)?
+            && (stored.config.source.bucket != config.source.bucket
+                || stored.config.source.folder != config.source.folder)
+        {
+            return Err(PreviewError::new(
+                403,
+                format!(
+                    "`{}` is the id of a stored import, whose folder is s3://{}/{}/; a preview with that id reads only that folder",
+                    config.id, stored.config.source.bucket, stored.config.source.folder
+                ),
+                None,
+            ));
+        }
         let bucket = self.sources.connect(&config.source, &config.id).await?;
         let pattern = config.file_pattern();
         let listing = bucket.list(&pattern, None).await?;
@@ -249,6 +276,15 @@ impl Previewer {
             mapping_problem: problem,
         })
     }
+}
+
+fn store_error(e: StoreError) -> PreviewError {
+    let status = if e.is_retryable() { 503 } else { 500 };
+    PreviewError::new(
+        status,
+        "The import configs could not be read",
+        Some(e.to_string()),
+    )
 }
 
 type Top = (Vec<String>, Vec<Vec<Option<String>>>, Vec<String>);

@@ -732,9 +732,9 @@ pub async fn keyring(
     else {
         return Ok(None);
     };
-    let key = secrets.secret(private_key_ref).await?;
+    let key = secrets.secret(private_key_ref, &config.id).await?;
     let passphrase = match passphrase_ref {
-        Some(r) => Some(secrets.secret(r).await?),
+        Some(r) => Some(secrets.secret(r, &config.id).await?),
         None => None,
     };
     Ok(Some(PgpKeyring::new(

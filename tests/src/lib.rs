@@ -293,15 +293,25 @@ impl TestEnv {
             .unwrap_or_else(|e| panic!("put s3://{bucket}/{key}: {e}"));
     }
 
-    /// Stores a secret under a name unique to this test, and returns that name.
-    pub async fn put_secret(&self, name: &str, value: &str) -> String {
+    /// Stores a secret under a name unique to this test, for the imports `import_ids`
+    /// (its `s3imports:import-id` tag), and returns that name.
+    pub async fn put_secret(&self, name: &str, value: &str, import_ids: &[&str]) -> String {
         let name = format!("{}/{name}", self.prefix);
-        self.clients
+        let mut req = self
+            .clients
             .secrets
             .create_secret()
             .name(&name)
-            .secret_string(value)
-            .send()
+            .secret_string(value);
+        if !import_ids.is_empty() {
+            req = req.tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key(s3imports::ports::SECRET_TAG)
+                    .value(import_ids.join(" "))
+                    .build(),
+            );
+        }
+        req.send()
             .await
             .unwrap_or_else(|e| panic!("create secret {name}: {e:?}"));
         name

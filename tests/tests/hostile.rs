@@ -62,9 +62,11 @@ impl World {
     async fn pgp(&self, gpg: &Gpg) -> serde_json::Value {
         gpg.key("x@acme.example", KeyType::Curve25519);
         self.env
-            .put_secret("k/key", &gpg.secret_key("x@acme.example"))
+            .put_secret("k/key", &gpg.secret_key("x@acme.example"), &["aux"])
             .await;
-        self.env.put_secret("k/pass", &gpg.passphrase).await;
+        self.env
+            .put_secret("k/pass", &gpg.passphrase, &["aux"])
+            .await;
         serde_json::json!({"encryption": {
             "type": "pgp",
             "private_key_ref": format!("{}/k/key", self.env.prefix),

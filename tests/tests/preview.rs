@@ -106,8 +106,10 @@ async fn previews_an_encrypted_file_and_explains_a_decryption_failure() {
     let gpg = Gpg::new();
     gpg.key("k@x.com", KeyType::Curve25519)
         .key("other@x.com", KeyType::Rsa);
-    let key = env.put_secret("p/key", &gpg.secret_key("k@x.com")).await;
-    let pass = env.put_secret("p/pass", &gpg.passphrase).await;
+    let key = env
+        .put_secret("p/key", &gpg.secret_key("k@x.com"), &["users"])
+        .await;
+    let pass = env.put_secret("p/pass", &gpg.passphrase, &["users"]).await;
     let mut config = users_config(&env, "enc");
     config["encryption"] = json!({"type": "pgp", "private_key_ref": key, "passphrase_ref": pass});
     env.put_object(
@@ -137,6 +139,78 @@ async fn previews_an_encrypted_file_and_explains_a_decryption_failure() {
         message.contains("not encrypted to the configured key"),
         "{message}"
     );
+}
+
+/// The preview as a decryption service, tried: a caller points a config at another
+/// import's PGP key, for a file they placed in a bucket they can write.
+#[tokio::test]
+async fn a_secret_is_used_only_by_the_imports_it_is_tagged_for() {
+    let env = TestEnv::new().await;
+    env.bucket(&bucket(&env)).await;
+    let gpg = Gpg::new();
+    gpg.key("k@x.com", KeyType::Curve25519);
+    let key = env
+        .put_secret("victim/key", &gpg.secret_key("k@x.com"), &["payroll"])
+        .await;
+    let pass = env
+        .put_secret("victim/pass", &gpg.passphrase, &["payroll"])
+        .await;
+    let untagged = env
+        .put_secret("loose/key", &gpg.secret_key("k@x.com"), &[])
+        .await;
+    env.put_object(
+        &bucket(&env),
+        "mine/registered_user_data_20261127.csv.pgp",
+        gpg.encrypt(CSV.as_bytes(), "k@x.com", &Encrypt::default()),
+    )
+    .await;
+    let mut config = users_config(&env, "mine");
+    config["encryption"] = json!({"type": "pgp", "private_key_ref": key, "passphrase_ref": pass});
+    let (status, body) = call(&env, "POST", "/preview", Some(&config)).await;
+    assert_eq!(status, 403, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains(&format!("secret `{key}`")), "{detail}");
+    assert!(
+        detail.contains("its tag `s3imports:import-id` is `payroll`"),
+        "{detail}"
+    );
+    assert!(
+        body.get("rows").is_none() && body.get("columns").is_none(),
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains("a@x.com"),
+        "nothing of the file: {body}"
+    );
+
+    config["encryption"]["private_key_ref"] = json!(untagged);
+    let (status, body) = call(&env, "POST", "/preview", Some(&config)).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("it has no tag `s3imports:import-id`"),
+        "{body}"
+    );
+
+    // Taking the victim import's id to pass the tag check only works in its own folder.
+    let pipe = env.pipeline().await;
+    let mut payroll = users_config(&env, "payroll-folder");
+    payroll["id"] = json!("payroll");
+    pipe.put_config(payroll, chrono::Utc::now()).await;
+    config["id"] = json!("payroll");
+    config["encryption"]["private_key_ref"] = json!(key);
+    let (status, body) = call(&env, "POST", "/preview", Some(&config)).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("a preview with that id reads only that folder"),
+        "{body}"
+    );
+    assert!(!body.to_string().contains("a@x.com"), "{body}");
 }
 
 #[tokio::test]
@@ -200,7 +274,9 @@ async fn an_invalid_access_key_is_reported_as_moengage_says() {
         CSV,
     )
     .await;
-    let secret = env.put_secret("bad/secret", "not-the-secret").await;
+    let secret = env
+        .put_secret("bad/secret", "not-the-secret", &["users"])
+        .await;
     let mut config = users_config(&env, "keyed");
     config["source"]["credentials"] = json!({
         "type": "access_key",

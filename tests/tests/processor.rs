@@ -20,6 +20,9 @@ fn clock() -> FixedClock {
     FixedClock::new(Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).unwrap())
 }
 
+/// The imports of these tests (the PGP secrets are tagged for them).
+const IMPORTS: &[&str] = &["users", "events", "anon", "catalog"];
+
 struct World {
     env: TestEnv,
     bucket: String,
@@ -39,13 +42,14 @@ impl World {
         self.pipe.put_config(value, Clock::now(&clock())).await
     }
 
-    /// Stores `gpg`'s secret key for `email` and its passphrase as secrets.
+    /// Stores `gpg`'s secret key for `email` and its passphrase as secrets, for every
+    /// import of these tests.
     async fn store_key(&self, gpg: &Gpg, email: &str, name: &str) {
         self.env
-            .put_secret(&format!("{name}/key"), &gpg.secret_key(email))
+            .put_secret(&format!("{name}/key"), &gpg.secret_key(email), IMPORTS)
             .await;
         self.env
-            .put_secret(&format!("{name}/pass"), &gpg.passphrase)
+            .put_secret(&format!("{name}/pass"), &gpg.passphrase, IMPORTS)
             .await;
     }
 
@@ -933,4 +937,53 @@ async fn the_later_row_for_the_same_item_wins() {
     assert_eq!(aux.len(), 248);
     let dup = aux.iter().find(|r| s(r, "record_key") == "dup").unwrap();
     assert_eq!(s(dup, "price"), "238");
+}
+
+/// An import whose config names another import's key: the file fails, naming the secret
+/// and its tag, and nothing is decrypted or ingested.
+#[tokio::test]
+async fn an_import_cannot_use_a_secret_tagged_for_another() {
+    let w = world().await;
+    let gpg = Gpg::new();
+    gpg.key(KEY_EMAIL, KeyType::Curve25519);
+    w.env
+        .put_secret("other/key", &gpg.secret_key(KEY_EMAIL), &["payroll"])
+        .await;
+    w.env
+        .put_secret("other/pass", &gpg.passphrase, &["payroll"])
+        .await;
+    w.env
+        .put_object(
+            &w.bucket,
+            "users/registered_user_data_20261127.csv.pgp",
+            gpg.encrypt(USERS_CSV.as_bytes(), KEY_EMAIL, &Encrypt::default()),
+        )
+        .await;
+    let mut config = encrypted_users_config(&w, None);
+    config["encryption"]["private_key_ref"] = format!("{}/other/key", w.env.prefix).into();
+    config["encryption"]["passphrase_ref"] = format!("{}/other/pass", w.env.prefix).into();
+    w.put_config(config).await;
+    let (_, messages, response) = w.pipe.run(&clock()).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "permanent, not retried"
+    );
+    let f = w
+        .pipe
+        .processor
+        .ledger
+        .file("users", &messages[0].key)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(f.status, FileStatus::Failed);
+    let reason = f.reason.unwrap();
+    assert!(
+        reason.contains(&format!(
+            "secret `{}/other/key` is not for import `users`",
+            w.env.prefix
+        )) && reason.contains("its tag `s3imports:import-id` is `payroll`"),
+        "{reason}"
+    );
+    assert!(w.scan(&w.env.stack.users_table).await.is_empty());
 }

@@ -669,3 +669,162 @@ fn the_preview_function_serves_failed_rows_reports() {
         "PreviewFunction may not read the reports bucket"
     );
 }
+
+// ------------------------------------------------------------------ least privilege
+
+/// Every statement of every function's policies, with the function's name.
+fn statements(t: &Value) -> Vec<(String, &Value)> {
+    resources_of_type(t, "AWS::Serverless::Function")
+        .into_iter()
+        .flat_map(|(name, f)| {
+            f["Properties"]["Policies"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .flat_map(|p| p["Statement"].as_sequence().into_iter().flatten())
+                .map(move |s| (name.clone(), s))
+        })
+        .collect()
+}
+
+fn actions(s: &Value) -> Vec<&str> {
+    match &s["Action"] {
+        Value::Sequence(a) => a.iter().filter_map(Value::as_str).collect(),
+        other => other.as_str().into_iter().collect(),
+    }
+}
+
+/// Actions for which AWS has no resource-level permissions, so `Resource: "*"` is the
+/// only form IAM accepts; each with AWS's reason (the Service Authorization Reference
+/// lists no resource type for them).
+const ONLY_STAR: &[(&str, &str)] = &[
+    (
+        "xray:PutTraceSegments",
+        "X-Ray's trace APIs have no resource types (SAM adds it for `Tracing: Active`)",
+    ),
+    ("xray:PutTelemetryRecords", "likewise"),
+];
+
+#[test]
+fn no_statement_grants_every_resource_unless_aws_allows_no_other() {
+    let t = template();
+    for (function, s) in statements(&t) {
+        let star = |r: &Value| r.as_str() == Some("*");
+        let r = &s["Resource"];
+        if star(r) || r.as_sequence().into_iter().flatten().any(star) {
+            for a in actions(s) {
+                assert!(
+                    ONLY_STAR.iter().any(|(x, _)| *x == a),
+                    "{function}: `{a}` on every resource; scope it (only {ONLY_STAR:?} may use \"*\")"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn emails_go_from_the_sender_identity_only() {
+    let t = template();
+    for (function, s) in statements(&t) {
+        if actions(s).contains(&"ses:SendEmail") {
+            let text = format!("{:?}", s["Resource"]);
+            assert!(
+                text.contains(":identity/${SenderEmail}") && text.contains(":identity/${Domain}"),
+                "{function}: ses:SendEmail must name the sender's address and domain identities: {text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn roles_are_assumed_only_in_listed_accounts_and_with_an_external_id() {
+    let t = template();
+    let mut seen = 0;
+    for (function, s) in statements(&t) {
+        if actions(s).contains(&"sts:AssumeRole") {
+            seen += 1;
+            let c = &s["Condition"];
+            assert_eq!(
+                ref_target(&c["StringEquals"]["aws:ResourceAccount"]),
+                Some("CustomerAccountIds"),
+                "{function}: sts:AssumeRole must be limited to CustomerAccountIds"
+            );
+            assert_eq!(
+                c["Null"]["sts:ExternalId"].as_str(),
+                Some("false"),
+                "{function}: sts:AssumeRole must require an external id"
+            );
+        }
+    }
+    assert_eq!(seen, 3, "every function reaches customer buckets");
+    let p = &t["Parameters"]["CustomerAccountIds"];
+    assert_eq!(p["Type"].as_str(), Some("CommaDelimitedList"));
+    assert_eq!(
+        p["Default"].as_str(),
+        Some(""),
+        "no account is trusted by default"
+    );
+}
+
+#[test]
+fn source_bucket_patterns_are_pinned_to_this_account() {
+    let t = template();
+    for (function, s) in statements(&t) {
+        let text = format!("{:?}", s["Resource"]);
+        if text.contains("${SourceBucketPattern}") {
+            assert_eq!(
+                ref_target(&s["Condition"]["StringEquals"]["s3:ResourceAccount"]),
+                Some("AWS::AccountId"),
+                "{function}: an S3 ARN names no account, so {text} would match buckets of every account"
+            );
+        }
+    }
+}
+
+#[test]
+fn secrets_are_read_only_when_bound_to_imports_and_discovery_reads_access_keys_only() {
+    let t = template();
+    let tag = format!(
+        "secretsmanager:ResourceTag/{}",
+        s3imports::ports::SECRET_TAG
+    );
+    for (function, s) in statements(&t) {
+        let acts = actions(s);
+        if !acts.iter().any(|a| a.starts_with("secretsmanager:")) {
+            continue;
+        }
+        assert!(
+            acts.contains(&"secretsmanager:DescribeSecret"),
+            "{function}: the binding tag is read with DescribeSecret"
+        );
+        assert_eq!(
+            s["Condition"]["Null"][tag.as_str()].as_str(),
+            Some("false"),
+            "{function}: only secrets tagged for imports"
+        );
+        if function == "DiscoveryFunction" {
+            assert_eq!(
+                s["Condition"]["StringEquals"]["secretsmanager:ResourceTag/s3imports:secret-kind"]
+                    .as_str(),
+                Some("access-key"),
+                "discovery lists buckets: it needs access keys, never PGP keys"
+            );
+        }
+    }
+}
+
+#[test]
+fn customers_can_trust_the_function_roles_by_arn() {
+    let t = template();
+    for (output, role) in [
+        ("DiscoveryRoleArn", "DiscoveryFunctionRole"),
+        ("ProcessorRoleArn", "ProcessorFunctionRole"),
+        ("PreviewRoleArn", "PreviewFunctionRole"),
+    ] {
+        assert_eq!(
+            get_att(&t["Outputs"][output]["Value"]),
+            Some((role.to_string(), "Arn".to_string())),
+            "{output}"
+        );
+    }
+}

@@ -41,7 +41,7 @@ pub struct Api {
 impl Api {
     pub fn from_env(clients: &Clients, stack: &Stack) -> Self {
         Self {
-            previewer: Previewer::from_env(clients, std::env::temp_dir(), limits()),
+            previewer: Previewer::from_env(clients, stack, std::env::temp_dir(), limits()),
             configs: ConfigStore::new(clients.dynamodb.clone(), &stack.configs_table),
             ledger: LedgerStore::new(clients.dynamodb.clone(), &stack.ledger_table),
             reports: ReportStore::new(clients.s3.clone(), &stack.reports_bucket),

@@ -14,7 +14,8 @@ use crate::config::{Credentials, SecretRef, Source};
 use crate::error::{ErrorClass, ServiceError};
 use crate::naming::FilePattern;
 use crate::ports::{
-    ListedFile, Listing, ObjectBody, ObjectSource, Secrets, SourceError, SourceFolder,
+    ListedFile, Listing, ObjectBody, ObjectSource, SECRET_TAG, Secrets, SourceError, SourceFolder,
+    check_secret_tag,
 };
 
 /// Builds per-import S3 clients from the process's base config.
@@ -44,7 +45,13 @@ impl SourceAccess {
     }
 
     /// Connects to the import's bucket, finding its region when the config gives none.
-    pub async fn reach(&self, source: &Source, session: &str) -> Result<SourceBucket, SourceError> {
+    /// `import_id` names the assumed role's session and must be bound to an access-key
+    /// secret.
+    pub async fn reach(
+        &self,
+        source: &Source,
+        import_id: &str,
+    ) -> Result<SourceBucket, SourceError> {
         let creds = match &source.credentials {
             Credentials::Default {} => None,
             Credentials::AssumeRole {
@@ -55,7 +62,7 @@ impl SourceAccess {
                     .sts
                     .assume_role()
                     .role_arn(role_arn)
-                    .role_session_name(session_name(session))
+                    .role_session_name(session_name(import_id))
                     .set_external_id(external_id.clone())
                     .send()
                     .await
@@ -79,7 +86,7 @@ impl SourceAccess {
                 access_key_id,
                 secret_access_key_ref,
             } => {
-                let secret = self.secret(secret_access_key_ref).await?;
+                let secret = self.secret(secret_access_key_ref, import_id).await?;
                 Some(AwsCredentials::new(
                     access_key_id,
                     secret.trim(),
@@ -109,6 +116,25 @@ impl SourceAccess {
             folder: source.folder.clone(),
             region,
         })
+    }
+}
+
+/// A Secrets Manager error: throttling is worth a retry; a missing secret or a refusal
+/// is not, and names the secret.
+fn secret_error<E>(
+    secret: &str,
+    operation: &'static str,
+    e: aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> SourceError
+where
+    E: ProvideErrorMetadata + ProvideErrorKind + std::error::Error + Send + Sync + 'static,
+{
+    match super::classify_sdk(&e) {
+        ErrorClass::Retryable => service_error("Secrets Manager", operation, e).into(),
+        ErrorClass::Permanent => SourceError::Secret {
+            secret: secret.to_string(),
+            reason: describe_sdk(&e),
+        },
     }
 }
 
@@ -331,27 +357,41 @@ impl ObjectSource for SourceAccess {
     async fn connect(
         &self,
         source: &Source,
-        session: &str,
+        import_id: &str,
     ) -> Result<Box<dyn SourceFolder>, SourceError> {
-        Ok(Box::new(self.reach(source, session).await?))
+        Ok(Box::new(self.reach(source, import_id).await?))
     }
 }
 
 #[async_trait]
 impl Secrets for SourceAccess {
-    async fn secret(&self, r: &SecretRef) -> Result<String, SourceError> {
+    async fn secret(&self, r: &SecretRef, import_id: &str) -> Result<String, SourceError> {
         let (id, key) = r.parts();
         let err = |reason: String| SourceError::Secret {
             secret: id.to_string(),
             reason,
         };
+        // The binding is checked before the value is read.
+        let described = self
+            .secrets
+            .describe_secret()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(|e| secret_error(id, "DescribeSecret", e))?;
+        let tag = described
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(SECRET_TAG))
+            .and_then(|t| t.value());
+        check_secret_tag(id, tag, import_id)?;
         let out = self
             .secrets
             .get_secret_value()
             .secret_id(id)
             .send()
             .await
-            .map_err(|e| err(describe_sdk(&e)))?;
+            .map_err(|e| secret_error(id, "GetSecretValue", e))?;
         let value = out
             .secret_string()
             .ok_or_else(|| err("the secret has no string value".into()))?;

@@ -60,9 +60,18 @@ impl Discovery {
 }
 
 impl Previewer {
-    pub fn from_env(clients: &Clients, spool_dir: std::path::PathBuf, limits: Limits) -> Self {
+    pub fn from_env(
+        clients: &Clients,
+        stack: &Stack,
+        spool_dir: std::path::PathBuf,
+        limits: Limits,
+    ) -> Self {
         let access = Arc::new(SourceAccess::new(&clients.sdk));
         Self {
+            configs: Arc::new(ConfigStore::new(
+                clients.dynamodb.clone(),
+                &stack.configs_table,
+            )),
             sources: access.clone(),
             secrets: access,
             spool_dir,

@@ -17,7 +17,7 @@ pub use queue::{FileMessage, Queue};
 pub use reports::{Bounded, ReportError, Reports, find_report, report_key};
 pub use source::{
     ListedFile, Listing, MSG_CHECK_FOLDER, MSG_INVALID_ACCESS_KEY, ObjectBody, ObjectSource,
-    Secrets, SourceError, SourceFolder,
+    SECRET_TAG, Secrets, SourceError, SourceFolder, check_secret_tag, secret_allows,
 };
 pub use store::{Configs, KnownFile, Ledger, StartOutcome, StoreError};
 pub use writer::{RejectedRow, RowSink, RowWriter};

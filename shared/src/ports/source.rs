@@ -10,6 +10,9 @@ use crate::error::{Classify, ErrorClass, ServiceError};
 use crate::naming::{FilePattern, MatchedFile, Mismatch};
 
 pub const MSG_INVALID_ACCESS_KEY: &str = "Given S3 Access Key is not valid";
+/// The Secrets Manager tag that binds a secret to the imports that may use it: their
+/// ids, separated by spaces. A secret without it is used by no import.
+pub const SECRET_TAG: &str = "s3imports:import-id";
 pub const MSG_CHECK_FOLDER: &str = "Please check the folder path and try again";
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +42,18 @@ pub enum SourceError {
     NotText { bucket: String, key: String },
     #[error("Secrets Manager secret `{secret}`: {reason}")]
     Secret { secret: String, reason: String },
+    #[error(
+        "Secrets Manager secret `{secret}` is not for import `{import_id}`: {}; tag the secret `{SECRET_TAG}` with the ids of the imports that may use it",
+        match tagged {
+            Some(t) => format!("its tag `{SECRET_TAG}` is `{t}`"),
+            None => format!("it has no tag `{SECRET_TAG}`"),
+        }
+    )]
+    SecretNotForImport {
+        secret: String,
+        import_id: String,
+        tagged: Option<String>,
+    },
     #[error("cannot assume role `{role}`: {reason}")]
     AssumeRole { role: String, reason: String },
     #[error(transparent)]
@@ -78,11 +93,12 @@ pub type ObjectBody = Pin<Box<dyn tokio::io::AsyncRead + Send>>;
 /// Connects to an import's folder with the import's credentials.
 #[async_trait]
 pub trait ObjectSource: Send + Sync {
-    /// `session` names the import (for an assumed role's session name).
+    /// `import_id` is the import reaching its folder: it names an assumed role's
+    /// session, and an access-key secret must be bound to it.
     async fn connect(
         &self,
         source: &Source,
-        session: &str,
+        import_id: &str,
     ) -> Result<Box<dyn SourceFolder>, SourceError>;
 }
 
@@ -109,8 +125,51 @@ pub trait SourceFolder: Send + Sync {
     async fn read_text(&self, key: &str, max: u64) -> Result<String, SourceError>;
 }
 
-/// The secrets an import's config names (PGP keys, passphrases, access keys).
+/// The secrets an import's config names (PGP keys, passphrases, access keys). A
+/// secret is returned only to an import its [`SECRET_TAG`] names, so a config cannot
+/// borrow another import's key.
 #[async_trait]
 pub trait Secrets: Send + Sync {
-    async fn secret(&self, r: &SecretRef) -> Result<String, SourceError>;
+    async fn secret(&self, r: &SecretRef, import_id: &str) -> Result<String, SourceError>;
+}
+
+/// Whether a secret whose [`SECRET_TAG`] has this value may be used by `import_id`.
+pub fn secret_allows(tag: Option<&str>, import_id: &str) -> bool {
+    tag.is_some_and(|t| t.split_ascii_whitespace().any(|id| id == import_id))
+}
+
+/// Refuses a secret its tag does not bind to `import_id`.
+pub fn check_secret_tag(
+    secret: &str,
+    tag: Option<&str>,
+    import_id: &str,
+) -> Result<(), SourceError> {
+    if secret_allows(tag, import_id) {
+        Ok(())
+    } else {
+        Err(SourceError::SecretNotForImport {
+            secret: secret.to_string(),
+            import_id: import_id.to_string(),
+            tagged: tag.map(str::to_string),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_serves_only_the_imports_its_tag_names() {
+        assert!(secret_allows(Some("users"), "users"));
+        assert!(secret_allows(Some("users  events"), "events"));
+        assert!(!secret_allows(Some("users-2"), "users"));
+        assert!(!secret_allows(Some(""), "users"));
+        assert!(!secret_allows(None, "users"));
+        let e = check_secret_tag("s3imports/k", Some("other"), "users").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Secrets Manager secret `s3imports/k` is not for import `users`: its tag `s3imports:import-id` is `other`; tag the secret `s3imports:import-id` with the ids of the imports that may use it"
+        );
+    }
 }

@@ -288,9 +288,9 @@ impl SourceFolder for FakeFolder {
     }
 }
 
-/// Secrets by id.
+/// Secrets by id, each with its `s3imports:import-id` tag.
 pub struct FakeSecrets {
-    secrets: Mutex<HashMap<String, String>>,
+    secrets: Mutex<HashMap<String, (String, Option<String>)>>,
     faults: Arc<Faults>,
 }
 
@@ -302,23 +302,27 @@ impl FakeSecrets {
         }
     }
 
-    pub fn put(&self, id: &str, value: &str) {
-        lock(&self.secrets).insert(id.into(), value.into());
+    /// A secret for the imports `tag` names.
+    pub fn put(&self, id: &str, value: &str, tag: Option<&str>) {
+        lock(&self.secrets).insert(id.into(), (value.into(), tag.map(str::to_string)));
     }
 }
 
 #[async_trait]
 impl Secrets for FakeSecrets {
-    async fn secret(&self, r: &SecretRef) -> Result<String, SourceError> {
+    async fn secret(&self, r: &SecretRef, import_id: &str) -> Result<String, SourceError> {
         self.faults.enter("secrets.secret").await?;
         let (id, _) = r.parts();
-        lock(&self.secrets)
-            .get(id)
-            .cloned()
-            .ok_or_else(|| SourceError::Secret {
-                secret: id.into(),
-                reason: "no such secret".into(),
-            })
+        let (value, tag) =
+            lock(&self.secrets)
+                .get(id)
+                .cloned()
+                .ok_or_else(|| SourceError::Secret {
+                    secret: id.into(),
+                    reason: "no such secret".into(),
+                })?;
+        s3imports::ports::check_secret_tag(id, tag.as_deref(), import_id)?;
+        Ok(value)
     }
 }
 
