@@ -307,9 +307,7 @@ impl SourceFolder for SourceBucket {
                 _ => break,
             }
         }
-        listing
-            .files
-            .sort_by(|a, b| (a.file.timestamp, &a.file.key).cmp(&(b.file.timestamp, &b.file.key)));
+        listing.sort();
         Ok(listing)
     }
 

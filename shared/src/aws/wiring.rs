@@ -18,9 +18,17 @@ use crate::preview::Previewer;
 use crate::processor::{Processor, ProcessorSettings};
 use crate::stack::Stack;
 
-impl Processor {
-    pub fn from_env(clients: &Clients, stack: &Stack, settings: ProcessorSettings) -> Self {
-        let access = Arc::new(SourceAccess::new(&clients.sdk));
+/// The adapters every service shares, built from the process's clients.
+struct Adapters {
+    configs: Arc<ConfigStore>,
+    ledger: Arc<LedgerStore>,
+    access: Arc<SourceAccess>,
+    mailer: Arc<SesMailer>,
+    queue: Arc<SqsQueue>,
+}
+
+impl Adapters {
+    fn new(clients: &Clients, stack: &Stack) -> Self {
         Self {
             configs: Arc::new(ConfigStore::new(
                 clients.dynamodb.clone(),
@@ -30,12 +38,25 @@ impl Processor {
                 clients.dynamodb.clone(),
                 &stack.ledger_table,
             )),
-            sources: access.clone(),
-            secrets: access,
-            writer: Arc::new(DynamoWriter::new(clients.dynamodb.clone(), stack)),
-            reports: Arc::new(ReportStore::new(clients.s3.clone(), &stack.reports_bucket)),
+            access: Arc::new(SourceAccess::new(&clients.sdk)),
             mailer: Arc::new(SesMailer::new(clients.ses.clone(), &stack.sender)),
             queue: Arc::new(SqsQueue::named(clients.sqs.clone(), &stack.queue_name)),
+        }
+    }
+}
+
+impl Processor {
+    pub fn from_env(clients: &Clients, stack: &Stack, settings: ProcessorSettings) -> Self {
+        let a = Adapters::new(clients, stack);
+        Self {
+            configs: a.configs,
+            ledger: a.ledger,
+            sources: a.access.clone(),
+            secrets: a.access,
+            writer: Arc::new(DynamoWriter::new(clients.dynamodb.clone(), stack)),
+            reports: Arc::new(ReportStore::new(clients.s3.clone(), &stack.reports_bucket)),
+            mailer: a.mailer,
+            queue: a.queue,
             settings,
         }
     }
@@ -43,18 +64,13 @@ impl Processor {
 
 impl Discovery {
     pub async fn from_env(clients: &Clients, stack: &Stack) -> Result<Self, StoreError> {
+        let a = Adapters::new(clients, stack);
         Ok(Self {
-            configs: Arc::new(ConfigStore::new(
-                clients.dynamodb.clone(),
-                &stack.configs_table,
-            )),
-            ledger: Arc::new(LedgerStore::new(
-                clients.dynamodb.clone(),
-                &stack.ledger_table,
-            )),
-            queue: Arc::new(SqsQueue::named(clients.sqs.clone(), &stack.queue_name)),
-            sources: Arc::new(SourceAccess::new(&clients.sdk)),
-            mailer: Arc::new(SesMailer::new(clients.ses.clone(), &stack.sender)),
+            configs: a.configs,
+            ledger: a.ledger,
+            queue: a.queue,
+            sources: a.access,
+            mailer: a.mailer,
         })
     }
 }

@@ -87,6 +87,14 @@ pub struct Listing {
     pub requests: u32,
 }
 
+impl Listing {
+    /// Puts the files in the order runs take them: by the time in their names, then key.
+    pub fn sort(&mut self) {
+        self.files
+            .sort_by(|a, b| (a.file.timestamp, &a.file.key).cmp(&(b.file.timestamp, &b.file.key)));
+    }
+}
+
 /// An object's bytes as they arrive.
 pub type ObjectBody = Pin<Box<dyn tokio::io::AsyncRead + Send>>;
 

@@ -249,9 +249,7 @@ impl SourceFolder for FakeFolder {
                 Err(m) => listing.mismatched.push((key.clone(), m)),
             }
         }
-        listing
-            .files
-            .sort_by(|a, b| (a.file.timestamp, &a.file.key).cmp(&(b.file.timestamp, &b.file.key)));
+        listing.sort();
         Ok(listing)
     }
 
