@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all machete deny deny-advisories venv sam-venv sam-validate sam-build moto-start moto-stop test lint fmt demo bench build release clean
+.PHONY: all machete deny deny-advisories venv sam-venv sam-validate sam-build moto-start moto-stop test lint fmt demo bench fuzz build release clean
 
 all: test
 
@@ -83,6 +83,13 @@ demo: venv build
 
 bench: venv
 	scripts/bench.sh
+
+# Fuzzing on stable Rust: FUZZ_ITERATIONS generated and mutated inputs for each parser
+# (CSV, JSON, configs, mapping files, sniffing), in release. A panic fails it and leaves
+# the input in target/fuzz-crash-<target>-<iteration>; `make test` runs 2,000 per target.
+FUZZ_ITERATIONS ?= 1000000
+fuzz:
+	$(CARGO) run --release --locked -p s3imports-fuzz -- --target all --iterations $(FUZZ_ITERATIONS)
 
 clean:
 	$(CARGO) clean
