@@ -420,13 +420,10 @@ fn use_config(config: &ImportConfig, salt: usize) {
     let _ = (pattern.max_name_len(), pattern.extensions());
     let example = format!("{}/{}", config.source.folder, pattern.example_name());
     let matched = pattern.match_key(&example);
-    // Known, not yet fixed: an events import without `file_prefix` takes its prefix from
-    // the event name, which validation lets hold a `/`; such a prefix puts every name
-    // in a sub-folder, so the import can never match a file. Skipped here so the other
-    // ways an example could fail to match still fail the run.
-    let known_slash_prefix = config.file_prefix().contains('/');
+    // (An event name with a `/` once made a default prefix no file could match; config
+    // validation refuses it now.)
     assert!(
-        matched.is_ok() || known_slash_prefix,
+        matched.is_ok(),
         "invariant: the example name `{example}` must match its own pattern: {matched:?}"
     );
     if let Ok(m) = &matched {

@@ -487,10 +487,25 @@ impl ImportConfig {
                 );
             }
         }
-        if let Some(prefix) = &s.file_prefix
-            && let Err(e) = naming::validate_prefix(prefix)
-        {
-            p.add("source.file_prefix", e.to_string());
+        match &s.file_prefix {
+            Some(prefix) => {
+                if let Err(e) = naming::validate_prefix(prefix) {
+                    p.add("source.file_prefix", e.to_string());
+                }
+            }
+            // The kind's default (an event name and `_`) must make a valid prefix too: a
+            // `/` in it would put every name in a sub-folder, never listed.
+            None => {
+                if let Err(e) = naming::validate_prefix(&self.kind.default_prefix()) {
+                    p.add(
+                        "source.file_prefix",
+                        format!(
+                            "the default file prefix `{}` (the event name and `_`) cannot be used: {e}; set `source.file_prefix`",
+                            self.kind.default_prefix()
+                        ),
+                    );
+                }
+            }
         }
         match &s.credentials {
             Credentials::Default {} => {}
@@ -949,6 +964,35 @@ mod tests {
             serde_json::json!({"type": "default"})
         );
         assert_eq!(ImportConfig::from_value(written).unwrap(), c);
+    }
+
+    #[test]
+    fn an_event_name_that_cannot_be_a_prefix_needs_an_explicit_one() {
+        // Found by `make fuzz`: the default prefix `Antarctica/Troll_` put every file name
+        // in a sub-folder, so the import could never match a file.
+        let events = |prefix: Option<&str>| {
+            let mut v = base();
+            v["kind"] = serde_json::json!({"type": "events", "event_name": "Antarctica/Troll"});
+            v["mapping"]["columns"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"column": "at", "attribute": "event_time"}));
+            if let Some(p) = prefix {
+                v["source"]["file_prefix"] = p.into();
+            }
+            ImportConfig::from_value(v)
+        };
+        let Err(ConfigError::Invalid(p)) = events(None) else {
+            panic!("accepted a prefix with a `/`")
+        };
+        assert!(
+            p.iter().any(|p| p.field == "source.file_prefix"
+                && p.message.contains("`Antarctica/Troll_`")),
+            "{p:?}"
+        );
+        let c = events(Some("troll_")).unwrap();
+        let example = format!("{}/{}", c.source.folder, c.file_pattern().example_name());
+        assert!(c.file_pattern().match_key(&example).is_ok());
     }
 
     #[test]
