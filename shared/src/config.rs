@@ -986,8 +986,9 @@ mod tests {
             panic!("accepted a prefix with a `/`")
         };
         assert!(
-            p.iter().any(|p| p.field == "source.file_prefix"
-                && p.message.contains("`Antarctica/Troll_`")),
+            p.iter()
+                .any(|p| p.field == "source.file_prefix"
+                    && p.message.contains("`Antarctica/Troll_`")),
             "{p:?}"
         );
         let c = events(Some("troll_")).unwrap();

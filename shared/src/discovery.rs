@@ -328,8 +328,9 @@ impl Discovery {
         }
         let mut messages = Vec::new();
         for (run_id, files) in by_run {
+            // Whatever the run's status (it may have failed as a whole after its claims),
+            // its files' outcomes must find it knowing them, or the first would close it.
             if let Some(run) = self.ledger.run(id, run_id).await?
-                && run.status == RunStatus::Processing
                 && run.files_total == 0
             {
                 let keys: Vec<String> = files.iter().map(|f| f.file.key.clone()).collect();

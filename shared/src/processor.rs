@@ -470,7 +470,17 @@ impl Processor {
         }
         match self.notify_run(&run.import_id, &run.run_id).await {
             Ok(()) => {}
-            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) if e.is_retryable() => {
+                // The redelivery sends it: let it take the right at once.
+                if let Err(release) = self
+                    .ledger
+                    .release_notification(&run.import_id, &run.run_id, &self.settings.worker_id)
+                    .await
+                {
+                    warn!(run_id = %run.run_id, error = %release, "the email's claim stays until it runs out");
+                }
+                return Err(e);
+            }
             // Trying again cannot help (no such import, SES refuses the address).
             Err(e) => {
                 warn!(import_id = %run.import_id, run_id = %run.run_id, error = %e, "run email not sent")

@@ -522,3 +522,70 @@ async fn a_later_tick_sends_files_claimed_but_never_enqueued() {
     let run = w.ledger.run("users", "stopped").await.unwrap().unwrap();
     assert_eq!(run.files_total, 1);
 }
+
+/// The SDK sends a request again when a response is lost (a timeout after the write):
+/// a conditional write that already took effect then fails its condition. The ledger
+/// must still answer "yours" to the caller that made it, and "not yours" to anyone else.
+#[tokio::test]
+async fn a_claim_or_email_right_sent_twice_is_still_the_senders() {
+    let w = world().await;
+    let now = at(1, 9);
+    let key = "in/registered_user_data_20261101.csv";
+    w.ledger.create_run("users", "r1", now).await.unwrap();
+    let mine = FileRecord::queued("users", "r1", &w.bucket, key, 5, "e", now);
+    assert!(w.ledger.claim_file(&mine, now).await.unwrap());
+    assert!(
+        w.ledger.claim_file(&mine, now).await.unwrap(),
+        "the retry of our claim"
+    );
+    let other = FileRecord::queued("users", "r2", &w.bucket, key, 5, "e", now);
+    assert!(
+        !w.ledger.claim_file(&other, now).await.unwrap(),
+        "another run's"
+    );
+
+    w.ledger
+        .set_run_files("users", "r1", &[key.to_string()], now)
+        .await
+        .unwrap();
+    w.ledger
+        .start_file("users", key, "w1", now + chrono::Duration::minutes(2), now)
+        .await
+        .unwrap();
+    let outcome = s3imports::ledger::FileOutcome {
+        rows_total: 1,
+        rows_ingested: 1,
+        ..Default::default()
+    };
+    let run = w
+        .ledger
+        .finish_file("users", "r1", key, Some("w1"), &outcome, now)
+        .await
+        .unwrap()
+        .expect("the lease holder's outcome");
+    let until = now + chrono::Duration::minutes(2);
+    assert!(w.ledger.close_run(&run, "w1", until, now).await.unwrap());
+    assert!(
+        w.ledger.close_run(&run, "w1", until, now).await.unwrap(),
+        "the retry of our claim on the email"
+    );
+    assert!(!w.ledger.close_run(&run, "w2", until, now).await.unwrap());
+    w.ledger
+        .release_notification("users", "r1", "w1")
+        .await
+        .unwrap();
+    assert!(
+        w.ledger.close_run(&run, "w2", until, now).await.unwrap(),
+        "released, another worker takes it at once"
+    );
+    w.ledger.mark_notified("users", "r1").await.unwrap();
+    assert!(!w.ledger.close_run(&run, "w2", until, now).await.unwrap());
+    // A second outcome for the finished file is refused, not an error.
+    assert!(
+        w.ledger
+            .finish_file("users", "r1", key, Some("w1"), &outcome, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -725,6 +725,15 @@ fn no_statement_grants_every_resource_unless_aws_allows_no_other() {
 #[test]
 fn emails_go_from_the_sender_identity_only() {
     let t = template();
+    // AWS: `!Select [1, !Split ["@", SenderEmail]]` fails the deployment when the value
+    // has no `@`, so the parameter must refuse one first.
+    let pattern = t["Parameters"]["SenderEmail"]["AllowedPattern"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        pattern.contains('@'),
+        "SenderEmail needs an AllowedPattern with `@`"
+    );
     for (function, s) in statements(&t) {
         if actions(s).contains(&"ses:SendEmail") {
             let text = format!("{:?}", s["Resource"]);

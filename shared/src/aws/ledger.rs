@@ -317,6 +317,25 @@ fn listed_keys(run: &Item) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Whether a transaction was cancelled because its first item's (the file's) condition
+/// failed, rather than for a conflict or throttling.
+fn file_condition_failed<R>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        R,
+    >,
+) -> bool {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+    match e.as_service_error() {
+        Some(E::TransactionCanceledException(c)) => c
+            .cancellation_reasons()
+            .first()
+            .and_then(|r| r.code())
+            .is_some_and(|code| code == "ConditionalCheckFailed"),
+        _ => false,
+    }
+}
+
 fn is_conditional<R>(
     e: &aws_smithy_runtime_api::client::result::SdkError<impl ConditionalCheck, R>,
 ) -> bool {
@@ -472,7 +491,12 @@ impl Ledger for LedgerStore {
             .await;
         match res {
             Ok(_) => Ok(true),
-            Err(e) if is_conditional(&e) => Ok(false),
+            // The SDK may have sent the request again after the first one took effect
+            // (a timeout after the write): the claim is ours if it names our run.
+            Err(e) if is_conditional(&e) => Ok(self
+                .raw(&f.import_id, &file_sk(&f.key))
+                .await?
+                .is_some_and(|i| get_s(&i, "run_id") == Some(f.run_id.as_str()))),
             Err(e) => Err(aws_err("PutItem")(e)),
         }
     }
@@ -728,12 +752,10 @@ impl Ledger for LedgerStore {
             .await;
         match res {
             Ok(_) => self.run(import_id, run_id).await,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
-            {
-                Ok(None)
-            }
+            // Refused: the file is final or another worker holds it (its condition
+            // failed). Any other cancellation (a conflict with a concurrent write to the
+            // run, a throttle) is worth a retry.
+            Err(e) if file_condition_failed(&e) => Ok(None),
             Err(e) => Err(aws_err("TransactWriteItems")(e)),
         }
     }
@@ -770,7 +792,39 @@ impl Ledger for LedgerStore {
             .await;
         match res {
             Ok(_) => Ok(true),
-            Err(e) if is_conditional(&e) => Ok(false),
+            // Ours all the same if an earlier send of this request took effect.
+            Err(e) if is_conditional(&e) => Ok(self
+                .raw(&run.import_id, &run_sk(&run.run_id))
+                .await?
+                .is_some_and(|i| {
+                    !i.contains_key("notified")
+                        && get_s(&i, "notify_owner") == Some(worker)
+                        && get_s(&i, "notify_until") == Some(to_key(until).as_str())
+                })),
+            Err(e) => Err(aws_err("UpdateItem")(e)),
+        }
+    }
+
+    async fn release_notification(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        worker: &str,
+    ) -> Result<(), StoreError> {
+        let res = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", item::s(import_id))
+            .key("sk", item::s(run_sk(run_id)))
+            .update_expression("REMOVE notify_owner, notify_until")
+            .condition_expression("notify_owner = :worker AND attribute_not_exists(notified)")
+            .expression_attribute_values(":worker", item::s(worker))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional(&e) => Ok(()),
             Err(e) => Err(aws_err("UpdateItem")(e)),
         }
     }

@@ -124,19 +124,29 @@ impl Queue for SqsQueue {
                     .send()
                     .await
                     .map_err(|e| service_error("SQS", "SendMessageBatch", e))?;
-                let failed: Vec<&FileMessage> = out
+                let failed: Vec<(&FileMessage, bool)> = out
                     .failed()
                     .iter()
-                    .filter_map(|f| f.id().parse::<usize>().ok())
-                    .filter_map(|i| pending.get(i).copied())
+                    .filter_map(|f| {
+                        let m = pending.get(f.id().parse::<usize>().ok()?).copied()?;
+                        Some((m, f.sender_fault()))
+                    })
                     .collect();
                 if failed.is_empty() {
                     break;
                 }
                 if attempt == 1 {
-                    refused.extend(failed.into_iter().cloned());
+                    // Only what SQS will never take is refused; a message SQS failed on
+                    // its side stays queued in the ledger, and discovery sends it again.
+                    for (m, sender_fault) in failed {
+                        if sender_fault {
+                            refused.push(m.clone());
+                        } else {
+                            tracing::warn!(key = %m.key, "SQS could not take the message; discovery will send it again");
+                        }
+                    }
                 } else {
-                    pending = failed;
+                    pending = failed.into_iter().map(|(m, _)| m).collect();
                 }
             }
         }

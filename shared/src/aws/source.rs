@@ -66,9 +66,13 @@ impl SourceAccess {
                     .set_external_id(external_id.clone())
                     .send()
                     .await
-                    .map_err(|e| SourceError::AssumeRole {
-                        role: role_arn.clone(),
-                        reason: describe_sdk(&e),
+                    .map_err(|e| match super::classify_sdk(&e) {
+                        // STS throttling or a 5xx: worth a retry, not a failed file.
+                        ErrorClass::Retryable => service_error("STS", "AssumeRole", e).into(),
+                        ErrorClass::Permanent => SourceError::AssumeRole {
+                            role: role_arn.clone(),
+                            reason: describe_sdk(&e),
+                        },
                     })?;
                 let c = out.credentials().ok_or_else(|| SourceError::AssumeRole {
                     role: role_arn.clone(),

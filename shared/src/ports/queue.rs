@@ -18,7 +18,9 @@ pub struct FileMessage {
 
 #[async_trait]
 pub trait Queue: Send + Sync {
-    /// Sends every message; returns the ones the queue refused.
+    /// Sends every message; returns the ones the queue refused for good (a message it
+    /// could not take for a passing reason is not returned: its file stays queued and
+    /// discovery sends it again).
     async fn send_all(&self, messages: &[FileMessage]) -> Result<Vec<FileMessage>, StoreError>;
 
     /// Makes a received message invisible for `seconds` from now.

@@ -188,6 +188,15 @@ pub trait Ledger: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
+    /// Gives back the right to send the run's email (the send failed and will be
+    /// tried again), if this worker still holds it.
+    async fn release_notification(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        worker: &str,
+    ) -> Result<(), StoreError>;
+
     /// Records that the run's email went out (or was not wanted).
     async fn mark_notified(&self, import_id: &str, run_id: &str) -> Result<(), StoreError>;
 

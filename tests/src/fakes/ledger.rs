@@ -21,6 +21,8 @@ struct FileItem {
 struct State {
     runs: HashMap<(String, String), (RunRecord, Vec<String>)>,
     files: HashMap<(String, String), FileItem>,
+    /// Who holds each run's right to send its email.
+    notify_owners: HashMap<(String, String), String>,
 }
 
 pub struct FakeLedger {
@@ -339,8 +341,13 @@ impl Ledger for FakeLedger {
     ) -> Result<bool, StoreError> {
         self.faults.enter("ledger.close_run").await?;
         let closed = {
-            let mut s = self.lock();
-            match s.runs.get_mut(&k(&run.import_id, &run.run_id)) {
+            let mut guard = self.lock();
+            let State {
+                runs,
+                notify_owners,
+                ..
+            } = &mut *guard;
+            match runs.get_mut(&k(&run.import_id, &run.run_id)) {
                 Some((r, _))
                     if r.files_done >= r.files_total
                         && !r.notified
@@ -350,7 +357,10 @@ impl Ledger for FakeLedger {
                         RunStatus::from_files(r.files_succeeded, r.files_partial, r.files_failed);
                     r.finished_at.get_or_insert(now);
                     r.notify_until = Some(until);
-                    let _ = worker;
+                    notify_owners.insert(
+                        (run.import_id.clone(), run.run_id.clone()),
+                        worker.to_string(),
+                    );
                     true
                 }
                 _ => false,
@@ -358,6 +368,30 @@ impl Ledger for FakeLedger {
         };
         self.faults.leave("ledger.close_run").await;
         Ok(closed)
+    }
+
+    async fn release_notification(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        worker: &str,
+    ) -> Result<(), StoreError> {
+        self.faults.enter("ledger.release_notification").await?;
+        let mut guard = self.lock();
+        let State {
+            runs,
+            notify_owners,
+            ..
+        } = &mut *guard;
+        let key = k(import_id, run_id);
+        if notify_owners.get(&key).map(String::as_str) == Some(worker)
+            && let Some((r, _)) = runs.get_mut(&key)
+            && !r.notified
+        {
+            r.notify_until = None;
+            notify_owners.remove(&key);
+        }
+        Ok(())
     }
 
     async fn mark_notified(&self, import_id: &str, run_id: &str) -> Result<(), StoreError> {
