@@ -283,11 +283,12 @@ impl Discovery {
                 .await?;
         }
         // The newest key moves on past every listed file except those still waiting to
-        // start, so a file whose message may never have been sent is listed again.
+        // start (sent again or not), so a file whose message may have been lost is
+        // listed again.
         let waiting = |f: &&ListedFile| {
-            known.get(&f.file.key).is_some_and(|k| {
-                k.status == FileStatus::Queued && k.attempts == 0 && !requeued.contains(&f.file.key)
-            })
+            known
+                .get(&f.file.key)
+                .is_some_and(|k| k.status == FileStatus::Queued && k.attempts == 0)
         };
         let newest = match listing.files.iter().position(|f| waiting(&f)) {
             Some(0) => None,
@@ -321,7 +322,13 @@ impl Discovery {
             if let Some(k) = known.get(&f.file.key)
                 && k.status == FileStatus::Queued
                 && k.attempts == 0
-                && k.queued_at.is_some_and(|t| t + STRANDED_AFTER <= now)
+                && let Some(queued_at) = k.queued_at.filter(|t| *t + STRANDED_AFTER <= now)
+                // Taking it moves its queued time on: one tick sends it, and not again
+                // for STRANDED_AFTER (a backlog may still be on its way to it).
+                && self
+                    .ledger
+                    .requeue_file(id, &f.file.key, queued_at, now)
+                    .await?
             {
                 by_run.entry(k.run_id.as_str()).or_default().push(f);
             }

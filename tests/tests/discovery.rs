@@ -491,7 +491,7 @@ async fn a_later_tick_sends_files_claimed_but_never_enqueued() {
         &w,
         "users",
         "in",
-        serde_json::json!({"type": "every", "minutes": 30}),
+        serde_json::json!({"type": "every", "minutes": 5}),
     );
     let clock = FixedClock::new(at(1, 9));
     w.configs.put(&config, clock.now()).await.expect("put");
@@ -521,6 +521,12 @@ async fn a_later_tick_sends_files_claimed_but_never_enqueued() {
     // The stopped run now knows its file, so that file's outcome closes it.
     let run = w.ledger.run("users", "stopped").await.unwrap().unwrap();
     assert_eq!(run.files_total, 1);
+
+    // Sent again, it waits its turn like any other: the next ticks leave it be.
+    clock.set(at(1, 10) + chrono::Duration::minutes(10));
+    let next = tick(&w.discovery, &clock).await;
+    assert!(next.imports[0].requeued.is_empty(), "{next:?}");
+    assert!(drain(&w.env, &w.discovery).await.is_empty());
 }
 
 /// The SDK sends a request again when a response is lost (a timeout after the write):

@@ -501,6 +501,41 @@ impl Ledger for LedgerStore {
         }
     }
 
+    async fn requeue_file(
+        &self,
+        import_id: &str,
+        key: &str,
+        queued_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let res = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", item::s(import_id))
+            .key("sk", item::s(file_sk(key)))
+            .update_expression("SET queued_at = :now")
+            .condition_expression("#status = :queued AND attempts = :zero AND queued_at = :then")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":queued", item::s(FileStatus::Queued.as_str()))
+            .expression_attribute_values(":zero", item::n(0))
+            .expression_attribute_values(":then", item::s(to_key(queued_at)))
+            .expression_attribute_values(":now", item::s(to_key(now)))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            // Ours all the same if an earlier send of this request took effect.
+            Err(e) if is_conditional(&e) => {
+                Ok(self.raw(import_id, &file_sk(key)).await?.is_some_and(|i| {
+                    get_s(&i, "status") == Some(FileStatus::Queued.as_str())
+                        && get_s(&i, "queued_at") == Some(to_key(now).as_str())
+                }))
+            }
+            Err(e) => Err(aws_err("UpdateItem")(e)),
+        }
+    }
+
     async fn set_run_files(
         &self,
         import_id: &str,

@@ -116,6 +116,17 @@ pub trait Ledger: Send + Sync {
     /// Claims a new file for a run; false when the ledger already has it.
     async fn claim_file(&self, file: &FileRecord, now: DateTime<Utc>) -> Result<bool, StoreError>;
 
+    /// Takes a claimed file whose message was never sent (queued, never started,
+    /// queued at `queued_at`) to send it again, moving its queued time to `now`; false
+    /// when it has started or another tick took it first.
+    async fn requeue_file(
+        &self,
+        import_id: &str,
+        key: &str,
+        queued_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
     /// Records the files a run enqueued; a run with none ends as "no new files".
     async fn set_run_files(
         &self,

@@ -168,6 +168,29 @@ impl Ledger for FakeLedger {
         Ok(claimed)
     }
 
+    async fn requeue_file(
+        &self,
+        import_id: &str,
+        key: &str,
+        queued_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.faults.enter("ledger.requeue_file").await?;
+        let taken = match self.lock().files.get_mut(&k(import_id, key)) {
+            Some(f)
+                if f.record.status == FileStatus::Queued
+                    && f.record.attempts == 0
+                    && f.record.queued_at == Some(queued_at) =>
+            {
+                f.record.queued_at = Some(now);
+                true
+            }
+            _ => false,
+        };
+        self.faults.leave("ledger.requeue_file").await;
+        Ok(taken)
+    }
+
     async fn set_run_files(
         &self,
         import_id: &str,
