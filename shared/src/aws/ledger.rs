@@ -58,6 +58,19 @@ pub struct LedgerStore {
 }
 
 impl LedgerStore {
+    /// An UpdateItem on one ledger item (import id, sort key).
+    fn update_item_at(
+        &self,
+        pk: &str,
+        sk: impl Into<String>,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", item::s(pk))
+            .key("sk", item::s(sk))
+    }
+
     pub fn new(ddb: Client, table: impl Into<String>) -> Self {
         Self {
             ddb,
@@ -143,23 +156,6 @@ impl LedgerStore {
             .map(|f| (f.key.clone(), f))
             .collect();
         Ok(keys.iter().filter_map(|k| by_key.remove(k)).collect())
-    }
-
-    /// Gives back claims whose messages could not be sent, so the next run finds the
-    /// files again.
-    pub async fn release_file(&self, import_id: &str, key: &str) -> Result<(), StoreError> {
-        self.ddb
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", item::s(import_id))
-            .key("sk", item::s(file_sk(key)))
-            .condition_expression("#status = :queued")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":queued", item::s(FileStatus::Queued.as_str()))
-            .send()
-            .await
-            .map_err(aws_err("DeleteItem"))?;
-        Ok(())
     }
 
     async fn lease_until(
@@ -509,11 +505,7 @@ impl Ledger for LedgerStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let res = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", item::s(import_id))
-            .key("sk", item::s(file_sk(key)))
+            .update_item_at(import_id, file_sk(key))
             .update_expression("SET queued_at = :now")
             .condition_expression("#status = :queued AND attempts = :zero AND queued_at = :then")
             .expression_attribute_names("#status", "status")
@@ -544,11 +536,7 @@ impl Ledger for LedgerStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut req = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", item::s(import_id))
-            .key("sk", item::s(run_sk(run_id)))
+            .update_item_at(import_id, run_sk(run_id))
             .expression_attribute_values(":n", item::n(keys.len()));
         if keys.is_empty() {
             req = req
@@ -575,11 +563,7 @@ impl Ledger for LedgerStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.ddb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", item::s(import_id))
-            .key("sk", item::s(run_sk(run_id)))
+        self.update_item_at(import_id, run_sk(run_id))
             .update_expression("SET #status = :status, reason = :reason, finished_at = :now")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", item::s(RunStatus::Failed.as_str()))
@@ -600,11 +584,7 @@ impl Ledger for LedgerStore {
         now: DateTime<Utc>,
     ) -> Result<StartOutcome, StoreError> {
         let res = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", item::s(import_id))
-            .key("sk", item::s(file_sk(key)))
+            .update_item_at(import_id, file_sk(key))
             .update_expression(
                 "SET #status = :processing, lease_owner = :worker, lease_until = :until, \
                  started_at = if_not_exists(started_at, :now) ADD attempts :one",
@@ -651,11 +631,7 @@ impl Ledger for LedgerStore {
         lease_until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let res = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", item::s(import_id))
-            .key("sk", item::s(file_sk(key)))
+            .update_item_at(import_id, file_sk(key))
             .update_expression("SET lease_until = :until")
             .condition_expression("lease_owner = :worker AND #status = :processing")
             .expression_attribute_names("#status", "status")
@@ -678,11 +654,7 @@ impl Ledger for LedgerStore {
         worker: &str,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.ddb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", item::s(import_id))
-            .key("sk", item::s(file_sk(key)))
+        self.update_item_at(import_id, file_sk(key))
             .update_expression(
                 "SET #status = :queued, last_error = :error REMOVE lease_owner, lease_until",
             )
@@ -805,11 +777,7 @@ impl Ledger for LedgerStore {
         let status =
             RunStatus::from_files(run.files_succeeded, run.files_partial, run.files_failed);
         let res = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", item::s(&run.import_id))
-            .key("sk", item::s(run_sk(&run.run_id)))
+            .update_item_at(&run.import_id, run_sk(&run.run_id))
             .update_expression(
                 "SET #status = :status, finished_at = if_not_exists(finished_at, :now), \
                  notify_owner = :worker, notify_until = :until",
@@ -847,11 +815,7 @@ impl Ledger for LedgerStore {
         worker: &str,
     ) -> Result<(), StoreError> {
         let res = self
-            .ddb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", item::s(import_id))
-            .key("sk", item::s(run_sk(run_id)))
+            .update_item_at(import_id, run_sk(run_id))
             .update_expression("REMOVE notify_owner, notify_until")
             .condition_expression("notify_owner = :worker AND attribute_not_exists(notified)")
             .expression_attribute_values(":worker", item::s(worker))
@@ -865,11 +829,7 @@ impl Ledger for LedgerStore {
     }
 
     async fn mark_notified(&self, import_id: &str, run_id: &str) -> Result<(), StoreError> {
-        self.ddb
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", item::s(import_id))
-            .key("sk", item::s(run_sk(run_id)))
+        self.update_item_at(import_id, run_sk(run_id))
             .update_expression("SET notified = :t REMOVE notify_owner, notify_until")
             .condition_expression("attribute_exists(sk)")
             .expression_attribute_values(":t", AttributeValue::Bool(true))
