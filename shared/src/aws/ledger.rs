@@ -870,12 +870,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_longest_file_key_the_domain_allows_fits_a_dynamodb_sort_key() {
-        let key = "k".repeat(crate::ledger::MAX_FILE_KEY_BYTES);
-        assert_eq!(file_sk(&key).len(), 1024);
-    }
-
-    #[test]
     fn a_run_lists_as_many_keys_as_fit_in_an_item() {
         let few: Vec<String> = (0..10).map(|i| format!("in/f_{i}.csv")).collect();
         assert_eq!(listed(&few).len(), 10);
