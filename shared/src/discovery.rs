@@ -15,7 +15,7 @@ use tracing::{info, warn};
 
 use crate::Clock;
 use crate::config::{ConfigRecord, ImportStatus};
-use crate::ledger::{FileOutcome, FileRecord, FileStatus, RunStatus, new_run_id};
+use crate::ledger::{FileOutcome, FileRecord, RunStatus, new_run_id};
 use crate::notify;
 use crate::ports::{
     Configs, FileMessage, KnownFile, Ledger, ListedFile, Mailer, ObjectSource, Queue, SourceError,
@@ -285,11 +285,7 @@ impl Discovery {
         // The newest key moves on past every listed file except those still waiting to
         // start (sent again or not), so a file whose message may have been lost is
         // listed again.
-        let waiting = |f: &&ListedFile| {
-            known
-                .get(&f.file.key)
-                .is_some_and(|k| k.status == FileStatus::Queued && k.attempts == 0)
-        };
+        let waiting = |f: &&ListedFile| known.get(&f.file.key).is_some_and(KnownFile::waiting);
         let newest = match listing.files.iter().position(|f| waiting(&f)) {
             Some(0) => None,
             Some(i) => listing.files.get(i - 1),
@@ -320,8 +316,7 @@ impl Discovery {
         let mut by_run: BTreeMap<&str, Vec<&ListedFile>> = BTreeMap::new();
         for f in listed {
             if let Some(k) = known.get(&f.file.key)
-                && k.status == FileStatus::Queued
-                && k.attempts == 0
+                && k.waiting()
                 && let Some(queued_at) = k.queued_at.filter(|t| *t + STRANDED_AFTER <= now)
                 // Taking it moves its queued time on: one tick sends it, and not again
                 // for STRANDED_AFTER (a backlog may still be on its way to it).

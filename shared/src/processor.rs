@@ -90,6 +90,11 @@ impl Default for ProcessorSettings {
 }
 
 impl ProcessorSettings {
+    /// The lease as a span of ledger time.
+    pub fn lease_span(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::minutes(2))
+    }
+
     /// How long a message waits after its `receive_count`th delivery failed retryably:
     /// `retry_base` doubling per receive, at most `retry_max`.
     pub fn retry_delay(&self, receive_count: u32) -> Duration {
@@ -299,8 +304,7 @@ impl Processor {
     ) -> Result<Processed, ProcessError> {
         let last_delivery = delivery.last;
         let now = clock.now();
-        let lease =
-            chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::minutes(2));
+        let lease = self.settings.lease_span();
         let worker = self.settings.worker_id.as_str();
         let attempt = match self
             .ledger
@@ -459,8 +463,7 @@ impl Processor {
                 until: Some(until),
             });
         }
-        let lease =
-            chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::minutes(2));
+        let lease = self.settings.lease_span();
         if !self
             .ledger
             .close_run(run, &self.settings.worker_id, now + lease, now)
@@ -555,8 +558,7 @@ impl Processor {
         clock: &dyn Clock,
     ) -> ProcessError {
         let every = self.settings.lease / 3;
-        let lease =
-            chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::minutes(2));
+        let lease = self.settings.lease_span();
         loop {
             tokio::time::sleep(every).await;
             match self

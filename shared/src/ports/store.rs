@@ -96,6 +96,13 @@ pub struct KnownFile {
     pub queued_at: Option<DateTime<Utc>>,
 }
 
+impl KnownFile {
+    /// Claimed and never started: its message may still be on its way, or lost.
+    pub fn waiting(&self) -> bool {
+        self.status == FileStatus::Queued && self.attempts == 0
+    }
+}
+
 /// The ledger table: runs and files.
 #[async_trait]
 pub trait Ledger: Send + Sync {

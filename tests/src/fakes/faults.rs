@@ -21,14 +21,11 @@ struct State {
     seed: u64,
     /// Percent of every call that fails with a throttle.
     throttle_percent: u64,
-    /// Throttle only these operations (all when empty).
-    throttle_only: Vec<&'static str>,
     fail_nth: Vec<(&'static str, u64)>,
     delays: HashMap<&'static str, Duration>,
     crash: Option<Crash>,
     calls: HashMap<&'static str, u64>,
     throttled: u64,
-    crashes: u64,
 }
 
 /// A fault plan shared by every fake of one world.
@@ -52,13 +49,6 @@ impl Faults {
     /// Throttles `percent` of all calls (pseudo-random, repeatable by seed).
     pub fn throttle(&self, percent: u64) {
         self.lock().throttle_percent = percent;
-    }
-
-    /// Throttles `percent` of the calls of these operations only.
-    pub fn throttle_ops(&self, percent: u64, ops: &[&'static str]) {
-        let mut s = self.lock();
-        s.throttle_percent = percent;
-        s.throttle_only = ops.to_vec();
     }
 
     /// Fails the `nth` call (1-based) of `op` with a throttle.
@@ -90,10 +80,6 @@ impl Faults {
         self.lock().throttled
     }
 
-    pub fn crashes(&self) -> u64 {
-        self.lock().crashes
-    }
-
     /// Resolves when a worker has crashed (the driver then drops it).
     pub async fn crashed(&self) {
         self.crashed.notified().await;
@@ -118,13 +104,9 @@ impl Faults {
             let crash = s.crash.as_ref() == Some(&Crash::Before(op, n));
             if crash {
                 s.crash = None;
-                s.crashes += 1;
             }
-            let targeted = s.throttle_only.is_empty() || s.throttle_only.contains(&op);
             let fail = s.fail_nth.contains(&(op, n))
-                || (s.throttle_percent > 0
-                    && targeted
-                    && Self::next_random(&mut s) % 100 < s.throttle_percent);
+                || (s.throttle_percent > 0 && Self::next_random(&mut s) % 100 < s.throttle_percent);
             if fail && !crash {
                 s.throttled += 1;
             }
@@ -151,7 +133,6 @@ impl Faults {
             let crash = s.crash.as_ref() == Some(&Crash::After(op, n));
             if crash {
                 s.crash = None;
-                s.crashes += 1;
             }
             crash
         };

@@ -60,24 +60,6 @@ impl FakeLedger {
         runs.sort_by(|a, b| a.run_id.cmp(&b.run_id));
         runs
     }
-
-    /// Another worker takes a file's lease (as if this one's had run out).
-    pub fn steal_lease(&self, import_id: &str, key: &str, worker: &str, until: DateTime<Utc>) {
-        let mut s = self.lock();
-        if let Some(f) = s.files.get_mut(&(import_id.to_string(), key.to_string())) {
-            f.lease_owner = Some(worker.to_string());
-            f.lease_until = Some(until);
-            f.record.attempts += 1;
-        }
-    }
-
-    /// Who holds a file's lease.
-    pub fn lease_owner(&self, import_id: &str, key: &str) -> Option<String> {
-        self.lock()
-            .files
-            .get(&(import_id.to_string(), key.to_string()))
-            .and_then(|f| f.lease_owner.clone())
-    }
 }
 
 fn k(a: &str, b: &str) -> (String, String) {

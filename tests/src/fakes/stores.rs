@@ -442,10 +442,6 @@ impl FakeReports {
             faults,
         }
     }
-
-    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
-        lock(&self.objects).get(key).cloned()
-    }
 }
 
 #[async_trait]
@@ -597,13 +593,6 @@ impl FakeQueue {
             .chain(guard.1.iter())
             .map(|e| e.visible_at)
             .min()
-    }
-
-    /// Drops every message (as if the messages never reached the queue).
-    pub fn purge(&self) {
-        let mut guard = lock(&self.state);
-        guard.0.clear();
-        guard.1.clear();
     }
 }
 
