@@ -763,7 +763,16 @@ impl Ledger for LedgerStore {
             // failed). Any other cancellation (a conflict with a concurrent write to the
             // run, a throttle) is worth a retry.
             Err(e) if file_condition_failed(&e) => Ok(None),
-            Err(e) => Err(aws_err("TransactWriteItems")(e)),
+            Err(e) => {
+                let cancelled = e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_transaction_canceled_exception());
+                let mut e = super::service_error("DynamoDB", "TransactWriteItems", e);
+                if cancelled {
+                    e.class = ErrorClass::Retryable;
+                }
+                Err(StoreError::Service(e))
+            }
         }
     }
 

@@ -83,9 +83,13 @@ pub fn s3_config(sdk: &SdkConfig) -> aws_sdk_s3::config::Builder {
     builder
 }
 
-/// Error codes the SDK's own classifiers do not treat as transient but that are
-/// (DynamoDB's transaction conflicts).
-const ALSO_RETRYABLE: &[&str] = &["TransactionInProgressException", "TransactionConflict"];
+/// Error codes the SDK's own classifiers do not treat as transient but that are:
+/// DynamoDB's conflicts with a transaction in progress. (`TransactionConflict` alone is
+/// only a cancellation reason inside a cancelled transaction, which the ledger reads.)
+const ALSO_RETRYABLE: &[&str] = &[
+    "TransactionInProgressException",
+    "TransactionConflictException",
+];
 
 /// Classes an SDK error the way the SDK's retry classifiers do, once its own attempts
 /// are spent: transport failures, timeouts, throttling and transient codes, errors the
