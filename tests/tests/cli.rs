@@ -157,6 +157,20 @@ async fn validate_explains_problems_and_keys() {
         "{}",
         out.stdout
     );
+
+    // An assumed role without an external id is refused (the confused deputy).
+    let mut v = users(&env, "u", "in/users");
+    v["source"]["credentials"] = json!({
+        "type": "assume_role", "role_arn": "arn:aws:iam::111122223333:role/s3imports-reader"
+    });
+    let no_external_id = write(dir.path(), "role.json", &v);
+    let out = s3imports(&env, &["--json", "config", "validate", &no_external_id]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let body: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        body["problems"][0]["field"],
+        "source.credentials.external_id"
+    );
 }
 
 #[tokio::test]

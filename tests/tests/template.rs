@@ -835,5 +835,13 @@ fn customers_can_trust_the_function_roles_by_arn() {
             Some((role.to_string(), "Arn".to_string())),
             "{output}"
         );
+        // AWS: SAM creates `<Function>Role` only for a function without its own `Role`;
+        // otherwise the GetAtt names no resource and the deployment fails.
+        let function = role.trim_end_matches("Role");
+        assert!(!t["Resources"][function].is_null(), "{function}");
+        assert!(
+            t["Resources"][function]["Properties"]["Role"].is_null(),
+            "{function} sets its own Role: SAM makes no {role}"
+        );
     }
 }
