@@ -10,6 +10,7 @@
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -19,7 +20,7 @@ use s3imports::config::ImportConfig;
 use s3imports::limits::Limits;
 use s3imports::mapping::ColumnMapping;
 use s3imports::pgp::{PgpKeyring, decrypt_to};
-use s3imports::processor::{ReadPlan, read_file};
+use s3imports::processor::{Marks, Piece, ReadPlan, read_file};
 use s3imports::report::ReportWriter;
 use s3imports::sink::{Write as SinkWrite, WriteBuilder};
 use s3imports::{Clock, FixedClock};
@@ -203,6 +204,10 @@ fn main() -> anyhow::Result<()> {
             let spool = tempfile::tempdir()?;
             let limits = Limits::default();
             let mut report = ReportWriter::new(tempfile::tempfile()?, limits.max_report_bytes);
+            let marks = Marks {
+                stop: AtomicBool::new(false),
+                every: None,
+            };
             let plan = ReadPlan {
                 config: &config,
                 mappings: &mappings,
@@ -211,6 +216,8 @@ fn main() -> anyhow::Result<()> {
                 spool: spool.path(),
                 builder: &builder,
                 limits: &limits,
+                from: None,
+                marks: &marks,
             };
             let input = std::fs::File::open(&file)?;
             let bytes_in = input.metadata()?.len();
@@ -218,11 +225,17 @@ fn main() -> anyhow::Result<()> {
             let (mut items, mut batches) = (0u64, 0u64);
             let start = Instant::now();
             let file_attributes = builder.file_attributes().clone();
-            let stats = read_file(&plan, input, &mut report, &mut |batch| {
-                items += batch.len() as u64;
+            let stats = read_file(&plan, input, &mut |piece| {
+                let Piece::Rows { writes, failed } = piece else {
+                    return true;
+                };
+                for errors in &failed {
+                    report.row_failed(errors);
+                }
+                items += writes.len() as u64;
                 batches += 1;
                 if build_items {
-                    for (_, write) in batch {
+                    for (_, write) in writes {
                         if let SinkWrite::Put(attrs) = write {
                             // The item as the DynamoDB writer encodes it.
                             let item: std::collections::HashMap<_, _> = file_attributes

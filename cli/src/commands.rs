@@ -363,6 +363,17 @@ pub async fn run_files(
 }
 
 fn file_line(f: &FileRecord) -> String {
+    if let Some(p) = f.in_flight() {
+        return format!(
+            "  {} {}: {} rows so far ({} imported, {} failed) in {} invocation(s)\n",
+            f.status.label(),
+            f.key,
+            p.rows_so_far,
+            p.rows_ingested,
+            p.rows_failed,
+            p.invocations
+        );
+    }
     format!(
         "  {} {}: {} rows ({} imported, {} failed){}{}\n",
         f.status.label(),

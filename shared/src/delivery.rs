@@ -33,6 +33,8 @@ pub struct QueuedMessage {
     pub receive_count: u32,
     /// It came from the dead-letter queue: SQS gave up on it.
     pub dead_letter: bool,
+    /// When the invocation handling it ends (None: no limit).
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 /// What became of one message.
@@ -77,6 +79,7 @@ pub async fn handle(
         receive_count: message.receive_count.max(1),
         last: message.receive_count >= max_receives,
         receipt: message.receipt.clone(),
+        deadline: message.deadline,
     };
     match processor.process(&msg, &delivery, clock).await {
         Ok(p) => RecordOutcome::File(msg, p),

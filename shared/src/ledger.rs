@@ -146,6 +146,13 @@ pub struct FileRecord {
     /// The last retryable failure, kept while the file waits for redelivery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// How far a file in flight has got, kept when it ends. Internal (plaintext
+    /// offsets): `runs` shows [`FileRecord::in_flight`] instead.
+    #[serde(skip)]
+    pub checkpoint: Option<crate::checkpoint::Checkpoint>,
+    /// Processor invocations that worked on the file (continuations included).
+    #[serde(default)]
+    pub invocations: u32,
 }
 
 impl FileRecord {
@@ -179,12 +186,38 @@ impl FileRecord {
             report_key: None,
             attempts: 0,
             last_error: None,
+            checkpoint: None,
+            invocations: 0,
         }
+    }
+
+    /// A file being worked on, as far as its last checkpoint: None once final or
+    /// before any invocation.
+    pub fn in_flight(&self) -> Option<InFlight> {
+        if self.status.is_final() || self.invocations == 0 {
+            return None;
+        }
+        Some(InFlight {
+            rows_so_far: self.rows_total,
+            rows_ingested: self.rows_ingested,
+            rows_failed: self.rows_failed,
+            invocations: self.invocations,
+        })
     }
 
     pub fn name(&self) -> &str {
         self.key.rsplit('/').next().unwrap_or(&self.key)
     }
+}
+
+/// A file in flight, as `runs` (CLI and API) shows it: its counts at the last
+/// checkpoint and the processor invocations it has taken so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InFlight {
+    pub rows_so_far: u64,
+    pub rows_ingested: u64,
+    pub rows_failed: u64,
+    pub invocations: u32,
 }
 
 /// One run of an import.

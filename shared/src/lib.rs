@@ -10,6 +10,7 @@
 //! on in-memory ones.
 
 pub mod aws;
+pub mod checkpoint;
 pub mod clock;
 pub mod config;
 pub mod delivery;

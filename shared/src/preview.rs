@@ -104,7 +104,8 @@ impl From<SourceError> for PreviewError {
             SourceError::InvalidAccessKey { .. } => Self::new(400, MSG_INVALID_ACCESS_KEY, detail),
             SourceError::NoSuchBucket { .. }
             | SourceError::FolderNotFound { .. }
-            | SourceError::NoSuchKey { .. } => Self::new(404, MSG_CHECK_FOLDER, detail),
+            | SourceError::NoSuchKey { .. }
+            | SourceError::Changed { .. } => Self::new(404, MSG_CHECK_FOLDER, detail),
             SourceError::ObjectTooLarge { .. } | SourceError::NotText { .. } => {
                 Self::new(422, "The mapping file could not be read", detail)
             }
@@ -298,7 +299,7 @@ fn read_top(
     json: bool,
     delimiter: u8,
 ) -> Result<Top, PreviewError> {
-    let plaintext = unwrap_file(key, keyring, spool, limits, input)?;
+    let (plaintext, _) = unwrap_file(key, keyring, spool, limits, input)?;
     let options = ReadOptions {
         delimiter,
         max_row_bytes: limits.max_row_bytes,

@@ -20,6 +20,7 @@ use tokio_util::io::SyncIoBridge;
 use tracing::{info, warn};
 
 use crate::Clock;
+use crate::checkpoint::{Checkpoint, ReportProgress};
 use crate::config::{Encryption, ImportConfig, ImportKind};
 use crate::error::{Classify, ErrorClass, ServiceError};
 use crate::ledger::{FileOutcome, FileStatus, RunRecord};
@@ -31,10 +32,12 @@ use crate::naming::FileType;
 use crate::notify::{self, Attachment, ReportDelivery};
 use crate::pgp::{PgpError, PgpKeyring, decrypt_to, looks_like_pgp};
 use crate::ports::{
-    Bounded, Configs, FileMessage, Ledger, Mailer, ObjectSource, Queue, ReportError, Reports,
-    RowWriter, Secrets, SourceError, SourceFolder, StartOutcome, StoreError, report_key,
+    Bounded, Configs, FileMessage, Ledger, Mailer, ObjectBody, ObjectSource, Queue, ReportError,
+    Reports, RowWriter, Secrets, SourceError, SourceFolder, StartOutcome, StoreError, report_key,
 };
-use crate::reader::{FileError, ReadError, ReadOptions, Row, open_reader};
+use crate::reader::{
+    FileError, Position, ReadError, ReadOptions, Resumed, Row, open_reader, resume_reader,
+};
 use crate::report::{ReportSummary, ReportWriter, SPOOL_PREFIX};
 use crate::sink::{Write, WriteBuilder};
 use crate::sniff;
@@ -47,9 +50,11 @@ const BATCH_ROWS: usize = 100;
 const BATCH_BYTES: usize = 1 << 20;
 /// Batches in flight between reader and writer: the bound that keeps memory flat.
 const CHANNEL_DEPTH: usize = 8;
-/// Event batches being written at once; with the sink's own concurrency, up to 16
-/// `BatchWriteItem`s in flight per file.
-const WRITES_IN_FLIGHT: usize = 4;
+/// Event batches being written at once by default (`WRITES_IN_FLIGHT`, the stack's
+/// `WritesInFlight`); with the sink's own concurrency, up to 16 `BatchWriteItem`s in
+/// flight per file.
+pub const DEFAULT_WRITES_IN_FLIGHT: usize = 4;
+pub const ENV_WRITES_IN_FLIGHT: &str = "S3IMPORTS_WRITES_IN_FLIGHT";
 /// The largest mapping file read.
 const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 
@@ -72,6 +77,14 @@ pub struct ProcessorSettings {
     /// to `retry_max`.
     pub retry_base: Duration,
     pub retry_max: Duration,
+    /// Taken off the invocation's deadline: the time to write what is in flight,
+    /// record a checkpoint and send the continuation.
+    pub deadline_margin: Duration,
+    /// How often a long invocation records a checkpoint, so a crash loses at most
+    /// this much work; None: only at the deadline.
+    pub checkpoint_every: Option<Duration>,
+    /// Event batches written at once per file.
+    pub writes_in_flight: usize,
 }
 
 impl Default for ProcessorSettings {
@@ -85,6 +98,13 @@ impl Default for ProcessorSettings {
             visibility: Duration::from_secs(180),
             retry_base: Duration::from_secs(30),
             retry_max: Duration::from_secs(900),
+            deadline_margin: Duration::from_secs(60),
+            checkpoint_every: Some(Duration::from_secs(120)),
+            writes_in_flight: std::env::var(ENV_WRITES_IN_FLIGHT)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|&n| n > 0)
+                .unwrap_or(DEFAULT_WRITES_IN_FLIGHT),
         }
     }
 }
@@ -114,6 +134,9 @@ pub struct Delivery {
     /// and to set when it comes back after a retryable failure. None leaves the
     /// queue's own visibility timeout in charge.
     pub receipt: Option<String>,
+    /// When the invocation ends (Lambda's deadline): the file stops short of it,
+    /// records a checkpoint and continues in a new invocation. None: no limit.
+    pub deadline: Option<tokio::time::Instant>,
 }
 
 /// Everything processing needs, built once per process: the ports it works through
@@ -144,8 +167,19 @@ pub enum Processed {
         rows_failed: u64,
         reason: Option<String>,
     },
+    /// The invocation's time ran out: the file goes on in a continuation from a
+    /// checkpoint after this many rows.
+    Continued { rows_so_far: u64 },
     /// Nothing to do: already finished (a redelivery) or unknown to the ledger.
     Skipped { reason: String },
+}
+
+/// How one invocation's share of a file ended.
+pub enum Step {
+    /// The file is done, with this outcome.
+    Finished(FileOutcome),
+    /// Time ran out: go on from this checkpoint in a continuation.
+    Continued(Checkpoint),
 }
 
 /// A failure of one file.
@@ -306,12 +340,15 @@ impl Processor {
         let now = clock.now();
         let lease = self.settings.lease_span();
         let worker = self.settings.worker_id.as_str();
-        let attempt = match self
+        let (attempt, checkpoint) = match self
             .ledger
             .start_file(&msg.import_id, &msg.key, worker, now + lease, now)
             .await?
         {
-            StartOutcome::Started { attempt } => attempt,
+            StartOutcome::Started {
+                attempt,
+                checkpoint,
+            } => (attempt, checkpoint),
             StartOutcome::AlreadyDone(status) => {
                 // The worker that finished it may have stopped before the run's email.
                 self.notify_pending(&msg.import_id, &msg.run_id, clock)
@@ -344,11 +381,14 @@ impl Processor {
             }
             let heartbeat = self.heartbeat(msg, delivery.receipt.as_deref(), clock);
             let result = tokio::select! {
-                r = self.import_file(msg, clock) => r,
+                r = self.import_file(msg, checkpoint, delivery.deadline, clock) => r,
                 lost = heartbeat => Err(lost),
             };
             match result {
-                Ok(outcome) => outcome,
+                Ok(Step::Finished(outcome)) => outcome,
+                Ok(Step::Continued(checkpoint)) => {
+                    return self.continue_later(msg, &checkpoint, clock).await;
+                }
                 Err(e) if e.is_retryable() && !last_delivery => {
                     warn!(import_id = %msg.import_id, key = %msg.key, error = %e, "retryable failure; SQS will redeliver");
                     self.ledger
@@ -361,6 +401,45 @@ impl Processor {
             }
         };
         self.finish(msg, Some(worker), outcome, clock).await
+    }
+
+    /// Hands the file to a continuation: records the checkpoint with the lease ended
+    /// (the heartbeat has stopped), then sends the file's message again. A crash in
+    /// between leaves this message unacknowledged: its redelivery resumes instead.
+    async fn continue_later(
+        &self,
+        msg: &FileMessage,
+        checkpoint: &Checkpoint,
+        clock: &dyn Clock,
+    ) -> Result<Processed, ProcessError> {
+        let worker = self.settings.worker_id.as_str();
+        // A lease that has already ended: the continuation takes the file at once.
+        let ended = clock.now() - chrono::Duration::seconds(1);
+        if !self
+            .ledger
+            .checkpoint(&msg.import_id, &msg.key, worker, checkpoint, ended)
+            .await?
+        {
+            return Err(lease_lost());
+        }
+        let refused = self.queue.send_all(std::slice::from_ref(msg)).await?;
+        if !refused.is_empty() {
+            // This message comes back instead and resumes from the checkpoint.
+            return Err(ServiceError::new(
+                "SQS",
+                "SendMessageBatch",
+                ErrorClass::Retryable,
+                "the continuation message was refused",
+            )
+            .into());
+        }
+        info!(
+            import_id = %msg.import_id, key = %msg.key,
+            rows_so_far = checkpoint.rows_total, "file continues in a new invocation"
+        );
+        Ok(Processed::Continued {
+            rows_so_far: checkpoint.rows_total,
+        })
     }
 
     /// A message SQS gave up on (it reached the dead-letter queue after repeated
@@ -578,12 +657,7 @@ impl Processor {
                             .await;
                     }
                 }
-                Ok(false) => {
-                    return ProcessError::Busy {
-                        holder: "another worker, which took over the lease".into(),
-                        until: None,
-                    };
-                }
+                Ok(false) => return lease_lost(),
                 // A missed heartbeat is not fatal while the lease still runs.
                 Err(e) => warn!(key = %msg.key, error = %e, "heartbeat failed"),
             }
@@ -593,8 +667,10 @@ impl Processor {
     async fn import_file(
         &self,
         msg: &FileMessage,
+        resume: Option<Checkpoint>,
+        deadline: Option<tokio::time::Instant>,
         clock: &dyn Clock,
-    ) -> Result<FileOutcome, ProcessError> {
+    ) -> Result<Step, ProcessError> {
         let record = self
             .configs
             .get(&msg.import_id)
@@ -604,7 +680,10 @@ impl Processor {
         let bucket = self.sources.connect(&config.source, &config.id).await?;
         let mappings = mapping(&config, bucket.as_ref()).await?;
         let keyring = keyring(self.secrets.as_ref(), &config).await?;
-        let (body, _size) = bucket.open(&msg.key).await?;
+        let (body, layout) = match &resume {
+            None => (bucket.open(&msg.key).await?.0, None),
+            Some(cp) => open_resumed(bucket.as_ref(), msg, cp).await?,
+        };
         let builder = WriteBuilder::new(&config, &mappings, &msg.key, &msg.etag, clock.now());
         let sink = self
             .writer
@@ -615,12 +694,58 @@ impl Processor {
             .prefix(SPOOL_PREFIX)
             .tempfile_in(&spool)?;
         let report_path = report_file.path().to_path_buf();
-        let mut report = ReportWriter::new(report_file.reopen()?, limits.max_report_bytes);
+        let mut report = match &resume {
+            None => ReportWriter::new(report_file.reopen()?, limits.max_report_bytes),
+            Some(cp) => {
+                ReportWriter::resume(report_file.reopen()?, limits.max_report_bytes, &cp.report)
+            }
+        };
+        let report_key = report_key(&msg.import_id, &msg.run_id, &msg.key);
+        let base = resume.clone().unwrap_or_default();
+        let mut parts = ReportParts {
+            key: &report_key,
+            path: &report_path,
+            count: base.report.parts,
+            sent: 0,
+        };
 
+        let marks = Arc::new(Marks {
+            stop: AtomicBool::new(false),
+            every: self.settings.checkpoint_every,
+        });
+        // The margin, but at most a quarter of the time left (a short timeout still
+        // gets most of its time for rows).
+        let stop_at = deadline.map(|d| {
+            let left = d.saturating_duration_since(tokio::time::Instant::now());
+            d.checked_sub(self.settings.deadline_margin.min(left / 4))
+                .unwrap_or(d)
+        });
+        let _timer = match stop_at {
+            // Already past it: stop after the first batch.
+            Some(at) if at <= tokio::time::Instant::now() => {
+                marks.stop.store(true, Ordering::Relaxed);
+                None
+            }
+            Some(at) => {
+                let marks = marks.clone();
+                Some(AbortOnDrop(tokio::spawn(async move {
+                    tokio::time::sleep_until(at).await;
+                    marks.stop.store(true, Ordering::Relaxed);
+                })))
+            }
+            None => None,
+        };
         let independent = builder.independent_rows();
-        let (tx, rx) = mpsc::channel::<Vec<(u64, Write)>>(CHANNEL_DEPTH);
+        let (tx, rx) = mpsc::channel::<Piece>(CHANNEL_DEPTH);
         let input = SyncIoBridge::new(body);
         let key = msg.key.clone();
+        let from = resume.as_ref().zip(layout).map(|(cp, l)| Start {
+            at: cp.position.clone(),
+            layout: l,
+            rows_total: cp.rows_total,
+            rows_failed: cp.rows_failed,
+        });
+        let reading_marks = marks.clone();
         let reading = tokio::task::spawn_blocking(move || {
             let plan = ReadPlan {
                 config: &config,
@@ -630,74 +755,127 @@ impl Processor {
                 spool: &spool,
                 builder: &builder,
                 limits: &limits,
+                from: from.as_ref(),
+                marks: &reading_marks,
             };
-            let mut emit = |batch| tx.blocking_send(batch).is_ok();
-            let stats = read_file(&plan, input, &mut report, &mut emit);
-            (stats, report)
+            read_file(&plan, input, &mut |piece| tx.blocking_send(piece).is_ok())
         });
         let mut ingested = 0u64;
-        let mut rejected = Vec::new();
-        let mut write_error = None;
+        let mut rejected = 0u64;
+        let mut failure: Option<ProcessError> = None;
+        let mut last_mark: Option<Checkpoint> = None;
         let stopped = AtomicBool::new(false);
         let writes = futures::stream::unfold(rx, |mut rx| async {
-            rx.recv().await.map(|batch| (batch, rx))
+            rx.recv().await.map(|piece| (piece, rx))
         })
-        .map(|batch| {
+        .map(|piece| {
             let (sink, stopped) = (&sink, &stopped);
             async move {
-                if stopped.load(Ordering::Relaxed) {
-                    return None; // drain so the reader can finish
+                match piece {
+                    // Drain so the reader can finish.
+                    _ if stopped.load(Ordering::Relaxed) => Written::Skipped,
+                    Piece::Rows { writes, failed } => {
+                        let n = writes.len() as u64;
+                        Written::Rows(sink.write(writes).await.map(|r| (n, r)), failed)
+                    }
+                    Piece::Mark(mark) => Written::Mark(mark),
                 }
-                let n = batch.len() as u64;
-                Some(sink.write(batch).await.map(|r| (n, r)))
             }
         })
-        // Rows of users and auxiliary data can name the same item: their batches go in
-        // row order, so the later row wins.
-        .buffer_unordered(if independent { WRITES_IN_FLIGHT } else { 1 });
+        // In row order, so a mark comes out once every row before it is written, and
+        // rows of users and auxiliary data (which can name the same item) go one
+        // batch at a time: the later row wins.
+        .buffered(if independent {
+            self.settings.writes_in_flight.max(1)
+        } else {
+            1
+        });
         let mut writes = std::pin::pin!(writes);
-        while let Some(result) = writes.next().await {
-            match result {
-                Some(Ok((n, r))) => {
+        while let Some(written) = writes.next().await {
+            let result = match written {
+                Written::Skipped => Ok(()),
+                Written::Rows(Ok((n, r)), failed) => {
                     ingested += n - r.len() as u64;
-                    rejected.extend(r);
+                    for errors in &failed {
+                        report.row_failed(errors);
+                    }
+                    rejected += r.len() as u64;
+                    for r in r {
+                        report.row_failed(&[crate::reader::RowError {
+                            row: r.row,
+                            column: None,
+                            reason: r.reason,
+                            raw: String::new(),
+                        }]);
+                    }
+                    Ok(())
                 }
-                Some(Err(e)) => {
-                    stopped.store(true, Ordering::Relaxed);
-                    write_error.get_or_insert(e);
+                Written::Rows(Err(e), _) => Err(e.into()),
+                Written::Mark(mark) => {
+                    let progress = report.progress(parts.count);
+                    let checkpoint = async {
+                        // A report of only its header stays in the spool (a resumed
+                        // report with no parts writes its header again).
+                        if progress.rows_listed + progress.rows_omitted > 0 {
+                            parts
+                                .send(self.reports.as_ref(), &self.settings.spool_dir)
+                                .await?;
+                        }
+                        Ok::<_, ProcessError>(Checkpoint {
+                            position: mark.at,
+                            rows_total: mark.rows_total,
+                            rows_ingested: base.rows_ingested + ingested,
+                            rows_failed: mark.rows_failed + rejected,
+                            bytes: mark.bytes,
+                            ranged: mark.ranged,
+                            report: ReportProgress {
+                                parts: parts.count,
+                                ..progress
+                            },
+                        })
+                    }
+                    .await;
+                    match checkpoint {
+                        // The reader stopped after it: recorded once the heartbeat ends.
+                        Ok(cp) if mark.last => {
+                            last_mark = Some(cp);
+                            Ok(())
+                        }
+                        Ok(cp) => self.save_checkpoint(msg, &cp, clock).await,
+                        Err(e) => Err(e),
+                    }
                 }
-                None => {}
+            };
+            if let Err(e) = result {
+                stopped.store(true, Ordering::Relaxed);
+                failure.get_or_insert(e);
             }
         }
-        let (stats, mut report) = reading
+        let stats = reading
             .await
             .map_err(|e| ProcessError::ReaderStopped(e.to_string()))?;
-        if let Some(e) = write_error {
-            return Err(e.into());
+        if let Some(e) = failure {
+            return Err(e);
         }
         let mut stats = stats?;
-        for r in &rejected {
-            report.row_failed(&[crate::reader::RowError {
-                row: r.row,
-                column: None,
-                reason: r.reason.clone(),
-                raw: String::new(),
-            }]);
+        if let Some(checkpoint) = last_mark {
+            return Ok(Step::Continued(checkpoint));
         }
-        stats.rows_failed += rejected.len() as u64;
+        stats.rows_failed += rejected;
         let summary = report.finish();
         let mut outcome = FileOutcome {
             rows_total: stats.rows_total,
-            rows_ingested: ingested,
+            rows_ingested: base.rows_ingested + ingested,
             rows_failed: stats.rows_failed,
             bytes: stats.bytes,
             reason: stats.reason,
             report_key: None,
         };
         if outcome.rows_failed > 0 {
-            let key = report_key(&msg.import_id, &msg.run_id, &msg.key);
-            self.reports.upload(&key, &report_path).await?;
-            outcome.report_key = Some(key);
+            parts
+                .join(self.reports.as_ref(), &self.settings.spool_dir)
+                .await?;
+            outcome.report_key = Some(report_key.clone());
             let mut reason = outcome.reason.take().unwrap_or_else(|| {
                 format!(
                     "{} of {} rows failed; see the failed-rows report",
@@ -708,7 +886,194 @@ impl Processor {
             outcome.reason = Some(reason);
         }
         drop(report_file);
-        Ok(outcome)
+        Ok(Step::Finished(outcome))
+    }
+
+    /// Records a checkpoint mid-invocation, keeping the lease.
+    async fn save_checkpoint(
+        &self,
+        msg: &FileMessage,
+        checkpoint: &Checkpoint,
+        clock: &dyn Clock,
+    ) -> Result<(), ProcessError> {
+        let until = clock.now() + self.settings.lease_span();
+        let worker = self.settings.worker_id.as_str();
+        if self
+            .ledger
+            .checkpoint(&msg.import_id, &msg.key, worker, checkpoint, until)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(lease_lost())
+        }
+    }
+}
+
+fn lease_lost() -> ProcessError {
+    ProcessError::Busy {
+        holder: "another worker, which took over the lease".into(),
+        until: None,
+    }
+}
+
+/// Opens a file to resume at its checkpoint: for plaintext that is the object's own
+/// bytes, the header and then the rest from the checkpoint (two ranged GETs); for a
+/// PGP or gzip file, the whole object again (its plaintext is skipped up to the
+/// checkpoint). Either way only while the object is the one started.
+async fn open_resumed(
+    bucket: &dyn SourceFolder,
+    msg: &FileMessage,
+    cp: &Checkpoint,
+) -> Result<(ObjectBody, Option<Resumed>), ProcessError> {
+    let (key, etag) = (msg.key.as_str(), msg.etag.as_str());
+    if !cp.ranged {
+        let body = bucket.open_range(key, etag, 0, None).await?;
+        return Ok((body, Some(Resumed::Whole)));
+    }
+    let at = &cp.position;
+    let head = match at.header {
+        0 => Box::pin(tokio::io::empty()) as ObjectBody,
+        n => bucket.open_range(key, etag, 0, Some(n)).await?,
+    };
+    // A range that starts at the object's end is refused: nothing is left to read.
+    let rest = if at.offset >= msg.size {
+        Box::pin(tokio::io::empty()) as ObjectBody
+    } else {
+        bucket.open_range(key, etag, at.offset, None).await?
+    };
+    Ok((
+        Box::pin(tokio::io::AsyncReadExt::chain(head, rest)),
+        Some(Resumed::Ranged),
+    ))
+}
+
+/// When the reading thread marks a checkpoint: every `every`, and once `stop` is set
+/// (the invocation's deadline is near) for the last time.
+pub struct Marks {
+    pub stop: AtomicBool,
+    pub every: Option<Duration>,
+}
+
+/// What the reading thread hands the writer, in row order.
+pub enum Piece {
+    /// Writes for good rows, and the rows that failed reading or mapping.
+    Rows {
+        writes: Vec<(u64, Write)>,
+        failed: Vec<Vec<crate::reader::RowError>>,
+    },
+    /// Every row before this point has been handed over.
+    Mark(Mark),
+}
+
+/// A point a checkpoint can be taken at, as the reader sees it.
+pub struct Mark {
+    pub at: Position,
+    pub rows_total: u64,
+    pub rows_failed: u64,
+    pub bytes: u64,
+    /// The plaintext is the object's bytes.
+    pub ranged: bool,
+    /// The reader stops here (the deadline is near).
+    pub last: bool,
+}
+
+/// A piece once written.
+enum Written {
+    Rows(
+        Result<(u64, Vec<crate::ports::RejectedRow>), StoreError>,
+        Vec<Vec<crate::reader::RowError>>,
+    ),
+    Mark(Mark),
+    Skipped,
+}
+
+/// Where a resumed read starts.
+pub struct Start {
+    pub at: Position,
+    pub layout: Resumed,
+    pub rows_total: u64,
+    pub rows_failed: u64,
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The failed-rows report as uploaded parts: each checkpoint uploads what the spool
+/// gained since the last, and the file's end joins them into the one report.
+struct ReportParts<'a> {
+    key: &'a str,
+    path: &'a std::path::Path,
+    /// Parts uploaded so far (by every invocation).
+    count: u32,
+    /// Spool bytes already in parts (this invocation's spool).
+    sent: u64,
+}
+
+impl ReportParts<'_> {
+    /// Uploads what the spool holds past the last part, as the next part.
+    async fn send(
+        &mut self,
+        reports: &dyn Reports,
+        spool_dir: &std::path::Path,
+    ) -> Result<(), ProcessError> {
+        let len = std::fs::metadata(self.path)?.len();
+        if len <= self.sent {
+            return Ok(());
+        }
+        let mut src = std::fs::File::open(self.path)?;
+        src.seek(std::io::SeekFrom::Start(self.sent))?;
+        let mut part = tempfile::Builder::new()
+            .prefix(SPOOL_PREFIX)
+            .tempfile_in(spool_dir)?;
+        std::io::copy(&mut src.take(len - self.sent), &mut part)?;
+        part.flush()?;
+        reports
+            .upload(
+                &crate::checkpoint::part_key(self.key, self.count),
+                part.path(),
+            )
+            .await?;
+        self.count += 1;
+        self.sent = len;
+        Ok(())
+    }
+
+    /// Uploads the report: the spool as it is, or (after checkpoints) the parts and
+    /// the spool's rest joined, the parts then deleted.
+    async fn join(
+        &mut self,
+        reports: &dyn Reports,
+        spool_dir: &std::path::Path,
+    ) -> Result<(), ProcessError> {
+        if self.count == 0 {
+            reports.upload(self.key, self.path).await?;
+            return Ok(());
+        }
+        self.send(reports, spool_dir).await?;
+        let keys: Vec<String> = (0..self.count)
+            .map(|n| crate::checkpoint::part_key(self.key, n))
+            .collect();
+        let mut joined = tempfile::Builder::new()
+            .prefix(SPOOL_PREFIX)
+            .tempfile_in(spool_dir)?;
+        for k in &keys {
+            match reports.read_bounded(k, u64::MAX).await? {
+                Bounded::Read(data) => joined.write_all(&data)?,
+                Bounded::TooLarge(_) => {}
+            }
+        }
+        joined.flush()?;
+        reports.upload(self.key, joined.path()).await?;
+        if let Err(e) = reports.delete(&keys).await {
+            warn!(key = %self.key, error = %e, "report parts left to the bucket's expiry");
+        }
+        Ok(())
     }
 }
 
@@ -780,6 +1145,9 @@ pub struct ReadPlan<'a> {
     pub spool: &'a std::path::Path,
     pub builder: &'a WriteBuilder,
     pub limits: &'a Limits,
+    /// Where a resumed read starts; None: at the beginning.
+    pub from: Option<&'a Start>,
+    pub marks: &'a Marks,
 }
 
 #[derive(Debug, Default)]
@@ -789,6 +1157,8 @@ pub struct ReadStats {
     pub bytes: u64,
     /// A reason the file stopped early (rows before it stay ingested).
     pub reason: Option<String>,
+    /// The reader stopped at a last mark (the invocation's deadline).
+    pub stopped: bool,
 }
 
 /// Counts the bytes that pass through a reader.
@@ -818,7 +1188,8 @@ fn head<'a>(mut input: impl Read + 'a) -> std::io::Result<(Vec<u8>, impl Read + 
     Ok((head.clone(), Cursor::new(head).chain(input)))
 }
 
-/// Unwraps the file (PGP, then gzip) and returns the plaintext reader. PGP output is
+/// Unwraps the file (PGP, then gzip) and returns the plaintext reader, and whether
+/// the plaintext is the object's own bytes (neither PGP nor gzip). PGP output is
 /// spooled to a temporary file and handed on only after its integrity and signature
 /// checks pass at the end of the stream. Plaintext past `limits.max_plaintext_bytes`
 /// (decrypted or decompressed) fails with [`TooLarge`]; a file that is not text fails
@@ -829,7 +1200,7 @@ pub fn unwrap_file<'a>(
     spool_dir: &std::path::Path,
     limits: &Limits,
     input: impl Read + Send + 'a,
-) -> Result<Box<dyn Read + 'a>, ProcessError> {
+) -> Result<(Box<dyn Read + 'a>, bool), ProcessError> {
     let (first, input) = head(input)?;
     let plaintext: Box<dyn Read + 'a> = match (keyring, looks_like_pgp(&first)) {
         (Some(_), false) => {
@@ -864,7 +1235,8 @@ pub fn unwrap_file<'a>(
         .trim_end_matches(".gpg")
         .trim_end_matches(".asc")
         .ends_with(".gz");
-    let plaintext: Box<dyn Read + 'a> = if first.starts_with(&GZIP_MAGIC) {
+    let gzip = first.starts_with(&GZIP_MAGIC);
+    let plaintext: Box<dyn Read + 'a> = if gzip {
         let gunzipped =
             flate2::read::MultiGzDecoder::new(std::io::BufReader::with_capacity(IO_BUF, plaintext));
         let (inner, gunzipped) = head(gunzipped)?;
@@ -883,11 +1255,12 @@ pub fn unwrap_file<'a>(
         Box::new(plaintext)
     };
     // The limit applies to what is parsed, so a decompression bomb stops at it too.
-    Ok(Box::new(CapRead::new(
+    let plaintext = Box::new(CapRead::new(
         plaintext,
         limits.max_plaintext_bytes,
         limits.plaintext_parameter,
-    )))
+    ));
+    Ok((plaintext, keyring.is_none() && !gzip))
 }
 
 fn not_text(key: &str, kind: &str) -> ProcessError {
@@ -897,62 +1270,67 @@ fn not_text(key: &str, kind: &str) -> ProcessError {
     }
 }
 
-/// The reading thread: unwrap, read rows, map them, hand batches of writes to `emit`
-/// (which returns false when the writer has stopped) and failed rows to the report.
-/// Also what `make bench` drives, with a counting `emit`.
+/// The reading thread: unwrap, read rows, map them, and hand pieces (batches of
+/// writes with the rows that failed, and marks a checkpoint can be taken at) to `emit`,
+/// which returns false when the writer has stopped. Also what `make bench` drives,
+/// with a counting `emit`.
 pub fn read_file(
     plan: &ReadPlan<'_>,
     input: impl Read + Send,
-    report: &mut ReportWriter,
-    emit: &mut dyn FnMut(Vec<(u64, Write)>) -> bool,
+    emit: &mut dyn FnMut(Piece) -> bool,
 ) -> Result<ReadStats, ProcessError> {
-    let bytes = Arc::new(AtomicU64::new(0));
+    // A ranged resume skipped the object's bytes between the header and the position.
+    let skipped = plan
+        .from
+        .filter(|f| f.layout == Resumed::Ranged)
+        .map_or(0, |f| f.at.offset - f.at.header);
+    let bytes = Arc::new(AtomicU64::new(skipped));
     let input = Counting {
         inner: input,
         count: bytes.clone(),
     };
-    let plaintext = unwrap_file(plan.key, plan.keyring, plan.spool, plan.limits, input)?;
+    let (plaintext, ranged) = unwrap_file(plan.key, plan.keyring, plan.spool, plan.limits, input)?;
     let json = plan.config.file_type == FileType::Json;
     let columns = json.then(|| json_columns(plan.config, plan.mappings));
     let options = ReadOptions {
         delimiter: u8::try_from(u32::from(plan.config.delimiter)).unwrap_or(b','),
         max_row_bytes: plan.limits.max_row_bytes,
     };
-    let mut rows = open_reader(json, plaintext, &options, columns)?;
-    let mapping = CompiledMapping::new(plan.config, plan.mappings, rows.columns())?;
     let mut stats = ReadStats::default();
+    let mut rows = match plan.from {
+        None => open_reader(json, plaintext, &options, columns)?,
+        Some(from) => {
+            stats.rows_total = from.rows_total;
+            stats.rows_failed = from.rows_failed;
+            resume_reader(json, plaintext, &options, columns, &from.at, from.layout)?
+        }
+    };
+    let mapping = CompiledMapping::new(plan.config, plan.mappings, rows.columns())?;
     let mut row = Row::default();
     let mut mapped = MappedRow::default();
-    let mut batch = Vec::with_capacity(BATCH_ROWS);
-    let mut batch_bytes = 0usize;
+    let mut writes = Vec::with_capacity(BATCH_ROWS);
+    let mut failed: Vec<Vec<crate::reader::RowError>> = Vec::new();
+    let mut piece_bytes = 0usize;
+    let mut last_mark = std::time::Instant::now();
     loop {
         match rows.read_row(&mut row) {
             Ok(true) => {
                 stats.rows_total += 1;
+                piece_bytes += row.byte_len();
                 match mapping.map_row(&row, &mut mapped) {
-                    Ok(()) => {
-                        batch_bytes += row.byte_len();
-                        batch.push((mapped.row, plan.builder.build(&mut mapped)));
-                    }
+                    Ok(()) => writes.push((mapped.row, plan.builder.build(&mut mapped))),
                     Err(errors) => {
                         stats.rows_failed += 1;
-                        report.row_failed(&errors);
+                        failed.push(errors);
                     }
-                }
-                if (batch.len() >= BATCH_ROWS || batch_bytes >= BATCH_BYTES)
-                    && !emit(std::mem::take(&mut batch))
-                {
-                    break; // the writer stopped; its error is reported
-                }
-                if batch.is_empty() {
-                    batch_bytes = 0;
                 }
             }
             Ok(false) => break,
             Err(ReadError::Row(e)) => {
                 stats.rows_total += 1;
                 stats.rows_failed += 1;
-                report.row_failed(std::slice::from_ref(&e));
+                piece_bytes += e.raw.len();
+                failed.push(vec![e]);
             }
             Err(ReadError::File(e)) => {
                 let e = ProcessError::from(e);
@@ -969,9 +1347,41 @@ pub fn read_file(
                 break;
             }
         }
+        if writes.len() + failed.len() < BATCH_ROWS && piece_bytes < BATCH_BYTES {
+            continue;
+        }
+        let piece = Piece::Rows {
+            writes: std::mem::take(&mut writes),
+            failed: std::mem::take(&mut failed),
+        };
+        piece_bytes = 0;
+        if !emit(piece) {
+            break; // the writer stopped; its error is reported
+        }
+        // A mark only after a piece: every invocation moves the file on.
+        let last = plan.marks.stop.load(Ordering::Relaxed);
+        let due = plan.marks.every.is_some_and(|e| last_mark.elapsed() >= e);
+        if (last || due) && rows.resumable() {
+            let mark = Mark {
+                at: rows.position(),
+                rows_total: stats.rows_total,
+                rows_failed: stats.rows_failed,
+                bytes: bytes.load(Ordering::Relaxed),
+                ranged,
+                last,
+            };
+            if !emit(Piece::Mark(mark)) {
+                break;
+            }
+            last_mark = std::time::Instant::now();
+            if last {
+                stats.stopped = true;
+                break;
+            }
+        }
     }
-    if !batch.is_empty() {
-        emit(batch);
+    if !writes.is_empty() || !failed.is_empty() {
+        emit(Piece::Rows { writes, failed });
     }
     stats.bytes = bytes.load(Ordering::Relaxed);
     Ok(stats)

@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::Path;
 
+use crate::checkpoint::ReportProgress;
 use crate::limits::{REPORT_PARAMETER, REPORT_ROW_BYTES};
 use crate::reader::RowError;
 
@@ -45,6 +46,40 @@ impl ReportWriter {
         };
         me.write(&HEADER);
         me
+    }
+
+    /// Goes on with a report a checkpoint left off (its earlier lines are in uploaded
+    /// parts, the header with the first), the size limit counting what they hold.
+    pub fn resume(file: File, max_bytes: u64, progress: &ReportProgress) -> Self {
+        let mut me = Self {
+            out: csv::Writer::from_writer(BufWriter::with_capacity(64 * 1024, file)),
+            max_bytes,
+            summary: progress.summary(),
+            full: progress.full,
+        };
+        // No part uploaded yet: the header never left the last invocation's spool.
+        if progress.parts == 0 {
+            me.write(&HEADER);
+        }
+        me
+    }
+
+    /// Writes out what is buffered and tells where the report stands, for a
+    /// checkpoint (the spool file then holds every line so far).
+    pub fn progress(&mut self, parts: u32) -> ReportProgress {
+        if let Err(e) = self.out.flush()
+            && self.summary.error.is_none()
+        {
+            self.summary.error = Some(e.to_string());
+        }
+        ReportProgress {
+            parts,
+            rows_listed: self.summary.rows_listed,
+            rows_omitted: self.summary.rows_omitted,
+            bytes: self.summary.bytes,
+            error: self.summary.error.clone(),
+            full: self.full,
+        }
     }
 
     /// Lists one failed row with each of its reasons.

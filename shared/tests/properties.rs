@@ -1,13 +1,16 @@
 //! Properties over generated inputs (proptest, which shrinks a failure to a minimal
 //! case): CSV written by the `csv` crate reads back field for field, and merging a
-//! batch's writes to the same item gives what writing the rows one by one gives.
+//! batch's writes to the same item gives what writing the rows one by one gives, and
+//! a read resumed from any row's position goes on exactly as the unbroken read.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use std::collections::{BTreeMap, HashMap};
 
 use proptest::prelude::*;
-use s3imports::reader::{ReadOptions, Row, open_reader};
+use s3imports::reader::{
+    Position, ReadError, ReadOptions, Resumed, Row, RowReader, open_reader, resume_reader,
+};
 use s3imports::sink::{FileAttributes, Write, coalesce};
 use s3imports::values::Value;
 
@@ -28,8 +31,95 @@ fn table() -> impl Strategy<Value = (usize, Vec<Vec<String>>)> {
     })
 }
 
+/// Each outcome of reading on (row number, fields or the error, the position after
+/// when it can be resumed from).
+type Outcome = (u64, Result<Vec<Option<String>>, String>, Option<Position>);
+
+fn read_on(reader: &mut dyn RowReader) -> Vec<Outcome> {
+    let mut row = Row::default();
+    let mut out = Vec::new();
+    loop {
+        let got = match reader.read_row(&mut row) {
+            Ok(true) => (
+                row.number(),
+                Ok((0..reader.columns().len())
+                    .map(|i| row.get(i).map(str::to_string))
+                    .collect()),
+            ),
+            Ok(false) => break,
+            Err(ReadError::Row(e)) => (e.row, Err(e.to_string())),
+            Err(ReadError::File(e)) => (0, Err(format!("file: {e}"))),
+        };
+        let stop = got.0 == 0;
+        out.push((got.0, got.1, reader.resumable().then(|| reader.position())));
+        if stop {
+            break;
+        }
+    }
+    out
+}
+
+/// Plaintext with what breaks naive resuming: a byte order mark, CRLF and CR line ends,
+/// blank lines, quoted line breaks, stray quotes, rows of only delimiters; NDJSON or an
+/// array, with blank lines and bad elements.
+fn plaintext() -> impl Strategy<Value = (bool, Vec<u8>)> {
+    let csv = (
+        any::<bool>(),
+        proptest::string::string_regex("(h1,h2|\"h 1\",h2)(\r\n|\n|\r)").unwrap(),
+        proptest::string::string_regex("([a-c,\" ]{0,6}(\r\n|\n|\r)){1,12}").unwrap(),
+    )
+        .prop_map(|(bom, header, body)| {
+            let bom = if bom { "\u{feff}" } else { "" };
+            (false, format!("{bom}{header}{body}").into_bytes())
+        });
+    let element = prop_oneof![
+        proptest::string::string_regex("\\{\"a\": ?\"[a-c,\\]\\[ ]{0,4}\"\\}").unwrap(),
+        Just("{\"a\": 1, \"b\": [1, {\"c\": \"]\"}]}".to_string()),
+        Just("[1]".to_string()),
+        Just("\"x\"".to_string()),
+    ];
+    let json =
+        (any::<bool>(), proptest::collection::vec(element, 1..10)).prop_map(|(array, els)| {
+            let text = if array {
+                format!("[\n {}\n]\n", els.join(" ,\n"))
+            } else {
+                format!("\n{}\n", els.join("\n\n"))
+            };
+            (true, text.into_bytes())
+        });
+    prop_oneof![csv, json]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn a_read_resumed_at_any_row_goes_on_as_the_unbroken_read(
+        (json, bytes) in plaintext(),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let options = ReadOptions::default();
+        let columns = json.then(|| vec!["a".to_string(), "b.c".to_string()]);
+        let Ok(mut reader) = open_reader(json, bytes.as_slice(), &options, columns.clone()) else {
+            return Ok(());
+        };
+        let all = read_on(reader.as_mut());
+        // Resume after any row that leaves the reader between rows.
+        let resumable: Vec<usize> = (0..all.len()).filter(|&i| all[i].0 != 0 && all[i].2.is_some()).collect();
+        if resumable.is_empty() {
+            return Ok(());
+        }
+        let i = resumable[cut.index(resumable.len())];
+        let at = all[i].2.clone().unwrap();
+        let rest = &all[i + 1..];
+        let mut whole = resume_reader(json, bytes.as_slice(), &options, columns.clone(), &at, Resumed::Whole).unwrap();
+        prop_assert_eq!(read_on(whole.as_mut()), rest.to_vec());
+        let header = at.header as usize;
+        let ranged_bytes = [&bytes[..header], &bytes[at.offset as usize..]].concat();
+        let mut ranged = resume_reader(json, ranged_bytes.as_slice(), &options, columns, &at, Resumed::Ranged).unwrap();
+        // The ranged read sees the same rows; its offsets are of the whole file too.
+        prop_assert_eq!(read_on(ranged.as_mut()), rest.to_vec());
+    }
 
     #[test]
     fn csv_written_by_the_csv_crate_reads_back_field_for_field(

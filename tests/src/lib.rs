@@ -739,6 +739,53 @@ impl Pipeline {
         .unwrap_or_else(|e| panic!("processor handler: {e}"))
     }
 
+    /// Delivers the queue's messages, one invocation each with `budget` to its
+    /// deadline (a continuation's message included), until the queue is empty or
+    /// `max` invocations; returns the number of invocations.
+    pub async fn drain_within(
+        &self,
+        clock: &dyn Clock,
+        budget: std::time::Duration,
+        max: u32,
+    ) -> u32 {
+        let mut invocations = 0;
+        loop {
+            let messages = self.take_messages().await;
+            if messages.is_empty() {
+                return invocations;
+            }
+            if invocations >= max {
+                // Back on the queue for a later drain.
+                s3imports::ports::Queue::send_all(&self.queue, &messages)
+                    .await
+                    .unwrap_or_else(|e| panic!("send: {e}"));
+                return invocations;
+            }
+            for m in messages {
+                invocations += 1;
+                let (import_id, key) = (m.import_id.clone(), m.key.clone());
+                let mut event = sqs_event(&[(m, 1)]);
+                let deadline = std::time::SystemTime::now() + budget;
+                event.context.deadline = deadline
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                let response = s3imports_processor::handler(
+                    &self.processor,
+                    &self.dlq_name,
+                    clock,
+                    s3imports::delivery::DEFAULT_MAX_RECEIVES,
+                    event,
+                )
+                .await
+                .unwrap_or_else(|e| panic!("processor handler: {e}"));
+                if !response.batch_item_failures.is_empty() {
+                    let file = self.processor.ledger.file(&import_id, &key).await;
+                    panic!("invocation {invocations} failed: {file:?}");
+                }
+            }
+        }
+    }
+
     /// One tick, then every queued file through the processor.
     pub async fn run(&self, clock: &dyn Clock) -> (TickReport, Vec<FileMessage>, SqsBatchResponse) {
         let report = self.tick(clock).await;

@@ -150,6 +150,8 @@ async fn enqueues_only_new_matching_files_directly_in_the_folder() {
         report_key: None,
         attempts: 1,
         last_error: None,
+        checkpoint: None,
+        invocations: 1,
     };
     // Claimed five minutes before the run by another tick, its message on its way.
     let old_key = old.key.clone();

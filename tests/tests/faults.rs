@@ -349,6 +349,7 @@ async fn a_lease_lost_mid_file_refuses_the_late_workers_writes_and_outcome() {
                 receive_count: 1,
                 last: false,
                 receipt: None,
+                deadline: None,
             };
             w1.process(&msg, &delivery, clock.as_ref()).await
         })
@@ -366,6 +367,7 @@ async fn a_lease_lost_mid_file_refuses_the_late_workers_writes_and_outcome() {
                 receive_count: 2,
                 last: false,
                 receipt: None,
+                deadline: None,
             },
             w.clock.as_ref(),
         )
@@ -409,4 +411,28 @@ async fn a_lease_lost_mid_file_refuses_the_late_workers_writes_and_outcome() {
     assert_eq!(file.rows_ingested, 500);
     assert_users_last_row_wins(&w, 500);
     assert_runs_complete(&w, 500);
+}
+
+#[tokio::test]
+async fn a_crash_mid_file_resumes_from_the_last_checkpoint_not_row_one() {
+    let w = world_with(5, events(), &[("Purchase_20261127.csv", events_csv(2_000))]).await;
+    // A checkpoint after every batch of 100 rows; the worker dies before its 15th write.
+    let mut p = w.worker("worker-1", Duration::from_secs(120));
+    p.settings.checkpoint_every = Some(Duration::ZERO);
+    p.settings.writes_in_flight = 1;
+    w.faults.crash(Crash::Before("writer.write", 15));
+    let drive = w.drive_with(&p, 20).await;
+    println!(
+        "crash at batch 15 of 20 with checkpoints: {} deliveries, {} row writes applied for 2,000 rows",
+        drive.deliveries,
+        w.writer.applied()
+    );
+    assert_eq!(drive.crashes, 1, "{drive:?}");
+    // Resumed after batch 14: no batch before it was written again (from row 1, the
+    // 1,400 rows before the crash would have been written twice).
+    assert_eq!(w.writer.applied(), 2_000);
+    let f = &w.ledger.all_files()[0];
+    assert_eq!(f.invocations, 2);
+    assert_events_once(&w, 2_000);
+    assert_runs_complete(&w, 2_000);
 }

@@ -722,7 +722,7 @@ async fn a_dead_workers_file_is_taken_over_and_a_live_one_is_left_alone() {
         .unwrap();
     assert!(matches!(
         started,
-        s3imports::ports::StartOutcome::Started { attempt: 1 }
+        s3imports::ports::StartOutcome::Started { attempt: 1, .. }
     ));
     let busy = w.pipe.process(&messages, &c).await;
     assert_eq!(

@@ -189,6 +189,7 @@ fn limits_come_from_parameters() {
         (ENV_MAX_ROW_BYTES, "MaxRowBytes"),
         (ENV_MAX_REPORT_MB, "FailedRowsReportMaxMB"),
         (ENV_STORAGE_MB, "ProcessorEphemeralStorageMB"),
+        (s3imports::processor::ENV_WRITES_IN_FLIGHT, "WritesInFlight"),
     ] {
         assert_eq!(
             ref_target(&env[name]),
@@ -225,6 +226,32 @@ fn processor_may_change_message_visibility() {
     assert!(
         actions.iter().any(|a| a == "sqs:ChangeMessageVisibility"),
         "no sqs:ChangeMessageVisibility on FilesQueue: {actions:?}"
+    );
+}
+
+/// A file that outlasts an invocation sends its own continuation (SendMessageBatch
+/// is authorised as sqs:SendMessage), and the joined report's parts are deleted.
+#[test]
+fn processor_may_send_continuations_and_delete_report_parts() {
+    let t = template();
+    let actions = actions_on(&t, "ProcessorFunction", "FilesQueue.Arn");
+    assert!(
+        actions.iter().any(|a| a == "sqs:SendMessage"),
+        "no sqs:SendMessage on FilesQueue: {actions:?}"
+    );
+    let statements = t["Resources"]["ProcessorFunction"]["Properties"]["Policies"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["Statement"].as_sequence().into_iter().flatten());
+    let on_reports: Vec<&str> = statements
+        .filter(|s| format!("{:?}", s["Resource"]).contains("ReportsBucket.Arn"))
+        .flat_map(|s| s["Action"].as_sequence().into_iter().flatten())
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        on_reports.contains(&"s3:DeleteObject"),
+        "no s3:DeleteObject on the reports: {on_reports:?}"
     );
 }
 

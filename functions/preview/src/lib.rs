@@ -182,6 +182,7 @@ fn page_error(e: PageError) -> PreviewError {
 fn file_value(f: &FileRecord) -> Value {
     let mut v = serde_json::to_value(f).unwrap_or_default();
     v["status_label"] = json!(f.status.label());
+    v["in_flight"] = json!(f.in_flight());
     v
 }
 

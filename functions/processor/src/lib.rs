@@ -24,8 +24,10 @@ pub async fn handler(
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
     let mut response = SqsBatchResponse::default();
+    let deadline = deadline(&event.context);
     for record in &event.payload.records {
-        let message = queued(record, dlq_name);
+        let mut message = queued(record, dlq_name);
+        message.deadline = deadline;
         if let RecordOutcome::Retry(_) =
             delivery::handle(processor, clock, max_receives, &message).await
         {
@@ -35,6 +37,19 @@ pub async fn handler(
         }
     }
     Ok(response)
+}
+
+/// The invocation's deadline (Lambda's, in milliseconds since the epoch) as an
+/// instant; None when the context has none (a local run).
+pub fn deadline(context: &lambda_runtime::Context) -> Option<tokio::time::Instant> {
+    if context.deadline == 0 {
+        return None;
+    }
+    let end = std::time::UNIX_EPOCH + std::time::Duration::from_millis(context.deadline);
+    let left = end
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    Some(tokio::time::Instant::now() + left)
 }
 
 /// An SQS record of the event as the domain's message.
@@ -53,5 +68,6 @@ pub fn queued(record: &SqsMessage, dlq_name: &str) -> QueuedMessage {
             .as_deref()
             .and_then(|arn| arn.rsplit(':').next())
             .is_some_and(|queue| queue == dlq_name),
+        deadline: None,
     }
 }

@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use super::backoff;
 use super::configs::{aws_err, build_err};
 use super::item::{self, Item, get_n, get_s};
+use crate::checkpoint::Checkpoint;
 use crate::clock::{from_key, to_key};
 use crate::error::{ErrorClass, ServiceError};
 use crate::ledger::{
@@ -69,6 +70,20 @@ impl LedgerStore {
             .table_name(&self.table)
             .key("pk", item::s(pk))
             .key("sk", item::s(sk))
+    }
+
+    /// An UpdateItem on a file this worker holds the lease of (processing, owned).
+    fn update_held(
+        &self,
+        import_id: &str,
+        key: &str,
+        worker: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.update_item_at(import_id, file_sk(key))
+            .condition_expression("lease_owner = :worker AND #status = :processing")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":worker", item::s(worker))
+            .expression_attribute_values(":processing", item::s(FileStatus::Processing.as_str()))
     }
 
     pub fn new(ddb: Client, table: impl Into<String>) -> Self {
@@ -356,6 +371,23 @@ impl ConditionalCheck for aws_sdk_dynamodb::operation::update_item::UpdateItemEr
     }
 }
 
+/// An update of a held file: true when made, false when the lease is no longer held.
+fn held<R>(
+    res: Result<
+        R,
+        aws_smithy_runtime_api::client::result::SdkError<
+            aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+            aws_smithy_runtime_api::http::Response,
+        >,
+    >,
+) -> Result<bool, StoreError> {
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if is_conditional(&e) => Ok(false),
+        Err(e) => Err(aws_err("UpdateItem")(e)),
+    }
+}
+
 fn file_from_item(import_id: &str, i: &Item) -> FileRecord {
     let time = |k: &str| get_s(i, k).and_then(from_key);
     FileRecord {
@@ -380,6 +412,8 @@ fn file_from_item(import_id: &str, i: &Item) -> FileRecord {
         report_key: get_s(i, "report_key").map(str::to_string),
         attempts: get_n(i, "attempts").unwrap_or(0),
         last_error: get_s(i, "last_error").map(str::to_string),
+        checkpoint: get_s(i, "checkpoint").and_then(Checkpoint::from_json),
+        invocations: get_n(i, "invocations").unwrap_or(0),
     }
 }
 
@@ -587,7 +621,7 @@ impl Ledger for LedgerStore {
             .update_item_at(import_id, file_sk(key))
             .update_expression(
                 "SET #status = :processing, lease_owner = :worker, lease_until = :until, \
-                 started_at = if_not_exists(started_at, :now) ADD attempts :one",
+                 started_at = if_not_exists(started_at, :now) ADD attempts :one, invocations :one",
             )
             .condition_expression(
                 "attribute_exists(sk) AND (#status = :queued OR (#status = :processing AND lease_until < :now))",
@@ -608,6 +642,10 @@ impl Ledger for LedgerStore {
                     .attributes()
                     .and_then(|a| get_n(a, "attempts"))
                     .unwrap_or(1),
+                checkpoint: out
+                    .attributes()
+                    .and_then(|a| get_s(a, "checkpoint"))
+                    .and_then(Checkpoint::from_json),
             }),
             Err(e) if is_conditional(&e) => {
                 let Some(f) = self.file(import_id, key).await? else {
@@ -631,20 +669,37 @@ impl Ledger for LedgerStore {
         lease_until: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let res = self
-            .update_item_at(import_id, file_sk(key))
+            .update_held(import_id, key, worker)
             .update_expression("SET lease_until = :until")
-            .condition_expression("lease_owner = :worker AND #status = :processing")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":worker", item::s(worker))
-            .expression_attribute_values(":processing", item::s(FileStatus::Processing.as_str()))
             .expression_attribute_values(":until", item::s(to_key(lease_until)))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional(&e) => Ok(false),
-            Err(e) => Err(aws_err("UpdateItem")(e)),
-        }
+        held(res)
+    }
+
+    async fn checkpoint(
+        &self,
+        import_id: &str,
+        key: &str,
+        worker: &str,
+        checkpoint: &Checkpoint,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let res = self
+            .update_held(import_id, key, worker)
+            .update_expression(
+                "SET checkpoint = :checkpoint, lease_until = :until, attempts = :zero, \
+                 rows_total = :total, rows_ingested = :ingested, rows_failed = :failed",
+            )
+            .expression_attribute_values(":checkpoint", item::s(checkpoint.to_json()))
+            .expression_attribute_values(":until", item::s(to_key(lease_until)))
+            .expression_attribute_values(":zero", item::n(0))
+            .expression_attribute_values(":total", item::n(checkpoint.rows_total))
+            .expression_attribute_values(":ingested", item::n(checkpoint.rows_ingested))
+            .expression_attribute_values(":failed", item::n(checkpoint.rows_failed))
+            .send()
+            .await;
+        held(res)
     }
 
     async fn release_lease(
@@ -654,16 +709,12 @@ impl Ledger for LedgerStore {
         worker: &str,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.update_item_at(import_id, file_sk(key))
+        self.update_held(import_id, key, worker)
             .update_expression(
                 "SET #status = :queued, last_error = :error REMOVE lease_owner, lease_until",
             )
             .expression_attribute_values(":error", item::s(error))
-            .condition_expression("lease_owner = :worker AND #status = :processing")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":worker", item::s(worker))
             .expression_attribute_values(":queued", item::s(FileStatus::Queued.as_str()))
-            .expression_attribute_values(":processing", item::s(FileStatus::Processing.as_str()))
             .send()
             .await
             .map_err(aws_err("UpdateItem"))?;

@@ -25,6 +25,7 @@ pub fn queued(m: &aws_sdk_sqs::types::Message) -> crate::delivery::QueuedMessage
             .and_then(|c| c.parse().ok())
             .unwrap_or(1),
         dead_letter: false,
+        deadline: None,
     }
 }
 

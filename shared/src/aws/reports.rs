@@ -105,6 +105,19 @@ impl Reports for ReportStore {
         Ok(())
     }
 
+    async fn delete(&self, keys: &[String]) -> Result<(), ReportError> {
+        for key in keys {
+            self.s3
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| service_error("S3", "DeleteObject", e))?;
+        }
+        Ok(())
+    }
+
     async fn read_bounded(&self, key: &str, max_bytes: u64) -> Result<Bounded, ReportError> {
         let object = self.open(key).await?;
         if object.size > max_bytes {

@@ -219,6 +219,11 @@ where
         Some("NoSuchBucket") => SourceError::NoSuchBucket {
             bucket: bucket.into(),
         },
+        Some("PreconditionFailed") => SourceError::Changed {
+            bucket: bucket.into(),
+            key: key.unwrap_or_default().into(),
+            etag: String::new(),
+        },
         Some("NoSuchKey") => SourceError::NoSuchKey {
             bucket: bucket.into(),
             key: key.unwrap_or_default().into(),
@@ -331,6 +336,34 @@ impl SourceFolder for SourceBucket {
     async fn open(&self, key: &str) -> Result<(ObjectBody, u64), SourceError> {
         let (body, size) = self.get(key).await?;
         Ok((Box::pin(body.into_async_read()), size))
+    }
+
+    async fn open_range(
+        &self,
+        key: &str,
+        etag: &str,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<ObjectBody, SourceError> {
+        let range = match to {
+            Some(to) => format!("bytes={from}-{}", to.saturating_sub(1)),
+            None => format!("bytes={from}-"),
+        };
+        let mut get = self.client.get_object().bucket(&self.bucket).key(key);
+        if !etag.is_empty() {
+            get = get.if_match(etag);
+        }
+        let out = get.range(range).send().await.map_err(|e| {
+            match s3_error("GetObject", e, &self.bucket, &self.folder, Some(key)) {
+                SourceError::Changed { bucket, key, .. } => SourceError::Changed {
+                    bucket,
+                    key,
+                    etag: etag.to_string(),
+                },
+                other => other,
+            }
+        })?;
+        Ok(Box::pin(out.body.into_async_read()))
     }
 
     async fn read_text(&self, key: &str, max: u64) -> Result<String, SourceError> {

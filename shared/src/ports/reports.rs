@@ -61,6 +61,9 @@ pub trait Reports: Send + Sync {
     /// Uploads a spooled report.
     async fn upload(&self, key: &str, path: &Path) -> Result<(), ReportError>;
 
+    /// Deletes objects (a report's parts, once joined).
+    async fn delete(&self, keys: &[String]) -> Result<(), ReportError>;
+
     /// Reads a report whole if it has at most `max_bytes`.
     async fn read_bounded(&self, key: &str, max_bytes: u64) -> Result<Bounded, ReportError>;
 }

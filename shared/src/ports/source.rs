@@ -31,6 +31,15 @@ pub enum SourceError {
     FolderNotFound { bucket: String, folder: String },
     #[error("the file s3://{bucket}/{key} no longer exists")]
     NoSuchKey { bucket: String, key: String },
+    /// A file being resumed was replaced by another object under its name.
+    #[error(
+        "s3://{bucket}/{key} changed while it was being imported (its ETag is no longer {etag}); upload the new file under a new name"
+    )]
+    Changed {
+        bucket: String,
+        key: String,
+        etag: String,
+    },
     #[error("s3://{bucket}/{key} is {size} bytes; at most {max} are read")]
     ObjectTooLarge {
         bucket: String,
@@ -128,6 +137,17 @@ pub trait SourceFolder: Send + Sync {
 
     /// Streams an object; returns its body and size.
     async fn open(&self, key: &str) -> Result<(ObjectBody, u64), SourceError>;
+
+    /// Streams bytes `from..to` (`None`: to the end) of an object, only while its ETag
+    /// is still `etag` (a resumed file must be the file that was started):
+    /// [`SourceError::Changed`] otherwise.
+    async fn open_range(
+        &self,
+        key: &str,
+        etag: &str,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<ObjectBody, SourceError>;
 
     /// Reads a small text object whole (a mapping file), refusing anything over `max`.
     async fn read_text(&self, key: &str, max: u64) -> Result<String, SourceError>;

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::checkpoint::Checkpoint;
 use crate::config::{ConfigRecord, ImportConfig, ImportStatus};
 use crate::error::{Classify, ErrorClass, ServiceError};
 use crate::ledger::{FileOutcome, FileRecord, FileStatus, RunRecord};
@@ -77,8 +78,12 @@ pub trait Configs: Send + Sync {
 /// What happened when a worker asked to start a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartOutcome {
-    /// This worker holds the lease now.
-    Started { attempt: u32 },
+    /// This worker holds the lease now; `attempt` counts starts since the file last
+    /// made progress, and `checkpoint` is where to go on from.
+    Started {
+        attempt: u32,
+        checkpoint: Option<Checkpoint>,
+    },
     /// The file already has its final outcome: nothing to do (redelivery).
     AlreadyDone(FileStatus),
     /// Another live worker holds the lease until this time.
@@ -169,6 +174,19 @@ pub trait Ledger: Send + Sync {
         import_id: &str,
         key: &str,
         worker: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Records how far this worker has imported the file, keeping its lease until
+    /// `lease_until` (`now` hands it straight to a continuation); false when the lease
+    /// is lost. Progress resets the attempts: only starts without progress count
+    /// towards giving up.
+    async fn checkpoint(
+        &self,
+        import_id: &str,
+        key: &str,
+        worker: &str,
+        checkpoint: &Checkpoint,
         lease_until: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 
 use super::row::{FileError, RawRow, ReadError, Row, RowError};
-use super::{BOM, MAX_FIELDS, ReadOptions, RowReader};
+use super::{BOM, MAX_FIELDS, Position, ReadOptions, Resumed, RowReader, skip};
 
 /// Drops a UTF-8 byte order mark at the start of a stream. It must go before the csv
 /// parser sees it, or a quoted first header would not read as quoted.
@@ -14,6 +14,8 @@ struct SkipBom<R> {
     head_len: usize,
     head_pos: usize,
     checked: bool,
+    /// A byte order mark was dropped (it still counts in plaintext offsets).
+    stripped: bool,
 }
 
 impl<R: Read> SkipBom<R> {
@@ -24,6 +26,7 @@ impl<R: Read> SkipBom<R> {
             head_len: 0,
             head_pos: 0,
             checked: false,
+            stripped: false,
         }
     }
 }
@@ -43,6 +46,7 @@ impl<R: Read> Read for SkipBom<R> {
             self.checked = true;
             if self.head[..self.head_len] == *BOM {
                 self.head_len = 0;
+                self.stripped = true;
             }
         }
         if self.head_pos < self.head_len {
@@ -125,6 +129,12 @@ pub struct CsvRowReader<R: Read> {
     /// The file's last line, once its end is reached.
     last_line: u64,
     done: bool,
+    /// Bytes consumed after any byte order mark.
+    consumed: u64,
+    /// The plaintext offset where the header ends.
+    header: u64,
+    /// Lines before the ones `csv_core` counted (a resumed read starts mid-file).
+    line_base: u64,
 }
 
 impl<R: Read> CsvRowReader<R> {
@@ -151,6 +161,9 @@ impl<R: Read> CsvRowReader<R> {
             after_nl: false,
             last_line: 0,
             done: false,
+            consumed: 0,
+            header: 0,
+            line_base: 0,
         };
         // Blank lines before the header are skipped by the parser itself.
         if !me.read_record()? {
@@ -185,7 +198,39 @@ impl<R: Read> CsvRowReader<R> {
             columns.push(name.to_string());
         }
         me.columns = columns;
+        me.header = me.offset();
         Ok(me)
+    }
+
+    /// The plaintext offset read to (a byte order mark included).
+    fn offset(&self) -> u64 {
+        self.consumed + if self.input.get_ref().stripped { 3 } else { 0 }
+    }
+
+    /// The physical line `csv_core` is on, counted from the file's start.
+    fn line(&self) -> u64 {
+        self.core.line() + self.line_base
+    }
+
+    /// Goes on from `at`, the header just read (see [`super::resume_reader`]).
+    pub fn resume(&mut self, at: &Position, layout: Resumed) -> Result<(), FileError> {
+        let here = self.offset();
+        if here != at.header || at.offset < here || at.line < self.core.line() {
+            return Err(FileError::Resume(format!(
+                "the header ends at byte {here}, the checkpoint's at byte {}",
+                at.header
+            )));
+        }
+        if layout == Resumed::Whole {
+            skip(&mut self.input, at.offset - here)?;
+        }
+        self.consumed += at.offset - here;
+        self.line_base = at.line - self.core.line();
+        self.number = at.row;
+        self.yielded = u64::from(at.row > 1);
+        self.prev_cr = at.after_cr;
+        self.after_nl = at.after_nl;
+        Ok(())
     }
 
     /// Reads one record (blank lines are skipped by the parser) into `self.record`;
@@ -200,7 +245,7 @@ impl<R: Read> CsvRowReader<R> {
         rec.unclosed_quote = false;
         // csv_core counts lines from 1; after a record ended by `\r` its `\n` is still
         // to come, and belongs to the line before.
-        rec.first_line = self.core.line();
+        rec.first_line = self.core.line() + self.line_base;
         if self.prev_cr && self.input.fill_buf()?.first() == Some(&b'\n') {
             rec.first_line += 1;
         }
@@ -215,7 +260,7 @@ impl<R: Read> CsvRowReader<R> {
             if probe {
                 self.eof_probed = true;
                 // The file's last line, for a record the end of the file cut off.
-                self.last_line = self.core.line() - u64::from(self.after_nl);
+                self.last_line = (self.core.line() + self.line_base) - u64::from(self.after_nl);
                 input = b"\n";
             }
             let (res, nin, nout, nend) = if rec.oversized {
@@ -242,6 +287,7 @@ impl<R: Read> CsvRowReader<R> {
                 self.after_nl = ended_nl;
                 self.input.consume(nin);
                 rec.raw_bytes += nin as u64;
+                self.consumed += nin as u64;
             }
             // The probe's line break is no data of the file.
             if !rec.oversized && !in_quotes {
@@ -287,7 +333,7 @@ impl<R: Read> CsvRowReader<R> {
                     rec.last_line = if rec.unclosed_quote {
                         self.last_line
                     } else {
-                        self.core.line() - u64::from(ended_nl)
+                        (self.core.line() + self.line_base) - u64::from(ended_nl)
                     }
                     .max(rec.first_line);
                     return Ok(true);
@@ -327,6 +373,22 @@ impl<R: Read> CsvRowReader<R> {
 impl<R: Read> RowReader for CsvRowReader<R> {
     fn columns(&self) -> &[String] {
         &self.columns
+    }
+
+    fn resumable(&self) -> bool {
+        !self.done && self.pending.is_none()
+    }
+
+    fn position(&self) -> Position {
+        Position {
+            offset: self.offset(),
+            header: self.header,
+            row: self.number,
+            line: self.line(),
+            after_cr: self.prev_cr,
+            after_nl: self.after_nl,
+            in_array: false,
+        }
     }
 
     fn read_row(&mut self, row: &mut Row) -> Result<bool, ReadError> {

@@ -8,7 +8,7 @@ use serde::de::DeserializeSeed;
 
 use super::json_fields::{Out, PathsSeed, RowSeed};
 use super::row::{FileError, RawRow, ReadError, Row, RowError};
-use super::{BOM, ReadOptions, RowReader};
+use super::{BOM, Position, ReadOptions, Resumed, RowReader, skip};
 
 /// Where each wanted JSON key goes: top-level keys, and `parent.child` paths by parent.
 #[derive(Debug, Default)]
@@ -84,6 +84,8 @@ pub struct JsonRowReader<R: Read> {
     /// The current element's full size in bytes (it may exceed what `buf` kept).
     element_bytes: u64,
     done: bool,
+    /// Where the first element may start (after a byte order mark, blanks, `[`).
+    header: u64,
 }
 
 /// How many elements to read ahead looking for an object to take columns from (also
@@ -143,6 +145,7 @@ impl<R: Read> JsonRowReader<R> {
             max_row_bytes: options.max_row_bytes.max(1),
             element_bytes: 0,
             done: false,
+            header: offset,
         };
         let columns = match columns {
             Some(c) => c,
@@ -151,6 +154,51 @@ impl<R: Read> JsonRowReader<R> {
         me.index = ColumnIndex::new(&columns);
         me.columns = columns;
         Ok(me)
+    }
+
+    /// A reader that goes on from `at` (see [`super::resume_reader`]). What comes
+    /// before the first element is only a byte order mark, blanks and `[`, so it is
+    /// skipped, not read again: the shape comes from the checkpoint.
+    pub fn resumed(
+        read: R,
+        columns: Vec<String>,
+        options: &ReadOptions,
+        at: &Position,
+        layout: Resumed,
+    ) -> Result<Self, FileError> {
+        if at.offset < at.header {
+            return Err(FileError::Resume(format!(
+                "its position {} is before its first row at {}",
+                at.offset, at.header
+            )));
+        }
+        let mut inner = BufReader::with_capacity(256 * 1024, read);
+        skip(
+            &mut inner,
+            match layout {
+                Resumed::Whole => at.offset,
+                Resumed::Ranged => at.header,
+            },
+        )?;
+        let shape = match (at.in_array, at.row) {
+            (false, _) => JsonShape::Lines,
+            (true, 0) => JsonShape::Array(ArrayState::Start),
+            (true, _) => JsonShape::Array(ArrayState::AfterElement),
+        };
+        Ok(Self {
+            inner,
+            index: ColumnIndex::new(&columns),
+            columns,
+            shape,
+            buf: Vec::new(),
+            pending: VecDeque::new(),
+            rows: at.row,
+            offset: at.offset,
+            max_row_bytes: options.max_row_bytes.max(1),
+            element_bytes: 0,
+            done: false,
+            header: at.header,
+        })
     }
 
     /// Reads ahead to the first object and lists its dot paths; what was read ahead is
@@ -379,6 +427,20 @@ fn skip_ws<R: Read>(r: &mut BufReader<R>, offset: &mut u64) -> Result<Option<u8>
 impl<R: Read> RowReader for JsonRowReader<R> {
     fn columns(&self) -> &[String] {
         &self.columns
+    }
+
+    fn resumable(&self) -> bool {
+        !self.done && self.pending.is_empty()
+    }
+
+    fn position(&self) -> Position {
+        Position {
+            offset: self.offset,
+            header: self.header,
+            row: self.rows,
+            in_array: matches!(self.shape, JsonShape::Array(_)),
+            ..Position::default()
+        }
     }
 
     fn read_row(&mut self, row: &mut Row) -> Result<bool, ReadError> {

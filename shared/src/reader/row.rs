@@ -64,6 +64,10 @@ pub enum FileError {
     Csv(String),
     #[error("the file could not be read: {0}")]
     Io(#[from] std::io::Error),
+    /// A checkpoint does not fit the file read again (it changed, or the ledger is
+    /// corrupt): nothing after the checkpoint can be placed.
+    #[error("the file cannot be resumed from its checkpoint: {0}")]
+    Resume(String),
 }
 
 fn bad_header(column: &str, position: usize, reason: &str) -> String {

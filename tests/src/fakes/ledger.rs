@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use s3imports::checkpoint::Checkpoint;
 use s3imports::ledger::{FileOutcome, FileRecord, FileStatus, RunRecord, RunStatus};
 use s3imports::ports::{KnownFile, Ledger, StartOutcome, StoreError};
 
@@ -234,8 +235,10 @@ impl Ledger for FakeLedger {
                     f.lease_until = Some(lease_until);
                     f.record.started_at.get_or_insert(now);
                     f.record.attempts += 1;
+                    f.record.invocations += 1;
                     StartOutcome::Started {
                         attempt: f.record.attempts,
+                        checkpoint: f.record.checkpoint.clone(),
                     }
                 }
                 Some(f) => StartOutcome::Busy(f.lease_until.unwrap_or(now)),
@@ -264,6 +267,37 @@ impl Ledger for FakeLedger {
             }
             _ => false,
         })
+    }
+
+    async fn checkpoint(
+        &self,
+        import_id: &str,
+        key: &str,
+        worker: &str,
+        checkpoint: &Checkpoint,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.faults.enter("ledger.checkpoint").await?;
+        let done = {
+            let mut s = self.lock();
+            match s.files.get_mut(&k(import_id, key)) {
+                Some(f)
+                    if f.lease_owner.as_deref() == Some(worker)
+                        && f.record.status == FileStatus::Processing =>
+                {
+                    f.lease_until = Some(lease_until);
+                    f.record.attempts = 0;
+                    f.record.rows_total = checkpoint.rows_total;
+                    f.record.rows_ingested = checkpoint.rows_ingested;
+                    f.record.rows_failed = checkpoint.rows_failed;
+                    f.record.checkpoint = Some(checkpoint.clone());
+                    true
+                }
+                _ => false,
+            }
+        };
+        self.faults.leave("ledger.checkpoint").await;
+        Ok(done)
     }
 
     async fn release_lease(

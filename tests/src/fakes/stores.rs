@@ -268,6 +268,20 @@ impl SourceFolder for FakeFolder {
         Ok((Box::pin(std::io::Cursor::new(body)), size))
     }
 
+    async fn open_range(
+        &self,
+        key: &str,
+        _etag: &str,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<ObjectBody, SourceError> {
+        self.faults.enter("source.open_range").await?;
+        let body = self.object(key)?;
+        let end = to.map_or(body.len(), |t| (t as usize).min(body.len()));
+        let start = (from as usize).min(end);
+        Ok(Box::pin(std::io::Cursor::new(body[start..end].to_vec())))
+    }
+
     async fn read_text(&self, key: &str, max: u64) -> Result<String, SourceError> {
         self.faults.enter("source.read_text").await?;
         let body = self.object(key)?;
@@ -454,6 +468,15 @@ impl Reports for FakeReports {
         Ok(())
     }
 
+    async fn delete(&self, keys: &[String]) -> Result<(), ReportError> {
+        self.faults.enter("reports.delete").await?;
+        let mut objects = lock(&self.objects);
+        for k in keys {
+            objects.remove(k);
+        }
+        Ok(())
+    }
+
     async fn read_bounded(&self, key: &str, max_bytes: u64) -> Result<Bounded, ReportError> {
         self.faults.enter("reports.read_bounded").await?;
         let data = lock(&self.objects)
@@ -560,6 +583,7 @@ impl FakeQueue {
                     receipt: Some(receipt),
                     receive_count: e.receive_count,
                     dead_letter,
+                    deadline: None,
                 });
             }
         }

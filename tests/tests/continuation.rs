@@ -1,0 +1,281 @@
+//! Files that outlast an invocation, against moto through the processor handler: with
+//! a tiny time budget each invocation stops after its first batch, records a
+//! checkpoint and sends a continuation, and the file ends with exactly the items,
+//! counts and failed-rows report of a run in one invocation.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{TimeZone, Utc};
+use s3imports::ledger::{FileRecord, FileStatus};
+use s3imports::ports::{Ledger as _, Queue as _};
+use s3imports::{Clock, FixedClock};
+use s3imports_tests::{Pipeline, TestEnv};
+
+fn clock() -> FixedClock {
+    FixedClock::new(Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).unwrap())
+}
+
+struct World {
+    env: TestEnv,
+    bucket: String,
+    pipe: Pipeline,
+}
+
+async fn world() -> World {
+    let env = TestEnv::new().await;
+    let bucket = env.scoped("acme-exports");
+    env.bucket(&bucket).await;
+    let mut pipe = env.pipeline().await;
+    // The deadline is the budget: no margin, so a tiny budget stops after one batch.
+    pipe.processor.settings.deadline_margin = Duration::ZERO;
+    World { env, bucket, pipe }
+}
+
+fn config(w: &World, id: &str, kind: serde_json::Value, folder: &str) -> serde_json::Value {
+    let mut columns = vec![serde_json::json!({"column": "customer_id", "attribute": "user_id"})];
+    if kind["type"] == "events" {
+        columns.push(
+            serde_json::json!({"column": "at", "attribute": "event_time", "format": "YYYY-MM-DD hh:mm:ss"}),
+        );
+    }
+    columns.push(serde_json::json!({"column": "amount", "attribute": "amount", "type": "number"}));
+    serde_json::json!({
+        "id": id,
+        "name": id,
+        "kind": kind,
+        "source": {"bucket": w.bucket, "folder": folder, "datetime_format": "yyyymmdd"},
+        "mapping": {"columns": columns},
+        "schedule": {"type": "once"},
+        "notifications": {"recipients": [w.env.recipient()]}
+    })
+}
+
+/// Events with a bad amount every 97th row, a quoted line break now and then, CRLF.
+fn events_csv(rows: u64) -> String {
+    let mut csv = String::from("customer_id,at,amount\r\n");
+    for i in 0..rows {
+        let amount = if i % 97 == 5 {
+            "x".to_string()
+        } else {
+            (i + 2).to_string()
+        };
+        let user = if i % 13 == 0 {
+            format!("\"u{}\r\nnext\"", i % 37)
+        } else {
+            format!("u{}", i % 37)
+        };
+        csv.push_str(&format!(
+            "{user},2026-11-27 09:{:02}:00,{amount}\r\n",
+            i % 60
+        ));
+    }
+    csv
+}
+
+impl World {
+    async fn file(&self, import_id: &str, key: &str) -> FileRecord {
+        self.env
+            .ledger()
+            .file(import_id, key)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// The events of a file by row: each item's attributes, without the ones that
+    /// name the import or file.
+    async fn events_of(&self, file: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+        let out = self
+            .env
+            .clients
+            .dynamodb
+            .scan()
+            .table_name(&self.env.stack.events_table)
+            .send()
+            .await
+            .unwrap();
+        out.items()
+            .iter()
+            .filter(|i| i.get("s3i_file").and_then(|v| v.as_s().ok()) == Some(&file.to_string()))
+            .map(|i| {
+                let row = i["s3i_row"].as_n().unwrap().clone();
+                let attrs = i
+                    .iter()
+                    .filter(|(k, _)| {
+                        !["s3i_file", "s3i_import_id", "event_key", "s3i_updated_at"]
+                            .contains(&k.as_str())
+                    })
+                    .map(|(k, v)| (k.clone(), show(v)))
+                    .collect();
+                (row, attrs)
+            })
+            .collect()
+    }
+}
+
+fn show(v: &AttributeValue) -> String {
+    match v {
+        AttributeValue::S(s) | AttributeValue::N(s) => s.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_file_with_a_tiny_time_budget_ends_as_one_invocation_would() {
+    let w = world().await;
+    let c = clock();
+    let csv = events_csv(450);
+    // The same file for two imports: one read in one invocation, one in many.
+    for (id, folder) in [("whole", "whole"), ("pieces", "pieces")] {
+        w.pipe
+            .put_config(
+                config(
+                    &w,
+                    id,
+                    serde_json::json!({"type": "events", "event_name": "Purchase"}),
+                    folder,
+                ),
+                c.now(),
+            )
+            .await;
+        w.env
+            .put_object(
+                &w.bucket,
+                &format!("{folder}/Purchase_20261127.csv"),
+                csv.clone(),
+            )
+            .await;
+    }
+    w.pipe.tick(&c).await;
+    let messages = w.pipe.take_messages().await;
+    assert_eq!(messages.len(), 2);
+    let (whole, pieces): (Vec<_>, Vec<_>) =
+        messages.into_iter().partition(|m| m.import_id == "whole");
+    let response = w.pipe.process(&whole, &c).await;
+    assert!(response.batch_item_failures.is_empty());
+    // The other file's message goes back on the queue, to be drained with a budget.
+    w.pipe.queue.send_all(&pieces).await.unwrap();
+    let invocations = w
+        .pipe
+        .drain_within(&c, Duration::from_millis(1), u32::MAX)
+        .await;
+    println!("450 rows over {invocations} invocations");
+    assert!(invocations >= 3, "{invocations} invocations");
+
+    let one = w.file("whole", &whole[0].key).await;
+    let many = w.file("pieces", &pieces[0].key).await;
+    assert_eq!(one.invocations, 1);
+    assert_eq!(many.invocations, invocations);
+    assert_eq!(many.status, FileStatus::PartiallySucceeded, "{many:?}");
+    assert_eq!(
+        (many.rows_total, many.rows_ingested, many.rows_failed),
+        (one.rows_total, one.rows_ingested, one.rows_failed)
+    );
+    assert_eq!((many.rows_total, many.rows_failed), (450, 5));
+    assert_eq!(many.reason, one.reason);
+    // The report is one CSV, as the one invocation wrote it, and its parts are gone.
+    let (one_report, many_report) = (
+        w.env.report(one.report_key.as_deref().unwrap()).await,
+        w.env.report(many.report_key.as_deref().unwrap()).await,
+    );
+    assert_eq!(many_report, one_report);
+    assert_eq!(
+        many_report.lines().filter(|l| l.contains("amount")).count(),
+        5
+    );
+    let left = w
+        .env
+        .clients
+        .s3
+        .list_objects_v2()
+        .bucket(&w.env.stack.reports_bucket)
+        .send()
+        .await
+        .unwrap();
+    let parts: Vec<_> = left
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .filter(|k| k.contains(".part-"))
+        .collect();
+    assert!(parts.is_empty(), "{parts:?}");
+    // Exactly the items of the one-invocation run, row for row.
+    let (a, b) = (w.events_of(&one.key).await, w.events_of(&many.key).await);
+    assert_eq!(a.len(), 445);
+    assert_eq!(b, a);
+    // One email for each run, with the same totals.
+    let emails = w.env.sent_emails().await;
+    assert_eq!(emails.len(), 2, "{emails:?}");
+}
+
+#[tokio::test]
+async fn a_gzipped_users_file_resumes_by_streaming_again_and_the_later_row_wins() {
+    let w = world().await;
+    let c = clock();
+    w.pipe
+        .put_config(
+            config(
+                &w,
+                "users",
+                serde_json::json!({"type": "registered_users"}),
+                "users",
+            ),
+            c.now(),
+        )
+        .await;
+    // 40 users, each named in many batches: the last row of each must win.
+    let mut csv = String::from("customer_id,amount\n");
+    for i in 0..600u64 {
+        csv.push_str(&format!("u{},{}\n", i % 40, i + 2));
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, csv.as_bytes()).unwrap();
+    w.env
+        .put_object(
+            &w.bucket,
+            "users/registered_user_data_20261127.csv.gz",
+            gz.finish().unwrap(),
+        )
+        .await;
+    w.pipe.tick(&c).await;
+    let budget = Duration::from_millis(1);
+    assert_eq!(w.pipe.drain_within(&c, budget, 1).await, 1);
+    // In flight: `runs` shows the rows so far and the invocations taken.
+    let f = w
+        .file("users", "users/registered_user_data_20261127.csv.gz")
+        .await;
+    let p = f.in_flight().unwrap();
+    assert_eq!(
+        (p.rows_so_far, p.rows_ingested, p.invocations),
+        (100, 100, 1)
+    );
+    let invocations = 1 + w.pipe.drain_within(&c, budget, u32::MAX).await;
+    assert!(invocations >= 3, "{invocations} invocations");
+    let f = w
+        .file("users", "users/registered_user_data_20261127.csv.gz")
+        .await;
+    assert_eq!(f.status, FileStatus::Succeeded, "{f:?}");
+    assert_eq!(
+        (f.rows_total, f.rows_ingested, f.invocations),
+        (600, 600, invocations)
+    );
+    let items = w
+        .env
+        .clients
+        .dynamodb
+        .scan()
+        .table_name(&w.env.stack.users_table)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(items.items().len(), 40);
+    for item in items.items() {
+        let user: u64 = show(&item["user_id"])[1..].parse().unwrap();
+        let last = (0..600u64).filter(|i| i % 40 == user).max().unwrap() + 2;
+        assert_eq!(show(&item["amount"]), last.to_string(), "{item:?}");
+    }
+}
