@@ -5,7 +5,9 @@
 #   BENCH_USER_ROWS=10000       rows per users file (one UpdateItem a row: slow in moto)
 #   BENCH_OLD_FILES=10000       old files in the discovery folder (100000: nearly 2 h in moto)
 #   BENCH_HOSTILE_MB=1000       plaintext size of each hostile input (an endless line, ...)
-#   BENCH_SIZES="" BENCH_MOTO=0 only the hostile inputs
+#   BENCH_MODEL_EVENT_ROWS=500000, BENCH_MODEL_USER_ROWS=50000, BENCH_MODEL_BUDGET=20
+#                               the modelled-DynamoDB cases (rows, seconds an invocation)
+#   BENCH_SIZES="" BENCH_MOTO=0 only the hostile and modelled cases
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -101,6 +103,13 @@ for case in endless-line.csv.gz endless-line.csv.pgp mib-rows.csv.gz stray-quote
 done
 rm -f "$work"/endless-line.csv* "$work"/mib-rows.csv.gz "$work"/stray-quote.csv.gz "$work"/bad-rows.csv.gz
 
+# DynamoDB simulated by modelled latency (bench/src/model.rs): rows/s per worker through
+# checkpoints and continuations, each invocation given BENCH_MODEL_BUDGET seconds.
+echo "== modelled DynamoDB" >&2
+budget="${BENCH_MODEL_BUDGET:-20}"
+"$bin" model --kind events --rows "${BENCH_MODEL_EVENT_ROWS:-500000}" --budget-secs "$budget" >>"$results"
+"$bin" model --kind users --rows "${BENCH_MODEL_USER_ROWS:-50000}" --budget-secs "$budget" >>"$results"
+
 if [ "${BENCH_MOTO:-1}" = 1 ]; then
   echo "== against moto" >&2
   "$bin" e2e --rows "${BENCH_E2E_ROWS:-100000}" --user-rows "${BENCH_USER_ROWS:-10000}" >>"$results"
@@ -126,6 +135,11 @@ print(f"\n{'import kind (moto)':<28}{'rows':>8}{'rows/s':>12}{'DynamoDB req / 1,
 for r in rows:
     if "kind" in r:
         print(f"{r['kind']:<28}{r['rows']:>8}{r['rows_per_s']:>12,.0f}{r['requests_per_1000_rows']:>28.1f}")
+print(f"\n{'modelled DynamoDB':<20}{'rows':>10}{'rows/s':>10}{'invocations':>13}{'throttled':>11}{'large file, 1 worker':>24}")
+for r in rows:
+    if "model" in r:
+        large = f"{r['large_rows'] / 1e6:.0f}M rows: {r['large_minutes_one_worker']:.0f} min"
+        print(f"{r['model']:<20}{r['rows']:>10,}{r['rows_per_s']:>10,.0f}{r['invocations']:>13}{r['throttled']:>11}{large:>24}")
 for r in rows:
     if "old_files" in r:
         print(f"\ndiscovery: {r['new_files_found']} new files among {r['old_files']:,} old ones: "

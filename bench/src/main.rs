@@ -7,6 +7,10 @@
 //! - `decrypt`: the PGP stage alone, to /dev/null.
 //! - `e2e`: rows/s and DynamoDB requests per 1,000 rows against moto, per import kind.
 //! - `discovery`: requests and time to find 10 new files among N old ones in moto.
+//! - `model`: rows/s per worker with DynamoDB simulated by modelled latency, through
+//!   checkpoints and continuations (see `model.rs` for the model).
+
+mod model;
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -82,6 +86,19 @@ enum Command {
     Discovery {
         #[arg(long, default_value_t = 100_000)]
         old: u64,
+    },
+    Model {
+        /// `users` or `events`.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        rows: u64,
+        /// Each invocation's time to its deadline (the Lambda's timeout).
+        #[arg(long, default_value_t = 900.0)]
+        budget_secs: f64,
+        /// The retry's first backoff (default: the stack's; 1000 is the SDK's own).
+        #[arg(long)]
+        initial_backoff_ms: Option<u64>,
     },
 }
 
@@ -294,6 +311,20 @@ fn main() -> anyhow::Result<()> {
             tokio::runtime::Runtime::new()?.block_on(e2e(rows, user_rows))?;
         }
         Command::Discovery { old } => tokio::runtime::Runtime::new()?.block_on(discovery(old))?,
+        Command::Model {
+            kind,
+            rows,
+            budget_secs,
+            initial_backoff_ms,
+        } => tokio::runtime::Runtime::new()?.block_on(model::run(
+            &kind,
+            rows,
+            std::time::Duration::from_secs_f64(budget_secs),
+            initial_backoff_ms.map_or(
+                s3imports::aws::INITIAL_BACKOFF,
+                std::time::Duration::from_millis,
+            ),
+        ))?,
     }
     Ok(())
 }

@@ -30,6 +30,8 @@ pub struct FakeWorld {
     pub discovery: Discovery,
     pub processor: Processor,
     pub max_receives: u32,
+    /// Each delivery's time to its deadline, as a Lambda invocation has; None: no limit.
+    pub invocation_budget: Option<Duration>,
     /// Keeps the spool directory alive.
     _spool: tempfile::TempDir,
 }
@@ -98,6 +100,7 @@ impl FakeWorld {
             discovery,
             processor,
             max_receives,
+            invocation_budget: None,
             _spool: spool,
         }
     }
@@ -139,8 +142,11 @@ impl FakeWorld {
                     None => break,
                 }
             }
-            for m in messages {
+            for mut m in messages {
                 drive.deliveries += 1;
+                m.deadline = self
+                    .invocation_budget
+                    .map(|b| tokio::time::Instant::now() + b);
                 let handled =
                     delivery::handle(processor, self.clock.as_ref(), self.max_receives, &m);
                 tokio::select! {
