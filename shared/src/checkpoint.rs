@@ -50,6 +50,12 @@ impl ReportProgress {
     }
 }
 
+/// The key of chunk `i`'s report, next to its file's report (joined into it when the
+/// file's last chunk ends).
+pub fn chunk_report_key(report_key: &str, i: u32) -> String {
+    format!("{report_key}.chunk-{i:04}")
+}
+
 /// The key of a report's `n`th part (0-based), next to the report itself.
 pub fn part_key(report_key: &str, n: u32) -> String {
     format!("{report_key}.part-{n:05}")

@@ -360,6 +360,7 @@ fn message(import_id: &str, run_id: &str, bucket: &str, f: &ListedFile) -> FileM
         key: f.file.key.clone(),
         size: f.size,
         etag: f.etag.clone(),
+        chunk: None,
     }
 }
 

@@ -153,6 +153,21 @@ pub struct FileRecord {
     /// Processor invocations that worked on the file (continuations included).
     #[serde(default)]
     pub invocations: u32,
+    /// Where a large file was cut into chunks for parallel workers. Internal.
+    #[serde(skip)]
+    pub split: Option<crate::reader::Split>,
+    /// Chunks of a split file, and how many have ended.
+    #[serde(default)]
+    pub chunks_total: u32,
+    #[serde(default)]
+    pub chunks_done: u32,
+}
+
+/// The ledger key of a split file's chunk `i`: a file record of its own (lease,
+/// checkpoint, counts), never listed with the run's files. The separator is a control
+/// character no listed S3 key carries.
+pub fn chunk_key(key: &str, i: u32) -> String {
+    format!("{key}\u{1}chunk-{i:04}")
 }
 
 impl FileRecord {
@@ -188,6 +203,9 @@ impl FileRecord {
             last_error: None,
             checkpoint: None,
             invocations: 0,
+            split: None,
+            chunks_total: 0,
+            chunks_done: 0,
         }
     }
 
@@ -202,6 +220,8 @@ impl FileRecord {
             rows_ingested: self.rows_ingested,
             rows_failed: self.rows_failed,
             invocations: self.invocations,
+            chunks_done: self.chunks_done,
+            chunks_total: self.chunks_total,
         })
     }
 
@@ -218,6 +238,9 @@ pub struct InFlight {
     pub rows_ingested: u64,
     pub rows_failed: u64,
     pub invocations: u32,
+    /// A split file's chunks ended, of its chunks (0 of 0: not split).
+    pub chunks_done: u32,
+    pub chunks_total: u32,
 }
 
 /// One run of an import.

@@ -23,7 +23,7 @@ use crate::Clock;
 use crate::checkpoint::{Checkpoint, ReportProgress};
 use crate::config::{Encryption, ImportConfig, ImportKind};
 use crate::error::{Classify, ErrorClass, ServiceError};
-use crate::ledger::{FileOutcome, FileStatus, RunRecord};
+use crate::ledger::{FileOutcome, FileRecord, FileStatus, RunRecord};
 use crate::limits::{CapRead, CapWrite, Limits, TooLarge, io_class};
 use crate::mapping::{
     ColumnMapping, CompiledMapping, MappedRow, MappingError, MappingSpec, parse_manifest,
@@ -85,7 +85,15 @@ pub struct ProcessorSettings {
     pub checkpoint_every: Option<Duration>,
     /// Event batches written at once per file.
     pub writes_in_flight: usize,
+    /// A plain file of more than this many bytes is split into chunks of about this
+    /// size for parallel workers (`ChunkMB`); None: never split.
+    pub chunk_bytes: Option<u64>,
+    /// The most chunks a file is split into (larger chunks beyond).
+    pub max_chunks: usize,
 }
+
+pub const ENV_CHUNK_MB: &str = "S3IMPORTS_CHUNK_MB";
+pub const DEFAULT_CHUNK_MB: u64 = 64;
 
 impl Default for ProcessorSettings {
     fn default() -> Self {
@@ -105,6 +113,15 @@ impl Default for ProcessorSettings {
                 .and_then(|v| v.parse().ok())
                 .filter(|&n| n > 0)
                 .unwrap_or(DEFAULT_WRITES_IN_FLIGHT),
+            chunk_bytes: Some(
+                std::env::var(ENV_CHUNK_MB)
+                    .ok()
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .filter(|&n| n > 0)
+                    .unwrap_or(DEFAULT_CHUNK_MB)
+                    << 20,
+            ),
+            max_chunks: 64,
         }
     }
 }
@@ -170,6 +187,14 @@ pub enum Processed {
     /// The invocation's time ran out: the file goes on in a continuation from a
     /// checkpoint after this many rows.
     Continued { rows_so_far: u64 },
+    /// The file was cut into this many chunks, each sent to the queue for a worker.
+    Split { chunks: u32 },
+    /// A chunk of a split file ended; the file ends with its last chunk.
+    ChunkDone {
+        chunk: u32,
+        status: FileStatus,
+        rows_total: u64,
+    },
     /// Nothing to do: already finished (a redelivery) or unknown to the ledger.
     Skipped { reason: String },
 }
@@ -180,6 +205,8 @@ pub enum Step {
     Finished(FileOutcome),
     /// Time ran out: go on from this checkpoint in a continuation.
     Continued(Checkpoint),
+    /// The file was split into this many chunks and they were sent.
+    Split(u32),
 }
 
 /// A failure of one file.
@@ -340,17 +367,39 @@ impl Processor {
         let now = clock.now();
         let lease = self.settings.lease_span();
         let worker = self.settings.worker_id.as_str();
+        let ledger_key = msg.ledger_key();
         let (attempt, checkpoint) = match self
             .ledger
-            .start_file(&msg.import_id, &msg.key, worker, now + lease, now)
+            .start_file(&msg.import_id, &ledger_key, worker, now + lease, now)
             .await?
         {
             StartOutcome::Started {
+                chunks: chunks @ 1..,
+                ..
+            } if msg.chunk.is_none() => {
+                // Split by a worker that stopped before it sent every chunk.
+                self.send_chunks(msg, chunks).await?;
+                self.ledger
+                    .heartbeat(
+                        &msg.import_id,
+                        &msg.key,
+                        worker,
+                        now - chrono::Duration::seconds(1),
+                    )
+                    .await?;
+                return Ok(Processed::Split { chunks });
+            }
+            StartOutcome::Started {
                 attempt,
                 checkpoint,
+                ..
             } => (attempt, checkpoint),
             StartOutcome::AlreadyDone(status) => {
-                // The worker that finished it may have stopped before the run's email.
+                // The worker that finished the last chunk may have stopped before it
+                // closed the file, or before the run's email.
+                if msg.chunk.is_some() {
+                    self.close_split(msg, clock).await?;
+                }
                 self.notify_pending(&msg.import_id, &msg.run_id, clock)
                     .await?;
                 return Ok(Processed::Skipped {
@@ -389,10 +438,14 @@ impl Processor {
                 Ok(Step::Continued(checkpoint)) => {
                     return self.continue_later(msg, &checkpoint, clock).await;
                 }
+                Ok(Step::Split(chunks)) => {
+                    info!(import_id = %msg.import_id, key = %msg.key, chunks, "file split into chunks");
+                    return Ok(Processed::Split { chunks });
+                }
                 Err(e) if e.is_retryable() && !last_delivery => {
                     warn!(import_id = %msg.import_id, key = %msg.key, error = %e, "retryable failure; SQS will redeliver");
                     self.ledger
-                        .release_lease(&msg.import_id, &msg.key, worker, &e.to_string())
+                        .release_lease(&msg.import_id, &ledger_key, worker, &e.to_string())
                         .await
                         .ok();
                     return Err(e);
@@ -417,7 +470,7 @@ impl Processor {
         let ended = clock.now() - chrono::Duration::seconds(1);
         if !self
             .ledger
-            .checkpoint(&msg.import_id, &msg.key, worker, checkpoint, ended)
+            .checkpoint(&msg.import_id, &msg.ledger_key(), worker, checkpoint, ended)
             .await?
         {
             return Err(lease_lost());
@@ -449,12 +502,15 @@ impl Processor {
         msg: &FileMessage,
         clock: &dyn Clock,
     ) -> Result<Processed, ProcessError> {
-        let Some(file) = self.ledger.file(&msg.import_id, &msg.key).await? else {
+        let Some(file) = self.ledger.file(&msg.import_id, &msg.ledger_key()).await? else {
             return Ok(Processed::Skipped {
                 reason: "the ledger has no such file".into(),
             });
         };
         if file.status.is_final() {
+            if msg.chunk.is_some() {
+                self.close_split(msg, clock).await?;
+            }
             self.notify_pending(&msg.import_id, &msg.run_id, clock)
                 .await?;
             return Ok(Processed::Skipped {
@@ -474,6 +530,20 @@ impl Processor {
 
     /// Records a file's final outcome.
     pub async fn finish(
+        &self,
+        msg: &FileMessage,
+        worker: Option<&str>,
+        outcome: FileOutcome,
+        clock: &dyn Clock,
+    ) -> Result<Processed, ProcessError> {
+        match msg.chunk {
+            Some(chunk) => self.finish_chunk(msg, chunk, worker, &outcome, clock).await,
+            None => self.record_file(msg, worker, outcome, clock).await,
+        }
+    }
+
+    /// Records a whole file's outcome, adds it to its run and closes the run.
+    async fn record_file(
         &self,
         msg: &FileMessage,
         worker: Option<&str>,
@@ -644,7 +714,7 @@ impl Processor {
                 .ledger
                 .heartbeat(
                     &msg.import_id,
-                    &msg.key,
+                    &msg.ledger_key(),
                     &self.settings.worker_id,
                     clock.now() + lease,
                 )
@@ -680,27 +750,68 @@ impl Processor {
         let bucket = self.sources.connect(&config.source, &config.id).await?;
         let mappings = mapping(&config, bucket.as_ref()).await?;
         let keyring = keyring(self.secrets.as_ref(), &config).await?;
+        let limits = self.settings.limits;
+        // A chunk reads its byte range of the file, from its start or its checkpoint.
+        let chunk = match msg.chunk {
+            Some(i) => Some(self.chunk_plan(msg, i).await?),
+            None => None,
+        };
+        let resume = resume.or_else(|| {
+            chunk.as_ref().map(|c| Checkpoint {
+                position: c.start.clone(),
+                ranged: true,
+                ..Checkpoint::default()
+            })
+        });
+        if resume.is_none()
+            && let Some(chunks) = self
+                .try_split(
+                    msg,
+                    &config,
+                    &mappings,
+                    keyring.is_some(),
+                    bucket.as_ref(),
+                    clock,
+                )
+                .await?
+        {
+            return Ok(Step::Split(chunks));
+        }
+        let end = chunk.as_ref().map(|c| c.end);
         let (body, layout) = match &resume {
             None => (bucket.open(&msg.key).await?.0, None),
-            Some(cp) => open_resumed(bucket.as_ref(), msg, cp).await?,
+            Some(cp) => open_resumed(bucket.as_ref(), msg, cp, end).await?,
         };
         let builder = WriteBuilder::new(&config, &mappings, &msg.key, &msg.etag, clock.now());
-        let sink = self
-            .writer
-            .sink(&config.kind, builder.file_attributes().clone());
+        let mut attributes = builder.file_attributes().clone();
+        if chunk.is_some() {
+            // Chunks of one file are written at once: the later row must still win.
+            attributes.ordered = Some(format!("{}@{}", msg.key, msg.etag));
+        }
+        let sink = self.writer.sink(&config.kind, attributes);
         let spool = self.settings.spool_dir.clone();
-        let limits = self.settings.limits;
+        // A chunk's report is its share of the file's bound, and only the first has
+        // the header (the file's report joins them).
+        let (max_report, header) = match &chunk {
+            Some(c) => (
+                limits.max_report_bytes / u64::from(c.of.max(1)),
+                c.index == 0,
+            ),
+            None => (limits.max_report_bytes, true),
+        };
         let report_file = tempfile::Builder::new()
             .prefix(SPOOL_PREFIX)
             .tempfile_in(&spool)?;
         let report_path = report_file.path().to_path_buf();
         let mut report = match &resume {
-            None => ReportWriter::new(report_file.reopen()?, limits.max_report_bytes),
-            Some(cp) => {
-                ReportWriter::resume(report_file.reopen()?, limits.max_report_bytes, &cp.report)
-            }
+            None => ReportWriter::new(report_file.reopen()?, max_report),
+            Some(cp) => ReportWriter::resume(report_file.reopen()?, max_report, &cp.report, header),
         };
-        let report_key = report_key(&msg.import_id, &msg.run_id, &msg.key);
+        let file_report = report_key(&msg.import_id, &msg.run_id, &msg.key);
+        let report_key = match msg.chunk {
+            Some(i) => crate::checkpoint::chunk_report_key(&file_report, i),
+            None => file_report,
+        };
         let base = resume.clone().unwrap_or_default();
         let mut parts = ReportParts {
             key: &report_key,
@@ -876,6 +987,15 @@ impl Processor {
                 .join(self.reports.as_ref(), &self.settings.spool_dir)
                 .await?;
             outcome.report_key = Some(report_key.clone());
+            if chunk.is_some() {
+                // The file's reason is written when its last chunk ends.
+                outcome.reason = outcome
+                    .reason
+                    .map(|r| r + &report_note(&summary))
+                    .or_else(|| Some(report_note(&summary)).filter(|n| !n.is_empty()));
+                drop(report_file);
+                return Ok(Step::Finished(outcome));
+            }
             let mut reason = outcome.reason.take().unwrap_or_else(|| {
                 format!(
                     "{} of {} rows failed; see the failed-rows report",
@@ -900,7 +1020,7 @@ impl Processor {
         let worker = self.settings.worker_id.as_str();
         if self
             .ledger
-            .checkpoint(&msg.import_id, &msg.key, worker, checkpoint, until)
+            .checkpoint(&msg.import_id, &msg.ledger_key(), worker, checkpoint, until)
             .await?
         {
             Ok(())
@@ -917,6 +1037,262 @@ fn lease_lost() -> ProcessError {
     }
 }
 
+/// A chunk of a split file, as its worker reads it.
+struct ChunkPlan {
+    index: u32,
+    of: u32,
+    start: Position,
+    end: u64,
+}
+
+impl Processor {
+    /// Where chunk `i` of the message's file starts and ends.
+    async fn chunk_plan(&self, msg: &FileMessage, i: u32) -> Result<ChunkPlan, ProcessError> {
+        let split = self
+            .ledger
+            .file(&msg.import_id, &msg.key)
+            .await?
+            .and_then(|f| f.split)
+            .ok_or_else(|| {
+                ProcessError::ReaderStopped(format!("chunk {i} of a file that was not split"))
+            })?;
+        let start = split
+            .starts
+            .get(i as usize)
+            .cloned()
+            .ok_or_else(|| ProcessError::ReaderStopped(format!("the file has no chunk {i}")))?;
+        Ok(ChunkPlan {
+            index: i,
+            of: u32::try_from(split.chunks()).unwrap_or(u32::MAX),
+            start,
+            end: split.chunk_end(i as usize),
+        })
+    }
+
+    /// Splits a large plain file into chunks for parallel workers: reads it through
+    /// to find row boundaries, records the split with a ledger item per chunk, and
+    /// sends one message per chunk. None when it is not split (small, PGP or gzip,
+    /// auxiliary data, a JSON array, one huge row).
+    async fn try_split(
+        &self,
+        msg: &FileMessage,
+        config: &ImportConfig,
+        mappings: &[ColumnMapping],
+        encrypted: bool,
+        bucket: &dyn SourceFolder,
+        clock: &dyn Clock,
+    ) -> Result<Option<u32>, ProcessError> {
+        let Some(chunk_bytes) = self.settings.chunk_bytes else {
+            return Ok(None);
+        };
+        let lower = msg.key.to_ascii_lowercase();
+        if msg.size <= chunk_bytes
+            || encrypted
+            || lower.ends_with(".gz")
+            || matches!(config.kind, ImportKind::Auxiliary { .. })
+        {
+            return Ok(None);
+        }
+        let (body, _) = bucket.open(&msg.key).await?;
+        let input = SyncIoBridge::new(body);
+        let json = config.file_type == FileType::Json;
+        let columns = json.then(|| json_columns(config, mappings));
+        let options = read_options(config, &self.settings.limits);
+        let (max_chunks, size) = (self.settings.max_chunks, msg.size);
+        let split = tokio::task::spawn_blocking(move || {
+            let mut input = std::io::BufReader::with_capacity(IO_BUF, input);
+            // Only plain text splits by byte ranges of the object itself.
+            let first = std::io::BufRead::fill_buf(&mut input)?;
+            if first.starts_with(&GZIP_MAGIC) || looks_like_pgp(first) {
+                return Ok(None);
+            }
+            crate::reader::split_points(
+                json,
+                input,
+                &options,
+                columns,
+                chunk_bytes,
+                max_chunks,
+                size,
+            )
+        })
+        .await
+        .map_err(|e| ProcessError::ReaderStopped(e.to_string()))?;
+        // A file that cannot be read through is read whole, and says why there.
+        let Ok(Some(split)) = split else {
+            return Ok(None);
+        };
+        let now = clock.now();
+        let chunks: Vec<FileRecord> = (0..split.chunks())
+            .map(|i| {
+                let key = crate::ledger::chunk_key(&msg.key, i as u32);
+                let size = split.chunk_end(i) - split.starts[i].offset;
+                FileRecord::queued(
+                    &msg.import_id,
+                    &msg.run_id,
+                    &msg.bucket,
+                    &key,
+                    size,
+                    &msg.etag,
+                    now,
+                )
+            })
+            .collect();
+        let worker = self.settings.worker_id.as_str();
+        if !self
+            .ledger
+            .split_file(&msg.import_id, &msg.key, worker, &split, &chunks, now)
+            .await?
+        {
+            return Err(lease_lost());
+        }
+        let n = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
+        self.send_chunks(msg, n).await?;
+        Ok(Some(n))
+    }
+
+    /// Sends one message per chunk of a split file.
+    async fn send_chunks(&self, msg: &FileMessage, chunks: u32) -> Result<(), ProcessError> {
+        let messages: Vec<FileMessage> = (0..chunks).map(|i| msg.for_chunk(i)).collect();
+        if !self.queue.send_all(&messages).await?.is_empty() {
+            // The file's message comes back and sends them again.
+            return Err(ServiceError::new(
+                "SQS",
+                "SendMessageBatch",
+                ErrorClass::Retryable,
+                "a chunk's message was refused",
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Records a chunk's outcome; the worker that ends the last chunk ends the file.
+    async fn finish_chunk(
+        &self,
+        msg: &FileMessage,
+        chunk: u32,
+        worker: Option<&str>,
+        outcome: &FileOutcome,
+        clock: &dyn Clock,
+    ) -> Result<Processed, ProcessError> {
+        let status = outcome.status();
+        info!(
+            import_id = %msg.import_id, key = %msg.key, chunk, status = status.label(),
+            rows_total = outcome.rows_total, "chunk finished"
+        );
+        let Some((done, total)) = self
+            .ledger
+            .finish_chunk(
+                &msg.import_id,
+                &msg.key,
+                chunk,
+                worker,
+                outcome,
+                clock.now(),
+            )
+            .await?
+        else {
+            return Ok(Processed::Skipped {
+                reason: "the chunk's outcome was not recorded: it is final or another worker took it over".into(),
+            });
+        };
+        if done >= total {
+            self.close_split(msg, clock).await?;
+        }
+        Ok(Processed::ChunkDone {
+            chunk,
+            status,
+            rows_total: outcome.rows_total,
+        })
+    }
+
+    /// Ends a split file whose chunks have all ended: its counts are theirs summed,
+    /// its report theirs joined in order. Any worker may; the ledger records it once.
+    async fn close_split(&self, msg: &FileMessage, clock: &dyn Clock) -> Result<(), ProcessError> {
+        let Some(file) = self.ledger.file(&msg.import_id, &msg.key).await? else {
+            return Ok(());
+        };
+        if file.status.is_final() || file.chunks_total == 0 || file.chunks_done < file.chunks_total
+        {
+            return Ok(());
+        }
+        let mut outcome = FileOutcome {
+            bytes: msg.size,
+            ..FileOutcome::default()
+        };
+        let mut reports = Vec::new();
+        let mut reasons = Vec::new();
+        for i in 0..file.chunks_total {
+            let Some(c) = self
+                .ledger
+                .file(&msg.import_id, &crate::ledger::chunk_key(&msg.key, i))
+                .await?
+            else {
+                continue;
+            };
+            outcome.rows_total += c.rows_total;
+            outcome.rows_ingested += c.rows_ingested;
+            outcome.rows_failed += c.rows_failed;
+            reports.extend(c.report_key);
+            if let Some(r) = c.reason.filter(|r| !r.is_empty()) {
+                reasons.push(format!("chunk {} of {}: {r}", i + 1, file.chunks_total));
+            }
+        }
+        if !reports.is_empty() {
+            let key = report_key(&msg.import_id, &msg.run_id, &msg.key);
+            join_objects(
+                self.reports.as_ref(),
+                &reports,
+                &key,
+                &self.settings.spool_dir,
+            )
+            .await?;
+            outcome.report_key = Some(key);
+        }
+        if outcome.rows_failed > 0 {
+            reasons.insert(
+                0,
+                format!(
+                    "{} of {} rows failed; see the failed-rows report",
+                    outcome.rows_failed, outcome.rows_total
+                ),
+            );
+        }
+        outcome.reason = (!reasons.is_empty()).then(|| reasons.join("; "));
+        let file_msg = FileMessage {
+            chunk: None,
+            ..msg.clone()
+        };
+        if let Processed::Done { .. } = self.record_file(&file_msg, None, outcome, clock).await?
+            && let Err(e) = self.reports.delete(&reports).await
+        {
+            warn!(key = %msg.key, error = %e, "chunk reports left to the bucket's expiry");
+        }
+        Ok(())
+    }
+}
+
+/// Joins objects of the reports bucket, in order, into `dest`.
+async fn join_objects(
+    reports: &dyn Reports,
+    keys: &[String],
+    dest: &str,
+    spool_dir: &std::path::Path,
+) -> Result<(), ProcessError> {
+    let mut joined = tempfile::Builder::new()
+        .prefix(SPOOL_PREFIX)
+        .tempfile_in(spool_dir)?;
+    for k in keys {
+        if let Bounded::Read(data) = reports.read_bounded(k, u64::MAX).await? {
+            joined.write_all(&data)?;
+        }
+    }
+    joined.flush()?;
+    reports.upload(dest, joined.path()).await?;
+    Ok(())
+}
+
 /// Opens a file to resume at its checkpoint: for plaintext that is the object's own
 /// bytes, the header and then the rest from the checkpoint (two ranged GETs); for a
 /// PGP or gzip file, the whole object again (its plaintext is skipped up to the
@@ -925,6 +1301,7 @@ async fn open_resumed(
     bucket: &dyn SourceFolder,
     msg: &FileMessage,
     cp: &Checkpoint,
+    end: Option<u64>,
 ) -> Result<(ObjectBody, Option<Resumed>), ProcessError> {
     let (key, etag) = (msg.key.as_str(), msg.etag.as_str());
     if !cp.ranged {
@@ -937,10 +1314,10 @@ async fn open_resumed(
         n => bucket.open_range(key, etag, 0, Some(n)).await?,
     };
     // A range that starts at the object's end is refused: nothing is left to read.
-    let rest = if at.offset >= msg.size {
+    let rest = if at.offset >= end.unwrap_or(msg.size).min(msg.size) {
         Box::pin(tokio::io::empty()) as ObjectBody
     } else {
-        bucket.open_range(key, etag, at.offset, None).await?
+        bucket.open_range(key, etag, at.offset, end).await?
     };
     Ok((
         Box::pin(tokio::io::AsyncReadExt::chain(head, rest)),
@@ -1059,17 +1436,7 @@ impl ReportParts<'_> {
         let keys: Vec<String> = (0..self.count)
             .map(|n| crate::checkpoint::part_key(self.key, n))
             .collect();
-        let mut joined = tempfile::Builder::new()
-            .prefix(SPOOL_PREFIX)
-            .tempfile_in(spool_dir)?;
-        for k in &keys {
-            match reports.read_bounded(k, u64::MAX).await? {
-                Bounded::Read(data) => joined.write_all(&data)?,
-                Bounded::TooLarge(_) => {}
-            }
-        }
-        joined.flush()?;
-        reports.upload(self.key, joined.path()).await?;
+        join_objects(reports, &keys, self.key, spool_dir).await?;
         if let Err(e) = reports.delete(&keys).await {
             warn!(key = %self.key, error = %e, "report parts left to the bucket's expiry");
         }
@@ -1292,10 +1659,7 @@ pub fn read_file(
     let (plaintext, ranged) = unwrap_file(plan.key, plan.keyring, plan.spool, plan.limits, input)?;
     let json = plan.config.file_type == FileType::Json;
     let columns = json.then(|| json_columns(plan.config, plan.mappings));
-    let options = ReadOptions {
-        delimiter: u8::try_from(u32::from(plan.config.delimiter)).unwrap_or(b','),
-        max_row_bytes: plan.limits.max_row_bytes,
-    };
+    let options = read_options(plan.config, plan.limits);
     let mut stats = ReadStats::default();
     let mut rows = match plan.from {
         None => open_reader(json, plaintext, &options, columns)?,
@@ -1385,6 +1749,14 @@ pub fn read_file(
     }
     stats.bytes = bytes.load(Ordering::Relaxed);
     Ok(stats)
+}
+
+/// How the import's rows are read.
+fn read_options(config: &ImportConfig, limits: &Limits) -> ReadOptions {
+    ReadOptions {
+        delimiter: u8::try_from(u32::from(config.delimiter)).unwrap_or(b','),
+        max_row_bytes: limits.max_row_bytes,
+    }
 }
 
 /// The JSON keys to read: every mapped column and the kind's key column.

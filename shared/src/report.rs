@@ -50,7 +50,8 @@ impl ReportWriter {
 
     /// Goes on with a report a checkpoint left off (its earlier lines are in uploaded
     /// parts, the header with the first), the size limit counting what they hold.
-    pub fn resume(file: File, max_bytes: u64, progress: &ReportProgress) -> Self {
+    /// `header`: this report starts the file's (not a later chunk's share).
+    pub fn resume(file: File, max_bytes: u64, progress: &ReportProgress, header: bool) -> Self {
         let mut me = Self {
             out: csv::Writer::from_writer(BufWriter::with_capacity(64 * 1024, file)),
             max_bytes,
@@ -58,7 +59,7 @@ impl ReportWriter {
             full: progress.full,
         };
         // No part uploaded yet: the header never left the last invocation's spool.
-        if progress.parts == 0 {
+        if progress.parts == 0 && header {
             me.write(&HEADER);
         }
         me

@@ -44,6 +44,10 @@ pub struct FileAttributes {
     /// The attribute that names a put's item when two rows can name the same one
     /// (auxiliary data's record key); None when each row's item is its own (events).
     pub put_key: Option<u32>,
+    /// Set when rows of this file are written out of order (its chunks at once): an
+    /// update carries this file id and its row, and is refused where the item holds a
+    /// later row of the same file, so the later row still wins.
+    pub ordered: Option<String>,
 }
 
 /// The rows behind one write: the last, and the earlier ones merged into it.
@@ -203,6 +207,7 @@ impl WriteBuilder {
                 names,
                 common,
                 put_key: matches!(config.kind, ImportKind::Auxiliary { .. }).then_some(record_key),
+                ordered: None,
             },
             user_id,
             event_key,
@@ -393,6 +398,7 @@ mod tests {
             names: vec!["a".into(), "b".into(), "c".into()],
             common: Vec::new(),
             put_key: None,
+            ordered: None,
         };
         let n = |v: &str| Value::Integer(v.parse().unwrap());
         let update = |key: &str, set: Attributes| Write::Update {

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use proptest::prelude::*;
 use s3imports::reader::{
     Position, ReadError, ReadOptions, Resumed, Row, RowReader, open_reader, resume_reader,
+    split_points,
 };
 use s3imports::sink::{FileAttributes, Write, coalesce};
 use s3imports::values::Value;
@@ -122,6 +123,31 @@ proptest! {
     }
 
     #[test]
+    fn chunks_read_apart_give_the_rows_of_the_whole_read(
+        (json, bytes) in plaintext(),
+        chunk_bytes in 1u64..40,
+    ) {
+        let options = ReadOptions::default();
+        let columns = json.then(|| vec!["a".to_string(), "b.c".to_string()]);
+        let Ok(mut reader) = open_reader(json, bytes.as_slice(), &options, columns.clone()) else {
+            return Ok(());
+        };
+        let strip = |v: Vec<Outcome>| v.into_iter().map(|(r, o, _)| (r, o)).collect::<Vec<_>>();
+        let whole = strip(read_on(reader.as_mut()));
+        let Some(split) = split_points(json, bytes.as_slice(), &options, columns.clone(), chunk_bytes, 64, 0).unwrap() else {
+            return Ok(());
+        };
+        prop_assert_eq!(split.end, bytes.len() as u64);
+        let mut apart = Vec::new();
+        for (i, at) in split.starts.iter().enumerate() {
+            let chunk = [&bytes[..at.header as usize], &bytes[at.offset as usize..split.chunk_end(i) as usize]].concat();
+            let mut r = resume_reader(json, chunk.as_slice(), &options, columns.clone(), at, Resumed::Ranged).unwrap();
+            apart.extend(strip(read_on(r.as_mut())));
+        }
+        prop_assert_eq!(apart, whole);
+    }
+
+    #[test]
     fn csv_written_by_the_csv_crate_reads_back_field_for_field(
         (width, records) in table(),
         crlf in any::<bool>(),
@@ -161,6 +187,7 @@ proptest! {
             names: (0..4).map(|i| format!("a{i}")).collect(),
             common: Vec::new(),
             put_key: None,
+            ordered: None,
         };
         let writes: Vec<(u64, Write)> = rows
             .iter()
@@ -203,4 +230,19 @@ proptest! {
         }).collect();
         prop_assert_eq!(keys.len(), merged.len());
     }
+}
+
+#[test]
+fn a_csv_with_a_quoted_line_break_splits_between_rows_only() {
+    let csv = b"id,note\r\n1,\"a\r\nb\"\r\n2,x\r\n3,\"c\nd\"\r\n4,y\r\n";
+    let split = split_points(false, &csv[..], &ReadOptions::default(), None, 4, 64, 0)
+        .unwrap()
+        .unwrap();
+    let offsets: Vec<u64> = split.starts.iter().map(|p| p.offset).collect();
+    let rows: Vec<u64> = split.starts.iter().map(|p| p.row).collect();
+    // After the header, then after each row (csv_core ends a record at its `\r`):
+    // never inside the quoted breaks, and no chunk after the last row.
+    assert_eq!(offsets, [8, 18, 23, 32]);
+    assert_eq!(rows, [1, 2, 3, 4]);
+    assert_eq!(split.end, csv.len() as u64);
 }

@@ -305,6 +305,7 @@ async fn tick_counts_only_files_it_processed() {
         key: f.key,
         size: f.size,
         etag: f.etag,
+        chunk: None,
     };
     let url = env.queue().url().await.unwrap();
     env.clients

@@ -279,3 +279,190 @@ async fn a_gzipped_users_file_resumes_by_streaming_again_and_the_later_row_wins(
         assert_eq!(show(&item["amount"]), last.to_string(), "{item:?}");
     }
 }
+
+/// Chunks of about 4 KB: the test files split into several.
+const CHUNK_BYTES: u64 = 4096;
+
+#[tokio::test]
+async fn a_file_split_into_chunks_for_concurrent_workers_ends_as_one_read_would() {
+    let mut w = world().await;
+    let c = clock();
+    let csv = events_csv(450);
+    for (id, folder) in [("whole", "whole"), ("chunked", "chunked")] {
+        w.pipe
+            .put_config(
+                config(
+                    &w,
+                    id,
+                    serde_json::json!({"type": "events", "event_name": "Purchase"}),
+                    folder,
+                ),
+                c.now(),
+            )
+            .await;
+        w.env
+            .put_object(
+                &w.bucket,
+                &format!("{folder}/Purchase_20261127.csv"),
+                csv.clone(),
+            )
+            .await;
+    }
+    w.pipe.tick(&c).await;
+    let messages = w.pipe.take_messages().await;
+    let (whole, chunked): (Vec<_>, Vec<_>) =
+        messages.into_iter().partition(|m| m.import_id == "whole");
+    assert!(
+        w.pipe
+            .process(&whole, &c)
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    w.pipe.processor.settings.chunk_bytes = Some(CHUNK_BYTES);
+    // The file's message splits it and sends one message per chunk.
+    assert!(
+        w.pipe
+            .process(&chunked, &c)
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    let chunks = w.pipe.take_messages().await;
+    assert!(chunks.len() >= 4, "{} chunks", chunks.len());
+    assert!(
+        chunks
+            .iter()
+            .all(|m| m.chunk.is_some() && m.key == chunked[0].key)
+    );
+    let split = w.file("chunked", &chunked[0].key).await;
+    assert_eq!(split.chunks_total as usize, chunks.len());
+    assert_eq!(split.status, FileStatus::Processing);
+    // Every chunk at once, each its own invocation.
+    let responses = futures::future::join_all(
+        chunks
+            .iter()
+            .map(|m| w.pipe.process(std::slice::from_ref(m), &c)),
+    )
+    .await;
+    assert!(responses.iter().all(|r| r.batch_item_failures.is_empty()));
+
+    let one = w.file("whole", &whole[0].key).await;
+    let many = w.file("chunked", &chunked[0].key).await;
+    assert_eq!(many.status, FileStatus::PartiallySucceeded, "{many:?}");
+    assert_eq!(many.chunks_done, many.chunks_total);
+    assert_eq!(
+        (many.rows_total, many.rows_ingested, many.rows_failed),
+        (one.rows_total, one.rows_ingested, one.rows_failed)
+    );
+    assert_eq!(many.reason, one.reason);
+    assert_eq!(
+        w.env.report(many.report_key.as_deref().unwrap()).await,
+        w.env.report(one.report_key.as_deref().unwrap()).await
+    );
+    let (a, b) = (w.events_of(&one.key).await, w.events_of(&many.key).await);
+    assert_eq!(a.len(), 445);
+    assert_eq!(b, a);
+    // One email per run, the chunked file's once all its chunks ended.
+    assert_eq!(w.env.sent_emails().await.len(), 2);
+    // The chunks' own reports are gone once joined.
+    let left = w
+        .env
+        .clients
+        .s3
+        .list_objects_v2()
+        .bucket(&w.env.stack.reports_bucket)
+        .send()
+        .await
+        .unwrap();
+    let chunk_reports: Vec<_> = left
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .filter(|k| k.contains(".chunk-"))
+        .collect();
+    assert!(chunk_reports.is_empty(), "{chunk_reports:?}");
+}
+
+#[tokio::test]
+async fn a_user_named_in_two_chunks_keeps_the_later_row_whatever_order_they_end_in() {
+    let mut w = world().await;
+    let c = clock();
+    w.pipe
+        .put_config(
+            config(
+                &w,
+                "users",
+                serde_json::json!({"type": "registered_users"}),
+                "users",
+            ),
+            c.now(),
+        )
+        .await;
+    // u0 first and last; the rest once each.
+    let mut csv = String::from("customer_id,amount\n");
+    for i in 0..1_000u64 {
+        let user = if i == 0 || i == 999 { 0 } else { i };
+        csv.push_str(&format!("u{user},{}\n", i + 2));
+    }
+    w.env
+        .put_object(&w.bucket, "users/registered_user_data_20261127.csv", csv)
+        .await;
+    w.pipe.tick(&c).await;
+    w.pipe.processor.settings.chunk_bytes = Some(CHUNK_BYTES);
+    let file = w.pipe.take_messages().await;
+    assert!(
+        w.pipe
+            .process(&file, &c)
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    let mut chunks = w.pipe.take_messages().await;
+    assert!(chunks.len() >= 2, "{} chunks", chunks.len());
+    // The last chunk ends first; the first chunk's older row for u0 comes after it.
+    chunks.sort_by_key(|m| std::cmp::Reverse(m.chunk));
+    // A worker killed mid-chunk (its invocation dropped) is taken over once its lease
+    // runs out: nothing lost or doubled.
+    let killed = chunks[1].clone();
+    let _ = tokio::time::timeout(
+        Duration::from_millis(20),
+        w.pipe.process(std::slice::from_ref(&killed), &c),
+    )
+    .await;
+    let later = FixedClock::new(c.now() + chrono::Duration::minutes(5));
+    let mut other = w.pipe.processor.clone();
+    other.settings.worker_id = "worker-2".into();
+    for m in &chunks {
+        let response = s3imports_processor::handler(
+            &other,
+            &w.pipe.dlq_name,
+            &later,
+            s3imports::delivery::DEFAULT_MAX_RECEIVES,
+            s3imports_tests::sqs_event(&[(m.clone(), 2)]),
+        )
+        .await
+        .unwrap();
+        assert!(response.batch_item_failures.is_empty());
+    }
+    let f = w
+        .file("users", "users/registered_user_data_20261127.csv")
+        .await;
+    assert_eq!(f.status, FileStatus::Succeeded, "{f:?}");
+    assert_eq!((f.rows_total, f.rows_ingested), (1_000, 1_000));
+    let items = w
+        .env
+        .clients
+        .dynamodb
+        .scan()
+        .table_name(&w.env.stack.users_table)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(items.items().len(), 999);
+    for item in items.items() {
+        let user: u64 = show(&item["user_id"])[1..].parse().unwrap();
+        let expect = if user == 0 { 1_001 } else { user + 2 };
+        assert_eq!(show(&item["amount"]), expect.to_string(), "{item:?}");
+    }
+}

@@ -152,6 +152,9 @@ async fn enqueues_only_new_matching_files_directly_in_the_folder() {
         last_error: None,
         checkpoint: None,
         invocations: 1,
+        split: None,
+        chunks_total: 0,
+        chunks_done: 0,
     };
     // Claimed five minutes before the run by another tick, its message on its way.
     let old_key = old.key.clone();

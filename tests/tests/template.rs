@@ -190,6 +190,7 @@ fn limits_come_from_parameters() {
         (ENV_MAX_REPORT_MB, "FailedRowsReportMaxMB"),
         (ENV_STORAGE_MB, "ProcessorEphemeralStorageMB"),
         (s3imports::processor::ENV_WRITES_IN_FLIGHT, "WritesInFlight"),
+        (s3imports::processor::ENV_CHUNK_MB, "ChunkMB"),
     ] {
         assert_eq!(
             ref_target(&env[name]),

@@ -18,6 +18,7 @@ use super::item::{self, Item, get_n, get_s};
 use crate::checkpoint::Checkpoint;
 use crate::clock::{from_key, to_key};
 use crate::error::{ErrorClass, ServiceError};
+use crate::ledger::chunk_key;
 use crate::ledger::{
     FileOutcome, FileRecord, FileStatus, FilesCursor, FilesPage, RunEntry, RunRecord, RunStatus,
     RunsCursor, RunsPage,
@@ -84,6 +85,69 @@ impl LedgerStore {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":worker", item::s(worker))
             .expression_attribute_values(":processing", item::s(FileStatus::Processing.as_str()))
+    }
+
+    /// The update that records an outcome on a file (or chunk) item: only while it
+    /// is not final, and (with `worker`) only by its lease holder.
+    async fn outcome_update(
+        &self,
+        import_id: &str,
+        key: &str,
+        worker: Option<&str>,
+        outcome: &FileOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<Update, StoreError> {
+        let status = outcome.status();
+        let started = self
+            .raw(import_id, &file_sk(key))
+            .await?
+            .and_then(|i| get_s(&i, "started_at").and_then(from_key));
+        let duration_ms = started.map_or(0, |s| (now - s).num_milliseconds().max(0));
+        let mut set = vec![
+            "#status = :status",
+            "rows_total = :rt",
+            "rows_ingested = :ri",
+            "rows_failed = :rf",
+            "bytes = :bytes",
+            "finished_at = :now",
+            "duration_ms = :dur",
+        ];
+        let mut file = Update::builder()
+            .table_name(&self.table)
+            .key("pk", item::s(import_id))
+            .key("sk", item::s(file_sk(key)))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", item::s(status.as_str()))
+            .expression_attribute_values(":rt", item::n(outcome.rows_total))
+            .expression_attribute_values(":ri", item::n(outcome.rows_ingested))
+            .expression_attribute_values(":rf", item::n(outcome.rows_failed))
+            .expression_attribute_values(":bytes", item::n(outcome.bytes))
+            .expression_attribute_values(":now", item::s(to_key(now)))
+            .expression_attribute_values(":dur", item::n(duration_ms))
+            .expression_attribute_values(":s", item::s(FileStatus::Succeeded.as_str()))
+            .expression_attribute_values(":p", item::s(FileStatus::PartiallySucceeded.as_str()))
+            .expression_attribute_values(":f", item::s(FileStatus::Failed.as_str()));
+        if let Some(r) = &outcome.reason {
+            set.push("reason = :reason");
+            file = file.expression_attribute_values(":reason", item::s(r));
+        }
+        if let Some(r) = &outcome.report_key {
+            set.push("report_key = :report");
+            file = file.expression_attribute_values(":report", item::s(r));
+        }
+        let not_final = "attribute_exists(sk) AND NOT #status IN (:s, :p, :f)";
+        file = match worker {
+            Some(w) => file
+                .condition_expression(format!("{not_final} AND lease_owner = :worker"))
+                .expression_attribute_values(":worker", item::s(w)),
+            None => file.condition_expression(not_final),
+        };
+        file.update_expression(format!(
+            "SET {} REMOVE lease_owner, lease_until",
+            set.join(", ")
+        ))
+        .build()
+        .map_err(build_err)
     }
 
     pub fn new(ddb: Client, table: impl Into<String>) -> Self {
@@ -388,6 +452,24 @@ fn held<R>(
     }
 }
 
+/// A transaction's failure other than its first item's condition: a cancellation for
+/// another reason (a conflict with a concurrent write, a throttle) is worth a retry.
+fn transaction_error(
+    e: aws_smithy_runtime_api::client::result::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        aws_smithy_runtime_api::http::Response,
+    >,
+) -> StoreError {
+    let cancelled = e
+        .as_service_error()
+        .is_some_and(|s| s.is_transaction_canceled_exception());
+    let mut e = super::service_error("DynamoDB", "TransactWriteItems", e);
+    if cancelled {
+        e.class = ErrorClass::Retryable;
+    }
+    StoreError::Service(e)
+}
+
 fn file_from_item(import_id: &str, i: &Item) -> FileRecord {
     let time = |k: &str| get_s(i, k).and_then(from_key);
     FileRecord {
@@ -414,6 +496,9 @@ fn file_from_item(import_id: &str, i: &Item) -> FileRecord {
         last_error: get_s(i, "last_error").map(str::to_string),
         checkpoint: get_s(i, "checkpoint").and_then(Checkpoint::from_json),
         invocations: get_n(i, "invocations").unwrap_or(0),
+        split: get_s(i, "chunk_plan").and_then(|s| serde_json::from_str(s).ok()),
+        chunks_total: get_n(i, "chunks_total").unwrap_or(0),
+        chunks_done: get_n(i, "chunks_done").unwrap_or(0),
     }
 }
 
@@ -646,6 +731,10 @@ impl Ledger for LedgerStore {
                     .attributes()
                     .and_then(|a| get_s(a, "checkpoint"))
                     .and_then(Checkpoint::from_json),
+                chunks: out
+                    .attributes()
+                    .and_then(|a| get_n(a, "chunks_total"))
+                    .unwrap_or(0),
             }),
             Err(e) if is_conditional(&e) => {
                 let Some(f) = self.file(import_id, key).await? else {
@@ -702,6 +791,109 @@ impl Ledger for LedgerStore {
         held(res)
     }
 
+    async fn split_file(
+        &self,
+        import_id: &str,
+        key: &str,
+        worker: &str,
+        split: &crate::reader::Split,
+        chunks: &[FileRecord],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(split).map_err(|e| StoreError::Corrupt {
+            id: import_id.to_string(),
+            reason: e.to_string(),
+        })?;
+        let file = Update::builder()
+            .table_name(&self.table)
+            .key("pk", item::s(import_id))
+            .key("sk", item::s(file_sk(key)))
+            .update_expression(
+                "SET chunk_plan = :split, chunks_total = :n, chunks_done = :zero, lease_until = :ended",
+            )
+            .condition_expression(
+                "lease_owner = :worker AND #status = :processing AND attribute_not_exists(chunk_plan)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":worker", item::s(worker))
+            .expression_attribute_values(":processing", item::s(FileStatus::Processing.as_str()))
+            .expression_attribute_values(":split", item::s(json))
+            .expression_attribute_values(":n", item::n(chunks.len() as u64))
+            .expression_attribute_values(":zero", item::n(0))
+            // Ended: a redelivered file message takes it at once and sends the chunks.
+            .expression_attribute_values(
+                ":ended",
+                item::s(to_key(now - chrono::Duration::seconds(1))),
+            )
+            .build()
+            .map_err(build_err)?;
+        let mut tx = self
+            .ddb
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(file).build());
+        for c in chunks {
+            let put = aws_sdk_dynamodb::types::Put::builder()
+                .table_name(&self.table)
+                .item("pk", item::s(&c.import_id))
+                .item("sk", item::s(file_sk(&c.key)))
+                .item("run_id", item::s(&c.run_id))
+                .item("bucket", item::s(&c.bucket))
+                .item("key", item::s(&c.key))
+                .item("size", item::n(c.size))
+                .item("etag", item::s(&c.etag))
+                .item("status", item::s(FileStatus::Queued.as_str()))
+                .item("queued_at", item::s(to_key(now)))
+                .item("attempts", item::n(0))
+                .condition_expression("attribute_not_exists(sk)")
+                .build()
+                .map_err(build_err)?;
+            tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        match tx.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if file_condition_failed(&e) => Ok(false),
+            Err(e) => Err(transaction_error(e)),
+        }
+    }
+
+    async fn finish_chunk(
+        &self,
+        import_id: &str,
+        key: &str,
+        chunk: u32,
+        worker: Option<&str>,
+        outcome: &FileOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(u32, u32)>, StoreError> {
+        let chunk_update = self
+            .outcome_update(import_id, &chunk_key(key, chunk), worker, outcome, now)
+            .await?;
+        let file = Update::builder()
+            .table_name(&self.table)
+            .key("pk", item::s(import_id))
+            .key("sk", item::s(file_sk(key)))
+            .update_expression("ADD chunks_done :one")
+            .condition_expression("attribute_exists(chunk_plan)")
+            .expression_attribute_values(":one", item::n(1))
+            .build()
+            .map_err(build_err)?;
+        let res = self
+            .ddb
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(chunk_update).build())
+            .transact_items(TransactWriteItem::builder().update(file).build())
+            .send()
+            .await;
+        match res {
+            Ok(_) => {
+                let f = self.file(import_id, key).await?;
+                Ok(f.map(|f| (f.chunks_done, f.chunks_total)))
+            }
+            Err(e) if file_condition_failed(&e) => Ok(None),
+            Err(e) => Err(transaction_error(e)),
+        }
+    }
+
     async fn release_lease(
         &self,
         import_id: &str,
@@ -731,57 +923,9 @@ impl Ledger for LedgerStore {
         now: DateTime<Utc>,
     ) -> Result<Option<RunRecord>, StoreError> {
         let status = outcome.status();
-        let started = self
-            .raw(import_id, &file_sk(key))
-            .await?
-            .and_then(|i| get_s(&i, "started_at").and_then(from_key));
-        let duration_ms = started.map_or(0, |s| (now - s).num_milliseconds().max(0));
-        let mut set = vec![
-            "#status = :status",
-            "rows_total = :rt",
-            "rows_ingested = :ri",
-            "rows_failed = :rf",
-            "bytes = :bytes",
-            "finished_at = :now",
-            "duration_ms = :dur",
-        ];
-        let mut file = Update::builder()
-            .table_name(&self.table)
-            .key("pk", item::s(import_id))
-            .key("sk", item::s(file_sk(key)))
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", item::s(status.as_str()))
-            .expression_attribute_values(":rt", item::n(outcome.rows_total))
-            .expression_attribute_values(":ri", item::n(outcome.rows_ingested))
-            .expression_attribute_values(":rf", item::n(outcome.rows_failed))
-            .expression_attribute_values(":bytes", item::n(outcome.bytes))
-            .expression_attribute_values(":now", item::s(to_key(now)))
-            .expression_attribute_values(":dur", item::n(duration_ms))
-            .expression_attribute_values(":s", item::s(FileStatus::Succeeded.as_str()))
-            .expression_attribute_values(":p", item::s(FileStatus::PartiallySucceeded.as_str()))
-            .expression_attribute_values(":f", item::s(FileStatus::Failed.as_str()));
-        if let Some(r) = &outcome.reason {
-            set.push("reason = :reason");
-            file = file.expression_attribute_values(":reason", item::s(r));
-        }
-        if let Some(r) = &outcome.report_key {
-            set.push("report_key = :report");
-            file = file.expression_attribute_values(":report", item::s(r));
-        }
-        let not_final = "attribute_exists(sk) AND NOT #status IN (:s, :p, :f)";
-        file = match worker {
-            Some(w) => file
-                .condition_expression(format!("{not_final} AND lease_owner = :worker"))
-                .expression_attribute_values(":worker", item::s(w)),
-            None => file.condition_expression(not_final),
-        };
-        let file = file
-            .update_expression(format!(
-                "SET {} REMOVE lease_owner, lease_until",
-                set.join(", ")
-            ))
-            .build()
-            .map_err(build_err)?;
+        let file = self
+            .outcome_update(import_id, key, worker, outcome, now)
+            .await?;
         let counter = match status {
             FileStatus::Succeeded => "files_succeeded",
             FileStatus::PartiallySucceeded => "files_partial",
@@ -814,16 +958,7 @@ impl Ledger for LedgerStore {
             // failed). Any other cancellation (a conflict with a concurrent write to the
             // run, a throttle) is worth a retry.
             Err(e) if file_condition_failed(&e) => Ok(None),
-            Err(e) => {
-                let cancelled = e
-                    .as_service_error()
-                    .is_some_and(|s| s.is_transaction_canceled_exception());
-                let mut e = super::service_error("DynamoDB", "TransactWriteItems", e);
-                if cancelled {
-                    e.class = ErrorClass::Retryable;
-                }
-                Err(StoreError::Service(e))
-            }
+            Err(e) => Err(transaction_error(e)),
         }
     }
 

@@ -190,8 +190,10 @@ impl DynamoSink {
         Ok(rejected)
     }
 
-    /// `SET #a0 = :v0, ...` over the row's attributes and the file's.
-    fn update_request(&self, key: String, set: Attributes) -> UpdateRequest {
+    /// `SET #a0 = :v0, ...` over the row's attributes and the file's; for a file
+    /// written out of order, also its id and `row`, on the condition that the item
+    /// holds no later row of the same file.
+    fn update_request(&self, key: String, set: Attributes, row: u64) -> UpdateRequest {
         let mut names = HashMap::new();
         let mut values = HashMap::new();
         let mut expression = String::from("SET ");
@@ -203,11 +205,20 @@ impl DynamoSink {
             values.insert(format!(":v{i}"), attribute(value));
             expression.push_str(&format!("#a{i} = :v{i}"));
         }
+        let condition = self.file.ordered.as_ref().map(|file| {
+            names.insert("#src".into(), ORDER_FILE.into());
+            names.insert("#srow".into(), ORDER_ROW.into());
+            values.insert(":src".into(), AttributeValue::S(file.clone()));
+            values.insert(":srow".into(), AttributeValue::N(row.to_string()));
+            expression.push_str(", #src = :src, #srow = :srow");
+            "attribute_not_exists(#src) OR #src <> :src OR #srow <= :srow".to_string()
+        });
         UpdateRequest {
             key: HashMap::from([(self.file.key.clone(), AttributeValue::S(key))]),
             expression,
             names,
             values,
+            condition,
         }
     }
 
@@ -221,10 +232,19 @@ impl DynamoSink {
             .update_expression(u.expression)
             .set_expression_attribute_names(Some(u.names))
             .set_expression_attribute_values(Some(u.values))
+            .set_condition_expression(u.condition)
             .send()
             .await;
         match res {
             Ok(_) => Ok(Vec::new()),
+            // A later row of this file is there already (another chunk wrote it):
+            // this row is superseded, as it would be in a sequential read.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Vec::new())
+            }
             Err(e) if classify_sdk(&e) == ErrorClass::Permanent => {
                 let reason = format!("DynamoDB refused the row: {}", describe_sdk(&e));
                 Ok(rows
@@ -254,7 +274,13 @@ struct UpdateRequest {
     expression: String,
     names: HashMap<String, String>,
     values: Item,
+    condition: Option<String>,
 }
+
+/// Where a file written out of order keeps, on each user item, the file and row that
+/// last wrote it.
+pub const ORDER_FILE: &str = "s3i_src";
+pub const ORDER_ROW: &str = "s3i_src_row";
 
 #[async_trait]
 impl RowSink for DynamoSink {
@@ -264,7 +290,10 @@ impl RowSink for DynamoSink {
         for (rows, w) in coalesce(rows, &self.file) {
             match w {
                 Write::Put(attrs) => puts.push((rows, self.item(attrs))),
-                Write::Update { key, set } => updates.push((rows, self.update_request(key, set))),
+                Write::Update { key, set } => {
+                    let u = self.update_request(key, set, rows.last);
+                    updates.push((rows, u));
+                }
             }
         }
         let mut chunks = Vec::with_capacity(puts.len().div_ceil(BATCH_LIMIT));

@@ -14,6 +14,27 @@ pub struct FileMessage {
     pub key: String,
     pub size: u64,
     pub etag: String,
+    /// One chunk of a split file (see [`crate::reader::Split`]); None: the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk: Option<u32>,
+}
+
+impl FileMessage {
+    /// The ledger record this message works on: the file's, or its chunk's.
+    pub fn ledger_key(&self) -> String {
+        match self.chunk {
+            Some(i) => crate::ledger::chunk_key(&self.key, i),
+            None => self.key.clone(),
+        }
+    }
+
+    /// The message of chunk `i` of this file.
+    pub fn for_chunk(&self, i: u32) -> Self {
+        Self {
+            chunk: Some(i),
+            ..self.clone()
+        }
+    }
 }
 
 #[async_trait]

@@ -83,6 +83,8 @@ pub enum StartOutcome {
     Started {
         attempt: u32,
         checkpoint: Option<Checkpoint>,
+        /// The file was split into this many chunks already (0: not split).
+        chunks: u32,
     },
     /// The file already has its final outcome: nothing to do (redelivery).
     AlreadyDone(FileStatus),
@@ -189,6 +191,33 @@ pub trait Ledger: Send + Sync {
         checkpoint: &Checkpoint,
         lease_until: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+
+    /// Cuts a file this worker holds into chunks: records `split` on the file, claims
+    /// a ledger item per chunk (`chunks`, keyed by [`crate::ledger::chunk_key`]) and
+    /// ends the file's lease, all at once; false when the lease is lost or the file is
+    /// split already.
+    async fn split_file(
+        &self,
+        import_id: &str,
+        key: &str,
+        worker: &str,
+        split: &crate::reader::Split,
+        chunks: &[FileRecord],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Records a chunk's outcome (as [`Ledger::finish_file`] does a file's, but
+    /// counted on its file, not its run) and returns the file's chunks ended and in
+    /// all; None when the chunk was final already or the lease was lost.
+    async fn finish_chunk(
+        &self,
+        import_id: &str,
+        key: &str,
+        chunk: u32,
+        worker: Option<&str>,
+        outcome: &FileOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(u32, u32)>, StoreError>;
 
     /// Hands a file back after a retryable failure, remembering why.
     async fn release_lease(

@@ -154,6 +154,71 @@ pub fn resume_reader<'a, R: Read + 'a>(
     }
 }
 
+/// A file cut into chunks at row boundaries: chunk `i` is the rows from `starts[i]`
+/// up to `starts[i + 1].offset` (the last to `end`), each read as a resumed read from
+/// its start (a quoted line break never splits a row).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Split {
+    pub starts: Vec<Position>,
+    /// The plaintext's length.
+    pub end: u64,
+}
+
+impl Split {
+    pub fn chunks(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Where chunk `i` ends (exclusive).
+    pub fn chunk_end(&self, i: usize) -> u64 {
+        self.starts.get(i + 1).map_or(self.end, |p| p.offset)
+    }
+}
+
+/// Reads a file through to find where to cut it into chunks of about `chunk_bytes`
+/// (at most `max_chunks`, larger chunks when more would be needed). None when it does
+/// not split: under two chunks, a JSON array (its elements are cut by commas a resumed
+/// read cannot place), or a file error (the whole read reports it).
+pub fn split_points<R: Read>(
+    json: bool,
+    read: R,
+    options: &ReadOptions,
+    columns: Option<Vec<String>>,
+    chunk_bytes: u64,
+    max_chunks: usize,
+    total_hint: u64,
+) -> Result<Option<Split>, FileError> {
+    let mut rows = open_reader(json, read, options, columns)?;
+    let first = rows.position();
+    if first.in_array {
+        return Ok(None);
+    }
+    let chunk_bytes = chunk_bytes
+        .max(total_hint.div_ceil(max_chunks.max(1) as u64))
+        .max(1);
+    let mut starts = vec![first];
+    let mut row = Row::default();
+    loop {
+        match rows.read_row(&mut row) {
+            Ok(true) | Err(ReadError::Row(_)) => {}
+            Ok(false) => break,
+            Err(ReadError::File(_)) => return Ok(None),
+        }
+        let at = rows.position();
+        let from = starts.last().map_or(0, |p| p.offset);
+        if at.offset >= from + chunk_bytes && rows.resumable() && starts.len() < max_chunks {
+            starts.push(at);
+        }
+    }
+    let last = rows.position();
+    // A cut after the last row would leave a chunk of no rows.
+    if starts.len() > 1 && starts.last().is_some_and(|p| p.row >= last.row) {
+        starts.pop();
+    }
+    let end = last.offset;
+    Ok((starts.len() >= 2).then_some(Split { starts, end }))
+}
+
 /// Readers and helpers shared by the readers' unit tests.
 #[cfg(test)]
 mod testing {

@@ -239,6 +239,7 @@ impl Ledger for FakeLedger {
                     StartOutcome::Started {
                         attempt: f.record.attempts,
                         checkpoint: f.record.checkpoint.clone(),
+                        chunks: f.record.chunks_total,
                     }
                 }
                 Some(f) => StartOutcome::Busy(f.lease_until.unwrap_or(now)),
@@ -298,6 +299,94 @@ impl Ledger for FakeLedger {
         };
         self.faults.leave("ledger.checkpoint").await;
         Ok(done)
+    }
+
+    async fn split_file(
+        &self,
+        import_id: &str,
+        key: &str,
+        worker: &str,
+        split: &s3imports::reader::Split,
+        chunks: &[FileRecord],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.faults.enter("ledger.split_file").await?;
+        let done = {
+            let mut s = self.lock();
+            let held = s.files.get(&k(import_id, key)).is_some_and(|f| {
+                f.lease_owner.as_deref() == Some(worker)
+                    && f.record.status == FileStatus::Processing
+                    && f.record.split.is_none()
+            });
+            if held
+                && chunks
+                    .iter()
+                    .all(|c| !s.files.contains_key(&k(import_id, &c.key)))
+            {
+                if let Some(f) = s.files.get_mut(&k(import_id, key)) {
+                    f.record.split = Some(split.clone());
+                    f.record.chunks_total = chunks.len() as u32;
+                    f.record.chunks_done = 0;
+                    f.lease_until = Some(now - chrono::Duration::seconds(1));
+                }
+                for c in chunks {
+                    s.files.insert(
+                        k(import_id, &c.key),
+                        FileItem {
+                            record: c.clone(),
+                            lease_owner: None,
+                            lease_until: None,
+                        },
+                    );
+                }
+                true
+            } else {
+                false
+            }
+        };
+        self.faults.leave("ledger.split_file").await;
+        Ok(done)
+    }
+
+    async fn finish_chunk(
+        &self,
+        import_id: &str,
+        key: &str,
+        chunk: u32,
+        worker: Option<&str>,
+        outcome: &FileOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(u32, u32)>, StoreError> {
+        self.faults.enter("ledger.finish_chunk").await?;
+        let counts = {
+            let mut s = self.lock();
+            let ck = s3imports::ledger::chunk_key(key, chunk);
+            let Some(c) = s.files.get_mut(&k(import_id, &ck)) else {
+                return Ok(None);
+            };
+            if c.record.status.is_final()
+                || worker.is_some_and(|w| c.lease_owner.as_deref() != Some(w))
+            {
+                return Ok(None);
+            }
+            c.record.status = outcome.status();
+            c.record.rows_total = outcome.rows_total;
+            c.record.rows_ingested = outcome.rows_ingested;
+            c.record.rows_failed = outcome.rows_failed;
+            c.record.bytes = outcome.bytes;
+            c.record.finished_at = Some(now);
+            c.record.reason.clone_from(&outcome.reason);
+            c.record.report_key.clone_from(&outcome.report_key);
+            c.lease_owner = None;
+            c.lease_until = None;
+            let Some(f) = s.files.get_mut(&k(import_id, key)) else {
+                return Ok(None);
+            };
+            f.record.chunks_done += 1;
+            Some((f.record.chunks_done, f.record.chunks_total))
+        };
+        self.faults.leave("ledger.finish_chunk").await;
+        Ok(counts)
     }
 
     async fn release_lease(
