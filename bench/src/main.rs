@@ -234,6 +234,7 @@ fn main() -> anyhow::Result<()> {
                 builder: &builder,
                 limits: &limits,
                 from: None,
+                staged: false,
                 marks: &marks,
             };
             let input = std::fs::File::open(&file)?;

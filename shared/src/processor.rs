@@ -34,6 +34,7 @@ use crate::pgp::{PgpError, PgpKeyring, decrypt_to, looks_like_pgp};
 use crate::ports::{
     Bounded, Configs, FileMessage, Ledger, Mailer, ObjectBody, ObjectSource, Queue, ReportError,
     Reports, RowWriter, Secrets, SourceError, SourceFolder, StartOutcome, StoreError, report_key,
+    staging_key,
 };
 use crate::reader::{
     FileError, Position, ReadError, ReadOptions, Resumed, Row, open_reader, resume_reader,
@@ -749,7 +750,7 @@ impl Processor {
         let config = record.config;
         let bucket = self.sources.connect(&config.source, &config.id).await?;
         let mappings = mapping(&config, bucket.as_ref()).await?;
-        let keyring = keyring(self.secrets.as_ref(), &config).await?;
+        let keyring = keyring(self.secrets.as_ref(), &config).await?.map(Arc::new);
         let limits = self.settings.limits;
         // A chunk reads its byte range of the file, from its start or its checkpoint.
         let chunk = match msg.chunk {
@@ -769,7 +770,7 @@ impl Processor {
                     msg,
                     &config,
                     &mappings,
-                    keyring.is_some(),
+                    keyring.as_ref(),
                     bucket.as_ref(),
                     clock,
                 )
@@ -778,10 +779,20 @@ impl Processor {
             return Ok(Step::Split(chunks));
         }
         let end = chunk.as_ref().map(|c| c.end);
+        let staged = chunk
+            .as_ref()
+            .filter(|c| c.staged)
+            .map(|_| staging_key(&msg.import_id, &msg.run_id, &msg.key));
+        let origin = match &staged {
+            Some(key) => Origin::Staged(self.reports.as_ref(), key),
+            None => Origin::Source(bucket.as_ref()),
+        };
         let (body, layout) = match &resume {
             None => (bucket.open(&msg.key).await?.0, None),
-            Some(cp) => open_resumed(bucket.as_ref(), msg, cp, end).await?,
+            Some(cp) => open_resumed(origin, msg, cp, end).await?,
         };
+        // Staged plaintext was decrypted and verified when it was staged.
+        let is_staged = staged.is_some();
         let builder = WriteBuilder::new(&config, &mappings, &msg.key, &msg.etag, clock.now());
         let mut attributes = builder.file_attributes().clone();
         if chunk.is_some() {
@@ -861,12 +872,13 @@ impl Processor {
             let plan = ReadPlan {
                 config: &config,
                 mappings: &mappings,
-                keyring: keyring.as_ref(),
+                keyring: keyring.as_deref(),
                 key: &key,
                 spool: &spool,
                 builder: &builder,
                 limits: &limits,
                 from: from.as_ref(),
+                staged: is_staged,
                 marks: &reading_marks,
             };
             read_file(&plan, input, &mut |piece| tx.blocking_send(piece).is_ok())
@@ -1043,6 +1055,57 @@ struct ChunkPlan {
     of: u32,
     start: Position,
     end: u64,
+    /// Read from the staged plaintext, not the object.
+    staged: bool,
+}
+
+/// The largest plaintext staged for chunks (one S3 PutObject); a larger file goes on
+/// by continuation alone.
+const MAX_STAGED_BYTES: u64 = 5 << 30;
+
+/// Copies what passes through a reader into a file, up to `left` bytes; past that it
+/// stops copying and says so (the split is then abandoned).
+struct Tee<R, W> {
+    inner: R,
+    out: W,
+    left: u64,
+    overflow: bool,
+}
+
+impl<R: Read, W: std::io::Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if !self.overflow {
+            if n as u64 > self.left {
+                self.overflow = true;
+            } else {
+                self.out.write_all(&buf[..n])?;
+                self.left -= n as u64;
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Where a resumed read's bytes come from: the import's object, or its staged
+/// plaintext in the stack's bucket.
+enum Origin<'a> {
+    Source(&'a dyn SourceFolder),
+    Staged(&'a dyn Reports, &'a str),
+}
+
+impl Origin<'_> {
+    async fn range(
+        &self,
+        msg: &FileMessage,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<ObjectBody, ProcessError> {
+        Ok(match self {
+            Self::Source(bucket) => bucket.open_range(&msg.key, &msg.etag, from, to).await?,
+            Self::Staged(reports, key) => reports.open_range(key, from, to).await?,
+        })
+    }
 }
 
 impl Processor {
@@ -1066,6 +1129,7 @@ impl Processor {
             of: u32::try_from(split.chunks()).unwrap_or(u32::MAX),
             start,
             end: split.chunk_end(i as usize),
+            staged: split.staged,
         })
     }
 
@@ -1078,7 +1142,7 @@ impl Processor {
         msg: &FileMessage,
         config: &ImportConfig,
         mappings: &[ColumnMapping],
-        encrypted: bool,
+        keyring: Option<&Arc<PgpKeyring>>,
         bucket: &dyn SourceFolder,
         clock: &dyn Clock,
     ) -> Result<Option<u32>, ProcessError> {
@@ -1086,42 +1150,90 @@ impl Processor {
             return Ok(None);
         };
         let lower = msg.key.to_ascii_lowercase();
-        if msg.size <= chunk_bytes
-            || encrypted
-            || lower.ends_with(".gz")
-            || matches!(config.kind, ImportKind::Auxiliary { .. })
-        {
+        // A PGP or gzip file's plaintext is larger than the object: it may be worth
+        // splitting from a smaller object (and the pass finds out).
+        let wrapped = keyring.is_some()
+            || lower
+                .trim_end_matches(".pgp")
+                .trim_end_matches(".gpg")
+                .trim_end_matches(".asc")
+                .ends_with(".gz");
+        let threshold = if wrapped {
+            chunk_bytes / 8
+        } else {
+            chunk_bytes
+        };
+        if msg.size <= threshold || matches!(config.kind, ImportKind::Auxiliary { .. }) {
             return Ok(None);
         }
         let (body, _) = bucket.open(&msg.key).await?;
         let input = SyncIoBridge::new(body);
         let json = config.file_type == FileType::Json;
         let columns = json.then(|| json_columns(config, mappings));
-        let options = read_options(config, &self.settings.limits);
+        let limits = self.settings.limits;
+        let options = read_options(config, &limits);
         let (max_chunks, size) = (self.settings.max_chunks, msg.size);
+        let (key, spool, keyring) = (
+            msg.key.clone(),
+            self.settings.spool_dir.clone(),
+            keyring.cloned(),
+        );
         let split = tokio::task::spawn_blocking(move || {
-            let mut input = std::io::BufReader::with_capacity(IO_BUF, input);
-            // Only plain text splits by byte ranges of the object itself.
-            let first = std::io::BufRead::fill_buf(&mut input)?;
-            if first.starts_with(&GZIP_MAGIC) || looks_like_pgp(first) {
-                return Ok(None);
+            // The same unwrapping as the import itself: PGP is decrypted and verified
+            // before a byte is read, so only authenticated plaintext is staged.
+            let (plaintext, plain) = unwrap_file(&key, keyring.as_deref(), &spool, &limits, input)?;
+            if plain {
+                let split = crate::reader::split_points(
+                    json,
+                    plaintext,
+                    &options,
+                    columns,
+                    chunk_bytes,
+                    max_chunks,
+                    size,
+                )?;
+                return Ok::<_, ProcessError>(split.map(|s| (s, None)));
             }
-            crate::reader::split_points(
+            // Staged through /tmp, where the PGP spool may also be: half of what the
+            // plaintext may take, and at most one S3 PutObject.
+            let cap = (limits.max_plaintext_bytes / 2).min(MAX_STAGED_BYTES);
+            let staged = tempfile::Builder::new()
+                .prefix(SPOOL_PREFIX)
+                .tempfile_in(&spool)?;
+            let mut tee = Tee {
+                inner: plaintext,
+                out: BufWriter::with_capacity(IO_BUF, staged.reopen()?),
+                left: cap,
+                overflow: false,
+            };
+            let split = crate::reader::split_points(
                 json,
-                input,
+                &mut tee,
                 &options,
                 columns,
                 chunk_bytes,
                 max_chunks,
-                size,
-            )
+                0,
+            )?;
+            tee.out.flush()?;
+            Ok(split
+                .filter(|s| !tee.overflow && s.end > chunk_bytes)
+                .map(|mut s| {
+                    s.staged = true;
+                    (s, Some(staged))
+                }))
         })
         .await
         .map_err(|e| ProcessError::ReaderStopped(e.to_string()))?;
         // A file that cannot be read through is read whole, and says why there.
-        let Ok(Some(split)) = split else {
+        let Ok(Some((split, staged))) = split else {
             return Ok(None);
         };
+        if let Some(file) = &staged {
+            let key = staging_key(&msg.import_id, &msg.run_id, &msg.key);
+            self.reports.upload(&key, file.path()).await?;
+        }
+        drop(staged);
         let now = clock.now();
         let chunks: Vec<FileRecord> = (0..split.chunks())
             .map(|i| {
@@ -1264,10 +1376,15 @@ impl Processor {
             chunk: None,
             ..msg.clone()
         };
-        if let Processed::Done { .. } = self.record_file(&file_msg, None, outcome, clock).await?
-            && let Err(e) = self.reports.delete(&reports).await
-        {
-            warn!(key = %msg.key, error = %e, "chunk reports left to the bucket's expiry");
+        if let Processed::Done { .. } = self.record_file(&file_msg, None, outcome, clock).await? {
+            // The chunks' reports, and the staged plaintext in every outcome.
+            let mut done = reports;
+            if file.split.as_ref().is_some_and(|s| s.staged) {
+                done.push(staging_key(&msg.import_id, &msg.run_id, &msg.key));
+            }
+            if let Err(e) = self.reports.delete(&done).await {
+                warn!(key = %msg.key, error = %e, "left to the bucket's expiry");
+            }
         }
         Ok(())
     }
@@ -1298,26 +1415,27 @@ async fn join_objects(
 /// PGP or gzip file, the whole object again (its plaintext is skipped up to the
 /// checkpoint). Either way only while the object is the one started.
 async fn open_resumed(
-    bucket: &dyn SourceFolder,
+    origin: Origin<'_>,
     msg: &FileMessage,
     cp: &Checkpoint,
     end: Option<u64>,
 ) -> Result<(ObjectBody, Option<Resumed>), ProcessError> {
-    let (key, etag) = (msg.key.as_str(), msg.etag.as_str());
     if !cp.ranged {
-        let body = bucket.open_range(key, etag, 0, None).await?;
+        let body = origin.range(msg, 0, None).await?;
         return Ok((body, Some(Resumed::Whole)));
     }
     let at = &cp.position;
     let head = match at.header {
         0 => Box::pin(tokio::io::empty()) as ObjectBody,
-        n => bucket.open_range(key, etag, 0, Some(n)).await?,
+        n => origin.range(msg, 0, Some(n)).await?,
     };
-    // A range that starts at the object's end is refused: nothing is left to read.
-    let rest = if at.offset >= end.unwrap_or(msg.size).min(msg.size) {
+    // A range that starts at the end is refused: nothing is left to read. (A chunk's
+    // end bounds it; a plain object's end is its size.)
+    let limit = end.unwrap_or(msg.size);
+    let rest = if at.offset >= limit {
         Box::pin(tokio::io::empty()) as ObjectBody
     } else {
-        bucket.open_range(key, etag, at.offset, end).await?
+        origin.range(msg, at.offset, end).await?
     };
     Ok((
         Box::pin(tokio::io::AsyncReadExt::chain(head, rest)),
@@ -1514,6 +1632,8 @@ pub struct ReadPlan<'a> {
     pub limits: &'a Limits,
     /// Where a resumed read starts; None: at the beginning.
     pub from: Option<&'a Start>,
+    /// The input is staged plaintext (decrypted and verified when it was staged).
+    pub staged: bool,
     pub marks: &'a Marks,
 }
 
@@ -1656,7 +1776,11 @@ pub fn read_file(
         inner: input,
         count: bytes.clone(),
     };
-    let (plaintext, ranged) = unwrap_file(plan.key, plan.keyring, plan.spool, plan.limits, input)?;
+    let (plaintext, ranged): (Box<dyn Read + '_>, bool) = if plan.staged {
+        (Box::new(input), true)
+    } else {
+        unwrap_file(plan.key, plan.keyring, plan.spool, plan.limits, input)?
+    };
     let json = plan.config.file_type == FileType::Json;
     let columns = json.then(|| json_columns(plan.config, plan.mappings));
     let options = read_options(plan.config, plan.limits);

@@ -466,3 +466,98 @@ async fn a_user_named_in_two_chunks_keeps_the_later_row_whatever_order_they_end_
         assert_eq!(show(&item["amount"]), expect.to_string(), "{item:?}");
     }
 }
+
+fn gzip(text: &str) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, text.as_bytes()).unwrap();
+    gz.finish().unwrap()
+}
+
+#[tokio::test]
+async fn a_gzipped_file_is_staged_for_its_chunks_and_the_staging_is_gone_in_every_outcome() {
+    let mut w = world().await;
+    let c = clock();
+    let all_bad = events_csv(450).replace(",2026-11-27", ",not a date");
+    let files = [
+        ("good", events_csv(450).replace(",x\r\n", ",1\r\n")),
+        ("partial", events_csv(450)),
+        ("failed", all_bad),
+    ];
+    for (id, csv) in &files {
+        w.pipe
+            .put_config(
+                config(
+                    &w,
+                    id,
+                    serde_json::json!({"type": "events", "event_name": "Purchase"}),
+                    id,
+                ),
+                c.now(),
+            )
+            .await;
+        w.env
+            .put_object(
+                &w.bucket,
+                &format!("{id}/Purchase_20261127.csv.gz"),
+                gzip(csv),
+            )
+            .await;
+    }
+    w.pipe.tick(&c).await;
+    w.pipe.processor.settings.chunk_bytes = Some(CHUNK_BYTES);
+    let messages = w.pipe.take_messages().await;
+    assert!(
+        w.pipe
+            .process(&messages, &c)
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    // Staged while the chunks run.
+    let staged = |w: &World| {
+        let (s3, bucket) = (w.env.clients.s3.clone(), w.env.stack.reports_bucket.clone());
+        async move {
+            let out = s3
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix("staging/")
+                .send()
+                .await
+                .unwrap();
+            out.contents().len()
+        }
+    };
+    assert_eq!(staged(&w).await, 3);
+    let chunks = w.pipe.take_messages().await;
+    assert!(chunks.len() >= 9, "{} chunks", chunks.len());
+    let responses = futures::future::join_all(
+        chunks
+            .iter()
+            .map(|m| w.pipe.process(std::slice::from_ref(m), &c)),
+    )
+    .await;
+    assert!(responses.iter().all(|r| r.batch_item_failures.is_empty()));
+    let status = |id: &'static str| {
+        let w = &w;
+        async move { w.file(id, &format!("{id}/Purchase_20261127.csv.gz")).await }
+    };
+    let good = status("good").await;
+    assert_eq!(
+        (good.status, good.rows_ingested),
+        (FileStatus::Succeeded, 450),
+        "{good:?}"
+    );
+    let partial = status("partial").await;
+    assert_eq!(
+        partial.status,
+        FileStatus::PartiallySucceeded,
+        "{partial:?}"
+    );
+    assert_eq!((partial.rows_total, partial.rows_failed), (450, 5));
+    let failed = status("failed").await;
+    assert_eq!(failed.status, FileStatus::Failed, "{failed:?}");
+    assert_eq!((failed.rows_total, failed.rows_failed), (450, 450));
+    // The staged plaintext is gone in every outcome.
+    assert_eq!(staged(&w).await, 0);
+    assert_eq!(w.events_of(&partial.key).await.len(), 445);
+}

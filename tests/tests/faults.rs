@@ -436,3 +436,50 @@ async fn a_crash_mid_file_resumes_from_the_last_checkpoint_not_row_one() {
     assert_events_once(&w, 2_000);
     assert_runs_complete(&w, 2_000);
 }
+
+/// A file split into chunks, delivered with `crash` injected: every row once, the file
+/// closed once with the chunks' counts, one email.
+async fn chunks_with(crash: Crash) {
+    let w = world_with(5, events(), &[("Purchase_20261127.csv", events_csv(2_000))]).await;
+    let mut p = w.worker("worker-1", Duration::from_secs(120));
+    p.settings.chunk_bytes = Some(8 * 1024);
+    w.faults.crash(crash.clone());
+    let drive = w.drive_with(&p, 100).await;
+    let files = w.ledger.all_files();
+    let file = files
+        .iter()
+        .find(|f| f.key == "in/Purchase_20261127.csv")
+        .unwrap();
+    println!(
+        "chunks, crash {crash:?}: {} chunks, {} deliveries, {} crashed, {} row writes applied",
+        file.chunks_total,
+        drive.deliveries,
+        drive.crashes,
+        w.writer.applied()
+    );
+    assert_eq!(drive.crashes, 1, "{drive:?}");
+    assert!(w.queue.is_empty(), "{drive:?}");
+    assert!(file.chunks_total >= 4, "{file:?}");
+    assert_eq!(file.chunks_done, file.chunks_total);
+    assert_eq!(file.status, FileStatus::Succeeded, "{file:?}");
+    assert_eq!((file.rows_total, file.rows_ingested), (2_000, 2_000));
+    assert_events_once(&w, 2_000);
+    let run = &w.ledger.all_runs()[0];
+    assert_eq!((run.files_done, run.rows_ingested), (1, 2_000), "{run:?}");
+    assert_eq!(w.mailer.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_crash_mid_chunk_is_taken_over_and_the_file_closes_once() {
+    chunks_with(Crash::Before("writer.write", 7)).await;
+}
+
+#[tokio::test]
+async fn a_crash_before_the_split_file_is_closed_closes_it_on_the_redelivery() {
+    chunks_with(Crash::Before("ledger.finish_file", 1)).await;
+}
+
+#[tokio::test]
+async fn a_crash_after_the_split_before_the_chunks_are_sent_sends_them_on_the_redelivery() {
+    chunks_with(Crash::After("ledger.split_file", 1)).await;
+}

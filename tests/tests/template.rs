@@ -230,6 +230,33 @@ fn processor_may_change_message_visibility() {
     );
 }
 
+/// A large file's staged plaintext (decrypted, in the stack's bucket) is encrypted at
+/// rest and expires within a day even if nothing deletes it; the staging prefix the
+/// code writes is the one the rule names.
+#[test]
+fn staged_plaintext_is_encrypted_and_expires_within_a_day() {
+    let t = template();
+    let bucket = &t["Resources"]["ReportsBucket"]["Properties"];
+    assert!(
+        !bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"].is_null(),
+        "the reports bucket is not encrypted"
+    );
+    let prefix = s3imports::ports::staging_key("i", "r", "f")
+        .split('/')
+        .next()
+        .map(|p| format!("{p}/"))
+        .unwrap();
+    let rules = bucket["LifecycleConfiguration"]["Rules"]
+        .as_sequence()
+        .unwrap();
+    let staging = rules
+        .iter()
+        .find(|r| r["Prefix"].as_str() == Some(prefix.as_str()))
+        .unwrap_or_else(|| panic!("no lifecycle rule for {prefix}"));
+    assert_eq!(staging["Status"].as_str(), Some("Enabled"));
+    assert_eq!(staging["ExpirationInDays"].as_u64(), Some(1));
+}
+
 /// A file that outlasts an invocation sends its own continuation (SendMessageBatch
 /// is authorised as sqs:SendMessage), and the joined report's parts are deleted.
 #[test]

@@ -118,6 +118,34 @@ impl Reports for ReportStore {
         Ok(())
     }
 
+    async fn open_range(
+        &self,
+        key: &str,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<crate::ports::ObjectBody, ReportError> {
+        let range = match to {
+            Some(to) => format!("bytes={from}-{}", to.saturating_sub(1)),
+            None => format!("bytes={from}-"),
+        };
+        let out = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(range)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                    ReportError::Expired(key.to_string())
+                } else {
+                    service_error("S3", "GetObject", e).into()
+                }
+            })?;
+        Ok(Box::pin(out.body.into_async_read()))
+    }
+
     async fn read_bounded(&self, key: &str, max_bytes: u64) -> Result<Bounded, ReportError> {
         let object = self.open(key).await?;
         if object.size > max_bytes {

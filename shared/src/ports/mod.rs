@@ -14,7 +14,7 @@ mod writer;
 
 pub use mailer::Mailer;
 pub use queue::{FileMessage, Queue};
-pub use reports::{Bounded, ReportError, Reports, find_report, report_key};
+pub use reports::{Bounded, ReportError, Reports, find_report, report_key, staging_key};
 pub use source::{
     ListedFile, Listing, MSG_CHECK_FOLDER, MSG_INVALID_ACCESS_KEY, ObjectBody, ObjectSource,
     SECRET_TAG, Secrets, SourceError, SourceFolder, check_secret_tag, secret_allows,

@@ -1,4 +1,5 @@
-//! Failed-rows reports, kept in the stack's reports bucket.
+//! The stack's own bucket: failed-rows reports, and the staged plaintext of large
+//! PGP or gzip files while their chunks are imported.
 
 use std::path::Path;
 
@@ -11,6 +12,14 @@ use crate::error::{Classify, ErrorClass, ServiceError};
 pub fn report_key(import_id: &str, run_id: &str, file_key: &str) -> String {
     let name = file_key.rsplit('/').next().unwrap_or(file_key);
     format!("failed-rows/{import_id}/{run_id}/{name}.failed.csv")
+}
+
+/// Where a split file's authenticated plaintext is staged while its chunks are
+/// imported (server-side encrypted, expired by the bucket within a day, deleted when
+/// the file ends).
+pub fn staging_key(import_id: &str, run_id: &str, file_key: &str) -> String {
+    let name = file_key.rsplit('/').next().unwrap_or(file_key);
+    format!("staging/{import_id}/{run_id}/{name}")
 }
 
 /// A report read whole, or only sized because it is over a bound.
@@ -61,8 +70,16 @@ pub trait Reports: Send + Sync {
     /// Uploads a spooled report.
     async fn upload(&self, key: &str, path: &Path) -> Result<(), ReportError>;
 
-    /// Deletes objects (a report's parts, once joined).
+    /// Deletes objects (a report's parts once joined, a staged plaintext).
     async fn delete(&self, keys: &[String]) -> Result<(), ReportError>;
+
+    /// Streams bytes `from..to` (`None`: to the end) of an object (a staged plaintext).
+    async fn open_range(
+        &self,
+        key: &str,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<super::ObjectBody, ReportError>;
 
     /// Reads a report whole if it has at most `max_bytes`.
     async fn read_bounded(&self, key: &str, max_bytes: u64) -> Result<Bounded, ReportError>;

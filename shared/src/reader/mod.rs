@@ -162,6 +162,10 @@ pub struct Split {
     pub starts: Vec<Position>,
     /// The plaintext's length.
     pub end: u64,
+    /// The plaintext is staged in the stack's bucket (a PGP or gzip file), not read
+    /// from the object itself.
+    #[serde(default)]
+    pub staged: bool,
 }
 
 impl Split {
@@ -216,7 +220,11 @@ pub fn split_points<R: Read>(
         starts.pop();
     }
     let end = last.offset;
-    Ok((starts.len() >= 2).then_some(Split { starts, end }))
+    Ok((starts.len() >= 2).then_some(Split {
+        starts,
+        end,
+        staged: false,
+    }))
 }
 
 /// Readers and helpers shared by the readers' unit tests.

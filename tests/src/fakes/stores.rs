@@ -477,6 +477,22 @@ impl Reports for FakeReports {
         Ok(())
     }
 
+    async fn open_range(
+        &self,
+        key: &str,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<s3imports::ports::ObjectBody, ReportError> {
+        self.faults.enter("reports.open_range").await?;
+        let data = lock(&self.objects)
+            .get(key)
+            .cloned()
+            .ok_or_else(|| ReportError::Expired(key.into()))?;
+        let end = to.map_or(data.len(), |t| (t as usize).min(data.len()));
+        let start = (from as usize).min(end);
+        Ok(Box::pin(std::io::Cursor::new(data[start..end].to_vec())))
+    }
+
     async fn read_bounded(&self, key: &str, max_bytes: u64) -> Result<Bounded, ReportError> {
         self.faults.enter("reports.read_bounded").await?;
         let data = lock(&self.objects)
