@@ -99,6 +99,12 @@ enum Command {
         /// The retry's first backoff (default: the stack's; 1000 is the SDK's own).
         #[arg(long)]
         initial_backoff_ms: Option<u64>,
+        /// Processor instances taking messages at once (a split file's chunks).
+        #[arg(long, default_value_t = 1)]
+        workers: u32,
+        /// Split files above this many MB into chunks (`ChunkMB`); none when absent.
+        #[arg(long)]
+        chunk_mb: Option<u64>,
     },
 }
 
@@ -317,6 +323,8 @@ fn main() -> anyhow::Result<()> {
             rows,
             budget_secs,
             initial_backoff_ms,
+            workers,
+            chunk_mb,
         } => tokio::runtime::Runtime::new()?.block_on(model::run(
             &kind,
             rows,
@@ -325,6 +333,8 @@ fn main() -> anyhow::Result<()> {
                 s3imports::aws::INITIAL_BACKOFF,
                 std::time::Duration::from_millis,
             ),
+            workers,
+            chunk_mb,
         ))?,
     }
     Ok(())

@@ -364,8 +364,13 @@ pub async fn run_files(
 
 fn file_line(f: &FileRecord) -> String {
     if let Some(p) = f.in_flight() {
+        let chunks = if p.chunks_total > 0 {
+            format!(", {} of {} chunks done", p.chunks_done, p.chunks_total)
+        } else {
+            String::new()
+        };
         return format!(
-            "  {} {}: {} rows so far ({} imported, {} failed) in {} invocation(s)\n",
+            "  {} {}: {} rows so far ({} imported, {} failed) in {} invocation(s){chunks}\n",
             f.status.label(),
             f.key,
             p.rows_so_far,

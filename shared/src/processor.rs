@@ -1329,6 +1329,47 @@ impl Processor {
         {
             return Ok(());
         }
+        // One closer at a time: another worker may have seen the last chunk end too.
+        let now = clock.now();
+        if !self
+            .ledger
+            .claim_close(
+                &msg.import_id,
+                &msg.key,
+                &self.settings.worker_id,
+                now + self.settings.lease_span(),
+                now,
+            )
+            .await?
+        {
+            return Ok(());
+        }
+        let closed = self.end_split(msg, &file, clock).await;
+        if let Err(e) = &closed
+            && e.is_retryable()
+        {
+            // The redelivery ends it: give the right back at once.
+            let worker = &self.settings.worker_id;
+            let back = now - chrono::Duration::seconds(1);
+            if let Err(release) = self
+                .ledger
+                .claim_close(&msg.import_id, &msg.key, worker, back, now)
+                .await
+            {
+                warn!(key = %msg.key, error = %release, "the right to end the file stays until it runs out");
+            }
+        }
+        closed
+    }
+
+    /// Ends a split file (its closer only): counts summed, reports joined, the outcome
+    /// recorded on its run, then its chunks' reports and staged plaintext deleted.
+    async fn end_split(
+        &self,
+        msg: &FileMessage,
+        file: &FileRecord,
+        clock: &dyn Clock,
+    ) -> Result<(), ProcessError> {
         let mut outcome = FileOutcome {
             bytes: msg.size,
             ..FileOutcome::default()

@@ -726,10 +726,32 @@ impl Pipeline {
 
     /// Delivers messages to the processor handler (first delivery each).
     pub async fn process(&self, messages: &[FileMessage], clock: &dyn Clock) -> SqsBatchResponse {
+        self.process_with(&self.processor, messages, clock).await
+    }
+
+    /// Delivers messages to another Lambda instance: the processor with its own
+    /// worker id (concurrent invocations are separate instances).
+    pub async fn process_as(
+        &self,
+        worker: String,
+        messages: &[FileMessage],
+        clock: &dyn Clock,
+    ) -> SqsBatchResponse {
+        let mut instance = self.processor.clone();
+        instance.settings.worker_id = worker;
+        self.process_with(&instance, messages, clock).await
+    }
+
+    async fn process_with(
+        &self,
+        processor: &Processor,
+        messages: &[FileMessage],
+        clock: &dyn Clock,
+    ) -> SqsBatchResponse {
         let with_counts: Vec<(FileMessage, u32)> =
             messages.iter().cloned().map(|m| (m, 1)).collect();
         s3imports_processor::handler(
-            &self.processor,
+            processor,
             &self.dlq_name,
             clock,
             s3imports::delivery::DEFAULT_MAX_RECEIVES,

@@ -338,12 +338,39 @@ async fn a_file_split_into_chunks_for_concurrent_workers_ends_as_one_read_would(
     let split = w.file("chunked", &chunked[0].key).await;
     assert_eq!(split.chunks_total as usize, chunks.len());
     assert_eq!(split.status, FileStatus::Processing);
-    // Every chunk at once, each its own invocation.
-    let responses = futures::future::join_all(
-        chunks
-            .iter()
-            .map(|m| w.pipe.process(std::slice::from_ref(m), &c)),
+    // One chunk first: the API's runs show the file in flight.
+    let (first, rest) = chunks.split_first().unwrap();
+    assert!(
+        w.pipe
+            .process(std::slice::from_ref(first), &c)
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    let api = s3imports_preview::Api::from_env(&w.env.clients, &w.env.stack);
+    let response = s3imports_preview::handler(
+        &api,
+        s3imports_tests::api_request("GET", "/imports/chunked/runs", None),
     )
+    .await
+    .unwrap();
+    let body: serde_json::Value = match response.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let in_flight = &body["runs"][0]["files"][0]["in_flight"];
+    let first_rows = w
+        .file("chunked", &s3imports::ledger::chunk_key(&chunked[0].key, 0))
+        .await
+        .rows_total;
+    assert_eq!(in_flight["chunks_done"], 1, "{body}");
+    assert_eq!(in_flight["chunks_total"], chunks.len(), "{body}");
+    assert_eq!(in_flight["rows_so_far"], first_rows, "{body}");
+    // The rest at once, each its own invocation.
+    let responses = futures::future::join_all(rest.iter().enumerate().map(|(i, m)| {
+        w.pipe
+            .process_as(format!("instance-{i}"), std::slice::from_ref(m), &c)
+    }))
     .await;
     assert!(responses.iter().all(|r| r.batch_item_failures.is_empty()));
 
@@ -364,7 +391,25 @@ async fn a_file_split_into_chunks_for_concurrent_workers_ends_as_one_read_would(
     assert_eq!(a.len(), 445);
     assert_eq!(b, a);
     // One email per run, the chunked file's once all its chunks ended.
-    assert_eq!(w.env.sent_emails().await.len(), 2);
+    let emails = w.env.sent_emails().await;
+    if emails.len() != 2 {
+        let l = w.env.ledger();
+        for id in ["whole", "chunked"] {
+            let f = w
+                .file(
+                    id,
+                    if id == "whole" {
+                        &whole[0].key
+                    } else {
+                        &chunked[0].key
+                    },
+                )
+                .await;
+            eprintln!("RUN {id}: {:?}", l.run(id, &f.run_id).await);
+        }
+        eprintln!("EMAILS {emails:#?}");
+    }
+    assert_eq!(emails.len(), 2);
     // The chunks' own reports are gone once joined.
     let left = w
         .env
@@ -530,11 +575,10 @@ async fn a_gzipped_file_is_staged_for_its_chunks_and_the_staging_is_gone_in_ever
     assert_eq!(staged(&w).await, 3);
     let chunks = w.pipe.take_messages().await;
     assert!(chunks.len() >= 9, "{} chunks", chunks.len());
-    let responses = futures::future::join_all(
-        chunks
-            .iter()
-            .map(|m| w.pipe.process(std::slice::from_ref(m), &c)),
-    )
+    let responses = futures::future::join_all(chunks.iter().enumerate().map(|(i, m)| {
+        w.pipe
+            .process_as(format!("instance-{i}"), std::slice::from_ref(m), &c)
+    }))
     .await;
     assert!(responses.iter().all(|r| r.batch_item_failures.is_empty()));
     let status = |id: &'static str| {

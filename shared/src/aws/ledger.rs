@@ -872,9 +872,15 @@ impl Ledger for LedgerStore {
             .table_name(&self.table)
             .key("pk", item::s(import_id))
             .key("sk", item::s(file_sk(key)))
-            .update_expression("ADD chunks_done :one")
+            // The file's rows so far are its ended chunks'.
+            .update_expression(
+                "ADD chunks_done :one, rows_total :rt, rows_ingested :ri, rows_failed :rf",
+            )
             .condition_expression("attribute_exists(chunk_plan)")
             .expression_attribute_values(":one", item::n(1))
+            .expression_attribute_values(":rt", item::n(outcome.rows_total))
+            .expression_attribute_values(":ri", item::n(outcome.rows_ingested))
+            .expression_attribute_values(":rf", item::n(outcome.rows_failed))
             .build()
             .map_err(build_err)?;
         let res = self
@@ -891,6 +897,33 @@ impl Ledger for LedgerStore {
             }
             Err(e) if file_condition_failed(&e) => Ok(None),
             Err(e) => Err(transaction_error(e)),
+        }
+    }
+
+    async fn claim_close(
+        &self,
+        import_id: &str,
+        key: &str,
+        worker: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let res = self
+            .update_item_at(import_id, file_sk(key))
+            .update_expression("SET close_owner = :worker, close_until = :until")
+            .condition_expression(
+                "chunks_done >= chunks_total AND (attribute_not_exists(close_until) \
+                 OR close_until < :now OR close_owner = :worker)",
+            )
+            .expression_attribute_values(":worker", item::s(worker))
+            .expression_attribute_values(":until", item::s(to_key(until)))
+            .expression_attribute_values(":now", item::s(to_key(now)))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional(&e) => Ok(false),
+            Err(e) => Err(aws_err("UpdateItem")(e)),
         }
     }
 

@@ -219,6 +219,18 @@ pub trait Ledger: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<(u32, u32)>, StoreError>;
 
+    /// Takes the right to end a split file whose chunks have all ended, until `until`
+    /// (so a closer that stops is replaced once it runs out); true for the one caller
+    /// that should end it now. Its holder gives it back with an `until` before `now`.
+    async fn claim_close(
+        &self,
+        import_id: &str,
+        key: &str,
+        worker: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
     /// Hands a file back after a retryable failure, remembering why.
     async fn release_lease(
         &self,

@@ -24,6 +24,8 @@ struct State {
     files: HashMap<(String, String), FileItem>,
     /// Who holds each run's right to send its email.
     notify_owners: HashMap<(String, String), String>,
+    /// Who holds each split file's right to end it, and until when.
+    closing: HashMap<(String, String), (String, DateTime<Utc>)>,
 }
 
 pub struct FakeLedger {
@@ -383,10 +385,44 @@ impl Ledger for FakeLedger {
                 return Ok(None);
             };
             f.record.chunks_done += 1;
+            f.record.rows_total += outcome.rows_total;
+            f.record.rows_ingested += outcome.rows_ingested;
+            f.record.rows_failed += outcome.rows_failed;
             Some((f.record.chunks_done, f.record.chunks_total))
         };
         self.faults.leave("ledger.finish_chunk").await;
         Ok(counts)
+    }
+
+    async fn claim_close(
+        &self,
+        import_id: &str,
+        key: &str,
+        worker: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.faults.enter("ledger.claim_close").await?;
+        let claimed = {
+            let mut s = self.lock();
+            let free = s
+                .closing
+                .get(&k(import_id, key))
+                .is_none_or(|(owner, u)| *u < now || owner == worker);
+            let ready = s
+                .files
+                .get(&k(import_id, key))
+                .is_some_and(|f| f.record.chunks_done >= f.record.chunks_total);
+            if free && ready {
+                s.closing
+                    .insert(k(import_id, key), (worker.to_string(), until));
+                true
+            } else {
+                false
+            }
+        };
+        self.faults.leave("ledger.claim_close").await;
+        Ok(claimed)
     }
 
     async fn release_lease(

@@ -170,6 +170,50 @@ impl FakeWorld {
         self.drive_with(&self.processor, max_deliveries).await
     }
 
+    /// `workers` processors taking one message at a time from the queue at once, as
+    /// that many Lambda instances would (a split file's chunks run in parallel), until
+    /// the queue is empty. No crashes are injected here; returns the deliveries.
+    pub async fn drive_parallel(&self, workers: u32) -> u32 {
+        let busy = std::sync::atomic::AtomicU32::new(0);
+        let busy = &busy;
+        let one = |i: u32| async move {
+            let p = self.worker(&format!("worker-{i}"), self.processor.settings.lease);
+            let mut deliveries = 0;
+            loop {
+                busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let Some(mut m) = self.queue.receive(1).pop() else {
+                    let others = busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) - 1;
+                    if self.queue.is_empty() {
+                        return deliveries;
+                    }
+                    // Nobody is working: the rest waits for its visibility (a retry's
+                    // backoff), so move the clock to it; else look again shortly.
+                    match self.queue.next_visible() {
+                        Some(t) if others == 0 && t > self.now() => self.clock.set(t),
+                        _ => tokio::time::sleep(Duration::from_millis(5)).await,
+                    }
+                    continue;
+                };
+                deliveries += 1;
+                m.deadline = self
+                    .invocation_budget
+                    .map(|b| tokio::time::Instant::now() + b);
+                let outcome =
+                    delivery::handle(&p, self.clock.as_ref(), self.max_receives, &m).await;
+                if !matches!(outcome, RecordOutcome::Retry(_))
+                    && let Some(r) = &m.receipt
+                {
+                    self.queue.delete(r);
+                }
+                busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        };
+        futures::future::join_all((0..workers).map(one))
+            .await
+            .into_iter()
+            .sum()
+    }
+
     /// A second processor, as another Lambda instance, with its own worker id and lease.
     pub fn worker(&self, id: &str, lease: Duration) -> Processor {
         let mut p = self.processor.clone();
