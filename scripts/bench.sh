@@ -5,8 +5,9 @@
 #   BENCH_USER_ROWS=10000       rows per users file (one UpdateItem a row: slow in moto)
 #   BENCH_OLD_FILES=10000       old files in the discovery folder (100000: nearly 2 h in moto)
 #   BENCH_HOSTILE_MB=1000       plaintext size of each hostile input (an endless line, ...)
-#   BENCH_MODEL_EVENT_ROWS=500000, BENCH_MODEL_USER_ROWS=50000, BENCH_MODEL_BUDGET=20
-#                               the modelled-DynamoDB cases (rows, seconds an invocation)
+#   BENCH_MODEL_EVENT_ROWS=1000000, BENCH_MODEL_USER_ROWS=100000, BENCH_MODEL_BUDGET=20,
+#   BENCH_MODEL_WORKERS=8       the modelled-DynamoDB cases (rows, seconds an invocation,
+#                               parallel workers for the chunked cases)
 #   BENCH_SIZES="" BENCH_MOTO=0 only the hostile and modelled cases
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -107,8 +108,16 @@ rm -f "$work"/endless-line.csv* "$work"/mib-rows.csv.gz "$work"/stray-quote.csv.
 # checkpoints and continuations, each invocation given BENCH_MODEL_BUDGET seconds.
 echo "== modelled DynamoDB" >&2
 budget="${BENCH_MODEL_BUDGET:-20}"
-"$bin" model --kind events --rows "${BENCH_MODEL_EVENT_ROWS:-500000}" --budget-secs "$budget" >>"$results"
-"$bin" model --kind users --rows "${BENCH_MODEL_USER_ROWS:-50000}" --budget-secs "$budget" >>"$results"
+workers="${BENCH_MODEL_WORKERS:-8}"
+erows="${BENCH_MODEL_EVENT_ROWS:-1000000}"
+urows="${BENCH_MODEL_USER_ROWS:-100000}"
+# One worker; then the same file cut into about `workers` chunks (rows of ~80 bytes).
+for spec in "events $erows" "users $urows"; do
+  set -- $spec
+  "$bin" model --kind "$1" --rows "$2" --budget-secs "$budget" >>"$results"
+  chunk_mb=$(( ($2 * 80 / workers + (1 << 20) - 1) >> 20 ))
+  "$bin" model --kind "$1" --rows "$2" --budget-secs "$budget" --workers "$workers" --chunk-mb "$chunk_mb" >>"$results"
+done
 
 if [ "${BENCH_MOTO:-1}" = 1 ]; then
   echo "== against moto" >&2
@@ -135,11 +144,11 @@ print(f"\n{'import kind (moto)':<28}{'rows':>8}{'rows/s':>12}{'DynamoDB req / 1,
 for r in rows:
     if "kind" in r:
         print(f"{r['kind']:<28}{r['rows']:>8}{r['rows_per_s']:>12,.0f}{r['requests_per_1000_rows']:>28.1f}")
-print(f"\n{'modelled DynamoDB':<20}{'rows':>10}{'rows/s':>10}{'invocations':>13}{'throttled':>11}{'large file, 1 worker':>24}")
+print(f"\n{'modelled DynamoDB':<20}{'rows':>10}{'workers':>9}{'chunks':>8}{'rows/s':>10}{'invocations':>13}{'throttled':>11}{'large file':>22}")
 for r in rows:
     if "model" in r:
-        large = f"{r['large_rows'] / 1e6:.0f}M rows: {r['large_minutes_one_worker']:.0f} min"
-        print(f"{r['model']:<20}{r['rows']:>10,}{r['rows_per_s']:>10,.0f}{r['invocations']:>13}{r['throttled']:>11}{large:>24}")
+        large = f"{r['large_rows'] / 1e6:.0f}M rows: {r['large_minutes']:.1f} min"
+        print(f"{r['model']:<20}{r['rows']:>10,}{r['workers']:>9}{r['chunks']:>8}{r['rows_per_s']:>10,.0f}{r['invocations']:>13}{r['throttled']:>11}{large:>22}")
 for r in rows:
     if "old_files" in r:
         print(f"\ndiscovery: {r['new_files_found']} new files among {r['old_files']:,} old ones: "

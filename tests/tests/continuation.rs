@@ -605,3 +605,52 @@ async fn a_gzipped_file_is_staged_for_its_chunks_and_the_staging_is_gone_in_ever
     assert_eq!(staged(&w).await, 0);
     assert_eq!(w.events_of(&partial.key).await.len(), 445);
 }
+
+#[tokio::test]
+async fn a_file_that_cannot_be_split_still_finishes_by_continuation() {
+    let mut w = world().await;
+    let c = clock();
+    w.pipe
+        .put_config(
+            config(
+                &w,
+                "quoted",
+                serde_json::json!({"type": "events", "event_name": "Purchase"}),
+                "quoted",
+            ),
+            c.now(),
+        )
+        .await;
+    // Row 4 opens a quote that is never closed: the rest of the file is one field,
+    // so there is no row boundary to cut at after it.
+    let mut csv = String::from("customer_id,at,amount\n");
+    for i in 0..450 {
+        let quote = if i == 3 { "\"" } else { "" };
+        csv.push_str(&format!("{quote}u{i},2026-11-27 09:00:00,{i}\n"));
+    }
+    w.env
+        .put_object(&w.bucket, "quoted/Purchase_20261127.csv", csv)
+        .await;
+    w.pipe.tick(&c).await;
+    w.pipe.processor.settings.chunk_bytes = Some(CHUNK_BYTES);
+    let invocations = w
+        .pipe
+        .drain_within(&c, Duration::from_millis(1), u32::MAX)
+        .await;
+    let f = w.file("quoted", "quoted/Purchase_20261127.csv").await;
+    assert_eq!(f.chunks_total, 0, "not split: {f:?}");
+    assert_eq!(f.invocations, invocations);
+    assert_eq!(f.status, FileStatus::PartiallySucceeded, "{f:?}");
+    assert_eq!(
+        (f.rows_total, f.rows_ingested, f.rows_failed),
+        (4, 3, 1),
+        "{f:?}"
+    );
+    assert!(
+        f.reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("never closed"),
+        "{f:?}"
+    );
+}
