@@ -11,7 +11,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{TimeZone, Utc};
 use s3imports::ledger::{FileRecord, FileStatus};
-use s3imports::ports::{Ledger as _, Queue as _};
+use s3imports::ports::{FileMessage, Ledger as _, Queue as _};
 use s3imports::{Clock, FixedClock};
 use s3imports_tests::{Pipeline, TestEnv};
 
@@ -117,6 +117,31 @@ impl World {
     }
 }
 
+/// The same events file (450 rows, 5 bad) for two imports, `whole` and `other`, each
+/// in a folder of its name; returns their messages after a tick.
+async fn twin_files(
+    w: &World,
+    c: &FixedClock,
+    other: &str,
+) -> (Vec<FileMessage>, Vec<FileMessage>) {
+    let csv = events_csv(450);
+    for id in ["whole", other] {
+        let kind = serde_json::json!({"type": "events", "event_name": "Purchase"});
+        w.pipe.put_config(config(w, id, kind, id), c.now()).await;
+        w.env
+            .put_object(
+                &w.bucket,
+                &format!("{id}/Purchase_20261127.csv"),
+                csv.clone(),
+            )
+            .await;
+    }
+    w.pipe.tick(c).await;
+    let messages = w.pipe.take_messages().await;
+    assert_eq!(messages.len(), 2);
+    messages.into_iter().partition(|m| m.import_id == "whole")
+}
+
 fn show(v: &AttributeValue) -> String {
     match v {
         AttributeValue::S(s) | AttributeValue::N(s) => s.clone(),
@@ -128,33 +153,8 @@ fn show(v: &AttributeValue) -> String {
 async fn a_file_with_a_tiny_time_budget_ends_as_one_invocation_would() {
     let w = world().await;
     let c = clock();
-    let csv = events_csv(450);
     // The same file for two imports: one read in one invocation, one in many.
-    for (id, folder) in [("whole", "whole"), ("pieces", "pieces")] {
-        w.pipe
-            .put_config(
-                config(
-                    &w,
-                    id,
-                    serde_json::json!({"type": "events", "event_name": "Purchase"}),
-                    folder,
-                ),
-                c.now(),
-            )
-            .await;
-        w.env
-            .put_object(
-                &w.bucket,
-                &format!("{folder}/Purchase_20261127.csv"),
-                csv.clone(),
-            )
-            .await;
-    }
-    w.pipe.tick(&c).await;
-    let messages = w.pipe.take_messages().await;
-    assert_eq!(messages.len(), 2);
-    let (whole, pieces): (Vec<_>, Vec<_>) =
-        messages.into_iter().partition(|m| m.import_id == "whole");
+    let (whole, pieces) = twin_files(&w, &c, "pieces").await;
     let response = w.pipe.process(&whole, &c).await;
     assert!(response.batch_item_failures.is_empty());
     // The other file's message goes back on the queue, to be drained with a budget.
@@ -287,31 +287,7 @@ const CHUNK_BYTES: u64 = 4096;
 async fn a_file_split_into_chunks_for_concurrent_workers_ends_as_one_read_would() {
     let mut w = world().await;
     let c = clock();
-    let csv = events_csv(450);
-    for (id, folder) in [("whole", "whole"), ("chunked", "chunked")] {
-        w.pipe
-            .put_config(
-                config(
-                    &w,
-                    id,
-                    serde_json::json!({"type": "events", "event_name": "Purchase"}),
-                    folder,
-                ),
-                c.now(),
-            )
-            .await;
-        w.env
-            .put_object(
-                &w.bucket,
-                &format!("{folder}/Purchase_20261127.csv"),
-                csv.clone(),
-            )
-            .await;
-    }
-    w.pipe.tick(&c).await;
-    let messages = w.pipe.take_messages().await;
-    let (whole, chunked): (Vec<_>, Vec<_>) =
-        messages.into_iter().partition(|m| m.import_id == "whole");
+    let (whole, chunked) = twin_files(&w, &c, "chunked").await;
     assert!(
         w.pipe
             .process(&whole, &c)

@@ -452,6 +452,17 @@ fn held<R>(
     }
 }
 
+/// The outcome's row counts as `:rt`, `:ri` and `:rf`, for an `ADD` of them.
+fn add_counts(
+    update: aws_sdk_dynamodb::types::builders::UpdateBuilder,
+    outcome: &FileOutcome,
+) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    update
+        .expression_attribute_values(":rt", item::n(outcome.rows_total))
+        .expression_attribute_values(":ri", item::n(outcome.rows_ingested))
+        .expression_attribute_values(":rf", item::n(outcome.rows_failed))
+}
+
 /// A transaction's failure other than its first item's condition: a cancellation for
 /// another reason (a conflict with a concurrent write, a throttle) is worth a retry.
 fn transaction_error(
@@ -877,12 +888,8 @@ impl Ledger for LedgerStore {
                 "ADD chunks_done :one, rows_total :rt, rows_ingested :ri, rows_failed :rf",
             )
             .condition_expression("attribute_exists(chunk_plan)")
-            .expression_attribute_values(":one", item::n(1))
-            .expression_attribute_values(":rt", item::n(outcome.rows_total))
-            .expression_attribute_values(":ri", item::n(outcome.rows_ingested))
-            .expression_attribute_values(":rf", item::n(outcome.rows_failed))
-            .build()
-            .map_err(build_err)?;
+            .expression_attribute_values(":one", item::n(1));
+        let file = add_counts(file, outcome).build().map_err(build_err)?;
         let res = self
             .ddb
             .transact_write_items()
@@ -972,12 +979,8 @@ impl Ledger for LedgerStore {
                 "ADD files_done :one, {counter} :one, rows_total :rt, rows_ingested :ri, rows_failed :rf"
             ))
             .condition_expression("attribute_exists(sk)")
-            .expression_attribute_values(":one", item::n(1))
-            .expression_attribute_values(":rt", item::n(outcome.rows_total))
-            .expression_attribute_values(":ri", item::n(outcome.rows_ingested))
-            .expression_attribute_values(":rf", item::n(outcome.rows_failed))
-            .build()
-            .map_err(build_err)?;
+            .expression_attribute_values(":one", item::n(1));
+        let run = add_counts(run, outcome).build().map_err(build_err)?;
         let res = self
             .ddb
             .transact_write_items()

@@ -36,6 +36,14 @@ pub const MAX_ATTEMPTS: u32 = 5;
 /// requests throttled; 50 ms is DynamoDB's own advice (docs/performance.md).
 pub const INITIAL_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// An HTTP `Range` header for bytes `from..to` (`None`: to the end).
+pub(crate) fn byte_range(from: u64, to: Option<u64>) -> String {
+    match to {
+        Some(to) => format!("bytes={from}-{}", to.saturating_sub(1)),
+        None => format!("bytes={from}-"),
+    }
+}
+
 /// Loads the standard AWS configuration (env, profile, role) once per process.
 pub async fn load_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())

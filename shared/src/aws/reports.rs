@@ -37,14 +37,18 @@ impl ReportStore {
         &self.bucket
     }
 
-    /// Opens a report for streaming. A report the bucket no longer has (its lifecycle
-    /// rule expired it) is `NotFound`.
-    pub async fn open(&self, key: &str) -> Result<ReportObject, ReportError> {
-        let out = self
-            .s3
+    /// GetObject of the whole object or a range; an object the bucket no longer has
+    /// is `Expired`.
+    async fn get(
+        &self,
+        key: &str,
+        range: Option<String>,
+    ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, ReportError> {
+        self.s3
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            .set_range(range)
             .send()
             .await
             .map_err(|e| {
@@ -53,7 +57,13 @@ impl ReportStore {
                 } else {
                     service_error("S3", "GetObject", e).into()
                 }
-            })?;
+            })
+    }
+
+    /// Opens a report for streaming. A report the bucket no longer has (its lifecycle
+    /// rule expired it) is `NotFound`.
+    pub async fn open(&self, key: &str) -> Result<ReportObject, ReportError> {
+        let out = self.get(key, None).await?;
         Ok(ReportObject {
             size: out
                 .content_length()
@@ -124,25 +134,7 @@ impl Reports for ReportStore {
         from: u64,
         to: Option<u64>,
     ) -> Result<crate::ports::ObjectBody, ReportError> {
-        let range = match to {
-            Some(to) => format!("bytes={from}-{}", to.saturating_sub(1)),
-            None => format!("bytes={from}-"),
-        };
-        let out = self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .range(range)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
-                    ReportError::Expired(key.to_string())
-                } else {
-                    service_error("S3", "GetObject", e).into()
-                }
-            })?;
+        let out = self.get(key, Some(super::byte_range(from, to))).await?;
         Ok(Box::pin(out.body.into_async_read()))
     }
 

@@ -345,10 +345,7 @@ impl SourceFolder for SourceBucket {
         from: u64,
         to: Option<u64>,
     ) -> Result<ObjectBody, SourceError> {
-        let range = match to {
-            Some(to) => format!("bytes={from}-{}", to.saturating_sub(1)),
-            None => format!("bytes={from}-"),
-        };
+        let range = super::byte_range(from, to);
         let mut get = self.client.get_object().bucket(&self.bucket).key(key);
         if !etag.is_empty() {
             get = get.if_match(etag);
