@@ -226,7 +226,8 @@ fn main() -> anyhow::Result<()> {
                 WriteBuilder::new(&config, &mappings, "in/bench_20261128.csv", "etag", now);
             let spool = tempfile::tempdir()?;
             let limits = Limits::default();
-            let mut report = ReportWriter::new(tempfile::tempfile()?, limits.max_report_bytes);
+            let mut report =
+                ReportWriter::new(tempfile::tempfile()?, limits.max_report_bytes, true);
             let marks = Marks {
                 stop: AtomicBool::new(false),
                 every: None,

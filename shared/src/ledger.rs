@@ -301,6 +301,18 @@ impl FileOutcome {
             ..Self::default()
         }
     }
+
+    /// A file given up on, keeping what its last checkpoint had imported.
+    pub fn gave_up(reason: impl Into<String>, at: Option<&crate::checkpoint::Checkpoint>) -> Self {
+        let mut outcome = Self::failed(reason);
+        if let Some(cp) = at {
+            outcome.rows_total = cp.rows_total;
+            outcome.rows_ingested = cp.rows_ingested;
+            outcome.rows_failed = cp.rows_failed;
+            outcome.bytes = cp.bytes;
+        }
+        outcome
+    }
 }
 
 /// The most bytes a file's key may have: DynamoDB sort keys hold 1,024 bytes, and the

@@ -202,8 +202,9 @@ pub enum Processed {
 
 /// How one invocation's share of a file ended.
 pub enum Step {
-    /// The file is done, with this outcome.
-    Finished(FileOutcome),
+    /// The file is done, with this outcome; the objects to delete once it is recorded
+    /// (the report's parts, joined into it).
+    Finished(FileOutcome, Vec<String>),
     /// Time ran out: go on from this checkpoint in a continuation.
     Continued(Checkpoint),
     /// The file was split into this many chunks and they were sent.
@@ -378,8 +379,19 @@ impl Processor {
                 chunks: chunks @ 1..,
                 ..
             } if msg.chunk.is_none() => {
-                // Split by a worker that stopped before it sent every chunk.
-                self.send_chunks(msg, chunks).await?;
+                // Split by a worker that stopped before it sent every chunk: send the
+                // ones never started (a running one must not get a second message).
+                let mut waiting = Vec::new();
+                for i in 0..chunks {
+                    let key = crate::ledger::chunk_key(&msg.key, i);
+                    if let Some(c) = self.ledger.file(&msg.import_id, &key).await?
+                        && c.status == FileStatus::Queued
+                        && c.attempts == 0
+                    {
+                        waiting.push(msg.for_chunk(i));
+                    }
+                }
+                self.send(&waiting).await?;
                 self.ledger
                     .heartbeat(
                         &msg.import_id,
@@ -419,11 +431,15 @@ impl Processor {
                 });
             }
         };
+        let mut leftovers = Vec::new();
         let outcome = if attempt > self.settings.max_attempts {
-            FileOutcome::failed(format!(
-                "processing stopped {} times before finishing (Lambda timeout or crash); giving up",
-                attempt - 1
-            ))
+            FileOutcome::gave_up(
+                format!(
+                    "processing stopped {} times before finishing (Lambda timeout or crash); giving up",
+                    attempt - 1
+                ),
+                checkpoint.as_ref(),
+            )
         } else {
             if let Some(receipt) = &delivery.receipt {
                 self.set_visibility(msg, receipt, self.settings.visibility)
@@ -431,11 +447,14 @@ impl Processor {
             }
             let heartbeat = self.heartbeat(msg, delivery.receipt.as_deref(), clock);
             let result = tokio::select! {
-                r = self.import_file(msg, checkpoint, delivery.deadline, clock) => r,
+                r = self.import_file(msg, checkpoint.clone(), delivery.deadline, clock) => r,
                 lost = heartbeat => Err(lost),
             };
             match result {
-                Ok(Step::Finished(outcome)) => outcome,
+                Ok(Step::Finished(outcome, parts)) => {
+                    leftovers = parts;
+                    outcome
+                }
                 Ok(Step::Continued(checkpoint)) => {
                     return self.continue_later(msg, &checkpoint, clock).await;
                 }
@@ -451,10 +470,22 @@ impl Processor {
                         .ok();
                     return Err(e);
                 }
-                Err(e) => FileOutcome::failed(e.to_string()),
+                Err(e) => FileOutcome::gave_up(e.to_string(), checkpoint.as_ref()),
             }
         };
-        self.finish(msg, Some(worker), outcome, clock).await
+        let processed = self.finish(msg, Some(worker), outcome, clock).await;
+        // The report's parts, once its outcome (naming the joined report) is recorded:
+        // a retry before that joins them again.
+        if !leftovers.is_empty()
+            && matches!(
+                processed,
+                Ok(Processed::Done { .. } | Processed::ChunkDone { .. })
+            )
+            && let Err(e) = self.reports.delete(&leftovers).await
+        {
+            warn!(key = %msg.key, error = %e, "report parts left to the bucket's expiry");
+        }
+        processed
     }
 
     /// Hands the file to a continuation: records the checkpoint with the lease ended
@@ -525,8 +556,13 @@ impl Processor {
                 .as_deref()
                 .unwrap_or("the processor timed out or crashed")
         );
-        self.finish(msg, None, FileOutcome::failed(reason), clock)
-            .await
+        self.finish(
+            msg,
+            None,
+            FileOutcome::gave_up(reason, file.checkpoint.as_ref()),
+            clock,
+        )
+        .await
     }
 
     /// Records a file's final outcome.
@@ -764,14 +800,43 @@ impl Processor {
                 ..Checkpoint::default()
             })
         });
+        let marks = Arc::new(Marks {
+            stop: AtomicBool::new(false),
+            every: self.settings.checkpoint_every,
+        });
+        // The margin, but at most a quarter of the time left (a short timeout still
+        // gets most of its time for rows).
+        let stop_at = deadline.map(|d| {
+            let left = d.saturating_duration_since(tokio::time::Instant::now());
+            d.checked_sub(self.settings.deadline_margin.min(left / 4))
+                .unwrap_or(d)
+        });
+        let _timer = match stop_at {
+            // Already past it: stop after the first batch.
+            Some(at) if at <= tokio::time::Instant::now() => {
+                marks.stop.store(true, Ordering::Relaxed);
+                None
+            }
+            Some(at) => {
+                let marks = marks.clone();
+                Some(AbortOnDrop(tokio::spawn(async move {
+                    tokio::time::sleep_until(at).await;
+                    marks.stop.store(true, Ordering::Relaxed);
+                })))
+            }
+            None => None,
+        };
         if resume.is_none()
             && let Some(chunks) = self
                 .try_split(
                     msg,
-                    &config,
-                    &mappings,
-                    keyring.as_ref(),
-                    bucket.as_ref(),
+                    &Opened {
+                        config: &config,
+                        mappings: &mappings,
+                        keyring: keyring.as_ref(),
+                        bucket: bucket.as_ref(),
+                    },
+                    &marks,
                     clock,
                 )
                 .await?
@@ -803,11 +868,10 @@ impl Processor {
         let spool = self.settings.spool_dir.clone();
         // A chunk's report is its share of the file's bound, and only the first has
         // the header (the file's report joins them).
+        // A chunk's report is its share of the file's bound and has no header: the
+        // file's report joins them under one.
         let (max_report, header) = match &chunk {
-            Some(c) => (
-                limits.max_report_bytes / u64::from(c.of.max(1)),
-                c.index == 0,
-            ),
+            Some(c) => (limits.max_report_bytes / u64::from(c.of.max(1)), false),
             None => (limits.max_report_bytes, true),
         };
         let report_file = tempfile::Builder::new()
@@ -815,7 +879,7 @@ impl Processor {
             .tempfile_in(&spool)?;
         let report_path = report_file.path().to_path_buf();
         let mut report = match &resume {
-            None => ReportWriter::new(report_file.reopen()?, max_report),
+            None => ReportWriter::new(report_file.reopen()?, max_report, header),
             Some(cp) => ReportWriter::resume(report_file.reopen()?, max_report, &cp.report, header),
         };
         let file_report = report_key(&msg.import_id, &msg.run_id, &msg.key);
@@ -831,32 +895,6 @@ impl Processor {
             sent: 0,
         };
 
-        let marks = Arc::new(Marks {
-            stop: AtomicBool::new(false),
-            every: self.settings.checkpoint_every,
-        });
-        // The margin, but at most a quarter of the time left (a short timeout still
-        // gets most of its time for rows).
-        let stop_at = deadline.map(|d| {
-            let left = d.saturating_duration_since(tokio::time::Instant::now());
-            d.checked_sub(self.settings.deadline_margin.min(left / 4))
-                .unwrap_or(d)
-        });
-        let _timer = match stop_at {
-            // Already past it: stop after the first batch.
-            Some(at) if at <= tokio::time::Instant::now() => {
-                marks.stop.store(true, Ordering::Relaxed);
-                None
-            }
-            Some(at) => {
-                let marks = marks.clone();
-                Some(AbortOnDrop(tokio::spawn(async move {
-                    tokio::time::sleep_until(at).await;
-                    marks.stop.store(true, Ordering::Relaxed);
-                })))
-            }
-            None => None,
-        };
         let independent = builder.independent_rows();
         let (tx, rx) = mpsc::channel::<Piece>(CHANNEL_DEPTH);
         let input = SyncIoBridge::new(body);
@@ -934,6 +972,8 @@ impl Processor {
                     Ok(())
                 }
                 Written::Rows(Err(e), _) => Err(e.into()),
+                // A failed write may sit before this mark: no checkpoint past it.
+                Written::Mark(_) if failure.is_some() => Ok(()),
                 Written::Mark(mark) => {
                     let progress = report.progress(parts.count);
                     let checkpoint = async {
@@ -1006,7 +1046,7 @@ impl Processor {
                     .map(|r| r + &report_note(&summary))
                     .or_else(|| Some(report_note(&summary)).filter(|n| !n.is_empty()));
                 drop(report_file);
-                return Ok(Step::Finished(outcome));
+                return Ok(Step::Finished(outcome, parts.keys()));
             }
             let mut reason = outcome.reason.take().unwrap_or_else(|| {
                 format!(
@@ -1018,7 +1058,12 @@ impl Processor {
             outcome.reason = Some(reason);
         }
         drop(report_file);
-        Ok(Step::Finished(outcome))
+        let leftovers = if outcome.report_key.is_some() {
+            parts.keys()
+        } else {
+            Vec::new()
+        };
+        Ok(Step::Finished(outcome, leftovers))
     }
 
     /// Records a checkpoint mid-invocation, keeping the lease.
@@ -1049,14 +1094,39 @@ fn lease_lost() -> ProcessError {
     }
 }
 
+/// What reading a file needs, once its import is loaded.
+struct Opened<'a> {
+    config: &'a ImportConfig,
+    mappings: &'a [ColumnMapping],
+    keyring: Option<&'a Arc<PgpKeyring>>,
+    bucket: &'a dyn SourceFolder,
+}
+
 /// A chunk of a split file, as its worker reads it.
 struct ChunkPlan {
-    index: u32,
     of: u32,
     start: Position,
     end: u64,
     /// Read from the staged plaintext, not the object.
     staged: bool,
+}
+
+/// A reader that fails once the deadline's mark is set (the split pass gives up).
+struct UntilStopped<R> {
+    inner: R,
+    marks: Arc<Marks>,
+}
+
+impl<R: Read> Read for UntilStopped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.marks.stop.load(Ordering::Relaxed) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the invocation's deadline is near",
+            ));
+        }
+        self.inner.read(buf)
+    }
 }
 
 /// The largest plaintext staged for chunks (one S3 PutObject); a larger file goes on
@@ -1125,7 +1195,6 @@ impl Processor {
             .cloned()
             .ok_or_else(|| ProcessError::ReaderStopped(format!("the file has no chunk {i}")))?;
         Ok(ChunkPlan {
-            index: i,
             of: u32::try_from(split.chunks()).unwrap_or(u32::MAX),
             start,
             end: split.chunk_end(i as usize),
@@ -1140,15 +1209,23 @@ impl Processor {
     async fn try_split(
         &self,
         msg: &FileMessage,
-        config: &ImportConfig,
-        mappings: &[ColumnMapping],
-        keyring: Option<&Arc<PgpKeyring>>,
-        bucket: &dyn SourceFolder,
+        opened: &Opened<'_>,
+        marks: &Arc<Marks>,
         clock: &dyn Clock,
     ) -> Result<Option<u32>, ProcessError> {
+        let Opened {
+            config,
+            mappings,
+            keyring,
+            bucket,
+        } = *opened;
         let Some(chunk_bytes) = self.settings.chunk_bytes else {
             return Ok(None);
         };
+        // A chunk's ledger key must fit DynamoDB's sort key like the file's.
+        if crate::ledger::chunk_key(&msg.key, 0).len() > crate::ledger::MAX_FILE_KEY_BYTES {
+            return Ok(None);
+        }
         let lower = msg.key.to_ascii_lowercase();
         // A PGP or gzip file's plaintext is larger than the object: it may be worth
         // splitting from a smaller object (and the pass finds out).
@@ -1167,7 +1244,12 @@ impl Processor {
             return Ok(None);
         }
         let (body, _) = bucket.open(&msg.key).await?;
-        let input = SyncIoBridge::new(body);
+        // A pass that would run past the deadline gives up: the file is read whole,
+        // by continuation.
+        let input = UntilStopped {
+            inner: SyncIoBridge::new(body),
+            marks: marks.clone(),
+        };
         let json = config.file_type == FileType::Json;
         let columns = json.then(|| json_columns(config, mappings));
         let limits = self.settings.limits;
@@ -1266,7 +1348,12 @@ impl Processor {
     /// Sends one message per chunk of a split file.
     async fn send_chunks(&self, msg: &FileMessage, chunks: u32) -> Result<(), ProcessError> {
         let messages: Vec<FileMessage> = (0..chunks).map(|i| msg.for_chunk(i)).collect();
-        if !self.queue.send_all(&messages).await?.is_empty() {
+        self.send(&messages).await
+    }
+
+    /// Sends chunks' messages; one refused brings the file's message back.
+    async fn send(&self, messages: &[FileMessage]) -> Result<(), ProcessError> {
+        if !self.queue.send_all(messages).await?.is_empty() {
             // The file's message comes back and sends them again.
             return Err(ServiceError::new(
                 "SQS",
@@ -1345,9 +1432,7 @@ impl Processor {
             return Ok(());
         }
         let closed = self.end_split(msg, &file, clock).await;
-        if let Err(e) = &closed
-            && e.is_retryable()
-        {
+        if closed.is_err() {
             // The redelivery ends it: give the right back at once.
             let worker = &self.settings.worker_id;
             let back = now - chrono::Duration::seconds(1);
@@ -1399,6 +1484,7 @@ impl Processor {
                 &reports,
                 &key,
                 &self.settings.spool_dir,
+                &crate::report::header_line(),
             )
             .await?;
             outcome.report_key = Some(key);
@@ -1431,19 +1517,25 @@ impl Processor {
     }
 }
 
-/// Joins objects of the reports bucket, in order, into `dest`.
+/// Joins objects of the reports bucket, in order and after `head`, into `dest`. One
+/// that is gone is left out (a lost part must not keep the file from ending).
 async fn join_objects(
     reports: &dyn Reports,
     keys: &[String],
     dest: &str,
     spool_dir: &std::path::Path,
+    head: &[u8],
 ) -> Result<(), ProcessError> {
     let mut joined = tempfile::Builder::new()
         .prefix(SPOOL_PREFIX)
         .tempfile_in(spool_dir)?;
+    joined.write_all(head)?;
     for k in keys {
-        if let Bounded::Read(data) = reports.read_bounded(k, u64::MAX).await? {
-            joined.write_all(&data)?;
+        match reports.read_bounded(k, u64::MAX).await {
+            Ok(Bounded::Read(data)) => joined.write_all(&data)?,
+            Ok(Bounded::TooLarge(_)) => {}
+            Err(ReportError::Expired(_)) => warn!(key = %k, "a report part is gone; left out"),
+            Err(e) => return Err(e.into()),
         }
     }
     joined.flush()?;
@@ -1592,14 +1684,15 @@ impl ReportParts<'_> {
             return Ok(());
         }
         self.send(reports, spool_dir).await?;
-        let keys: Vec<String> = (0..self.count)
-            .map(|n| crate::checkpoint::part_key(self.key, n))
-            .collect();
-        join_objects(reports, &keys, self.key, spool_dir).await?;
-        if let Err(e) = reports.delete(&keys).await {
-            warn!(key = %self.key, error = %e, "report parts left to the bucket's expiry");
-        }
+        join_objects(reports, &self.keys(), self.key, spool_dir, b"").await?;
         Ok(())
+    }
+
+    /// The parts uploaded so far.
+    fn keys(&self) -> Vec<String> {
+        (0..self.count)
+            .map(|n| crate::checkpoint::part_key(self.key, n))
+            .collect()
     }
 }
 

@@ -37,14 +37,17 @@ pub struct ReportWriter {
 }
 
 impl ReportWriter {
-    pub fn new(file: File, max_bytes: u64) -> Self {
+    /// `header`: the report starts with its header line (a chunk's share has none).
+    pub fn new(file: File, max_bytes: u64, header: bool) -> Self {
         let mut me = Self {
             out: csv::Writer::from_writer(BufWriter::with_capacity(64 * 1024, file)),
             max_bytes,
             summary: ReportSummary::default(),
             full: false,
         };
-        me.write(&HEADER);
+        if header {
+            me.write(&HEADER);
+        }
         me
     }
 
@@ -148,6 +151,14 @@ impl ReportWriter {
     }
 }
 
+/// The header line as the writer writes it, for a report joined from pieces.
+pub fn header_line() -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    // Writing to memory cannot fail.
+    let _ = w.write_record(HEADER);
+    w.into_inner().unwrap_or_default()
+}
+
 /// At most [`REPORT_ROW_BYTES`] of a row, cut on a character boundary and marked.
 fn cut(raw: &str) -> std::borrow::Cow<'_, str> {
     if raw.len() <= REPORT_ROW_BYTES {
@@ -199,7 +210,7 @@ mod tests {
     #[test]
     fn the_original_row_is_kept_once_and_cut() {
         let f = tempfile::NamedTempFile::new().unwrap();
-        let mut w = ReportWriter::new(f.reopen().unwrap(), 1 << 20);
+        let mut w = ReportWriter::new(f.reopen().unwrap(), 1 << 20, true);
         let long = "é".repeat(2000);
         w.row_failed(&[err(2, "a", &long), err(2, "b", &long)]);
         let s = w.finish();
@@ -216,7 +227,7 @@ mod tests {
     #[test]
     fn a_full_report_stops_growing_and_keeps_counting() {
         let f = tempfile::NamedTempFile::new().unwrap();
-        let mut w = ReportWriter::new(f.reopen().unwrap(), 4096);
+        let mut w = ReportWriter::new(f.reopen().unwrap(), 4096, true);
         for i in 0..1000 {
             w.row_failed(&[err(i + 2, "x", &"v".repeat(100))]);
         }

@@ -409,22 +409,27 @@ async fn a_file_split_into_chunks_for_concurrent_workers_ends_as_one_read_would(
 async fn a_user_named_in_two_chunks_keeps_the_later_row_whatever_order_they_end_in() {
     let mut w = world().await;
     let c = clock();
-    w.pipe
-        .put_config(
-            config(
-                &w,
-                "users",
-                serde_json::json!({"type": "registered_users"}),
-                "users",
-            ),
-            c.now(),
-        )
-        .await;
-    // u0 first and last; the rest once each.
-    let mut csv = String::from("customer_id,amount\n");
+    let mut users = config(
+        &w,
+        "users",
+        serde_json::json!({"type": "registered_users"}),
+        "users",
+    );
+    users["mapping"]["columns"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"column": "note", "attribute": "note"}));
+    w.pipe.put_config(users, c.now()).await;
+    // u0 first and last; the rest once each. The last row leaves `note` empty: the
+    // first row's note stays, as in a sequential read.
+    let mut csv = String::from("customer_id,amount,note\n");
     for i in 0..1_000u64 {
-        let user = if i == 0 || i == 999 { 0 } else { i };
-        csv.push_str(&format!("u{user},{}\n", i + 2));
+        let (user, note) = match i {
+            0 => (0, "first"),
+            999 => (0, ""),
+            _ => (i, "x"),
+        };
+        csv.push_str(&format!("u{user},{},{note}\n", i + 2));
     }
     w.env
         .put_object(&w.bucket, "users/registered_user_data_20261127.csv", csv)
@@ -485,6 +490,8 @@ async fn a_user_named_in_two_chunks_keeps_the_later_row_whatever_order_they_end_
         let user: u64 = show(&item["user_id"])[1..].parse().unwrap();
         let expect = if user == 0 { 1_001 } else { user + 2 };
         assert_eq!(show(&item["amount"]), expect.to_string(), "{item:?}");
+        let note = if user == 0 { "first" } else { "x" };
+        assert_eq!(show(&item["note"]), note, "{item:?}");
     }
 }
 

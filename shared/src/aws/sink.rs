@@ -190,36 +190,100 @@ impl DynamoSink {
         Ok(rejected)
     }
 
-    /// `SET #a0 = :v0, ...` over the row's attributes and the file's; for a file
-    /// written out of order, also its id and `row`, on the condition that the item
-    /// holds no later row of the same file.
+    /// `SET #a0 = :v0, ...` over the row's attributes and the file's. For a file
+    /// written out of order, also its id, `row` and each attribute's row, on the
+    /// condition that the item holds no later row of the same file (else
+    /// [`Self::update_older`] sets what no later row set).
     fn update_request(&self, key: String, set: Attributes, row: u64) -> UpdateRequest {
-        let mut names = HashMap::new();
-        let mut values = HashMap::new();
-        let mut expression = String::from("SET ");
-        for (i, (name, value)) in self.file.named(set).enumerate() {
-            if i > 0 {
-                expression.push_str(", ");
+        let pairs: Vec<(String, AttributeValue)> = self
+            .file
+            .named(set)
+            .map(|(name, value)| (name, attribute(value)))
+            .collect();
+        let key = HashMap::from([(self.file.key.clone(), AttributeValue::S(key))]);
+        match &self.file.ordered {
+            None => UpdateRequest::set(key, pairs, None, row, Vec::new()),
+            Some(file) => {
+                let mut u = UpdateRequest::set(key, pairs.clone(), Some((file, true)), row, pairs);
+                u.condition =
+                    Some("attribute_not_exists(#src) OR #src <> :src OR #srow <= :row".into());
+                u
             }
-            names.insert(format!("#a{i}"), name);
-            values.insert(format!(":v{i}"), attribute(value));
-            expression.push_str(&format!("#a{i} = :v{i}"));
         }
-        let condition = self.file.ordered.as_ref().map(|file| {
-            names.insert("#src".into(), ORDER_FILE.into());
-            names.insert("#srow".into(), ORDER_ROW.into());
-            values.insert(":src".into(), AttributeValue::S(file.clone()));
-            values.insert(":srow".into(), AttributeValue::N(row.to_string()));
-            expression.push_str(", #src = :src, #srow = :srow");
-            "attribute_not_exists(#src) OR #src <> :src OR #srow <= :srow".to_string()
-        });
-        UpdateRequest {
-            key: HashMap::from([(self.file.key.clone(), AttributeValue::S(key))]),
-            expression,
-            names,
-            values,
-            condition,
+    }
+
+    /// A row older than one of its file already on the item: sets the attributes no
+    /// later row of the file set, each with its row, while the item's version is the
+    /// one read (another writer in between: read again).
+    async fn update_older(&self, u: UpdateRequest, file: &str) -> Result<(), StoreError> {
+        for _ in 0..MAX_TRIES {
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let item = self
+                .ddb
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(u.key.clone()))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(aws_err("GetItem"))?
+                .item
+                .unwrap_or_default();
+            let same_file =
+                item.get(ORDER_FILE).and_then(|v| v.as_s().ok()) == Some(&file.to_string());
+            let row_of = |name: &str| {
+                item.get(&row_attribute(name))
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse::<u64>().ok())
+            };
+            let older = if same_file {
+                let keep: Vec<(String, AttributeValue)> = u
+                    .pairs
+                    .iter()
+                    .filter(|(name, _)| row_of(name).is_none_or(|r| r < u.row))
+                    .cloned()
+                    .collect();
+                if keep.is_empty() {
+                    return Ok(()); // superseded whole, as in a sequential read
+                }
+                let mut older =
+                    UpdateRequest::set(u.key.clone(), keep, Some((file, false)), u.row, Vec::new());
+                older.condition = Some(match item.get(ORDER_VERSION) {
+                    Some(v) => {
+                        older.values.insert(":ver".into(), v.clone());
+                        "#ver = :ver".into()
+                    }
+                    None => "attribute_not_exists(#ver)".into(),
+                });
+                older
+            } else {
+                // Another file wrote it since: the row's own update applies again.
+                u.clone()
+            };
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let res = self
+                .ddb
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(older.key))
+                .update_expression(older.expression)
+                .set_expression_attribute_names(Some(older.names))
+                .set_expression_attribute_values(Some(older.values))
+                .set_condition_expression(older.condition)
+                .send()
+                .await;
+            match res {
+                Ok(_) => return Ok(()),
+                Err(e) if is_condition_failed(&e) => {}
+                Err(e) => return Err(aws_err("UpdateItem")(e)),
+            }
         }
+        Err(StoreError::Service(ServiceError::new(
+            "DynamoDB",
+            "UpdateItem",
+            ErrorClass::Retryable,
+            "an item kept changing while an older row was merged into it",
+        )))
     }
 
     async fn update(&self, rows: Rows, u: UpdateRequest) -> Result<Vec<RejectedRow>, StoreError> {
@@ -228,21 +292,20 @@ impl DynamoSink {
             .ddb
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(u.key))
-            .update_expression(u.expression)
-            .set_expression_attribute_names(Some(u.names))
-            .set_expression_attribute_values(Some(u.values))
-            .set_condition_expression(u.condition)
+            .set_key(Some(u.key.clone()))
+            .update_expression(u.expression.clone())
+            .set_expression_attribute_names(Some(u.names.clone()))
+            .set_expression_attribute_values(Some(u.values.clone()))
+            .set_condition_expression(u.condition.clone())
             .send()
             .await;
         match res {
             Ok(_) => Ok(Vec::new()),
             // A later row of this file is there already (another chunk wrote it):
-            // this row is superseded, as it would be in a sequential read.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
+            // only what no later row set is this row's to set.
+            Err(e) if is_condition_failed(&e) => {
+                let file = self.file.ordered.clone().unwrap_or_default();
+                self.update_older(u, &file).await?;
                 Ok(Vec::new())
             }
             Err(e) if classify_sdk(&e) == ErrorClass::Permanent => {
@@ -268,19 +331,88 @@ impl DynamoSink {
     }
 }
 
-/// One upsert's parts.
+/// One upsert's parts; for a file written out of order, also its attributes (to
+/// merge an older row) and row.
+#[derive(Clone)]
 struct UpdateRequest {
     key: Item,
     expression: String,
     names: HashMap<String, String>,
     values: Item,
     condition: Option<String>,
+    pairs: Vec<(String, AttributeValue)>,
+    row: u64,
 }
 
-/// Where a file written out of order keeps, on each user item, the file and row that
-/// last wrote it.
+impl UpdateRequest {
+    /// `SET` of `set`; with `file`, also each attribute's row, the file's id, its
+    /// latest row (when this row is the latest) and a version bump (the condition is
+    /// the caller's).
+    fn set(
+        key: Item,
+        set: Vec<(String, AttributeValue)>,
+        file: Option<(&str, bool)>,
+        row: u64,
+        pairs: Vec<(String, AttributeValue)>,
+    ) -> Self {
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let mut parts = Vec::with_capacity(set.len() * 2 + 1);
+        for (i, (name, value)) in set.into_iter().enumerate() {
+            parts.push(format!("#a{i} = :v{i}"));
+            if file.is_some() {
+                parts.push(format!("#r{i} = :row"));
+                names.insert(format!("#r{i}"), row_attribute(&name));
+            }
+            names.insert(format!("#a{i}"), name);
+            values.insert(format!(":v{i}"), value);
+        }
+        if let Some((_, true)) = file {
+            parts.push("#srow = :row".into());
+            names.insert("#srow".into(), ORDER_ROW.into());
+        }
+        let mut expression = format!("SET {}", parts.join(", "));
+        if let Some((file, _)) = file {
+            expression.push_str(", #src = :src ADD #ver :one");
+            names.insert("#src".into(), ORDER_FILE.into());
+            names.insert("#ver".into(), ORDER_VERSION.into());
+            values.insert(":src".into(), AttributeValue::S(file.to_string()));
+            values.insert(":row".into(), AttributeValue::N(row.to_string()));
+            values.insert(":one".into(), AttributeValue::N("1".into()));
+        }
+        Self {
+            key,
+            expression,
+            names,
+            values,
+            condition: None,
+            pairs,
+            row,
+        }
+    }
+}
+
+fn is_condition_failed<R>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<
+        aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+        R,
+    >,
+) -> bool {
+    e.as_service_error()
+        .is_some_and(|s| s.is_conditional_check_failed_exception())
+}
+
+/// Where a file written out of order keeps, on each user item: the file that last
+/// wrote it, the latest row of it, each attribute's row, and a version bumped on each
+/// write.
 pub const ORDER_FILE: &str = "s3i_src";
 pub const ORDER_ROW: &str = "s3i_src_row";
+pub const ORDER_VERSION: &str = "s3i_src_version";
+
+/// The attribute holding the row that last set `name` (a file written out of order).
+pub fn row_attribute(name: &str) -> String {
+    format!("s3i_row:{name}")
+}
 
 #[async_trait]
 impl RowSink for DynamoSink {
