@@ -86,6 +86,25 @@ impl World {
             .unwrap()
     }
 
+    /// The keys in the stack's reports bucket that contain `part`.
+    async fn reports_bucket_keys(&self, part: &str) -> Vec<String> {
+        let out = self
+            .env
+            .clients
+            .s3
+            .list_objects_v2()
+            .bucket(&self.env.stack.reports_bucket)
+            .send()
+            .await
+            .unwrap();
+        out.contents()
+            .iter()
+            .filter_map(|o| o.key())
+            .filter(|k| k.contains(part))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// The events of a file by row: each item's attributes, without the ones that
     /// name the import or file.
     async fn events_of(&self, file: &str) -> BTreeMap<String, BTreeMap<String, String>> {
@@ -187,21 +206,7 @@ async fn a_file_with_a_tiny_time_budget_ends_as_one_invocation_would() {
         many_report.lines().filter(|l| l.contains("amount")).count(),
         5
     );
-    let left = w
-        .env
-        .clients
-        .s3
-        .list_objects_v2()
-        .bucket(&w.env.stack.reports_bucket)
-        .send()
-        .await
-        .unwrap();
-    let parts: Vec<_> = left
-        .contents()
-        .iter()
-        .filter_map(|o| o.key())
-        .filter(|k| k.contains(".part-"))
-        .collect();
+    let parts = w.reports_bucket_keys(".part-").await;
     assert!(parts.is_empty(), "{parts:?}");
     // Exactly the items of the one-invocation run, row for row.
     let (a, b) = (w.events_of(&one.key).await, w.events_of(&many.key).await);
@@ -367,41 +372,9 @@ async fn a_file_split_into_chunks_for_concurrent_workers_ends_as_one_read_would(
     assert_eq!(a.len(), 445);
     assert_eq!(b, a);
     // One email per run, the chunked file's once all its chunks ended.
-    let emails = w.env.sent_emails().await;
-    if emails.len() != 2 {
-        let l = w.env.ledger();
-        for id in ["whole", "chunked"] {
-            let f = w
-                .file(
-                    id,
-                    if id == "whole" {
-                        &whole[0].key
-                    } else {
-                        &chunked[0].key
-                    },
-                )
-                .await;
-            eprintln!("RUN {id}: {:?}", l.run(id, &f.run_id).await);
-        }
-        eprintln!("EMAILS {emails:#?}");
-    }
-    assert_eq!(emails.len(), 2);
+    assert_eq!(w.env.sent_emails().await.len(), 2);
     // The chunks' own reports are gone once joined.
-    let left = w
-        .env
-        .clients
-        .s3
-        .list_objects_v2()
-        .bucket(&w.env.stack.reports_bucket)
-        .send()
-        .await
-        .unwrap();
-    let chunk_reports: Vec<_> = left
-        .contents()
-        .iter()
-        .filter_map(|o| o.key())
-        .filter(|k| k.contains(".chunk-"))
-        .collect();
+    let chunk_reports = w.reports_bucket_keys(".chunk-").await;
     assert!(chunk_reports.is_empty(), "{chunk_reports:?}");
 }
 
@@ -542,20 +515,7 @@ async fn a_gzipped_file_is_staged_for_its_chunks_and_the_staging_is_gone_in_ever
             .is_empty()
     );
     // Staged while the chunks run.
-    let staged = |w: &World| {
-        let (s3, bucket) = (w.env.clients.s3.clone(), w.env.stack.reports_bucket.clone());
-        async move {
-            let out = s3
-                .list_objects_v2()
-                .bucket(bucket)
-                .prefix("staging/")
-                .send()
-                .await
-                .unwrap();
-            out.contents().len()
-        }
-    };
-    assert_eq!(staged(&w).await, 3);
+    assert_eq!(w.reports_bucket_keys("staging/").await.len(), 3);
     let chunks = w.pipe.take_messages().await;
     assert!(chunks.len() >= 9, "{} chunks", chunks.len());
     let responses = futures::future::join_all(chunks.iter().enumerate().map(|(i, m)| {
@@ -585,7 +545,7 @@ async fn a_gzipped_file_is_staged_for_its_chunks_and_the_staging_is_gone_in_ever
     assert_eq!(failed.status, FileStatus::Failed, "{failed:?}");
     assert_eq!((failed.rows_total, failed.rows_failed), (450, 450));
     // The staged plaintext is gone in every outcome.
-    assert_eq!(staged(&w).await, 0);
+    assert!(w.reports_bucket_keys("staging/").await.is_empty());
     assert_eq!(w.events_of(&partial.key).await.len(), 445);
 }
 
