@@ -800,32 +800,11 @@ impl Processor {
                 ..Checkpoint::default()
             })
         });
-        let marks = Arc::new(Marks {
-            stop: AtomicBool::new(false),
-            every: self.settings.checkpoint_every,
-        });
-        // The margin, but at most a quarter of the time left (a short timeout still
-        // gets most of its time for rows).
-        let stop_at = deadline.map(|d| {
-            let left = d.saturating_duration_since(tokio::time::Instant::now());
-            d.checked_sub(self.settings.deadline_margin.min(left / 4))
-                .unwrap_or(d)
-        });
-        let _timer = match stop_at {
-            // Already past it: stop after the first batch.
-            Some(at) if at <= tokio::time::Instant::now() => {
-                marks.stop.store(true, Ordering::Relaxed);
-                None
-            }
-            Some(at) => {
-                let marks = marks.clone();
-                Some(AbortOnDrop(tokio::spawn(async move {
-                    tokio::time::sleep_until(at).await;
-                    marks.stop.store(true, Ordering::Relaxed);
-                })))
-            }
-            None => None,
-        };
+        let (marks, _timer) = Marks::until(
+            deadline,
+            self.settings.deadline_margin,
+            self.settings.checkpoint_every,
+        );
         if resume.is_none()
             && let Some(chunks) = self
                 .try_split(
@@ -866,8 +845,6 @@ impl Processor {
         }
         let sink = self.writer.sink(&config.kind, attributes);
         let spool = self.settings.spool_dir.clone();
-        // A chunk's report is its share of the file's bound, and only the first has
-        // the header (the file's report joins them).
         // A chunk's report is its share of the file's bound and has no header: the
         // file's report joins them under one.
         let (max_report, header) = match &chunk {
@@ -1034,35 +1011,22 @@ impl Processor {
             reason: stats.reason,
             report_key: None,
         };
+        let mut leftovers = Vec::new();
         if outcome.rows_failed > 0 {
             parts
                 .join(self.reports.as_ref(), &self.settings.spool_dir)
                 .await?;
             outcome.report_key = Some(report_key.clone());
-            if chunk.is_some() {
-                // The file's reason is written when its last chunk ends.
-                outcome.reason = outcome
-                    .reason
-                    .map(|r| r + &report_note(&summary))
-                    .or_else(|| Some(report_note(&summary)).filter(|n| !n.is_empty()));
-                drop(report_file);
-                return Ok(Step::Finished(outcome, parts.keys()));
-            }
-            let mut reason = outcome.reason.take().unwrap_or_else(|| {
-                format!(
-                    "{} of {} rows failed; see the failed-rows report",
-                    outcome.rows_failed, outcome.rows_total
-                )
-            });
-            reason.push_str(&report_note(&summary));
-            outcome.reason = Some(reason);
+            leftovers = parts.keys();
+            let note = report_note(&summary);
+            outcome.reason = match (outcome.reason.take(), &chunk) {
+                (Some(reason), _) => Some(reason + &note),
+                // A split file's reason is written when its last chunk ends.
+                (None, Some(_)) => Some(note).filter(|n| !n.is_empty()),
+                (None, None) => Some(failed_rows_reason(&outcome) + &note),
+            };
         }
         drop(report_file);
-        let leftovers = if outcome.report_key.is_some() {
-            parts.keys()
-        } else {
-            Vec::new()
-        };
         Ok(Step::Finished(outcome, leftovers))
     }
 
@@ -1490,13 +1454,7 @@ impl Processor {
             outcome.report_key = Some(key);
         }
         if outcome.rows_failed > 0 {
-            reasons.insert(
-                0,
-                format!(
-                    "{} of {} rows failed; see the failed-rows report",
-                    outcome.rows_failed, outcome.rows_total
-                ),
-            );
+            reasons.insert(0, failed_rows_reason(&outcome));
         }
         outcome.reason = (!reasons.is_empty()).then(|| reasons.join("; "));
         let file_msg = FileMessage {
@@ -1581,6 +1539,43 @@ async fn open_resumed(
 pub struct Marks {
     pub stop: AtomicBool,
     pub every: Option<Duration>,
+}
+
+impl Marks {
+    /// Marks that stop `margin` before `deadline` (at most a quarter of the time
+    /// left, so a short timeout still gets most of its time for rows), with the timer
+    /// that sets `stop` (aborted when dropped).
+    fn until(
+        deadline: Option<tokio::time::Instant>,
+        margin: Duration,
+        every: Option<Duration>,
+    ) -> (Arc<Self>, Option<AbortOnDrop>) {
+        let marks = Arc::new(Self {
+            stop: AtomicBool::new(false),
+            every,
+        });
+        let now = tokio::time::Instant::now();
+        let stop_at = deadline.map(|d| {
+            let left = d.saturating_duration_since(now);
+            d.checked_sub(margin.min(left / 4)).unwrap_or(d)
+        });
+        let timer = match stop_at {
+            // Already past it: stop after the first batch.
+            Some(at) if at <= now => {
+                marks.stop.store(true, Ordering::Relaxed);
+                None
+            }
+            Some(at) => {
+                let marks = marks.clone();
+                Some(AbortOnDrop(tokio::spawn(async move {
+                    tokio::time::sleep_until(at).await;
+                    marks.stop.store(true, Ordering::Relaxed);
+                })))
+            }
+            None => None,
+        };
+        (marks, timer)
+    }
 }
 
 /// What the reading thread hands the writer, in row order.
@@ -1738,6 +1733,14 @@ pub async fn keyring(
         passphrase.as_deref(),
         signer_public_key.as_deref(),
     )?))
+}
+
+/// A file's reason when some of its rows failed.
+fn failed_rows_reason(outcome: &FileOutcome) -> String {
+    format!(
+        "{} of {} rows failed; see the failed-rows report",
+        outcome.rows_failed, outcome.rows_total
+    )
 }
 
 /// What the reason adds when the report does not list every failed row.

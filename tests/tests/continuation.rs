@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -86,6 +86,20 @@ impl World {
             .unwrap()
     }
 
+    /// Every item of a table (the test tables hold one page).
+    async fn scan(&self, table: &str) -> Vec<HashMap<String, AttributeValue>> {
+        let out = self
+            .env
+            .clients
+            .dynamodb
+            .scan()
+            .table_name(table)
+            .send()
+            .await
+            .unwrap();
+        out.items().to_vec()
+    }
+
     /// The keys in the stack's reports bucket that contain `part`.
     async fn reports_bucket_keys(&self, part: &str) -> Vec<String> {
         let out = self
@@ -108,16 +122,8 @@ impl World {
     /// The events of a file by row: each item's attributes, without the ones that
     /// name the import or file.
     async fn events_of(&self, file: &str) -> BTreeMap<String, BTreeMap<String, String>> {
-        let out = self
-            .env
-            .clients
-            .dynamodb
-            .scan()
-            .table_name(&self.env.stack.events_table)
-            .send()
+        self.scan(&self.env.stack.events_table)
             .await
-            .unwrap();
-        out.items()
             .iter()
             .filter(|i| i.get("s3i_file").and_then(|v| v.as_s().ok()) == Some(&file.to_string()))
             .map(|i| {
@@ -268,17 +274,9 @@ async fn a_gzipped_users_file_resumes_by_streaming_again_and_the_later_row_wins(
         (f.rows_total, f.rows_ingested, f.invocations),
         (600, 600, invocations)
     );
-    let items = w
-        .env
-        .clients
-        .dynamodb
-        .scan()
-        .table_name(&w.env.stack.users_table)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(items.items().len(), 40);
-    for item in items.items() {
+    let items = w.scan(&w.env.stack.users_table).await;
+    assert_eq!(items.len(), 40);
+    for item in &items {
         let user: u64 = show(&item["user_id"])[1..].parse().unwrap();
         let last = (0..600u64).filter(|i| i % 40 == user).max().unwrap() + 2;
         assert_eq!(show(&item["amount"]), last.to_string(), "{item:?}");
@@ -449,17 +447,9 @@ async fn a_user_named_in_two_chunks_keeps_the_later_row_whatever_order_they_end_
         .await;
     assert_eq!(f.status, FileStatus::Succeeded, "{f:?}");
     assert_eq!((f.rows_total, f.rows_ingested), (1_000, 1_000));
-    let items = w
-        .env
-        .clients
-        .dynamodb
-        .scan()
-        .table_name(&w.env.stack.users_table)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(items.items().len(), 999);
-    for item in items.items() {
+    let items = w.scan(&w.env.stack.users_table).await;
+    assert_eq!(items.len(), 999);
+    for item in &items {
         let user: u64 = show(&item["user_id"])[1..].parse().unwrap();
         let expect = if user == 0 { 1_001 } else { user + 2 };
         assert_eq!(show(&item["amount"]), expect.to_string(), "{item:?}");

@@ -288,15 +288,18 @@ impl DynamoSink {
 
     async fn update(&self, rows: Rows, u: UpdateRequest) -> Result<Vec<RejectedRow>, StoreError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        // Kept only where a refused update is merged (a file written out of order):
+        // the common upsert moves its request into the call.
+        let merge = self.file.ordered.as_ref().map(|file| (file, u.clone()));
         let res = self
             .ddb
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(u.key.clone()))
-            .update_expression(u.expression.clone())
-            .set_expression_attribute_names(Some(u.names.clone()))
-            .set_expression_attribute_values(Some(u.values.clone()))
-            .set_condition_expression(u.condition.clone())
+            .set_key(Some(u.key))
+            .update_expression(u.expression)
+            .set_expression_attribute_names(Some(u.names))
+            .set_expression_attribute_values(Some(u.values))
+            .set_condition_expression(u.condition)
             .send()
             .await;
         match res {
@@ -304,8 +307,9 @@ impl DynamoSink {
             // A later row of this file is there already (another chunk wrote it):
             // only what no later row set is this row's to set.
             Err(e) if is_condition_failed(&e) => {
-                let file = self.file.ordered.clone().unwrap_or_default();
-                self.update_older(u, &file).await?;
+                if let Some((file, u)) = merge {
+                    self.update_older(u, file).await?;
+                }
                 Ok(Vec::new())
             }
             Err(e) if classify_sdk(&e) == ErrorClass::Permanent => {

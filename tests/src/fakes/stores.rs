@@ -276,10 +276,7 @@ impl SourceFolder for FakeFolder {
         to: Option<u64>,
     ) -> Result<ObjectBody, SourceError> {
         self.faults.enter("source.open_range").await?;
-        let body = self.object(key)?;
-        let end = to.map_or(body.len(), |t| (t as usize).min(body.len()));
-        let start = (from as usize).min(end);
-        Ok(Box::pin(std::io::Cursor::new(body[start..end].to_vec())))
+        Ok(byte_range(&self.object(key)?, from, to))
     }
 
     async fn read_text(&self, key: &str, max: u64) -> Result<String, SourceError> {
@@ -298,6 +295,13 @@ impl SourceFolder for FakeFolder {
             key: key.into(),
         })
     }
+}
+
+/// Bytes `from..to` (`None`: to the end) of an object, as a ranged GET returns them.
+fn byte_range(data: &[u8], from: u64, to: Option<u64>) -> ObjectBody {
+    let end = to.map_or(data.len(), |t| (t as usize).min(data.len()));
+    let start = (from as usize).min(end);
+    Box::pin(std::io::Cursor::new(data[start..end].to_vec()))
 }
 
 /// Secrets by id, each with its `s3imports:import-id` tag.
@@ -484,13 +488,11 @@ impl Reports for FakeReports {
         to: Option<u64>,
     ) -> Result<s3imports::ports::ObjectBody, ReportError> {
         self.faults.enter("reports.open_range").await?;
-        let data = lock(&self.objects)
+        let objects = lock(&self.objects);
+        let data = objects
             .get(key)
-            .cloned()
             .ok_or_else(|| ReportError::Expired(key.into()))?;
-        let end = to.map_or(data.len(), |t| (t as usize).min(data.len()));
-        let start = (from as usize).min(end);
-        Ok(Box::pin(std::io::Cursor::new(data[start..end].to_vec())))
+        Ok(byte_range(data, from, to))
     }
 
     async fn read_bounded(&self, key: &str, max_bytes: u64) -> Result<Bounded, ReportError> {
