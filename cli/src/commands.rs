@@ -278,7 +278,7 @@ pub async fn runs(
             for e in &page.runs {
                 let r = &e.run;
                 t.push_str(&format!(
-                    "run {}: {} — {} file(s), {} rows ({} imported, {} failed){}\n",
+                    "run {}: {} — {} file(s), {} rows ({} imported, {} failed){}{}{}\n",
                     r.run_id,
                     r.status.label(),
                     r.files_total,
@@ -288,7 +288,16 @@ pub async fn runs(
                     r.reason
                         .as_deref()
                         .map(|x| format!("; {x}"))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    r.manual
+                        .as_ref()
+                        .map(|m| format!("; started by hand by {} ({})", m.requested_by, m.via))
+                        .unwrap_or_default(),
+                    if r.keys_used.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; decrypted with {}", r.keys_used.join(", "))
+                    }
                 ));
                 for f in &e.files {
                     t.push_str(&file_line(f));
@@ -380,7 +389,7 @@ fn file_line(f: &FileRecord) -> String {
         );
     }
     format!(
-        "  {} {}: {} rows ({} imported, {} failed){}{}\n",
+        "  {} {}: {} rows ({} imported, {} failed){}{}{}\n",
         f.status.label(),
         f.key,
         f.rows_total,
@@ -393,6 +402,10 @@ fn file_line(f: &FileRecord) -> String {
         f.report_key
             .as_deref()
             .map(|k| format!("; report {k}"))
+            .unwrap_or_default(),
+        f.decrypted_with
+            .as_deref()
+            .map(|k| format!("; decrypted with the {k}"))
             .unwrap_or_default(),
     )
 }
@@ -563,5 +576,95 @@ pub async fn tick(out: &Output, stack: &Stack, now: Option<&str>) -> anyhow::Res
             )
         },
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `s3imports keys generate` was asked for.
+pub struct NewKey<'a> {
+    pub name: &'a str,
+    pub imports: &'a str,
+    pub algorithm: &'a str,
+    pub passphrase: bool,
+    pub user_id: Option<&'a str>,
+    pub secrets_prefix: &'a str,
+}
+
+pub async fn keys_generate(out: &Output, new: &NewKey<'_>) -> anyhow::Result<ExitCode> {
+    use s3imports::aws::keys::{KeyStore, encryption_block, key_secret_name};
+    use s3imports::keygen::{KeyAlgorithm, generate, random_passphrase, valid_key_name};
+    if !valid_key_name(new.name) {
+        bail!(
+            "--name `{}`: use letters, digits, `-`, `_` and `.` (1 to 64)",
+            new.name
+        );
+    }
+    if new.imports.split_ascii_whitespace().next().is_none() {
+        bail!("--import: name the import(s) that will use the key");
+    }
+    let algorithm = KeyAlgorithm::parse(new.algorithm)
+        .with_context(|| format!("--algorithm `{}`: cv25519 or rsa4096", new.algorithm))?;
+    let passphrase = new.passphrase.then(random_passphrase);
+    let user_id = new
+        .user_id
+        .map_or_else(|| format!("{} (s3imports)", new.name), str::to_string);
+    let key = tokio::task::spawn_blocking(move || {
+        generate(&user_id, algorithm, passphrase.as_deref()).map(|k| (k, passphrase))
+    })
+    .await??;
+    let (key, passphrase) = key;
+    let secret = key_secret_name(new.secrets_prefix, new.name);
+    let clients = clients().await;
+    let arn = KeyStore::new(clients.secrets.clone())
+        .create(&secret, &key, passphrase.as_deref(), new.imports)
+        .await?;
+    let encryption = serde_json::to_value(encryption_block(&secret, passphrase.is_some()))?;
+    let value = json!({
+        "name": new.name,
+        "secret": secret,
+        "secret_arn": arn,
+        "algorithm": algorithm.as_str(),
+        "fingerprint": key.public.fingerprint,
+        "key_ids": key.public.key_ids,
+        "public_key": key.public.armored,
+        "encryption": encryption,
+    });
+    out.emit(value, || {
+        format!(
+            "{}\nKey {} ({}) stored in Secrets Manager as {secret}, for import(s) {}.\n\
+             Fingerprint: {}\n\
+             Hand the public key above to whoever encrypts the files. The config's block:\n\
+             \"encryption\": {}\n",
+            key.public.armored.trim_end(),
+            new.name,
+            algorithm.as_str(),
+            new.imports,
+            key.public.fingerprint,
+            serde_json::to_string_pretty(&encryption).unwrap_or_default()
+        )
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn keys_show(out: &Output, name: &str, secrets_prefix: &str) -> anyhow::Result<ExitCode> {
+    use s3imports::aws::keys::{KeyStore, key_secret_name};
+    let secret = key_secret_name(secrets_prefix, name);
+    let clients = clients().await;
+    let public = KeyStore::new(clients.secrets.clone())
+        .public_key(&secret)
+        .await?;
+    let value = json!({
+        "name": name,
+        "secret": secret,
+        "fingerprint": public.fingerprint,
+        "key_ids": public.key_ids,
+        "public_key": public.armored,
+    });
+    out.emit(value, || {
+        format!(
+            "{}\nFingerprint: {}\n",
+            public.armored.trim_end(),
+            public.fingerprint
+        )
+    });
     Ok(ExitCode::SUCCESS)
 }

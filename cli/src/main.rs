@@ -68,9 +68,45 @@ enum Command {
         #[arg(long)]
         now: Option<String>,
     },
+    /// PGP keys for imports: generate a key pair into Secrets Manager, show a public key.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Create the stack's tables, queues and bucket in a local emulator (AWS_ENDPOINT_URL).
     #[command(subcommand)]
     Local(LocalCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a key pair, store the private key (and with --passphrase a random
+    /// passphrase) in Secrets Manager bound to --import, and print the public key to
+    /// hand to whoever encrypts the files, and the config's `encryption` block.
+    Generate {
+        /// The key's name: its secret is `<secrets prefix>pgp/<name>`.
+        #[arg(long)]
+        name: String,
+        /// The import(s) that may use the key (space-separated ids).
+        #[arg(long)]
+        import: String,
+        /// cv25519 (Ed25519 + Curve25519, GnuPG's default) or rsa4096.
+        #[arg(long, default_value = "cv25519")]
+        algorithm: String,
+        /// Lock the key with a random passphrase, stored beside it.
+        #[arg(long)]
+        passphrase: bool,
+        /// The key's user id (default: "<name> (s3imports)").
+        #[arg(long)]
+        user_id: Option<String>,
+        /// The Secrets Manager prefix the stack's functions read (its SecretsPrefix).
+        #[arg(long, env = "S3IMPORTS_SECRETS_PREFIX", default_value = "s3imports/")]
+        secrets_prefix: String,
+    },
+    /// Print a stored key's public key and fingerprint again.
+    Show {
+        name: String,
+        #[arg(long, env = "S3IMPORTS_SECRETS_PREFIX", default_value = "s3imports/")]
+        secrets_prefix: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -161,6 +197,31 @@ async fn main() -> ExitCode {
             .await
         }
         Command::Tick { now } => commands::tick(&out, &stack, now.as_deref()).await,
+        Command::Keys(KeysCommand::Generate {
+            name,
+            import,
+            algorithm,
+            passphrase,
+            user_id,
+            secrets_prefix,
+        }) => {
+            commands::keys_generate(
+                &out,
+                &commands::NewKey {
+                    name: &name,
+                    imports: &import,
+                    algorithm: &algorithm,
+                    passphrase,
+                    user_id: user_id.as_deref(),
+                    secrets_prefix: &secrets_prefix,
+                },
+            )
+            .await
+        }
+        Command::Keys(KeysCommand::Show {
+            name,
+            secrets_prefix,
+        }) => commands::keys_show(&out, &name, &secrets_prefix).await,
         Command::Local(LocalCommand::Provision) => commands::provision(&out, &stack).await,
     };
     match result {

@@ -223,12 +223,29 @@ pub enum Encryption {
         private_key_ref: SecretRef,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         passphrase_ref: Option<SecretRef>,
+        /// Keys kept through a rotation: a file encrypted to one of them still
+        /// decrypts, and its record says which key opened it, so the operator sees when
+        /// a previous key is no longer used and can drop it.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        previous_keys: Vec<PgpKeyRef>,
         /// ASCII-armored public key of the signer; when set, every file must carry a valid
         /// signature by it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         signer_public_key: Option<String>,
     },
 }
+
+/// A private key kept through a rotation, and its passphrase.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PgpKeyRef {
+    pub private_key_ref: SecretRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase_ref: Option<SecretRef>,
+}
+
+/// The most previous keys a rotation keeps: each is a Secrets Manager read per file.
+pub const MAX_PREVIOUS_KEYS: usize = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -403,6 +420,29 @@ impl ImportConfig {
                 "delimiter",
                 "use one ASCII character other than a quote, a line break (`\\n`, `\\r`) or NUL",
             );
+        }
+        if let Some(Encryption::Pgp {
+            private_key_ref,
+            previous_keys,
+            ..
+        }) = &self.encryption
+        {
+            if previous_keys.len() > MAX_PREVIOUS_KEYS {
+                p.add(
+                    "encryption.previous_keys",
+                    format!(
+                        "at most {MAX_PREVIOUS_KEYS} previous keys; drop the oldest once no file uses it (`s3imports runs` shows which key opened each file)"
+                    ),
+                );
+            }
+            for (i, k) in previous_keys.iter().enumerate() {
+                if k.private_key_ref == *private_key_ref {
+                    p.add(
+                        format!("encryption.previous_keys[{i}].private_key_ref"),
+                        "is the current key: a previous key must be another secret",
+                    );
+                }
+            }
         }
         // The parser the processor uses: a key that would fail every file fails here.
         if let Some(Encryption::Pgp {

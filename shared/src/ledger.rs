@@ -161,6 +161,9 @@ pub struct FileRecord {
     pub chunks_total: u32,
     #[serde(default)]
     pub chunks_done: u32,
+    /// Which of the import's PGP keys decrypted the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decrypted_with: Option<String>,
 }
 
 /// The ledger key of a split file's chunk `i`: a file record of its own (lease,
@@ -206,6 +209,7 @@ impl FileRecord {
             split: None,
             chunks_total: 0,
             chunks_done: 0,
+            decrypted_with: None,
         }
     }
 
@@ -265,6 +269,21 @@ pub struct RunRecord {
     /// While a worker holds the right to send the run's email, until when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_until: Option<DateTime<Utc>>,
+    /// Started by hand (`s3imports run`, `POST /imports/{id}/run`), and by whom.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual: Option<ManualRun>,
+    /// The PGP keys that decrypted the run's files (see [`FileRecord::decrypted_with`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys_used: Vec<String>,
+}
+
+/// Who started a run by hand, and through what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManualRun {
+    /// The caller's IAM principal (ARN).
+    pub requested_by: String,
+    /// "cli" or "api".
+    pub via: String,
 }
 
 /// A run id: its start time first, so ids sort by time.
@@ -282,6 +301,9 @@ pub struct FileOutcome {
     pub bytes: u64,
     pub reason: Option<String>,
     pub report_key: Option<String>,
+    /// Which of the import's PGP keys decrypted the file ("current key <id>" or
+    /// "previous key <id>").
+    pub decrypted_with: Option<String>,
 }
 
 impl FileOutcome {

@@ -16,6 +16,7 @@ pub mod config;
 pub mod delivery;
 pub mod discovery;
 pub mod error;
+pub mod keygen;
 pub mod ledger;
 pub mod limits;
 pub mod mapping;

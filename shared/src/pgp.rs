@@ -12,7 +12,8 @@ use std::io::{self, BufReader, Cursor, Read, Write};
 use std::sync::{Arc, Mutex};
 
 use pgp::composed::{
-    DecryptionOptions, Deserializable, Esk, Message, SignedPublicKey, SignedSecretKey, TheRing,
+    DecryptionOptions, Deserializable, Esk, InnerRingResult, Message, SignedPublicKey,
+    SignedSecretKey, TheRing,
 };
 use pgp::types::{
     Fingerprint, KeyDetails, KeyVersion, Password, S2kParams, SecretParams, Seipdv1ReadMode,
@@ -95,12 +96,20 @@ impl Classify for PgpError {
     }
 }
 
-/// The import's keys: the private key (and passphrase) to decrypt with, and the
-/// signer's public key when files must be signed.
+/// The import's keys: the private key to decrypt with (and, during a rotation, the
+/// previous ones), each with its passphrase, and the signer's public key when files
+/// must be signed.
 pub struct PgpKeyring {
+    keys: Vec<Key>,
+    signer: Option<SignedPublicKey>,
+}
+
+/// One private key of the keyring.
+struct Key {
     secret: SignedSecretKey,
     password: Password,
-    signer: Option<SignedPublicKey>,
+    /// "current", or "previous" for a key kept through a rotation.
+    role: &'static str,
 }
 
 impl fmt::Debug for PgpKeyring {
@@ -121,6 +130,10 @@ pub struct Decrypted {
     /// The id of the (sub)key whose signature verified, when a signer is configured.
     pub signer: Option<String>,
     pub compressed: bool,
+    /// Which of the import's keys decrypted it: "current key <id>" or "previous key
+    /// <id>" (the primary key's id), so an operator sees when a rotated-out key is no
+    /// longer used.
+    pub key: String,
 }
 
 fn hex_upper(bytes: &[u8]) -> String {
@@ -172,51 +185,46 @@ pub fn parse_signer_public_key(text: &str) -> Result<SignedPublicKey, PgpError> 
         })
 }
 
-impl PgpKeyring {
-    pub fn new(
-        private_key_armored: &str,
-        passphrase: Option<&str>,
-        signer_public_key_armored: Option<&str>,
-    ) -> Result<Self, PgpError> {
-        // rPGP's parse errors can quote the input; ours never do.
-        let (secret, _) =
-            SignedSecretKey::from_string(private_key_armored.trim()).map_err(|_| {
-                PgpError::KeyParse(
-                    "the private key is not an ASCII-armored OpenPGP secret key".into(),
-                )
-            })?;
-        let all_stubs = is_stub(secret.primary_key.secret_params())
-            && secret
-                .secret_subkeys
-                .iter()
-                .all(|s| is_stub(s.key.secret_params()));
-        if all_stubs {
-            return Err(PgpError::KeyParse(
-                "the private key holds no secret key material (it is a GnuPG stub; export it \
-                 with `gpg --armor --export-secret-keys` from the machine that has the key)"
-                    .into(),
-            ));
-        }
-        let signer = signer_public_key_armored
-            .map(parse_signer_public_key)
-            .transpose()?;
+/// Parses an ASCII-armored secret key and refuses one that holds no secret.
+fn parse_secret_key(armored: &str) -> Result<SignedSecretKey, PgpError> {
+    // rPGP's parse errors can quote the input; ours never do.
+    let (secret, _) = SignedSecretKey::from_string(armored.trim()).map_err(|_| {
+        PgpError::KeyParse("the private key is not an ASCII-armored OpenPGP secret key".into())
+    })?;
+    let all_stubs = is_stub(secret.primary_key.secret_params())
+        && secret
+            .secret_subkeys
+            .iter()
+            .all(|s| is_stub(s.key.secret_params()));
+    if all_stubs {
+        return Err(PgpError::KeyParse(
+            "the private key holds no secret key material (it is a GnuPG stub; export it \
+             with `gpg --armor --export-secret-keys` from the machine that has the key)"
+                .into(),
+        ));
+    }
+    Ok(secret)
+}
+
+impl Key {
+    fn new(armored: &str, passphrase: Option<&str>, role: &'static str) -> Result<Self, PgpError> {
         Ok(Self {
-            secret,
+            secret: parse_secret_key(armored)?,
             password: passphrase.map_or_else(Password::empty, Password::from),
-            signer,
+            role,
         })
     }
 
-    /// Ids of the private key and its subkeys (16 hex digits, upper case).
-    pub fn key_ids(&self) -> Vec<String> {
+    fn ids(&self) -> impl Iterator<Item = String> + '_ {
         std::iter::once(id_of(&self.secret.primary_key))
             .chain(self.secret.secret_subkeys.iter().map(|k| id_of(&k.key)))
-            .collect()
     }
 
-    /// Checks that the passphrase unlocks the key and its subkeys (stubs, which hold
-    /// no secret, are skipped).
-    pub fn unlock_check(&self) -> Result<(), PgpError> {
+    fn describe(&self) -> String {
+        format!("{} key {}", self.role, id_of(&self.secret.primary_key))
+    }
+
+    fn unlock_check(&self) -> Result<(), PgpError> {
         let wrong = |_| PgpError::WrongPassphrase;
         let primary = &self.secret.primary_key;
         if !is_stub(primary.secret_params()) {
@@ -245,6 +253,46 @@ impl PgpKeyring {
                 .secret_subkeys
                 .iter()
                 .any(|s| id_of(&s.key) == id && !is_stub(s.key.secret_params()))
+    }
+}
+
+impl PgpKeyring {
+    pub fn new(
+        private_key_armored: &str,
+        passphrase: Option<&str>,
+        signer_public_key_armored: Option<&str>,
+    ) -> Result<Self, PgpError> {
+        let key = Key::new(private_key_armored, passphrase, "current")?;
+        let signer = signer_public_key_armored
+            .map(parse_signer_public_key)
+            .transpose()?;
+        Ok(Self {
+            keys: vec![key],
+            signer,
+        })
+    }
+
+    /// Adds a previous key, kept through a rotation: files encrypted to it still
+    /// decrypt, and say so.
+    pub fn with_previous(
+        mut self,
+        private_key_armored: &str,
+        passphrase: Option<&str>,
+    ) -> Result<Self, PgpError> {
+        self.keys
+            .push(Key::new(private_key_armored, passphrase, "previous")?);
+        Ok(self)
+    }
+
+    /// Ids of every private key and its subkeys (16 hex digits, upper case).
+    pub fn key_ids(&self) -> Vec<String> {
+        self.keys.iter().flat_map(Key::ids).collect()
+    }
+
+    /// Checks that each passphrase unlocks its key and subkeys (stubs, which hold no
+    /// secret, are skipped).
+    pub fn unlock_check(&self) -> Result<(), PgpError> {
+        self.keys.iter().try_for_each(Key::unlock_check)
     }
 }
 
@@ -459,15 +507,22 @@ pub fn decrypt_to<R: Read + Send, W: Write>(
     }
 
     let ring = TheRing {
-        secret_keys: vec![&keys.secret],
-        key_passwords: vec![&keys.password],
+        secret_keys: keys.keys.iter().map(|k| &k.secret).collect(),
+        key_passwords: keys.keys.iter().map(|k| &k.password).collect(),
         decrypt_options: DecryptionOptions::new().set_seipdv1_read_mode(Seipdv1ReadMode::Streaming),
         ..Default::default()
     };
-    let (mut message, _) = match message.decrypt_the_ring(ring, true) {
+    let (mut message, found) = match message.decrypt_the_ring(ring, true) {
         Ok(decrypted) => decrypted,
         Err(e) => return Err(decrypt_failure(e, &failure, keys, recipients, ours)),
     };
+    // The ring tries the keys in order and stops at the first that opens a session key.
+    let key = found
+        .secret_keys
+        .iter()
+        .position(|r| *r == InnerRingResult::Ok)
+        .and_then(|i| keys.keys.get(i))
+        .map_or_else(|| "unknown key".to_string(), Key::describe);
 
     let compressed = is_compressed(&message);
     for _ in 0..MAX_COMPRESSION_NESTING {
@@ -513,6 +568,7 @@ pub fn decrypt_to<R: Read + Send, W: Write>(
         bytes,
         signer,
         compressed,
+        key,
     })
 }
 
@@ -531,15 +587,23 @@ fn decrypt_failure(
     if !matches!(e, pgp::errors::Error::MissingKey) {
         return PgpError::Corrupt(e.to_string());
     }
-    if keys.unlock_check().is_err() {
+    let named: Vec<&String> = recipients.iter().filter(|r| ours.contains(r)).collect();
+    // A key the file names (or any, for hidden recipients) that its passphrase does not
+    // unlock.
+    let locked = keys.keys.iter().any(|k| {
+        (named.is_empty() || k.ids().any(|id| named.contains(&&id))) && k.unlock_check().is_err()
+    });
+    if locked {
         return PgpError::WrongPassphrase;
     }
-    let named: Vec<&String> = recipients.iter().filter(|r| ours.contains(r)).collect();
     if named.is_empty() {
         // Only hidden recipients, and none was us.
         return PgpError::NotEncryptedToKey { recipients, ours };
     }
-    if named.iter().all(|id| !keys.holds_secret_for(id)) {
+    if named
+        .iter()
+        .all(|id| !keys.keys.iter().any(|k| k.holds_secret_for(id)))
+    {
         let ids: Vec<&str> = named.iter().map(|s| s.as_str()).collect();
         return PgpError::KeyParse(format!(
             "the file is encrypted to key {}, but the configured private key holds only a \

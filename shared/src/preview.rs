@@ -299,7 +299,7 @@ fn read_top(
     json: bool,
     delimiter: u8,
 ) -> Result<Top, PreviewError> {
-    let (plaintext, _) = unwrap_file(key, keyring, spool, limits, input)?;
+    let plaintext = unwrap_file(key, keyring, spool, limits, input)?.plaintext;
     let options = ReadOptions {
         delimiter,
         max_row_bytes: limits.max_row_bytes,

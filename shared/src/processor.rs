@@ -21,7 +21,7 @@ use tracing::{info, warn};
 
 use crate::Clock;
 use crate::checkpoint::{Checkpoint, ReportProgress};
-use crate::config::{Encryption, ImportConfig, ImportKind};
+use crate::config::{Encryption, ImportConfig, ImportKind, SecretRef};
 use crate::error::{Classify, ErrorClass, ServiceError};
 use crate::ledger::{FileOutcome, FileRecord, FileStatus, RunRecord};
 use crate::limits::{CapRead, CapWrite, Limits, TooLarge, io_class};
@@ -1010,6 +1010,7 @@ impl Processor {
             bytes: stats.bytes,
             reason: stats.reason,
             report_key: None,
+            decrypted_with: stats.decrypted_with,
         };
         let mut leftovers = Vec::new();
         if outcome.rows_failed > 0 {
@@ -1227,7 +1228,9 @@ impl Processor {
         let split = tokio::task::spawn_blocking(move || {
             // The same unwrapping as the import itself: PGP is decrypted and verified
             // before a byte is read, so only authenticated plaintext is staged.
-            let (plaintext, plain) = unwrap_file(&key, keyring.as_deref(), &spool, &limits, input)?;
+            let Unwrapped {
+                plaintext, plain, ..
+            } = unwrap_file(&key, keyring.as_deref(), &spool, &limits, input)?;
             if plain {
                 let split = crate::reader::split_points(
                     json,
@@ -1718,21 +1721,43 @@ pub async fn keyring(
     let Some(Encryption::Pgp {
         private_key_ref,
         passphrase_ref,
+        previous_keys,
         signer_public_key,
     }) = &config.encryption
     else {
         return Ok(None);
     };
-    let key = secrets.secret(private_key_ref, &config.id).await?;
-    let passphrase = match passphrase_ref {
-        Some(r) => Some(secrets.secret(r, &config.id).await?),
-        None => None,
-    };
-    Ok(Some(PgpKeyring::new(
-        &key,
-        passphrase.as_deref(),
-        signer_public_key.as_deref(),
-    )?))
+    async fn read(
+        secrets: &dyn Secrets,
+        import_id: &str,
+        key: &SecretRef,
+        passphrase: Option<&SecretRef>,
+    ) -> Result<(String, Option<String>), ProcessError> {
+        let passphrase = match passphrase {
+            Some(r) => Some(secrets.secret(r, import_id).await?),
+            None => None,
+        };
+        Ok((secrets.secret(key, import_id).await?, passphrase))
+    }
+    let (key, passphrase) = read(
+        secrets,
+        &config.id,
+        private_key_ref,
+        passphrase_ref.as_ref(),
+    )
+    .await?;
+    let mut ring = PgpKeyring::new(&key, passphrase.as_deref(), signer_public_key.as_deref())?;
+    for previous in previous_keys {
+        let (key, passphrase) = read(
+            secrets,
+            &config.id,
+            &previous.private_key_ref,
+            previous.passphrase_ref.as_ref(),
+        )
+        .await?;
+        ring = ring.with_previous(&key, passphrase.as_deref())?;
+    }
+    Ok(Some(ring))
 }
 
 /// A file's reason when some of its rows failed.
@@ -1783,6 +1808,8 @@ pub struct ReadStats {
     pub reason: Option<String>,
     /// The reader stopped at a last mark (the invocation's deadline).
     pub stopped: bool,
+    /// Which of the import's keys decrypted the file.
+    pub decrypted_with: Option<String>,
 }
 
 /// Counts the bytes that pass through a reader.
@@ -1824,7 +1851,8 @@ pub fn unwrap_file<'a>(
     spool_dir: &std::path::Path,
     limits: &Limits,
     input: impl Read + Send + 'a,
-) -> Result<(Box<dyn Read + 'a>, bool), ProcessError> {
+) -> Result<Unwrapped<'a>, ProcessError> {
+    let mut decrypted_with = None;
     let (first, input) = head(input)?;
     let plaintext: Box<dyn Read + 'a> = match (keyring, looks_like_pgp(&first)) {
         (Some(_), false) => {
@@ -1844,7 +1872,7 @@ pub fn unwrap_file<'a>(
                 let out = BufWriter::with_capacity(IO_BUF, &mut spool);
                 let mut out =
                     CapWrite::new(out, limits.max_plaintext_bytes, limits.plaintext_parameter);
-                decrypt_to(input, &mut out, keys)?;
+                decrypted_with = Some(decrypt_to(input, &mut out, keys)?.key);
                 out.flush()?;
             }
             spool.rewind()?;
@@ -1884,7 +1912,20 @@ pub fn unwrap_file<'a>(
         limits.max_plaintext_bytes,
         limits.plaintext_parameter,
     ));
-    Ok((plaintext, keyring.is_none() && !gzip))
+    Ok(Unwrapped {
+        plaintext,
+        plain: keyring.is_none() && !gzip,
+        decrypted_with,
+    })
+}
+
+/// A file unwrapped for reading.
+pub struct Unwrapped<'a> {
+    pub plaintext: Box<dyn Read + 'a>,
+    /// The plaintext is the object's own bytes (neither PGP nor gzip).
+    pub plain: bool,
+    /// Which of the import's keys decrypted it (PGP files).
+    pub decrypted_with: Option<String>,
 }
 
 fn not_text(key: &str, kind: &str) -> ProcessError {
@@ -1913,15 +1954,17 @@ pub fn read_file(
         inner: input,
         count: bytes.clone(),
     };
+    let mut stats = ReadStats::default();
     let (plaintext, ranged): (Box<dyn Read + '_>, bool) = if plan.staged {
         (Box::new(input), true)
     } else {
-        unwrap_file(plan.key, plan.keyring, plan.spool, plan.limits, input)?
+        let file = unwrap_file(plan.key, plan.keyring, plan.spool, plan.limits, input)?;
+        stats.decrypted_with = file.decrypted_with;
+        (file.plaintext, file.plain)
     };
     let json = plan.config.file_type == FileType::Json;
     let columns = json.then(|| json_columns(plan.config, plan.mappings));
     let options = read_options(plan.config, plan.limits);
-    let mut stats = ReadStats::default();
     let mut rows = match plan.from {
         None => open_reader(json, plaintext, &options, columns)?,
         Some(from) => {

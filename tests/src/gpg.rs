@@ -154,6 +154,23 @@ impl Gpg {
         self.run(c, Some(plaintext))
     }
 
+    /// Imports an ASCII-armored public key (a customer receiving ours) and returns
+    /// its fingerprint, to encrypt to.
+    pub fn import(&self, public_armored: &str) -> String {
+        let mut c = self.gpg();
+        c.args(["--import"]);
+        self.run(c, Some(public_armored.as_bytes()));
+        let mut c = self.gpg();
+        c.args(["--with-colons", "--import-options", "show-only", "--import"]);
+        let out =
+            String::from_utf8_lossy(&self.run(c, Some(public_armored.as_bytes()))).to_string();
+        out.lines()
+            .find(|l| l.starts_with("fpr:"))
+            .and_then(|l| l.split(':').nth(9))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("no fingerprint in the imported key"))
+    }
+
     pub fn home(&self) -> &Path {
         self.home.path()
     }

@@ -847,3 +847,36 @@ pub async fn seed_run(
         .await
         .unwrap_or_else(|e| panic!("set run files: {e}"));
 }
+
+/// What a run of the `s3imports` binary printed.
+pub struct CliRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the `s3imports` binary on `env`'s stack.
+pub fn s3imports(env: &TestEnv, args: &[&str]) -> CliRun {
+    let out = std::process::Command::new(cli_binary())
+        .args(args)
+        .envs(env.process_env())
+        .env_remove("S3IMPORTS_PREFIX")
+        .output()
+        .unwrap_or_else(|e| panic!("run s3imports: {e}"));
+    CliRun {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+    }
+}
+
+/// Writes `value` as pretty JSON to `dir/name` and returns the path.
+pub fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> String {
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(value).unwrap_or_default(),
+    )
+    .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    path.to_string_lossy().to_string()
+}

@@ -2,43 +2,14 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use std::path::Path;
-use std::process::Command;
-
 use chrono::Utc;
 use s3imports::ledger::new_run_id;
-use s3imports_tests::{TestEnv, cli_binary, seed_run};
+use s3imports_tests::{TestEnv, s3imports, seed_run, write_json as write};
 use serde_json::{Value, json};
 
 /// The test's "customer" bucket.
 fn bucket(env: &TestEnv) -> String {
     env.scoped("acme-exports")
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn s3imports(env: &TestEnv, args: &[&str]) -> Run {
-    let out = Command::new(cli_binary())
-        .args(args)
-        .envs(env.process_env())
-        .env_remove("S3IMPORTS_PREFIX")
-        .output()
-        .unwrap_or_else(|e| panic!("run s3imports: {e}"));
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
-        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
-    }
-}
-
-fn write(dir: &Path, name: &str, value: &Value) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, serde_json::to_string_pretty(value).unwrap()).unwrap();
-    path.to_string_lossy().to_string()
 }
 
 fn users(env: &TestEnv, id: &str, folder: &str) -> Value {

@@ -131,30 +131,23 @@ async fn enqueues_only_new_matching_files_directly_in_the_folder() {
     w.configs.put(&config, clock.now()).await.expect("put");
     // The first file is already in the ledger (an earlier run imported it).
     let old = FileRecord {
-        import_id: "users".into(),
         run_id: "earlier".into(),
-        bucket: w.bucket.clone(),
-        key: format!("{folder}/registered_user_data_20261101.csv"),
-        size: 5,
-        etag: String::new(),
         status: FileStatus::Succeeded,
         rows_total: 1,
         rows_ingested: 1,
-        rows_failed: 0,
         bytes: 5,
         queued_at: None,
-        started_at: None,
-        finished_at: None,
-        duration_ms: None,
-        reason: None,
-        report_key: None,
         attempts: 1,
-        last_error: None,
-        checkpoint: None,
         invocations: 1,
-        split: None,
-        chunks_total: 0,
-        chunks_done: 0,
+        ..FileRecord::queued(
+            "users",
+            "earlier",
+            &w.bucket,
+            &format!("{folder}/registered_user_data_20261101.csv"),
+            5,
+            "",
+            at(1, 8),
+        )
     };
     // Claimed five minutes before the run by another tick, its message on its way.
     let old_key = old.key.clone();

@@ -20,8 +20,8 @@ use crate::clock::{from_key, to_key};
 use crate::error::{ErrorClass, ServiceError};
 use crate::ledger::chunk_key;
 use crate::ledger::{
-    FileOutcome, FileRecord, FileStatus, FilesCursor, FilesPage, RunEntry, RunRecord, RunStatus,
-    RunsCursor, RunsPage,
+    FileOutcome, FileRecord, FileStatus, FilesCursor, FilesPage, ManualRun, RunEntry, RunRecord,
+    RunStatus, RunsCursor, RunsPage,
 };
 use crate::ports::{KnownFile, Ledger, StartOutcome, StoreError};
 
@@ -134,6 +134,10 @@ impl LedgerStore {
         if let Some(r) = &outcome.report_key {
             set.push("report_key = :report");
             file = file.expression_attribute_values(":report", item::s(r));
+        }
+        if let Some(k) = &outcome.decrypted_with {
+            set.push("decrypted_with = :key");
+            file = file.expression_attribute_values(":key", item::s(k));
         }
         let not_final = "attribute_exists(sk) AND NOT #status IN (:s, :p, :f)";
         file = match worker {
@@ -510,6 +514,7 @@ fn file_from_item(import_id: &str, i: &Item) -> FileRecord {
         split: get_s(i, "chunk_plan").and_then(|s| serde_json::from_str(s).ok()),
         chunks_total: get_n(i, "chunks_total").unwrap_or(0),
         chunks_done: get_n(i, "chunks_done").unwrap_or(0),
+        decrypted_with: get_s(i, "decrypted_with").map(str::to_string),
     }
 }
 
@@ -539,6 +544,20 @@ fn run_from_item(import_id: &str, i: &Item) -> RunRecord {
             .copied()
             .unwrap_or(false),
         notify_until: time("notify_until"),
+        manual: get_s(i, "requested_by").map(|by| ManualRun {
+            requested_by: by.to_string(),
+            via: get_s(i, "requested_via").unwrap_or_default().to_string(),
+        }),
+        keys_used: {
+            // A string set: in no order of its own.
+            let mut keys = i
+                .get("keys_used")
+                .and_then(|v| v.as_ss().ok())
+                .cloned()
+                .unwrap_or_default();
+            keys.sort();
+            keys
+        },
     }
 }
 
@@ -971,15 +990,24 @@ impl Ledger for LedgerStore {
             FileStatus::PartiallySucceeded => "files_partial",
             _ => "files_failed",
         };
-        let run = Update::builder()
+        // The run's set of keys in use, for a rotation's "is the old key still needed?".
+        let keys = if outcome.decrypted_with.is_some() {
+            ", keys_used :key"
+        } else {
+            ""
+        };
+        let mut run = Update::builder()
             .table_name(&self.table)
             .key("pk", item::s(import_id))
             .key("sk", item::s(run_sk(run_id)))
             .update_expression(format!(
-                "ADD files_done :one, {counter} :one, rows_total :rt, rows_ingested :ri, rows_failed :rf"
+                "ADD files_done :one, {counter} :one, rows_total :rt, rows_ingested :ri, rows_failed :rf{keys}"
             ))
             .condition_expression("attribute_exists(sk)")
             .expression_attribute_values(":one", item::n(1));
+        if let Some(k) = &outcome.decrypted_with {
+            run = run.expression_attribute_values(":key", AttributeValue::Ss(vec![k.clone()]));
+        }
         let run = add_counts(run, outcome).build().map_err(build_err)?;
         let res = self
             .ddb

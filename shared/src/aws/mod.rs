@@ -6,6 +6,7 @@
 
 pub mod configs;
 pub mod item;
+pub mod keys;
 pub mod ledger;
 pub mod mailer;
 pub mod provision;

@@ -100,6 +100,8 @@ impl Ledger for FakeLedger {
                         reason: None,
                         notified: false,
                         notify_until: None,
+                        manual: None,
+                        keys_used: Vec::new(),
                     },
                     Vec::new(),
                 )
@@ -479,6 +481,7 @@ impl Ledger for FakeLedger {
             f.record.finished_at = Some(now);
             f.record.reason.clone_from(&outcome.reason);
             f.record.report_key.clone_from(&outcome.report_key);
+            f.record.decrypted_with.clone_from(&outcome.decrypted_with);
             f.lease_owner = None;
             f.lease_until = None;
             run.files_done += 1;
@@ -490,6 +493,12 @@ impl Ledger for FakeLedger {
             run.rows_total += outcome.rows_total;
             run.rows_ingested += outcome.rows_ingested;
             run.rows_failed += outcome.rows_failed;
+            if let Some(key) = &outcome.decrypted_with
+                && !run.keys_used.contains(key)
+            {
+                run.keys_used.push(key.clone());
+                run.keys_used.sort();
+            }
             run.clone()
         };
         self.faults.leave("ledger.finish_file").await;
