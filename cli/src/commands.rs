@@ -513,6 +513,32 @@ pub async fn tick(out: &Output, stack: &Stack, now: Option<&str>) -> anyhow::Res
         }
         lines.push(line);
     }
+    let processed = drain(out, &clients, stack, &processor, clock.as_ref()).await?;
+    let ingested: u64 = processed.iter().map(|f| f.rows_ingested).sum();
+    let failed: u64 = processed.iter().map(|f| f.rows_failed).sum();
+    let total: u64 = processed.iter().map(|f| f.rows_total).sum();
+    out.emit(
+        json!({"tick": report, "files": processed, "rows_total": total, "rows_ingested": ingested, "rows_failed": failed}),
+        || {
+            format!(
+                "summary: {} import(s) due, {} file(s) processed, {total} rows ({ingested} imported, {failed} failed)\n",
+                report.imports.len(),
+                processed.len()
+            )
+        },
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Processes every queued message in-process, as the processor Lambda would, until the
+/// queue is empty; returns the files this call finished.
+async fn drain(
+    out: &Output,
+    clients: &Clients,
+    stack: &Stack,
+    processor: &Processor,
+    clock: &dyn Clock,
+) -> anyhow::Result<Vec<FileRecord>> {
     let ledger = &processor.ledger;
     let queue = SqsQueue::named(clients.sqs.clone(), &stack.queue_name);
     let sqs = queue.client();
@@ -535,8 +561,8 @@ pub async fn tick(out: &Output, stack: &Stack, now: Option<&str>) -> anyhow::Res
         for m in got.messages() {
             let receipt = m.receipt_handle().unwrap_or_default().to_string();
             let outcome = s3imports::delivery::handle(
-                &processor,
-                clock.as_ref(),
+                processor,
+                clock,
                 DEFAULT_MAX_RECEIVES,
                 &s3imports::aws::queue::queued(m),
             )
@@ -563,20 +589,7 @@ pub async fn tick(out: &Output, stack: &Stack, now: Option<&str>) -> anyhow::Res
             }
         }
     }
-    let ingested: u64 = processed.iter().map(|f| f.rows_ingested).sum();
-    let failed: u64 = processed.iter().map(|f| f.rows_failed).sum();
-    let total: u64 = processed.iter().map(|f| f.rows_total).sum();
-    out.emit(
-        json!({"tick": report, "files": processed, "rows_total": total, "rows_ingested": ingested, "rows_failed": failed}),
-        || {
-            format!(
-                "summary: {} import(s) due, {} file(s) processed, {total} rows ({ingested} imported, {failed} failed)\n",
-                report.imports.len(),
-                processed.len()
-            )
-        },
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(processed)
 }
 
 /// What `s3imports keys generate` was asked for.
@@ -666,5 +679,63 @@ pub async fn keys_show(out: &Output, name: &str, secrets_prefix: &str) -> anyhow
             public.fingerprint
         )
     });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `s3imports run ID`: starts a run of one import now (by hand), as the API's
+/// `POST /imports/{id}/run` does; with `process`, also processes its files here.
+pub async fn run_now(
+    out: &Output,
+    stack: &Stack,
+    id: &str,
+    process: bool,
+) -> anyhow::Result<ExitCode> {
+    use s3imports::discovery::RunNowError;
+    use s3imports::ledger::ManualRun;
+    let clients = clients().await;
+    let caller = clients
+        .sts
+        .get_caller_identity()
+        .send()
+        .await
+        .context("STS GetCallerIdentity (who is starting the run)")?;
+    let manual = ManualRun {
+        requested_by: caller.arn().unwrap_or("unknown principal").to_string(),
+        via: "cli".into(),
+    };
+    let discovery = Discovery::wired(&clients, stack);
+    let clock = SystemClock;
+    let tick = match discovery.run_now(id, &manual, &clock).await {
+        Ok(tick) => tick,
+        Err(e @ (RunNowError::InFlight { .. } | RunNowError::TooSoon { .. })) => {
+            out.emit(json!({"error": e.to_string()}), || {
+                format!("refused: {e}\n")
+            });
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let run_id = tick.run_id.clone().unwrap_or_default();
+    if !out.json {
+        println!(
+            "import {id}: run {run_id} started by {}: {} new file(s) queued{}",
+            manual.requested_by,
+            tick.files.len(),
+            tick.reason
+                .as_deref()
+                .map(|r| format!("; {r}"))
+                .unwrap_or_default()
+        );
+    }
+    let processed = if process {
+        let processor = Processor::from_env(&clients, stack, ProcessorSettings::default());
+        drain(out, &clients, stack, &processor, &clock).await?
+    } else {
+        Vec::new()
+    };
+    out.emit(
+        json!({"run": tick, "requested_by": manual.requested_by, "files": processed}),
+        String::new,
+    );
     Ok(ExitCode::SUCCESS)
 }

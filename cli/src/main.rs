@@ -61,6 +61,16 @@ enum Command {
         #[arg(long, short)]
         output: Option<String>,
     },
+    /// Start a run of one import now, by hand (discovery for that import only; the
+    /// schedule's next run does not move). Refused (exit 2) while its last run is in
+    /// flight or within 5 minutes of its last run by hand.
+    Run {
+        id: String,
+        /// Also process the queued files here, as `tick` does (for a local emulator;
+        /// a deployed stack's processor takes them from the queue).
+        #[arg(long)]
+        process: bool,
+    },
     /// Run discovery once, then process every queued file in-process until the queue is
     /// empty.
     Tick {
@@ -196,6 +206,7 @@ async fn main() -> ExitCode {
             )
             .await
         }
+        Command::Run { id, process } => commands::run_now(&out, &stack, &id, process).await,
         Command::Tick { now } => commands::tick(&out, &stack, now.as_deref()).await,
         Command::Keys(KeysCommand::Generate {
             name,

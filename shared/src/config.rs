@@ -805,6 +805,8 @@ pub struct ConfigRecord {
     pub last_run_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The newest file key listed, for listing with `StartAfter`.
     pub newest_key: Option<String>,
+    /// When the last run started by hand began (one per [`crate::discovery::MANUAL_RUN_GAP`]).
+    pub last_manual_run_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[cfg(test)]

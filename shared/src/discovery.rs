@@ -15,7 +15,7 @@ use tracing::{info, warn};
 
 use crate::Clock;
 use crate::config::{ConfigRecord, ImportStatus};
-use crate::ledger::{FileOutcome, FileRecord, RunStatus, new_run_id};
+use crate::ledger::{FileOutcome, FileRecord, ManualRun, RunRecord, RunStatus, new_run_id};
 use crate::notify;
 use crate::ports::{
     Configs, FileMessage, KnownFile, Ledger, ListedFile, Mailer, ObjectSource, Queue, SourceError,
@@ -30,6 +30,35 @@ const CLAIM_CONCURRENCY: usize = 16;
 /// so a file merely waiting its turn is rarely sent twice (and a second message for
 /// a file is harmless: the ledger's lease lets one worker process it).
 pub const STRANDED_AFTER: chrono::Duration = chrono::Duration::minutes(15);
+
+/// At most one run by hand per import in this time (MoEngage warns that starting an
+/// import again while it processes can conflict; here it is refused instead).
+pub const MANUAL_RUN_GAP: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Why a run by hand did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunNowError {
+    #[error("no import `{0}`")]
+    NotFound(String),
+    #[error("import `{id}` is {status}: only an active import can run")]
+    NotActive { id: String, status: &'static str },
+    #[error(
+        "import `{id}` has run `{}` in flight ({} of {} files done, {} rows imported so far); start it again once that run ends",
+        run.run_id, run.files_done, run.files_total, run.rows_ingested
+    )]
+    InFlight { id: String, run: Box<RunRecord> },
+    #[error(
+        "import `{id}` was started by hand at {last}; one run by hand per {} minutes: try again in {wait_seconds} s",
+        MANUAL_RUN_GAP.num_minutes()
+    )]
+    TooSoon {
+        id: String,
+        last: chrono::DateTime<chrono::Utc>,
+        wait_seconds: i64,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// The parts discovery works with, built once per process.
 #[derive(Clone)]
@@ -148,13 +177,86 @@ impl Discovery {
         {
             return Ok(Some(ImportTick::new(id, TickOutcome::ClaimedElsewhere)));
         }
-        self.ledger.create_run(id, &run_id, now).await?;
-        let result = self.list_and_enqueue(&record, &run_id, clock).await;
+        let tick = self.start_run(&record, &run_id, None, clock).await?;
         if config.schedule.is_one_time() {
             self.configs
                 .finish(id, ImportStatus::Completed, None, clock.now())
                 .await?;
         }
+        Ok(Some(tick))
+    }
+
+    /// Starts a run of one import now, by hand: discovery for that import only, the
+    /// files then processed as usual. Refused while the import's last run is in
+    /// flight, and more often than once per [`MANUAL_RUN_GAP`]; the schedule's next
+    /// run does not move.
+    pub async fn run_now(
+        &self,
+        id: &str,
+        manual: &ManualRun,
+        clock: &dyn Clock,
+    ) -> Result<ImportTick, RunNowError> {
+        let now = clock.now();
+        let record = self
+            .configs
+            .get(id)
+            .await?
+            .ok_or_else(|| RunNowError::NotFound(id.to_string()))?;
+        if let Some(run_id) = &record.last_run_id
+            && let Some(run) = self.ledger.run(id, run_id).await?
+            && run.status == RunStatus::Processing
+        {
+            return Err(RunNowError::InFlight {
+                id: id.to_string(),
+                run: Box::new(run),
+            });
+        }
+        let run_id = new_run_id(now);
+        if !self
+            .configs
+            .claim_manual_run(id, &run_id, now - MANUAL_RUN_GAP, now)
+            .await?
+        {
+            // Refused: say why, from what the table holds now.
+            let record = self
+                .configs
+                .get(id)
+                .await?
+                .ok_or_else(|| RunNowError::NotFound(id.to_string()))?;
+            if record.status != ImportStatus::Active {
+                return Err(RunNowError::NotActive {
+                    id: id.to_string(),
+                    status: record.status.as_str(),
+                });
+            }
+            let last = record.last_manual_run_at.unwrap_or(now);
+            return Err(RunNowError::TooSoon {
+                id: id.to_string(),
+                last,
+                wait_seconds: (last + MANUAL_RUN_GAP - now).num_seconds().max(1),
+            });
+        }
+        info!(import_id = %id, run_id = %run_id, requested_by = %manual.requested_by, via = %manual.via, "run started by hand");
+        Ok(self
+            .start_run(&record, &run_id, Some(manual), clock)
+            .await?)
+    }
+
+    /// A claimed run: recorded, its folder listed, its new files claimed and queued.
+    async fn start_run(
+        &self,
+        record: &ConfigRecord,
+        run_id: &str,
+        manual: Option<&ManualRun>,
+        clock: &dyn Clock,
+    ) -> Result<ImportTick, StoreError> {
+        let config = &record.config;
+        let id = config.id.as_str();
+        let run_id = run_id.to_string();
+        self.ledger
+            .create_run(id, &run_id, manual, clock.now())
+            .await?;
+        let result = self.list_and_enqueue(record, &run_id, clock).await;
         let mut tick = ImportTick::new(id, TickOutcome::Enqueued);
         tick.run_id = Some(run_id.clone());
         match result {
@@ -197,7 +299,7 @@ impl Discovery {
                 return Err(e);
             }
         }
-        Ok(Some(tick))
+        Ok(tick)
     }
 
     /// Lists the folder, claims new files and enqueues them, and sends again the
@@ -232,32 +334,35 @@ impl Discovery {
         let now = clock.now();
         // Claims are independent conditional writes: a few in flight at once keep a first
         // run over a large folder inside the Lambda's timeout. `buffered` keeps the order.
-        let claims: Vec<Result<Option<FileMessage>, StoreError>> = futures::stream::iter(
-            listing
-                .files
-                .iter()
-                .filter(|f| !known.contains_key(&f.file.key)),
-        )
-        .map(|f| async move {
-            let file = FileRecord::queued(
-                id,
-                run_id,
-                &config.source.bucket,
-                &f.file.key,
-                f.size,
-                &f.etag,
-                now,
-            );
-            // A lost race (another tick claimed it) just means it is not ours to send.
-            Ok(self
-                .ledger
-                .claim_file(&file, now)
-                .await?
-                .then(|| message(id, run_id, &config.source.bucket, f)))
-        })
-        .buffered(CLAIM_CONCURRENCY)
-        .collect()
-        .await;
+        // Owned files: a stream over borrowed ones makes the future lose `Send` proofs
+        // (higher-ranked lifetimes), which the API's handler needs.
+        let new_files: Vec<ListedFile> = listing
+            .files
+            .iter()
+            .filter(|f| !known.contains_key(&f.file.key))
+            .cloned()
+            .collect();
+        let claims: Vec<Result<Option<FileMessage>, StoreError>> = futures::stream::iter(new_files)
+            .map(|f| async move {
+                let file = FileRecord::queued(
+                    id,
+                    run_id,
+                    &config.source.bucket,
+                    &f.file.key,
+                    f.size,
+                    &f.etag,
+                    now,
+                );
+                // A lost race (another tick claimed it) just means it is not ours to send.
+                Ok(self
+                    .ledger
+                    .claim_file(&file, now)
+                    .await?
+                    .then(|| message(id, run_id, &config.source.bucket, &f)))
+            })
+            .buffered(CLAIM_CONCURRENCY)
+            .collect()
+            .await;
         let mut messages = Vec::new();
         for claim in claims {
             messages.extend(claim?);
@@ -285,8 +390,11 @@ impl Discovery {
         // The newest key moves on past every listed file except those still waiting to
         // start (sent again or not), so a file whose message may have been lost is
         // listed again.
-        let waiting = |f: &&ListedFile| known.get(&f.file.key).is_some_and(KnownFile::waiting);
-        let newest = match listing.files.iter().position(|f| waiting(&f)) {
+        let newest = match listing
+            .files
+            .iter()
+            .position(|f| known.get(&f.file.key).is_some_and(KnownFile::waiting))
+        {
             Some(0) => None,
             Some(i) => listing.files.get(i - 1),
             None => listing.files.last(),

@@ -458,6 +458,9 @@ fn parse_raw_email(m: &serde_json::Value) -> serde_json::Value {
     })
 }
 
+/// The IAM principal API Gateway's IAM authorization names on [`api_request`]s.
+pub const API_CALLER: &str = "arn:aws:iam::123456789012:user/operator";
+
 /// A request as API Gateway's HTTP API (payload v2) hands it to the preview Lambda; `target` is a path with an optional `?query`.
 pub fn api_request(
     method: &str,
@@ -478,6 +481,13 @@ pub fn api_request(
             "domainPrefix": "api",
             "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test"},
             "requestId": "r1",
+            "authorizer": {"iam": {
+                "accessKey": "AKIATEST",
+                "accountId": "123456789012",
+                "callerId": "AIDATEST",
+                "userArn": API_CALLER,
+                "userId": "AIDATEST"
+            }},
             "routeKey": format!("{method} {path}"),
             "stage": "$default",
             "time": "28/Nov/2026:09:00:00 +0000",
@@ -828,7 +838,7 @@ pub async fn seed_run(
     now: chrono::DateTime<chrono::Utc>,
 ) {
     ledger
-        .create_run(import_id, run_id, now)
+        .create_run(import_id, run_id, None, now)
         .await
         .unwrap_or_else(|e| panic!("create run: {e}"));
     for key in keys {

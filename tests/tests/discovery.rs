@@ -495,7 +495,7 @@ async fn a_later_tick_sends_files_claimed_but_never_enqueued() {
     w.configs.put(&config, clock.now()).await.expect("put");
     // The stopped tick: its run and its claim, and nothing sent.
     w.ledger
-        .create_run("users", "stopped", at(1, 9))
+        .create_run("users", "stopped", None, at(1, 9))
         .await
         .unwrap();
     let file = FileRecord::queued("users", "stopped", &w.bucket, key, 5, "e", at(1, 9));
@@ -535,7 +535,7 @@ async fn a_claim_or_email_right_sent_twice_is_still_the_senders() {
     let w = world().await;
     let now = at(1, 9);
     let key = "in/registered_user_data_20261101.csv";
-    w.ledger.create_run("users", "r1", now).await.unwrap();
+    w.ledger.create_run("users", "r1", None, now).await.unwrap();
     let mine = FileRecord::queued("users", "r1", &w.bucket, key, 5, "e", now);
     assert!(w.ledger.claim_file(&mine, now).await.unwrap());
     assert!(

@@ -234,7 +234,10 @@ async fn generated_keys_import_gnupg_files_and_a_rotation_says_which_key_opened_
         lambda_http::Body::Binary(b) => serde_json::from_slice(b).unwrap(),
         _ => Value::Null,
     };
-    assert_eq!(body["runs"][0]["keys_used"], run["run"]["keys_used"], "{body}");
+    assert_eq!(
+        body["runs"][0]["keys_used"], run["run"]["keys_used"],
+        "{body}"
+    );
     // Nothing of either key reached the items.
     let items = env
         .clients

@@ -328,6 +328,41 @@ fn functions_that_read_a_runs_files_may_batch_read_the_ledger() {
     }
 }
 
+#[test]
+fn functions_that_start_runs_hold_discoverys_writes() {
+    let t = template();
+    // The preview API's POST /imports/{id}/run runs discovery for one import.
+    for f in ["DiscoveryFunction", "PreviewFunction"] {
+        for (resource, needed) in [
+            (
+                "ConfigsTable.Arn",
+                &["dynamodb:GetItem", "dynamodb:UpdateItem"][..],
+            ),
+            (
+                "LedgerTable.Arn",
+                &[
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:BatchGetItem",
+                ][..],
+            ),
+            (
+                "FilesQueue.Arn",
+                &["sqs:SendMessage", "sqs:GetQueueUrl"][..],
+            ),
+        ] {
+            let actions = actions_on(&t, f, resource);
+            for a in needed {
+                assert!(
+                    actions.iter().any(|x| x == a),
+                    "{f} may not {a} on {resource}: {actions:?}"
+                );
+            }
+        }
+    }
+}
+
 /// The actions a function's policy allows on one of the stack's resources.
 fn actions_on(t: &Value, function: &str, resource: &str) -> Vec<String> {
     t["Resources"][function]["Properties"]["Policies"]

@@ -2,6 +2,10 @@
 //! - `POST /preview`: body is an import config; returns the newest matching file's
 //!   columns, samples, suggested types and top 5 rows.
 //! - `GET /imports/{id}`: the config (secret references redacted), status, next run.
+//! - `POST /imports/{id}/run`: starts a run of the import now (202, with the run id
+//!   and the files queued); 409 while its last run is in flight (with that run's
+//!   progress) or when the import is not active, 429 within 5 minutes of the last run
+//!   by hand (with `Retry-After`). The run records the caller's IAM principal.
 //! - `GET /imports/{id}/runs?limit=&cursor=&files_limit=`: a page of runs, newest
 //!   first, with their counts, reasons and first files.
 //! - `GET /imports/{id}/runs/{run_id}/files?limit=&cursor=`: a page of one run's files.
@@ -13,12 +17,17 @@
 //! opaque cursor, so a response stays small however many runs and files there are.
 
 use lambda_http::http::{Method, StatusCode};
+use std::sync::Arc;
+
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use s3imports::aws::Clients;
 use s3imports::aws::configs::ConfigStore;
 use s3imports::aws::ledger::LedgerStore;
 use s3imports::aws::reports::ReportStore;
 use s3imports::config::ImportConfig;
+use s3imports::discovery::{Discovery, RunNowError};
+use s3imports::ledger::ManualRun;
 use s3imports::ledger::{
     FILES_LIMIT, FileRecord, FilesCursor, PageError, RUN_FILES_LIMIT, RUNS_LIMIT, RunsCursor,
     plausible_run_id,
@@ -26,16 +35,19 @@ use s3imports::ledger::{
 use s3imports::ports::{Bounded, ReportError, Reports, StoreError, find_report};
 use s3imports::preview::{PreviewError, Previewer};
 use s3imports::stack::Stack;
+use s3imports::{Clock, SystemClock};
 use serde_json::{Value, json};
 
-/// What the API reads: the preview service, and the stores behind status and history.
-/// Nothing here writes.
+/// What the API reads: the preview service, and the stores behind status and history;
+/// and discovery, for the one route that writes (a run started by hand).
 #[derive(Clone)]
 pub struct Api {
     pub previewer: Previewer,
     pub configs: ConfigStore,
     pub ledger: LedgerStore,
     pub reports: ReportStore,
+    pub discovery: Discovery,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Api {
@@ -45,6 +57,8 @@ impl Api {
             configs: ConfigStore::new(clients.dynamodb.clone(), &stack.configs_table),
             ledger: LedgerStore::new(clients.dynamodb.clone(), &stack.ledger_table),
             reports: ReportStore::new(clients.s3.clone(), &stack.reports_bucket),
+            discovery: Discovery::wired(clients, stack),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -68,6 +82,7 @@ pub fn limits() -> s3imports::limits::Limits {
 pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/preview"),
     ("GET", "/imports/{id}"),
+    ("POST", "/imports/{id}/run"),
     ("GET", "/imports/{id}/runs"),
     ("GET", "/imports/{id}/runs/{run_id}/files"),
     ("GET", "/imports/{id}/runs/{run_id}/report"),
@@ -80,6 +95,9 @@ pub async fn handler(api: &Api, request: Request) -> Result<Response<Body>, Erro
         (request.method(), parts.as_slice())
     {
         return Ok(report(api, id, run_id, &request).await);
+    }
+    if let (&Method::POST, ["imports", id, "run"]) = (request.method(), parts.as_slice()) {
+        return Ok(run_now(api, id, &request).await);
     }
     let query = request.query_string_parameters();
     let param = |name: &str| query.first(name);
@@ -113,6 +131,82 @@ pub async fn handler(api: &Api, request: Request) -> Result<Response<Body>, Erro
             &serde_json::to_value(&e).unwrap_or_default(),
         ),
     })
+}
+
+/// The caller's IAM principal, as API Gateway's IAM authorization saw it.
+fn principal(request: &Request) -> String {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.iam.as_ref())
+            .and_then(|iam| iam.user_arn.clone().or_else(|| iam.caller_id.clone())),
+        _ => None,
+    }
+    .unwrap_or_else(|| "unknown principal".to_string())
+}
+
+async fn run_now(api: &Api, id: &str, request: &Request) -> Response<Body> {
+    let manual = ManualRun {
+        requested_by: principal(request),
+        via: "api".into(),
+    };
+    match api.discovery.run_now(id, &manual, api.clock.as_ref()).await {
+        Ok(tick) => respond(
+            StatusCode::ACCEPTED,
+            &json!({
+                "import_id": id,
+                "run_id": tick.run_id,
+                "outcome": tick.outcome,
+                "files": tick.files,
+                "reason": tick.reason,
+                "requested_by": manual.requested_by,
+            }),
+        ),
+        Err(e) => {
+            let message = e.to_string();
+            match e {
+                RunNowError::NotFound(_) => {
+                    respond(StatusCode::NOT_FOUND, &json!({"message": message}))
+                }
+                RunNowError::NotActive { status, .. } => respond(
+                    StatusCode::CONFLICT,
+                    &json!({"message": message, "status": status}),
+                ),
+                RunNowError::InFlight { run, .. } => respond(
+                    StatusCode::CONFLICT,
+                    &json!({
+                        "message": message,
+                        "run_id": run.run_id,
+                        "progress": {
+                            "files_total": run.files_total,
+                            "files_done": run.files_done,
+                            "rows_total": run.rows_total,
+                            "rows_ingested": run.rows_ingested,
+                            "rows_failed": run.rows_failed,
+                        },
+                    }),
+                ),
+                RunNowError::TooSoon { wait_seconds, .. } => {
+                    let mut r = respond(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        &json!({"message": message, "retry_after_seconds": wait_seconds}),
+                    );
+                    if let Ok(v) =
+                        lambda_http::http::HeaderValue::from_str(&wait_seconds.to_string())
+                    {
+                        r.headers_mut().insert("retry-after", v);
+                    }
+                    r
+                }
+                RunNowError::Store(e) => respond(
+                    StatusCode::from_u16(store_error(e).status)
+                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    &json!({"message": message}),
+                ),
+            }
+        }
+    }
 }
 
 fn respond(status: StatusCode, value: &Value) -> Response<Body> {

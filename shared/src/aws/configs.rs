@@ -314,6 +314,7 @@ fn record_from_item(id: &str, i: &Item) -> Result<ConfigRecord, StoreError> {
         last_run_id: get_s(i, "last_run_id").map(str::to_string),
         last_run_at: time("last_run_at"),
         newest_key: get_s(i, "newest_key").map(str::to_string),
+        last_manual_run_at: time("last_manual_run_at"),
         config,
     })
 }
@@ -439,6 +440,43 @@ impl Configs for ConfigStore {
                 .update_expression("SET last_run_id = :run, last_run_at = :now REMOVE next_run_at"),
         };
         match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(aws_err("UpdateItem")(e)),
+        }
+    }
+
+    async fn claim_manual_run(
+        &self,
+        id: &str,
+        run_id: &str,
+        not_after: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let res = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("id", item::s(id))
+            .condition_expression(
+                "#status = :active AND (attribute_not_exists(last_manual_run_at) OR last_manual_run_at <= :not_after)",
+            )
+            .update_expression(
+                "SET last_manual_run_at = :now, last_run_id = :run, last_run_at = :now",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", item::s(ImportStatus::Active.as_str()))
+            .expression_attribute_values(":not_after", item::s(to_key(not_after)))
+            .expression_attribute_values(":run", item::s(run_id))
+            .expression_attribute_values(":now", item::s(to_key(now)))
+            .send()
+            .await;
+        match res {
             Ok(_) => Ok(true),
             Err(e)
                 if e.as_service_error()

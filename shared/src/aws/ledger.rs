@@ -567,11 +567,16 @@ impl Ledger for LedgerStore {
         &self,
         import_id: &str,
         run_id: &str,
+        manual: Option<&ManualRun>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.ddb
-            .put_item()
-            .table_name(&self.table)
+        let mut put = self.ddb.put_item();
+        if let Some(m) = manual {
+            put = put
+                .item("requested_by", item::s(&m.requested_by))
+                .item("requested_via", item::s(&m.via));
+        }
+        put.table_name(&self.table)
             .item("pk", item::s(import_id))
             .item("sk", item::s(run_sk(run_id)))
             .item("run_id", item::s(run_id))

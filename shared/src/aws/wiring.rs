@@ -64,14 +64,19 @@ impl Processor {
 
 impl Discovery {
     pub async fn from_env(clients: &Clients, stack: &Stack) -> Result<Self, StoreError> {
+        Ok(Self::wired(clients, stack))
+    }
+
+    /// Discovery on the stack's adapters (the API's run-now uses it too).
+    pub fn wired(clients: &Clients, stack: &Stack) -> Self {
         let a = Adapters::new(clients, stack);
-        Ok(Self {
+        Self {
             configs: a.configs,
             ledger: a.ledger,
             queue: a.queue,
             sources: a.access,
             mailer: a.mailer,
-        })
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::checkpoint::Checkpoint;
 use crate::config::{ConfigRecord, ImportConfig, ImportStatus};
 use crate::error::{Classify, ErrorClass, ServiceError};
-use crate::ledger::{FileOutcome, FileRecord, FileStatus, RunRecord};
+use crate::ledger::{FileOutcome, FileRecord, FileStatus, ManualRun, RunRecord};
 
 /// A failure of the configs or ledger tables (or the queue).
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +71,18 @@ pub trait Configs: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
+    /// Claims a run started by hand: only while the import is active and its last
+    /// run by hand began at or before `not_after` (the rate limit, kept by the
+    /// condition so two requests at once cannot both win). The schedule's next run
+    /// stays where it is. False when refused.
+    async fn claim_manual_run(
+        &self,
+        id: &str,
+        run_id: &str,
+        not_after: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
     /// Remembers the newest key listed, only moving forward.
     async fn set_newest_key(&self, id: &str, key: &str) -> Result<(), StoreError>;
 }
@@ -117,6 +129,7 @@ pub trait Ledger: Send + Sync {
         &self,
         import_id: &str,
         run_id: &str,
+        manual: Option<&ManualRun>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 

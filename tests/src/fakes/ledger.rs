@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use s3imports::checkpoint::Checkpoint;
-use s3imports::ledger::{FileOutcome, FileRecord, FileStatus, RunRecord, RunStatus};
+use s3imports::ledger::{FileOutcome, FileRecord, FileStatus, ManualRun, RunRecord, RunStatus};
 use s3imports::ports::{KnownFile, Ledger, StartOutcome, StoreError};
 
 use super::Faults;
@@ -75,6 +75,7 @@ impl Ledger for FakeLedger {
         &self,
         import_id: &str,
         run_id: &str,
+        manual: Option<&ManualRun>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.faults.enter("ledger.create_run").await?;
@@ -100,7 +101,7 @@ impl Ledger for FakeLedger {
                         reason: None,
                         notified: false,
                         notify_until: None,
-                        manual: None,
+                        manual: manual.cloned(),
                         keys_used: Vec::new(),
                     },
                     Vec::new(),

@@ -62,6 +62,7 @@ impl FakeConfigs {
                 last_run_id: None,
                 last_run_at: None,
                 newest_key: None,
+                last_manual_run_at: None,
                 config,
             },
         );
@@ -145,6 +146,30 @@ impl Configs for FakeConfigs {
             }
         };
         self.faults.leave("configs.claim_run").await;
+        Ok(claimed)
+    }
+
+    async fn claim_manual_run(
+        &self,
+        id: &str,
+        run_id: &str,
+        not_after: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.faults.enter("configs.claim_manual_run").await?;
+        let claimed = match lock(&self.records).get_mut(id) {
+            Some(r)
+                if r.status == ImportStatus::Active
+                    && r.last_manual_run_at.is_none_or(|t| t <= not_after) =>
+            {
+                r.last_manual_run_at = Some(now);
+                r.last_run_id = Some(run_id.into());
+                r.last_run_at = Some(now);
+                true
+            }
+            _ => false,
+        };
+        self.faults.leave("configs.claim_manual_run").await;
         Ok(claimed)
     }
 
