@@ -8,6 +8,7 @@ use s3imports::aws::configs::{ConfigStore, PutOutcome};
 use s3imports::aws::ledger::LedgerStore;
 use s3imports::aws::queue::SqsQueue;
 use s3imports::aws::reports::ReportStore;
+use s3imports::aws::segments::SegmentStore;
 use s3imports::aws::{Clients, load_config, provision::provision as provision_stack};
 use s3imports::config::{ConfigError, ImportConfig};
 use s3imports::delivery::{DEFAULT_MAX_RECEIVES, RecordOutcome};
@@ -15,8 +16,9 @@ use s3imports::discovery::{Discovery, TickOutcome};
 use s3imports::ledger::{
     FILES_LIMIT, FileRecord, FilesCursor, RUN_FILES_LIMIT, RUNS_LIMIT, RunsCursor, plausible_run_id,
 };
-use s3imports::ports::find_report;
+use s3imports::ports::{StoreError, find_report};
 use s3imports::processor::{Processed, Processor, ProcessorSettings};
+use s3imports::segment::{MEMBERS_LIMIT, Segment, SegmentStatus, Segments as _};
 use s3imports::stack::Stack;
 use s3imports::{Clock, FixedClock, SystemClock};
 use serde_json::json;
@@ -194,20 +196,33 @@ pub async fn put(out: &Output, stack: &Stack, file: &str) -> anyhow::Result<Exit
     let store = ConfigStore::new(clients.dynamodb.clone(), &stack.configs_table);
     let outcome = store.put(&config, Utc::now()).await?;
     let record = store.require(&config.id).await?;
+    // The segment exists (and lists this import) from the moment the config names it.
+    let segment = match &config.segment {
+        Some(s) => Some(
+            segments(&clients, stack)
+                .ensure(s, &config.id, Utc::now())
+                .await?,
+        ),
+        None => None,
+    };
     let verb = match outcome {
         PutOutcome::Created => "created",
         PutOutcome::Updated => "updated",
     };
     out.emit(
-        json!({"id": config.id, "result": verb, "status": record.status.as_str(), "next_run_at": record.next_run_at}),
+        json!({"id": config.id, "result": verb, "status": record.status.as_str(), "next_run_at": record.next_run_at, "segment": segment}),
         || {
             format!(
-                "import {} {verb}; status {}; next run {}\n",
+                "import {} {verb}; status {}; next run {}{}\n",
                 config.id,
                 record.status.as_str(),
                 record
                     .next_run_at
-                    .map_or_else(|| "none".into(), |t| t.to_rfc3339())
+                    .map_or_else(|| "none".into(), |t| t.to_rfc3339()),
+                segment
+                    .as_ref()
+                    .map(|s| format!("; adds its users to segment \"{}\" ({})", s.name, s.status.as_str()))
+                    .unwrap_or_default()
             )
         },
     );
@@ -737,5 +752,112 @@ pub async fn run_now(
         json!({"run": tick, "requested_by": manual.requested_by, "files": processed}),
         String::new,
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn segments(clients: &Clients, stack: &Stack) -> SegmentStore {
+    SegmentStore::new(clients.dynamodb.clone(), &stack.segments_table)
+}
+
+fn segment_line(s: &Segment) -> String {
+    format!(
+        "{} [{}]: {} members; fed by {}; updated {}{}\n",
+        s.name,
+        s.status.as_str(),
+        s.member_count,
+        if s.imports.is_empty() {
+            "no import".to_string()
+        } else {
+            s.imports.join(", ")
+        },
+        s.updated_at
+            .map_or_else(|| "never".into(), |t| t.to_rfc3339()),
+        s.description
+            .as_deref()
+            .map(|d| format!(" — {d}"))
+            .unwrap_or_default()
+    )
+}
+
+pub async fn segments_list(out: &Output, stack: &Stack) -> anyhow::Result<ExitCode> {
+    let clients = clients().await;
+    let all = segments(&clients, stack).list().await?;
+    out.emit(json!({"segments": all}), || {
+        if all.is_empty() {
+            "no segments yet: a user import's config names one with \"segment\"\n".into()
+        } else {
+            all.iter().map(segment_line).collect()
+        }
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn segments_show(out: &Output, stack: &Stack, name: &str) -> anyhow::Result<ExitCode> {
+    let clients = clients().await;
+    let segment = segments(&clients, stack)
+        .get(name)
+        .await?
+        .ok_or_else(|| StoreError::NoSegment(name.to_string()))?;
+    out.emit(serde_json::to_value(&segment)?, || segment_line(&segment));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn segments_members(
+    out: &Output,
+    stack: &Stack,
+    name: &str,
+    limit: Option<usize>,
+    cursor: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let limit = MEMBERS_LIMIT.check(limit.unwrap_or(MEMBERS_LIMIT.default))?;
+    let clients = clients().await;
+    let store = segments(&clients, stack);
+    if store.get(name).await?.is_none() {
+        return Err(StoreError::NoSegment(name.to_string()).into());
+    }
+    let page = store.members(name, limit, cursor).await?;
+    out.emit(serde_json::to_value(&page)?, || {
+        let mut t = String::new();
+        for m in &page.members {
+            t.push_str(&format!(
+                "{} ({}): first added {}, last added {} by import {} run {}\n",
+                m.id,
+                m.kind.as_str(),
+                m.first_added.map_or_else(String::new, |t| t.to_rfc3339()),
+                m.last_added.map_or_else(String::new, |t| t.to_rfc3339()),
+                m.import_id,
+                m.run_id
+            ));
+        }
+        if let Some(c) = &page.next_cursor {
+            t.push_str(&format!(
+                "next page: s3imports segments members \"{name}\" --cursor {c}\n"
+            ));
+        }
+        t
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn segments_set_status(
+    out: &Output,
+    stack: &Stack,
+    name: &str,
+    status: SegmentStatus,
+) -> anyhow::Result<ExitCode> {
+    let clients = clients().await;
+    let segment = segments(&clients, stack)
+        .set_status(name, status, Utc::now())
+        .await?;
+    out.emit(serde_json::to_value(&segment)?, || {
+        let note = match status {
+            SegmentStatus::Archived if !segment.imports.is_empty() => format!(
+                "; imports {} still add their users to it",
+                segment.imports.join(", ")
+            ),
+            _ => String::new(),
+        };
+        format!("segment \"{name}\" {}{note}\n", status.as_str())
+    });
     Ok(ExitCode::SUCCESS)
 }

@@ -78,12 +78,37 @@ enum Command {
         #[arg(long)]
         now: Option<String>,
     },
+    /// Segments of imported users: list, show, members, archive, unarchive.
+    #[command(subcommand)]
+    Segments(SegmentsCommand),
     /// PGP keys for imports: generate a key pair into Secrets Manager, show a public key.
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Create the stack's tables, queues and bucket in a local emulator (AWS_ENDPOINT_URL).
     #[command(subcommand)]
     Local(LocalCommand),
+}
+
+#[derive(Subcommand)]
+enum SegmentsCommand {
+    /// Every segment with its status, member count and the imports that feed it.
+    List,
+    /// One segment.
+    Show { name: String },
+    /// A page of a segment's members, in id order.
+    Members {
+        name: String,
+        /// Members per page (1 to 1000, default 100).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Continue where the previous page ended (the cursor it printed).
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Archive a segment: its imports still add their users to it.
+    Archive { name: String },
+    /// Make an archived segment active again.
+    Unarchive { name: String },
 }
 
 #[derive(Subcommand)]
@@ -208,6 +233,33 @@ async fn main() -> ExitCode {
         }
         Command::Run { id, process } => commands::run_now(&out, &stack, &id, process).await,
         Command::Tick { now } => commands::tick(&out, &stack, now.as_deref()).await,
+        Command::Segments(SegmentsCommand::List) => commands::segments_list(&out, &stack).await,
+        Command::Segments(SegmentsCommand::Show { name }) => {
+            commands::segments_show(&out, &stack, &name).await
+        }
+        Command::Segments(SegmentsCommand::Members {
+            name,
+            limit,
+            cursor,
+        }) => commands::segments_members(&out, &stack, &name, limit, cursor.as_deref()).await,
+        Command::Segments(SegmentsCommand::Archive { name }) => {
+            commands::segments_set_status(
+                &out,
+                &stack,
+                &name,
+                s3imports::segment::SegmentStatus::Archived,
+            )
+            .await
+        }
+        Command::Segments(SegmentsCommand::Unarchive { name }) => {
+            commands::segments_set_status(
+                &out,
+                &stack,
+                &name,
+                s3imports::segment::SegmentStatus::Active,
+            )
+            .await
+        }
         Command::Keys(KeysCommand::Generate {
             name,
             import,

@@ -43,6 +43,10 @@ pub struct ImportConfig {
     pub timezone: Tz,
     #[serde(default)]
     pub notifications: Notifications,
+    /// User imports: the segment every user a run imports joins (created when the
+    /// config is put; archived segments still get the users).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<crate::segment::SegmentRef>,
 }
 
 fn default_delimiter() -> char {
@@ -442,6 +446,30 @@ impl ImportConfig {
                         "is the current key: a previous key must be another secret",
                     );
                 }
+            }
+        }
+        if let Some(segment) = &self.segment {
+            if !matches!(
+                self.kind,
+                ImportKind::RegisteredUsers {} | ImportKind::AnonymousUsers { .. }
+            ) {
+                p.add(
+                    "segment",
+                    "only user imports (registered or anonymous) add to a segment",
+                );
+            }
+            if let Some(problem) = crate::segment::name_problem(&segment.name) {
+                p.add("segment.name", problem);
+            }
+            if segment
+                .description
+                .as_ref()
+                .is_some_and(|d| d.chars().count() > crate::segment::MAX_DESCRIPTION)
+            {
+                p.add(
+                    "segment.description",
+                    format!("at most {} characters", crate::segment::MAX_DESCRIPTION),
+                );
             }
         }
         // The parser the processor uses: a key that would fail every file fails here.
@@ -878,6 +906,20 @@ mod tests {
         assert_eq!(problems[0].field, "source.credentials.secret_access_key");
         assert!(problems[0].message.contains("secret_access_key_ref"));
         assert!(!problems[0].message.contains("wJalr"));
+    }
+
+    #[test]
+    fn a_segment_is_for_user_imports_with_a_plain_name() {
+        let mut v = base();
+        v["segment"] = serde_json::json!({"name": "VIP customers", "description": "from the CRM"});
+        assert!(ImportConfig::from_value(v.clone()).is_ok());
+        v["segment"]["name"] = serde_json::json!("#segments");
+        let p = problems_of(v.clone());
+        assert_eq!(p[0].field, "segment.name");
+        v["segment"]["name"] = serde_json::json!("ok");
+        v["kind"] = serde_json::json!({"type": "events", "event_name": "Bought"});
+        let p = problems_of(v);
+        assert!(p.iter().any(|p| p.field == "segment"), "{p:?}");
     }
 
     #[test]

@@ -457,9 +457,18 @@ fn decode_cursor<T: serde::de::DeserializeOwned>(
     text: &str,
     name: &'static str,
 ) -> Result<T, PageError> {
+    decode_cursor_within(text, name, MAX_CURSOR_LEN)
+}
+
+/// Decodes a cursor of at most `max` characters.
+pub fn decode_cursor_within<T: serde::de::DeserializeOwned>(
+    text: &str,
+    name: &'static str,
+    max: usize,
+) -> Result<T, PageError> {
     let bad = || PageError::Cursor { name };
     let text = text.trim();
-    if text.is_empty() || text.len() > MAX_CURSOR_LEN || !text.len().is_multiple_of(2) {
+    if text.is_empty() || text.len() > max || !text.len().is_multiple_of(2) {
         return Err(bad());
     }
     let bytes = (0..text.len())

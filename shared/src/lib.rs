@@ -30,6 +30,7 @@ pub mod processor;
 pub mod reader;
 pub mod report;
 pub mod schedule;
+pub mod segment;
 pub mod sink;
 pub mod sniff;
 pub mod stack;

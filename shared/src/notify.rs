@@ -15,6 +15,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::config::ImportConfig;
 use crate::ledger::{FileRecord, RunRecord, RunStatus};
+use crate::segment::{Segment, SegmentStatus};
 
 /// The most report bytes one email carries as attachments, all reports together.
 /// SES v2 accepts messages up to 40 MB after base64 (which adds a third); 5 MB stays
@@ -107,6 +108,7 @@ pub fn run_email(
     run: &RunRecord,
     files: &[FileRecord],
     reports: &HashMap<String, ReportDelivery>,
+    segment: Option<&Segment>,
 ) -> Email {
     let subject = format!(
         "[s3imports] {}: {} ({} of {} rows imported)",
@@ -132,6 +134,20 @@ pub fn run_email(
     );
     if let Some(reason) = &run.reason {
         let _ = writeln!(t, "Reason: {reason}");
+    }
+    if let Some(s) = segment {
+        let _ = writeln!(
+            t,
+            "Segment: {} ({} members); the users this run imported were added to it",
+            s.name, s.member_count
+        );
+        if s.status == SegmentStatus::Archived {
+            let _ = writeln!(
+                t,
+                "  The segment is archived: this import still adds its users to it (nothing is dropped). Unarchive it with `s3imports segments unarchive \"{}\"`, or remove `segment` from the import's config.",
+                s.name
+            );
+        }
     }
     if !files.is_empty() {
         let _ = writeln!(t, "\nFiles:");

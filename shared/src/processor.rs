@@ -40,6 +40,7 @@ use crate::reader::{
     FileError, Position, ReadError, ReadOptions, Resumed, Row, open_reader, resume_reader,
 };
 use crate::report::{ReportSummary, ReportWriter, SPOOL_PREFIX};
+use crate::segment::{MemberKind, Membership, Segment, Segments};
 use crate::sink::{Write, WriteBuilder};
 use crate::sniff;
 
@@ -170,6 +171,8 @@ pub struct Processor {
     pub mailer: Arc<dyn Mailer>,
     /// The files queue, for the visibility of messages being worked on.
     pub queue: Arc<dyn Queue>,
+    /// The segments user imports add to (recounted when a run ends).
+    pub segments: Arc<dyn Segments>,
     pub settings: ProcessorSettings,
 }
 
@@ -657,7 +660,7 @@ impl Processor {
         {
             return Ok(());
         }
-        match self.notify_run(&run.import_id, &run.run_id).await {
+        match self.notify_run(&run.import_id, &run.run_id, now).await {
             Ok(()) => {}
             Err(e) if e.is_retryable() => {
                 // The redelivery sends it: let it take the right at once.
@@ -681,20 +684,33 @@ impl Processor {
         Ok(())
     }
 
-    /// Sends the run's email (unless the import does not want one for this outcome).
-    async fn notify_run(&self, import_id: &str, run_id: &str) -> Result<(), ProcessError> {
+    /// Recounts the import's segment and sends the run's email (unless the import
+    /// does not want one for this outcome).
+    async fn notify_run(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), ProcessError> {
         let Some(record) = self.configs.get(import_id).await? else {
             return Ok(());
         };
         let Some(run) = self.ledger.run(import_id, run_id).await? else {
             return Ok(());
         };
+        let segment: Option<Segment> = match &record.config.segment {
+            Some(s) if run.rows_ingested > 0 => {
+                Some(self.segments.recount(&s.name, import_id, now).await?)
+            }
+            _ => None,
+        };
         if !notify::wanted(&record.config, run.status) {
             return Ok(());
         }
         let files = self.ledger.run_files(import_id, run_id).await?;
         let (deliveries, attachments) = self.report_attachments(&files).await;
-        let mut email = notify::run_email(&record.config, &run, &files, &deliveries);
+        let mut email =
+            notify::run_email(&record.config, &run, &files, &deliveries, segment.as_ref());
         email.attachments = attachments;
         self.mailer
             .send(&record.config.notifications.recipients, &email)
@@ -843,6 +859,20 @@ impl Processor {
             // Chunks of one file are written at once: the later row must still win.
             attributes.ordered = Some(format!("{}@{}", msg.key, msg.etag));
         }
+        attributes.segment = config.segment.as_ref().and_then(|s| {
+            let kind = match config.kind {
+                ImportKind::RegisteredUsers {} => MemberKind::Registered,
+                ImportKind::AnonymousUsers { .. } => MemberKind::Anonymous,
+                _ => return None,
+            };
+            Some(Membership {
+                segment: s.name.clone(),
+                kind,
+                import_id: config.id.clone(),
+                run_id: msg.run_id.clone(),
+                at: clock.now(),
+            })
+        });
         let sink = self.writer.sink(&config.kind, attributes);
         let spool = self.settings.spool_dir.clone();
         // A chunk's report is its share of the file's bound and has no header: the

@@ -48,6 +48,8 @@ pub struct FileAttributes {
     /// update carries this file id and its row, and is refused where the item holds a
     /// later row of the same file, so the later row still wins.
     pub ordered: Option<String>,
+    /// The segment the file's users join (user imports that name one).
+    pub segment: Option<crate::segment::Membership>,
 }
 
 /// The rows behind one write: the last, and the earlier ones merged into it.
@@ -208,6 +210,7 @@ impl WriteBuilder {
                 common,
                 put_key: matches!(config.kind, ImportKind::Auxiliary { .. }).then_some(record_key),
                 ordered: None,
+                segment: None,
             },
             user_id,
             event_key,
@@ -399,6 +402,7 @@ mod tests {
             common: Vec::new(),
             put_key: None,
             ordered: None,
+            segment: None,
         };
         let n = |v: &str| Value::Integer(v.parse().unwrap());
         let update = |key: &str, set: Attributes| Write::Update {

@@ -14,6 +14,7 @@ pub const ENV_USERS_TABLE: &str = "S3IMPORTS_USERS_TABLE";
 pub const ENV_ANONYMOUS_TABLE: &str = "S3IMPORTS_ANONYMOUS_USERS_TABLE";
 pub const ENV_EVENTS_TABLE: &str = "S3IMPORTS_EVENTS_TABLE";
 pub const ENV_AUXILIARY_TABLE: &str = "S3IMPORTS_AUXILIARY_TABLE";
+pub const ENV_SEGMENTS_TABLE: &str = "S3IMPORTS_SEGMENTS_TABLE";
 pub const ENV_QUEUE_NAME: &str = "S3IMPORTS_QUEUE_NAME";
 pub const ENV_DLQ_NAME: &str = "S3IMPORTS_DLQ_NAME";
 pub const ENV_REPORTS_BUCKET: &str = "S3IMPORTS_REPORTS_BUCKET";
@@ -31,6 +32,7 @@ pub struct Stack {
     pub anonymous_users_table: String,
     pub events_table: String,
     pub auxiliary_table: String,
+    pub segments_table: String,
     pub queue_name: String,
     pub dlq_name: String,
     pub reports_bucket: String,
@@ -71,6 +73,7 @@ impl Stack {
             anonymous_users_table: format!("{prefix}-anonymous-users"),
             events_table: format!("{prefix}-events"),
             auxiliary_table: format!("{prefix}-auxiliary"),
+            segments_table: format!("{prefix}-segments"),
             queue_name: format!("{prefix}-files"),
             dlq_name: format!("{prefix}-files-dlq"),
             reports_bucket: format!("{prefix}-reports"),
@@ -94,6 +97,7 @@ impl Stack {
             anonymous_users_table: pick(ENV_ANONYMOUS_TABLE, d.anonymous_users_table),
             events_table: pick(ENV_EVENTS_TABLE, d.events_table),
             auxiliary_table: pick(ENV_AUXILIARY_TABLE, d.auxiliary_table),
+            segments_table: pick(ENV_SEGMENTS_TABLE, d.segments_table),
             queue_name: pick(ENV_QUEUE_NAME, d.queue_name),
             dlq_name: pick(ENV_DLQ_NAME, d.dlq_name),
             reports_bucket: pick(ENV_REPORTS_BUCKET, d.reports_bucket),
@@ -110,6 +114,7 @@ impl Stack {
             (ENV_ANONYMOUS_TABLE, self.anonymous_users_table.clone()),
             (ENV_EVENTS_TABLE, self.events_table.clone()),
             (ENV_AUXILIARY_TABLE, self.auxiliary_table.clone()),
+            (ENV_SEGMENTS_TABLE, self.segments_table.clone()),
             (ENV_QUEUE_NAME, self.queue_name.clone()),
             (ENV_DLQ_NAME, self.dlq_name.clone()),
             (ENV_REPORTS_BUCKET, self.reports_bucket.clone()),
@@ -144,6 +149,8 @@ impl Stack {
                 ttl_attribute: Some("expires_at"),
                 ..table(&self.auxiliary_table, "dataset", Some("record_key"))
             },
+            // A partition per segment for its members; `#segments` for the segments.
+            table(&self.segments_table, "segment", Some("member")),
         ]
     }
 }

@@ -188,6 +188,7 @@ proptest! {
             common: Vec::new(),
             put_key: None,
             ordered: None,
+            segment: None,
         };
         let writes: Vec<(u64, Write)> = rows
             .iter()

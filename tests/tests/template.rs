@@ -43,6 +43,7 @@ fn logical_id(stack: &Stack, name: &str) -> &'static str {
         n if n == stack.anonymous_users_table => "AnonymousUsersTable",
         n if n == stack.events_table => "EventsTable",
         n if n == stack.auxiliary_table => "AuxiliaryTable",
+        n if n == stack.segments_table => "SegmentsTable",
         other => panic!("no logical id known for table {other}"),
     }
 }

@@ -13,6 +13,10 @@
 //!   a file: the CSV itself, or a short-lived download URL when it is too large for a
 //!   Lambda response.
 //!
+//! - `GET /segments`: every segment, with status, member count and the imports that
+//!   feed it; `GET /segments/{name}`: one; `GET /segments/{name}/members?limit=&cursor=`:
+//!   a page of its members (name percent-encoded in the path).
+//!
 //! Pages are bounded (see `s3imports::ledger::RUNS_LIMIT` & co.) and continue with an
 //! opaque cursor, so a response stays small however many runs and files there are.
 
@@ -25,6 +29,7 @@ use s3imports::aws::Clients;
 use s3imports::aws::configs::ConfigStore;
 use s3imports::aws::ledger::LedgerStore;
 use s3imports::aws::reports::ReportStore;
+use s3imports::aws::segments::SegmentStore;
 use s3imports::config::ImportConfig;
 use s3imports::discovery::{Discovery, RunNowError};
 use s3imports::ledger::ManualRun;
@@ -34,6 +39,7 @@ use s3imports::ledger::{
 };
 use s3imports::ports::{Bounded, ReportError, Reports, StoreError, find_report};
 use s3imports::preview::{PreviewError, Previewer};
+use s3imports::segment::{MEMBERS_LIMIT, Segments as _};
 use s3imports::stack::Stack;
 use s3imports::{Clock, SystemClock};
 use serde_json::{Value, json};
@@ -47,6 +53,7 @@ pub struct Api {
     pub ledger: LedgerStore,
     pub reports: ReportStore,
     pub discovery: Discovery,
+    pub segments: SegmentStore,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -58,6 +65,7 @@ impl Api {
             ledger: LedgerStore::new(clients.dynamodb.clone(), &stack.ledger_table),
             reports: ReportStore::new(clients.s3.clone(), &stack.reports_bucket),
             discovery: Discovery::wired(clients, stack),
+            segments: SegmentStore::new(clients.dynamodb.clone(), &stack.segments_table),
             clock: Arc::new(SystemClock),
         }
     }
@@ -86,6 +94,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/imports/{id}/runs"),
     ("GET", "/imports/{id}/runs/{run_id}/files"),
     ("GET", "/imports/{id}/runs/{run_id}/report"),
+    ("GET", "/segments"),
+    ("GET", "/segments/{name}"),
+    ("GET", "/segments/{name}/members"),
 ];
 
 pub async fn handler(api: &Api, request: Request) -> Result<Response<Body>, Error> {
@@ -116,6 +127,16 @@ pub async fn handler(api: &Api, request: Request) -> Result<Response<Body>, Erro
         }
         (&Method::GET, ["imports", id, "runs", run_id, "files"]) => {
             files(api, id, run_id, param("limit"), param("cursor")).await
+        }
+        (&Method::GET, ["segments"]) => api
+            .segments
+            .list()
+            .await
+            .map(|all| json!({"segments": all}))
+            .map_err(store_error),
+        (&Method::GET, ["segments", name]) => segment(api, &decode(name)).await,
+        (&Method::GET, ["segments", name, "members"]) => {
+            members(api, &decode(name), param("limit"), param("cursor")).await
         }
         _ => Err(PreviewError {
             status: 404,
@@ -236,9 +257,43 @@ async fn preview(api: &Api, body: &Body) -> Result<Value, PreviewError> {
     Ok(serde_json::to_value(preview).unwrap_or_default())
 }
 
+/// A path segment as sent (API Gateway passes the raw, percent-encoded path).
+fn decode(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+async fn segment(api: &Api, name: &str) -> Result<Value, PreviewError> {
+    let segment = api
+        .segments
+        .get(name)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| store_error(StoreError::NoSegment(name.to_string())))?;
+    Ok(serde_json::to_value(segment).unwrap_or_default())
+}
+
+async fn members(
+    api: &Api,
+    name: &str,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<Value, PreviewError> {
+    let limit = MEMBERS_LIMIT.parse(limit).map_err(page_error)?;
+    segment(api, name).await?;
+    let page = api
+        .segments
+        .members(name, limit, cursor)
+        .await
+        .map_err(store_error)?;
+    Ok(json!({"segment": name, "members": page.members, "next_cursor": page.next_cursor}))
+}
+
 fn store_error(e: StoreError) -> PreviewError {
     let status = match &e {
-        StoreError::NotFound(_) => 404,
+        StoreError::NotFound(_) | StoreError::NoSegment(_) => 404,
+        StoreError::Page(_) => 400,
         StoreError::Service(_) => 503,
         _ => 500,
     };

@@ -12,6 +12,7 @@ pub mod mailer;
 pub mod provision;
 pub mod queue;
 pub mod reports;
+pub mod segments;
 pub mod sink;
 pub mod source;
 pub mod wiring;

@@ -10,16 +10,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequest};
 use futures::StreamExt;
 
 use super::backoff;
 use super::configs::{aws_err, build_err};
 use super::item::{Item, attribute};
+use super::segments::member_item;
 use super::{classify_sdk, describe_sdk};
 use crate::config::ImportKind;
 use crate::error::{ErrorClass, ServiceError};
 use crate::ports::{RejectedRow, RowSink, RowWriter, StoreError};
+use crate::segment::Membership;
 use crate::sink::{Attributes, FileAttributes, Rows, Write, coalesce};
 use crate::stack::Stack;
 
@@ -66,12 +68,10 @@ impl RowWriter for DynamoWriter {
             ImportKind::Events { .. } => &self.stack.events_table,
             ImportKind::Auxiliary { .. } => &self.stack.auxiliary_table,
         };
-        Box::new(DynamoSink::counting(
-            self.ddb.clone(),
-            table,
-            file,
-            self.requests.clone(),
-        ))
+        Box::new(
+            DynamoSink::counting(self.ddb.clone(), table, file, self.requests.clone())
+                .with_segments(&self.stack.segments_table),
+        )
     }
 }
 
@@ -81,6 +81,8 @@ pub struct DynamoSink {
     table: String,
     file: FileAttributes,
     requests: Arc<AtomicU64>,
+    /// Where the members of the file's segment go (when it names one).
+    segments_table: Option<String>,
 }
 
 impl DynamoSink {
@@ -101,7 +103,14 @@ impl DynamoSink {
             table: table.into(),
             file,
             requests,
+            segments_table: None,
         }
+    }
+
+    /// Writes the members of the file's segment (if it names one) to `table`.
+    pub fn with_segments(mut self, table: &str) -> Self {
+        self.segments_table = Some(table.to_string());
+        self
     }
 
     /// DynamoDB requests made so far (for benchmarks).
@@ -109,7 +118,11 @@ impl DynamoSink {
         self.requests.load(Ordering::Relaxed)
     }
 
-    async fn put_batch(&self, chunk: Vec<(Rows, Item)>) -> Result<Vec<RejectedRow>, StoreError> {
+    async fn put_batch(
+        &self,
+        table: &str,
+        chunk: Vec<(Rows, Item)>,
+    ) -> Result<Vec<RejectedRow>, StoreError> {
         let mut pending: Vec<WriteRequest> = Vec::with_capacity(chunk.len());
         for (_, item) in &chunk {
             pending.push(
@@ -129,20 +142,20 @@ impl DynamoSink {
             let res = self
                 .ddb
                 .batch_write_item()
-                .request_items(&self.table, pending.clone())
+                .request_items(table, pending.clone())
                 .send()
                 .await;
             match res {
                 Ok(out) => {
                     pending = out
                         .unprocessed_items()
-                        .and_then(|u| u.get(&self.table))
+                        .and_then(|u| u.get(table))
                         .cloned()
                         .unwrap_or_default();
                 }
                 Err(e) if classify_sdk(&e) == ErrorClass::Permanent => {
                     // One bad item fails the whole batch: find it by writing one by one.
-                    return self.put_each(chunk).await;
+                    return self.put_each(table, chunk).await;
                 }
                 Err(e) => return Err(aws_err("BatchWriteItem")(e)),
             }
@@ -165,14 +178,18 @@ impl DynamoSink {
         Ok(Vec::new())
     }
 
-    async fn put_each(&self, chunk: Vec<(Rows, Item)>) -> Result<Vec<RejectedRow>, StoreError> {
+    async fn put_each(
+        &self,
+        table: &str,
+        chunk: Vec<(Rows, Item)>,
+    ) -> Result<Vec<RejectedRow>, StoreError> {
         let mut rejected = Vec::new();
         for (rows, item) in chunk {
             self.requests.fetch_add(1, Ordering::Relaxed);
             if let Err(e) = self
                 .ddb
                 .put_item()
-                .table_name(&self.table)
+                .table_name(table)
                 .set_item(Some(item))
                 .send()
                 .await
@@ -201,7 +218,7 @@ impl DynamoSink {
             .map(|(name, value)| (name, attribute(value)))
             .collect();
         let key = HashMap::from([(self.file.key.clone(), AttributeValue::S(key))]);
-        match &self.file.ordered {
+        let u = match &self.file.ordered {
             None => UpdateRequest::set(key, pairs, None, row, Vec::new()),
             Some(file) => {
                 let mut u = UpdateRequest::set(key, pairs.clone(), Some((file, true)), row, pairs);
@@ -209,6 +226,10 @@ impl DynamoSink {
                     Some("attribute_not_exists(#src) OR #src <> :src OR #srow <= :row".into());
                 u
             }
+        };
+        match &self.file.segment {
+            Some(m) => u.with_first_added(m),
+            None => u,
         }
     }
 
@@ -286,11 +307,23 @@ impl DynamoSink {
         )))
     }
 
-    async fn update(&self, rows: Rows, u: UpdateRequest) -> Result<Vec<RejectedRow>, StoreError> {
+    /// One upsert; with a segment, also the member item its user's write makes
+    /// (None for a row a later row of the file superseded: that row's write adds it).
+    async fn update(
+        &self,
+        rows: Rows,
+        u: UpdateRequest,
+    ) -> Result<(Vec<RejectedRow>, Option<(Rows, Item)>), StoreError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         // Kept only where a refused update is merged (a file written out of order):
         // the common upsert moves its request into the call.
         let merge = self.file.ordered.as_ref().map(|file| (file, u.clone()));
+        let user = u
+            .key
+            .get(&self.file.key)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
         let res = self
             .ddb
             .update_item()
@@ -300,27 +333,41 @@ impl DynamoSink {
             .set_expression_attribute_names(Some(u.names))
             .set_expression_attribute_values(Some(u.values))
             .set_condition_expression(u.condition)
+            // The whole item: `UPDATED_NEW` leaves out an attribute `if_not_exists`
+            // kept as it was (moto does; DynamoDB's docs do not say), and the
+            // first-added time is that attribute. Returned values cost no capacity.
+            .set_return_values(self.file.segment.as_ref().map(|_| ReturnValue::AllNew))
             .send()
             .await;
         match res {
-            Ok(_) => Ok(Vec::new()),
+            Ok(out) => {
+                let member = self.file.segment.as_ref().map(|m| {
+                    let first = out
+                        .attributes()
+                        .and_then(|a| a.get(&m.first_added_attribute()))
+                        .and_then(|v| v.as_s().ok());
+                    (rows, member_item(m, &user, first.map(String::as_str)))
+                });
+                Ok((Vec::new(), member))
+            }
             // A later row of this file is there already (another chunk wrote it):
             // only what no later row set is this row's to set.
             Err(e) if is_condition_failed(&e) => {
                 if let Some((file, u)) = merge {
                     self.update_older(u, file).await?;
                 }
-                Ok(Vec::new())
+                Ok((Vec::new(), None))
             }
             Err(e) if classify_sdk(&e) == ErrorClass::Permanent => {
                 let reason = format!("DynamoDB refused the row: {}", describe_sdk(&e));
-                Ok(rows
+                let rejected = rows
                     .all()
                     .map(|row| RejectedRow {
                         row,
                         reason: reason.clone(),
                     })
-                    .collect())
+                    .collect();
+                Ok((rejected, None))
             }
             Err(e) => Err(aws_err("UpdateItem")(e)),
         }
@@ -349,6 +396,22 @@ struct UpdateRequest {
 }
 
 impl UpdateRequest {
+    /// Also sets when the user first joined the file's segment, unless it already
+    /// has: the update returns it (`ALL_NEW`), for the member's item.
+    fn with_first_added(mut self, m: &Membership) -> Self {
+        let rest = self
+            .expression
+            .strip_prefix("SET ")
+            .unwrap_or(&self.expression);
+        self.expression = format!("SET #sgf = if_not_exists(#sgf, :sgat), {rest}");
+        self.names.insert("#sgf".into(), m.first_added_attribute());
+        self.values.insert(
+            ":sgat".into(),
+            AttributeValue::S(crate::clock::to_key(m.at)),
+        );
+        self
+    }
+
     /// `SET` of `set`; with `file`, also each attribute's row, the file's id, its
     /// latest row (when this row is the latest) and a version bump (the condition is
     /// the caller's).
@@ -438,7 +501,7 @@ impl RowSink for DynamoSink {
             chunks.push(puts.by_ref().take(BATCH_LIMIT).collect::<Vec<_>>());
         }
         let puts = futures::stream::iter(chunks)
-            .map(|chunk| async move { self.put_batch(chunk).await })
+            .map(|chunk| async move { self.put_batch(&self.table, chunk).await })
             .buffer_unordered(PUT_CONCURRENCY)
             .collect::<Vec<_>>();
         let updates = futures::stream::iter(updates)
@@ -447,8 +510,37 @@ impl RowSink for DynamoSink {
             .collect::<Vec<_>>();
         let (puts, updates) = futures::join!(puts, updates);
         let mut rejected = Vec::new();
-        for r in puts.into_iter().chain(updates) {
+        let mut members = Vec::new();
+        for r in puts {
             rejected.extend(r?);
+        }
+        for r in updates {
+            let (refused, member) = r?;
+            rejected.extend(refused);
+            members.extend(member);
+        }
+        // Members only of users whose update DynamoDB took, batched 25 to a request
+        // beside the updates: a row costs no request of its own for its segment.
+        if let Some(table) = self
+            .segments_table
+            .as_deref()
+            .filter(|_| !members.is_empty())
+        {
+            let mut members = members.into_iter().peekable();
+            let mut chunks = Vec::new();
+            while members.peek().is_some() {
+                chunks.push(members.by_ref().take(BATCH_LIMIT).collect::<Vec<_>>());
+            }
+            let written = futures::stream::iter(chunks)
+                .map(|chunk| async move { self.put_batch(table, chunk).await })
+                .buffer_unordered(PUT_CONCURRENCY)
+                .collect::<Vec<_>>()
+                .await;
+            for r in written {
+                // A member item DynamoDB refuses (it never should: the user's own
+                // item took the same id) fails its row rather than vanish.
+                rejected.extend(r?);
+            }
         }
         Ok(rejected)
     }

@@ -9,6 +9,7 @@ use super::ledger::LedgerStore;
 use super::mailer::SesMailer;
 use super::queue::SqsQueue;
 use super::reports::ReportStore;
+use super::segments::SegmentStore;
 use super::sink::DynamoWriter;
 use super::source::SourceAccess;
 use crate::discovery::Discovery;
@@ -57,6 +58,10 @@ impl Processor {
             reports: Arc::new(ReportStore::new(clients.s3.clone(), &stack.reports_bucket)),
             mailer: a.mailer,
             queue: a.queue,
+            segments: Arc::new(SegmentStore::new(
+                clients.dynamodb.clone(),
+                &stack.segments_table,
+            )),
             settings,
         }
     }

@@ -21,6 +21,10 @@ pub enum StoreError {
     Duplicate { id: String, other: String },
     #[error("no import `{0}`")]
     NotFound(String),
+    #[error("no segment `{0}`: imports create their segment when their config is put")]
+    NoSegment(String),
+    #[error(transparent)]
+    Page(#[from] crate::ledger::PageError),
     #[error("the stored config of import `{id}` cannot be read: {reason}")]
     Corrupt { id: String, reason: String },
     #[error(transparent)]

@@ -18,6 +18,7 @@ use s3imports::ports::{
     RejectedRow, ReportError, Reports, RowSink, RowWriter, Secrets, SourceError, SourceFolder,
     StoreError,
 };
+use s3imports::segment::{MembersPage, Segment, SegmentRef, SegmentStatus, Segments};
 use s3imports::sink::{FileAttributes, Write, coalesce};
 use s3imports::values::Value;
 
@@ -699,5 +700,107 @@ impl Queue for FakeQueue {
             e.visible_at = now + chrono::Duration::seconds(i64::from(seconds));
         }
         Ok(())
+    }
+}
+
+/// Segments' own records (members are the writer's business): recounts can fail.
+pub struct FakeSegments {
+    segments: Mutex<BTreeMap<String, Segment>>,
+    faults: Arc<Faults>,
+}
+
+impl FakeSegments {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        Self {
+            segments: Mutex::default(),
+            faults,
+        }
+    }
+
+    fn upsert(&self, name: &str, import_id: &str, now: DateTime<Utc>) -> Segment {
+        let mut all = lock(&self.segments);
+        let s = all.entry(name.to_string()).or_insert_with(|| Segment {
+            name: name.to_string(),
+            description: None,
+            status: SegmentStatus::Active,
+            imports: Vec::new(),
+            created_at: Some(now),
+            updated_at: None,
+            member_count: 0,
+            counted_at: None,
+        });
+        if !s.imports.iter().any(|i| i == import_id) {
+            s.imports.push(import_id.to_string());
+            s.imports.sort();
+        }
+        s.updated_at = Some(now);
+        s.clone()
+    }
+}
+
+#[async_trait]
+impl Segments for FakeSegments {
+    async fn ensure(
+        &self,
+        segment: &SegmentRef,
+        import_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Segment, StoreError> {
+        self.faults.enter("segments.ensure").await?;
+        let mut s = self.upsert(&segment.name, import_id, now);
+        if let Some(d) = &segment.description {
+            s.description = Some(d.clone());
+            lock(&self.segments).insert(s.name.clone(), s.clone());
+        }
+        Ok(s)
+    }
+
+    async fn recount(
+        &self,
+        name: &str,
+        import_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Segment, StoreError> {
+        self.faults.enter("segments.recount").await?;
+        let mut s = self.upsert(name, import_id, now);
+        s.counted_at = Some(now);
+        lock(&self.segments).insert(s.name.clone(), s.clone());
+        self.faults.leave("segments.recount").await;
+        Ok(s)
+    }
+
+    async fn get(&self, name: &str) -> Result<Option<Segment>, StoreError> {
+        Ok(lock(&self.segments).get(name).cloned())
+    }
+
+    async fn list(&self) -> Result<Vec<Segment>, StoreError> {
+        Ok(lock(&self.segments).values().cloned().collect())
+    }
+
+    async fn members(
+        &self,
+        _name: &str,
+        _limit: usize,
+        _cursor: Option<&str>,
+    ) -> Result<MembersPage, StoreError> {
+        Ok(MembersPage {
+            members: Vec::new(),
+            next_cursor: None,
+        })
+    }
+
+    async fn set_status(
+        &self,
+        name: &str,
+        status: SegmentStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Segment, StoreError> {
+        let mut all = lock(&self.segments);
+        let s = all
+            .get_mut(name)
+            .ok_or_else(|| StoreError::NoSegment(name.to_string()))?;
+        s.status = status;
+        s.updated_at = Some(now);
+        Ok(s.clone())
     }
 }

@@ -12,8 +12,8 @@ use s3imports::processor::{Processor, ProcessorSettings};
 use s3imports::{Clock, FixedClock};
 
 use super::{
-    FakeConfigs, FakeLedger, FakeMailer, FakeQueue, FakeReports, FakeSecrets, FakeSource,
-    FakeWriter, Faults,
+    FakeConfigs, FakeLedger, FakeMailer, FakeQueue, FakeReports, FakeSecrets, FakeSegments,
+    FakeSource, FakeWriter, Faults,
 };
 
 pub struct FakeWorld {
@@ -27,6 +27,7 @@ pub struct FakeWorld {
     pub reports: Arc<FakeReports>,
     pub mailer: Arc<FakeMailer>,
     pub queue: Arc<FakeQueue>,
+    pub segments: Arc<FakeSegments>,
     pub discovery: Discovery,
     pub processor: Processor,
     pub max_receives: u32,
@@ -62,6 +63,7 @@ impl FakeWorld {
         let reports = Arc::new(FakeReports::new(faults.clone()));
         let mailer = Arc::new(FakeMailer::new(faults.clone()));
         let queue = Arc::new(FakeQueue::new(faults.clone(), clock.clone(), max_receives));
+        let segments = Arc::new(FakeSegments::new(faults.clone()));
         let spool = tempfile::tempdir().unwrap_or_else(|e| panic!("spool: {e}"));
         let processor = Processor {
             configs: configs.clone(),
@@ -72,6 +74,7 @@ impl FakeWorld {
             reports: reports.clone(),
             mailer: mailer.clone(),
             queue: queue.clone(),
+            segments: segments.clone(),
             settings: ProcessorSettings {
                 worker_id: "worker-1".into(),
                 spool_dir: spool.path().to_path_buf(),
@@ -97,6 +100,7 @@ impl FakeWorld {
             reports,
             mailer,
             queue,
+            segments,
             discovery,
             processor,
             max_receives,

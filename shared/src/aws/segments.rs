@@ -1,0 +1,317 @@
+//! The segments table: one partition per segment holding its members, and one
+//! partition (`#segments`) holding every segment's own item (name, description,
+//! status, the imports that feed it, times and member count), so listing segments
+//! never reads members.
+//!
+//! Members are written by the users sink, batched beside the user updates
+//! ([`member_item`]); this store reads them and keeps the segments' items.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Select};
+use chrono::{DateTime, Utc};
+
+use super::configs::aws_err;
+use super::item::{self, Item, get_n, get_s};
+use crate::clock::{from_key, to_key};
+use crate::ledger::{PageError, decode_cursor_within, encode_cursor};
+use crate::ports::StoreError;
+use crate::segment::{
+    Member, MemberKind, MembersPage, Membership, Segment, SegmentRef, SegmentStatus, Segments,
+};
+
+/// The partition of the segments' own items (no segment name starts with `#`).
+const SEGMENTS_PK: &str = "#segments";
+const PK: &str = "segment";
+const SK: &str = "member";
+/// A member cursor holds a member key, which can be as long as a user id.
+const MAX_MEMBERS_CURSOR: usize = 4096;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MembersCursor {
+    segment: String,
+    after: String,
+}
+
+/// A member's item, as the users sink writes it (a put: idempotent).
+pub fn member_item(m: &Membership, id: &str, first_added: Option<&str>) -> Item {
+    let at = to_key(m.at);
+    Item::from([
+        (PK.to_string(), item::s(&m.segment)),
+        (SK.to_string(), item::s(format!("{}{id}", m.kind.prefix()))),
+        ("id".to_string(), item::s(id)),
+        ("kind".to_string(), item::s(m.kind.as_str())),
+        (
+            "first_added".to_string(),
+            item::s(first_added.unwrap_or(&at)),
+        ),
+        ("last_added".to_string(), item::s(at)),
+        ("import_id".to_string(), item::s(&m.import_id)),
+        ("run_id".to_string(), item::s(&m.run_id)),
+    ])
+}
+
+fn segment_from_item(i: &Item) -> Segment {
+    let time = |k: &str| get_s(i, k).and_then(from_key);
+    let mut imports = i
+        .get("imports")
+        .and_then(|v| v.as_ss().ok())
+        .cloned()
+        .unwrap_or_default();
+    imports.sort();
+    Segment {
+        name: get_s(i, SK).unwrap_or_default().to_string(),
+        description: get_s(i, "description").map(str::to_string),
+        status: get_s(i, "status")
+            .and_then(SegmentStatus::parse)
+            .unwrap_or_default(),
+        imports,
+        created_at: time("created_at"),
+        updated_at: time("updated_at"),
+        member_count: get_n(i, "member_count").unwrap_or(0),
+        counted_at: time("counted_at"),
+    }
+}
+
+fn member_from_item(i: &Item) -> Option<Member> {
+    let (kind, id) = MemberKind::of_key(get_s(i, SK)?)?;
+    let time = |k: &str| get_s(i, k).and_then(from_key);
+    Some(Member {
+        id: id.to_string(),
+        kind,
+        first_added: time("first_added"),
+        last_added: time("last_added"),
+        import_id: get_s(i, "import_id").unwrap_or_default().to_string(),
+        run_id: get_s(i, "run_id").unwrap_or_default().to_string(),
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct SegmentStore {
+    ddb: Client,
+    table: String,
+}
+
+impl SegmentStore {
+    pub fn new(ddb: Client, table: impl Into<String>) -> Self {
+        Self {
+            ddb,
+            table: table.into(),
+        }
+    }
+
+    /// An update of a segment's own item that creates it (active) if it is new.
+    fn upsert(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.ddb
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, item::s(SEGMENTS_PK))
+            .key(SK, item::s(name))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":now", item::s(to_key(now)))
+            .expression_attribute_values(":active", item::s(SegmentStatus::Active.as_str()))
+            .return_values(ReturnValue::AllNew)
+    }
+
+    async fn count(&self, name: &str) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .ddb
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":pk", item::s(name))
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(aws_err("Query"))?;
+            total += u64::try_from(out.count()).unwrap_or(0);
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+/// `SET` parts that make a new segment's item whole.
+const NEW_SEGMENT: &str = "created_at = if_not_exists(created_at, :now), #status = if_not_exists(#status, :active), updated_at = :now";
+
+#[async_trait]
+impl Segments for SegmentStore {
+    async fn ensure(
+        &self,
+        segment: &SegmentRef,
+        import_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Segment, StoreError> {
+        let mut req = self
+            .upsert(&segment.name, now)
+            .expression_attribute_values(":zero", item::n(0))
+            .expression_attribute_values(":import", AttributeValue::Ss(vec![import_id.into()]));
+        let mut set = format!("{NEW_SEGMENT}, member_count = if_not_exists(member_count, :zero)");
+        if let Some(d) = &segment.description {
+            set.push_str(", description = :d");
+            req = req.expression_attribute_values(":d", item::s(d));
+        }
+        let out = req
+            .update_expression(format!("SET {set} ADD imports :import"))
+            .send()
+            .await
+            .map_err(aws_err("UpdateItem"))?;
+        Ok(segment_from_item(&out.attributes.unwrap_or_default()))
+    }
+
+    async fn recount(
+        &self,
+        name: &str,
+        import_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Segment, StoreError> {
+        let count = self.count(name).await?;
+        let out = self
+            .upsert(name, now)
+            .update_expression(format!(
+                "SET {NEW_SEGMENT}, member_count = :count, counted_at = :now ADD imports :import"
+            ))
+            .expression_attribute_values(":count", item::n(count))
+            .expression_attribute_values(":import", AttributeValue::Ss(vec![import_id.into()]))
+            .send()
+            .await
+            .map_err(aws_err("UpdateItem"))?;
+        Ok(segment_from_item(&out.attributes.unwrap_or_default()))
+    }
+
+    async fn get(&self, name: &str) -> Result<Option<Segment>, StoreError> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, item::s(SEGMENTS_PK))
+            .key(SK, item::s(name))
+            .send()
+            .await
+            .map_err(aws_err("GetItem"))?;
+        Ok(out.item.as_ref().map(segment_from_item))
+    }
+
+    async fn list(&self) -> Result<Vec<Segment>, StoreError> {
+        let mut segments = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .ddb
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":pk", item::s(SEGMENTS_PK))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(aws_err("Query"))?;
+            segments.extend(out.items().iter().map(segment_from_item));
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(segments);
+            }
+        }
+    }
+
+    async fn members(
+        &self,
+        name: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<MembersPage, StoreError> {
+        let after = match cursor {
+            None => None,
+            Some(text) => {
+                let c: MembersCursor = decode_cursor_within(text, "cursor", MAX_MEMBERS_CURSOR)?;
+                if c.segment != name {
+                    return Err(PageError::Cursor { name: "cursor" }.into());
+                }
+                Some(Item::from([
+                    (PK.to_string(), item::s(name)),
+                    (SK.to_string(), item::s(c.after)),
+                ]))
+            }
+        };
+        let mut members = Vec::with_capacity(limit);
+        let mut start = after;
+        // Query's Limit counts items read, so a page may take more than one request.
+        loop {
+            let want = i32::try_from(limit - members.len()).unwrap_or(i32::MAX);
+            let out = self
+                .ddb
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":pk", item::s(name))
+                .limit(want)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(aws_err("Query"))?;
+            members.extend(out.items().iter().filter_map(member_from_item));
+            start = out.last_evaluated_key;
+            if start.is_none() || members.len() >= limit {
+                break;
+            }
+        }
+        let next_cursor = match (&start, members.last()) {
+            (Some(_), Some(last)) => Some(encode_cursor(&MembersCursor {
+                segment: name.to_string(),
+                after: format!("{}{}", last.kind.prefix(), last.id),
+            })),
+            _ => None,
+        };
+        Ok(MembersPage {
+            members,
+            next_cursor,
+        })
+    }
+
+    async fn set_status(
+        &self,
+        name: &str,
+        status: SegmentStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Segment, StoreError> {
+        let res = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, item::s(SEGMENTS_PK))
+            .key(SK, item::s(name))
+            .condition_expression("attribute_exists(#sk)")
+            .update_expression("SET #status = :status, updated_at = :now")
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", item::s(status.as_str()))
+            .expression_attribute_values(":now", item::s(to_key(now)))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match res {
+            Ok(out) => Ok(segment_from_item(&out.attributes.unwrap_or_default())),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::NoSegment(name.to_string()))
+            }
+            Err(e) => Err(aws_err("UpdateItem")(e)),
+        }
+    }
+}
