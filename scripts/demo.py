@@ -1,5 +1,5 @@
-"""Demo helper (boto3 against the local moto server): seeds the customer's bucket and
-secrets, and shows what the import wrote."""
+"""Demo helper (boto3 against the local moto server): seeds the customer's bucket, and
+shows what the import wrote."""
 import email
 import email.policy
 import json
@@ -18,17 +18,9 @@ def client(name):
     return boto3.client(name, endpoint_url=os.environ["AWS_ENDPOINT_URL"])
 
 
-# A secret serves only the imports its tag names (docs/operating.md, security model).
-TAGS = [{"Key": "s3imports:import-id", "Value": "demo-users"}]
-
-
-def setup(work, passphrase):
+def setup(work):
     s3 = client("s3")
     s3.create_bucket(Bucket=BUCKET)
-    sm = client("secretsmanager")
-    with open(os.path.join(work, "private.asc")) as f:
-        sm.create_secret(Name="s3imports/demo/pgp-private-key", SecretString=f.read(), Tags=TAGS)
-    sm.create_secret(Name="s3imports/demo/pgp-passphrase", SecretString=passphrase, Tags=TAGS)
     uploads = [
         ("registered_user_data_20261127.csv.pgp", "moengage/users/"),
         ("Purchase Summary_20261127.csv.gz", "moengage/events/"),
@@ -39,7 +31,6 @@ def setup(work, passphrase):
     # Files that must not be imported: a sub-folder and a name without a date.
     s3.put_object(Bucket=BUCKET, Key="moengage/users/archive/registered_user_data_20261101.csv", Body=b"ID\nx\n")
     s3.put_object(Bucket=BUCKET, Key="moengage/users/registered_user_data_latest.csv", Body=b"ID\nx\n")
-    print("secrets stored: s3imports/demo/pgp-private-key, s3imports/demo/pgp-passphrase")
 
 
 def heading(text):
@@ -85,6 +76,6 @@ def show():
 
 if __name__ == "__main__":
     if sys.argv[1] == "setup":
-        setup(sys.argv[2], sys.argv[3])
+        setup(sys.argv[2])
     else:
         show()

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The whole import, end to end, against a local moto server: no AWS account needed.
-# Starts moto, provisions the stack, makes a PGP key pair and Secrets Manager secrets,
-# uploads an encrypted users file (with bad rows) and a gzipped events file, puts two
-# import configs, runs `s3imports tick`, shows the results, and stops moto.
+# Starts moto, provisions the stack, makes the users import's PGP key pair with
+# `s3imports keys generate` (the private key goes straight to Secrets Manager), has
+# "the customer" (GnuPG) encrypt a users file (with bad rows) to its public key, uploads
+# it and a gzipped events file, puts two import configs, runs `s3imports tick` for the
+# users, starts the events import by hand with `s3imports run`, shows the results and
+# the users' segment, and stops moto.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -26,21 +29,24 @@ export AWS_ENDPOINT_URL="$endpoint" AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-e
 step "Provisioning the stack (tables, queue, reports bucket)"
 "$bin" local provision
 
-step "Making a PGP key pair (GnuPG) and storing the private key in Secrets Manager"
+step "Making the users import's PGP key pair (s3imports keys generate)"
+# The private key and a random passphrase go to Secrets Manager, bound to demo-users;
+# the public key is what the customer encrypts to.
+"$bin" --json keys generate --name demo-users --import demo-users --passphrase >"$work/key.json"
+"$py" -c 'import json,sys; k=json.load(open(sys.argv[1])); print(k["public_key"]); print("fingerprint", k["fingerprint"], "; secret", k["secret"], file=sys.stderr); print(json.dumps(k["encryption"]), file=sys.stderr)' \
+  "$work/key.json" >"$work/public.asc"
+
+step "The customer encrypts a users file to that public key (GnuPG)"
 export GNUPGHOME="$work/gnupg"; mkdir -m 700 "$GNUPGHOME"
 trap 'gpgconf --kill gpg-agent 2>/dev/null || true; cleanup' EXIT
-passphrase="demo-passphrase-$RANDOM"
-gpg_batch() { gpg --batch --quiet --pinentry-mode loopback --passphrase "$passphrase" "$@"; }
-gpg_batch --quick-gen-key 'Acme Exports <exports@acme.example>' rsa3072 sign never 2>/dev/null
-fpr="$(gpg --batch --with-colons --list-keys exports@acme.example | awk -F: '/^fpr/ {print $10; exit}')"
-gpg_batch --quick-add-key "$fpr" rsa3072 encr never 2>/dev/null
-gpg_batch --armor --export-secret-keys exports@acme.example >"$work/private.asc"
-gpg --batch --quiet --trust-model always --recipient exports@acme.example \
+gpg --batch --quiet --import "$work/public.asc"
+fpr="$(gpg --batch --with-colons --list-keys | awk -F: '/^fpr/ {print $10; exit}')"
+gpg --batch --quiet --trust-model always --recipient "$fpr" \
   --output "$work/registered_user_data_20261127.csv.pgp" \
   --encrypt demo/data/registered_user_data_20261127.csv
 gzip -c "demo/data/Purchase Summary_20261127.csv" >"$work/Purchase Summary_20261127.csv.gz"
 
-"$py" scripts/demo.py setup "$work" "$passphrase"
+"$py" scripts/demo.py setup "$work"
 
 step "Validating and putting the two import configs"
 "$bin" config validate demo/users.json --key "moengage/users/registered_user_data_20261127.csv.pgp"
@@ -48,10 +54,20 @@ step "Validating and putting the two import configs"
 "$bin" config put demo/events.json
 
 step "Running a tick: discovery, then every queued file through the processor"
+# The users import is due (it runs once); the purchases import runs daily at 09:00.
 "$bin" tick
 
-step "Run history"
+step "Starting the purchases import now, by hand (its schedule stays as it is)"
+"$bin" run demo-purchases --process
+echo "-- and again at once: refused, one run by hand per 5 minutes"
+"$bin" run demo-purchases || echo "(exit $?)"
+
+step "Run history (which key opened each PGP file; who started a run by hand)"
 "$bin" runs demo-users
 "$bin" runs demo-purchases
+
+step "The users' segment: every imported user joined it"
+"$bin" segments show "Demo customers"
+"$bin" segments members "Demo customers" --limit 3
 
 "$py" scripts/demo.py show

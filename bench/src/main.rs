@@ -358,6 +358,11 @@ async fn e2e(rows: u64, user_rows: u64) -> anyhow::Result<()> {
             json!({"type": "events", "event_name": "Purchase"}),
         ),
         ("registered_users", json!({"type": "registered_users"})),
+        // The same users, each also joining a segment (batched member writes).
+        (
+            "registered_users_in_segment",
+            json!({"type": "registered_users"}),
+        ),
         (
             "anonymous_users",
             json!({"type": "anonymous_users", "identifier_column": "customer_id"}),
@@ -370,14 +375,21 @@ async fn e2e(rows: u64, user_rows: u64) -> anyhow::Result<()> {
     let clock = FixedClock::new(Utc::now());
     for (name, kind) in kinds {
         let folder = format!("e2e-{name}");
-        let n = if name.ends_with("users") {
+        let n = if name.contains("users") {
             user_rows
         } else {
             rows
         };
         env.put_object(&bucket, &format!("{folder}/bench_20261128.csv"), file(n))
             .await;
-        let config = events_config(&bucket, &folder, kind)?;
+        let mut config = events_config(&bucket, &folder, kind)?;
+        if name.ends_with("in_segment") {
+            config.id.push_str("-segment");
+            config.segment = Some(s3imports::segment::SegmentRef {
+                name: "bench".into(),
+                description: None,
+            });
+        }
         let pipe = env.pipeline().await;
         pipe.configs.put(&config, clock.now()).await?;
         let start = Instant::now();

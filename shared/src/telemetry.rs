@@ -47,7 +47,9 @@ pub fn init_lambda() {
 /// Quiet human logs on stderr for the CLI (`RUST_LOG` to see more).
 pub fn init_cli() {
     tracing_subscriber::registry()
-        .with(filter("warn"))
+        // rPGP warns that a passphrase-locked key it made re-serialises at another
+        // length (its own round-trip check, harmless): not the operator's concern.
+        .with(filter("warn,pgp=error"))
         .with(body_cap())
         .with(
             tracing_subscriber::fmt::layer()

@@ -12,6 +12,7 @@ use s3imports::config::ImportConfig;
 use s3imports::ledger::{FileOutcome, FileStatus};
 use s3imports::ports::{FileMessage, Ledger as _};
 use s3imports::processor::{Delivery, ProcessError, Processed};
+use s3imports::segment::Segments as _;
 use s3imports::values::Value;
 use s3imports_tests::fakes::{Crash, FakeWorld};
 
@@ -482,4 +483,41 @@ async fn a_crash_before_the_split_file_is_closed_closes_it_on_the_redelivery() {
 #[tokio::test]
 async fn a_crash_after_the_split_before_the_chunks_are_sent_sends_them_on_the_redelivery() {
     chunks_with(Crash::After("ledger.split_file", 1)).await;
+}
+
+#[tokio::test]
+async fn a_retryable_segment_recount_failure_ends_the_run_on_the_redelivery() {
+    let w = FakeWorld::new(7, 5);
+    let mut value = serde_json::to_value(config(
+        "imp",
+        users(),
+        "in",
+        serde_json::json!({"type": "once"}),
+    ))
+    .unwrap();
+    value["segment"] = serde_json::json!({"name": "VIP"});
+    w.configs
+        .put(ImportConfig::from_value(value).unwrap(), w.now());
+    w.source.put(
+        BUCKET,
+        "in/registered_user_data_20261127.csv",
+        b"customer_id,amount\nu1,1\nu2,2\n",
+    );
+    w.tick().await.unwrap().unwrap();
+    w.faults.fail_nth("segments.recount", 1);
+    let drive = w.drive(20).await;
+    // The recount failed before the email: the claim to send it was given back, and
+    // the redelivery recounted and sent it, once.
+    assert_eq!(drive.retries, 1, "{drive:?}");
+    assert_runs_complete(&w, 2);
+    let sent = w.mailer.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        sent[0].1.text.contains("Segment: VIP"),
+        "{}",
+        sent[0].1.text
+    );
+    let segment = w.segments.list().await.unwrap();
+    assert_eq!(segment[0].imports, vec!["imp".to_string()]);
+    assert!(segment[0].counted_at.is_some());
 }

@@ -364,6 +364,48 @@ fn functions_that_start_runs_hold_discoverys_writes() {
     }
 }
 
+#[test]
+fn the_processor_and_api_hold_what_users_and_segments_need() {
+    let t = template();
+    for (function, resource, needed) in [
+        // A chunked users file's older row reads the item a later row wrote.
+        (
+            "ProcessorFunction",
+            "UsersTable.Arn",
+            &["dynamodb:UpdateItem", "dynamodb:GetItem"][..],
+        ),
+        (
+            "ProcessorFunction",
+            "AnonymousUsersTable.Arn",
+            &["dynamodb:UpdateItem", "dynamodb:GetItem"][..],
+        ),
+        // Members batched beside the user updates; the recount when a run ends.
+        (
+            "ProcessorFunction",
+            "SegmentsTable.Arn",
+            &[
+                "dynamodb:BatchWriteItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:Query",
+            ][..],
+        ),
+        (
+            "PreviewFunction",
+            "SegmentsTable.Arn",
+            &["dynamodb:GetItem", "dynamodb:Query"][..],
+        ),
+    ] {
+        let actions = actions_on(&t, function, resource);
+        for a in needed {
+            assert!(
+                actions.iter().any(|x| x == a),
+                "{function} may not {a} on {resource}: {actions:?}"
+            );
+        }
+    }
+}
+
 /// The actions a function's policy allows on one of the stack's resources.
 fn actions_on(t: &Value, function: &str, resource: &str) -> Vec<String> {
     t["Resources"][function]["Properties"]["Policies"]
