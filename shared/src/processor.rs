@@ -1763,11 +1763,12 @@ pub async fn keyring(
         key: &SecretRef,
         passphrase: Option<&SecretRef>,
     ) -> Result<(String, Option<String>), ProcessError> {
+        let key = secrets.secret(key, import_id).await?;
         let passphrase = match passphrase {
             Some(r) => Some(secrets.secret(r, import_id).await?),
             None => None,
         };
-        Ok((secrets.secret(key, import_id).await?, passphrase))
+        Ok((key, passphrase))
     }
     let (key, passphrase) = read(
         secrets,
