@@ -6,6 +6,7 @@
 use tracing::{error, warn};
 
 use crate::Clock;
+use crate::metrics;
 use crate::ports::FileMessage;
 use crate::processor::{Delivery, Processed, Processor};
 
@@ -35,6 +36,15 @@ pub struct QueuedMessage {
     pub dead_letter: bool,
     /// When the invocation handling it ends (None: no limit).
     pub deadline: Option<tokio::time::Instant>,
+    /// When SQS took the message (its `SentTimestamp`), for the `QueueWait` metric.
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// SQS's `SentTimestamp` attribute (milliseconds since the epoch) as a time.
+pub fn sent_at(attribute: Option<&str>) -> Option<chrono::DateTime<chrono::Utc>> {
+    attribute
+        .and_then(|t| t.parse::<i64>().ok())
+        .and_then(chrono::DateTime::from_timestamp_millis)
 }
 
 /// What became of one message.
@@ -81,7 +91,34 @@ pub async fn handle(
         receipt: message.receipt.clone(),
         deadline: message.deadline,
     };
-    match processor.process(&msg, &delivery, clock).await {
+    let before = processor.metrics.dynamo.snapshot();
+    let started = clock.now();
+    let result = processor.process(&msg, &delivery, clock).await;
+    // What this delivery waited in the queue and cost DynamoDB in throttles and retries.
+    let dynamo = processor.metrics.dynamo.snapshot().since(before);
+    let mut values = vec![
+        (metrics::DYNAMO_THROTTLES, dynamo.throttles as f64),
+        (metrics::DYNAMO_RETRIES, dynamo.retries as f64),
+    ];
+    if let Some(sent) = message.sent_at {
+        values.push((
+            metrics::QUEUE_WAIT,
+            (started - sent).num_milliseconds().max(0) as f64,
+        ));
+    }
+    processor.metrics.emit(
+        &metrics::Event {
+            import_id: &msg.import_id,
+            properties: vec![
+                ("RunId", msg.run_id.clone()),
+                ("FileKey", msg.key.clone()),
+            ],
+            outcome: None,
+            values,
+        },
+        clock.now(),
+    );
+    match result {
         Ok(p) => RecordOutcome::File(msg, p),
         Err(e) => {
             warn!(message_id = %id, key = %msg.key, error = %e, "file will be retried");

@@ -68,6 +68,7 @@ pub struct Discovery {
     pub queue: Arc<dyn Queue>,
     pub sources: Arc<dyn ObjectSource>,
     pub mailer: Arc<dyn Mailer>,
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// What one tick did, per due import.
@@ -178,6 +179,22 @@ impl Discovery {
             return Ok(Some(ImportTick::new(id, TickOutcome::ClaimedElsewhere)));
         }
         let tick = self.start_run(&record, &run_id, None, clock).await?;
+        // How late the scheduled run started (the tick's period and its own delay).
+        self.metrics.emit(
+            &crate::metrics::Event {
+                import_id: id,
+                properties: vec![("RunId", run_id.clone())],
+                outcome: None,
+                values: vec![
+                    (
+                        crate::metrics::RUN_START_DELAY,
+                        (now - due_at).num_milliseconds().max(0) as f64 / 1000.0,
+                    ),
+                    (crate::metrics::FILES_QUEUED, tick.files.len() as f64),
+                ],
+            },
+            clock.now(),
+        );
         if config.schedule.is_one_time() {
             self.configs
                 .finish(id, ImportStatus::Completed, None, clock.now())

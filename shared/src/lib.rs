@@ -21,6 +21,7 @@ pub mod ledger;
 pub mod limits;
 pub mod mapping;
 pub mod mapping_spec;
+pub mod metrics;
 pub mod naming;
 pub mod notify;
 pub mod pgp;

@@ -173,6 +173,7 @@ pub struct Processor {
     pub queue: Arc<dyn Queue>,
     /// The segments user imports add to (recounted when a run ends).
     pub segments: Arc<dyn Segments>,
+    pub metrics: crate::metrics::Metrics,
     pub settings: ProcessorSettings,
 }
 
@@ -613,6 +614,7 @@ impl Processor {
                 reason: "the outcome was not recorded: the file is already final or another worker took it over".into(),
             });
         };
+        self.file_metrics(msg, &outcome, status, clock).await;
         self.close_run(&run, clock).await?;
         Ok(Processed::Done {
             status,
@@ -621,6 +623,46 @@ impl Processor {
             rows_failed: outcome.rows_failed,
             reason: outcome.reason,
         })
+    }
+
+    /// A finished file's metrics: by outcome, its rows, bytes and duration (first
+    /// start to outcome, continuations included, as the ledger recorded it).
+    async fn file_metrics(
+        &self,
+        msg: &FileMessage,
+        outcome: &FileOutcome,
+        status: FileStatus,
+        clock: &dyn Clock,
+    ) {
+        // Metrics never fail a file: without the record, the duration is left out.
+        let duration = match self.ledger.file(&msg.import_id, &msg.key).await {
+            Ok(f) => f.and_then(|f| f.duration_ms),
+            Err(e) => {
+                warn!(key = %msg.key, error = %e, "file duration unknown for its metric");
+                None
+            }
+        };
+        let mut values = vec![
+            (crate::metrics::FILES_PROCESSED, 1.0),
+            (crate::metrics::ROWS_IMPORTED, outcome.rows_ingested as f64),
+            (crate::metrics::ROWS_FAILED, outcome.rows_failed as f64),
+            (crate::metrics::BYTES_READ, outcome.bytes as f64),
+        ];
+        if let Some(ms) = duration {
+            values.push((crate::metrics::FILE_DURATION, ms as f64));
+        }
+        self.metrics.emit(
+            &crate::metrics::Event {
+                import_id: &msg.import_id,
+                properties: vec![
+                    ("RunId", msg.run_id.clone()),
+                    ("FileKey", msg.key.clone()),
+                ],
+                outcome: Some(status.as_str()),
+                values,
+            },
+            clock.now(),
+        );
     }
 
     /// Sends the run's email if every file is done and nobody has: after a crash

@@ -69,5 +69,6 @@ pub fn queued(record: &SqsMessage, dlq_name: &str) -> QueuedMessage {
             .and_then(|arn| arn.rsplit(':').next())
             .is_some_and(|queue| queue == dlq_name),
         deadline: None,
+        sent_at: delivery::sent_at(record.attributes.get("SentTimestamp").map(String::as_str)),
     }
 }

@@ -5,6 +5,7 @@
 //! binaries run against AWS and against a local moto server.
 
 pub mod configs;
+pub mod counters;
 pub mod item;
 pub mod keys;
 pub mod ledger;
@@ -68,20 +69,35 @@ pub struct Clients {
     pub ses: aws_sdk_sesv2::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub sts: aws_sdk_sts::Client,
+    /// What the DynamoDB client's interceptor counted (calls, retries, throttles).
+    pub dynamo_counters: crate::metrics::Counters,
 }
 
 impl Clients {
     pub fn new(sdk: &SdkConfig) -> Self {
+        let dynamo_counters = crate::metrics::Counters::default();
         Self {
             sdk: sdk.clone(),
             s3: s3_client(sdk),
-            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            dynamodb: dynamodb_client(sdk, &dynamo_counters),
+            dynamo_counters,
             sqs: aws_sdk_sqs::Client::new(sdk),
             ses: aws_sdk_sesv2::Client::new(sdk),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
             sts: aws_sdk_sts::Client::new(sdk),
         }
     }
+}
+
+/// A DynamoDB client whose calls, retries and throttles `counters` counts.
+pub fn dynamodb_client(
+    sdk: &SdkConfig,
+    counters: &crate::metrics::Counters,
+) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .interceptor(counters::CountingInterceptor(counters.clone()))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
 }
 
 /// An S3 client; see [`s3_config`].

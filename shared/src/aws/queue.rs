@@ -26,6 +26,11 @@ pub fn queued(m: &aws_sdk_sqs::types::Message) -> crate::delivery::QueuedMessage
             .unwrap_or(1),
         dead_letter: false,
         deadline: None,
+        sent_at: crate::delivery::sent_at(
+            m.attributes()
+                .and_then(|a| a.get(&A::SentTimestamp))
+                .map(String::as_str),
+        ),
     }
 }
 

@@ -14,6 +14,7 @@ use super::sink::DynamoWriter;
 use super::source::SourceAccess;
 use crate::discovery::Discovery;
 use crate::limits::Limits;
+use crate::metrics::Metrics;
 use crate::ports::StoreError;
 use crate::preview::Previewer;
 use crate::processor::{Processor, ProcessorSettings};
@@ -62,6 +63,7 @@ impl Processor {
                 clients.dynamodb.clone(),
                 &stack.segments_table,
             )),
+            metrics: Metrics::from_env().with_counters(clients.dynamo_counters.clone()),
             settings,
         }
     }
@@ -81,6 +83,7 @@ impl Discovery {
             queue: a.queue,
             sources: a.access,
             mailer: a.mailer,
+            metrics: Metrics::from_env().with_counters(clients.dynamo_counters.clone()),
         }
     }
 }

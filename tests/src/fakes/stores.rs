@@ -628,6 +628,7 @@ impl FakeQueue {
                     receive_count: e.receive_count,
                     dead_letter,
                     deadline: None,
+                    sent_at: None,
                 });
             }
         }

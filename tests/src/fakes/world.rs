@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use s3imports::delivery::{self, RecordOutcome};
 use s3imports::discovery::{Discovery, TickReport};
+use s3imports::metrics::{Captured, Metrics};
 use s3imports::ports::StoreError;
 use s3imports::processor::{Processor, ProcessorSettings};
 use s3imports::{Clock, FixedClock};
@@ -28,6 +29,8 @@ pub struct FakeWorld {
     pub mailer: Arc<FakeMailer>,
     pub queue: Arc<FakeQueue>,
     pub segments: Arc<FakeSegments>,
+    /// The EMF lines the services wrote.
+    pub emf: Arc<Captured>,
     pub discovery: Discovery,
     pub processor: Processor,
     pub max_receives: u32,
@@ -64,6 +67,8 @@ impl FakeWorld {
         let mailer = Arc::new(FakeMailer::new(faults.clone()));
         let queue = Arc::new(FakeQueue::new(faults.clone(), clock.clone(), max_receives));
         let segments = Arc::new(FakeSegments::new(faults.clone()));
+        let emf = Arc::new(Captured::default());
+        let metrics = Metrics::new("s3imports", "fake", false, emf.clone());
         let spool = tempfile::tempdir().unwrap_or_else(|e| panic!("spool: {e}"));
         let processor = Processor {
             configs: configs.clone(),
@@ -75,6 +80,7 @@ impl FakeWorld {
             mailer: mailer.clone(),
             queue: queue.clone(),
             segments: segments.clone(),
+            metrics: metrics.clone(),
             settings: ProcessorSettings {
                 worker_id: "worker-1".into(),
                 spool_dir: spool.path().to_path_buf(),
@@ -88,6 +94,7 @@ impl FakeWorld {
             queue: queue.clone(),
             sources: source.clone(),
             mailer: mailer.clone(),
+            metrics: metrics.clone(),
         };
         Self {
             clock,
@@ -101,6 +108,7 @@ impl FakeWorld {
             mailer,
             queue,
             segments,
+            emf,
             discovery,
             processor,
             max_receives,
