@@ -109,10 +109,7 @@ pub async fn handle(
     processor.metrics.emit(
         &metrics::Event {
             import_id: &msg.import_id,
-            properties: vec![
-                ("RunId", msg.run_id.clone()),
-                ("FileKey", msg.key.clone()),
-            ],
+            properties: vec![("RunId", msg.run_id.clone()), ("FileKey", msg.key.clone())],
             outcome: None,
             values,
         },

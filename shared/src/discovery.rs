@@ -60,6 +60,19 @@ pub enum RunNowError {
     Store(#[from] StoreError),
 }
 
+fn duplicate_reason(other: &str) -> String {
+    format!(
+        "duplicates active import `{other}` (same type, sub-type, bucket and folder); archive one of them"
+    )
+}
+
+/// A run that recorded no file [`STRANDED_AFTER`] after it started: its discovery
+/// stopped (a timeout, a crash) before it listed the folder, and nothing will end it.
+/// It does not hold back a run by hand.
+fn stalled(run: &RunRecord, now: chrono::DateTime<chrono::Utc>) -> bool {
+    run.files_total == 0 && run.started_at.is_some_and(|t| now - t > STRANDED_AFTER)
+}
+
 /// The parts discovery works with, built once per process.
 #[derive(Clone)]
 pub struct Discovery {
@@ -159,9 +172,7 @@ impl Discovery {
         }
         let config = &record.config;
         if let Some(other) = self.configs.take_lock(config, now).await? {
-            let reason = format!(
-                "duplicates active import `{other}` (same type, sub-type, bucket and folder); archive one of them"
-            );
+            let reason = duplicate_reason(&other);
             self.configs
                 .finish(id, ImportStatus::Invalid, Some(&reason), now)
                 .await?;
@@ -222,10 +233,25 @@ impl Discovery {
         if let Some(run_id) = &record.last_run_id
             && let Some(run) = self.ledger.run(id, run_id).await?
             && run.status == RunStatus::Processing
+            && !stalled(&run, now)
         {
             return Err(RunNowError::InFlight {
                 id: id.to_string(),
                 run: Box::new(run),
+            });
+        }
+        // The same guard as a scheduled run: a duplicate of another active import
+        // never runs, by hand or not.
+        if record.status == ImportStatus::Active
+            && let Some(other) = self.configs.take_lock(&record.config, now).await?
+        {
+            let reason = duplicate_reason(&other);
+            self.configs
+                .finish(id, ImportStatus::Invalid, Some(&reason), now)
+                .await?;
+            return Err(RunNowError::NotActive {
+                id: id.to_string(),
+                status: ImportStatus::Invalid.as_str(),
             });
         }
         let run_id = new_run_id(now);

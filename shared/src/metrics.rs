@@ -266,7 +266,11 @@ mod tests {
             import_id: "crm-users",
             properties: vec![("RunId", "r1".into())],
             outcome: Some("succeeded"),
-            values: vec![(FILES_PROCESSED, 1.0), (ROWS_IMPORTED, 42.0), (FILE_DURATION, 1.5)],
+            values: vec![
+                (FILES_PROCESSED, 1.0),
+                (ROWS_IMPORTED, 42.0),
+                (FILE_DURATION, 1.5),
+            ],
         }
     }
 
@@ -277,12 +281,24 @@ mod tests {
         let v: Value = serde_json::from_str(&m.line(&event(), at)).unwrap();
         let d = &v["_aws"]["CloudWatchMetrics"];
         assert_eq!(d[0]["Dimensions"], json!([["Stack", "Outcome"]]));
-        assert_eq!(d[0]["Metrics"], json!([{"Name": "FilesProcessed", "Unit": "Count"}]));
+        assert_eq!(
+            d[0]["Metrics"],
+            json!([{"Name": "FilesProcessed", "Unit": "Count"}])
+        );
         assert_eq!(d[1]["Dimensions"], json!([["Stack"]]));
-        assert_eq!(d[1]["Metrics"][1], json!({"Name": "FileDuration", "Unit": "Milliseconds"}));
+        assert_eq!(
+            d[1]["Metrics"][1],
+            json!({"Name": "FileDuration", "Unit": "Milliseconds"})
+        );
         assert_eq!(v["_aws"]["Timestamp"], at.timestamp_millis());
-        assert_eq!((v["Stack"].clone(), v["Outcome"].clone()), (json!("prod"), json!("succeeded")));
-        assert_eq!((v["RowsImported"].clone(), v["FileDuration"].clone()), (json!(42), json!(1.5)));
+        assert_eq!(
+            (v["Stack"].clone(), v["Outcome"].clone()),
+            (json!("prod"), json!("succeeded"))
+        );
+        assert_eq!(
+            (v["RowsImported"].clone(), v["FileDuration"].clone()),
+            (json!(42), json!(1.5))
+        );
         assert_eq!(v["RunId"], "r1");
         let per_import = Metrics::new("ns", "prod", true, Arc::new(Discard));
         let v: Value = serde_json::from_str(&per_import.line(&event(), at)).unwrap();

@@ -274,14 +274,14 @@ impl PgpKeyring {
 
     /// Adds a previous key, kept through a rotation: files encrypted to it still
     /// decrypt, and say so.
-    pub fn with_previous(
-        mut self,
+    pub fn add_previous(
+        &mut self,
         private_key_armored: &str,
         passphrase: Option<&str>,
-    ) -> Result<Self, PgpError> {
+    ) -> Result<(), PgpError> {
         self.keys
             .push(Key::new(private_key_armored, passphrase, "previous")?);
-        Ok(self)
+        Ok(())
     }
 
     /// Ids of every private key and its subkeys (16 hex digits, upper case).
@@ -516,13 +516,21 @@ pub fn decrypt_to<R: Read + Send, W: Write>(
         Ok(decrypted) => decrypted,
         Err(e) => return Err(decrypt_failure(e, &failure, keys, recipients, ours)),
     };
-    // The ring tries the keys in order and stops at the first that opens a session key.
-    let key = found
-        .secret_keys
+    // The first of our keys (current first) the file names; rPGP's ring result only
+    // says what the last session-key packet matched, so it decides only for hidden
+    // recipients.
+    let key = keys
+        .keys
         .iter()
-        .position(|r| *r == InnerRingResult::Ok)
-        .and_then(|i| keys.keys.get(i))
-        .map_or_else(|| "unknown key".to_string(), Key::describe);
+        .find(|k| k.ids().any(|id| recipients.contains(&id)))
+        .or_else(|| {
+            found
+                .secret_keys
+                .iter()
+                .position(|r| *r == InnerRingResult::Ok)
+                .and_then(|i| keys.keys.get(i))
+        })
+        .map_or_else(|| "a key of the import".to_string(), Key::describe);
 
     let compressed = is_compressed(&message);
     for _ in 0..MAX_COMPRESSION_NESTING {

@@ -654,10 +654,7 @@ impl Processor {
         self.metrics.emit(
             &crate::metrics::Event {
                 import_id: &msg.import_id,
-                properties: vec![
-                    ("RunId", msg.run_id.clone()),
-                    ("FileKey", msg.key.clone()),
-                ],
+                properties: vec![("RunId", msg.run_id.clone()), ("FileKey", msg.key.clone())],
                 outcome: Some(status.as_str()),
                 values,
             },
@@ -720,10 +717,19 @@ impl Processor {
                 warn!(import_id = %run.import_id, run_id = %run.run_id, error = %e, "run email not sent")
             }
         }
-        self.ledger
-            .mark_notified(&run.import_id, &run.run_id)
-            .await?;
-        Ok(())
+        // The email is out: a transient failure to record that would send it again
+        // once the claim runs out, so it is retried here first.
+        let mut tries = 0;
+        loop {
+            match self.ledger.mark_notified(&run.import_id, &run.run_id).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.class() == ErrorClass::Retryable && tries < MARK_NOTIFIED_TRIES => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50 << tries)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Recounts the import's segment and sends the run's email (unless the import
@@ -742,7 +748,15 @@ impl Processor {
         };
         let segment: Option<Segment> = match &record.config.segment {
             Some(s) if run.rows_ingested > 0 => {
-                Some(self.segments.recount(&s.name, import_id, now).await?)
+                match self.segments.recount(&s.name, import_id, now).await {
+                    Ok(segment) => Some(segment),
+                    Err(e) if e.class() == ErrorClass::Retryable => return Err(e.into()),
+                    // The run's email goes out all the same, without the segment's line.
+                    Err(e) => {
+                        warn!(import_id, segment = %s.name, error = %e, "segment not recounted");
+                        None
+                    }
+                }
             }
             _ => None,
         };
@@ -1301,7 +1315,9 @@ impl Processor {
             // The same unwrapping as the import itself: PGP is decrypted and verified
             // before a byte is read, so only authenticated plaintext is staged.
             let Unwrapped {
-                plaintext, plain, ..
+                plaintext,
+                plain,
+                decrypted_with,
             } = unwrap_file(&key, keyring.as_deref(), &spool, &limits, input)?;
             if plain {
                 let split = crate::reader::split_points(
@@ -1341,6 +1357,7 @@ impl Processor {
                 .filter(|s| !tee.overflow && s.end > chunk_bytes)
                 .map(|mut s| {
                     s.staged = true;
+                    s.decrypted_with = decrypted_with;
                     (s, Some(staged))
                 }))
         })
@@ -1496,6 +1513,7 @@ impl Processor {
     ) -> Result<(), ProcessError> {
         let mut outcome = FileOutcome {
             bytes: msg.size,
+            decrypted_with: file.split.as_ref().and_then(|s| s.decrypted_with.clone()),
             ..FileOutcome::default()
         };
         let mut reports = Vec::new();
@@ -1821,17 +1839,32 @@ pub async fn keyring(
     .await?;
     let mut ring = PgpKeyring::new(&key, passphrase.as_deref(), signer_public_key.as_deref())?;
     for previous in previous_keys {
-        let (key, passphrase) = read(
+        // A previous key that is gone (deleted after the rotation, its tag changed)
+        // fails only the files encrypted to it, whose reason names the keys they are
+        // for; a transient failure is retried like any other.
+        let added = match read(
             secrets,
             &config.id,
             &previous.private_key_ref,
             previous.passphrase_ref.as_ref(),
         )
-        .await?;
-        ring = ring.with_previous(&key, passphrase.as_deref())?;
+        .await
+        {
+            Ok((key, passphrase)) => ring
+                .add_previous(&key, passphrase.as_deref())
+                .map_err(|e| e.to_string()),
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = added {
+            warn!(import_id = %config.id, key = %previous.private_key_ref, error = %e, "a previous key is left out");
+        }
     }
     Ok(Some(ring))
 }
+
+/// Further tries at recording that a run's email went out (see [`Processor::close_run`]).
+const MARK_NOTIFIED_TRIES: u32 = 4;
 
 /// A file's reason when some of its rows failed.
 fn failed_rows_reason(outcome: &FileOutcome) -> String {

@@ -25,6 +25,8 @@ pub struct Encrypt<'a> {
     pub compress: Option<&'a str>,
     /// Sign with this key (an email of a key in the same home).
     pub sign_with: Option<&'a str>,
+    /// A second recipient (the file then has two session-key packets).
+    pub also_to: Option<&'a str>,
 }
 
 impl Default for Gpg {
@@ -141,6 +143,9 @@ impl Gpg {
     pub fn encrypt(&self, plaintext: &[u8], recipient: &str, opts: &Encrypt<'_>) -> Vec<u8> {
         let mut c = self.gpg();
         c.args(["--recipient", recipient]);
+        if let Some(other) = opts.also_to {
+            c.args(["--recipient", other]);
+        }
         if opts.armor {
             c.arg("--armor");
         }

@@ -134,16 +134,24 @@ async fn generated_keys_import_gnupg_files_and_a_rotation_says_which_key_opened_
     assert_eq!(new_fpr, new["fingerprint"].as_str().unwrap());
     customer.key("stray@acme.example", KeyType::Curve25519);
     let files = [
-        ("u1,30\n", old_fpr.as_str(), "20261101"),
-        ("u2,41\n", new_fpr.as_str(), "20261102"),
-        ("u3,52\n", "stray@acme.example", "20261103"),
+        ("u1,30\n", old_fpr.as_str(), None, "20261101"),
+        ("u2,41\n", new_fpr.as_str(), None, "20261102"),
+        ("u3,52\n", "stray@acme.example", None, "20261103"),
+        // To both keys (a sender mid-rotation): the current key is the one named.
+        (
+            "u4,63\n",
+            old_fpr.as_str(),
+            Some(new_fpr.as_str()),
+            "20261104",
+        ),
     ];
-    for (rows, to, day) in files {
+    for (rows, to, also_to, day) in files {
         let sealed = customer.encrypt(
             format!("ID,Age\n{rows}").as_bytes(),
             to,
             &Encrypt {
                 armor: day == "20261102",
+                also_to,
                 ..Encrypt::default()
             },
         );
@@ -202,6 +210,10 @@ async fn generated_keys_import_gnupg_files_and_a_rotation_says_which_key_opened_
         file("20261102")["decrypted_with"],
         format!("current key {new_id}")
     );
+    assert_eq!(
+        file("20261104")["decrypted_with"],
+        format!("current key {new_id}")
+    );
     let stray = file("20261103");
     assert_eq!(stray["status"], "failed");
     let reason = stray["reason"].as_str().unwrap();
@@ -247,5 +259,10 @@ async fn generated_keys_import_gnupg_files_and_a_rotation_says_which_key_opened_
         .send()
         .await
         .unwrap();
-    assert_eq!(items.count(), 2);
+    assert_eq!(items.count(), 3);
+    let text = format!("{:?}", items.items());
+    assert!(
+        !text.contains("PGP") && !text.contains(passphrase),
+        "{text}"
+    );
 }

@@ -337,7 +337,13 @@ fn functions_that_start_runs_hold_discoverys_writes() {
         for (resource, needed) in [
             (
                 "ConfigsTable.Arn",
-                &["dynamodb:GetItem", "dynamodb:UpdateItem"][..],
+                // The run's claim, and the duplicate lock (a put; a delete when it ends).
+                &[
+                    "dynamodb:GetItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:DeleteItem",
+                ][..],
             ),
             (
                 "LedgerTable.Arn",

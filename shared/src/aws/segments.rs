@@ -34,12 +34,29 @@ struct MembersCursor {
     after: String,
 }
 
+/// DynamoDB's limit on a sort key.
+const MAX_SORT_KEY_BYTES: usize = 1024;
+
+/// A member's sort key: the kind's prefix and the id; an id too long for a sort key
+/// (a user table's key may be 2,048 bytes) by its SHA-256 instead. The id itself is
+/// always on the item.
+pub fn member_key(kind: MemberKind, id: &str) -> String {
+    let key = format!("{}{id}", kind.prefix());
+    if key.len() <= MAX_SORT_KEY_BYTES {
+        return key;
+    }
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}~sha256:{hex}", kind.prefix())
+}
+
 /// A member's item, as the users sink writes it (a put: idempotent).
 pub fn member_item(m: &Membership, id: &str, first_added: Option<&str>) -> Item {
     let at = to_key(m.at);
     Item::from([
         (PK.to_string(), item::s(&m.segment)),
-        (SK.to_string(), item::s(format!("{}{id}", m.kind.prefix()))),
+        (SK.to_string(), item::s(member_key(m.kind, id))),
         ("id".to_string(), item::s(id)),
         ("kind".to_string(), item::s(m.kind.as_str())),
         (
@@ -78,13 +95,27 @@ fn member_from_item(i: &Item) -> Option<Member> {
     let (kind, id) = MemberKind::of_key(get_s(i, SK)?)?;
     let time = |k: &str| get_s(i, k).and_then(from_key);
     Some(Member {
-        id: id.to_string(),
+        id: get_s(i, "id").unwrap_or(id).to_string(),
         kind,
         first_added: time("first_added"),
         last_added: time("last_added"),
         import_id: get_s(i, "import_id").unwrap_or_default().to_string(),
         run_id: get_s(i, "run_id").unwrap_or_default().to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_key_always_fits_a_sort_key() {
+        assert_eq!(member_key(MemberKind::Registered, "u1"), "u#u1");
+        let long = "x".repeat(2000);
+        let key = member_key(MemberKind::Anonymous, &long);
+        assert!(key.len() <= MAX_SORT_KEY_BYTES && key.starts_with("a#~sha256:"));
+        assert_eq!(key, member_key(MemberKind::Anonymous, &long));
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -272,7 +303,7 @@ impl Segments for SegmentStore {
         let next_cursor = match (&start, members.last()) {
             (Some(_), Some(last)) => Some(encode_cursor(&MembersCursor {
                 segment: name.to_string(),
-                after: format!("{}{}", last.kind.prefix(), last.id),
+                after: member_key(last.kind, &last.id),
             })),
             _ => None,
         };

@@ -166,6 +166,10 @@ pub struct Split {
     /// from the object itself.
     #[serde(default)]
     pub staged: bool,
+    /// Which of the import's PGP keys decrypted the file (the split pass read it);
+    /// the file's outcome records it when its last chunk ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decrypted_with: Option<String>,
 }
 
 impl Split {
@@ -224,6 +228,7 @@ pub fn split_points<R: Read>(
         starts,
         end,
         staged: false,
+        decrypted_with: None,
     }))
 }
 
