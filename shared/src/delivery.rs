@@ -3,7 +3,7 @@
 //! itself. Both hand it to [`handle`], so retries, visibility and dead letters behave
 //! the same everywhere.
 
-use tracing::{error, warn};
+use tracing::{Instrument as _, error, warn};
 
 use crate::Clock;
 use crate::metrics;
@@ -77,7 +77,13 @@ pub async fn handle(
         return RecordOutcome::Dropped;
     };
     if message.dead_letter {
-        return match processor.dead_letter(&msg, clock).await {
+        let span = tracing::info_span!(
+            "dead_letter",
+            import_id = %msg.import_id,
+            run_id = %msg.run_id,
+            key = %msg.key
+        );
+        return match processor.dead_letter(&msg, clock).instrument(span).await {
             Ok(p) => RecordOutcome::DeadLetter(msg, p),
             Err(e) => {
                 warn!(message_id = %id, key = %msg.key, error = %e, "dead letter not recorded; will retry");
@@ -93,7 +99,18 @@ pub async fn handle(
     };
     let before = processor.metrics.dynamo.snapshot();
     let started = clock.now();
-    let result = processor.process(&msg, &delivery, clock).await;
+    // Every line logged about the file carries its import, run and key.
+    let span = tracing::info_span!(
+        "file",
+        import_id = %msg.import_id,
+        run_id = %msg.run_id,
+        key = %msg.key,
+        chunk = ?msg.chunk
+    );
+    let result = processor
+        .process(&msg, &delivery, clock)
+        .instrument(span)
+        .await;
     // What this delivery waited in the queue and cost DynamoDB in throttles and retries.
     let dynamo = processor.metrics.dynamo.snapshot().since(before);
     let mut values = vec![

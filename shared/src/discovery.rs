@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use serde::Serialize;
-use tracing::{info, warn};
+use tracing::{Instrument as _, info, warn};
 
 use crate::Clock;
 use crate::config::{ConfigRecord, ImportStatus};
@@ -141,7 +141,8 @@ impl Discovery {
         let now = clock.now();
         let mut report = TickReport::default();
         for id in self.configs.due(now).await? {
-            match self.run_import(&id, clock).await {
+            let span = tracing::info_span!("import", import_id = %id);
+            match self.run_import(&id, clock).instrument(span).await {
                 Ok(Some(t)) => report.imports.push(t),
                 Ok(None) => {}
                 Err(e) => {

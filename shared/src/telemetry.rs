@@ -29,19 +29,46 @@ pub fn body_cap() -> Targets {
     )
 }
 
-/// JSON logs for CloudWatch (level from `RUST_LOG`, default `info`).
+/// The Lambda's log settings: Lambda's advanced logging controls
+/// (`AWS_LAMBDA_LOG_LEVEL`, then `RUST_LOG`, default `info`; JSON unless
+/// `AWS_LAMBDA_LOG_FORMAT` says `Text`).
+pub fn lambda_log_settings(get: impl Fn(&str) -> Option<String>) -> (String, bool) {
+    let level = get("AWS_LAMBDA_LOG_LEVEL")
+        .map(|l| l.to_ascii_lowercase())
+        .or_else(|| get("RUST_LOG"))
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| "info".into());
+    let json = !get("AWS_LAMBDA_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("text"));
+    (level, json)
+}
+
+/// Logs for CloudWatch. Each line carries the spans it is in, so the Lambda's request
+/// id (lambda_runtime's invocation span) and the import, run and file (the services'
+/// spans) are on every line about a file.
 pub fn init_lambda() {
-    tracing_subscriber::registry()
-        .with(filter("info"))
-        .with(body_cap())
-        .with(
-            tracing_subscriber::fmt::layer()
-                .json()
-                .with_current_span(false)
-                .without_time()
-                .with_target(false),
-        )
-        .init();
+    let (level, json) = lambda_log_settings(|k| std::env::var(k).ok());
+    let filter = EnvFilter::new(level);
+    let registry = tracing_subscriber::registry().with(filter).with(body_cap());
+    if json {
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(false)
+                    .with_span_list(true)
+                    .without_time()
+                    .with_target(false),
+            )
+            .init();
+    } else {
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .without_time()
+                    .with_target(false),
+            )
+            .init();
+    }
 }
 
 /// Quiet human logs on stderr for the CLI (`RUST_LOG` to see more).
@@ -57,4 +84,36 @@ pub fn init_cli() {
                 .with_target(false),
         )
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lambdas_logging_controls_come_first() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(lambda_log_settings(env(&[])), ("info".into(), true));
+        assert_eq!(
+            lambda_log_settings(env(&[
+                ("AWS_LAMBDA_LOG_LEVEL", "DEBUG"),
+                ("RUST_LOG", "warn")
+            ])),
+            ("debug".into(), true)
+        );
+        assert_eq!(
+            lambda_log_settings(env(&[
+                ("RUST_LOG", "warn"),
+                ("AWS_LAMBDA_LOG_FORMAT", "Text")
+            ])),
+            ("warn".into(), false)
+        );
+    }
 }

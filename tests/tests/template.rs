@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
+use s3imports::ledger::FileStatus;
 use s3imports::stack::Stack;
 use serde_norway::Value;
 
@@ -981,6 +982,275 @@ fn customers_can_trust_the_function_roles_by_arn() {
         assert!(
             t["Resources"][function]["Properties"]["Role"].is_null(),
             "{function} sets its own Role: SAM makes no {role}"
+        );
+    }
+}
+
+/// Log retention values CloudWatch Logs accepts (`PutRetentionPolicy`); any other
+/// fails the deploy.
+const RETENTION_DAYS: &[u64] = &[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// A parameter's `AllowedValues` as numbers.
+fn allowed_numbers(t: &Value, parameter: &str) -> Vec<u64> {
+    t["Parameters"][parameter]["AllowedValues"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+        .collect()
+}
+
+#[test]
+fn every_function_logs_json_to_its_own_group_with_a_valid_retention() {
+    let t = template();
+    let globals = &t["Globals"]["Function"];
+    // Lambda refuses an application or system log level unless the format is JSON.
+    assert_eq!(globals["LoggingConfig"]["LogFormat"].as_str(), Some("JSON"));
+    assert_eq!(
+        ref_target(&globals["LoggingConfig"]["ApplicationLogLevel"]),
+        Some("LogLevel")
+    );
+    assert_eq!(ref_target(&globals["Tracing"]), Some("TracingMode"));
+    let modes: Vec<&str> = t["Parameters"]["TracingMode"]["AllowedValues"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        modes,
+        ["Active", "PassThrough"],
+        "Lambda's two tracing modes"
+    );
+    let retention = allowed_numbers(&t, "LogRetentionDays");
+    assert!(!retention.is_empty());
+    for days in &retention {
+        assert!(
+            RETENTION_DAYS.contains(days),
+            "{days} is no retention CloudWatch Logs accepts"
+        );
+    }
+    for (id, f) in resources_of_type(&t, "AWS::Serverless::Function") {
+        let group = ref_target(&f["Properties"]["LoggingConfig"]["LogGroup"])
+            .unwrap_or_else(|| panic!("{id} names no log group"));
+        let g = &t["Resources"][group];
+        assert_eq!(g["Type"].as_str(), Some("AWS::Logs::LogGroup"), "{id}");
+        assert_eq!(
+            ref_target(&g["Properties"]["RetentionInDays"]),
+            Some("LogRetentionDays"),
+            "{group}"
+        );
+    }
+    let env = &globals["Environment"]["Variables"];
+    for name in [
+        s3imports::metrics::ENV_NAMESPACE,
+        s3imports::metrics::ENV_PER_IMPORT,
+        s3imports::metrics::ENV_STACK_NAME,
+    ] {
+        assert!(
+            !env[name].is_null(),
+            "Globals.Function.Environment lacks {name}"
+        );
+    }
+}
+
+/// The metric names of our namespace an alarm or widget may use: what the code emits.
+fn emitted(name: &str) -> bool {
+    s3imports::metrics::METRICS.iter().any(|(n, _)| *n == name)
+}
+
+#[test]
+fn alarms_are_valid_as_cloudwatch_checks_them_and_reach_the_alarm_topic() {
+    let t = template();
+    let alarms = resources_of_type(&t, "AWS::CloudWatch::Alarm");
+    let id_ok = |id: &str| {
+        id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+            && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let period_ok = |p: &Value| match ref_target(p) {
+        Some(param) => {
+            let allowed = allowed_numbers(&t, param);
+            !allowed.is_empty() && allowed.iter().all(|s| s % 60 == 0)
+        }
+        None => p
+            .as_u64()
+            .is_some_and(|s| s % 60 == 0 || [10, 30].contains(&s)),
+    };
+    for (id, a) in &alarms {
+        let p = &a["Properties"];
+        assert_eq!(
+            p["AlarmActions"]
+                .as_sequence()
+                .map(|s| s.iter().filter_map(ref_target).collect::<Vec<_>>()),
+            Some(vec!["AlarmTopic"]),
+            "{id} does not notify the alarm topic"
+        );
+        for k in ["EvaluationPeriods", "Threshold", "ComparisonOperator"] {
+            assert!(!p[k].is_null(), "{id} lacks {k}");
+        }
+        match p["Metrics"].as_sequence() {
+            Some(metrics) => {
+                // CloudWatch refuses a metric-math alarm that also names a metric.
+                for k in [
+                    "MetricName",
+                    "Namespace",
+                    "Statistic",
+                    "Period",
+                    "Dimensions",
+                ] {
+                    assert!(p[k].is_null(), "{id}: {k} beside Metrics");
+                }
+                let returned = metrics
+                    .iter()
+                    .filter(|m| m["ReturnData"].as_bool() == Some(true))
+                    .count();
+                assert_eq!(returned, 1, "{id}: exactly one entry returns data");
+                for m in metrics {
+                    let mid = m["Id"].as_str().unwrap_or_default();
+                    assert!(
+                        id_ok(mid),
+                        "{id}: `{mid}` is no metric id CloudWatch accepts"
+                    );
+                    let stat = &m["MetricStat"];
+                    assert!(
+                        stat.is_null() != m["Expression"].is_null(),
+                        "{id}/{mid}: a MetricStat or an Expression"
+                    );
+                    if !stat.is_null() {
+                        assert!(period_ok(&stat["Period"]), "{id}/{mid}: period");
+                        let name = stat["Metric"]["MetricName"].as_str().unwrap_or_default();
+                        if ref_target(&stat["Metric"]["Namespace"]) == Some("MetricsNamespace") {
+                            assert!(emitted(name), "{id}: the code emits no {name}");
+                        }
+                    }
+                    if let Some(e) = m["Expression"].as_str() {
+                        // The expression reads the alarm's other entries.
+                        for other in metrics.iter().filter_map(|o| o["Id"].as_str()) {
+                            assert!(
+                                other == mid || e.contains(other),
+                                "{id}: `{other}` is not in `{e}`"
+                            );
+                        }
+                    }
+                }
+            }
+            None => {
+                for k in ["MetricName", "Namespace", "Period"] {
+                    assert!(!p[k].is_null(), "{id} lacks {k}");
+                }
+                assert!(
+                    !p["Statistic"].is_null() || !p["ExtendedStatistic"].is_null(),
+                    "{id} lacks a statistic"
+                );
+                assert!(period_ok(&p["Period"]), "{id}: period");
+            }
+        }
+    }
+    // The alarms an operator sets thresholds for: each threshold is a parameter.
+    for (alarm, parameter) in [
+        ("ProcessorErrorsAlarm", "ProcessorErrorsThreshold"),
+        ("QueueAgeAlarm", "OldestMessageAgeSeconds"),
+        ("FileFailureRateAlarm", "FailedFilesPercent"),
+    ] {
+        assert_eq!(
+            ref_target(&t["Resources"][alarm]["Properties"]["Threshold"]),
+            Some(parameter),
+            "{alarm}"
+        );
+    }
+    // The failure rate covers every outcome the processor records.
+    let body = format!("{:?}", t["Resources"]["FileFailureRateAlarm"]);
+    for outcome in [
+        FileStatus::Succeeded,
+        FileStatus::PartiallySucceeded,
+        FileStatus::Failed,
+    ] {
+        assert!(
+            body.contains(outcome.as_str()),
+            "FileFailureRateAlarm misses {outcome:?}"
+        );
+    }
+}
+
+#[test]
+fn the_dashboard_shows_what_the_code_emits_and_every_function_and_queue() {
+    let t = template();
+    let props = &t["Resources"]["Dashboard"]["Properties"];
+    let Value::Tagged(sub) = &props["DashboardBody"] else {
+        panic!("DashboardBody is not a !Sub");
+    };
+    let text = sub.value.as_str().unwrap_or_default();
+    // What `!Sub` would substitute: each `${X}` a plain word, so the JSON parses as
+    // CloudFormation will hand it over.
+    let mut body = String::new();
+    let mut rest = text;
+    let mut substituted = Vec::new();
+    while let Some(start) = rest.find("${") {
+        body.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find('}')
+            .map(|e| start + e)
+            .unwrap_or(rest.len());
+        let name = &rest[start + 2..end];
+        substituted.push(name.to_string());
+        body.push_str(&format!("SUB_{}", name.replace([':', '.'], "_")));
+        rest = &rest[(end + 1).min(rest.len())..];
+    }
+    body.push_str(rest);
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("DashboardBody is not JSON: {e}"));
+    let widgets = dashboard["widgets"].as_array().expect("widgets");
+    for w in widgets {
+        let p = &w["properties"];
+        assert!(
+            p["region"].is_string(),
+            "a metric widget needs its region: {w}"
+        );
+        for row in p["metrics"].as_array().into_iter().flatten() {
+            let row = row.as_array().expect("a metric row");
+            if row.first().and_then(|v| v.as_str()) == Some("SUB_MetricsNamespace") {
+                let name = row[1].as_str().unwrap_or_default();
+                assert!(
+                    emitted(name),
+                    "the dashboard shows {name}, which the code never emits"
+                );
+            }
+        }
+    }
+    for needed in [
+        "FilesQueue.QueueName",
+        "FilesDeadLetterQueue.QueueName",
+        "DiscoveryFunction",
+        "ProcessorFunction",
+        "PreviewFunction",
+        "MetricsNamespace",
+    ] {
+        assert!(
+            substituted.iter().any(|s| s == needed),
+            "the dashboard does not show {needed}"
+        );
+    }
+    for metric in [
+        s3imports::metrics::FILES_PROCESSED,
+        s3imports::metrics::ROWS_IMPORTED,
+        s3imports::metrics::ROWS_FAILED,
+        s3imports::metrics::FILE_DURATION,
+        s3imports::metrics::DYNAMO_THROTTLES,
+        s3imports::metrics::RUN_START_DELAY,
+        "ApproximateAgeOfOldestMessage",
+        "Errors",
+        "Throttles",
+        "Duration",
+    ] {
+        assert!(
+            body.contains(&format!("\"{metric}\"")),
+            "the dashboard has no {metric}"
         );
     }
 }
