@@ -861,3 +861,118 @@ pub async fn segments_set_status(
     });
     Ok(ExitCode::SUCCESS)
 }
+
+/// One import's line in `s3imports status`.
+#[derive(serde::Serialize)]
+struct ImportStatusLine {
+    id: String,
+    name: String,
+    status: &'static str,
+    next_run_at: Option<DateTime<Utc>>,
+    last_run_id: Option<String>,
+    last_run_status: Option<&'static str>,
+    last_run_at: Option<DateTime<Utc>>,
+    rows_today: u64,
+    rows_failed_today: u64,
+}
+
+/// `s3imports status`: every import with its status, last and next run, and the rows
+/// its runs started today (UTC) brought in.
+pub async fn status(out: &Output, stack: &Stack) -> anyhow::Result<ExitCode> {
+    let clients = clients().await;
+    let store = ConfigStore::new(clients.dynamodb.clone(), &stack.configs_table);
+    let ledger = LedgerStore::new(clients.dynamodb.clone(), &stack.ledger_table);
+    let today = Utc::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or_else(Utc::now);
+    let mut lines = Vec::new();
+    for r in store.all().await? {
+        let (mut rows, mut failed, mut last) = (0, 0, None);
+        let mut cursor: Option<RunsCursor> = None;
+        // Newest first: stop at the first run that started before today.
+        'pages: loop {
+            let page = ledger
+                .runs_page(&r.config.id, cursor.as_ref(), RUNS_LIMIT.max, 0)
+                .await?;
+            for e in &page.runs {
+                if last.is_none() {
+                    last = Some(e.run.clone());
+                }
+                if e.run.started_at.is_none_or(|t| t < today) {
+                    break 'pages;
+                }
+                rows += e.run.rows_ingested;
+                failed += e.run.rows_failed;
+            }
+            match page.next_cursor.as_deref().map(RunsCursor::decode) {
+                Some(Ok(c)) => cursor = Some(c),
+                _ => break,
+            }
+        }
+        lines.push(ImportStatusLine {
+            id: r.config.id.clone(),
+            name: r.config.name.clone(),
+            status: r.status.as_str(),
+            next_run_at: r.next_run_at,
+            last_run_id: last.as_ref().map(|l| l.run_id.clone()),
+            last_run_status: last.as_ref().map(|l| l.status.label()),
+            last_run_at: last.as_ref().and_then(|l| l.started_at),
+            rows_today: rows,
+            rows_failed_today: failed,
+        });
+    }
+    out.emit(json!({"imports": lines}), || {
+        let time = |t: Option<DateTime<Utc>>| {
+            t.map_or_else(
+                || "-".to_string(),
+                |t| t.format("%Y-%m-%d %H:%M").to_string(),
+            )
+        };
+        let mut table = vec![[
+            "IMPORT".to_string(),
+            "STATUS".into(),
+            "LAST RUN".into(),
+            "RESULT".into(),
+            "NEXT RUN".into(),
+            "ROWS TODAY".into(),
+            "FAILED TODAY".into(),
+        ]];
+        for l in &lines {
+            table.push([
+                l.id.clone(),
+                l.status.to_string(),
+                time(l.last_run_at),
+                l.last_run_status.unwrap_or("-").to_string(),
+                time(l.next_run_at),
+                l.rows_today.to_string(),
+                l.rows_failed_today.to_string(),
+            ]);
+        }
+        let widths: Vec<usize> = (0..7)
+            .map(|i| {
+                table
+                    .iter()
+                    .map(|r| r[i].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut t = String::new();
+        for row in &table {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            t.push_str(cells.join("  ").trim_end());
+            t.push('\n');
+        }
+        if lines.is_empty() {
+            t = "no imports yet: s3imports config put FILE\n".into();
+        }
+        t
+    });
+    Ok(ExitCode::SUCCESS)
+}

@@ -61,6 +61,8 @@ enum Command {
         #[arg(long, short)]
         output: Option<String>,
     },
+    /// Every import with its status, last run, next run and today's rows (UTC).
+    Status,
     /// Start a run of one import now, by hand (discovery for that import only; the
     /// schedule's next run does not move). Refused (exit 2) while its last run is in
     /// flight or within 5 minutes of its last run by hand.
@@ -231,6 +233,7 @@ async fn main() -> ExitCode {
             )
             .await
         }
+        Command::Status => commands::status(&out, &stack).await,
         Command::Run { id, process } => commands::run_now(&out, &stack, &id, process).await,
         Command::Tick { now } => commands::tick(&out, &stack, now.as_deref()).await,
         Command::Segments(SegmentsCommand::List) => commands::segments_list(&out, &stack).await,

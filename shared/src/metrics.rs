@@ -175,14 +175,21 @@ impl Metrics {
         self
     }
 
-    /// The template's settings, writing to standard output.
+    /// The template's settings, writing to standard output in a Lambda (where
+    /// CloudWatch Logs reads it) and nowhere elsewhere (the CLI's output is the
+    /// operator's).
     pub fn from_env() -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let out: Arc<dyn MetricsOut> = if var("AWS_LAMBDA_FUNCTION_NAME").is_some() {
+            Arc::new(Stdout)
+        } else {
+            Arc::new(Discard)
+        };
         Self::new(
             var(ENV_NAMESPACE).unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
             var(ENV_STACK_NAME).unwrap_or_else(|| "s3imports".into()),
             var(ENV_PER_IMPORT).is_some_and(|v| v == "true"),
-            Arc::new(Stdout),
+            out,
         )
     }
 

@@ -47,6 +47,15 @@ pub fn lambda_log_settings(get: impl Fn(&str) -> Option<String>) -> (String, boo
 /// spans) are on every line about a file.
 pub fn init_lambda() {
     let (level, json) = lambda_log_settings(|k| std::env::var(k).ok());
+    init_lambda_with(&level, json, std::io::stdout);
+}
+
+/// [`init_lambda`] at `level`, JSON or text, writing to `writer` (tests read the
+/// lines back).
+pub fn init_lambda_with<W>(level: &str, json: bool, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = EnvFilter::new(level);
     let registry = tracing_subscriber::registry().with(filter).with(body_cap());
     if json {
@@ -57,7 +66,8 @@ pub fn init_lambda() {
                     .with_current_span(false)
                     .with_span_list(true)
                     .without_time()
-                    .with_target(false),
+                    .with_target(false)
+                    .with_writer(writer),
             )
             .init();
     } else {
@@ -65,7 +75,8 @@ pub fn init_lambda() {
             .with(
                 tracing_subscriber::fmt::layer()
                     .without_time()
-                    .with_target(false),
+                    .with_target(false)
+                    .with_writer(writer),
             )
             .init();
     }

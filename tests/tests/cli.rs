@@ -484,3 +484,53 @@ async fn validate_refuses_what_would_fail_every_run() {
         assert!(out.stdout.contains(reason), "{name}: {}", out.stdout);
     }
 }
+
+#[tokio::test]
+async fn status_shows_every_import_with_its_runs_and_todays_rows() {
+    let env = TestEnv::new().await;
+    env.bucket(&bucket(&env)).await;
+    env.put_object(
+        &bucket(&env),
+        "st/users/registered_user_data_20261127.csv",
+        "ID,Age\nu1,30\nu2,x\nu3,9\n",
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let once = write(dir.path(), "once.json", &users(&env, "ran", "st/users"));
+    let mut later = users(&env, "later", "st/other");
+    later["schedule"] = json!({"type": "daily", "time": "09:00"});
+    let later = write(dir.path(), "later.json", &later);
+    for f in [&once, &later] {
+        assert_eq!(s3imports(&env, &["config", "put", f]).code, 0);
+    }
+    assert_eq!(s3imports(&env, &["tick"]).code, 0);
+
+    let out = s3imports(&env, &["--json", "status"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let body: Value = serde_json::from_str(&out.stdout).unwrap();
+    let imports = body["imports"].as_array().unwrap();
+    assert_eq!(imports.len(), 2, "{body}");
+    let ran = imports.iter().find(|i| i["id"] == "ran").unwrap();
+    assert_eq!(ran["status"], "completed");
+    assert_eq!(ran["rows_today"], 2);
+    assert_eq!(ran["rows_failed_today"], 1);
+    assert_eq!(ran["last_run_status"], "Partial Success");
+    let later = imports.iter().find(|i| i["id"] == "later").unwrap();
+    assert_eq!(later["status"], "active");
+    assert_eq!(later["last_run_id"], Value::Null);
+    assert!(later["next_run_at"].is_string());
+    assert_eq!(later["rows_today"], 0);
+
+    let text = s3imports(&env, &["status"]).stdout;
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("IMPORT") && lines[0].contains("ROWS TODAY"),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("ran ") && l.contains("Partial Success")),
+        "{text}"
+    );
+}

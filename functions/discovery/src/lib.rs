@@ -3,12 +3,16 @@
 use lambda_runtime::{Error, LambdaEvent};
 use s3imports::Clock;
 use s3imports::discovery::{Discovery, TickReport};
+use tracing::Instrument as _;
 
 /// Runs one tick. The event's content does not matter (a schedule's event or `{}`).
 pub async fn handler(
     discovery: &Discovery,
     clock: &dyn Clock,
-    _event: LambdaEvent<serde_json::Value>,
+    event: LambdaEvent<serde_json::Value>,
 ) -> Result<TickReport, Error> {
-    Ok(discovery.tick(clock).await?)
+    // The request id on every line of the invocation (locally too, where no runtime
+    // span gives it).
+    let span = tracing::info_span!("invocation", request_id = %event.context.request_id);
+    Ok(discovery.tick(clock).instrument(span).await?)
 }

@@ -14,6 +14,7 @@ use lambda_runtime::{Error, LambdaEvent};
 use s3imports::Clock;
 use s3imports::delivery::{self, QueuedMessage, RecordOutcome};
 use s3imports::processor::Processor;
+use tracing::Instrument as _;
 
 /// `dlq_name` tells messages from the dead-letter queue apart.
 pub async fn handler(
@@ -25,11 +26,15 @@ pub async fn handler(
 ) -> Result<SqsBatchResponse, Error> {
     let mut response = SqsBatchResponse::default();
     let deadline = deadline(&event.context);
+    // The request id on every line of the invocation (locally too, where no runtime
+    // span gives it).
+    let span = tracing::info_span!("invocation", request_id = %event.context.request_id);
     for record in &event.payload.records {
         let mut message = queued(record, dlq_name);
         message.deadline = deadline;
-        if let RecordOutcome::Retry(_) =
-            delivery::handle(processor, clock, max_receives, &message).await
+        if let RecordOutcome::Retry(_) = delivery::handle(processor, clock, max_receives, &message)
+            .instrument(span.clone())
+            .await
         {
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = message.id;

@@ -253,6 +253,29 @@ impl ConfigStore {
         self.finish(id, ImportStatus::Archived, None, now).await
     }
 
+    /// Every import (any status), by id: a scan of the table's import items (an
+    /// operator's listing; the table holds one item per import and lock).
+    pub async fn all(&self) -> Result<Vec<ConfigRecord>, StoreError> {
+        let pages: Vec<_> = self
+            .ddb
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("attribute_exists(config)")
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        let mut records = Vec::new();
+        for i in pages {
+            let i = i.map_err(aws_err("Scan"))?;
+            let id = get_s(&i, "id").unwrap_or_default().to_string();
+            records.push(record_from_item(&id, &i)?);
+        }
+        records.sort_by(|a, b| a.config.id.cmp(&b.config.id));
+        Ok(records)
+    }
+
     /// Ids of every active import.
     pub async fn active(&self) -> Result<Vec<String>, StoreError> {
         self.query_active(None).await
