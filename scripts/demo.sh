@@ -66,6 +66,9 @@ step "Run history (which key opened each PGP file; who started a run by hand)"
 "$bin" runs demo-users
 "$bin" runs demo-purchases
 
+step "Every import at a glance"
+"$bin" status
+
 step "The users' segment: every imported user joined it"
 "$bin" segments show "Demo customers"
 "$bin" segments members "Demo customers" --limit 3
