@@ -499,6 +499,35 @@ pub fn api_request(
     lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("API event: {e}"))
 }
 
+/// What the preview API answered: status, JSON body (Null when none) and headers.
+pub struct ApiAnswer {
+    pub status: u16,
+    pub body: serde_json::Value,
+    pub headers: lambda_http::http::HeaderMap,
+}
+
+/// Sends a request through the preview Lambda's handler, as API Gateway would.
+pub async fn api_call(
+    api: &s3imports_preview::Api,
+    method: &str,
+    target: &str,
+    body: Option<&serde_json::Value>,
+) -> ApiAnswer {
+    let response = s3imports_preview::handler(api, api_request(method, target, body))
+        .await
+        .unwrap_or_else(|e| panic!("handler: {e}"));
+    let bytes: &[u8] = match response.body() {
+        lambda_http::Body::Text(t) => t.as_bytes(),
+        lambda_http::Body::Binary(b) => b,
+        _ => &[],
+    };
+    ApiAnswer {
+        status: response.status().as_u16(),
+        body: serde_json::from_slice(bytes).unwrap_or(serde_json::Value::Null),
+        headers: response.headers().clone(),
+    }
+}
+
 /// On a moto started with `INITIAL_NO_AUTH_ACTION_COUNT=3`: creates an IAM user allowed
 /// everything and returns its access key (three actions).
 pub async fn moto_admin_key(endpoint: &str) -> (String, String) {

@@ -327,16 +327,9 @@ async fn a_file_split_into_chunks_for_concurrent_workers_ends_as_one_read_would(
             .is_empty()
     );
     let api = s3imports_preview::Api::from_env(&w.env.clients, &w.env.stack);
-    let response = s3imports_preview::handler(
-        &api,
-        s3imports_tests::api_request("GET", "/imports/chunked/runs", None),
-    )
-    .await
-    .unwrap();
-    let body: serde_json::Value = match response.body() {
-        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
-        other => panic!("{other:?}"),
-    };
+    let body = s3imports_tests::api_call(&api, "GET", "/imports/chunked/runs", None)
+        .await
+        .body;
     let in_flight = &body["runs"][0]["files"][0]["in_flight"];
     let first_rows = w
         .file("chunked", &s3imports::ledger::chunk_key(&chunked[0].key, 0))

@@ -7,7 +7,7 @@
 
 use aws_sdk_secretsmanager::types::Tag;
 use s3imports_tests::gpg::{Encrypt, Gpg, KeyType};
-use s3imports_tests::{TestEnv, api_request, s3imports, write_json};
+use s3imports_tests::{TestEnv, api_call, s3imports, write_json};
 use serde_json::{Value, json};
 
 fn generate(env: &TestEnv, name: &str, extra: &[&str]) -> Value {
@@ -237,15 +237,9 @@ async fn generated_keys_import_gnupg_files_and_a_rotation_says_which_key_opened_
         "{text}"
     );
     let api = s3imports_preview::Api::from_env(&env.clients, &env.stack);
-    let response =
-        s3imports_preview::handler(&api, api_request("GET", "/imports/pgp-users/runs", None))
-            .await
-            .unwrap();
-    let body: Value = match response.body() {
-        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
-        lambda_http::Body::Binary(b) => serde_json::from_slice(b).unwrap(),
-        _ => Value::Null,
-    };
+    let body = api_call(&api, "GET", "/imports/pgp-users/runs", None)
+        .await
+        .body;
     assert_eq!(
         body["runs"][0]["keys_used"], run["run"]["keys_used"],
         "{body}"

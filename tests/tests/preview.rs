@@ -4,12 +4,11 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use chrono::Utc;
-use lambda_http::Body;
 use s3imports::FixedClock;
 use s3imports::ledger::new_run_id;
 use s3imports_preview::Api;
 use s3imports_tests::gpg::{Encrypt, Gpg, KeyType};
-use s3imports_tests::{TestEnv, api_request, sdk_config_with, seed_run, start_moto_with_env};
+use s3imports_tests::{TestEnv, sdk_config_with, seed_run, start_moto_with_env};
 use serde_json::{Value, json};
 
 /// The test's "customer" bucket.
@@ -22,17 +21,8 @@ async fn call(env: &TestEnv, method: &str, path: &str, body: Option<&Value>) -> 
 }
 
 async fn call_with(api: &Api, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-    let response = s3imports_preview::handler(api, api_request(method, path, body))
-        .await
-        .unwrap_or_else(|e| panic!("handler: {e}"));
-    let status = response.status().as_u16();
-    let text = match response.body() {
-        Body::Text(t) => t.clone(),
-        Body::Binary(b) => String::from_utf8_lossy(b).to_string(),
-        Body::Empty => String::new(),
-        _ => String::new(),
-    };
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    let answer = s3imports_tests::api_call(api, method, path, body).await;
+    (answer.status, answer.body)
 }
 
 fn users_config(env: &TestEnv, folder: &str) -> Value {

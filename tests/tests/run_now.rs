@@ -7,11 +7,10 @@
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
-use lambda_http::Body;
 use s3imports::FixedClock;
 use s3imports::ports::Configs;
 use s3imports_preview::Api;
-use s3imports_tests::{API_CALLER, TestEnv, api_request, s3imports};
+use s3imports_tests::{API_CALLER, TestEnv, api_call, s3imports};
 use serde_json::{Value, json};
 
 fn users(env: &TestEnv, id: &str, folder: &str) -> Value {
@@ -30,20 +29,13 @@ fn users(env: &TestEnv, id: &str, folder: &str) -> Value {
 }
 
 async fn post(api: &Api, path: &str) -> (u16, Value, Option<String>) {
-    let response = s3imports_preview::handler(api, api_request("POST", path, None))
-        .await
-        .unwrap();
-    let retry_after = response
-        .headers()
+    let a = api_call(api, "POST", path, None).await;
+    let retry_after = a
+        .headers
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let body = match response.body() {
-        Body::Text(t) => serde_json::from_str(t).unwrap(),
-        Body::Binary(b) => serde_json::from_slice(b).unwrap(),
-        _ => Value::Null,
-    };
-    (response.status().as_u16(), body, retry_after)
+    (a.status, a.body, retry_after)
 }
 
 #[tokio::test]

@@ -7,12 +7,11 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use chrono::Duration;
-use lambda_http::Body;
 use s3imports::FixedClock;
 use s3imports::ports::Configs;
 use s3imports::processor::{Processor, ProcessorSettings};
 use s3imports_preview::Api;
-use s3imports_tests::{TestEnv, api_request, s3imports, write_json};
+use s3imports_tests::{TestEnv, api_call, s3imports, write_json};
 use serde_json::{Value, json};
 
 const SEGMENT: &str = "VIP customers";
@@ -37,15 +36,8 @@ fn config(env: &TestEnv, id: &str, folder: &str, kind: Value, key: Option<&str>)
 }
 
 async fn get(api: &Api, path: &str) -> (u16, Value) {
-    let response = s3imports_preview::handler(api, api_request("GET", path, None))
-        .await
-        .unwrap();
-    let body = match response.body() {
-        Body::Text(t) => serde_json::from_str(t).unwrap(),
-        Body::Binary(b) => serde_json::from_slice(b).unwrap(),
-        _ => Value::Null,
-    };
-    (response.status().as_u16(), body)
+    let a = api_call(api, "GET", path, None).await;
+    (a.status, a.body)
 }
 
 fn cli_json(env: &TestEnv, args: &[&str]) -> Value {

@@ -149,19 +149,28 @@ impl SegmentStore {
             .return_values(ReturnValue::AllNew)
     }
 
+    /// A query of one partition: a segment's members, or [`SEGMENTS_PK`].
+    fn partition(
+        &self,
+        pk: &str,
+        start: Option<Item>,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.ddb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":pk", item::s(pk))
+            .set_exclusive_start_key(start)
+    }
+
     async fn count(&self, name: &str) -> Result<u64, StoreError> {
         let mut total = 0u64;
         let mut start: Option<Item> = None;
         loop {
             let out = self
-                .ddb
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_values(":pk", item::s(name))
+                .partition(name, start)
                 .select(Select::Count)
-                .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(aws_err("Query"))?;
@@ -240,13 +249,7 @@ impl Segments for SegmentStore {
         let mut start: Option<Item> = None;
         loop {
             let out = self
-                .ddb
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_values(":pk", item::s(SEGMENTS_PK))
-                .set_exclusive_start_key(start)
+                .partition(SEGMENTS_PK, start)
                 .send()
                 .await
                 .map_err(aws_err("Query"))?;
@@ -283,14 +286,8 @@ impl Segments for SegmentStore {
         loop {
             let want = i32::try_from(limit - members.len()).unwrap_or(i32::MAX);
             let out = self
-                .ddb
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_values(":pk", item::s(name))
+                .partition(name, start)
                 .limit(want)
-                .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(aws_err("Query"))?;

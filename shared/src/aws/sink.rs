@@ -118,6 +118,29 @@ impl DynamoSink {
         self.requests.load(Ordering::Relaxed)
     }
 
+    /// Puts `items` in `BatchWriteItem`s of 25, a few at once.
+    async fn put_all(
+        &self,
+        table: &str,
+        items: Vec<(Rows, Item)>,
+    ) -> Result<Vec<RejectedRow>, StoreError> {
+        let mut chunks = Vec::with_capacity(items.len().div_ceil(BATCH_LIMIT));
+        let mut items = items.into_iter().peekable();
+        while items.peek().is_some() {
+            chunks.push(items.by_ref().take(BATCH_LIMIT).collect::<Vec<_>>());
+        }
+        let written = futures::stream::iter(chunks)
+            .map(|chunk| async move { self.put_batch(table, chunk).await })
+            .buffer_unordered(PUT_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await;
+        let mut rejected = Vec::new();
+        for r in written {
+            rejected.extend(r?);
+        }
+        Ok(rejected)
+    }
+
     async fn put_batch(
         &self,
         table: &str,
@@ -495,52 +518,23 @@ impl RowSink for DynamoSink {
                 }
             }
         }
-        let mut chunks = Vec::with_capacity(puts.len().div_ceil(BATCH_LIMIT));
-        let mut puts = puts.into_iter().peekable();
-        while puts.peek().is_some() {
-            chunks.push(puts.by_ref().take(BATCH_LIMIT).collect::<Vec<_>>());
-        }
-        let puts = futures::stream::iter(chunks)
-            .map(|chunk| async move { self.put_batch(&self.table, chunk).await })
-            .buffer_unordered(PUT_CONCURRENCY)
-            .collect::<Vec<_>>();
         let updates = futures::stream::iter(updates)
             .map(|(rows, u)| async move { self.update(rows, u).await })
             .buffer_unordered(UPDATE_CONCURRENCY)
             .collect::<Vec<_>>();
-        let (puts, updates) = futures::join!(puts, updates);
-        let mut rejected = Vec::new();
+        let (puts, updates) = futures::join!(self.put_all(&self.table, puts), updates);
+        let mut rejected = puts?;
         let mut members = Vec::new();
-        for r in puts {
-            rejected.extend(r?);
-        }
         for r in updates {
             let (refused, member) = r?;
             rejected.extend(refused);
             members.extend(member);
         }
         // Members only of users whose update DynamoDB took, batched 25 to a request
-        // beside the updates: a row costs no request of its own for its segment.
-        if let Some(table) = self
-            .segments_table
-            .as_deref()
-            .filter(|_| !members.is_empty())
-        {
-            let mut members = members.into_iter().peekable();
-            let mut chunks = Vec::new();
-            while members.peek().is_some() {
-                chunks.push(members.by_ref().take(BATCH_LIMIT).collect::<Vec<_>>());
-            }
-            let written = futures::stream::iter(chunks)
-                .map(|chunk| async move { self.put_batch(table, chunk).await })
-                .buffer_unordered(PUT_CONCURRENCY)
-                .collect::<Vec<_>>()
-                .await;
-            for r in written {
-                // A member item DynamoDB refuses (it never should: the user's own
-                // item took the same id) fails its row rather than vanish.
-                rejected.extend(r?);
-            }
+        // beside the updates: a row costs no request of its own for its segment. A
+        // member item DynamoDB refuses fails its row rather than vanish.
+        if let Some(table) = self.segments_table.as_deref() {
+            rejected.extend(self.put_all(table, members).await?);
         }
         Ok(rejected)
     }
