@@ -77,16 +77,22 @@ pub async fn handle(
         return RecordOutcome::Dropped;
     };
     if message.dead_letter {
-        let span = tracing::info_span!(
+        let span = tracing::error_span!(
             "dead_letter",
             import_id = %msg.import_id,
             run_id = %msg.run_id,
             key = %msg.key
         );
-        return match processor.dead_letter(&msg, clock).instrument(span).await {
+        return match processor
+            .dead_letter(&msg, clock)
+            .instrument(span.clone())
+            .await
+        {
             Ok(p) => RecordOutcome::DeadLetter(msg, p),
             Err(e) => {
-                warn!(message_id = %id, key = %msg.key, error = %e, "dead letter not recorded; will retry");
+                span.in_scope(
+                    || warn!(message_id = %id, error = %e, "dead letter not recorded; will retry"),
+                );
                 RecordOutcome::Retry(e.to_string())
             }
         };
@@ -100,16 +106,19 @@ pub async fn handle(
     let before = processor.metrics.dynamo.snapshot();
     let started = clock.now();
     // Every line logged about the file carries its import, run and key.
-    let span = tracing::info_span!(
+    let span = tracing::error_span!(
         "file",
         import_id = %msg.import_id,
         run_id = %msg.run_id,
         key = %msg.key,
-        chunk = ?msg.chunk
+        chunk = tracing::field::Empty
     );
+    if let Some(chunk) = msg.chunk {
+        span.record("chunk", chunk);
+    }
     let result = processor
         .process(&msg, &delivery, clock)
-        .instrument(span)
+        .instrument(span.clone())
         .await;
     // What this delivery waited in the queue and cost DynamoDB in throttles and retries.
     let dynamo = processor.metrics.dynamo.snapshot().since(before);
@@ -117,7 +126,9 @@ pub async fn handle(
         (metrics::DYNAMO_THROTTLES, dynamo.throttles as f64),
         (metrics::DYNAMO_RETRIES, dynamo.retries as f64),
     ];
-    if let Some(sent) = message.sent_at {
+    // The first delivery only: `SentTimestamp` is the first send, so a redelivery's
+    // wait would include its earlier attempts and backoff.
+    if let Some(sent) = message.sent_at.filter(|_| message.receive_count <= 1) {
         values.push((
             metrics::QUEUE_WAIT,
             (started - sent).num_milliseconds().max(0) as f64,
@@ -135,7 +146,7 @@ pub async fn handle(
     match result {
         Ok(p) => RecordOutcome::File(msg, p),
         Err(e) => {
-            warn!(message_id = %id, key = %msg.key, error = %e, "file will be retried");
+            span.in_scope(|| warn!(message_id = %id, error = %e, "file will be retried"));
             RecordOutcome::Retry(e.to_string())
         }
     }

@@ -141,7 +141,7 @@ impl Discovery {
         let now = clock.now();
         let mut report = TickReport::default();
         for id in self.configs.due(now).await? {
-            let span = tracing::info_span!("import", import_id = %id);
+            let span = tracing::error_span!("import", import_id = %id);
             match self.run_import(&id, clock).instrument(span).await {
                 Ok(Some(t)) => report.imports.push(t),
                 Ok(None) => {}

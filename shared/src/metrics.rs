@@ -316,9 +316,16 @@ mod tests {
     }
 
     #[test]
-    fn every_metric_has_a_unit() {
-        for (name, unit) in METRICS {
-            assert_eq!(unit_of(name), *unit);
+    fn every_metric_is_named_once_and_a_name_cloudwatch_takes() {
+        let mut names: Vec<&str> = METRICS.iter().map(|(n, _)| *n).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), METRICS.len(), "a metric named twice");
+        for name in names {
+            assert!(
+                (1..=255).contains(&name.len()) && name.is_ascii() && name != OUTCOME,
+                "{name}"
+            );
         }
     }
 }

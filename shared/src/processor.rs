@@ -636,7 +636,8 @@ impl Processor {
     ) {
         // Metrics never fail a file: without the record, the duration is left out.
         let duration = match self.ledger.file(&msg.import_id, &msg.key).await {
-            Ok(f) => f.and_then(|f| f.duration_ms),
+            // A file that never started (a dead letter) has no duration.
+            Ok(f) => f.and_then(|f| f.started_at.and(f.duration_ms)),
             Err(e) => {
                 warn!(key = %msg.key, error = %e, "file duration unknown for its metric");
                 None

@@ -34,7 +34,11 @@ pub fn body_cap() -> Targets {
 /// `AWS_LAMBDA_LOG_FORMAT` says `Text`).
 pub fn lambda_log_settings(get: impl Fn(&str) -> Option<String>) -> (String, bool) {
     let level = get("AWS_LAMBDA_LOG_LEVEL")
-        .map(|l| l.to_ascii_lowercase())
+        .map(|l| match l.to_ascii_lowercase().as_str() {
+            // Lambda's highest level; `tracing` stops at error.
+            "fatal" => "error".to_string(),
+            l => l.to_string(),
+        })
         .or_else(|| get("RUST_LOG"))
         .filter(|l| !l.is_empty())
         .unwrap_or_else(|| "info".into());
@@ -61,11 +65,12 @@ where
     if json {
         registry
             .with(
+                // With a timestamp: Lambda's level filter reads a JSON line's level only
+                // when it also has a valid RFC 3339 timestamp.
                 tracing_subscriber::fmt::layer()
                     .json()
                     .with_current_span(false)
                     .with_span_list(true)
-                    .without_time()
                     .with_target(false)
                     .with_writer(writer),
             )
@@ -75,6 +80,7 @@ where
             .with(
                 tracing_subscriber::fmt::layer()
                     .without_time()
+                    .with_ansi(false)
                     .with_target(false)
                     .with_writer(writer),
             )

@@ -257,8 +257,8 @@ async fn tick_counts_only_files_it_processed() {
     assert_eq!(s3imports(&env, &["config", "put", &config]).code, 0);
     let tick = s3imports(&env, &["--json", "tick"]);
     assert_eq!(tick.code, 0, "{}{}", tick.stdout, tick.stderr);
-    let body: Value = serde_json::from_str(&tick.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", tick.stdout));
+    let body: Value =
+        serde_json::from_str(&tick.stdout).unwrap_or_else(|e| panic!("{e}: {}", tick.stdout));
     assert_eq!(body["rows_total"], 2, "{body}");
 
     // The same file's message again, as SQS may deliver it twice.

@@ -72,6 +72,15 @@ fn users_csv(rows: u64) -> String {
     csv
 }
 
+/// The `FilesProcessed` points the services wrote.
+fn finished_points(w: &FakeWorld) -> usize {
+    w.emf
+        .lines()
+        .iter()
+        .filter(|l| l.contains("\"FilesProcessed\":1"))
+        .count()
+}
+
 /// A world with one import and its files, ticked once (no faults yet).
 async fn world_with(
     max_receives: u32,
@@ -149,6 +158,9 @@ fn assert_runs_complete(w: &FakeWorld, expect_rows: u64) {
             "{r:?}"
         );
     }
+    // Never more than one finished-file metric per file, however often its message
+    // came back (a crash right after the outcome is recorded loses the point).
+    assert!(finished_points(w) <= files.len(), "FilesProcessed points");
     let emails = w.mailer.sent();
     assert_eq!(
         emails.len(),
@@ -193,6 +205,8 @@ async fn twenty_percent_of_every_port_call_throttled_loses_no_row() {
     assert_events_once(&w, 600);
     assert_users_last_row_wins(&w, 300);
     assert_runs_complete(&w, 900);
+    // Throttles crash nothing: every file's point, once.
+    assert_eq!(finished_points(&w), w.ledger.all_files().len());
 }
 
 /// One crash at `at` while a 250-row events file is processed, then SQS's redelivery.

@@ -265,6 +265,36 @@ async fn an_import_writes_metrics_equal_to_its_counts_and_logs_that_name_the_fil
             "{line}"
         );
     }
+    // Every line of ours about a file (its key in a field) is inside the file's span
+    // (or the discovery run's), and a file's lines inside the invocation's. (The
+    // SDK's debug lines include the test's own uploads.)
+    for line in text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| ["INFO", "WARN", "ERROR"].contains(&l["level"].as_str().unwrap_or("")))
+    {
+        let about_file = line["fields"].as_object().is_some_and(|f| {
+            f.values().any(|v| {
+                v.as_str()
+                    .is_some_and(|s| s.contains("registered_user_data_"))
+            })
+        });
+        let spans = line["spans"].as_array().cloned().unwrap_or_default();
+        if about_file {
+            assert!(
+                spans
+                    .iter()
+                    .any(|s| s["name"] == "file" || s["name"] == "import"),
+                "a line about a file outside its span: {line}"
+            );
+        }
+        if spans.iter().any(|s| s["name"] == "file") {
+            assert!(
+                spans.iter().any(|s| s["request_id"] == "req-0001"),
+                "{line}"
+            );
+        }
+    }
     assert!(
         !text.contains("4711"),
         "a row value reached the logs: {}",

@@ -1212,15 +1212,39 @@ fn the_dashboard_shows_what_the_code_emits_and_every_function_and_queue() {
             p["region"].is_string(),
             "a metric widget needs its region: {w}"
         );
+        // Rows as CloudWatch reads them: "." repeats the previous row's item at that
+        // place, "..." all of the previous row's items before what follows.
+        let mut previous: Vec<serde_json::Value> = Vec::new();
         for row in p["metrics"].as_array().into_iter().flatten() {
-            let row = row.as_array().expect("a metric row");
-            if row.first().and_then(|v| v.as_str()) == Some("SUB_MetricsNamespace") {
-                let name = row[1].as_str().unwrap_or_default();
+            let row: Vec<serde_json::Value> = row
+                .as_array()
+                .expect("a metric row")
+                .iter()
+                .filter(|v| !v.is_object())
+                .cloned()
+                .collect();
+            let expanded: Vec<serde_json::Value> =
+                if row.first().and_then(|v| v.as_str()) == Some("...") {
+                    let tail = &row[1..];
+                    let keep = previous.len().saturating_sub(tail.len());
+                    previous[..keep].iter().chain(tail).cloned().collect()
+                } else {
+                    row.iter()
+                        .enumerate()
+                        .map(|(i, v)| match v.as_str() {
+                            Some(".") => previous.get(i).cloned().unwrap_or_default(),
+                            _ => v.clone(),
+                        })
+                        .collect()
+                };
+            if expanded.first().and_then(|v| v.as_str()) == Some("SUB_MetricsNamespace") {
+                let name = expanded[1].as_str().unwrap_or_default();
                 assert!(
                     emitted(name),
                     "the dashboard shows {name}, which the code never emits"
                 );
             }
+            previous = expanded;
         }
     }
     for needed in [

@@ -13,6 +13,6 @@ pub async fn handler(
 ) -> Result<TickReport, Error> {
     // The request id on every line of the invocation (locally too, where no runtime
     // span gives it).
-    let span = tracing::info_span!("invocation", request_id = %event.context.request_id);
+    let span = tracing::error_span!("invocation", request_id = %event.context.request_id);
     Ok(discovery.tick(clock).instrument(span).await?)
 }

@@ -28,7 +28,7 @@ pub async fn handler(
     let deadline = deadline(&event.context);
     // The request id on every line of the invocation (locally too, where no runtime
     // span gives it).
-    let span = tracing::info_span!("invocation", request_id = %event.context.request_id);
+    let span = tracing::error_span!("invocation", request_id = %event.context.request_id);
     for record in &event.payload.records {
         let mut message = queued(record, dlq_name);
         message.deadline = deadline;

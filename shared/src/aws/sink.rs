@@ -20,6 +20,7 @@ use super::segments::member_item;
 use super::{classify_sdk, describe_sdk};
 use crate::config::ImportKind;
 use crate::error::{ErrorClass, ServiceError};
+use crate::metrics::Counters;
 use crate::ports::{RejectedRow, RowSink, RowWriter, StoreError};
 use crate::segment::Membership;
 use crate::sink::{Attributes, FileAttributes, Rows, Write, coalesce};
@@ -43,6 +44,7 @@ pub struct DynamoWriter {
     ddb: Client,
     stack: Stack,
     requests: Arc<AtomicU64>,
+    counters: Counters,
 }
 
 impl DynamoWriter {
@@ -51,7 +53,14 @@ impl DynamoWriter {
             ddb,
             stack: stack.clone(),
             requests: Arc::new(AtomicU64::new(0)),
+            counters: Counters::default(),
         }
+    }
+
+    /// Counts throttled rounds of its sinks' batches with `counters`.
+    pub fn with_counters(mut self, counters: Counters) -> Self {
+        self.counters = counters;
+        self
     }
 
     /// DynamoDB write requests made for rows over the process's life.
@@ -70,7 +79,8 @@ impl RowWriter for DynamoWriter {
         };
         Box::new(
             DynamoSink::counting(self.ddb.clone(), table, file, self.requests.clone())
-                .with_segments(&self.stack.segments_table),
+                .with_segments(&self.stack.segments_table)
+                .with_counters(self.counters.clone()),
         )
     }
 }
@@ -83,6 +93,9 @@ pub struct DynamoSink {
     requests: Arc<AtomicU64>,
     /// Where the members of the file's segment go (when it names one).
     segments_table: Option<String>,
+    /// Counts the rounds of items DynamoDB left unprocessed (throttled inside an
+    /// accepted request), for the `DynamoDBThrottles` metric.
+    counters: Counters,
 }
 
 impl DynamoSink {
@@ -104,7 +117,14 @@ impl DynamoSink {
             file,
             requests,
             segments_table: None,
+            counters: Counters::default(),
         }
+    }
+
+    /// Counts throttled rounds with `counters` (the process's metrics counters).
+    pub fn with_counters(mut self, counters: Counters) -> Self {
+        self.counters = counters;
+        self
     }
 
     /// Writes the members of the file's segment (if it names one) to `table`.
@@ -184,6 +204,7 @@ impl DynamoSink {
             }
             tries += 1;
             if !pending.is_empty() {
+                self.counters.throttled();
                 if tries >= MAX_TRIES {
                     return Err(StoreError::Service(ServiceError::new(
                         "DynamoDB",

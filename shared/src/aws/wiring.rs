@@ -55,7 +55,10 @@ impl Processor {
             ledger: a.ledger,
             sources: a.access.clone(),
             secrets: a.access,
-            writer: Arc::new(DynamoWriter::new(clients.dynamodb.clone(), stack)),
+            writer: Arc::new(
+                DynamoWriter::new(clients.dynamodb.clone(), stack)
+                    .with_counters(clients.dynamo_counters.clone()),
+            ),
             reports: Arc::new(ReportStore::new(clients.s3.clone(), &stack.reports_bucket)),
             mailer: a.mailer,
             queue: a.queue,
