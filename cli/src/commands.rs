@@ -617,7 +617,17 @@ pub struct NewKey<'a> {
     pub secrets_prefix: &'a str,
 }
 
-pub async fn keys_generate(out: &Output, new: &NewKey<'_>) -> anyhow::Result<ExitCode> {
+/// A key made and stored: what may be shown of it.
+struct MadeKey {
+    secret: String,
+    arn: String,
+    algorithm: &'static str,
+    public: s3imports::keygen::PublicKeyInfo,
+    encryption: serde_json::Value,
+}
+
+/// Makes a key pair and stores its private half (and passphrase) in Secrets Manager.
+async fn make_key(clients: &Clients, new: &NewKey<'_>) -> anyhow::Result<MadeKey> {
     use s3imports::aws::keys::{KeyStore, encryption_block, key_secret_name};
     use s3imports::keygen::{KeyAlgorithm, generate, random_passphrase, valid_key_name};
     if !valid_key_name(new.name) {
@@ -641,19 +651,36 @@ pub async fn keys_generate(out: &Output, new: &NewKey<'_>) -> anyhow::Result<Exi
     .await??;
     let (key, passphrase) = key;
     let secret = key_secret_name(new.secrets_prefix, new.name);
-    let clients = clients().await;
     let arn = KeyStore::new(clients.secrets.clone())
         .create(&secret, &key, passphrase.as_deref(), new.imports)
         .await?;
     let encryption = serde_json::to_value(encryption_block(&secret, passphrase.is_some()))?;
+    Ok(MadeKey {
+        secret,
+        arn,
+        algorithm: algorithm.as_str(),
+        public: key.public,
+        encryption,
+    })
+}
+
+pub async fn keys_generate(out: &Output, new: &NewKey<'_>) -> anyhow::Result<ExitCode> {
+    let made = make_key(&clients().await, new).await?;
+    let MadeKey {
+        secret,
+        arn,
+        algorithm,
+        public,
+        encryption,
+    } = made;
     let value = json!({
         "name": new.name,
         "secret": secret,
         "secret_arn": arn,
-        "algorithm": algorithm.as_str(),
-        "fingerprint": key.public.fingerprint,
-        "key_ids": key.public.key_ids,
-        "public_key": key.public.armored,
+        "algorithm": algorithm,
+        "fingerprint": public.fingerprint,
+        "key_ids": public.key_ids,
+        "public_key": public.armored,
         "encryption": encryption,
     });
     out.emit(value, || {
@@ -662,11 +689,11 @@ pub async fn keys_generate(out: &Output, new: &NewKey<'_>) -> anyhow::Result<Exi
              Fingerprint: {}\n\
              Hand the public key above to whoever encrypts the files. The config's block:\n\
              \"encryption\": {}\n",
-            key.public.armored.trim_end(),
+            public.armored.trim_end(),
             new.name,
-            algorithm.as_str(),
+            algorithm,
             new.imports,
-            key.public.fingerprint,
+            public.fingerprint,
             serde_json::to_string_pretty(&encryption).unwrap_or_default()
         )
     });
@@ -974,5 +1001,115 @@ pub async fn status(out: &Output, stack: &Stack) -> anyhow::Result<ExitCode> {
         }
         t
     });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `s3imports config new` was asked for.
+pub struct NewConfig<'a> {
+    pub kind: Option<&'a str>,
+    pub answers: Option<&'a str>,
+    pub output: Option<&'a str>,
+    pub put: bool,
+    pub secrets_prefix: &'a str,
+}
+
+/// The wizard's services: the preview API's code, and key generation.
+struct WizardServices<'a> {
+    clients: &'a Clients,
+    stack: &'a Stack,
+    secrets_prefix: &'a str,
+}
+
+#[async_trait::async_trait(?Send)]
+impl crate::wizard::Services for WizardServices<'_> {
+    async fn preview(
+        &self,
+        config: &serde_json::Value,
+    ) -> Result<s3imports::preview::Preview, s3imports::preview::PreviewError> {
+        let config = ImportConfig::for_preview(config.clone())?;
+        let previewer = s3imports::preview::Previewer::from_env(
+            self.clients,
+            self.stack,
+            std::env::temp_dir(),
+            s3imports::limits::Limits::from_env(),
+        );
+        previewer.preview(&config).await
+    }
+
+    async fn new_key(
+        &self,
+        name: &str,
+        import_id: &str,
+        passphrase: bool,
+    ) -> anyhow::Result<(String, serde_json::Value)> {
+        let made = make_key(
+            self.clients,
+            &NewKey {
+                name,
+                imports: import_id,
+                algorithm: "cv25519",
+                passphrase,
+                user_id: None,
+                secrets_prefix: self.secrets_prefix,
+            },
+        )
+        .await?;
+        Ok((made.public.armored, made.encryption))
+    }
+}
+
+/// `s3imports config new`: the three set-up steps, then the config shown, validated,
+/// written, and put when confirmed (or with --put).
+pub async fn config_new(stack: &Stack, new: &NewConfig<'_>) -> anyhow::Result<ExitCode> {
+    use crate::wizard::{Answers, Prompt, Question, Terminal};
+    let mut prompt: Box<dyn Prompt> = match new.answers {
+        Some(path) => Box::new(Answers::from_file(path)?),
+        None => Box::new(Terminal::stdio()?),
+    };
+    let clients = clients().await;
+    let services = WizardServices {
+        clients: &clients,
+        stack,
+        secrets_prefix: new.secrets_prefix,
+    };
+    let config = crate::wizard::run(prompt.as_mut(), &services, new.kind).await?;
+    let text = serde_json::to_string_pretty(&config)?;
+    prompt.say(&format!("The config:\n{text}"));
+    let output = new
+        .output
+        .map_or_else(|| format!("{}.json", config.id), str::to_string);
+    std::fs::write(&output, format!("{text}\n")).with_context(|| format!("writing {output}"))?;
+    prompt.say(&format!("Valid; written to {output}."));
+    let put = new.put
+        || (prompt.interactive()
+            && prompt.ask(
+                &Question::new("put", "Put it now (the import becomes active)?")
+                    .choices(&[("yes", ""), ("no", "")])
+                    .default("no"),
+            )? == "yes");
+    if put {
+        let store = ConfigStore::new(clients.dynamodb.clone(), &stack.configs_table);
+        let outcome = store.put(&config, Utc::now()).await?;
+        if let Some(s) = &config.segment {
+            segments(&clients, stack)
+                .ensure(s, &config.id, Utc::now())
+                .await?;
+        }
+        let record = store.require(&config.id).await?;
+        prompt.say(&format!(
+            "import {} {}; status {}; next run {}",
+            config.id,
+            match outcome {
+                PutOutcome::Created => "created",
+                PutOutcome::Updated => "updated",
+            },
+            record.status.as_str(),
+            record
+                .next_run_at
+                .map_or_else(|| "none".into(), |t| t.to_rfc3339())
+        ));
+    } else {
+        prompt.say(&format!("Not put: s3imports config put {output}"));
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 //! `S3IMPORTS_*` variables or `--prefix`.
 
 mod commands;
+mod wizard;
 
 use std::process::ExitCode;
 
@@ -162,6 +163,26 @@ enum ConfigCommand {
         #[arg(long)]
         manifest: Option<String>,
     },
+    /// Write a config step by step (source and format, mapping, frequency and
+    /// notifications), fetching the newest file to map its columns; then validate,
+    /// write and (when confirmed, or with --put) store it.
+    New {
+        /// registered_users, anonymous_users, events or auxiliary (asked when absent).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Answers as a JSON object of question id to answer, for scripts (no terminal needed).
+        #[arg(long)]
+        answers: Option<String>,
+        /// Where to write the config (default: <id>.json).
+        #[arg(long, short)]
+        output: Option<String>,
+        /// Store it without asking.
+        #[arg(long)]
+        put: bool,
+        /// The Secrets Manager prefix for a key the wizard generates.
+        #[arg(long, env = "S3IMPORTS_SECRETS_PREFIX", default_value = "s3imports/")]
+        secrets_prefix: String,
+    },
     /// Validate and store a config (refusing a duplicate of another active import).
     Put { file: String },
     /// Archive an import: it never runs again.
@@ -198,6 +219,25 @@ async fn main() -> ExitCode {
             sample.as_deref(),
             manifest.as_deref(),
         ),
+        Command::Config(ConfigCommand::New {
+            kind,
+            answers,
+            output,
+            put,
+            secrets_prefix,
+        }) => {
+            commands::config_new(
+                &stack,
+                &commands::NewConfig {
+                    kind: kind.as_deref(),
+                    answers: answers.as_deref(),
+                    output: output.as_deref(),
+                    put,
+                    secrets_prefix: &secrets_prefix,
+                },
+            )
+            .await
+        }
         Command::Config(ConfigCommand::Put { file }) => commands::put(&out, &stack, &file).await,
         Command::Config(ConfigCommand::Archive { id }) => {
             commands::archive(&out, &stack, &id).await

@@ -28,7 +28,7 @@ pub struct Question<'a> {
 }
 
 impl<'a> Question<'a> {
-    fn new(id: impl Into<String>, text: impl Into<String>) -> Self {
+    pub fn new(id: impl Into<String>, text: impl Into<String>) -> Self {
         Self {
             id: id.into(),
             text: text.into(),
@@ -37,12 +37,12 @@ impl<'a> Question<'a> {
         }
     }
 
-    fn default(mut self, d: impl Into<String>) -> Self {
+    pub fn default(mut self, d: impl Into<String>) -> Self {
         self.default = Some(d.into());
         self
     }
 
-    fn choices(mut self, c: &'a [(&'a str, &'a str)]) -> Self {
+    pub fn choices(mut self, c: &'a [(&'a str, &'a str)]) -> Self {
         self.choices = c;
         self
     }
@@ -186,30 +186,52 @@ impl Prompt for Answers {
 const KINDS: &[(&str, &str)] = &[
     ("registered_users", "users keyed by your user id"),
     ("anonymous_users", "users keyed by an anonymous id column"),
-    ("events", "one event a row, for the user in the user_id column"),
-    ("auxiliary", "reference data keyed by a column, kept for a number of days"),
+    (
+        "events",
+        "one event a row, for the user in the user_id column",
+    ),
+    (
+        "auxiliary",
+        "reference data keyed by a column, kept for a number of days",
+    ),
 ];
 const CREDENTIALS: &[(&str, &str)] = &[
-    ("default", "the stack's own role (buckets in SourceBucketPattern)"),
-    ("assume_role", "a role the bucket's owner lets us assume, with an external id (preferred)"),
-    ("access_key", "an access key id, its secret key in Secrets Manager"),
+    (
+        "default",
+        "the stack's own role (buckets in SourceBucketPattern)",
+    ),
+    (
+        "assume_role",
+        "a role the bucket's owner lets us assume, with an external id (preferred)",
+    ),
+    (
+        "access_key",
+        "an access key id, its secret key in Secrets Manager",
+    ),
 ];
 const ENCRYPTION: &[(&str, &str)] = &[
     ("none", "files are not PGP-encrypted"),
-    ("generate", "make a key pair now (s3imports keys generate) and print its public key"),
+    (
+        "generate",
+        "make a key pair now (s3imports keys generate) and print its public key",
+    ),
     ("existing", "a private key already in Secrets Manager"),
 ];
 const FILE_TYPES: &[(&str, &str)] = &[
     ("csv", "comma (or other) separated, with a header row"),
     ("json", "JSON lines or an array of objects"),
 ];
+/// MoEngage's file-name formats, and the pattern form for anything else.
 const DATETIME_FORMATS: &[(&str, &str)] = &[
     ("yyyymmdd", "a date"),
-    ("yyyy-mm-dd", "a date with dashes"),
     ("ddmmyyyy", "day first"),
-    ("yyyymmddhhmmss", "a date and time"),
-    ("yyyy-mm-dd_hh-mm-ss", "a date and time with separators"),
-    ("epoch", "seconds since 1970"),
+    ("mmddyyyy", "month first"),
+    ("yyyymmdd_hhmm", "a date and time"),
+    ("mm_yyyy", "a month"),
+    ("mon_yyyy", "a month by name"),
+    ("%Y-%m-%d", "a date with dashes"),
+    ("%s", "seconds since 1970"),
+    ("custom", "a pattern of %Y %m %d %H %M %S %b"),
 ];
 const SCHEDULES: &[(&str, &str)] = &[
     ("once", "one run, as soon as possible"),
@@ -229,6 +251,21 @@ const TYPES: &[(&str, &str)] = &[
     ("list", "several values"),
 ];
 const YES_NO: &[(&str, &str)] = &[("yes", ""), ("no", "")];
+const AFTER_FETCH: &[(&str, &str)] = &[
+    (
+        "again",
+        "answer the source, encryption and file name questions again",
+    ),
+    ("columns", "go on without a file: type its columns"),
+];
+
+/// A column to map: from the fetched file (with a sample), or typed in.
+struct ColumnInfo {
+    name: String,
+    sample: Option<String>,
+    suggested: String,
+    attribute: Option<String>,
+}
 
 /// What the wizard needs from the stack: a preview of the newest matching file, and
 /// (for `generate`) a new key's encryption block.
@@ -258,18 +295,22 @@ pub async fn run(
     }
     let kind = p.ask(&kind_q)?;
     let kind_value = kind_details(p, &kind)?;
-    let id = ask_valid(p, Question::new("id", "Import id (lowercase letters, digits, -)"), |v| {
-        (!v.is_empty()
-            && v.len() <= 64
-            && v.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
-        .then_some(())
-        .ok_or("1 to 64 lowercase letters, digits and `-`".into())
-    })?;
+    let id = ask_valid(
+        p,
+        Question::new("id", "Import id (lowercase letters, digits, -)"),
+        |v| {
+            (!v.is_empty()
+                && v.len() <= 64
+                && v.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+            .then_some(())
+            .ok_or("1 to 64 lowercase letters, digits and `-`".into())
+        },
+    )?;
     let name = p.ask(&Question::new("name", "A name people read in emails").default(&id))?;
     let mut doc = json!({"id": id, "name": name, "kind": kind_value, "mapping": {"columns": []},
                          "schedule": {"type": "once"}});
-    let preview = loop {
+    let columns = loop {
         doc["source"] = source(p)?;
         if let Some(e) = encryption(p, services, &id).await? {
             doc["encryption"] = e;
@@ -281,7 +322,16 @@ pub async fn run(
         match services.preview(&doc).await {
             Ok(preview) => {
                 p.say(&table(&preview));
-                break preview;
+                break preview
+                    .columns
+                    .iter()
+                    .map(|c| ColumnInfo {
+                        name: c.name.clone(),
+                        sample: c.sample.clone(),
+                        suggested: c.suggested_type.as_str().to_string(),
+                        attribute: c.attribute.clone(),
+                    })
+                    .collect::<Vec<_>>();
             }
             Err(e) => {
                 p.say(&format!(
@@ -289,10 +339,27 @@ pub async fn run(
                     e.message,
                     e.detail.map(|d| format!(" ({d})")).unwrap_or_default()
                 ));
-                if !p.interactive() {
-                    bail!("the file could not be fetched: {}", e.message);
+                // No file yet (a key just made, say): the columns can be typed in.
+                let next = p
+                    .ask(&Question::new("after_fetch", "What now?").choices(AFTER_FETCH))
+                    .map_err(|_| anyhow::anyhow!("the file could not be fetched: {}", e.message))?;
+                if next == "columns" {
+                    let names = p.ask(&Question::new(
+                        "columns",
+                        "The file's columns, in order (comma-separated)",
+                    ))?;
+                    break names
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|n| !n.is_empty())
+                        .map(|n| ColumnInfo {
+                            name: n.to_string(),
+                            sample: None,
+                            suggested: "string".into(),
+                            attribute: None,
+                        })
+                        .collect();
                 }
-                p.say("Answer the source, encryption and file name questions again.");
             }
         }
     };
@@ -308,7 +375,7 @@ pub async fn run(
     let import_kind: ImportKind = serde_json::from_value(doc["kind"].clone())?;
     let columns = loop {
         let columns = if file.is_empty() {
-            map_columns(p, &preview)?
+            map_columns(p, &columns)?
         } else {
             parse_manifest(
                 &std::fs::read_to_string(&file).with_context(|| format!("reading {file}"))?,
@@ -331,21 +398,46 @@ pub async fn run(
     p.say("Step 3 of 3: frequency and notifications");
     doc["schedule"] = schedule(p)?;
     doc["timezone"] = p
-        .ask(&Question::new("timezone", "Time zone the schedule runs in (IANA name)").default("UTC"))?
+        .ask(
+            &Question::new("timezone", "Time zone the schedule runs in (IANA name)").default("UTC"),
+        )?
         .into();
     let recipients: Vec<String> = p
-        .ask(&Question::new("recipients", "Email addresses for the run's notifications (comma-separated, empty for none)").default(""))?
+        .ask(
+            &Question::new(
+                "recipients",
+                "Email addresses for the run's notifications (comma-separated, empty for none)",
+            )
+            .default(""),
+        )?
         .split(',')
         .map(str::trim)
         .filter(|r| !r.is_empty())
         .map(str::to_string)
         .collect();
-    let on_success = p.ask(&Question::new("on_success", "Email when a run succeeds?").choices(YES_NO).default("yes"))? == "yes";
-    let on_failure = p.ask(&Question::new("on_failure", "Email when a run fails or partly fails?").choices(YES_NO).default("yes"))? == "yes";
+    let on_success = p.ask(
+        &Question::new("on_success", "Email when a run succeeds?")
+            .choices(YES_NO)
+            .default("yes"),
+    )? == "yes";
+    let on_failure = p.ask(
+        &Question::new("on_failure", "Email when a run fails or partly fails?")
+            .choices(YES_NO)
+            .default("yes"),
+    )? == "yes";
     doc["notifications"] =
         json!({"recipients": recipients, "on_success": on_success, "on_failure": on_failure});
-    if matches!(import_kind, ImportKind::RegisteredUsers {} | ImportKind::AnonymousUsers { .. }) {
-        let segment = p.ask(&Question::new("segment", "Add the imported users to a segment (its name; empty for none)").default(""))?;
+    if matches!(
+        import_kind,
+        ImportKind::RegisteredUsers {} | ImportKind::AnonymousUsers { .. }
+    ) {
+        let segment = p.ask(
+            &Question::new(
+                "segment",
+                "Add the imported users to a segment (its name; empty for none)",
+            )
+            .default(""),
+        )?;
         if !segment.is_empty() {
             doc["segment"] = json!({"name": segment});
         }
@@ -371,8 +463,12 @@ fn ask_valid(
 
 fn kind_details(p: &mut dyn Prompt, kind: &str) -> anyhow::Result<Value> {
     Ok(match kind {
-        "anonymous_users" => json!({"type": kind, "identifier_column": p.ask(&Question::new("identifier_column", "The column that identifies an anonymous user"))?}),
-        "events" => json!({"type": kind, "event_name": p.ask(&Question::new("event_name", "The event's name (files are named `<event name>_<date-time>`)"))?}),
+        "anonymous_users" => {
+            json!({"type": kind, "identifier_column": p.ask(&Question::new("identifier_column", "The column that identifies an anonymous user"))?})
+        }
+        "events" => {
+            json!({"type": kind, "event_name": p.ask(&Question::new("event_name", "The event's name (files are named `<event name>_<date-time>`)"))?})
+        }
         "auxiliary" => json!({
             "type": kind,
             "dataset": p.ask(&Question::new("dataset", "The dataset's name"))?,
@@ -384,7 +480,14 @@ fn kind_details(p: &mut dyn Prompt, kind: &str) -> anyhow::Result<Value> {
 }
 
 fn source(p: &mut dyn Prompt) -> anyhow::Result<Value> {
-    let credentials = match p.ask(&Question::new("credentials", "How to reach the bucket").choices(CREDENTIALS).default("default"))?.as_str() {
+    let credentials = match p
+        .ask(
+            &Question::new("credentials", "How to reach the bucket")
+                .choices(CREDENTIALS)
+                .default("default"),
+        )?
+        .as_str()
+    {
         "assume_role" => json!({"type": "assume_role",
             "role_arn": p.ask(&Question::new("role_arn", "The role's ARN"))?,
             "external_id": p.ask(&Question::new("external_id", "The external id its trust policy requires"))?}),
@@ -398,7 +501,13 @@ fn source(p: &mut dyn Prompt) -> anyhow::Result<Value> {
         "folder": p.ask(&Question::new("folder", "The folder (no sub-folders are read)"))?.trim_matches('/'),
         "credentials": credentials,
     });
-    let region = p.ask(&Question::new("region", "The bucket's region (empty: found from the bucket)").default(""))?;
+    let region = p.ask(
+        &Question::new(
+            "region",
+            "The bucket's region (empty: found from the bucket)",
+        )
+        .default(""),
+    )?;
     if !region.is_empty() {
         source["region"] = region.into();
     }
@@ -410,48 +519,90 @@ async fn encryption(
     services: &dyn Services,
     id: &str,
 ) -> anyhow::Result<Option<Value>> {
-    Ok(match p.ask(&Question::new("encryption", "Are the files PGP-encrypted?").choices(ENCRYPTION).default("none"))?.as_str() {
-        "generate" => {
-            let name = p.ask(&Question::new("key_name", "The key's name").default(id))?;
-            let passphrase = p.ask(&Question::new("key_passphrase", "Lock it with a random passphrase?").choices(YES_NO).default("yes"))? == "yes";
-            let (public, block) = services.new_key(&name, id, passphrase).await?;
-            p.say("Hand this public key to whoever encrypts the files:");
-            p.say(public.trim_end());
-            Some(block)
-        }
-        "existing" => {
-            let mut block = json!({"type": "pgp",
+    Ok(
+        match p
+            .ask(
+                &Question::new("encryption", "Are the files PGP-encrypted?")
+                    .choices(ENCRYPTION)
+                    .default("none"),
+            )?
+            .as_str()
+        {
+            "generate" => {
+                let name = p.ask(&Question::new("key_name", "The key's name").default(id))?;
+                let passphrase = p.ask(
+                    &Question::new("key_passphrase", "Lock it with a random passphrase?")
+                        .choices(YES_NO)
+                        .default("yes"),
+                )? == "yes";
+                let (public, block) = services.new_key(&name, id, passphrase).await?;
+                p.say("Hand this public key to whoever encrypts the files:");
+                p.say(public.trim_end());
+                Some(block)
+            }
+            "existing" => {
+                let mut block = json!({"type": "pgp",
                 "private_key_ref": p.ask(&Question::new("private_key_ref", "The secret holding the private key (name, or name#key)"))?});
-            let pass = p.ask(&Question::new("passphrase_ref", "The secret holding its passphrase (empty: none)").default(""))?;
-            if !pass.is_empty() {
-                block["passphrase_ref"] = pass.into();
+                let pass = p.ask(
+                    &Question::new(
+                        "passphrase_ref",
+                        "The secret holding its passphrase (empty: none)",
+                    )
+                    .default(""),
+                )?;
+                if !pass.is_empty() {
+                    block["passphrase_ref"] = pass.into();
+                }
+                let signer = p.ask(&Question::new("signer_public_key_file", "A file with the signer's public key, when files must be signed (empty: none)").default(""))?;
+                if !signer.is_empty() {
+                    block["signer_public_key"] = std::fs::read_to_string(&signer)
+                        .with_context(|| format!("reading {signer}"))?
+                        .into();
+                }
+                Some(block)
             }
-            let signer = p.ask(&Question::new("signer_public_key_file", "A file with the signer's public key, when files must be signed (empty: none)").default(""))?;
-            if !signer.is_empty() {
-                block["signer_public_key"] = std::fs::read_to_string(&signer)
-                    .with_context(|| format!("reading {signer}"))?
-                    .into();
-            }
-            Some(block)
-        }
-        _ => None,
-    })
+            _ => None,
+        },
+    )
 }
 
 fn naming(p: &mut dyn Prompt, doc: &mut Value) -> anyhow::Result<()> {
-    let file_type = p.ask(&Question::new("file_type", "File type").choices(FILE_TYPES).default("csv"))?;
+    let file_type = p.ask(
+        &Question::new("file_type", "File type")
+            .choices(FILE_TYPES)
+            .default("csv"),
+    )?;
     let kind: ImportKind = serde_json::from_value(doc["kind"].clone())?;
-    let prefix = p.ask(&Question::new("file_prefix", "File name prefix").default(kind.default_prefix()))?;
+    let prefix =
+        p.ask(&Question::new("file_prefix", "File name prefix").default(kind.default_prefix()))?;
     // The choices spelled out with the file name each one matches.
     let examples: Vec<(String, String)> = DATETIME_FORMATS
         .iter()
         .map(|(f, meaning)| {
-            let example = DateTimeFormat::parse(f).map(|d| d.example()).unwrap_or_default();
-            (f.to_string(), format!("{meaning}, e.g. {prefix}{example}.{file_type}"))
+            let example = DateTimeFormat::parse(f)
+                .map(|d| d.example())
+                .unwrap_or_default();
+            (
+                f.to_string(),
+                format!("{meaning}, e.g. {prefix}{example}.{file_type}"),
+            )
         })
         .collect();
-    let choices: Vec<(&str, &str)> = examples.iter().map(|(f, e)| (f.as_str(), e.as_str())).collect();
-    let format = p.ask(&Question::new("datetime_format", "The date-time in the file names").choices(&choices).default("yyyymmdd"))?;
+    let choices: Vec<(&str, &str)> = examples
+        .iter()
+        .map(|(f, e)| (f.as_str(), e.as_str()))
+        .collect();
+    let mut format = p.ask(
+        &Question::new("datetime_format", "The date-time in the file names")
+            .choices(&choices)
+            .default("yyyymmdd"),
+    )?;
+    if format == "custom" {
+        format = p.ask(&Question::new(
+            "datetime_pattern",
+            "The pattern (e.g. %Y-%m-%d_%H-%M-%S)",
+        ))?;
+    }
     doc["file_type"] = file_type.into();
     doc["source"]["file_prefix"] = prefix.into();
     doc["source"]["datetime_format"] = format.into();
@@ -460,7 +611,13 @@ fn naming(p: &mut dyn Prompt, doc: &mut Value) -> anyhow::Result<()> {
 
 /// The newest file's top rows as a table.
 pub fn table(preview: &Preview) -> String {
-    let mut rows = vec![preview.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>()];
+    let mut rows = vec![
+        preview
+            .columns
+            .iter()
+            .map(|c| c.name.clone())
+            .collect::<Vec<_>>(),
+    ];
     rows.extend(preview.rows.iter().map(|r| {
         r.iter()
             .map(|v| v.clone().unwrap_or_default())
@@ -493,14 +650,17 @@ pub fn table(preview: &Preview) -> String {
 
 /// One question per column: the attribute (a standard one, a new custom one, or
 /// `skip`), its type, and for date-times the format.
-fn map_columns(p: &mut dyn Prompt, preview: &Preview) -> anyhow::Result<Vec<ColumnMapping>> {
+fn map_columns(p: &mut dyn Prompt, found: &[ColumnInfo]) -> anyhow::Result<Vec<ColumnMapping>> {
     p.say(&format!(
         "Standard attributes: {}; any other name is a custom attribute; `skip` leaves the column out.",
         CATALOG.iter().map(|a| a.name).collect::<Vec<_>>().join(", ")
     ));
     let mut columns = Vec::new();
-    for c in &preview.columns {
-        let suggested = c.attribute.clone().unwrap_or_else(|| attribute_name(&c.name));
+    for c in found {
+        let suggested = c
+            .attribute
+            .clone()
+            .unwrap_or_else(|| attribute_name(&c.name));
         let sample = c.sample.clone().unwrap_or_default();
         let attribute = p.ask(
             &Question::new(
@@ -521,12 +681,24 @@ fn map_columns(p: &mut dyn Prompt, preview: &Preview) -> anyhow::Result<Vec<Colu
             continue;
         }
         let ty = p.ask(
-            &Question::new(format!("type.{}", c.name), format!("Column `{}`: data type", c.name))
-                .choices(TYPES)
-                .default(c.suggested_type.as_str()),
+            &Question::new(
+                format!("type.{}", c.name),
+                format!("Column `{}`: data type", c.name),
+            )
+            .choices(TYPES)
+            .default(c.suggested.as_str()),
         )?;
         let format = if ty == "datetime" {
-            let f = p.ask(&Question::new(format!("format.{}", c.name), format!("Column `{}`: date-time format (e.g. YYYY-MM-DD hh:mm:ss, DD/MM/YYYY)", c.name)).default("YYYY-MM-DD hh:mm:ss"))?;
+            let f = p.ask(
+                &Question::new(
+                    format!("format.{}", c.name),
+                    format!(
+                        "Column `{}`: date-time format (e.g. YYYY-MM-DD hh:mm:ss, DD/MM/YYYY)",
+                        c.name
+                    ),
+                )
+                .default("YYYY-MM-DD hh:mm:ss"),
+            )?;
             Some(serde_json::from_value(Value::String(f))?)
         } else {
             None
@@ -557,35 +729,80 @@ fn attribute_name(column: &str) -> String {
 }
 
 fn schedule(p: &mut dyn Prompt) -> anyhow::Result<Value> {
-    let kind = p.ask(&Question::new("schedule", "How often to run").choices(SCHEDULES).default("daily"))?;
-    let time = |p: &mut dyn Prompt| p.ask(&Question::new("time", "At what time (HH:MM)").default("09:00"));
+    let kind = p.ask(
+        &Question::new("schedule", "How often to run")
+            .choices(SCHEDULES)
+            .default("daily"),
+    )?;
+    let time =
+        |p: &mut dyn Prompt| p.ask(&Question::new("time", "At what time (HH:MM)").default("09:00"));
     let list = |s: String| -> Vec<String> {
-        s.split(',').map(str::trim).filter(|d| !d.is_empty()).map(str::to_string).collect()
+        s.split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_string)
+            .collect()
     };
     let mut fields: BTreeMap<&str, Value> = BTreeMap::new();
     match kind.as_str() {
         "hourly" => {
-            fields.insert("minute", p.ask(&Question::new("minute", "At what minute of the hour").default("0"))?.parse::<u32>().context("minute: 0 to 59")?.into());
+            fields.insert(
+                "minute",
+                p.ask(&Question::new("minute", "At what minute of the hour").default("0"))?
+                    .parse::<u32>()
+                    .context("minute: 0 to 59")?
+                    .into(),
+            );
         }
         "daily" => {
             fields.insert("time", time(p)?.into());
         }
         "weekly" => {
-            fields.insert("days", list(p.ask(&Question::new("days", "Which days (e.g. mon,thu)"))?).into());
+            fields.insert(
+                "days",
+                list(p.ask(&Question::new("days", "Which days (e.g. mon,thu)"))?).into(),
+            );
             fields.insert("time", time(p)?.into());
         }
         "monthly" => {
-            let days: Result<Vec<u32>, _> = list(p.ask(&Question::new("days", "Which days of the month (e.g. 1,15)"))?).iter().map(|d| d.parse::<u32>()).collect();
+            let days: Result<Vec<u32>, _> = list(p.ask(&Question::new(
+                "days",
+                "Which days of the month (e.g. 1,15)",
+            ))?)
+            .iter()
+            .map(|d| d.parse::<u32>())
+            .collect();
             fields.insert("days", days.context("days: numbers 1 to 31")?.into());
             fields.insert("time", time(p)?.into());
         }
         "every" => {
-            let unit = p.ask(&Question::new("every_unit", "Minutes or hours").choices(&[("minutes", ""), ("hours", "")]).default("hours"))?;
-            let n = p.ask(&Question::new("every", "How many"))?.parse::<u32>().context("every: a whole number")?;
-            fields.insert(if unit == "minutes" { "minutes" } else { "hours" }, n.into());
+            let unit = p.ask(
+                &Question::new("every_unit", "Minutes or hours")
+                    .choices(&[("minutes", ""), ("hours", "")])
+                    .default("hours"),
+            )?;
+            let n = p
+                .ask(&Question::new("every", "How many"))?
+                .parse::<u32>()
+                .context("every: a whole number")?;
+            fields.insert(
+                if unit == "minutes" {
+                    "minutes"
+                } else {
+                    "hours"
+                },
+                n.into(),
+            );
         }
         "cron" => {
-            fields.insert("expression", p.ask(&Question::new("cron", "The cron expression (minute hour day month weekday)"))?.into());
+            fields.insert(
+                "expression",
+                p.ask(&Question::new(
+                    "cron",
+                    "The cron expression (minute hour day month weekday)",
+                ))?
+                .into(),
+            );
         }
         _ => {}
     }
