@@ -1078,6 +1078,17 @@ pub async fn config_new(stack: &Stack, new: &NewConfig<'_>) -> anyhow::Result<Ex
     let output = new
         .output
         .map_or_else(|| format!("{}.json", config.id), str::to_string);
+    if std::path::Path::new(&output).exists() {
+        let replace = prompt.interactive()
+            && prompt.ask(
+                &Question::new("overwrite", format!("{output} exists: replace it?"))
+                    .choices(&[("yes", ""), ("no", "")])
+                    .default("no"),
+            )? == "yes";
+        if !replace {
+            bail!("{output} exists; give another --output");
+        }
+    }
     std::fs::write(&output, format!("{text}\n")).with_context(|| format!("writing {output}"))?;
     prompt.say(&format!("Valid; written to {output}."));
     let put = new.put

@@ -7,7 +7,6 @@
 //! Every question has an id; `--answers FILE` (a JSON object of id to answer) answers
 //! them without a terminal, so scripts and tests take the same path.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal as _, Write};
 
 use anyhow::{Context as _, bail};
@@ -163,6 +162,7 @@ impl Prompt for Answers {
         let raw = match self.answers.get(&q.id) {
             None | Some(Value::Null) => String::new(),
             Some(Value::String(s)) => s.clone(),
+            Some(Value::Bool(b)) => if *b { "yes" } else { "no" }.to_string(),
             Some(Value::Array(items)) => items
                 .iter()
                 .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
@@ -251,6 +251,11 @@ const TYPES: &[(&str, &str)] = &[
     ("list", "several values"),
 ];
 const YES_NO: &[(&str, &str)] = &[("yes", ""), ("no", "")];
+const MAPPING_FIX: &[(&str, &str)] = &[
+    ("again", "map the columns again"),
+    ("file", "load a mapping file instead"),
+    ("quit", "stop without writing anything"),
+];
 const AFTER_FETCH: &[(&str, &str)] = &[
     (
         "again",
@@ -310,9 +315,11 @@ pub async fn run(
     let name = p.ask(&Question::new("name", "A name people read in emails").default(&id))?;
     let mut doc = json!({"id": id, "name": name, "kind": kind_value, "mapping": {"columns": []},
                          "schedule": {"type": "once"}});
+    // A key made on an earlier pass is in Secrets Manager already: kept, not made again.
+    let mut made: Option<Value> = None;
     let columns = loop {
         doc["source"] = source(p)?;
-        if let Some(e) = encryption(p, services, &id).await? {
+        if let Some(e) = encryption(p, services, &id, &mut made).await? {
             doc["encryption"] = e;
         } else if let Some(o) = doc.as_object_mut() {
             o.remove("encryption");
@@ -334,20 +341,29 @@ pub async fn run(
                     .collect::<Vec<_>>();
             }
             Err(e) => {
-                p.say(&format!(
-                    "{}{}",
-                    e.message,
-                    e.detail.map(|d| format!(" ({d})")).unwrap_or_default()
-                ));
+                let mut said = e.message.clone();
+                if let Some(d) = &e.detail {
+                    said.push_str(&format!(" ({d})"));
+                }
+                for problem in &e.problems {
+                    said.push_str(&format!("\n  {problem}"));
+                }
+                p.say(&said);
                 // No file yet (a key just made, say): the columns can be typed in.
                 let next = p
                     .ask(&Question::new("after_fetch", "What now?").choices(AFTER_FETCH))
-                    .map_err(|_| anyhow::anyhow!("the file could not be fetched: {}", e.message))?;
+                    .map_err(|_| anyhow::anyhow!("the file could not be fetched: {said}"))?;
                 if next == "columns" {
-                    let names = p.ask(&Question::new(
-                        "columns",
-                        "The file's columns, in order (comma-separated)",
-                    ))?;
+                    let names = ask_valid(
+                        p,
+                        Question::new("columns", "The file's columns, in order (comma-separated)"),
+                        |v| {
+                            v.split(',')
+                                .any(|c| !c.trim().is_empty())
+                                .then_some(())
+                                .ok_or("at least one column".into())
+                        },
+                    )?;
                     break names
                         .split(',')
                         .map(str::trim)
@@ -359,6 +375,10 @@ pub async fn run(
                             attribute: None,
                         })
                         .collect();
+                }
+                // The same answers again would fetch the same way.
+                if !p.interactive() {
+                    bail!("the file could not be fetched: {said}");
                 }
             }
         }
@@ -373,35 +393,67 @@ pub async fn run(
         .default(""),
     )?;
     let import_kind: ImportKind = serde_json::from_value(doc["kind"].clone())?;
+    let mut file = file;
     let columns = loop {
         let columns = if file.is_empty() {
             map_columns(p, &columns)?
         } else {
-            parse_manifest(
-                &std::fs::read_to_string(&file).with_context(|| format!("reading {file}"))?,
-            )?
+            match std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {file}"))
+                .and_then(|t| Ok(parse_manifest(&t)?))
+            {
+                Ok(c) => c,
+                Err(e) if p.interactive() => {
+                    p.say(&format!("  {e:#}"));
+                    Vec::new()
+                }
+                Err(e) => return Err(e),
+            }
         };
         let problems = column_problems(&columns, &import_kind, "mapping.columns");
-        if problems.is_empty() {
+        if problems.is_empty() && !columns.is_empty() {
             break columns;
         }
         for problem in &problems {
             p.say(&format!("  {problem}"));
         }
-        if !p.interactive() || !file.is_empty() {
-            bail!("the mapping is not complete: {}", problems[0]);
+        if !p.interactive() {
+            bail!(
+                "the mapping is not complete: {}",
+                problems
+                    .first()
+                    .map_or("no column".to_string(), ToString::to_string)
+            );
         }
-        p.say("Map the columns again.");
+        match p
+            .ask(
+                &Question::new("mapping_fix", "Fix the mapping how?")
+                    .choices(MAPPING_FIX)
+                    .default("again"),
+            )?
+            .as_str()
+        {
+            "file" => {
+                file = p.ask(&Question::new("mapping_file", "The mapping file to load"))?;
+            }
+            "quit" => bail!("stopped at the mapping; nothing was written"),
+            _ => file.clear(),
+        }
     };
     doc["mapping"] = json!({"columns": columns});
 
     p.say("Step 3 of 3: frequency and notifications");
     doc["schedule"] = schedule(p)?;
-    doc["timezone"] = p
-        .ask(
-            &Question::new("timezone", "Time zone the schedule runs in (IANA name)").default("UTC"),
-        )?
-        .into();
+    doc["timezone"] = ask_valid(
+        p,
+        Question::new("timezone", "Time zone the schedule runs in (IANA name)").default("UTC"),
+        |v| {
+            v.parse::<chrono_tz::Tz>()
+                .map(|_| ())
+                .map_err(|_| "an IANA time zone, e.g. Europe/Berlin or Asia/Kolkata".into())
+        },
+    )?
+    .into();
     let recipients: Vec<String> = p
         .ask(
             &Question::new(
@@ -473,7 +525,7 @@ fn kind_details(p: &mut dyn Prompt, kind: &str) -> anyhow::Result<Value> {
             "type": kind,
             "dataset": p.ask(&Question::new("dataset", "The dataset's name"))?,
             "key_column": p.ask(&Question::new("key_column", "The column that keys a record"))?,
-            "retention_days": p.ask(&Question::new("retention_days", "Days to keep each record").default("30"))?.parse::<u32>().context("retention_days: a whole number of days")?,
+            "retention_days": number(p, Question::new("retention_days", "Days to keep each record").default("30"))?,
         }),
         _ => json!({"type": kind}),
     })
@@ -518,17 +570,20 @@ async fn encryption(
     p: &mut dyn Prompt,
     services: &dyn Services,
     id: &str,
+    made: &mut Option<Value>,
 ) -> anyhow::Result<Option<Value>> {
-    Ok(
-        match p
-            .ask(
-                &Question::new("encryption", "Are the files PGP-encrypted?")
-                    .choices(ENCRYPTION)
-                    .default("none"),
-            )?
-            .as_str()
-        {
-            "generate" => {
+    let how = p.ask(
+        &Question::new("encryption", "Are the files PGP-encrypted?")
+            .choices(ENCRYPTION)
+            .default("none"),
+    )?;
+    let mut block = match how.as_str() {
+        "generate" => match made.clone() {
+            Some(block) => {
+                p.say("The key made before is kept.");
+                block
+            }
+            None => {
                 let name = p.ask(&Question::new("key_name", "The key's name").default(id))?;
                 let passphrase = p.ask(
                     &Question::new("key_passphrase", "Lock it with a random passphrase?")
@@ -538,32 +593,48 @@ async fn encryption(
                 let (public, block) = services.new_key(&name, id, passphrase).await?;
                 p.say("Hand this public key to whoever encrypts the files:");
                 p.say(public.trim_end());
-                Some(block)
+                *made = Some(block.clone());
+                block
             }
-            "existing" => {
-                let mut block = json!({"type": "pgp",
-                "private_key_ref": p.ask(&Question::new("private_key_ref", "The secret holding the private key (name, or name#key)"))?});
-                let pass = p.ask(
-                    &Question::new(
-                        "passphrase_ref",
-                        "The secret holding its passphrase (empty: none)",
-                    )
-                    .default(""),
-                )?;
-                if !pass.is_empty() {
-                    block["passphrase_ref"] = pass.into();
-                }
-                let signer = p.ask(&Question::new("signer_public_key_file", "A file with the signer's public key, when files must be signed (empty: none)").default(""))?;
-                if !signer.is_empty() {
-                    block["signer_public_key"] = std::fs::read_to_string(&signer)
-                        .with_context(|| format!("reading {signer}"))?
-                        .into();
-                }
-                Some(block)
-            }
-            _ => None,
         },
-    )
+        "existing" => {
+            let mut block = json!({"type": "pgp",
+                "private_key_ref": p.ask(&Question::new("private_key_ref", "The secret holding the private key (name, or name#key)"))?});
+            let pass = p.ask(
+                &Question::new(
+                    "passphrase_ref",
+                    "The secret holding its passphrase (empty: none)",
+                )
+                .default(""),
+            )?;
+            if !pass.is_empty() {
+                block["passphrase_ref"] = pass.into();
+            }
+            block
+        }
+        _ => return Ok(None),
+    };
+    let signer = ask_valid(
+        p,
+        Question::new(
+            "signer_public_key_file",
+            "A file with the signer's public key, when files must be signed (empty: none)",
+        )
+        .default(""),
+        |path| {
+            if path.is_empty() {
+                return Ok(());
+            }
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+            s3imports::pgp::parse_signer_public_key(&text)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        },
+    )?;
+    if !signer.is_empty() {
+        block["signer_public_key"] = std::fs::read_to_string(&signer)?.into();
+    }
+    Ok(Some(block))
 }
 
 fn naming(p: &mut dyn Prompt, doc: &mut Value) -> anyhow::Result<()> {
@@ -572,6 +643,28 @@ fn naming(p: &mut dyn Prompt, doc: &mut Value) -> anyhow::Result<()> {
             .choices(FILE_TYPES)
             .default("csv"),
     )?;
+    if file_type == "csv" {
+        let delimiter = ask_valid(
+            p,
+            Question::new(
+                "delimiter",
+                "The field separator (one character; `\\t` for tab)",
+            )
+            .default(","),
+            |v| {
+                (v == "\\t" || v.chars().count() == 1)
+                    .then_some(())
+                    .ok_or("one character".into())
+            },
+        )?;
+        doc["delimiter"] = if delimiter == "\\t" {
+            "\t".into()
+        } else {
+            delimiter.into()
+        };
+    } else if let Some(o) = doc.as_object_mut() {
+        o.remove("delimiter");
+    }
     let kind: ImportKind = serde_json::from_value(doc["kind"].clone())?;
     let prefix =
         p.ask(&Question::new("file_prefix", "File name prefix").default(kind.default_prefix()))?;
@@ -598,10 +691,15 @@ fn naming(p: &mut dyn Prompt, doc: &mut Value) -> anyhow::Result<()> {
             .default("yyyymmdd"),
     )?;
     if format == "custom" {
-        format = p.ask(&Question::new(
-            "datetime_pattern",
-            "The pattern (e.g. %Y-%m-%d_%H-%M-%S)",
-        ))?;
+        format = ask_valid(
+            p,
+            Question::new("datetime_pattern", "The pattern (e.g. %Y-%m-%d_%H-%M-%S)"),
+            |v| {
+                DateTimeFormat::parse(v)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            },
+        )?;
     }
     doc["file_type"] = file_type.into();
     doc["source"]["file_prefix"] = prefix.into();
@@ -686,7 +784,7 @@ fn map_columns(p: &mut dyn Prompt, found: &[ColumnInfo]) -> anyhow::Result<Vec<C
                 format!("Column `{}`: data type", c.name),
             )
             .choices(TYPES)
-            .default(c.suggested.as_str()),
+            .default(default_type(&attribute, &c.suggested)),
         )?;
         let format = if ty == "datetime" {
             let f = p.ask(
@@ -715,6 +813,15 @@ fn map_columns(p: &mut dyn Prompt, found: &[ColumnInfo]) -> anyhow::Result<Vec<C
     Ok(columns)
 }
 
+/// The type offered for a column: a standard attribute's own (a numeric-looking user
+/// id is still a `user_id` string), else what its sample suggests.
+fn default_type<'a>(attribute: &str, suggested: &'a str) -> &'a str {
+    match s3imports::mapping_spec::standard(attribute).and_then(|a| a.types.first()) {
+        Some(t) => t.as_str(),
+        None => suggested,
+    }
+}
+
 /// A column header as an attribute name: lower case, words joined by `_`.
 fn attribute_name(column: &str) -> String {
     let mut out = String::new();
@@ -729,6 +836,33 @@ fn attribute_name(column: &str) -> String {
 }
 
 fn schedule(p: &mut dyn Prompt) -> anyhow::Result<Value> {
+    loop {
+        let v = schedule_answers(p)?;
+        // The schedule's own checks, where the answers are given.
+        let problems = match serde_json::from_value::<s3imports::schedule::Schedule>(v.clone()) {
+            Ok(s) => s.validate(),
+            Err(e) => vec![e.to_string()],
+        };
+        if problems.is_empty() {
+            return Ok(v);
+        }
+        if !p.interactive() {
+            bail!("the schedule is not valid: {}", problems.join("; "));
+        }
+        p.say(&format!("  {}; the schedule again:", problems.join("; ")));
+    }
+}
+
+fn number(p: &mut dyn Prompt, q: Question<'_>) -> anyhow::Result<u32> {
+    ask_valid(p, q, |v| {
+        v.parse::<u32>()
+            .map(|_| ())
+            .map_err(|_| "a whole number".to_string())
+    })
+    .map(|v| v.parse().unwrap_or_default())
+}
+
+fn schedule_answers(p: &mut dyn Prompt) -> anyhow::Result<Value> {
     let kind = p.ask(
         &Question::new("schedule", "How often to run")
             .choices(SCHEDULES)
@@ -743,37 +877,37 @@ fn schedule(p: &mut dyn Prompt) -> anyhow::Result<Value> {
             .map(str::to_string)
             .collect()
     };
-    let mut fields: BTreeMap<&str, Value> = BTreeMap::new();
+    let mut v = json!({"type": kind});
     match kind.as_str() {
         "hourly" => {
-            fields.insert(
-                "minute",
-                p.ask(&Question::new("minute", "At what minute of the hour").default("0"))?
-                    .parse::<u32>()
-                    .context("minute: 0 to 59")?
-                    .into(),
-            );
+            v["minute"] = number(
+                p,
+                Question::new("minute", "At what minute of the hour").default("0"),
+            )?
+            .into();
         }
-        "daily" => {
-            fields.insert("time", time(p)?.into());
-        }
+        "daily" => v["time"] = time(p)?.into(),
         "weekly" => {
-            fields.insert(
-                "days",
-                list(p.ask(&Question::new("days", "Which days (e.g. mon,thu)"))?).into(),
-            );
-            fields.insert("time", time(p)?.into());
+            v["days"] = list(p.ask(&Question::new("days", "Which days (e.g. mon,thu)"))?).into();
+            v["time"] = time(p)?.into();
         }
         "monthly" => {
-            let days: Result<Vec<u32>, _> = list(p.ask(&Question::new(
-                "days",
-                "Which days of the month (e.g. 1,15)",
-            ))?)
-            .iter()
-            .map(|d| d.parse::<u32>())
-            .collect();
-            fields.insert("days", days.context("days: numbers 1 to 31")?.into());
-            fields.insert("time", time(p)?.into());
+            let days = ask_valid(
+                p,
+                Question::new("days", "Which days of the month (e.g. 1,15)"),
+                |v| {
+                    let ok = v
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|d| !d.is_empty())
+                        .all(|d| d.parse::<u32>().is_ok());
+                    ok.then_some(())
+                        .ok_or("numbers 1 to 31, comma-separated".into())
+                },
+            )?;
+            let days: Vec<u32> = list(days).iter().filter_map(|d| d.parse().ok()).collect();
+            v["days"] = days.into();
+            v["time"] = time(p)?.into();
         }
         "every" => {
             let unit = p.ask(
@@ -781,34 +915,17 @@ fn schedule(p: &mut dyn Prompt) -> anyhow::Result<Value> {
                     .choices(&[("minutes", ""), ("hours", "")])
                     .default("hours"),
             )?;
-            let n = p
-                .ask(&Question::new("every", "How many"))?
-                .parse::<u32>()
-                .context("every: a whole number")?;
-            fields.insert(
-                if unit == "minutes" {
-                    "minutes"
-                } else {
-                    "hours"
-                },
-                n.into(),
-            );
+            v[unit.as_str()] = number(p, Question::new("every", "How many"))?.into();
         }
         "cron" => {
-            fields.insert(
-                "expression",
-                p.ask(&Question::new(
+            v["expression"] = p
+                .ask(&Question::new(
                     "cron",
                     "The cron expression (minute hour day month weekday)",
                 ))?
-                .into(),
-            );
+                .into();
         }
         _ => {}
-    }
-    let mut v = json!({"type": kind});
-    for (k, f) in fields {
-        v[k] = f;
     }
     Ok(v)
 }
@@ -826,6 +943,10 @@ mod tests {
         assert!(q.check("9").is_err() && q.check("users").is_err());
         assert!(Question::new("id", "?").check("  ").is_err());
         assert_eq!(attribute_name("First Name"), "first_name");
+        // A user id that looks like a number is still a user id.
+        assert_eq!(default_type("user_id", "integer"), "string");
+        assert_eq!(default_type("birthday", "string"), "datetime");
+        assert_eq!(default_type("lifetime_value", "number"), "number");
         assert_eq!(attribute_name(" E-mail (work) "), "e_mail_work");
     }
 }

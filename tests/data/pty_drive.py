@@ -6,10 +6,13 @@ import json
 import os
 import pty
 import select
+import signal
 import sys
 import time
 
 script = json.load(open(sys.argv[1]))
+# The whole session's deadline: a question nobody answers must not hang the tests.
+DEADLINE = time.time() + 180
 pid, fd = pty.fork()
 if pid == 0:
     os.environ.update(script["env"])
@@ -19,23 +22,30 @@ seen = b""
 pending = b""
 
 
-def read_until(marker, timeout=90):
+def stop(code, why):
+    sys.stdout.write((seen + pending).decode(errors="replace"))
+    print(f"\n[pty_drive] {why}")
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
+    sys.exit(code)
+
+
+def read_until(marker):
     global seen, pending
-    end = time.time() + timeout
+    end = min(DEADLINE, time.time() + 90)
     while marker not in pending:
         ready, _, _ = select.select([fd], [], [], max(0.0, end - time.time()))
         if not ready:
-            sys.stdout.write((seen + pending).decode(errors="replace"))
-            print(f"\n[pty_drive] timed out waiting for {marker!r}")
-            sys.exit(97)
+            stop(97, f"timed out waiting for {marker!r}")
         try:
             chunk = os.read(fd, 4096)
         except OSError:
             chunk = b""
         if not chunk:
-            sys.stdout.write((seen + pending).decode(errors="replace"))
-            print(f"\n[pty_drive] the program ended while waiting for {marker!r}")
-            sys.exit(97)
+            stop(97, f"the program ended while waiting for {marker!r}")
         pending += chunk
     cut = pending.index(marker) + len(marker)
     seen += pending[:cut]
@@ -49,6 +59,10 @@ for question, answer in script["steps"]:
 
 rest = b""
 while True:
+    ready, _, _ = select.select([fd], [], [], max(0.0, DEADLINE - time.time()))
+    if not ready:
+        pending += rest
+        stop(98, "the program did not end after the last answer (another question?)")
     try:
         chunk = os.read(fd, 4096)
     except OSError:

@@ -97,6 +97,7 @@ fn users_steps<'a>(bucket: &'a str, encryption: &'a Value) -> Vec<(&'a str, &'a 
         ),
         ("signer_public_key_file", ""),
         ("file_type", "csv"),
+        ("delimiter", ""),
         ("file_prefix", ""),
         ("datetime_format", "1"),
         ("mapping_file", ""),
@@ -160,6 +161,7 @@ async fn a_pgp_users_import_in_a_terminal_after_fixing_the_folder() {
         ("region", ""),
         ("encryption", "none"),
         ("file_type", ""),
+        ("delimiter", ""),
         ("file_prefix", ""),
         ("datetime_format", ""),
         ("after_fetch", "again"),
@@ -213,9 +215,18 @@ async fn an_events_import_in_a_terminal() {
         ("region", ""),
         ("encryption", ""),
         ("file_type", ""),
+        ("delimiter", ""),
         ("file_prefix", ""),
         ("datetime_format", "yyyymmdd"),
         ("mapping_file", ""),
+        // First without the user id column: the kind's required attribute is missing.
+        ("column.customer_id", "skip"),
+        ("column.purchased_at", "event_time"),
+        ("type.purchased_at", "datetime"),
+        ("format.purchased_at", ""),
+        ("column.amount", ""),
+        ("type.amount", ""),
+        ("mapping_fix", "again"),
         ("column.customer_id", "user_id"),
         ("type.customer_id", ""),
         ("column.purchased_at", "event_time"),
@@ -234,6 +245,7 @@ async fn an_events_import_in_a_terminal() {
     ];
     let out = in_terminal(&env, &["config", "new", "--kind", "events"], &steps);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("user_id"), "{}", out.stdout);
     assert!(
         out.stdout.contains("e.g. Purchase_20220131.csv"),
         "{}",
