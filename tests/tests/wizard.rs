@@ -245,7 +245,12 @@ async fn an_events_import_in_a_terminal() {
     ];
     let out = in_terminal(&env, &["config", "new", "--kind", "events"], &steps);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("user_id"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("imports need a column mapped to `user_id`"),
+        "{}",
+        out.stdout
+    );
     assert!(
         out.stdout.contains("e.g. Purchase_20220131.csv"),
         "{}",
