@@ -887,6 +887,16 @@ pub async fn seed_run(
         .unwrap_or_else(|e| panic!("set run files: {e}"));
 }
 
+/// A fresh stack with the "customer's" bucket `<prefix>-<name>` and the functions
+/// wired to it: what most moto tests start from.
+pub async fn stage(name: &str) -> (TestEnv, String, Pipeline) {
+    let env = TestEnv::new().await;
+    let bucket = env.scoped(name);
+    env.bucket(&bucket).await;
+    let pipe = env.pipeline().await;
+    (env, bucket, pipe)
+}
+
 /// What a run of the `s3imports` binary printed.
 pub struct CliRun {
     pub code: i32,

@@ -26,10 +26,7 @@ struct World {
 }
 
 async fn world() -> World {
-    let env = TestEnv::new().await;
-    let bucket = env.scoped("acme-exports");
-    env.bucket(&bucket).await;
-    let mut pipe = env.pipeline().await;
+    let (env, bucket, mut pipe) = s3imports_tests::stage("acme-exports").await;
     // The deadline is the budget: no margin, so a tiny budget stops after one batch.
     pipe.processor.settings.deadline_margin = Duration::ZERO;
     World { env, bucket, pipe }

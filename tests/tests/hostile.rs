@@ -25,10 +25,7 @@ struct World {
 }
 
 async fn world() -> World {
-    let env = TestEnv::new().await;
-    let bucket = env.scoped("hostile");
-    env.bucket(&bucket).await;
-    let pipe = env.pipeline().await;
+    let (env, bucket, pipe) = s3imports_tests::stage("hostile").await;
     World { env, bucket, pipe }
 }
 

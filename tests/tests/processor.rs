@@ -30,10 +30,7 @@ struct World {
 }
 
 async fn world() -> World {
-    let env = TestEnv::new().await;
-    let bucket = env.scoped("acme-exports");
-    env.bucket(&bucket).await;
-    let pipe = env.pipeline().await;
+    let (env, bucket, pipe) = s3imports_tests::stage("acme-exports").await;
     World { env, bucket, pipe }
 }
 

@@ -24,10 +24,7 @@ struct World {
 }
 
 async fn world() -> World {
-    let env = TestEnv::new().await;
-    let bucket = env.scoped("redelivery");
-    env.bucket(&bucket).await;
-    let pipe = env.pipeline().await;
+    let (env, bucket, pipe) = s3imports_tests::stage("redelivery").await;
     let url = pipe.queue.url().await.unwrap();
     World {
         env,
