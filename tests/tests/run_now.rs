@@ -40,15 +40,13 @@ async fn post(api: &Api, path: &str) -> (u16, Value, Option<String>) {
 
 #[tokio::test]
 async fn the_api_starts_one_run_at_a_time_and_records_who_asked() {
-    let env = TestEnv::new().await;
-    env.bucket(&env.scoped("acme-exports")).await;
+    let (env, bucket, w) = s3imports_tests::stage("acme-exports").await;
     env.put_object(
-        &env.scoped("acme-exports"),
+        &bucket,
         "in/registered_user_data_20261128.csv",
         "ID,Age\nu1,30\nu2,41\n",
     )
     .await;
-    let w = env.pipeline().await;
     let t0 = Utc.with_ymd_and_hms(2026, 11, 29, 14, 0, 0).unwrap();
     w.put_config(users(&env, "users", "in"), t0).await;
     let next_run = w.configs.get("users").await.unwrap().unwrap().next_run_at;
@@ -137,10 +135,9 @@ async fn the_api_starts_one_run_at_a_time_and_records_who_asked() {
 
 #[tokio::test]
 async fn the_cli_starts_a_run_as_its_caller_and_processes_it_here() {
-    let env = TestEnv::new().await;
-    env.bucket(&env.scoped("acme-exports")).await;
+    let (env, bucket, _) = s3imports_tests::stage("acme-exports").await;
     env.put_object(
-        &env.scoped("acme-exports"),
+        &bucket,
         "cli/registered_user_data_20261128.csv",
         "ID,Age\nu7,30\nu8,x\n",
     )

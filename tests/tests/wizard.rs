@@ -35,6 +35,11 @@ fn in_terminal(env: &TestEnv, args: &[&str], steps: &[(&str, &str)]) -> CliRun {
     }
 }
 
+/// The session printed `text`.
+fn says(out: &CliRun, text: &str) {
+    assert!(out.stdout.contains(text), "no `{text}` in:\n{}", out.stdout);
+}
+
 fn stored(env: &TestEnv, id: &str) -> Value {
     let show = s3imports(env, &["--json", "config", "show", id]);
     assert_eq!(show.code, 0, "{}", show.stderr);
@@ -245,17 +250,8 @@ async fn an_events_import_in_a_terminal() {
     ];
     let out = in_terminal(&env, &["config", "new", "--kind", "events"], &steps);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout
-            .contains("imports need a column mapped to `user_id`"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("e.g. Purchase_20220131.csv"),
-        "{}",
-        out.stdout
-    );
+    says(&out, "imports need a column mapped to `user_id`");
+    says(&out, "e.g. Purchase_20220131.csv");
     let config = &stored(&env, "shop-purchases")["config"];
     assert_eq!(config["kind"]["event_name"], "Purchase");
     assert_eq!(config["name"], "shop-purchases");
@@ -383,17 +379,8 @@ async fn a_key_made_by_the_wizard_and_columns_typed_in_before_any_file_arrives()
         ],
     );
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert!(
-        out.stdout
-            .contains("Please check the folder path and try again"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.contains("-----BEGIN PGP PUBLIC KEY BLOCK-----"),
-        "{}",
-        out.stdout
-    );
+    says(&out, "Please check the folder path and try again");
+    says(&out, "-----BEGIN PGP PUBLIC KEY BLOCK-----");
     assert!(!out.stdout.contains("PRIVATE KEY"), "{}", out.stdout);
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
     let secret = format!("{prefix}pgp/signups-2026");
