@@ -250,6 +250,22 @@ impl TestEnv {
         env
     }
 
+    /// Every item of a table (test tables hold one page).
+    pub async fn scan(
+        &self,
+        table: &str,
+    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        self.clients
+            .dynamodb
+            .scan()
+            .table_name(table)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("scan {table}: {e}"))
+            .items()
+            .to_vec()
+    }
+
     /// Creates a bucket (the "customer's" bucket in tests).
     pub async fn bucket(&self, name: &str) -> &Self {
         self.clients

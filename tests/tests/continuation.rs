@@ -85,16 +85,7 @@ impl World {
 
     /// Every item of a table (the test tables hold one page).
     async fn scan(&self, table: &str) -> Vec<HashMap<String, AttributeValue>> {
-        let out = self
-            .env
-            .clients
-            .dynamodb
-            .scan()
-            .table_name(table)
-            .send()
-            .await
-            .unwrap();
-        out.items().to_vec()
+        self.env.scan(table).await
     }
 
     /// The keys in the stack's reports bucket that contain `part`.

@@ -245,16 +245,9 @@ async fn generated_keys_import_gnupg_files_and_a_rotation_says_which_key_opened_
         "{body}"
     );
     // Nothing of either key reached the items.
-    let items = env
-        .clients
-        .dynamodb
-        .scan()
-        .table_name(&env.stack.users_table)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(items.count(), 3);
-    let text = format!("{:?}", items.items());
+    let items = env.scan(&env.stack.users_table).await;
+    assert_eq!(items.len(), 3);
+    let text = format!("{items:?}");
     assert!(
         !text.contains("PGP") && !text.contains(passphrase),
         "{text}"

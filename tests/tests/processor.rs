@@ -51,16 +51,7 @@ impl World {
     }
 
     async fn scan(&self, table: &str) -> Vec<HashMap<String, AttributeValue>> {
-        self.env
-            .clients
-            .dynamodb
-            .scan()
-            .table_name(table)
-            .send()
-            .await
-            .expect("scan")
-            .items()
-            .to_vec()
+        self.env.scan(table).await
     }
 
     async fn report(&self, key: &str) -> String {

@@ -287,29 +287,26 @@ async fn answers_from_a_file_take_the_same_path_and_no_terminal_is_refused() {
         .collect();
     let dir = tempfile::tempdir().unwrap();
     // A missing answer names the question; an invalid one says why.
+    let refused = |name: &str, answers: serde_json::Map<String, Value>, says: &str| {
+        let path = write_json(dir.path(), name, &Value::Object(answers));
+        let out = s3imports(&env, &["config", "new", "--answers", &path]);
+        assert_eq!(out.code, 1, "{name}");
+        assert!(out.stderr.contains(says), "{name}: {}", out.stderr);
+    };
     let mut short = answers.clone();
     short.remove("bucket");
-    let path = write_json(dir.path(), "short.json", &Value::Object(short));
-    let out = s3imports(&env, &["config", "new", "--answers", &path]);
-    assert_eq!(out.code, 1);
-    assert!(
-        out.stderr
-            .contains("answer `bucket` (The bucket): an answer is needed"),
-        "{}",
-        out.stderr
+    refused(
+        "short.json",
+        short,
+        "answer `bucket` (The bucket): an answer is needed",
     );
     let mut wrong = answers.clone();
     wrong.insert("folder".into(), "nope".into());
-    let path = write_json(dir.path(), "wrong.json", &Value::Object(wrong));
-    let out = s3imports(&env, &["config", "new", "--answers", &path]);
-    assert_eq!(out.code, 1);
-    assert!(
-        out.stderr
-            .contains("Please check the folder path and try again"),
-        "{}",
-        out.stderr
+    refused(
+        "wrong.json",
+        wrong,
+        "Please check the folder path and try again",
     );
-
     let path = write_json(dir.path(), "answers.json", &Value::Object(answers.clone()));
     let output = dir.path().join("users.json");
     let out = s3imports(
