@@ -314,6 +314,15 @@ pub async fn runs(
                         format!("; decrypted with {}", r.keys_used.join(", "))
                     }
                 ));
+                if let Some(p) = &r.replay {
+                    t.push_str(&format!(
+                        "  replay of {} (was {} in run {}): {}\n",
+                        p.key,
+                        p.previous_status.label(),
+                        p.previous_run_id,
+                        p.reason
+                    ));
+                }
                 for f in &e.files {
                     t.push_str(&file_line(f));
                 }
@@ -733,18 +742,8 @@ pub async fn run_now(
     process: bool,
 ) -> anyhow::Result<ExitCode> {
     use s3imports::discovery::RunNowError;
-    use s3imports::ledger::ManualRun;
     let clients = clients().await;
-    let caller = clients
-        .sts
-        .get_caller_identity()
-        .send()
-        .await
-        .context("STS GetCallerIdentity (who is starting the run)")?;
-    let manual = ManualRun {
-        requested_by: caller.arn().unwrap_or("unknown principal").to_string(),
-        via: "cli".into(),
-    };
+    let manual = cli_caller(&clients).await?;
     let discovery = Discovery::wired(&clients, stack);
     let clock = SystemClock;
     let tick = match discovery.run_now(id, &manual, &clock).await {
@@ -780,6 +779,136 @@ pub async fn run_now(
         String::new,
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Who is running this command, as the run records it: the STS caller identity.
+async fn cli_caller(clients: &Clients) -> anyhow::Result<s3imports::ledger::ManualRun> {
+    let caller = clients
+        .sts
+        .get_caller_identity()
+        .send()
+        .await
+        .context("STS GetCallerIdentity (who is starting the run)")?;
+    Ok(s3imports::ledger::ManualRun {
+        requested_by: caller.arn().unwrap_or("unknown principal").to_string(),
+        via: "cli".into(),
+    })
+}
+
+pub async fn replay(
+    out: &Output,
+    stack: &Stack,
+    id: &str,
+    key: &str,
+    reason: &str,
+    process: bool,
+) -> anyhow::Result<ExitCode> {
+    use s3imports::discovery::ReplayError;
+    let clients = clients().await;
+    let manual = cli_caller(&clients).await?;
+    let discovery = Discovery::wired(&clients, stack);
+    let clock = SystemClock;
+    let started = match discovery.replay(id, key, &manual, reason, &clock).await {
+        Ok(s) => s,
+        Err(e @ (ReplayError::InFlight { .. } | ReplayError::Reason)) => {
+            out.emit(json!({"error": e.to_string()}), || {
+                format!("refused: {e}\n")
+            });
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !out.json {
+        println!(
+            "import {id}: run {} replays {key} (was {} in run {}), by {}",
+            started.run_id,
+            started.previous_status.label(),
+            started.previous_run_id,
+            manual.requested_by
+        );
+    }
+    let processed = if process {
+        let processor = Processor::from_env(&clients, stack, ProcessorSettings::default());
+        drain(out, &clients, stack, &processor, &clock).await?
+    } else {
+        Vec::new()
+    };
+    out.emit(
+        json!({"replay": started, "requested_by": manual.requested_by, "files": processed}),
+        String::new,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn dry_run(
+    out: &Output,
+    stack: &Stack,
+    file: &str,
+    key: Option<&str>,
+    process: bool,
+) -> anyhow::Result<ExitCode> {
+    let config = read_config(file)?.with_context(|| format!("{file}: not a valid config"))?;
+    let clients = clients().await;
+    let manual = cli_caller(&clients).await?;
+    let discovery = Discovery::wired(&clients, stack);
+    let clock = SystemClock;
+    let (started, _) = discovery
+        .start_dry_run(&config, key, &manual, &clock)
+        .await?;
+    if !out.json {
+        println!(
+            "dry run {} of import {}: {} ({} bytes)",
+            started.dry_run_id, started.import_id, started.key, started.size
+        );
+    }
+    let ledger = LedgerStore::new(clients.dynamodb.clone(), &stack.ledger_table);
+    let reports = ReportStore::new(clients.s3.clone(), &stack.reports_bucket);
+    if process || clients.sdk.endpoint_url().is_some() {
+        let processor = Processor::from_env(&clients, stack, ProcessorSettings::default());
+        drain(out, &clients, stack, &processor, &clock).await?;
+    }
+    // The stack's processor does the work: wait for it.
+    let view = loop {
+        match s3imports::dry_run::view(&ledger, &reports, &started.dry_run_id).await? {
+            Some(v) if v.done => break v,
+            _ => tokio::time::sleep(std::time::Duration::from_secs(2)).await,
+        }
+    };
+    out.emit(serde_json::to_value(&view).unwrap_or_default(), || {
+        let mut text = format!(
+            "{}: {} rows read, {} valid, {} failed{}\n",
+            view.status.label(),
+            view.rows_total,
+            view.rows_valid,
+            view.rows_failed,
+            view.reason
+                .as_deref()
+                .map(|r| format!("; {r}"))
+                .unwrap_or_default()
+        );
+        for r in &view.sample_reasons {
+            let column = if r.column.is_empty() {
+                String::new()
+            } else {
+                format!(", column {}", r.column)
+            };
+            text.push_str(&format!("  row {}{column}: {}\n", r.row, r.reason));
+        }
+        if let Some(key) = &view.report_key {
+            text.push_str(&format!(
+                "failed-rows report: s3://{}/{key}\nnothing was written to the destination tables\n",
+                stack.reports_bucket
+            ));
+        } else {
+            text.push_str("nothing was written to the destination tables\n");
+        }
+        text
+    });
+    Ok(if view.status == s3imports::ledger::FileStatus::Failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn segments(clients: &Clients, stack: &Stack) -> SegmentStore {

@@ -74,6 +74,33 @@ enum Command {
         #[arg(long)]
         process: bool,
     },
+    /// Replay one file that already ran, under its own name (a run of that file alone,
+    /// recording who asked and why). Refused (exit 2) while the file is in flight.
+    Replay {
+        id: String,
+        /// The file's S3 key (folder/name), as `s3imports runs` shows it.
+        key: String,
+        /// Why it is replayed (recorded with the run).
+        #[arg(long)]
+        reason: String,
+        /// Also process the file here (for a local emulator).
+        #[arg(long)]
+        process: bool,
+    },
+    /// Run the whole newest (or --key) file of a config's folder through decrypt, verify,
+    /// parse, map and validate, writing only the failed-rows report: counts, a sample of
+    /// reasons, the report's key. Nothing is written to the destination tables.
+    DryRun {
+        /// The import config file (it need not be put).
+        config: String,
+        /// The file to run (folder/name); default: the newest matching file.
+        #[arg(long)]
+        key: Option<String>,
+        /// Process it here instead of waiting for the stack's processor (the default
+        /// with a local emulator, AWS_ENDPOINT_URL).
+        #[arg(long)]
+        process: bool,
+    },
     /// Run discovery once, then process every queued file in-process until the queue is
     /// empty.
     Tick {
@@ -275,6 +302,17 @@ async fn main() -> ExitCode {
         }
         Command::Status => commands::status(&out, &stack).await,
         Command::Run { id, process } => commands::run_now(&out, &stack, &id, process).await,
+        Command::Replay {
+            id,
+            key,
+            reason,
+            process,
+        } => commands::replay(&out, &stack, &id, &key, &reason, process).await,
+        Command::DryRun {
+            config,
+            key,
+            process,
+        } => commands::dry_run(&out, &stack, &config, key.as_deref(), process).await,
         Command::Tick { now } => commands::tick(&out, &stack, now.as_deref()).await,
         Command::Segments(SegmentsCommand::List) => commands::segments_list(&out, &stack).await,
         Command::Segments(SegmentsCommand::Show { name }) => {

@@ -60,6 +60,45 @@ pub enum RunNowError {
     Store(#[from] StoreError),
 }
 
+/// Why a replay did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("no import `{0}`")]
+    NotFound(String),
+    #[error(
+        "import `{id}` is {status}: only a file of an active or completed import can be replayed"
+    )]
+    NotActive { id: String, status: &'static str },
+    #[error(
+        "import `{id}` has no file `{key}`: only a file that already ran can be replayed (give its whole key, folder included)"
+    )]
+    UnknownFile { id: String, key: String },
+    #[error(
+        "{} is in flight ({}) in run `{}`; replay it once it ends",
+        file.key, file.status.label(), file.run_id
+    )]
+    InFlight { file: Box<FileRecord> },
+    #[error(
+        "give a reason for the replay, 1 to {} characters: it is recorded with the run",
+        crate::ledger::MAX_REPLAY_REASON
+    )]
+    Reason,
+    #[error("the file cannot be replayed: {0}")]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A replay that started: its run, and the outcome it replaces.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplayStarted {
+    pub import_id: String,
+    pub run_id: String,
+    pub key: String,
+    pub previous_run_id: String,
+    pub previous_status: crate::ledger::FileStatus,
+}
+
 fn duplicate_reason(other: &str) -> String {
     format!(
         "duplicates active import `{other}` (same type, sub-type, bucket and folder); archive one of them"
@@ -284,6 +323,105 @@ impl Discovery {
         Ok(self
             .start_run(&record, &run_id, Some(manual), clock)
             .await?)
+    }
+
+    /// Replays one file that already ran, under its own name: a run of that file
+    /// alone, recording who asked, through what and why. Refused while the file is
+    /// in flight. Its earlier outcome stays in the file's history (and its run's
+    /// files); events keep their ids, so a replay adds no duplicate events.
+    pub async fn replay(
+        &self,
+        id: &str,
+        key: &str,
+        manual: &ManualRun,
+        reason: &str,
+        clock: &dyn Clock,
+    ) -> Result<ReplayStarted, ReplayError> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > crate::ledger::MAX_REPLAY_REASON {
+            return Err(ReplayError::Reason);
+        }
+        let record = self
+            .configs
+            .get(id)
+            .await?
+            .ok_or_else(|| ReplayError::NotFound(id.to_string()))?;
+        if !matches!(
+            record.status,
+            ImportStatus::Active | ImportStatus::Completed
+        ) {
+            return Err(ReplayError::NotActive {
+                id: id.to_string(),
+                status: record.status.as_str(),
+            });
+        }
+        let unknown = || ReplayError::UnknownFile {
+            id: id.to_string(),
+            key: key.to_string(),
+        };
+        // A chunk's ledger key is no file of the folder.
+        if key.contains('\u{1}') {
+            return Err(unknown());
+        }
+        let file = self.ledger.file(id, key).await?.ok_or_else(unknown)?;
+        if !file.status.is_final() {
+            return Err(ReplayError::InFlight {
+                file: Box::new(file),
+            });
+        }
+        let bucket = self.sources.connect(&record.config.source, id).await?;
+        let (size, etag) = bucket.head(key).await?;
+        let now = clock.now();
+        let run_id = new_run_id(now);
+        let replay = crate::ledger::Replay {
+            key: key.to_string(),
+            reason: reason.to_string(),
+            previous_run_id: file.run_id.clone(),
+            previous_status: file.status,
+        };
+        let start = crate::ports::ReplayStart {
+            run_id: &run_id,
+            manual,
+            replay: &replay,
+            size,
+            etag: &etag,
+        };
+        if !self.ledger.replay_file(&file, &start, now).await? {
+            // Another replay took it first.
+            let file = self.ledger.file(id, key).await?.ok_or_else(unknown)?;
+            return Err(ReplayError::InFlight {
+                file: Box::new(file),
+            });
+        }
+        let msg = FileMessage {
+            import_id: id.to_string(),
+            run_id: run_id.clone(),
+            bucket: file.bucket.clone(),
+            key: key.to_string(),
+            size,
+            etag,
+            chunk: None,
+            dry_run: false,
+        };
+        if !self
+            .queue
+            .send_all(std::slice::from_ref(&msg))
+            .await?
+            .is_empty()
+        {
+            let outcome = FileOutcome::failed("SQS refused the replay's message; replay it again");
+            self.ledger
+                .finish_file(id, &run_id, key, None, &outcome, clock.now())
+                .await?;
+        }
+        info!(import_id = %id, run_id = %run_id, key, requested_by = %manual.requested_by, via = %manual.via, "file replayed");
+        Ok(ReplayStarted {
+            import_id: id.to_string(),
+            run_id,
+            key: key.to_string(),
+            previous_run_id: replay.previous_run_id,
+            previous_status: replay.previous_status,
+        })
     }
 
     /// A claimed run: recorded, its folder listed, its new files claimed and queued.
@@ -513,6 +651,7 @@ fn message(import_id: &str, run_id: &str, bucket: &str, f: &ListedFile) -> FileM
         size: f.size,
         etag: f.etag.clone(),
         chunk: None,
+        dry_run: false,
     }
 }
 

@@ -164,7 +164,52 @@ pub struct FileRecord {
     /// Which of the import's PGP keys decrypted the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decrypted_with: Option<String>,
+    /// The outcomes of earlier runs of this file (it was replayed), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<PastOutcome>,
 }
+
+/// The most earlier outcomes a file keeps (a file replayed more often keeps the
+/// latest): its ledger item stays far from DynamoDB's 400 KB.
+pub const MAX_HISTORY: usize = 20;
+
+/// A file's outcome in an earlier run, kept when the file is replayed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PastOutcome {
+    pub run_id: String,
+    pub status: FileStatus,
+    pub etag: String,
+    pub rows_total: u64,
+    pub rows_ingested: u64,
+    pub rows_failed: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A run that reprocesses one file that already ran (`s3imports replay`,
+/// `POST /imports/{id}/files/replay`): which file, why, and what it came to before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replay {
+    pub key: String,
+    pub reason: String,
+    pub previous_run_id: String,
+    pub previous_status: FileStatus,
+}
+
+/// The ledger partition of a dry run: its own (never the import's), so a dry run
+/// touches none of the import's files or runs. Import ids never hold a `:`.
+pub fn dry_run_partition(run_id: &str) -> String {
+    format!("{DRY_RUN_PREFIX}{run_id}")
+}
+
+pub const DRY_RUN_PREFIX: &str = "dry-run:";
+
+/// The longest reason a replay may give.
+pub const MAX_REPLAY_REASON: usize = 1000;
 
 /// The ledger key of a split file's chunk `i`: a file record of its own (lease,
 /// checkpoint, counts), never listed with the run's files. The separator is a control
@@ -210,7 +255,60 @@ impl FileRecord {
             chunks_total: 0,
             chunks_done: 0,
             decrypted_with: None,
+            history: Vec::new(),
         }
+    }
+
+    /// This file's outcome as it is now, kept for its history when it is replayed.
+    pub fn past(&self) -> PastOutcome {
+        PastOutcome {
+            run_id: self.run_id.clone(),
+            status: self.status,
+            etag: self.etag.clone(),
+            rows_total: self.rows_total,
+            rows_ingested: self.rows_ingested,
+            rows_failed: self.rows_failed,
+            reason: self.reason.clone(),
+            report_key: self.report_key.clone(),
+            finished_at: self.finished_at,
+        }
+    }
+
+    /// The file as run `run_id` left it: itself when that is its latest run, else its
+    /// outcome in that run from its history (a replayed file). None: never in that run.
+    pub fn as_of(&self, run_id: &str) -> Option<FileRecord> {
+        if self.run_id == run_id {
+            return Some(self.clone());
+        }
+        let past = self.history.iter().find(|p| p.run_id == run_id)?;
+        Some(FileRecord {
+            run_id: past.run_id.clone(),
+            etag: past.etag.clone(),
+            status: past.status,
+            rows_total: past.rows_total,
+            rows_ingested: past.rows_ingested,
+            rows_failed: past.rows_failed,
+            reason: past.reason.clone(),
+            report_key: past.report_key.clone(),
+            finished_at: past.finished_at,
+            queued_at: None,
+            started_at: None,
+            duration_ms: None,
+            last_error: None,
+            checkpoint: None,
+            split: None,
+            decrypted_with: None,
+            history: Vec::new(),
+            ..FileRecord::queued(
+                &self.import_id,
+                &past.run_id,
+                &self.bucket,
+                &self.key,
+                self.size,
+                &past.etag,
+                past.finished_at.unwrap_or_default(),
+            )
+        })
     }
 
     /// A file being worked on, as far as its last checkpoint: None once final or
@@ -275,6 +373,9 @@ pub struct RunRecord {
     /// The PGP keys that decrypted the run's files (see [`FileRecord::decrypted_with`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys_used: Vec<String>,
+    /// A replay of one file, with why and what it came to before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<Replay>,
 }
 
 /// Who started a run by hand, and through what.

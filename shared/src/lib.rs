@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod discovery;
+pub mod dry_run;
 pub mod error;
 pub mod keygen;
 pub mod ledger;

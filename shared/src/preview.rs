@@ -163,25 +163,35 @@ pub struct Previewer {
     pub limits: Limits,
 }
 
+/// Secrets serve the imports they are tagged for: a config that takes a stored
+/// import's id (to use its secrets) must also take its folder, or a caller could have
+/// another import's key decrypt a file of their own. Some(why) when it does not.
+pub async fn borrowed_id(
+    configs: &dyn Configs,
+    config: &ImportConfig,
+    what: &str,
+) -> Result<Option<String>, crate::ports::StoreError> {
+    Ok(configs.get(&config.id).await?.and_then(|stored| {
+        (stored.config.source.bucket != config.source.bucket
+            || stored.config.source.folder != config.source.folder)
+            .then(|| {
+                format!(
+                    "`{}` is the id of a stored import, whose folder is s3://{}/{}/; {what} with that id reads only that folder",
+                    config.id, stored.config.source.bucket, stored.config.source.folder
+                )
+            })
+    }))
+}
+
 impl Previewer {
     /// Previews the newest file that matches `config` (the same document as the
     /// DynamoDB item; its mapping may still be empty).
     pub async fn preview(&self, config: &ImportConfig) -> Result<Preview, PreviewError> {
-        // Secrets serve the imports they are tagged for: a config that takes a stored
-        // import's id (to use its secrets) must also take its folder, or a caller could
-        // have another import's key decrypt a file of their own.
-        if let Some(stored) = self.configs.get(&config.id).await.map_err(store_error)?
-            && (stored.config.source.bucket != config.source.bucket
-                || stored.config.source.folder != config.source.folder)
+        if let Some(refused) = borrowed_id(self.configs.as_ref(), config, "a preview")
+            .await
+            .map_err(store_error)?
         {
-            return Err(PreviewError::new(
-                403,
-                format!(
-                    "`{}` is the id of a stored import, whose folder is s3://{}/{}/; a preview with that id reads only that folder",
-                    config.id, stored.config.source.bucket, stored.config.source.folder
-                ),
-                None,
-            ));
+            return Err(PreviewError::new(403, refused, None));
         }
         let bucket = self.sources.connect(&config.source, &config.id).await?;
         let pattern = config.file_pattern();

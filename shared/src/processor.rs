@@ -614,7 +614,9 @@ impl Processor {
                 reason: "the outcome was not recorded: the file is already final or another worker took it over".into(),
             });
         };
-        self.file_metrics(msg, &outcome, status, clock).await;
+        if !msg.dry_run {
+            self.file_metrics(msg, &outcome, status, clock).await;
+        }
         self.close_run(&run, clock).await?;
         Ok(Processed::Done {
             status,
@@ -851,12 +853,7 @@ impl Processor {
         deadline: Option<tokio::time::Instant>,
         clock: &dyn Clock,
     ) -> Result<Step, ProcessError> {
-        let record = self
-            .configs
-            .get(&msg.import_id)
-            .await?
-            .ok_or_else(|| ProcessError::ImportGone(msg.import_id.clone()))?;
-        let config = record.config;
+        let config = self.config_of(msg).await?;
         let bucket = self.sources.connect(&config.source, &config.id).await?;
         let mappings = mapping(&config, bucket.as_ref()).await?;
         let keyring = keyring(self.secrets.as_ref(), &config).await?.map(Arc::new);
@@ -916,21 +913,29 @@ impl Processor {
             // Chunks of one file are written at once: the later row must still win.
             attributes.ordered = Some(format!("{}@{}", msg.key, msg.etag));
         }
-        attributes.segment = config.segment.as_ref().and_then(|s| {
-            let kind = match config.kind {
-                ImportKind::RegisteredUsers {} => MemberKind::Registered,
-                ImportKind::AnonymousUsers { .. } => MemberKind::Anonymous,
-                _ => return None,
-            };
-            Some(Membership {
-                segment: s.name.clone(),
-                kind,
-                import_id: config.id.clone(),
-                run_id: msg.run_id.clone(),
-                at: clock.now(),
-            })
-        });
-        let sink = self.writer.sink(&config.kind, attributes);
+        attributes.segment = config
+            .segment
+            .as_ref()
+            .filter(|_| !msg.dry_run)
+            .and_then(|s| {
+                let kind = match config.kind {
+                    ImportKind::RegisteredUsers {} => MemberKind::Registered,
+                    ImportKind::AnonymousUsers { .. } => MemberKind::Anonymous,
+                    _ => return None,
+                };
+                Some(Membership {
+                    segment: s.name.clone(),
+                    kind,
+                    import_id: config.id.clone(),
+                    run_id: msg.run_id.clone(),
+                    at: clock.now(),
+                })
+            });
+        let sink = if msg.dry_run {
+            crate::dry_run::DiscardWriter.sink(&config.kind, attributes)
+        } else {
+            self.writer.sink(&config.kind, attributes)
+        };
         let spool = self.settings.spool_dir.clone();
         // A chunk's report is its share of the file's bound and has no header: the
         // file's report joins them under one.
@@ -1116,6 +1121,19 @@ impl Processor {
         }
         drop(report_file);
         Ok(Step::Finished(outcome, leftovers))
+    }
+
+    /// The config a message's file is read with: the import's, or the one a dry run
+    /// recorded.
+    async fn config_of(&self, msg: &FileMessage) -> Result<ImportConfig, ProcessError> {
+        let config = if msg.dry_run {
+            self.ledger
+                .dry_run_config(&msg.import_id, &msg.run_id)
+                .await?
+        } else {
+            self.configs.get(&msg.import_id).await?.map(|r| r.config)
+        };
+        config.ok_or_else(|| ProcessError::ImportGone(msg.import_id.clone()))
     }
 
     /// Records a checkpoint mid-invocation, keeping the lease.

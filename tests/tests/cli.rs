@@ -278,6 +278,7 @@ async fn tick_counts_only_files_it_processed() {
         size: f.size,
         etag: f.etag,
         chunk: None,
+        dry_run: false,
     };
     let url = env.queue().url().await.unwrap();
     env.clients

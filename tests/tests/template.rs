@@ -372,6 +372,27 @@ fn functions_that_start_runs_hold_discoverys_writes() {
 }
 
 #[test]
+fn replays_and_dry_runs_hold_their_ledger_transaction() {
+    let t = template();
+    // A replay's transaction updates the file, puts its run and deletes a split
+    // file's chunk items; a dry run's puts its run and file. Every item of a
+    // transaction needs its own action.
+    let actions = actions_on(&t, "PreviewFunction", "LedgerTable.Arn");
+    for a in [
+        "dynamodb:UpdateItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+    ] {
+        assert!(
+            actions.iter().any(|x| x == a),
+            "PreviewFunction may not {a} on the ledger: {actions:?}"
+        );
+    }
+}
+
+#[test]
 fn the_processor_and_api_hold_what_users_and_segments_need() {
     let t = template();
     for (function, resource, needed) in [

@@ -31,7 +31,8 @@ use s3imports::aws::ledger::LedgerStore;
 use s3imports::aws::reports::ReportStore;
 use s3imports::aws::segments::SegmentStore;
 use s3imports::config::ImportConfig;
-use s3imports::discovery::{Discovery, RunNowError};
+use s3imports::discovery::{Discovery, ReplayError, RunNowError};
+use s3imports::dry_run::DryRunError;
 use s3imports::ledger::ManualRun;
 use s3imports::ledger::{
     FILES_LIMIT, FileRecord, FilesCursor, PageError, RUN_FILES_LIMIT, RUNS_LIMIT, RunsCursor,
@@ -91,6 +92,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/preview"),
     ("GET", "/imports/{id}"),
     ("POST", "/imports/{id}/run"),
+    ("POST", "/imports/{id}/files/replay"),
+    ("POST", "/dry-run"),
+    ("GET", "/dry-runs/{id}"),
     ("GET", "/imports/{id}/runs"),
     ("GET", "/imports/{id}/runs/{run_id}/files"),
     ("GET", "/imports/{id}/runs/{run_id}/report"),
@@ -107,8 +111,13 @@ pub async fn handler(api: &Api, request: Request) -> Result<Response<Body>, Erro
     {
         return Ok(report(api, id, run_id, &request).await);
     }
-    if let (&Method::POST, ["imports", id, "run"]) = (request.method(), parts.as_slice()) {
-        return Ok(run_now(api, id, &request).await);
+    match (request.method(), parts.as_slice()) {
+        (&Method::POST, ["imports", id, "run"]) => return Ok(run_now(api, id, &request).await),
+        (&Method::POST, ["imports", id, "files", "replay"]) => {
+            return Ok(replay(api, id, &request).await);
+        }
+        (&Method::POST, ["dry-run"]) => return Ok(dry_run(api, &request).await),
+        _ => {}
     }
     let query = request.query_string_parameters();
     let param = |name: &str| query.first(name);
@@ -127,6 +136,18 @@ pub async fn handler(api: &Api, request: Request) -> Result<Response<Body>, Erro
         }
         (&Method::GET, ["imports", id, "runs", run_id, "files"]) => {
             files(api, id, run_id, param("limit"), param("cursor")).await
+        }
+        (&Method::GET, ["dry-runs", id]) => {
+            match s3imports::dry_run::view(&api.ledger, &api.reports, id).await {
+                Ok(Some(view)) => Ok(serde_json::to_value(view).unwrap_or_default()),
+                Ok(None) => Err(PreviewError {
+                    status: 404,
+                    message: format!("no dry run `{id}`"),
+                    detail: None,
+                    problems: Vec::new(),
+                }),
+                Err(e) => Err(store_error(e)),
+            }
         }
         (&Method::GET, ["segments"]) => api
             .segments
@@ -221,11 +242,118 @@ async fn run_now(api: &Api, id: &str, request: &Request) -> Response<Body> {
                     r
                 }
                 RunNowError::Store(e) => respond(
-                    StatusCode::from_u16(store_error(e).status)
+                    StatusCode::from_u16(store_error_status(&e))
                         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                     &json!({"message": message}),
                 ),
             }
+        }
+    }
+}
+
+/// `POST /imports/{id}/files/replay` with `{"key": ..., "reason": ...}`.
+async fn replay(api: &Api, id: &str, request: &Request) -> Response<Body> {
+    let body: Value = serde_json::from_slice(request.body().as_ref()).unwrap_or_default();
+    let (Some(key), Some(reason)) = (body["key"].as_str(), body["reason"].as_str()) else {
+        return respond(
+            StatusCode::BAD_REQUEST,
+            &json!({"message": "The body must be {\"key\": \"the file's key\", \"reason\": \"why it is replayed\"}"}),
+        );
+    };
+    let manual = ManualRun {
+        requested_by: principal(request),
+        via: "api".into(),
+    };
+    match api
+        .discovery
+        .replay(id, key, &manual, reason, api.clock.as_ref())
+        .await
+    {
+        Ok(started) => {
+            let mut value = serde_json::to_value(&started).unwrap_or_default();
+            value["requested_by"] = json!(manual.requested_by);
+            respond(StatusCode::ACCEPTED, &value)
+        }
+        Err(e) => {
+            let message = e.to_string();
+            let mut value = json!({"message": message});
+            if let ReplayError::InFlight { file } = &e {
+                value["run_id"] = json!(file.run_id);
+                value["status"] = json!(file.status);
+                value["in_flight"] = json!(file.in_flight());
+            }
+            let status = match e {
+                ReplayError::Reason => StatusCode::BAD_REQUEST,
+                ReplayError::NotFound(_) | ReplayError::UnknownFile { .. } => StatusCode::NOT_FOUND,
+                ReplayError::InFlight { .. } | ReplayError::NotActive { .. } => {
+                    StatusCode::CONFLICT
+                }
+                ReplayError::Source(s) => StatusCode::from_u16(PreviewError::from(s).status)
+                    .unwrap_or(StatusCode::BAD_GATEWAY),
+                ReplayError::Store(s) => StatusCode::from_u16(store_error_status(&s))
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            };
+            respond(status, &value)
+        }
+    }
+}
+
+/// `POST /dry-run` with `{"config": {...}, "key": "optional key"}`.
+async fn dry_run(api: &Api, request: &Request) -> Response<Body> {
+    let refuse = |e: PreviewError| {
+        respond(
+            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+            &serde_json::to_value(&e).unwrap_or_default(),
+        )
+    };
+    let mut value: Value = match serde_json::from_slice(request.body().as_ref()) {
+        Ok(v) => v,
+        Err(e) => {
+            return refuse(bad_request(
+                "The body must be {\"config\": an import config, \"key\": an optional file key}",
+                e.to_string(),
+            ));
+        }
+    };
+    let key = match value.get("key") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(k)) => Some(k.clone()),
+        Some(other) => {
+            return refuse(bad_request("`key` must be a string", other.to_string()));
+        }
+    };
+    let config = match ImportConfig::from_value(value["config"].take()) {
+        Ok(c) => c,
+        Err(e) => return refuse(e.into()),
+    };
+    let manual = ManualRun {
+        requested_by: principal(request),
+        via: "api".into(),
+    };
+    match api
+        .discovery
+        .start_dry_run(&config, key.as_deref(), &manual, api.clock.as_ref())
+        .await
+    {
+        Ok((started, _)) => {
+            let mut value = serde_json::to_value(&started).unwrap_or_default();
+            value["requested_by"] = json!(manual.requested_by);
+            value["status_path"] = json!(format!("/dry-runs/{}", started.dry_run_id));
+            respond(StatusCode::ACCEPTED, &value)
+        }
+        Err(e) => {
+            let message = e.to_string();
+            let status = match e {
+                DryRunError::BorrowedId(_) => 403,
+                DryRunError::NoFile(_) => 404,
+                DryRunError::NotItsFile { .. } => 400,
+                DryRunError::Source(s) => PreviewError::from(s).status,
+                DryRunError::Store(s) => store_error_status(&s),
+            };
+            respond(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                &json!({"message": message}),
+            )
         }
     }
 }
@@ -290,15 +418,18 @@ async fn members(
     Ok(json!({"segment": name, "members": page.members, "next_cursor": page.next_cursor}))
 }
 
-fn store_error(e: StoreError) -> PreviewError {
-    let status = match &e {
+fn store_error_status(e: &StoreError) -> u16 {
+    match e {
         StoreError::NotFound(_) | StoreError::NoSegment(_) => 404,
         StoreError::Page(_) => 400,
         StoreError::Service(_) => 503,
         _ => 500,
-    };
+    }
+}
+
+fn store_error(e: StoreError) -> PreviewError {
     PreviewError {
-        status,
+        status: store_error_status(&e),
         message: e.to_string(),
         detail: None,
         problems: Vec::new(),

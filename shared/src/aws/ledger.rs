@@ -281,7 +281,12 @@ impl LedgerStore {
         let keys = listed_keys(&item);
         let from = cursor.map_or(0, |c| c.offset).min(keys.len());
         let to = from.saturating_add(limit).min(keys.len());
-        let files = self.files(import_id, &keys[from..to]).await?;
+        let files = self
+            .files(import_id, &keys[from..to])
+            .await?
+            .iter()
+            .filter_map(|f| f.as_of(run_id))
+            .collect();
         Ok(Some(FilesPage {
             run: run_from_item(import_id, &item),
             files,
@@ -339,11 +344,15 @@ impl LedgerStore {
         let more = items.len() > limit;
         items.truncate(limit);
         let listed: Vec<Vec<String>> = items.iter().map(listed_keys).collect();
-        let shown: Vec<String> = listed
+        // A replayed file is in more than one run: read once (BatchGetItem refuses a
+        // key twice), shown as each run left it.
+        let mut shown: Vec<String> = listed
             .iter()
             .flat_map(|keys| keys.iter().take(files_per_run).cloned())
             .collect();
-        let mut by_key: HashMap<String, FileRecord> = self
+        shown.sort();
+        shown.dedup();
+        let by_key: HashMap<String, FileRecord> = self
             .files(import_id, &shown)
             .await?
             .into_iter()
@@ -357,7 +366,7 @@ impl LedgerStore {
                 let files = keys
                     .iter()
                     .take(files_per_run)
-                    .filter_map(|k| by_key.remove(k))
+                    .filter_map(|k| by_key.get(k)?.as_of(&run.run_id))
                     .collect();
                 let next_files_cursor = (keys.len() > files_per_run).then(|| {
                     FilesCursor {
@@ -515,6 +524,9 @@ fn file_from_item(import_id: &str, i: &Item) -> FileRecord {
         chunks_total: get_n(i, "chunks_total").unwrap_or(0),
         chunks_done: get_n(i, "chunks_done").unwrap_or(0),
         decrypted_with: get_s(i, "decrypted_with").map(str::to_string),
+        history: get_s(i, "history")
+            .and_then(|h| serde_json::from_str(h).ok())
+            .unwrap_or_default(),
     }
 }
 
@@ -558,7 +570,14 @@ fn run_from_item(import_id: &str, i: &Item) -> RunRecord {
             keys.sort();
             keys
         },
+        replay: get_s(i, "replay").and_then(|r| serde_json::from_str(r).ok()),
     }
+}
+
+/// A value as a JSON string attribute (a small document the ledger only stores and
+/// gives back).
+fn json_attr<T: serde::Serialize>(value: &T) -> AttributeValue {
+    item::s(serde_json::to_string(value).unwrap_or_default())
 }
 
 #[async_trait]
@@ -1125,7 +1144,155 @@ impl Ledger for LedgerStore {
         let Some(run) = self.raw(import_id, &run_sk(run_id)).await? else {
             return Ok(Vec::new());
         };
-        self.files(import_id, &listed_keys(&run)).await
+        Ok(self
+            .files(import_id, &listed_keys(&run))
+            .await?
+            .iter()
+            .filter_map(|f| f.as_of(run_id))
+            .collect())
+    }
+
+    async fn replay_file(
+        &self,
+        file: &FileRecord,
+        start: &crate::ports::ReplayStart<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let import_id = file.import_id.as_str();
+        let mut history = file.history.clone();
+        history.push(file.past());
+        let excess = history.len().saturating_sub(crate::ledger::MAX_HISTORY);
+        history.drain(..excess);
+        // Only the outcome this replay read: a file started again meanwhile (another
+        // replay) has moved on to another run.
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", item::s(import_id))
+            .key("sk", item::s(file_sk(&file.key)))
+            .update_expression(
+                "SET run_id = :run, #status = :queued, queued_at = :now, attempts = :zero, \
+                 invocations = :zero, chunks_total = :zero, chunks_done = :zero, #size = :size, \
+                 etag = :etag, history = :history \
+                 REMOVE started_at, finished_at, duration_ms, reason, report_key, checkpoint, \
+                 chunk_plan, last_error, decrypted_with, lease_owner, lease_until, sha256, \
+                 duplicate_of, post_process",
+            )
+            .condition_expression("run_id = :previous AND #status = :was")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#size", "size")
+            .expression_attribute_values(":run", item::s(start.run_id))
+            .expression_attribute_values(":queued", item::s(FileStatus::Queued.as_str()))
+            .expression_attribute_values(":now", item::s(to_key(now)))
+            .expression_attribute_values(":zero", item::n(0))
+            .expression_attribute_values(":size", item::n(start.size))
+            .expression_attribute_values(":etag", item::s(start.etag))
+            .expression_attribute_values(":history", json_attr(&history))
+            .expression_attribute_values(":previous", item::s(&file.run_id))
+            .expression_attribute_values(":was", item::s(file.status.as_str()))
+            .build()
+            .map_err(build_err)?;
+        let run = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .item("pk", item::s(import_id))
+            .item("sk", item::s(run_sk(start.run_id)))
+            .item("run_id", item::s(start.run_id))
+            .item("status", item::s(RunStatus::Processing.as_str()))
+            .item("started_at", item::s(to_key(now)))
+            .item("files_total", item::n(1))
+            .item("files_done", item::n(0))
+            .item("files", AttributeValue::L(vec![item::s(&file.key)]))
+            .item("requested_by", item::s(&start.manual.requested_by))
+            .item("requested_via", item::s(&start.manual.via))
+            .item("replay", json_attr(start.replay))
+            .condition_expression("attribute_not_exists(sk)")
+            .build()
+            .map_err(build_err)?;
+        let mut tx = self
+            .ddb
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(TransactWriteItem::builder().put(run).build());
+        // A split file's chunks are cut again (their items are claimed afresh).
+        for i in 0..file.chunks_total {
+            let delete = aws_sdk_dynamodb::types::Delete::builder()
+                .table_name(&self.table)
+                .key("pk", item::s(import_id))
+                .key("sk", item::s(file_sk(&chunk_key(&file.key, i))))
+                .build()
+                .map_err(build_err)?;
+            tx = tx.transact_items(TransactWriteItem::builder().delete(delete).build());
+        }
+        match tx.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if file_condition_failed(&e) => Ok(false),
+            Err(e) => Err(transaction_error(e)),
+        }
+    }
+
+    async fn start_dry_run(
+        &self,
+        config: &crate::config::ImportConfig,
+        file: &FileRecord,
+        manual: &ManualRun,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let run = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .item("pk", item::s(&file.import_id))
+            .item("sk", item::s(run_sk(&file.run_id)))
+            .item("run_id", item::s(&file.run_id))
+            .item("status", item::s(RunStatus::Processing.as_str()))
+            .item("started_at", item::s(to_key(now)))
+            .item("files_total", item::n(1))
+            .item("files_done", item::n(0))
+            .item("files", AttributeValue::L(vec![item::s(&file.key)]))
+            .item("requested_by", item::s(&manual.requested_by))
+            .item("requested_via", item::s(&manual.via))
+            .item("dry_run_config", json_attr(config))
+            .condition_expression("attribute_not_exists(sk)")
+            .build()
+            .map_err(build_err)?;
+        let claim = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .item("pk", item::s(&file.import_id))
+            .item("sk", item::s(file_sk(&file.key)))
+            .item("run_id", item::s(&file.run_id))
+            .item("bucket", item::s(&file.bucket))
+            .item("key", item::s(&file.key))
+            .item("size", item::n(file.size))
+            .item("etag", item::s(&file.etag))
+            .item("status", item::s(FileStatus::Queued.as_str()))
+            .item("queued_at", item::s(to_key(now)))
+            .item("attempts", item::n(0))
+            .condition_expression("attribute_not_exists(sk)")
+            .build()
+            .map_err(build_err)?;
+        self.ddb
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(run).build())
+            .transact_items(TransactWriteItem::builder().put(claim).build())
+            .send()
+            .await
+            .map_err(transaction_error)?;
+        Ok(())
+    }
+
+    async fn dry_run_config(
+        &self,
+        partition: &str,
+        run_id: &str,
+    ) -> Result<Option<crate::config::ImportConfig>, StoreError> {
+        let Some(run) = self.raw(partition, &run_sk(run_id)).await? else {
+            return Ok(None);
+        };
+        get_s(&run, "dry_run_config")
+            .map(|c| {
+                serde_json::from_str(c).map_err(|e| StoreError::Corrupt {
+                    id: partition.to_string(),
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
     }
 }
 

@@ -382,6 +382,100 @@ impl SourceFolder for SourceBucket {
             key: key.to_string(),
         })
     }
+
+    async fn head(&self, key: &str) -> Result<(u64, String), SourceError> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| s3_error("HeadObject", e, &self.bucket, &self.folder, Some(key)))?;
+        Ok((
+            out.content_length().unwrap_or(0).max(0) as u64,
+            out.e_tag()
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_string(),
+        ))
+    }
+
+    async fn tag(&self, key: &str, tags: &[(String, String)]) -> Result<(), SourceError> {
+        let current = self
+            .client
+            .get_object_tagging()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| s3_error("GetObjectTagging", e, &self.bucket, &self.folder, Some(key)))?;
+        let mut set: Vec<aws_sdk_s3::types::Tag> = current
+            .tag_set()
+            .iter()
+            .filter(|t| !tags.iter().any(|(k, _)| k == t.key()))
+            .cloned()
+            .collect();
+        for (k, v) in tags {
+            set.push(
+                aws_sdk_s3::types::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .map_err(tag_error)?,
+            );
+        }
+        let tagging = aws_sdk_s3::types::Tagging::builder()
+            .set_tag_set(Some(set))
+            .build()
+            .map_err(tag_error)?;
+        self.client
+            .put_object_tagging()
+            .bucket(&self.bucket)
+            .key(key)
+            .tagging(tagging)
+            .send()
+            .await
+            .map_err(|e| s3_error("PutObjectTagging", e, &self.bucket, &self.folder, Some(key)))?;
+        Ok(())
+    }
+
+    async fn copy(&self, key: &str, etag: &str, to: &str) -> Result<(), SourceError> {
+        // CopySource is `bucket/key`, URL-encoded (keys may hold spaces and more).
+        const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'/')
+            .remove(b'-')
+            .remove(b'_')
+            .remove(b'.')
+            .remove(b'~');
+        let source = format!(
+            "{}/{}",
+            self.bucket,
+            percent_encoding::utf8_percent_encode(key, KEEP)
+        );
+        self.client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(source)
+            .copy_source_if_match(etag)
+            .tagging_directive(aws_sdk_s3::types::TaggingDirective::Copy)
+            .send()
+            .await
+            .map_err(|e| s3_error("CopyObject", e, &self.bucket, &self.folder, Some(key)))?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), SourceError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| s3_error("DeleteObject", e, &self.bucket, &self.folder, Some(key)))?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -439,4 +533,14 @@ impl Secrets for SourceAccess {
             }
         }
     }
+}
+
+/// A tag the SDK would not build (an empty key): nothing a retry can change.
+fn tag_error(e: aws_sdk_s3::error::BuildError) -> SourceError {
+    SourceError::Service(crate::error::ServiceError::new(
+        "S3",
+        "PutObjectTagging",
+        crate::error::ErrorClass::Permanent,
+        e.to_string(),
+    ))
 }

@@ -19,5 +19,5 @@ pub use source::{
     ListedFile, Listing, MSG_CHECK_FOLDER, MSG_INVALID_ACCESS_KEY, ObjectBody, ObjectSource,
     SECRET_TAG, Secrets, SourceError, SourceFolder, check_secret_tag, secret_allows,
 };
-pub use store::{Configs, KnownFile, Ledger, StartOutcome, StoreError};
+pub use store::{Configs, KnownFile, Ledger, ReplayStart, StartOutcome, StoreError};
 pub use writer::{RejectedRow, RowSink, RowWriter};

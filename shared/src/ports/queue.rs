@@ -17,6 +17,10 @@ pub struct FileMessage {
     /// One chunk of a split file (see [`crate::reader::Split`]); None: the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunk: Option<u32>,
+    /// A dry run (`import_id` is then the dry run's ledger partition): rows are read,
+    /// mapped and validated, and written nowhere.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 impl FileMessage {

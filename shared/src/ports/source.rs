@@ -151,6 +151,17 @@ pub trait SourceFolder: Send + Sync {
 
     /// Reads a small text object whole (a mapping file), refusing anything over `max`.
     async fn read_text(&self, key: &str, max: u64) -> Result<String, SourceError>;
+
+    /// The object's size and ETag as it is now ([`SourceError::NoSuchKey`] when gone).
+    async fn head(&self, key: &str) -> Result<(u64, String), SourceError>;
+
+    /// Adds (or replaces) tags on the object, keeping its other tags.
+    async fn tag(&self, key: &str, tags: &[(String, String)]) -> Result<(), SourceError>;
+
+    /// Copies the object to `to` in the same bucket, only while its ETag is `etag`.
+    async fn copy(&self, key: &str, etag: &str, to: &str) -> Result<(), SourceError>;
+
+    async fn delete(&self, key: &str) -> Result<(), SourceError>;
 }
 
 /// The secrets an import's config names (PGP keys, passphrases, access keys). A

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::checkpoint::Checkpoint;
 use crate::config::{ConfigRecord, ImportConfig, ImportStatus};
 use crate::error::{Classify, ErrorClass, ServiceError};
-use crate::ledger::{FileOutcome, FileRecord, FileStatus, ManualRun, RunRecord};
+use crate::ledger::{FileOutcome, FileRecord, FileStatus, ManualRun, Replay, RunRecord};
 
 /// A failure of the configs or ledger tables (or the queue).
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +124,17 @@ impl KnownFile {
     pub fn waiting(&self) -> bool {
         self.status == FileStatus::Queued && self.attempts == 0
     }
+}
+
+/// A replay's run, as [`Ledger::replay_file`] records it.
+#[derive(Debug, Clone)]
+pub struct ReplayStart<'a> {
+    pub run_id: &'a str,
+    pub manual: &'a ManualRun,
+    pub replay: &'a Replay,
+    /// The object as it is now.
+    pub size: u64,
+    pub etag: &'a str,
 }
 
 /// The ledger table: runs and files.
@@ -298,7 +309,37 @@ pub trait Ledger: Send + Sync {
 
     async fn run(&self, import_id: &str, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
 
-    /// The files of a run, in the order discovery found them.
+    /// The files of a run, in the order discovery found them, each as that run left
+    /// it (a file replayed since shows its outcome in that run).
     async fn run_files(&self, import_id: &str, run_id: &str)
     -> Result<Vec<FileRecord>, StoreError>;
+
+    /// Queues `file` (final, as read) again for a replay's run: keeps its outcome in
+    /// its history, records the run (with who and why) and drops a split file's chunk
+    /// items, all at once. False when the file moved on since it was read (it is in
+    /// flight again).
+    async fn replay_file(
+        &self,
+        file: &FileRecord,
+        start: &ReplayStart<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Records a dry run: its run, holding the config it runs (which need not be put),
+    /// and its one file, queued; both under the dry run's own partition
+    /// (`file.import_id`, see [`crate::ledger::dry_run_partition`]).
+    async fn start_dry_run(
+        &self,
+        config: &ImportConfig,
+        file: &FileRecord,
+        manual: &ManualRun,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The config a dry run runs.
+    async fn dry_run_config(
+        &self,
+        partition: &str,
+        run_id: &str,
+    ) -> Result<Option<ImportConfig>, StoreError>;
 }

@@ -6,8 +6,11 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use s3imports::checkpoint::Checkpoint;
-use s3imports::ledger::{FileOutcome, FileRecord, FileStatus, ManualRun, RunRecord, RunStatus};
-use s3imports::ports::{KnownFile, Ledger, StartOutcome, StoreError};
+use s3imports::config::ImportConfig;
+use s3imports::ledger::{
+    FileOutcome, FileRecord, FileStatus, MAX_HISTORY, ManualRun, RunRecord, RunStatus,
+};
+use s3imports::ports::{KnownFile, Ledger, ReplayStart, StartOutcome, StoreError};
 
 use super::Faults;
 
@@ -26,6 +29,38 @@ struct State {
     notify_owners: HashMap<(String, String), String>,
     /// Who holds each split file's right to end it, and until when.
     closing: HashMap<(String, String), (String, DateTime<Utc>)>,
+    /// The configs dry runs run.
+    dry_runs: HashMap<(String, String), ImportConfig>,
+}
+
+/// A run record as a new run starts.
+fn new_run(
+    import_id: &str,
+    run_id: &str,
+    manual: Option<&ManualRun>,
+    now: DateTime<Utc>,
+) -> RunRecord {
+    RunRecord {
+        import_id: import_id.into(),
+        run_id: run_id.into(),
+        status: RunStatus::Processing,
+        started_at: Some(now),
+        finished_at: None,
+        files_total: 0,
+        files_done: 0,
+        files_succeeded: 0,
+        files_partial: 0,
+        files_failed: 0,
+        rows_total: 0,
+        rows_ingested: 0,
+        rows_failed: 0,
+        reason: None,
+        notified: false,
+        notify_until: None,
+        manual: manual.cloned(),
+        keys_used: Vec::new(),
+        replay: None,
+    }
 }
 
 pub struct FakeLedger {
@@ -69,6 +104,47 @@ fn k(a: &str, b: &str) -> (String, String) {
     (a.to_string(), b.to_string())
 }
 
+impl FakeLedger {
+    /// A replay's writes, all at once (see [`Ledger::replay_file`]).
+    fn replay_now(&self, file: &FileRecord, start: &ReplayStart<'_>, now: DateTime<Utc>) -> bool {
+        let mut s = self.lock();
+        let id = file.import_id.as_str();
+        let Some(item) = s.files.get_mut(&k(id, &file.key)) else {
+            return false;
+        };
+        if item.record.run_id != file.run_id || item.record.status != file.status {
+            return false;
+        }
+        let mut history = item.record.history.clone();
+        history.push(item.record.past());
+        let excess = history.len().saturating_sub(MAX_HISTORY);
+        history.drain(..excess);
+        let mut fresh = FileRecord::queued(
+            id,
+            start.run_id,
+            &file.bucket,
+            &file.key,
+            start.size,
+            start.etag,
+            now,
+        );
+        fresh.history = history;
+        item.record = fresh;
+        item.lease_owner = None;
+        item.lease_until = None;
+        for i in 0..file.chunks_total {
+            s.files
+                .remove(&k(id, &s3imports::ledger::chunk_key(&file.key, i)));
+        }
+        let mut run = new_run(id, start.run_id, Some(start.manual), now);
+        run.files_total = 1;
+        run.replay = Some(start.replay.clone());
+        s.runs
+            .insert(k(id, start.run_id), (run, vec![file.key.clone()]));
+        true
+    }
+}
+
 #[async_trait]
 impl Ledger for FakeLedger {
     async fn create_run(
@@ -82,31 +158,7 @@ impl Ledger for FakeLedger {
         self.lock()
             .runs
             .entry(k(import_id, run_id))
-            .or_insert_with(|| {
-                (
-                    RunRecord {
-                        import_id: import_id.into(),
-                        run_id: run_id.into(),
-                        status: RunStatus::Processing,
-                        started_at: Some(now),
-                        finished_at: None,
-                        files_total: 0,
-                        files_done: 0,
-                        files_succeeded: 0,
-                        files_partial: 0,
-                        files_failed: 0,
-                        rows_total: 0,
-                        rows_ingested: 0,
-                        rows_failed: 0,
-                        reason: None,
-                        notified: false,
-                        notify_until: None,
-                        manual: manual.cloned(),
-                        keys_used: Vec::new(),
-                    },
-                    Vec::new(),
-                )
-            });
+            .or_insert_with(|| (new_run(import_id, run_id, manual, now), Vec::new()));
         self.faults.leave("ledger.create_run").await;
         Ok(())
     }
@@ -608,7 +660,52 @@ impl Ledger for FakeLedger {
         };
         Ok(keys
             .iter()
-            .filter_map(|key| s.files.get(&k(import_id, key)).map(|f| f.record.clone()))
+            .filter_map(|key| s.files.get(&k(import_id, key))?.record.as_of(run_id))
             .collect())
+    }
+
+    async fn replay_file(
+        &self,
+        file: &FileRecord,
+        start: &ReplayStart<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.faults.enter("ledger.replay_file").await?;
+        let done = self.replay_now(file, start, now);
+        self.faults.leave("ledger.replay_file").await;
+        Ok(done)
+    }
+
+    async fn start_dry_run(
+        &self,
+        config: &ImportConfig,
+        file: &FileRecord,
+        manual: &ManualRun,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        let id = file.import_id.as_str();
+        let mut run = new_run(id, &file.run_id, Some(manual), now);
+        run.files_total = 1;
+        s.runs
+            .insert(k(id, &file.run_id), (run, vec![file.key.clone()]));
+        s.files.insert(
+            k(id, &file.key),
+            FileItem {
+                record: file.clone(),
+                lease_owner: None,
+                lease_until: None,
+            },
+        );
+        s.dry_runs.insert(k(id, &file.run_id), config.clone());
+        Ok(())
+    }
+
+    async fn dry_run_config(
+        &self,
+        partition: &str,
+        run_id: &str,
+    ) -> Result<Option<ImportConfig>, StoreError> {
+        Ok(self.lock().dry_runs.get(&k(partition, run_id)).cloned())
     }
 }

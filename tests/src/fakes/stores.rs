@@ -321,6 +321,30 @@ impl SourceFolder for FakeFolder {
             key: key.into(),
         })
     }
+
+    async fn head(&self, key: &str) -> Result<(u64, String), SourceError> {
+        self.faults.enter("source.head").await?;
+        let body = self.object(key)?;
+        Ok((body.len() as u64, format!("{:x}", body.len())))
+    }
+
+    async fn tag(&self, key: &str, _tags: &[(String, String)]) -> Result<(), SourceError> {
+        self.faults.enter("source.tag").await?;
+        self.object(key).map(|_| ())
+    }
+
+    async fn copy(&self, key: &str, _etag: &str, to: &str) -> Result<(), SourceError> {
+        self.faults.enter("source.copy").await?;
+        let body = self.object(key)?;
+        lock(&self.objects).insert((self.bucket.clone(), to.to_string()), body);
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), SourceError> {
+        self.faults.enter("source.delete").await?;
+        lock(&self.objects).remove(&(self.bucket.clone(), key.to_string()));
+        Ok(())
+    }
 }
 
 /// Bytes `from..to` (`None`: to the end) of an object, as a ranged GET returns them.
