@@ -47,6 +47,9 @@ pub struct ImportConfig {
     /// config is put; archived segments still get the users).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<crate::segment::SegmentRef>,
+    /// What happens to each source file once it has its outcome: tag, move, delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_processing: Option<crate::post_process::PostProcessing>,
 }
 
 fn default_delimiter() -> char {
@@ -470,6 +473,11 @@ impl ImportConfig {
                     "segment.description",
                     format!("at most {} characters", crate::segment::MAX_DESCRIPTION),
                 );
+            }
+        }
+        if let Some(post) = &self.post_processing {
+            for (field, message) in post.problems() {
+                p.add(field, message);
             }
         }
         // The parser the processor uses: a key that would fail every file fails here.

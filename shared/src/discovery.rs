@@ -83,6 +83,10 @@ pub enum ReplayError {
         crate::ledger::MAX_REPLAY_REASON
     )]
     Reason,
+    #[error(
+        "{key} was moved to {to} by the import's post-processing: copy it back to replay it under its name"
+    )]
+    Moved { key: String, to: String },
     #[error("the file cannot be replayed: {0}")]
     Source(#[from] SourceError),
     #[error(transparent)]
@@ -370,7 +374,16 @@ impl Discovery {
             });
         }
         let bucket = self.sources.connect(&record.config.source, id).await?;
-        let (size, etag) = bucket.head(key).await?;
+        let moved = file.post_process.as_ref().and_then(|p| p.moved_to.clone());
+        let (size, etag) = match (bucket.head(key).await, moved) {
+            (Err(SourceError::NoSuchKey { .. }), Some(to)) => {
+                return Err(ReplayError::Moved {
+                    key: key.to_string(),
+                    to,
+                });
+            }
+            (head, _) => head?,
+        };
         let now = clock.now();
         let run_id = new_run_id(now);
         let replay = crate::ledger::Replay {

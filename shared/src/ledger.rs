@@ -164,6 +164,9 @@ pub struct FileRecord {
     /// Which of the import's PGP keys decrypted the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decrypted_with: Option<String>,
+    /// What post-processing did to the source object once the file ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_process: Option<crate::post_process::PostProcessed>,
     /// The outcomes of earlier runs of this file (it was replayed), oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<PastOutcome>,
@@ -255,6 +258,7 @@ impl FileRecord {
             chunks_total: 0,
             chunks_done: 0,
             decrypted_with: None,
+            post_process: None,
             history: Vec::new(),
         }
     }
@@ -298,6 +302,7 @@ impl FileRecord {
             checkpoint: None,
             split: None,
             decrypted_with: None,
+            post_process: None,
             history: Vec::new(),
             ..FileRecord::queued(
                 &self.import_id,

@@ -27,6 +27,7 @@ pub mod naming;
 pub mod notify;
 pub mod pgp;
 pub mod ports;
+pub mod post_process;
 pub mod preview;
 pub mod processor;
 pub mod reader;

@@ -175,6 +175,17 @@ pub fn run_email(
         if let Some(reason) = &f.reason {
             let _ = writeln!(t, "  Reason: {reason}");
         }
+        if let Some(p) = &f.post_process {
+            if !p.done.is_empty() {
+                let _ = writeln!(t, "  After import: {}", p.done.join(", "));
+            }
+            if let Some(e) = &p.error {
+                let _ = writeln!(
+                    t,
+                    "  Post-processing failed (the outcome above stands): {e}"
+                );
+            }
+        }
         if f.report_key.is_some() {
             let how = match reports.get(&f.key) {
                 Some(ReportDelivery::Attached { filename }) => format!("attached as {filename}"),

@@ -413,9 +413,15 @@ impl Processor {
             } => (attempt, checkpoint),
             StartOutcome::AlreadyDone(status) => {
                 // The worker that finished the last chunk may have stopped before it
-                // closed the file, or before the run's email.
+                // closed the file, or before post-processing or the run's email.
                 if msg.chunk.is_some() {
                     self.close_split(msg, clock).await?;
+                } else if !msg.dry_run
+                    && let Some(file) = self.ledger.file(&msg.import_id, &msg.key).await?
+                    && file.run_id == msg.run_id
+                    && file.post_process.is_none()
+                {
+                    self.post_process(msg, status).await;
                 }
                 self.notify_pending(&msg.import_id, &msg.run_id, clock)
                     .await?;
@@ -615,6 +621,7 @@ impl Processor {
             });
         };
         if !msg.dry_run {
+            self.post_process(msg, status).await;
             self.file_metrics(msg, &outcome, status, clock).await;
         }
         self.close_run(&run, clock).await?;
@@ -1121,6 +1128,50 @@ impl Processor {
         }
         drop(report_file);
         Ok(Step::Finished(outcome, leftovers))
+    }
+
+    /// Tags, moves or deletes the file's object as the import's `post_processing`
+    /// says, and records what it did. A failure is recorded and logged: the file's
+    /// outcome stands.
+    async fn post_process(&self, msg: &FileMessage, status: FileStatus) {
+        let config = match self.configs.get(&msg.import_id).await {
+            Ok(Some(record)) => record.config,
+            Ok(None) => return,
+            Err(e) => {
+                warn!(key = %msg.key, error = %e, "post-processing skipped: the config could not be read");
+                return;
+            }
+        };
+        let Some(post) = config.post_processing.as_ref().filter(|p| !p.is_empty()) else {
+            return;
+        };
+        let done = match self.sources.connect(&config.source, &config.id).await {
+            Ok(bucket) => {
+                post.apply(
+                    bucket.as_ref(),
+                    &config.source.folder,
+                    &msg.key,
+                    &msg.etag,
+                    &msg.run_id,
+                    status,
+                )
+                .await
+            }
+            Err(e) => crate::post_process::PostProcessed {
+                error: Some(format!("reaching s3://{}: {e}", config.source.bucket)),
+                ..Default::default()
+            },
+        };
+        if let Some(error) = &done.error {
+            warn!(import_id = %msg.import_id, key = %msg.key, error = %error, "post-processing failed");
+        }
+        if let Err(e) = self
+            .ledger
+            .set_post_process(&msg.import_id, &msg.key, &msg.run_id, &done)
+            .await
+        {
+            warn!(key = %msg.key, error = %e, "post-processing not recorded");
+        }
     }
 
     /// The config a message's file is read with: the import's, or the one a dry run

@@ -372,6 +372,71 @@ fn functions_that_start_runs_hold_discoverys_writes() {
 }
 
 #[test]
+fn post_processing_of_sources_is_granted_only_when_the_stack_allows_it() {
+    let t = template();
+    assert_eq!(
+        t["Parameters"]["AllowSourcePostProcessing"]["Default"].as_str(),
+        Some("false")
+    );
+    let conditional: Vec<&Value> = t["Resources"]["ProcessorFunction"]["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|p| match p {
+            Value::Tagged(tagged) if tagged.tag == "If" => tagged.value.as_sequence()?.get(..2),
+            _ => None,
+        })
+        .filter(|parts| parts[0].as_str() == Some("PostProcessesSources"))
+        .map(|parts| &parts[1])
+        .collect();
+    assert_eq!(
+        conditional.len(),
+        1,
+        "no conditional post-processing policy"
+    );
+    let statement = &conditional[0]["Statement"][0];
+    let granted = actions(statement);
+    // Tag (keeping other tags), copy (tags copied along), delete.
+    for a in [
+        "s3:GetObjectTagging",
+        "s3:PutObjectTagging",
+        "s3:PutObject",
+        "s3:DeleteObject",
+    ] {
+        assert!(
+            granted.contains(&a),
+            "post-processing lacks {a}: {granted:?}"
+        );
+    }
+    let resource = match &statement["Resource"] {
+        Value::Tagged(r) => r.value.as_str().unwrap_or_default(),
+        _ => "",
+    };
+    assert!(resource.contains("${SourceBucketPattern}/*"), "{resource}");
+    assert!(
+        !statement["Condition"]["StringEquals"]["s3:ResourceAccount"].is_null(),
+        "the source pattern is not pinned to this account"
+    );
+    // The condition is the parameter, and nothing else grants writes to sources.
+    let condition = format!("{:?}", t["Conditions"]["PostProcessesSources"]);
+    assert!(
+        condition.contains("AllowSourcePostProcessing"),
+        "{condition}"
+    );
+    for (function, s) in statements(&t) {
+        let resource = format!("{:?}", s["Resource"]);
+        if resource.contains("SourceBucketPattern") {
+            assert!(
+                actions(s)
+                    .iter()
+                    .all(|a| ["s3:GetObject", "s3:ListBucket"].contains(a)),
+                "{function} writes to source buckets unconditionally: {s:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn replays_and_dry_runs_hold_their_ledger_transaction() {
     let t = template();
     // A replay's transaction updates the file, puts its run and deletes a split

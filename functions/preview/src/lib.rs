@@ -285,9 +285,9 @@ async fn replay(api: &Api, id: &str, request: &Request) -> Response<Body> {
             let status = match e {
                 ReplayError::Reason => StatusCode::BAD_REQUEST,
                 ReplayError::NotFound(_) | ReplayError::UnknownFile { .. } => StatusCode::NOT_FOUND,
-                ReplayError::InFlight { .. } | ReplayError::NotActive { .. } => {
-                    StatusCode::CONFLICT
-                }
+                ReplayError::InFlight { .. }
+                | ReplayError::NotActive { .. }
+                | ReplayError::Moved { .. } => StatusCode::CONFLICT,
                 ReplayError::Source(s) => StatusCode::from_u16(PreviewError::from(s).status)
                     .unwrap_or(StatusCode::BAD_GATEWAY),
                 ReplayError::Store(s) => StatusCode::from_u16(store_error_status(&s))

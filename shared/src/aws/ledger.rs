@@ -524,6 +524,7 @@ fn file_from_item(import_id: &str, i: &Item) -> FileRecord {
         chunks_total: get_n(i, "chunks_total").unwrap_or(0),
         chunks_done: get_n(i, "chunks_done").unwrap_or(0),
         decrypted_with: get_s(i, "decrypted_with").map(str::to_string),
+        post_process: get_s(i, "post_process").and_then(|h| serde_json::from_str(h).ok()),
         history: get_s(i, "history")
             .and_then(|h| serde_json::from_str(h).ok())
             .unwrap_or_default(),
@@ -1226,6 +1227,28 @@ impl Ledger for LedgerStore {
             Ok(_) => Ok(true),
             Err(e) if file_condition_failed(&e) => Ok(false),
             Err(e) => Err(transaction_error(e)),
+        }
+    }
+
+    async fn set_post_process(
+        &self,
+        import_id: &str,
+        key: &str,
+        run_id: &str,
+        done: &crate::post_process::PostProcessed,
+    ) -> Result<(), StoreError> {
+        let res = self
+            .update_item_at(import_id, file_sk(key))
+            .update_expression("SET post_process = :done")
+            .condition_expression("run_id = :run")
+            .expression_attribute_values(":done", json_attr(done))
+            .expression_attribute_values(":run", item::s(run_id))
+            .send()
+            .await;
+        match res {
+            // A replay has taken the file on since: its own run records its own.
+            Err(e) if is_conditional(&e) => Ok(()),
+            other => other.map(|_| ()).map_err(aws_err("UpdateItem")),
         }
     }
 

@@ -425,6 +425,18 @@ impl SourceFolder for SourceBucket {
                     .map_err(tag_error)?,
             );
         }
+        if set.len() > MAX_OBJECT_TAGS {
+            return Err(SourceError::Service(crate::error::ServiceError::new(
+                "S3",
+                "PutObjectTagging",
+                crate::error::ErrorClass::Permanent,
+                format!(
+                    "s3://{}/{key} has {} tags of its own; S3 allows {MAX_OBJECT_TAGS} per object",
+                    self.bucket,
+                    set.len() - tags.len()
+                ),
+            )));
+        }
         let tagging = aws_sdk_s3::types::Tagging::builder()
             .set_tag_set(Some(set))
             .build()
@@ -534,6 +546,9 @@ impl Secrets for SourceAccess {
         }
     }
 }
+
+/// S3's most tags on one object.
+const MAX_OBJECT_TAGS: usize = 10;
 
 /// A tag the SDK would not build (an empty key): nothing a retry can change.
 fn tag_error(e: aws_sdk_s3::error::BuildError) -> SourceError {

@@ -325,6 +325,16 @@ pub trait Ledger: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
+    /// Records what post-processing did to a file's object, while the file is still
+    /// in run `run_id`.
+    async fn set_post_process(
+        &self,
+        import_id: &str,
+        key: &str,
+        run_id: &str,
+        done: &crate::post_process::PostProcessed,
+    ) -> Result<(), StoreError>;
+
     /// Records a dry run: its run, holding the config it runs (which need not be put),
     /// and its one file, queued; both under the dry run's own partition
     /// (`file.import_id`, see [`crate::ledger::dry_run_partition`]).

@@ -676,6 +676,22 @@ impl Ledger for FakeLedger {
         Ok(done)
     }
 
+    async fn set_post_process(
+        &self,
+        import_id: &str,
+        key: &str,
+        run_id: &str,
+        done: &s3imports::post_process::PostProcessed,
+    ) -> Result<(), StoreError> {
+        self.faults.enter("ledger.set_post_process").await?;
+        if let Some(f) = self.lock().files.get_mut(&k(import_id, key))
+            && f.record.run_id == run_id
+        {
+            f.record.post_process = Some(done.clone());
+        }
+        Ok(())
+    }
+
     async fn start_dry_run(
         &self,
         config: &ImportConfig,
