@@ -254,7 +254,7 @@ pub struct PgpKeyRef {
 /// The most previous keys a rotation keeps: each is a Secrets Manager read per file.
 pub const MAX_PREVIOUS_KEYS: usize = 3;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Notifications {
     #[serde(default)]
@@ -263,6 +263,16 @@ pub struct Notifications {
     pub on_success: bool,
     #[serde(default = "yes")]
     pub on_failure: bool,
+    /// Thresholds above which a run needs attention: its email goes out even where
+    /// `on_success` is false, and its alerts say so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_when: Option<crate::alerts::AlertWhen>,
+    /// This import's own SNS topic for run summaries (the stack's topic gets them all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sns_topic_arn: Option<String>,
+    /// This import's own HTTPS webhook for run summaries, signed with an HMAC key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<crate::alerts::Webhook>,
 }
 
 fn yes() -> bool {
@@ -275,6 +285,9 @@ impl Default for Notifications {
             recipients: Vec::new(),
             on_success: true,
             on_failure: true,
+            alert_when: None,
+            sns_topic_arn: None,
+            webhook: None,
         }
     }
 }
@@ -474,6 +487,21 @@ impl ImportConfig {
                     format!("at most {} characters", crate::segment::MAX_DESCRIPTION),
                 );
             }
+        }
+        let n = &self.notifications;
+        let alert_problems = n
+            .alert_when
+            .iter()
+            .flat_map(|w| w.problems())
+            .chain(n.webhook.iter().flat_map(|w| w.problems()))
+            .chain(
+                n.sns_topic_arn
+                    .as_deref()
+                    .and_then(crate::alerts::topic_arn_problem)
+                    .map(|why| ("notifications.sns_topic_arn".to_string(), why)),
+            );
+        for (field, message) in alert_problems {
+            p.add(field, message);
         }
         if let Some(post) = &self.post_processing {
             for (field, message) in post.problems() {

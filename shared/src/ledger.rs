@@ -381,6 +381,9 @@ pub struct RunRecord {
     /// A replay of one file, with why and what it came to before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<Replay>,
+    /// The run's alerts once sent: whether it needs attention, and each delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<crate::alerts::AlertsSent>,
 }
 
 /// Who started a run by hand, and through what.

@@ -9,6 +9,7 @@
 //! services on their AWS adapters for each `main`; the tests crate's fakes build them
 //! on in-memory ones.
 
+pub mod alerts;
 pub mod aws;
 pub mod checkpoint;
 pub mod clock;

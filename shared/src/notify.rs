@@ -109,9 +109,15 @@ pub fn run_email(
     files: &[FileRecord],
     reports: &HashMap<String, ReportDelivery>,
     segment: Option<&Segment>,
+    attention: Option<&str>,
 ) -> Email {
     let subject = format!(
-        "[s3imports] {}: {} ({} of {} rows imported)",
+        "[s3imports]{} {}: {} ({} of {} rows imported)",
+        if attention.is_some() {
+            " Needs attention:"
+        } else {
+            ""
+        },
         config.name,
         run.status.label(),
         run.rows_ingested,
@@ -134,6 +140,9 @@ pub fn run_email(
     );
     if let Some(reason) = &run.reason {
         let _ = writeln!(t, "Reason: {reason}");
+    }
+    if let Some(why) = attention {
+        let _ = writeln!(t, "Needs attention: {why}");
     }
     if let Some(s) = segment {
         let _ = writeln!(

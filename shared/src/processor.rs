@@ -174,6 +174,8 @@ pub struct Processor {
     /// The segments user imports add to (recounted when a run ends).
     pub segments: Arc<dyn Segments>,
     pub metrics: crate::metrics::Metrics,
+    /// Where run summaries go besides the email.
+    pub alerts: crate::alerts::Alerting,
     pub settings: ProcessorSettings,
 }
 
@@ -770,13 +772,50 @@ impl Processor {
             }
             _ => None,
         };
-        if !notify::wanted(&record.config, run.status) {
+        let config = &record.config;
+        let files = self.ledger.run_files(import_id, run_id).await?;
+        let attention = match &run.alerts {
+            // Sent before an email that failed and is being retried: not again.
+            Some(sent) => sent.attention.clone(),
+            None => {
+                let attention = config
+                    .notifications
+                    .alert_when
+                    .as_ref()
+                    .and_then(|w| w.attention(&run));
+                let sent = self
+                    .alerts
+                    .send(
+                        config,
+                        &run,
+                        &files,
+                        attention.clone(),
+                        self.secrets.as_ref(),
+                        now,
+                    )
+                    .await;
+                for d in sent.deliveries.iter().filter(|d| !d.delivered) {
+                    warn!(import_id, run_id, target = %d.target, error = ?d.error, "run summary not delivered");
+                }
+                if let Err(e) = self.ledger.set_run_alerts(import_id, run_id, &sent).await {
+                    warn!(import_id, run_id, error = %e, "the run's alerts were not recorded");
+                }
+                attention
+            }
+        };
+        let needs_attention = attention.is_some() && !config.notifications.recipients.is_empty();
+        if !notify::wanted(config, run.status) && !needs_attention {
             return Ok(());
         }
-        let files = self.ledger.run_files(import_id, run_id).await?;
         let (deliveries, attachments) = self.report_attachments(&files).await;
-        let mut email =
-            notify::run_email(&record.config, &run, &files, &deliveries, segment.as_ref());
+        let mut email = notify::run_email(
+            config,
+            &run,
+            &files,
+            &deliveries,
+            segment.as_ref(),
+            attention.as_deref(),
+        );
         email.attachments = attachments;
         self.mailer
             .send(&record.config.notifications.recipients, &email)

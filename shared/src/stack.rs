@@ -19,6 +19,7 @@ pub const ENV_QUEUE_NAME: &str = "S3IMPORTS_QUEUE_NAME";
 pub const ENV_DLQ_NAME: &str = "S3IMPORTS_DLQ_NAME";
 pub const ENV_REPORTS_BUCKET: &str = "S3IMPORTS_REPORTS_BUCKET";
 pub const ENV_SENDER: &str = "S3IMPORTS_SENDER";
+pub const ENV_ALERTS_TOPIC_ARN: &str = "S3IMPORTS_ALERTS_TOPIC_ARN";
 
 /// The due-imports index on the configs table: active imports by next run time.
 pub const DUE_INDEX: &str = "due-index";
@@ -38,6 +39,8 @@ pub struct Stack {
     pub reports_bucket: String,
     /// The verified SES identity emails are sent from.
     pub sender: String,
+    /// The stack's SNS topic for run summaries (empty: none).
+    pub alerts_topic_arn: String,
 }
 
 /// A DynamoDB table's key schema (all keys are strings).
@@ -78,6 +81,8 @@ impl Stack {
             dlq_name: format!("{prefix}-files-dlq"),
             reports_bucket: format!("{prefix}-reports"),
             sender: "s3imports@example.com".into(),
+            // The local emulator's account and region (in AWS the template sets it).
+            alerts_topic_arn: format!("arn:aws:sns:us-east-1:123456789012:{prefix}-alerts"),
         }
     }
 
@@ -102,6 +107,7 @@ impl Stack {
             dlq_name: pick(ENV_DLQ_NAME, d.dlq_name),
             reports_bucket: pick(ENV_REPORTS_BUCKET, d.reports_bucket),
             sender: pick(ENV_SENDER, d.sender),
+            alerts_topic_arn: pick(ENV_ALERTS_TOPIC_ARN, d.alerts_topic_arn),
         }
     }
 
@@ -119,6 +125,7 @@ impl Stack {
             (ENV_DLQ_NAME, self.dlq_name.clone()),
             (ENV_REPORTS_BUCKET, self.reports_bucket.clone()),
             (ENV_SENDER, self.sender.clone()),
+            (ENV_ALERTS_TOPIC_ARN, self.alerts_topic_arn.clone()),
         ]
     }
 

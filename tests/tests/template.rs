@@ -437,6 +437,37 @@ fn post_processing_of_sources_is_granted_only_when_the_stack_allows_it() {
 }
 
 #[test]
+fn run_summaries_go_to_the_stacks_topic_which_the_processor_may_publish_to() {
+    let t = template();
+    assert_eq!(
+        t["Resources"]["AlertsTopic"]["Type"].as_str(),
+        Some("AWS::SNS::Topic")
+    );
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(
+        ref_target(&env[s3imports::stack::ENV_ALERTS_TOPIC_ARN]),
+        Some("AlertsTopic")
+    );
+    assert_eq!(
+        ref_target(&t["Outputs"]["AlertsTopicArn"]["Value"]),
+        Some("AlertsTopic")
+    );
+    let publishes = statements(&t).into_iter().any(|(f, s)| {
+        f == "ProcessorFunction"
+            && actions(s).contains(&"sns:Publish")
+            && s["Resource"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .any(|r| ref_target(r) == Some("AlertsTopic"))
+    });
+    assert!(
+        publishes,
+        "ProcessorFunction may not publish to AlertsTopic"
+    );
+}
+
+#[test]
 fn replays_and_dry_runs_hold_their_ledger_transaction() {
     let t = template();
     // A replay's transaction updates the file, puts its run and deletes a split

@@ -572,6 +572,7 @@ fn run_from_item(import_id: &str, i: &Item) -> RunRecord {
             keys
         },
         replay: get_s(i, "replay").and_then(|r| serde_json::from_str(r).ok()),
+        alerts: get_s(i, "alerts").and_then(|r| serde_json::from_str(r).ok()),
     }
 }
 
@@ -1228,6 +1229,22 @@ impl Ledger for LedgerStore {
             Err(e) if file_condition_failed(&e) => Ok(false),
             Err(e) => Err(transaction_error(e)),
         }
+    }
+
+    async fn set_run_alerts(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        sent: &crate::alerts::AlertsSent,
+    ) -> Result<(), StoreError> {
+        self.update_item_at(import_id, run_sk(run_id))
+            .update_expression("SET alerts = :sent")
+            .condition_expression("attribute_exists(sk)")
+            .expression_attribute_values(":sent", json_attr(sent))
+            .send()
+            .await
+            .map_err(aws_err("UpdateItem"))?;
+        Ok(())
     }
 
     async fn set_post_process(

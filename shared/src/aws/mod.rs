@@ -4,6 +4,7 @@
 //! Clients take their endpoint from the standard `AWS_ENDPOINT_URL`, so the same
 //! binaries run against AWS and against a local moto server.
 
+pub mod alerts;
 pub mod configs;
 pub mod counters;
 pub mod item;
@@ -69,6 +70,7 @@ pub struct Clients {
     pub ses: aws_sdk_sesv2::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub sts: aws_sdk_sts::Client,
+    pub sns: aws_sdk_sns::Client,
     /// What the DynamoDB client's interceptor counted (calls, retries, throttles).
     pub dynamo_counters: crate::metrics::Counters,
 }
@@ -85,6 +87,7 @@ impl Clients {
             ses: aws_sdk_sesv2::Client::new(sdk),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
             sts: aws_sdk_sts::Client::new(sdk),
+            sns: aws_sdk_sns::Client::new(sdk),
         }
     }
 }

@@ -68,6 +68,15 @@ pub async fn provision(clients: &Clients, stack: &Stack) -> anyhow::Result<()> {
         .send()
         .await
         .ok();
+    // The run summaries' topic (CreateTopic returns the existing one by that name).
+    if let Some(name) = stack
+        .alerts_topic_arn
+        .rsplit(':')
+        .next()
+        .filter(|n| !n.is_empty())
+    {
+        clients.sns.create_topic().name(name).send().await?;
+    }
     Ok(())
 }
 

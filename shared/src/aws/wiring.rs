@@ -67,6 +67,11 @@ impl Processor {
                 &stack.segments_table,
             )),
             metrics: Metrics::from_env().with_counters(clients.dynamo_counters.clone()),
+            alerts: crate::alerts::Alerting {
+                sink: Arc::new(super::alerts::Alerts::new(clients.sns.clone())),
+                topic_arn: Some(stack.alerts_topic_arn.clone()).filter(|t| !t.is_empty()),
+                reports_bucket: stack.reports_bucket.clone(),
+            },
             settings,
         }
     }

@@ -325,6 +325,15 @@ pub trait Ledger: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
+    /// Records the run's alerts once they are sent (so a retried email does not send
+    /// them again).
+    async fn set_run_alerts(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        sent: &crate::alerts::AlertsSent,
+    ) -> Result<(), StoreError>;
+
     /// Records what post-processing did to a file's object, while the file is still
     /// in run `run_id`.
     async fn set_post_process(

@@ -60,6 +60,7 @@ fn new_run(
         manual: manual.cloned(),
         keys_used: Vec::new(),
         replay: None,
+        alerts: None,
     }
 }
 
@@ -674,6 +675,19 @@ impl Ledger for FakeLedger {
         let done = self.replay_now(file, start, now);
         self.faults.leave("ledger.replay_file").await;
         Ok(done)
+    }
+
+    async fn set_run_alerts(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        sent: &s3imports::alerts::AlertsSent,
+    ) -> Result<(), StoreError> {
+        self.faults.enter("ledger.set_run_alerts").await?;
+        if let Some((run, _)) = self.lock().runs.get_mut(&k(import_id, run_id)) {
+            run.alerts = Some(sent.clone());
+        }
+        Ok(())
     }
 
     async fn set_post_process(

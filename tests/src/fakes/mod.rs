@@ -13,7 +13,7 @@ mod world;
 pub use faults::{Crash, Faults};
 pub use ledger::FakeLedger;
 pub use stores::{
-    FakeConfigs, FakeMailer, FakeQueue, FakeReports, FakeSecrets, FakeSegments, FakeSource,
-    FakeWriter,
+    FakeAlerts, FakeConfigs, FakeMailer, FakeQueue, FakeReports, FakeSecrets, FakeSegments,
+    FakeSource, FakeWriter,
 };
 pub use world::{Drive, FakeWorld};

@@ -588,6 +588,52 @@ impl Mailer for FakeMailer {
     }
 }
 
+/// Run summaries published (topic, subject, body) and posted (url, headers, body).
+pub struct FakeAlerts {
+    pub published: Mutex<Vec<(String, String, String)>>,
+    pub posted: Mutex<Vec<(String, Vec<(String, String)>, String)>>,
+    faults: Arc<Faults>,
+}
+
+impl FakeAlerts {
+    pub fn new(faults: Arc<Faults>) -> Self {
+        Self {
+            published: Mutex::default(),
+            posted: Mutex::default(),
+            faults,
+        }
+    }
+
+    pub fn published(&self) -> Vec<(String, String, String)> {
+        lock(&self.published).clone()
+    }
+}
+
+#[async_trait]
+impl s3imports::alerts::AlertSink for FakeAlerts {
+    async fn publish(
+        &self,
+        topic_arn: &str,
+        subject: &str,
+        body: &str,
+    ) -> Result<(), ServiceError> {
+        self.faults.enter("alerts.publish").await?;
+        lock(&self.published).push((topic_arn.into(), subject.into(), body.into()));
+        Ok(())
+    }
+
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: &str,
+    ) -> Result<(), ServiceError> {
+        self.faults.enter("alerts.post").await?;
+        lock(&self.posted).push((url.into(), headers.to_vec(), body.into()));
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Entry {
     id: u64,

@@ -13,8 +13,8 @@ use s3imports::processor::{Processor, ProcessorSettings};
 use s3imports::{Clock, FixedClock};
 
 use super::{
-    FakeConfigs, FakeLedger, FakeMailer, FakeQueue, FakeReports, FakeSecrets, FakeSegments,
-    FakeSource, FakeWriter, Faults,
+    FakeAlerts, FakeConfigs, FakeLedger, FakeMailer, FakeQueue, FakeReports, FakeSecrets,
+    FakeSegments, FakeSource, FakeWriter, Faults,
 };
 
 pub struct FakeWorld {
@@ -27,6 +27,7 @@ pub struct FakeWorld {
     pub writer: Arc<FakeWriter>,
     pub reports: Arc<FakeReports>,
     pub mailer: Arc<FakeMailer>,
+    pub alerts: Arc<FakeAlerts>,
     pub queue: Arc<FakeQueue>,
     pub segments: Arc<FakeSegments>,
     /// The EMF lines the services wrote.
@@ -65,6 +66,7 @@ impl FakeWorld {
         let writer = Arc::new(FakeWriter::new(faults.clone()));
         let reports = Arc::new(FakeReports::new(faults.clone()));
         let mailer = Arc::new(FakeMailer::new(faults.clone()));
+        let alerts = Arc::new(FakeAlerts::new(faults.clone()));
         let queue = Arc::new(FakeQueue::new(faults.clone(), clock.clone(), max_receives));
         let segments = Arc::new(FakeSegments::new(faults.clone()));
         let emf = Arc::new(Captured::default());
@@ -81,6 +83,11 @@ impl FakeWorld {
             queue: queue.clone(),
             segments: segments.clone(),
             metrics: metrics.clone(),
+            alerts: s3imports::alerts::Alerting {
+                sink: alerts.clone(),
+                topic_arn: Some("arn:aws:sns:us-east-1:123456789012:fake-alerts".into()),
+                reports_bucket: "fake-reports".into(),
+            },
             settings: ProcessorSettings {
                 worker_id: "worker-1".into(),
                 spool_dir: spool.path().to_path_buf(),
@@ -106,6 +113,7 @@ impl FakeWorld {
             writer,
             reports,
             mailer,
+            alerts,
             queue,
             segments,
             emf,

@@ -1,0 +1,494 @@
+//! Alerts beyond email: when a run ends, its summary (JSON) goes to the stack's SNS
+//! topic, and to an import's own SNS topic or HTTPS webhook (signed with an HMAC key
+//! from Secrets Manager, retried with backoff). An import's `alert_when` thresholds
+//! mark a run as needing attention, which also sends its email where `on_success` is
+//! false. Every delivery is recorded on the run, failures included.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::config::{ImportConfig, SecretRef};
+use crate::error::{ErrorClass, ServiceError};
+use crate::ledger::{FileRecord, RunRecord, RunStatus};
+
+/// Thresholds above which a run needs attention (config `notifications.alert_when`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertWhen {
+    /// Failed rows as a percentage of the rows read, above which the run needs attention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_failed_percent: Option<f64>,
+    /// Failed rows above which the run needs attention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_failed: Option<u64>,
+}
+
+/// An import's own webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// `https://…` (`http://` only to localhost or 127.0.0.1, for local testing).
+    pub url: String,
+    /// The HMAC-SHA256 key the body is signed with, in Secrets Manager.
+    pub signing_key_ref: SecretRef,
+}
+
+impl AlertWhen {
+    /// Why a run needs attention, when it does.
+    pub fn attention(&self, run: &RunRecord) -> Option<String> {
+        let failed = run.rows_failed;
+        if let Some(max) = self.rows_failed
+            && failed > max
+        {
+            return Some(format!(
+                "{failed} rows failed, above alert_when.rows_failed ({max})"
+            ));
+        }
+        if let Some(max) = self.rows_failed_percent
+            && run.rows_total > 0
+        {
+            let percent = failed as f64 * 100.0 / run.rows_total as f64;
+            if percent > max {
+                return Some(format!(
+                    "{percent:.1}% of rows failed ({failed} of {}), above alert_when.rows_failed_percent ({max}%)",
+                    run.rows_total
+                ));
+            }
+        }
+        None
+    }
+
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        if let Some(pct) = self.rows_failed_percent
+            && !(pct >= 0.0 && pct < 100.0)
+        {
+            p.push((
+                "notifications.alert_when.rows_failed_percent".into(),
+                "a percentage from 0 to below 100".into(),
+            ));
+        }
+        if self.rows_failed_percent.is_none() && self.rows_failed.is_none() {
+            p.push((
+                "notifications.alert_when".into(),
+                "give rows_failed_percent, rows_failed or both".into(),
+            ));
+        }
+        p
+    }
+}
+
+impl Webhook {
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let url = self.url.trim();
+        let local = [
+            "http://localhost:",
+            "http://localhost/",
+            "http://127.0.0.1:",
+            "http://127.0.0.1/",
+        ]
+        .iter()
+        .any(|p| url.starts_with(p));
+        let https = url
+            .strip_prefix("https://")
+            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+        let mut p = Vec::new();
+        if !(https || local) || url.len() > 2048 || url.chars().any(char::is_whitespace) {
+            p.push((
+                "notifications.webhook.url".into(),
+                "an https:// URL (http:// only to localhost or 127.0.0.1, for local testing)"
+                    .into(),
+            ));
+        }
+        if self.signing_key_ref.0.trim().is_empty() {
+            p.push((
+                "notifications.webhook.signing_key_ref".into(),
+                "the Secrets Manager secret holding the HMAC key".into(),
+            ));
+        }
+        p
+    }
+}
+
+/// Whether `arn` is an SNS topic ARN.
+pub fn topic_arn_problem(arn: &str) -> Option<String> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "sns"
+        && !parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].chars().all(|c| c.is_ascii_digit())
+        && !parts[5].is_empty()
+        && parts[5].len() <= 256
+        && parts[5]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    (!ok).then(|| "an SNS topic ARN, arn:aws:sns:<region>:<account>:<name>".to_string())
+}
+
+/// A finished run, as alerts carry it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub import_id: String,
+    pub import_name: String,
+    pub run_id: String,
+    pub status: RunStatus,
+    pub needs_attention: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attention: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub files: FileCounts,
+    pub rows: RowCounts,
+    /// The run's own reason, then each file's.
+    pub reasons: Vec<String>,
+    /// Failed-rows reports: (file key, report key) in the reports bucket.
+    pub reports: Vec<ReportRef>,
+    pub reports_bucket: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileCounts {
+    pub total: u64,
+    pub succeeded: u64,
+    pub partially_succeeded: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RowCounts {
+    pub total: u64,
+    pub imported: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportRef {
+    pub file: String,
+    pub report_key: String,
+}
+
+impl RunSummary {
+    pub fn new(
+        config: &ImportConfig,
+        run: &RunRecord,
+        files: &[FileRecord],
+        attention: Option<String>,
+        reports_bucket: &str,
+    ) -> Self {
+        let reasons = run
+            .reason
+            .iter()
+            .cloned()
+            .chain(
+                files
+                    .iter()
+                    .filter_map(|f| f.reason.as_ref().map(|r| format!("{}: {r}", f.key))),
+            )
+            .collect();
+        Self {
+            import_id: config.id.clone(),
+            import_name: config.name.clone(),
+            run_id: run.run_id.clone(),
+            status: run.status,
+            needs_attention: attention.is_some(),
+            attention,
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            files: FileCounts {
+                total: run.files_total,
+                succeeded: run.files_succeeded,
+                partially_succeeded: run.files_partial,
+                failed: run.files_failed,
+            },
+            rows: RowCounts {
+                total: run.rows_total,
+                imported: run.rows_ingested,
+                failed: run.rows_failed,
+            },
+            reasons,
+            reports: files
+                .iter()
+                .filter_map(|f| {
+                    Some(ReportRef {
+                        file: f.key.clone(),
+                        report_key: f.report_key.clone()?,
+                    })
+                })
+                .collect(),
+            reports_bucket: reports_bucket.to_string(),
+        }
+    }
+
+    /// A short subject line (SNS subjects hold 100 characters).
+    pub fn subject(&self) -> String {
+        let mut s = format!(
+            "s3imports {}: {}{}",
+            self.import_id,
+            self.status.label(),
+            if self.needs_attention {
+                " (needs attention)"
+            } else {
+                ""
+            }
+        );
+        s.truncate(s.floor_char_boundary(100));
+        s
+    }
+}
+
+/// One delivery of a run's summary, as the run records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertDelivery {
+    /// `sns:<topic arn>` or `webhook:<url>`.
+    pub target: String,
+    pub delivered: bool,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What the run's alerts came to: recorded on the run once they have been sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertsSent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention: Option<String>,
+    #[serde(default)]
+    pub deliveries: Vec<AlertDelivery>,
+}
+
+/// Where run summaries go.
+#[async_trait]
+pub trait AlertSink: Send + Sync {
+    async fn publish(&self, topic_arn: &str, subject: &str, body: &str)
+    -> Result<(), ServiceError>;
+
+    /// POSTs `body` with `headers`; Ok when the receiver answered 2xx.
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: &str,
+    ) -> Result<(), ServiceError>;
+}
+
+/// Where a stack sends run summaries: its sink, its own topic, and the bucket the
+/// summaries' report keys are in.
+#[derive(Clone)]
+pub struct Alerting {
+    pub sink: std::sync::Arc<dyn AlertSink>,
+    /// The stack's topic, which gets every run's summary (None: no such topic).
+    pub topic_arn: Option<String>,
+    pub reports_bucket: String,
+}
+
+impl Alerting {
+    /// Sends a finished run's summary to the stack's topic and the import's own topic
+    /// and webhook; returns each delivery, failed ones included.
+    pub async fn send(
+        &self,
+        config: &ImportConfig,
+        run: &RunRecord,
+        files: &[FileRecord],
+        attention: Option<String>,
+        secrets: &dyn crate::ports::Secrets,
+        now: DateTime<Utc>,
+    ) -> AlertsSent {
+        let summary = RunSummary::new(config, run, files, attention.clone(), &self.reports_bucket);
+        let body = serde_json::to_string(&summary).unwrap_or_default();
+        let subject = summary.subject();
+        let n = &config.notifications;
+        let mut deliveries = Vec::new();
+        let topics = self.topic_arn.iter().chain(n.sns_topic_arn.iter());
+        for topic in topics {
+            deliveries.push(
+                deliver(format!("sns:{topic}"), || {
+                    self.sink.publish(topic, &subject, &body)
+                })
+                .await,
+            );
+        }
+        if let Some(hook) = &n.webhook {
+            let target = format!("webhook:{}", hook.url);
+            let delivery = match secrets.secret(&hook.signing_key_ref, &config.id).await {
+                Ok(key) => {
+                    let at = now.timestamp();
+                    let headers = vec![
+                        (
+                            SIGNATURE_HEADER.to_string(),
+                            sign(key.as_bytes(), at, &body),
+                        ),
+                        (TIMESTAMP_HEADER.to_string(), at.to_string()),
+                        (DELIVERY_HEADER.to_string(), run.run_id.clone()),
+                    ];
+                    deliver(target, || self.sink.post(&hook.url, &headers, &body)).await
+                }
+                Err(e) => AlertDelivery {
+                    target,
+                    delivered: false,
+                    attempts: 0,
+                    error: Some(format!("the signing key: {e}")),
+                },
+            };
+            deliveries.push(delivery);
+        }
+        AlertsSent {
+            attention,
+            deliveries,
+        }
+    }
+}
+
+/// The header that names the run a webhook delivery is for.
+pub const DELIVERY_HEADER: &str = "x-s3imports-run";
+
+/// The header that carries a webhook's signature.
+pub const SIGNATURE_HEADER: &str = "x-s3imports-signature";
+/// The header that carries the time signed with the body (Unix seconds).
+pub const TIMESTAMP_HEADER: &str = "x-s3imports-timestamp";
+
+/// The webhook signature of `body` sent at `timestamp`: `v1=` and the hex HMAC-SHA256,
+/// under `key`, of `<timestamp>.<body>` (the time is signed so a receiver can refuse
+/// an old delivery replayed).
+pub fn sign(key: &[u8], timestamp: i64, body: &str) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body.as_bytes());
+    let tag = mac.finalize().into_bytes();
+    let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+    format!("v1={hex}")
+}
+
+/// Tries per delivery, and the wait before the second (doubling after).
+pub const ATTEMPTS: u32 = 3;
+pub const FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Sends one delivery, retrying a retryable failure with backoff.
+pub async fn deliver<F, Fut>(target: String, mut send: F) -> AlertDelivery
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), ServiceError>>,
+{
+    let mut attempts = 0;
+    let mut wait = FIRST_BACKOFF;
+    loop {
+        attempts += 1;
+        match send().await {
+            Ok(()) => {
+                return AlertDelivery {
+                    target,
+                    delivered: true,
+                    attempts,
+                    error: None,
+                };
+            }
+            Err(e) if e.class == ErrorClass::Retryable && attempts < ATTEMPTS => {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Err(e) => {
+                return AlertDelivery {
+                    target,
+                    delivered: false,
+                    attempts,
+                    error: Some(e.to_string()),
+                };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(total: u64, failed: u64) -> RunRecord {
+        RunRecord {
+            import_id: "i".into(),
+            run_id: "r".into(),
+            status: RunStatus::PartiallySucceeded,
+            started_at: None,
+            finished_at: None,
+            files_total: 1,
+            files_done: 1,
+            files_succeeded: 0,
+            files_partial: 1,
+            files_failed: 0,
+            rows_total: total,
+            rows_ingested: total - failed,
+            rows_failed: failed,
+            reason: None,
+            notified: false,
+            notify_until: None,
+            manual: None,
+            keys_used: Vec::new(),
+            replay: None,
+            alerts: None,
+        }
+    }
+
+    #[test]
+    fn thresholds_mark_runs_above_them() {
+        let pct = AlertWhen {
+            rows_failed_percent: Some(5.0),
+            rows_failed: None,
+        };
+        assert_eq!(pct.attention(&run(100, 5)), None);
+        let why = pct.attention(&run(100, 6)).unwrap();
+        assert!(why.starts_with("6.0% of rows failed (6 of 100)"), "{why}");
+        assert_eq!(pct.attention(&run(0, 0)), None);
+        let count = AlertWhen {
+            rows_failed_percent: None,
+            rows_failed: Some(10),
+        };
+        assert_eq!(count.attention(&run(1_000_000, 10)), None);
+        assert!(count.attention(&run(1_000_000, 11)).is_some());
+        assert_eq!(AlertWhen::default().problems().len(), 1);
+        let bad = AlertWhen {
+            rows_failed_percent: Some(100.0),
+            rows_failed: None,
+        };
+        assert_eq!(bad.problems().len(), 1);
+    }
+
+    #[test]
+    fn signatures_are_hmac_sha256_of_time_and_body() {
+        // python3 -c "import hmac,hashlib; print(hmac.new(b'key', b'1700000000.{}',
+        // hashlib.sha256).hexdigest())"
+        let sig = sign(b"key", 1_700_000_000, "{}");
+        assert_eq!(
+            sig,
+            "v1=9d713ed406bb7076d4123f0dc2c39d2df5c654ed4b0cd56b52c8b4c940bd63ae"
+        );
+        assert_ne!(sig, sign(b"key", 1_700_000_001, "{}"));
+        assert_ne!(sig, sign(b"other", 1_700_000_000, "{}"));
+    }
+
+    #[test]
+    fn urls_and_topics_are_checked() {
+        let hook = |url: &str| Webhook {
+            url: url.into(),
+            signing_key_ref: SecretRef("s3imports/hook".into()),
+        };
+        assert!(hook("https://hooks.example.com/x").problems().is_empty());
+        assert!(hook("http://127.0.0.1:8080/x").problems().is_empty());
+        for bad in [
+            "http://hooks.example.com/x",
+            "https://",
+            "ftp://x",
+            "https://a b",
+        ] {
+            assert_eq!(hook(bad).problems().len(), 1, "{bad}");
+        }
+        assert!(topic_arn_problem("arn:aws:sns:us-east-1:123456789012:s3imports-alerts").is_none());
+        assert!(topic_arn_problem("arn:aws:sqs:us-east-1:123456789012:q").is_some());
+        assert!(topic_arn_problem("arn:aws:sns:us-east-1:1234:t").is_some());
+    }
+}
