@@ -282,6 +282,34 @@ async fn a_retryable_email_failure_sends_it_on_the_redelivery() {
 }
 
 #[tokio::test]
+async fn a_retried_email_does_not_send_the_runs_summary_again() {
+    let w = world_with(5, events(), &[("Purchase_20261127.csv", events_csv(10))]).await;
+    w.faults.fail_nth("mailer.send", 1);
+    let drive = w.drive(20).await;
+    assert_eq!(drive.retries, 1, "{drive:?}");
+    assert_runs_complete(&w, 10);
+    // Published once, before the email that failed; recorded on the run.
+    assert_eq!(w.alerts.published().len(), 1);
+    let run = &w.ledger.all_runs()[0];
+    assert!(run.alerts.as_ref().unwrap().deliveries[0].delivered);
+}
+
+#[tokio::test]
+async fn a_summary_sns_refuses_is_retried_then_recorded_and_the_email_goes_out() {
+    let w = world_with(5, events(), &[("Purchase_20261127.csv", events_csv(10))]).await;
+    for n in 1..=3 {
+        w.faults.fail_nth("alerts.publish", n);
+    }
+    let drive = w.drive(20).await;
+    assert_eq!(drive.retries, 0, "{drive:?}");
+    assert_runs_complete(&w, 10);
+    let sent = w.ledger.all_runs()[0].alerts.clone().unwrap();
+    assert_eq!(sent.deliveries[0].attempts, 3, "{sent:?}");
+    assert!(!sent.deliveries[0].delivered);
+    assert_eq!(w.mailer.sent().len(), 1);
+}
+
+#[tokio::test]
 async fn files_claimed_by_a_tick_that_stopped_before_enqueuing_are_sent_by_a_later_tick() {
     let w = FakeWorld::new(7, 5);
     w.configs.put(
