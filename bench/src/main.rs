@@ -242,6 +242,7 @@ fn main() -> anyhow::Result<()> {
                 limits: &limits,
                 from: None,
                 staged: false,
+                fingerprint: true,
                 marks: &marks,
             };
             let input = std::fs::File::open(&file)?;

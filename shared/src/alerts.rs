@@ -150,6 +150,19 @@ pub struct RunSummary {
     /// Failed-rows reports: (file key, report key) in the reports bucket.
     pub reports: Vec<ReportRef>,
     pub reports_bucket: String,
+    /// Imported files found changed under their names (see the run email).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changed_files: Vec<crate::ledger::ChangedFile>,
+    /// Files whose content repeats an earlier file's, and that file.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub duplicates: Vec<Duplicate>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Duplicate {
+    pub file: String,
+    pub repeats: String,
+    pub skipped: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -222,6 +235,18 @@ impl RunSummary {
                 })
                 .collect(),
             reports_bucket: reports_bucket.to_string(),
+            changed_files: run.changed_files.clone(),
+            duplicates: files
+                .iter()
+                .filter_map(|f| {
+                    let d = f.duplicate_of.as_ref()?;
+                    Some(Duplicate {
+                        file: f.key.clone(),
+                        repeats: d.key.clone(),
+                        skipped: d.skipped,
+                    })
+                })
+                .collect(),
         }
     }
 
@@ -430,6 +455,7 @@ mod tests {
             manual: None,
             keys_used: Vec::new(),
             replay: None,
+            changed_files: Vec::new(),
             alerts: None,
         }
     }

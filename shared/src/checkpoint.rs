@@ -22,6 +22,10 @@ pub struct Checkpoint {
     pub ranged: bool,
     /// The failed-rows report so far.
     pub report: ReportProgress,
+    /// The plaintext's fingerprint so far (over the bytes read, which may run ahead of
+    /// `position`: its length says how far).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<crate::fingerprint::Digest>,
 }
 
 /// The failed-rows report across invocations: its parts so far (uploaded next to the
@@ -104,6 +108,11 @@ mod tests {
                 rows_listed: 1,
                 ..ReportProgress::default()
             },
+            digest: Some({
+                let mut d = crate::fingerprint::Digest::default();
+                d.update(b"ID,Age\nu1");
+                d
+            }),
         };
         assert_eq!(Checkpoint::from_json(&cp.to_json()), Some(cp.clone()));
         assert_eq!(

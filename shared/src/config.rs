@@ -47,6 +47,10 @@ pub struct ImportConfig {
     /// config is put; archived segments still get the users).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<crate::segment::SegmentRef>,
+    /// A new file whose plaintext this import already imported under another name:
+    /// `import` it, import it and `warn` (the default), or `skip` it.
+    #[serde(default, skip_serializing_if = "DuplicateContent::is_default")]
+    pub on_duplicate_content: DuplicateContent,
     /// What happens to each source file once it has its outcome: tag, move, delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_processing: Option<crate::post_process::PostProcessing>,
@@ -58,6 +62,27 @@ fn default_delimiter() -> char {
 
 fn default_timezone() -> Tz {
     Tz::UTC
+}
+
+/// What an import does with a file whose content it already imported under another
+/// name (by the SHA-256 of the plaintext).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DuplicateContent {
+    /// Import it; the ledger still keeps its fingerprint.
+    Import,
+    /// Import it, and say in the run's email and history which file it repeats.
+    #[default]
+    Warn,
+    /// Do not import it (the file reads as successful, 0 rows, naming the earlier
+    /// file). The fingerprint is taken in a pass before any row is written.
+    Skip,
+}
+
+impl DuplicateContent {
+    pub fn is_default(&self) -> bool {
+        *self == Self::Warn
+    }
 }
 
 /// Lifecycle of an import.

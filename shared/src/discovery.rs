@@ -143,6 +143,9 @@ pub struct ImportTick {
     /// Keys of earlier runs sent again: claimed, but their messages never sent.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub requeued: Vec<String>,
+    /// Imported files whose objects changed under their names (reported once).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<crate::ledger::ChangedFile>,
     /// ListObjectsV2 requests the listing took.
     pub list_requests: u32,
     pub reason: Option<String>,
@@ -170,6 +173,7 @@ impl ImportTick {
             outcome,
             files: Vec::new(),
             requeued: Vec::new(),
+            changed: Vec::new(),
             list_requests: 0,
             reason: None,
         }
@@ -458,7 +462,22 @@ impl Discovery {
             Ok(listed) => {
                 let (files, requests) = (listed.enqueued, listed.requests);
                 tick.requeued = listed.requeued;
+                tick.changed = listed.changed;
                 tick.list_requests = requests;
+                // With new files, the run's email reports the changes; without, this.
+                if files.is_empty()
+                    && !tick.changed.is_empty()
+                    && notify::wanted(config, RunStatus::PartiallySucceeded)
+                {
+                    let email = notify::changed_files_email(config, &run_id, &tick.changed);
+                    if let Err(e) = self
+                        .mailer
+                        .send(&config.notifications.recipients, &email)
+                        .await
+                    {
+                        warn!(import_id = %id, error = %e, "changed-files email not sent");
+                    }
+                }
                 tick.outcome = if files.is_empty() {
                     TickOutcome::NoNewFiles
                 } else {
@@ -514,7 +533,10 @@ impl Discovery {
             .as_deref()
             .and_then(|k| pattern.match_key(k).ok())
             .and_then(|newest| pattern.start_after(&newest));
-        let listing = bucket.list(&pattern, start_after).await?;
+        // The whole folder: new names, and imported names whose object changed (which
+        // the ledger is asked about only when written since shortly before the last
+        // run, so its reads stay with what is new).
+        let listing = bucket.list(&pattern, None).await?;
         if listing.files.is_empty()
             && record.newest_key.is_none()
             && !bucket.folder_exists().await?
@@ -524,9 +546,32 @@ impl Discovery {
                 folder: config.source.folder.clone(),
             }));
         }
-        let keys: Vec<String> = listing.files.iter().map(|f| f.file.key.clone()).collect();
-        let known = self.ledger.known_files(id, &keys).await?;
+        let since = record.last_run_at.map(|t| t - CHANGED_MARGIN);
+        let keys: std::collections::HashSet<String> = listing
+            .files
+            .iter()
+            .filter(|f| {
+                start_after.as_ref().is_none_or(|s| f.file.key > *s)
+                    || match (since, f.last_modified) {
+                        (Some(since), Some(at)) => at >= since,
+                        _ => true,
+                    }
+            })
+            .map(|f| f.file.key.clone())
+            .collect();
+        let keys_in_order: Vec<String> = listing
+            .files
+            .iter()
+            .filter(|f| keys.contains(&f.file.key))
+            .map(|f| f.file.key.clone())
+            .collect();
+        let known = self.ledger.known_files(id, &keys_in_order).await?;
         let now = clock.now();
+        let changed = self.changed(id, &listing.files, &known).await?;
+        if !changed.is_empty() {
+            self.ledger.set_run_changed(id, run_id, &changed).await?;
+            warn!(import_id = %id, run_id, files = changed.len(), "imported files changed under their names");
+        }
         // Claims are independent conditional writes: a few in flight at once keep a first
         // run over a large folder inside the Lambda's timeout. `buffered` keeps the order.
         // Owned files: a stream over borrowed ones makes the future lose `Send` proofs
@@ -534,7 +579,7 @@ impl Discovery {
         let new_files: Vec<ListedFile> = listing
             .files
             .iter()
-            .filter(|f| !known.contains_key(&f.file.key))
+            .filter(|f| keys.contains(&f.file.key) && !known.contains_key(&f.file.key))
             .cloned()
             .collect();
         let claims: Vec<Result<Option<FileMessage>, StoreError>> = futures::stream::iter(new_files)
@@ -601,7 +646,35 @@ impl Discovery {
             enqueued,
             requeued,
             requests: listing.requests,
+            changed,
         })
+    }
+
+    /// Imported files whose object now has another ETag, each noted once.
+    async fn changed(
+        &self,
+        id: &str,
+        listed: &[ListedFile],
+        known: &std::collections::HashMap<String, KnownFile>,
+    ) -> Result<Vec<crate::ledger::ChangedFile>, StoreError> {
+        let mut changed = Vec::new();
+        for f in listed {
+            if let Some(k) = known.get(&f.file.key)
+                && k.status.is_final()
+                && !k.etag.is_empty()
+                && k.etag != f.etag
+                && k.changed_etag.as_deref() != Some(f.etag.as_str())
+                && self.ledger.note_changed(id, &f.file.key, &f.etag).await?
+            {
+                changed.push(crate::ledger::ChangedFile {
+                    key: f.file.key.clone(),
+                    run_id: k.run_id.clone(),
+                    etag_imported: k.etag.clone(),
+                    etag_now: f.etag.clone(),
+                });
+            }
+        }
+        Ok(changed)
     }
 
     /// Messages for files an earlier tick claimed and never sent (it stopped between
@@ -653,7 +726,12 @@ struct Enqueued {
     enqueued: Vec<String>,
     requeued: Vec<String>,
     requests: u32,
+    changed: Vec<crate::ledger::ChangedFile>,
 }
+
+/// How long before the last run an object written counts as possibly changed since:
+/// S3 dates a multipart upload by its start, which may be well before it completes.
+const CHANGED_MARGIN: chrono::Duration = chrono::Duration::days(1);
 
 fn message(import_id: &str, run_id: &str, bucket: &str, f: &ListedFile) -> FileMessage {
     FileMessage {

@@ -164,12 +164,44 @@ pub struct FileRecord {
     /// Which of the import's PGP keys decrypted the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decrypted_with: Option<String>,
+    /// The SHA-256 of the file's plaintext, when it was read to its end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The earlier file of this import whose content this one repeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<DuplicateOf>,
+    /// The object was replaced (this ETag) after the file was imported: noted by the
+    /// run that found it, and not imported again (replay it for that).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_etag: Option<String>,
     /// What post-processing did to the source object once the file ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_process: Option<crate::post_process::PostProcessed>,
     /// The outcomes of earlier runs of this file (it was replayed), oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<PastOutcome>,
+}
+
+/// The file of an import that first imported some content (see
+/// [`FileRecord::duplicate_of`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicateOf {
+    pub key: String,
+    pub run_id: String,
+    /// This file was not imported for it (`on_duplicate_content: skip`).
+    #[serde(default)]
+    pub skipped: bool,
+}
+
+/// An imported file whose object changed under its name, as the run that found it
+/// reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangedFile {
+    pub key: String,
+    /// The run that imported it.
+    pub run_id: String,
+    pub etag_imported: String,
+    pub etag_now: String,
 }
 
 /// The most earlier outcomes a file keeps (a file replayed more often keeps the
@@ -258,6 +290,9 @@ impl FileRecord {
             chunks_total: 0,
             chunks_done: 0,
             decrypted_with: None,
+            sha256: None,
+            duplicate_of: None,
+            changed_etag: None,
             post_process: None,
             history: Vec::new(),
         }
@@ -302,6 +337,9 @@ impl FileRecord {
             checkpoint: None,
             split: None,
             decrypted_with: None,
+            sha256: None,
+            duplicate_of: None,
+            changed_etag: None,
             post_process: None,
             history: Vec::new(),
             ..FileRecord::queued(
@@ -378,6 +416,9 @@ pub struct RunRecord {
     /// The PGP keys that decrypted the run's files (see [`FileRecord::decrypted_with`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys_used: Vec<String>,
+    /// Files imported earlier whose objects this run found changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_files: Vec<ChangedFile>,
     /// A replay of one file, with why and what it came to before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<Replay>,
@@ -413,6 +454,10 @@ pub struct FileOutcome {
     /// Which of the import's PGP keys decrypted the file ("current key <id>" or
     /// "previous key <id>").
     pub decrypted_with: Option<String>,
+    /// The SHA-256 of the plaintext, when it was read to its end.
+    pub sha256: Option<String>,
+    /// The earlier file whose content this one repeats.
+    pub duplicate_of: Option<DuplicateOf>,
 }
 
 impl FileOutcome {

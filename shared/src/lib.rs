@@ -18,6 +18,7 @@ pub mod delivery;
 pub mod discovery;
 pub mod dry_run;
 pub mod error;
+pub mod fingerprint;
 pub mod keygen;
 pub mod ledger;
 pub mod limits;

@@ -184,6 +184,23 @@ pub fn run_email(
         if let Some(reason) = &f.reason {
             let _ = writeln!(t, "  Reason: {reason}");
         }
+        match &f.duplicate_of {
+            Some(d) if d.skipped => {
+                let _ = writeln!(
+                    t,
+                    "  Skipped: its content repeats s3://{}/{}, imported in run {} (on_duplicate_content: skip)",
+                    f.bucket, d.key, d.run_id
+                );
+            }
+            Some(d) if config.on_duplicate_content == crate::config::DuplicateContent::Warn => {
+                let _ = writeln!(
+                    t,
+                    "  Warning: its content repeats s3://{}/{}, imported in run {}; it was imported again (on_duplicate_content: warn)",
+                    f.bucket, d.key, d.run_id
+                );
+            }
+            _ => {}
+        }
         if let Some(p) = &f.post_process {
             if !p.done.is_empty() {
                 let _ = writeln!(t, "  After import: {}", p.done.join(", "));
@@ -219,6 +236,7 @@ pub fn run_email(
             );
         }
     }
+    changed_lines(&mut t, config, &run.changed_files);
     if files.iter().any(|f| f.report_key.is_some()) {
         let _ = writeln!(
             t,
@@ -242,6 +260,50 @@ pub fn run_failed_email(config: &ImportConfig, run_id: &str, reason: &str) -> Em
             config.id,
             config.kind.describe()
         ),
+        attachments: Vec::new(),
+    }
+}
+
+/// The lines that report imported files whose objects changed under their names.
+fn changed_lines(t: &mut String, config: &ImportConfig, changed: &[crate::ledger::ChangedFile]) {
+    if changed.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        t,
+        "\nChanged since they were imported (not imported again; `s3imports replay {} KEY --reason ...` imports a file's new content):",
+        config.id
+    );
+    for c in changed {
+        let _ = writeln!(
+            t,
+            "- s3://{}/{}: imported in run {} (ETag {}), now ETag {}",
+            config.source.bucket, c.key, c.run_id, c.etag_imported, c.etag_now
+        );
+    }
+}
+
+/// The email for a run that found no new files but imported files changed under
+/// their names.
+pub fn changed_files_email(
+    config: &ImportConfig,
+    run_id: &str,
+    changed: &[crate::ledger::ChangedFile],
+) -> Email {
+    let mut t = format!(
+        "Import: {} ({})\nKind: {}\nRun: {run_id}\nStatus: No new files\n",
+        config.name,
+        config.id,
+        config.kind.describe()
+    );
+    changed_lines(&mut t, config, changed);
+    Email {
+        subject: format!(
+            "[s3imports] {}: {} imported file(s) changed",
+            config.name,
+            changed.len()
+        ),
+        text: t,
         attachments: Vec::new(),
     }
 }

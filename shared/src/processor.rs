@@ -596,9 +596,21 @@ impl Processor {
         &self,
         msg: &FileMessage,
         worker: Option<&str>,
-        outcome: FileOutcome,
+        mut outcome: FileOutcome,
         clock: &dyn Clock,
     ) -> Result<Processed, ProcessError> {
+        // Content this import imported: the first file to import it keeps it, a later
+        // name repeating it is flagged (a replay of the same name is not).
+        if !msg.dry_run
+            && outcome.rows_ingested > 0
+            && outcome.duplicate_of.is_none()
+            && let Some(sha) = &outcome.sha256
+        {
+            outcome.duplicate_of = self
+                .ledger
+                .remember_content(&msg.import_id, sha, &msg.key, &msg.run_id, clock.now())
+                .await?;
+        }
         let status = outcome.status();
         info!(
             import_id = %msg.import_id, key = %msg.key, status = status.label(),
@@ -922,6 +934,16 @@ impl Processor {
             self.settings.checkpoint_every,
         );
         if resume.is_none()
+            && msg.chunk.is_none()
+            && !msg.dry_run
+            && config.on_duplicate_content == crate::config::DuplicateContent::Skip
+            && let Some(outcome) = self
+                .skip_repeated(msg, &config, keyring.as_ref(), bucket.as_ref(), &marks)
+                .await?
+        {
+            return Ok(Step::Finished(outcome, Vec::new()));
+        }
+        if resume.is_none()
             && let Some(chunks) = self
                 .try_split(
                     msg,
@@ -1019,7 +1041,10 @@ impl Processor {
             layout: l,
             rows_total: cp.rows_total,
             rows_failed: cp.rows_failed,
+            digest: cp.digest.clone(),
         });
+        // A chunk is part of a file: the split pass took the whole file's fingerprint.
+        let fingerprint = chunk.is_none();
         let reading_marks = marks.clone();
         let reading = tokio::task::spawn_blocking(move || {
             let plan = ReadPlan {
@@ -1032,6 +1057,7 @@ impl Processor {
                 limits: &limits,
                 from: from.as_ref(),
                 staged: is_staged,
+                fingerprint,
                 marks: &reading_marks,
             };
             read_file(&plan, input, &mut |piece| tx.blocking_send(piece).is_ok())
@@ -1110,6 +1136,7 @@ impl Processor {
                                 parts: parts.count,
                                 ..progress
                             },
+                            digest: mark.digest,
                         })
                     }
                     .await;
@@ -1149,6 +1176,8 @@ impl Processor {
             reason: stats.reason,
             report_key: None,
             decrypted_with: stats.decrypted_with,
+            sha256: stats.sha256,
+            duplicate_of: None,
         };
         let mut leftovers = Vec::new();
         if outcome.rows_failed > 0 {
@@ -1211,6 +1240,65 @@ impl Processor {
         {
             warn!(key = %msg.key, error = %e, "post-processing not recorded");
         }
+    }
+
+    /// `on_duplicate_content: skip`: the file's fingerprint, taken in a pass before any
+    /// row is read; the outcome of a file skipped because an earlier file of the
+    /// import imported the same content. None: import it (new content, or a pass the
+    /// deadline stopped, after which the import flags it as `warn` does).
+    async fn skip_repeated(
+        &self,
+        msg: &FileMessage,
+        config: &ImportConfig,
+        keyring: Option<&Arc<PgpKeyring>>,
+        bucket: &dyn SourceFolder,
+        marks: &Arc<Marks>,
+    ) -> Result<Option<FileOutcome>, ProcessError> {
+        let (body, _) = bucket.open(&msg.key).await?;
+        let input = UntilStopped {
+            inner: SyncIoBridge::new(body),
+            marks: marks.clone(),
+        };
+        let (key, spool, limits, keyring) = (
+            msg.key.clone(),
+            self.settings.spool_dir.clone(),
+            self.settings.limits,
+            keyring.cloned(),
+        );
+        let pass = tokio::task::spawn_blocking(move || {
+            let file = unwrap_file(&key, keyring.as_deref(), &spool, &limits, input)?;
+            Ok::<_, ProcessError>(crate::fingerprint::of_stream(file.plaintext)?)
+        })
+        .await
+        .map_err(|e| ProcessError::ReaderStopped(e.to_string()))?;
+        let sha = match pass {
+            Ok(sha) => sha,
+            // The import reads it again and says why it fails there.
+            Err(e) if !e.is_retryable() => return Ok(None),
+            Err(e) if marks.stop.load(Ordering::Relaxed) => {
+                info!(key = %msg.key, error = %e, "no time to fingerprint before importing");
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(first) = self
+            .ledger
+            .content_seen(&msg.import_id, &sha)
+            .await?
+            .filter(|first| first.key != msg.key)
+        else {
+            return Ok(None);
+        };
+        info!(import_id = %config.id, key = %msg.key, repeats = %first.key, "file skipped: its content was imported before");
+        Ok(Some(FileOutcome {
+            bytes: msg.size,
+            sha256: Some(sha),
+            duplicate_of: Some(crate::ledger::DuplicateOf {
+                skipped: true,
+                ..first
+            }),
+            ..FileOutcome::default()
+        }))
     }
 
     /// The config a message's file is read with: the import's, or the one a dry run
@@ -1428,6 +1516,13 @@ impl Processor {
                 plain,
                 decrypted_with,
             } = unwrap_file(&key, keyring.as_deref(), &spool, &limits, input)?;
+            // The pass reads the whole plaintext: it takes the file's fingerprint.
+            let (plaintext, digest) =
+                crate::fingerprint::Hashing::new(plaintext, crate::fingerprint::Resume::default());
+            let fingerprinted = |mut s: crate::reader::Split| {
+                s.sha256 = crate::fingerprint::finished(&digest);
+                s
+            };
             if plain {
                 let split = crate::reader::split_points(
                     json,
@@ -1438,7 +1533,7 @@ impl Processor {
                     max_chunks,
                     size,
                 )?;
-                return Ok::<_, ProcessError>(split.map(|s| (s, None)));
+                return Ok::<_, ProcessError>(split.map(|s| (fingerprinted(s), None)));
             }
             // Staged through /tmp, where the PGP spool may also be: half of what the
             // plaintext may take, and at most one S3 PutObject.
@@ -1464,7 +1559,8 @@ impl Processor {
             tee.out.flush()?;
             Ok(split
                 .filter(|s| !tee.overflow && s.end > chunk_bytes)
-                .map(|mut s| {
+                .map(|s| {
+                    let mut s = fingerprinted(s);
                     s.staged = true;
                     s.decrypted_with = decrypted_with;
                     (s, Some(staged))
@@ -1623,6 +1719,7 @@ impl Processor {
         let mut outcome = FileOutcome {
             bytes: msg.size,
             decrypted_with: file.split.as_ref().and_then(|s| s.decrypted_with.clone()),
+            sha256: file.split.as_ref().and_then(|s| s.sha256.clone()),
             ..FileOutcome::default()
         };
         let mut reports = Vec::new();
@@ -1801,6 +1898,8 @@ pub struct Mark {
     pub ranged: bool,
     /// The reader stops here (the deadline is near).
     pub last: bool,
+    /// The fingerprint so far.
+    pub digest: Option<crate::fingerprint::Digest>,
 }
 
 /// A piece once written.
@@ -1819,6 +1918,8 @@ pub struct Start {
     pub layout: Resumed,
     pub rows_total: u64,
     pub rows_failed: u64,
+    /// The fingerprint as the checkpoint left it.
+    pub digest: Option<crate::fingerprint::Digest>,
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -2011,6 +2112,8 @@ pub struct ReadPlan<'a> {
     pub from: Option<&'a Start>,
     /// The input is staged plaintext (decrypted and verified when it was staged).
     pub staged: bool,
+    /// Take the plaintext's fingerprint (a whole file, not a chunk).
+    pub fingerprint: bool,
     pub marks: &'a Marks,
 }
 
@@ -2025,6 +2128,8 @@ pub struct ReadStats {
     pub stopped: bool,
     /// Which of the import's keys decrypted the file.
     pub decrypted_with: Option<String>,
+    /// The plaintext's SHA-256, when the file was read to its end.
+    pub sha256: Option<String>,
 }
 
 /// Counts the bytes that pass through a reader.
@@ -2177,6 +2282,13 @@ pub fn read_file(
         stats.decrypted_with = file.decrypted_with;
         (file.plaintext, file.plain)
     };
+    let (plaintext, digest) = match fingerprint_from(plan) {
+        Some(from) => {
+            let (hashing, progress) = crate::fingerprint::Hashing::new(plaintext, from);
+            (Box::new(hashing) as Box<dyn Read + '_>, Some(progress))
+        }
+        None => (plaintext, None),
+    };
     let json = plan.config.file_type == FileType::Json;
     let columns = json.then(|| json_columns(plan.config, plan.mappings));
     let options = read_options(plan.config, plan.limits);
@@ -2252,6 +2364,7 @@ pub fn read_file(
                 bytes: bytes.load(Ordering::Relaxed),
                 ranged,
                 last,
+                digest: digest.as_ref().map(crate::fingerprint::snapshot),
             };
             if !emit(Piece::Mark(mark)) {
                 break;
@@ -2267,7 +2380,33 @@ pub fn read_file(
         emit(Piece::Rows { writes, failed });
     }
     stats.bytes = bytes.load(Ordering::Relaxed);
+    if !stats.stopped && stats.reason.is_none() {
+        stats.sha256 = digest.as_ref().and_then(crate::fingerprint::finished);
+    }
     Ok(stats)
+}
+
+/// Where a read's fingerprint starts, if it takes one: afresh, unless a ranged resume
+/// goes on from its checkpoint's digest (a whole resume reads the plaintext again from
+/// its first byte, so it hashes it again). None: no fingerprint (a chunk, or a
+/// checkpoint from before fingerprints).
+fn fingerprint_from(plan: &ReadPlan<'_>) -> Option<crate::fingerprint::Resume> {
+    if !plan.fingerprint {
+        return None;
+    }
+    match plan.from {
+        Some(from) if from.layout == Resumed::Ranged => {
+            let digest = from.digest.clone()?;
+            // The stream is the header again, then the plaintext from the position;
+            // the digest already holds everything up to its length.
+            let ahead = digest.len().checked_sub(from.at.offset)?;
+            Some(crate::fingerprint::Resume {
+                skip: from.at.header + ahead,
+                digest,
+            })
+        }
+        _ => Some(crate::fingerprint::Resume::default()),
+    }
 }
 
 /// How the import's rows are read.

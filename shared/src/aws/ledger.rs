@@ -49,6 +49,19 @@ pub fn file_sk(key: &str) -> String {
     format!("FILE#{key}")
 }
 
+/// The item that remembers which file first imported a plaintext (by its SHA-256).
+pub fn content_sk(sha256: &str) -> String {
+    format!("SHA#{sha256}")
+}
+
+fn content_from_item(i: &Item) -> Option<crate::ledger::DuplicateOf> {
+    Some(crate::ledger::DuplicateOf {
+        key: get_s(i, "first_key")?.to_string(),
+        run_id: get_s(i, "first_run").unwrap_or_default().to_string(),
+        skipped: false,
+    })
+}
+
 pub fn run_sk(run_id: &str) -> String {
     format!("RUN#{run_id}")
 }
@@ -138,6 +151,14 @@ impl LedgerStore {
         if let Some(k) = &outcome.decrypted_with {
             set.push("decrypted_with = :key");
             file = file.expression_attribute_values(":key", item::s(k));
+        }
+        if let Some(sha) = &outcome.sha256 {
+            set.push("sha256 = :sha");
+            file = file.expression_attribute_values(":sha", item::s(sha));
+        }
+        if let Some(d) = &outcome.duplicate_of {
+            set.push("duplicate_of = :dup");
+            file = file.expression_attribute_values(":dup", json_attr(d));
         }
         let not_final = "attribute_exists(sk) AND NOT #status IN (:s, :p, :f)";
         file = match worker {
@@ -525,6 +546,9 @@ fn file_from_item(import_id: &str, i: &Item) -> FileRecord {
         chunks_done: get_n(i, "chunks_done").unwrap_or(0),
         decrypted_with: get_s(i, "decrypted_with").map(str::to_string),
         post_process: get_s(i, "post_process").and_then(|h| serde_json::from_str(h).ok()),
+        sha256: get_s(i, "sha256").map(str::to_string),
+        duplicate_of: get_s(i, "duplicate_of").and_then(|h| serde_json::from_str(h).ok()),
+        changed_etag: get_s(i, "changed_etag").map(str::to_string),
         history: get_s(i, "history")
             .and_then(|h| serde_json::from_str(h).ok())
             .unwrap_or_default(),
@@ -573,6 +597,9 @@ fn run_from_item(import_id: &str, i: &Item) -> RunRecord {
         },
         replay: get_s(i, "replay").and_then(|r| serde_json::from_str(r).ok()),
         alerts: get_s(i, "alerts").and_then(|r| serde_json::from_str(r).ok()),
+        changed_files: get_s(i, "changed_files")
+            .and_then(|r| serde_json::from_str(r).ok())
+            .unwrap_or_default(),
     }
 }
 
@@ -621,7 +648,7 @@ impl Ledger for LedgerStore {
             .batch_get(
                 import_id,
                 keys,
-                Some("sk, run_id, #status, attempts, queued_at"),
+                Some("sk, run_id, #status, attempts, queued_at, etag, changed_etag"),
             )
             .await?;
         Ok(items
@@ -636,6 +663,8 @@ impl Ledger for LedgerStore {
                         status: f.status,
                         attempts: f.attempts,
                         queued_at: f.queued_at,
+                        etag: f.etag,
+                        changed_etag: f.changed_etag,
                     },
                 ))
             })
@@ -1177,7 +1206,7 @@ impl Ledger for LedgerStore {
                  etag = :etag, history = :history \
                  REMOVE started_at, finished_at, duration_ms, reason, report_key, checkpoint, \
                  chunk_plan, last_error, decrypted_with, lease_owner, lease_until, sha256, \
-                 duplicate_of, post_process",
+                 duplicate_of, changed_etag, post_process",
             )
             .condition_expression("run_id = :previous AND #status = :was")
             .expression_attribute_names("#status", "status")
@@ -1229,6 +1258,84 @@ impl Ledger for LedgerStore {
             Err(e) if file_condition_failed(&e) => Ok(false),
             Err(e) => Err(transaction_error(e)),
         }
+    }
+
+    async fn remember_content(
+        &self,
+        import_id: &str,
+        sha256: &str,
+        key: &str,
+        run_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<crate::ledger::DuplicateOf>, StoreError> {
+        let out = self
+            .update_item_at(import_id, content_sk(sha256))
+            .update_expression(
+                "SET first_key = if_not_exists(first_key, :key), \
+                 first_run = if_not_exists(first_run, :run), first_at = if_not_exists(first_at, :now)",
+            )
+            .expression_attribute_values(":key", item::s(key))
+            .expression_attribute_values(":run", item::s(run_id))
+            .expression_attribute_values(":now", item::s(to_key(now)))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(aws_err("UpdateItem"))?;
+        Ok(out
+            .attributes()
+            .and_then(content_from_item)
+            .filter(|first| first.key != key))
+    }
+
+    async fn content_seen(
+        &self,
+        import_id: &str,
+        sha256: &str,
+    ) -> Result<Option<crate::ledger::DuplicateOf>, StoreError> {
+        Ok(self
+            .raw(import_id, &content_sk(sha256))
+            .await?
+            .as_ref()
+            .and_then(content_from_item))
+    }
+
+    async fn note_changed(
+        &self,
+        import_id: &str,
+        key: &str,
+        etag_now: &str,
+    ) -> Result<bool, StoreError> {
+        let res = self
+            .update_item_at(import_id, file_sk(key))
+            .update_expression("SET changed_etag = :now")
+            .condition_expression(
+                "attribute_exists(sk) AND etag <> :now \
+                 AND (attribute_not_exists(changed_etag) OR changed_etag <> :now)",
+            )
+            .expression_attribute_values(":now", item::s(etag_now))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional(&e) => Ok(false),
+            Err(e) => Err(aws_err("UpdateItem")(e)),
+        }
+    }
+
+    async fn set_run_changed(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        changed: &[crate::ledger::ChangedFile],
+    ) -> Result<(), StoreError> {
+        self.update_item_at(import_id, run_sk(run_id))
+            .update_expression("SET changed_files = :changed")
+            .condition_expression("attribute_exists(sk)")
+            .expression_attribute_values(":changed", json_attr(&changed))
+            .send()
+            .await
+            .map_err(aws_err("UpdateItem"))?;
+        Ok(())
     }
 
     async fn set_run_alerts(

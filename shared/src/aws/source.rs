@@ -307,6 +307,9 @@ impl SourceFolder for SourceBucket {
                             .unwrap_or_default()
                             .trim_matches('"')
                             .to_string(),
+                        last_modified: obj.last_modified().and_then(|t| {
+                            chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+                        }),
                     }),
                     Err(m) => listing.mismatched.push((key.to_string(), m)),
                 }

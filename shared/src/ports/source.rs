@@ -84,6 +84,8 @@ pub struct ListedFile {
     pub file: MatchedFile,
     pub size: u64,
     pub etag: String,
+    /// When the object was last written (None: unknown).
+    pub last_modified: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Default)]

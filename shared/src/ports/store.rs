@@ -117,6 +117,10 @@ pub struct KnownFile {
     pub status: FileStatus,
     pub attempts: u32,
     pub queued_at: Option<DateTime<Utc>>,
+    /// The object's ETag when the file was claimed (or replayed).
+    pub etag: String,
+    /// A changed ETag already noted (reported once).
+    pub changed_etag: Option<String>,
 }
 
 impl KnownFile {
@@ -324,6 +328,41 @@ pub trait Ledger: Send + Sync {
         start: &ReplayStart<'_>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+
+    /// Remembers that `key` imported content `sha256` (the first file to do so keeps
+    /// it); returns that first file when it is another one.
+    async fn remember_content(
+        &self,
+        import_id: &str,
+        sha256: &str,
+        key: &str,
+        run_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<crate::ledger::DuplicateOf>, StoreError>;
+
+    /// The file that first imported content `sha256`, if any.
+    async fn content_seen(
+        &self,
+        import_id: &str,
+        sha256: &str,
+    ) -> Result<Option<crate::ledger::DuplicateOf>, StoreError>;
+
+    /// Notes that a final file's object now has ETag `etag_now`; true the first time
+    /// this ETag is noted (so a change is reported once).
+    async fn note_changed(
+        &self,
+        import_id: &str,
+        key: &str,
+        etag_now: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Records the changed files a run found.
+    async fn set_run_changed(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        changed: &[crate::ledger::ChangedFile],
+    ) -> Result<(), StoreError>;
 
     /// Records the run's alerts once they are sent (so a retried email does not send
     /// them again).

@@ -170,6 +170,9 @@ pub struct Split {
     /// the file's outcome records it when its last chunk ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decrypted_with: Option<String>,
+    /// The plaintext's SHA-256 (the split pass read it all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 impl Split {
@@ -229,6 +232,7 @@ pub fn split_points<R: Read>(
         end,
         staged: false,
         decrypted_with: None,
+        sha256: None,
     }))
 }
 

@@ -31,6 +31,8 @@ struct State {
     closing: HashMap<(String, String), (String, DateTime<Utc>)>,
     /// The configs dry runs run.
     dry_runs: HashMap<(String, String), ImportConfig>,
+    /// Which file first imported each plaintext, by import and SHA-256.
+    contents: HashMap<(String, String), s3imports::ledger::DuplicateOf>,
 }
 
 /// A run record as a new run starts.
@@ -60,6 +62,7 @@ fn new_run(
         manual: manual.cloned(),
         keys_used: Vec::new(),
         replay: None,
+        changed_files: Vec::new(),
         alerts: None,
     }
 }
@@ -182,6 +185,8 @@ impl Ledger for FakeLedger {
                             status: f.record.status,
                             attempts: f.record.attempts,
                             queued_at: f.record.queued_at,
+                            etag: f.record.etag.clone(),
+                            changed_etag: f.record.changed_etag.clone(),
                         },
                     )
                 })
@@ -536,6 +541,8 @@ impl Ledger for FakeLedger {
             f.record.reason.clone_from(&outcome.reason);
             f.record.report_key.clone_from(&outcome.report_key);
             f.record.decrypted_with.clone_from(&outcome.decrypted_with);
+            f.record.sha256.clone_from(&outcome.sha256);
+            f.record.duplicate_of.clone_from(&outcome.duplicate_of);
             f.lease_owner = None;
             f.lease_until = None;
             run.files_done += 1;
@@ -675,6 +682,65 @@ impl Ledger for FakeLedger {
         let done = self.replay_now(file, start, now);
         self.faults.leave("ledger.replay_file").await;
         Ok(done)
+    }
+
+    async fn remember_content(
+        &self,
+        import_id: &str,
+        sha256: &str,
+        key: &str,
+        run_id: &str,
+        _now: DateTime<Utc>,
+    ) -> Result<Option<s3imports::ledger::DuplicateOf>, StoreError> {
+        self.faults.enter("ledger.remember_content").await?;
+        let first = self
+            .lock()
+            .contents
+            .entry(k(import_id, sha256))
+            .or_insert_with(|| s3imports::ledger::DuplicateOf {
+                key: key.into(),
+                run_id: run_id.into(),
+                skipped: false,
+            })
+            .clone();
+        Ok((first.key != key).then_some(first))
+    }
+
+    async fn content_seen(
+        &self,
+        import_id: &str,
+        sha256: &str,
+    ) -> Result<Option<s3imports::ledger::DuplicateOf>, StoreError> {
+        Ok(self.lock().contents.get(&k(import_id, sha256)).cloned())
+    }
+
+    async fn note_changed(
+        &self,
+        import_id: &str,
+        key: &str,
+        etag_now: &str,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let Some(f) = s.files.get_mut(&k(import_id, key)) else {
+            return Ok(false);
+        };
+        if f.record.etag == etag_now || f.record.changed_etag.as_deref() == Some(etag_now) {
+            return Ok(false);
+        }
+        f.record.changed_etag = Some(etag_now.into());
+        Ok(true)
+    }
+
+    async fn set_run_changed(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        changed: &[s3imports::ledger::ChangedFile],
+    ) -> Result<(), StoreError> {
+        if let Some((run, _)) = self.lock().runs.get_mut(&k(import_id, run_id)) {
+            run.changed_files = changed.to_vec();
+        }
+        Ok(())
     }
 
     async fn set_run_alerts(

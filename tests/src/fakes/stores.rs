@@ -271,6 +271,7 @@ impl SourceFolder for FakeFolder {
                     file,
                     size: body.len() as u64,
                     etag: format!("{:x}", body.len()),
+                    last_modified: None,
                 }),
                 Err(m) => listing.mismatched.push((key.clone(), m)),
             }
