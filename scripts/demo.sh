@@ -4,8 +4,9 @@
 # `s3imports keys generate` (the private key goes straight to Secrets Manager), has
 # "the customer" (GnuPG) encrypt a users file (with bad rows) to its public key, uploads
 # it and a gzipped events file, puts two import configs, runs `s3imports tick` for the
-# users, starts the events import by hand with `s3imports run`, shows the results and
-# the users' segment, and stops moto.
+# users (after a dry run of its file), starts the events import by hand with
+# `s3imports run`, replays its file, shows the results and the users' segment, and
+# stops moto.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -48,8 +49,13 @@ gzip -c "demo/data/Purchase Summary_20261127.csv" >"$work/Purchase Summary_20261
 
 "$py" scripts/demo.py setup "$work"
 
-step "Validating and putting the two import configs"
+step "Validating the users config, then a dry run of its whole newest file"
 "$bin" config validate demo/users.json --key "moengage/users/registered_user_data_20261127.csv.pgp"
+# Decrypt, verify, parse, map and validate every row, as the import will; only the
+# failed-rows report is written (the config is not even put yet).
+"$bin" dry-run demo/users.json
+
+step "Putting the two import configs"
 "$bin" config put demo/users.json
 "$bin" config put demo/events.json
 
@@ -62,7 +68,11 @@ step "Starting the purchases import now, by hand (its schedule stays as it is)"
 echo "-- and again at once: refused, one run by hand per 5 minutes"
 "$bin" run demo-purchases || echo "(exit $?)"
 
-step "Run history (which key opened each PGP file; who started a run by hand)"
+step "Replaying the purchases file under its own name (events keep their ids)"
+"$bin" replay demo-purchases "moengage/events/Purchase Summary_20261127.csv.gz" \
+  --reason "demo: resend after checking the amounts" --process
+
+step "Run history (which key opened each PGP file; who started a run by hand; the replay)"
 "$bin" runs demo-users
 "$bin" runs demo-purchases
 

@@ -314,6 +314,25 @@ pub async fn runs(
                         format!("; decrypted with {}", r.keys_used.join(", "))
                     }
                 ));
+                for c in &r.changed_files {
+                    t.push_str(&format!(
+                        "  changed under its name: {} (ETag {} when run {} imported it, now {})\n",
+                        c.key, c.etag_imported, c.run_id, c.etag_now
+                    ));
+                }
+                if let Some(a) = &r.alerts {
+                    if let Some(why) = &a.attention {
+                        t.push_str(&format!("  needs attention: {why}\n"));
+                    }
+                    for d in a.deliveries.iter().filter(|d| !d.delivered) {
+                        t.push_str(&format!(
+                            "  summary not delivered to {} after {} attempt(s): {}\n",
+                            d.target,
+                            d.attempts,
+                            d.error.as_deref().unwrap_or("")
+                        ));
+                    }
+                }
                 if let Some(p) = &r.replay {
                     t.push_str(&format!(
                         "  replay of {} (was {} in run {}): {}\n",
@@ -431,7 +450,35 @@ fn file_line(f: &FileRecord) -> String {
             .as_deref()
             .map(|k| format!("; decrypted with the {k}"))
             .unwrap_or_default(),
-    )
+    ) + &file_notes(f)
+}
+
+/// A file's further lines: repeated content, a changed object, post-processing.
+fn file_notes(f: &FileRecord) -> String {
+    let mut t = String::new();
+    if let Some(d) = &f.duplicate_of {
+        t.push_str(&format!(
+            "    {} its content repeats {} (run {})\n",
+            if d.skipped { "skipped:" } else { "note:" },
+            d.key,
+            d.run_id
+        ));
+    }
+    if let Some(etag) = &f.changed_etag {
+        t.push_str(&format!(
+            "    changed since imported: ETag {} now {etag} (not imported again: replay it to import it)\n",
+            f.etag
+        ));
+    }
+    if let Some(p) = &f.post_process {
+        if !p.done.is_empty() {
+            t.push_str(&format!("    after import: {}\n", p.done.join(", ")));
+        }
+        if let Some(e) = &p.error {
+            t.push_str(&format!("    post-processing failed: {e}\n"));
+        }
+    }
+    t
 }
 
 /// Streams a run's failed-rows report for a file from the reports bucket to `output`
@@ -606,7 +653,8 @@ async fn drain(
             if let RecordOutcome::File(msg, Processed::Done { .. }) = outcome
                 && let Some(f) = ledger.file(&msg.import_id, &msg.key).await?
             {
-                if !out.json {
+                // A dry run's caller shows its own lines (nothing was imported).
+                if !out.json && !msg.dry_run {
                     print!("{}", file_line(&f));
                 }
                 processed.push(f);

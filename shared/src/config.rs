@@ -1074,6 +1074,56 @@ mod tests {
         }
     }
 
+    #[test]
+    fn alerts_post_processing_and_duplicates_are_checked_field_by_field() {
+        let mut v = base();
+        v["notifications"] = serde_json::json!({
+            "recipients": ["ops@acme.example"],
+            "alert_when": {"rows_failed_percent": 150},
+            "sns_topic_arn": "arn:aws:sqs:us-east-1:123456789012:q",
+            "webhook": {"url": "http://hooks.acme.example/x", "signing_key_ref": "s3imports/k"}
+        });
+        v["post_processing"] = serde_json::json!({
+            "move_to": {"failed": "../up"},
+            "delete": ["failed"]
+        });
+        let fields: Vec<String> = problems_of(v).into_iter().map(|p| p.field).collect();
+        for f in [
+            "notifications.alert_when.rows_failed_percent",
+            "notifications.sns_topic_arn",
+            "notifications.webhook.url",
+            "post_processing.move_to.failed",
+        ] {
+            assert!(fields.iter().any(|x| x == f), "{f} not in {fields:?}");
+        }
+        let mut v = base();
+        v["on_duplicate_content"] = "ignore".into();
+        assert!(syntax_error(v).contains("unknown variant `ignore`, expected one of `import`, `warn`, `skip`"));
+        let mut v = base();
+        v["on_duplicate_content"] = "skip".into();
+        assert_eq!(
+            ImportConfig::from_value(v).unwrap().on_duplicate_content,
+            DuplicateContent::Skip
+        );
+    }
+
+    #[test]
+    fn every_example_config_is_valid() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.to_string_lossy().to_string();
+            if !name.ends_with(".json") || name.ends_with(".mapping.json") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            ImportConfig::from_json(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            n += 1;
+        }
+        assert!(n >= 4, "{n} examples");
+    }
+
     fn syntax_error(v: serde_json::Value) -> String {
         match ImportConfig::from_value(v) {
             Err(ConfigError::Syntax(s)) => s,

@@ -216,7 +216,10 @@ pub async fn view(
     };
     let sample_reasons = match &file.report_key {
         Some(key) => match report_head(reports, key).await {
-            Ok(head) => sample(&head, SAMPLE_REASONS),
+            Ok(head) => {
+                let whole = (head.len() as u64) < SAMPLE_BYTES;
+                sample(&head, SAMPLE_REASONS, whole)
+            }
             Err(e) => {
                 tracing::warn!(key = %key, error = %e, "dry run's report not sampled");
                 Vec::new()
@@ -261,24 +264,29 @@ pub fn is_dry_run(partition: &str) -> bool {
     partition.starts_with(DRY_RUN_PREFIX)
 }
 
-/// The first `n` failed rows of a report's first bytes (a line cut at the end is
-/// left out).
-pub fn sample(report: &[u8], n: usize) -> Vec<SampleReason> {
+/// The first `n` failed rows of a report's first bytes; `whole`: they are the whole
+/// report (else its last record may be cut, and is left out).
+pub fn sample(report: &[u8], n: usize, whole: bool) -> Vec<SampleReason> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
         .from_reader(report);
-    reader
+    let mut rows: Vec<SampleReason> = reader
         .records()
         .map_while(Result::ok)
         .filter(|r| r.len() >= 3)
-        .take(n)
+        .take(n + 1)
         .map(|r| SampleReason {
             row: r[0].to_string(),
             column: r[1].to_string(),
             reason: r[2].to_string(),
         })
-        .collect()
+        .collect();
+    if !whole && rows.len() <= n {
+        rows.pop();
+    }
+    rows.truncate(n);
+    rows
 }
 
 #[cfg(test)]
@@ -288,7 +296,7 @@ mod tests {
     #[test]
     fn a_sample_takes_the_first_rows_and_leaves_a_cut_line_out() {
         let report = "row,column,reason,original_row\n2,age,not a number,\"a,b\"\n5,,too many columns,x\n7,email,not an ema";
-        let s = sample(report.as_bytes(), 10);
+        let s = sample(report.as_bytes(), 10, false);
         assert_eq!(
             s,
             vec![
@@ -304,7 +312,8 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(sample(report.as_bytes(), 1).len(), 1);
+        assert_eq!(sample(report.as_bytes(), 1, false).len(), 1);
+        assert_eq!(sample(report.as_bytes(), 10, true).len(), 3);
         assert!(is_dry_run(&dry_run_partition("20260101T000000Z-abc")));
         assert!(!is_dry_run("users-daily"));
     }
