@@ -64,7 +64,7 @@ impl AlertWhen {
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut p = Vec::new();
         if let Some(pct) = self.rows_failed_percent
-            && !(pct >= 0.0 && pct < 100.0)
+            && !(0.0..100.0).contains(&pct)
         {
             p.push((
                 "notifications.alert_when.rows_failed_percent".into(),

@@ -1098,7 +1098,10 @@ mod tests {
         }
         let mut v = base();
         v["on_duplicate_content"] = "ignore".into();
-        assert!(syntax_error(v).contains("unknown variant `ignore`, expected one of `import`, `warn`, `skip`"));
+        assert!(
+            syntax_error(v)
+                .contains("unknown variant `ignore`, expected one of `import`, `warn`, `skip`")
+        );
         let mut v = base();
         v["on_duplicate_content"] = "skip".into();
         assert_eq!(

@@ -589,10 +589,13 @@ impl Mailer for FakeMailer {
     }
 }
 
-/// Run summaries published (topic, subject, body) and posted (url, headers, body).
+/// A webhook request: url, headers, body.
+pub type Posted = (String, Vec<(String, String)>, String);
+
+/// Run summaries published (topic, subject, body) and posted.
 pub struct FakeAlerts {
     pub published: Mutex<Vec<(String, String, String)>>,
-    pub posted: Mutex<Vec<(String, Vec<(String, String)>, String)>>,
+    pub posted: Mutex<Vec<Posted>>,
     faults: Arc<Faults>,
 }
 
