@@ -816,17 +816,28 @@ pub async fn run_now(
                 .unwrap_or_default()
         );
     }
-    let processed = if process {
-        let processor = Processor::from_env(&clients, stack, ProcessorSettings::default());
-        drain(out, &clients, stack, &processor, &clock).await?
-    } else {
-        Vec::new()
-    };
+    let processed = process_here(process, out, &clients, stack, &clock).await?;
     out.emit(
         json!({"run": tick, "requested_by": manual.requested_by, "files": processed}),
         String::new,
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// With `--process`: the queued files, processed here as `tick` does (for a local
+/// emulator; a deployed stack's processor takes them from the queue).
+async fn process_here(
+    process: bool,
+    out: &Output,
+    clients: &Clients,
+    stack: &Stack,
+    clock: &dyn Clock,
+) -> anyhow::Result<Vec<FileRecord>> {
+    if !process {
+        return Ok(Vec::new());
+    }
+    let processor = Processor::from_env(clients, stack, ProcessorSettings::default());
+    drain(out, clients, stack, &processor, clock).await
 }
 
 /// Who is running this command, as the run records it: the STS caller identity.
@@ -875,12 +886,7 @@ pub async fn replay(
             manual.requested_by
         );
     }
-    let processed = if process {
-        let processor = Processor::from_env(&clients, stack, ProcessorSettings::default());
-        drain(out, &clients, stack, &processor, &clock).await?
-    } else {
-        Vec::new()
-    };
+    let processed = process_here(process, out, &clients, stack, &clock).await?;
     out.emit(
         json!({"replay": started, "requested_by": manual.requested_by, "files": processed}),
         String::new,
@@ -911,10 +917,8 @@ pub async fn dry_run(
     }
     let ledger = LedgerStore::new(clients.dynamodb.clone(), &stack.ledger_table);
     let reports = ReportStore::new(clients.s3.clone(), &stack.reports_bucket);
-    if process || clients.sdk.endpoint_url().is_some() {
-        let processor = Processor::from_env(&clients, stack, ProcessorSettings::default());
-        drain(out, &clients, stack, &processor, &clock).await?;
-    }
+    let local = clients.sdk.endpoint_url().is_some();
+    process_here(process || local, out, &clients, stack, &clock).await?;
     // The stack's processor does the work: wait for it.
     let view = loop {
         match s3imports::dry_run::view(&ledger, &reports, &started.dry_run_id).await? {

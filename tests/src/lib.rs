@@ -913,6 +913,33 @@ pub async fn stage(name: &str) -> (TestEnv, String, Pipeline) {
     (env, bucket, pipe)
 }
 
+/// A registered-users import of `folder` in the test's `acme-exports` bucket: `ID` and
+/// an integer `Age`, hourly on the hour, emailing the test's recipient; `extra`'s
+/// top-level fields replace or add to these.
+pub fn users_config(
+    env: &TestEnv,
+    id: &str,
+    folder: &str,
+    extra: serde_json::Value,
+) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "id": id,
+        "name": format!("Users {id}"),
+        "kind": {"type": "registered_users"},
+        "source": {"bucket": env.scoped("acme-exports"), "folder": folder, "datetime_format": "yyyymmdd"},
+        "mapping": {"columns": [
+            {"column": "ID", "attribute": "user_id"},
+            {"column": "Age", "attribute": "age", "type": "integer"}
+        ]},
+        "schedule": {"type": "hourly", "minute": 0},
+        "notifications": {"recipients": [env.recipient()]}
+    });
+    for (k, val) in extra.as_object().into_iter().flatten() {
+        v[k] = val.clone();
+    }
+    v
+}
+
 /// What a run of the `s3imports` binary printed.
 pub struct CliRun {
     pub code: i32,

@@ -140,18 +140,7 @@ fn users(env: &TestEnv, id: &str, folder: &str, webhook: Value, topic: Option<&s
     if let Some(t) = topic {
         notifications["sns_topic_arn"] = json!(t);
     }
-    json!({
-        "id": id,
-        "name": format!("Users {id}"),
-        "kind": {"type": "registered_users"},
-        "source": {"bucket": env.scoped("acme-exports"), "folder": folder, "datetime_format": "yyyymmdd"},
-        "mapping": {"columns": [
-            {"column": "ID", "attribute": "user_id"},
-            {"column": "Age", "attribute": "age", "type": "integer"}
-        ]},
-        "schedule": {"type": "hourly", "minute": 0},
-        "notifications": notifications
-    })
+    s3imports_tests::users_config(env, id, folder, json!({"notifications": notifications}))
 }
 
 /// `rows` users, `bad` of them with an age that is not a number.

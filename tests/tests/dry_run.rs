@@ -18,18 +18,15 @@ const NEWEST: &str = "in/registered_user_data_20261128.csv";
 const OLDER: &str = "in/registered_user_data_20261127.csv";
 
 fn users(env: &TestEnv) -> Value {
-    json!({
-        "id": "users",
-        "name": "Users",
-        "kind": {"type": "registered_users"},
-        "source": {"bucket": env.scoped("acme-exports"), "folder": "in", "datetime_format": "yyyymmdd"},
-        "mapping": {"columns": [
-            {"column": "ID", "attribute": "user_id"},
-            {"column": "Age", "attribute": "age", "type": "integer"}
-        ]},
-        "schedule": {"type": "once"},
-        "notifications": {"recipients": [env.recipient()], "on_success": true}
-    })
+    s3imports_tests::users_config(
+        env,
+        "users",
+        "in",
+        json!({
+            "schedule": {"type": "once"},
+            "notifications": {"recipients": [env.recipient()], "on_success": true}
+        }),
+    )
 }
 
 /// 450 users, every 50th with an age that is not a number.

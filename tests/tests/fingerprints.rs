@@ -35,22 +35,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 fn users(env: &TestEnv, folder: &str, extra: Value) -> Value {
-    let mut v = json!({
-        "id": "users",
-        "name": "Users",
-        "kind": {"type": "registered_users"},
-        "source": {"bucket": env.scoped("acme-exports"), "folder": folder, "datetime_format": "yyyymmdd"},
-        "mapping": {"columns": [
-            {"column": "ID", "attribute": "user_id"},
-            {"column": "Age", "attribute": "age", "type": "integer"}
-        ]},
-        "schedule": {"type": "hourly", "minute": 0},
-        "notifications": {"recipients": [env.recipient()]}
-    });
-    for (k, val) in extra.as_object().unwrap() {
-        v[k] = val.clone();
-    }
-    v
+    s3imports_tests::users_config(env, "users", folder, extra)
 }
 
 fn rows(n: usize, salt: &str) -> String {

@@ -17,23 +17,16 @@ const PARTIAL: &str = "in/registered_user_data_20261127.csv";
 const BINARY: &str = "in/registered_user_data_20261128.csv";
 
 fn users(env: &TestEnv) -> Value {
-    json!({
-        "id": "users",
-        "name": "Users",
-        "kind": {"type": "registered_users"},
-        "source": {"bucket": env.scoped("acme-exports"), "folder": "in", "datetime_format": "yyyymmdd"},
-        "mapping": {"columns": [
-            {"column": "ID", "attribute": "user_id"},
-            {"column": "Age", "attribute": "age", "type": "integer"}
-        ]},
-        "schedule": {"type": "hourly", "minute": 0},
-        "notifications": {"recipients": [env.recipient()]},
-        "post_processing": {
+    s3imports_tests::users_config(
+        env,
+        "users",
+        "in",
+        json!({"post_processing": {
             "tag": true,
             "move_to": {"imported": "processed", "failed": "failed/"},
             "delete": ["partial"]
-        }
-    })
+        }}),
+    )
 }
 
 async fn keys(env: &TestEnv, bucket: &str) -> Vec<String> {

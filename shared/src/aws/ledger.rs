@@ -469,7 +469,8 @@ impl ConditionalCheck for aws_sdk_dynamodb::operation::update_item::UpdateItemEr
     }
 }
 
-/// An update of a held file: true when made, false when the lease is no longer held.
+/// A conditional update: true when made, false when its condition failed (for a held
+/// file: the lease is no longer held).
 fn held<R>(
     res: Result<
         R,
@@ -513,6 +514,71 @@ fn transaction_error(
         e.class = ErrorClass::Retryable;
     }
     StoreError::Service(e)
+}
+
+/// A file's ledger item as a claim puts it: queued, never started.
+fn queued_item(f: &FileRecord, now: DateTime<Utc>) -> Item {
+    HashMap::from([
+        ("pk".to_string(), item::s(&f.import_id)),
+        ("sk".to_string(), item::s(file_sk(&f.key))),
+        ("run_id".to_string(), item::s(&f.run_id)),
+        ("bucket".to_string(), item::s(&f.bucket)),
+        ("key".to_string(), item::s(&f.key)),
+        ("size".to_string(), item::n(f.size)),
+        ("etag".to_string(), item::s(&f.etag)),
+        ("status".to_string(), item::s(FileStatus::Queued.as_str())),
+        ("queued_at".to_string(), item::s(to_key(now))),
+        ("attempts".to_string(), item::n(0)),
+    ])
+}
+
+/// The run item of a run of one file started by hand (a replay, a dry run), which
+/// knows its file from the start.
+fn one_file_run_item(
+    pk: &str,
+    run_id: &str,
+    key: &str,
+    manual: &ManualRun,
+    now: DateTime<Utc>,
+) -> Item {
+    HashMap::from([
+        ("pk".to_string(), item::s(pk)),
+        ("sk".to_string(), item::s(run_sk(run_id))),
+        ("run_id".to_string(), item::s(run_id)),
+        (
+            "status".to_string(),
+            item::s(RunStatus::Processing.as_str()),
+        ),
+        ("started_at".to_string(), item::s(to_key(now))),
+        ("files_total".to_string(), item::n(1)),
+        ("files_done".to_string(), item::n(0)),
+        ("files".to_string(), AttributeValue::L(vec![item::s(key)])),
+        ("requested_by".to_string(), item::s(&manual.requested_by)),
+        ("requested_via".to_string(), item::s(&manual.via)),
+    ])
+}
+
+/// A transaction's put of a new item (refused when the item exists).
+fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    let put = aws_sdk_dynamodb::types::Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(sk)")
+        .build()
+        .map_err(build_err)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// Sends a transaction whose first item is a file's conditional write: false when that
+/// condition failed (the file moved on), an error for any other cancellation.
+async fn send_for_file(
+    tx: aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder,
+) -> Result<bool, StoreError> {
+    match tx.send().await {
+        Ok(_) => Ok(true),
+        Err(e) if file_condition_failed(&e) => Ok(false),
+        Err(e) => Err(transaction_error(e)),
+    }
 }
 
 fn file_from_item(import_id: &str, i: &Item) -> FileRecord {
@@ -676,16 +742,7 @@ impl Ledger for LedgerStore {
             .ddb
             .put_item()
             .table_name(&self.table)
-            .item("pk", item::s(&f.import_id))
-            .item("sk", item::s(file_sk(&f.key)))
-            .item("run_id", item::s(&f.run_id))
-            .item("bucket", item::s(&f.bucket))
-            .item("key", item::s(&f.key))
-            .item("size", item::n(f.size))
-            .item("etag", item::s(&f.etag))
-            .item("status", item::s(FileStatus::Queued.as_str()))
-            .item("queued_at", item::s(to_key(now)))
-            .item("attempts", item::n(0))
+            .set_item(Some(queued_item(f, now)))
             .condition_expression("attribute_not_exists(sk)")
             .send()
             .await;
@@ -917,28 +974,9 @@ impl Ledger for LedgerStore {
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(file).build());
         for c in chunks {
-            let put = aws_sdk_dynamodb::types::Put::builder()
-                .table_name(&self.table)
-                .item("pk", item::s(&c.import_id))
-                .item("sk", item::s(file_sk(&c.key)))
-                .item("run_id", item::s(&c.run_id))
-                .item("bucket", item::s(&c.bucket))
-                .item("key", item::s(&c.key))
-                .item("size", item::n(c.size))
-                .item("etag", item::s(&c.etag))
-                .item("status", item::s(FileStatus::Queued.as_str()))
-                .item("queued_at", item::s(to_key(now)))
-                .item("attempts", item::n(0))
-                .condition_expression("attribute_not_exists(sk)")
-                .build()
-                .map_err(build_err)?;
-            tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
+            tx = tx.transact_items(put_new(&self.table, queued_item(c, now))?);
         }
-        match tx.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if file_condition_failed(&e) => Ok(false),
-            Err(e) => Err(transaction_error(e)),
-        }
+        send_for_file(tx).await
     }
 
     async fn finish_chunk(
@@ -1001,11 +1039,7 @@ impl Ledger for LedgerStore {
             .expression_attribute_values(":now", item::s(to_key(now)))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional(&e) => Ok(false),
-            Err(e) => Err(aws_err("UpdateItem")(e)),
-        }
+        held(res)
     }
 
     async fn release_lease(
@@ -1222,27 +1256,13 @@ impl Ledger for LedgerStore {
             .expression_attribute_values(":was", item::s(file.status.as_str()))
             .build()
             .map_err(build_err)?;
-        let run = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(&self.table)
-            .item("pk", item::s(import_id))
-            .item("sk", item::s(run_sk(start.run_id)))
-            .item("run_id", item::s(start.run_id))
-            .item("status", item::s(RunStatus::Processing.as_str()))
-            .item("started_at", item::s(to_key(now)))
-            .item("files_total", item::n(1))
-            .item("files_done", item::n(0))
-            .item("files", AttributeValue::L(vec![item::s(&file.key)]))
-            .item("requested_by", item::s(&start.manual.requested_by))
-            .item("requested_via", item::s(&start.manual.via))
-            .item("replay", json_attr(start.replay))
-            .condition_expression("attribute_not_exists(sk)")
-            .build()
-            .map_err(build_err)?;
+        let mut run = one_file_run_item(import_id, start.run_id, &file.key, start.manual, now);
+        run.insert("replay".into(), json_attr(start.replay));
         let mut tx = self
             .ddb
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(TransactWriteItem::builder().put(run).build());
+            .transact_items(put_new(&self.table, run)?);
         // A split file's chunks are cut again (their items are claimed afresh).
         for i in 0..file.chunks_total {
             let delete = aws_sdk_dynamodb::types::Delete::builder()
@@ -1253,11 +1273,7 @@ impl Ledger for LedgerStore {
                 .map_err(build_err)?;
             tx = tx.transact_items(TransactWriteItem::builder().delete(delete).build());
         }
-        match tx.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if file_condition_failed(&e) => Ok(false),
-            Err(e) => Err(transaction_error(e)),
-        }
+        send_for_file(tx).await
     }
 
     async fn remember_content(
@@ -1315,11 +1331,7 @@ impl Ledger for LedgerStore {
             .expression_attribute_values(":now", item::s(etag_now))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional(&e) => Ok(false),
-            Err(e) => Err(aws_err("UpdateItem")(e)),
-        }
+        held(res)
     }
 
     async fn set_run_changed(
@@ -1383,41 +1395,12 @@ impl Ledger for LedgerStore {
         manual: &ManualRun,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let run = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(&self.table)
-            .item("pk", item::s(&file.import_id))
-            .item("sk", item::s(run_sk(&file.run_id)))
-            .item("run_id", item::s(&file.run_id))
-            .item("status", item::s(RunStatus::Processing.as_str()))
-            .item("started_at", item::s(to_key(now)))
-            .item("files_total", item::n(1))
-            .item("files_done", item::n(0))
-            .item("files", AttributeValue::L(vec![item::s(&file.key)]))
-            .item("requested_by", item::s(&manual.requested_by))
-            .item("requested_via", item::s(&manual.via))
-            .item("dry_run_config", json_attr(config))
-            .condition_expression("attribute_not_exists(sk)")
-            .build()
-            .map_err(build_err)?;
-        let claim = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(&self.table)
-            .item("pk", item::s(&file.import_id))
-            .item("sk", item::s(file_sk(&file.key)))
-            .item("run_id", item::s(&file.run_id))
-            .item("bucket", item::s(&file.bucket))
-            .item("key", item::s(&file.key))
-            .item("size", item::n(file.size))
-            .item("etag", item::s(&file.etag))
-            .item("status", item::s(FileStatus::Queued.as_str()))
-            .item("queued_at", item::s(to_key(now)))
-            .item("attempts", item::n(0))
-            .condition_expression("attribute_not_exists(sk)")
-            .build()
-            .map_err(build_err)?;
+        let mut run = one_file_run_item(&file.import_id, &file.run_id, &file.key, manual, now);
+        run.insert("dry_run_config".into(), json_attr(config));
         self.ddb
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(run).build())
-            .transact_items(TransactWriteItem::builder().put(claim).build())
+            .transact_items(put_new(&self.table, run)?)
+            .transact_items(put_new(&self.table, queued_item(file, now))?)
             .send()
             .await
             .map_err(transaction_error)?;
