@@ -67,6 +67,9 @@ enum Command {
         /// they are reported instead of refused.
         #[arg(long)]
         hostile: bool,
+        /// Leave out the plaintext's fingerprint (SHA-256), to measure what it costs.
+        #[arg(long)]
+        no_fingerprint: bool,
     },
     Decrypt {
         #[arg(long)]
@@ -207,6 +210,7 @@ fn main() -> anyhow::Result<()> {
             plain_bytes,
             items: build_items,
             hostile,
+            no_fingerprint,
         } => {
             let keys = keyring(key.as_ref(), passphrase.as_deref(), signer.as_ref())?;
             let config = events_config(
@@ -242,7 +246,7 @@ fn main() -> anyhow::Result<()> {
                 limits: &limits,
                 from: None,
                 staged: false,
-                fingerprint: true,
+                fingerprint: !no_fingerprint,
                 marks: &marks,
             };
             let input = std::fs::File::open(&file)?;

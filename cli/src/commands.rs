@@ -471,6 +471,9 @@ fn file_notes(f: &FileRecord) -> String {
         ));
     }
     if let Some(p) = &f.post_process {
+        if p.pending {
+            t.push_str("    post-processing was started and not recorded as done\n");
+        }
         if !p.done.is_empty() {
             t.push_str(&format!("    after import: {}\n", p.done.join(", ")));
         }
@@ -894,6 +897,10 @@ pub async fn replay(
     Ok(ExitCode::SUCCESS)
 }
 
+/// How long `dry-run` waits for the stack's processor (a file may take several
+/// invocations of up to 15 minutes).
+const DRY_RUN_WAIT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
 pub async fn dry_run(
     out: &Output,
     stack: &Stack,
@@ -906,8 +913,10 @@ pub async fn dry_run(
     let manual = cli_caller(&clients).await?;
     let discovery = Discovery::wired(&clients, stack);
     let clock = SystemClock;
-    let (started, _) = discovery
-        .start_dry_run(&config, key, &manual, &clock)
+    // Here (a local emulator, or --process): this file only, in this process.
+    let here = process || clients.sdk.endpoint_url().is_some();
+    let (started, msg) = discovery
+        .start_dry_run(&config, key, &manual, !here, &clock)
         .await?;
     if !out.json {
         println!(
@@ -917,12 +926,34 @@ pub async fn dry_run(
     }
     let ledger = LedgerStore::new(clients.dynamodb.clone(), &stack.ledger_table);
     let reports = ReportStore::new(clients.s3.clone(), &stack.reports_bucket);
-    let local = clients.sdk.endpoint_url().is_some();
-    process_here(process || local, out, &clients, stack, &clock).await?;
-    // The stack's processor does the work: wait for it.
+    if here {
+        // No deadline and no chunks: one call reads the whole file.
+        let settings = ProcessorSettings {
+            chunk_bytes: None,
+            ..ProcessorSettings::default()
+        };
+        let processor = Processor::from_env(&clients, stack, settings);
+        let delivery = s3imports::processor::Delivery {
+            receive_count: 1,
+            last: true,
+            receipt: None,
+            deadline: None,
+        };
+        processor.process(&msg, &delivery, &clock).await?;
+    }
+    // Else the stack's processor does the work: wait for it, a while.
+    let started_at = std::time::Instant::now();
     let view = loop {
         match s3imports::dry_run::view(&ledger, &reports, &started.dry_run_id).await? {
             Some(v) if v.done => break v,
+            _ if started_at.elapsed() > DRY_RUN_WAIT => {
+                bail!(
+                    "dry run {} is still running after {} minutes; see `GET /dry-runs/{}` for its result",
+                    started.dry_run_id,
+                    DRY_RUN_WAIT.as_secs() / 60,
+                    started.dry_run_id
+                )
+            }
             _ => tokio::time::sleep(std::time::Duration::from_secs(2)).await,
         }
     };

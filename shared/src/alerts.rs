@@ -83,23 +83,22 @@ impl AlertWhen {
 
 impl Webhook {
     pub fn problems(&self) -> Vec<(String, String)> {
-        let url = self.url.trim();
-        let local = [
-            "http://localhost:",
-            "http://localhost/",
-            "http://127.0.0.1:",
-            "http://127.0.0.1/",
-        ]
-        .iter()
-        .any(|p| url.starts_with(p));
-        let https = url
-            .strip_prefix("https://")
-            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+        let ok = url::Url::parse(&self.url).is_ok_and(|u| {
+            let host = u.host_str().unwrap_or_default();
+            u.username().is_empty()
+                && u.password().is_none()
+                && !host.is_empty()
+                && match u.scheme() {
+                    "https" => true,
+                    "http" => host == "localhost" || host == "127.0.0.1",
+                    _ => false,
+                }
+        });
         let mut p = Vec::new();
-        if !(https || local) || url.len() > 2048 || url.chars().any(char::is_whitespace) {
+        if !ok || self.url.len() > 2048 {
             p.push((
                 "notifications.webhook.url".into(),
-                "an https:// URL (http:// only to localhost or 127.0.0.1, for local testing)"
+                "an https:// URL without a user or password (http:// only to localhost or 127.0.0.1)"
                     .into(),
             ));
         }
@@ -156,6 +155,15 @@ pub struct RunSummary {
     /// Files whose content repeats an earlier file's, and that file.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub duplicates: Vec<Duplicate>,
+    /// A list held more than [`MAX_LISTED`] entries: the first are here, the run's
+    /// history has them all.
+    pub lists_cut: bool,
+}
+
+/// A list's first [`MAX_LISTED`] entries.
+fn first<T>(mut list: Vec<T>) -> Vec<T> {
+    list.truncate(MAX_LISTED);
+    list
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -194,7 +202,7 @@ impl RunSummary {
         attention: Option<String>,
         reports_bucket: &str,
     ) -> Self {
-        let reasons = run
+        let reasons: Vec<String> = run
             .reason
             .iter()
             .cloned()
@@ -203,7 +211,36 @@ impl RunSummary {
                     .iter()
                     .filter_map(|f| f.reason.as_ref().map(|r| format!("{}: {r}", f.key))),
             )
+            .map(|r| r.chars().take(MAX_REASON_CHARS).collect())
             .collect();
+        let reports: Vec<ReportRef> = files
+            .iter()
+            .filter_map(|f| {
+                Some(ReportRef {
+                    file: f.key.clone(),
+                    report_key: f.report_key.clone()?,
+                })
+            })
+            .collect();
+        let duplicates: Vec<Duplicate> = files
+            .iter()
+            .filter_map(|f| {
+                let d = f.duplicate_of.as_ref()?;
+                Some(Duplicate {
+                    file: f.key.clone(),
+                    repeats: d.key.clone(),
+                    skipped: d.skipped,
+                })
+            })
+            .collect();
+        let lists_cut = [
+            reasons.len(),
+            reports.len(),
+            duplicates.len(),
+            run.changed_files.len(),
+        ]
+        .iter()
+        .any(|n| *n > MAX_LISTED);
         Self {
             import_id: config.id.clone(),
             import_name: config.name.clone(),
@@ -224,29 +261,12 @@ impl RunSummary {
                 imported: run.rows_ingested,
                 failed: run.rows_failed,
             },
-            reasons,
-            reports: files
-                .iter()
-                .filter_map(|f| {
-                    Some(ReportRef {
-                        file: f.key.clone(),
-                        report_key: f.report_key.clone()?,
-                    })
-                })
-                .collect(),
+            reasons: first(reasons),
+            reports: first(reports),
             reports_bucket: reports_bucket.to_string(),
-            changed_files: run.changed_files.clone(),
-            duplicates: files
-                .iter()
-                .filter_map(|f| {
-                    let d = f.duplicate_of.as_ref()?;
-                    Some(Duplicate {
-                        file: f.key.clone(),
-                        repeats: d.key.clone(),
-                        skipped: d.skipped,
-                    })
-                })
-                .collect(),
+            changed_files: first(run.changed_files.clone()),
+            duplicates: first(duplicates),
+            lists_cut,
         }
     }
 
@@ -339,7 +359,7 @@ impl Alerting {
             );
         }
         if let Some(hook) = &n.webhook {
-            let target = format!("webhook:{}", hook.url);
+            let target = format!("webhook:{}", shown(&hook.url));
             let delivery = match secrets.secret(&hook.signing_key_ref, &config.id).await {
                 Ok(key) => {
                     let at = now.timestamp();
@@ -368,6 +388,20 @@ impl Alerting {
         }
     }
 }
+
+/// A webhook URL as records and logs show it: its scheme and host only (its path and
+/// query often carry a token).
+pub fn shown(url: &str) -> String {
+    url::Url::parse(url).map_or_else(
+        |_| "(an unreadable URL)".to_string(),
+        |u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or_default()),
+    )
+}
+
+/// The most entries of each list a summary carries (SNS takes 256 KB a message).
+pub const MAX_LISTED: usize = 50;
+/// The most characters of each reason a summary carries.
+const MAX_REASON_CHARS: usize = 500;
 
 /// The header that names the run a webhook delivery is for.
 pub const DELIVERY_HEADER: &str = "x-s3imports-run";
@@ -509,10 +543,15 @@ mod tests {
             "http://hooks.example.com/x",
             "https://",
             "ftp://x",
-            "https://a b",
+            "http://localhost:@attacker.example/",
+            "https://user:pw@hooks.example.com/",
         ] {
             assert_eq!(hook(bad).problems().len(), 1, "{bad}");
         }
+        assert_eq!(
+            shown("https://hooks.example.com/s3imports?token=s3cret"),
+            "https://hooks.example.com"
+        );
         assert!(topic_arn_problem("arn:aws:sns:us-east-1:123456789012:s3imports-alerts").is_none());
         assert!(topic_arn_problem("arn:aws:sqs:us-east-1:123456789012:q").is_some());
         assert!(topic_arn_problem("arn:aws:sns:us-east-1:1234:t").is_some());

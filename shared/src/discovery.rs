@@ -15,7 +15,9 @@ use tracing::{Instrument as _, info, warn};
 
 use crate::Clock;
 use crate::config::{ConfigRecord, ImportStatus};
-use crate::ledger::{FileOutcome, FileRecord, ManualRun, RunRecord, RunStatus, new_run_id};
+use crate::ledger::{
+    FileOutcome, FileRecord, FileStatus, ManualRun, RunRecord, RunStatus, new_run_id,
+};
 use crate::notify;
 use crate::ports::{
     Configs, FileMessage, KnownFile, Ledger, ListedFile, Mailer, ObjectSource, Queue, SourceError,
@@ -87,6 +89,10 @@ pub enum ReplayError {
         "{key} was moved to {to} by the import's post-processing: copy it back to replay it under its name"
     )]
     Moved { key: String, to: String },
+    #[error(
+        "{key} was deleted by the import's post-processing after run {run_id}: upload it again under its name to replay it"
+    )]
+    Deleted { key: String, run_id: String },
     #[error("the file cannot be replayed: {0}")]
     Source(#[from] SourceError),
     #[error(transparent)]
@@ -101,6 +107,9 @@ pub struct ReplayStarted {
     pub key: String,
     pub previous_run_id: String,
     pub previous_status: crate::ledger::FileStatus,
+    /// The file was queued for this replay already, but its message was lost: it was
+    /// sent again.
+    pub resent: bool,
 }
 
 fn duplicate_reason(other: &str) -> String {
@@ -372,23 +381,52 @@ impl Discovery {
             return Err(unknown());
         }
         let file = self.ledger.file(id, key).await?.ok_or_else(unknown)?;
+        let now = clock.now();
         if !file.status.is_final() {
+            // Queued and never started for long: its message was lost (the sender
+            // stopped, or SQS failed it). Send it again rather than refuse for ever.
+            if let Some(queued_at) = file.queued_at.filter(|t| {
+                file.status == FileStatus::Queued
+                    && file.attempts == 0
+                    && *t + STRANDED_AFTER <= now
+            }) && self.ledger.requeue_file(id, key, queued_at, now).await?
+            {
+                let msg = file_message(&file, false);
+                self.queue.send_all(std::slice::from_ref(&msg)).await?;
+                warn!(import_id = %id, run_id = %file.run_id, key, "a queued file's message was sent again");
+                let run = self.ledger.run(id, &file.run_id).await?;
+                let replay = run.and_then(|r| r.replay);
+                return Ok(ReplayStarted {
+                    import_id: id.to_string(),
+                    run_id: file.run_id.clone(),
+                    key: key.to_string(),
+                    previous_run_id: replay
+                        .as_ref()
+                        .map_or_else(|| file.run_id.clone(), |r| r.previous_run_id.clone()),
+                    previous_status: replay.map_or(FileStatus::Queued, |r| r.previous_status),
+                    resent: true,
+                });
+            }
             return Err(ReplayError::InFlight {
                 file: Box::new(file),
             });
         }
         let bucket = self.sources.connect(&record.config.source, id).await?;
-        let moved = file.post_process.as_ref().and_then(|p| p.moved_to.clone());
-        let (size, etag) = match (bucket.head(key).await, moved) {
-            (Err(SourceError::NoSuchKey { .. }), Some(to)) => {
+        let (size, etag) = match (bucket.head(key).await, &file.post_process) {
+            (Err(SourceError::NoSuchKey { .. }), Some(p)) if p.moved_to.is_some() => {
                 return Err(ReplayError::Moved {
                     key: key.to_string(),
-                    to,
+                    to: p.moved_to.clone().unwrap_or_default(),
+                });
+            }
+            (Err(SourceError::NoSuchKey { .. }), Some(p)) if p.deleted == Some(true) => {
+                return Err(ReplayError::Deleted {
+                    key: key.to_string(),
+                    run_id: file.run_id.clone(),
                 });
             }
             (head, _) => head?,
         };
-        let now = clock.now();
         let run_id = new_run_id(now);
         let replay = crate::ledger::Replay {
             key: key.to_string(),
@@ -411,14 +449,10 @@ impl Discovery {
             });
         }
         let msg = FileMessage {
-            import_id: id.to_string(),
             run_id: run_id.clone(),
-            bucket: file.bucket.clone(),
-            key: key.to_string(),
             size,
             etag,
-            chunk: None,
-            dry_run: false,
+            ..file_message(&file, false)
         };
         if !self
             .queue
@@ -438,6 +472,7 @@ impl Discovery {
             key: key.to_string(),
             previous_run_id: replay.previous_run_id,
             previous_status: replay.previous_status,
+            resent: false,
         })
     }
 
@@ -569,7 +604,10 @@ impl Discovery {
         let now = clock.now();
         let changed = self.changed(id, &listing.files, &known).await?;
         if !changed.is_empty() {
-            self.ledger.set_run_changed(id, run_id, &changed).await?;
+            // The run item lists the first ones (an item holds 400 KB); each file's own
+            // item says it changed.
+            let listed = &changed[..changed.len().min(crate::ledger::MAX_CHANGED_LISTED)];
+            self.ledger.set_run_changed(id, run_id, listed).await?;
             warn!(import_id = %id, run_id, files = changed.len(), "imported files changed under their names");
         }
         // Claims are independent conditional writes: a few in flight at once keep a first
@@ -732,6 +770,20 @@ struct Enqueued {
 /// How long before the last run an object written counts as possibly changed since:
 /// S3 dates a multipart upload by its start, which may be well before it completes.
 const CHANGED_MARGIN: chrono::Duration = chrono::Duration::days(1);
+
+/// The message of a file the ledger has.
+pub fn file_message(f: &FileRecord, dry_run: bool) -> FileMessage {
+    FileMessage {
+        import_id: f.import_id.clone(),
+        run_id: f.run_id.clone(),
+        bucket: f.bucket.clone(),
+        key: f.key.clone(),
+        size: f.size,
+        etag: f.etag.clone(),
+        chunk: None,
+        dry_run,
+    }
+}
 
 fn message(import_id: &str, run_id: &str, bucket: &str, f: &ListedFile) -> FileMessage {
     FileMessage {

@@ -101,12 +101,14 @@ pub struct DryRunView {
 
 impl Discovery {
     /// Starts a dry run of `config` over the newest file of its folder, or `key`: the
-    /// file is recorded under the dry run's own partition and queued like any file.
+    /// file is recorded under the dry run's own partition and, with `enqueue`, queued
+    /// like any file (else the caller processes the message it gets back).
     pub async fn start_dry_run(
         &self,
         config: &ImportConfig,
         key: Option<&str>,
         manual: &ManualRun,
+        enqueue: bool,
         clock: &dyn Clock,
     ) -> Result<(DryRunStarted, FileMessage), DryRunError> {
         if let Some(refused) =
@@ -159,21 +161,13 @@ impl Discovery {
         self.ledger
             .start_dry_run(config, &file, manual, now)
             .await?;
-        let msg = FileMessage {
-            import_id: partition,
-            run_id: run_id.clone(),
-            bucket: config.source.bucket.clone(),
-            key: key.clone(),
-            size,
-            etag,
-            chunk: None,
-            dry_run: true,
-        };
-        if !self
-            .queue
-            .send_all(std::slice::from_ref(&msg))
-            .await?
-            .is_empty()
+        let msg = crate::discovery::file_message(&file, true);
+        if enqueue
+            && !self
+                .queue
+                .send_all(std::slice::from_ref(&msg))
+                .await?
+                .is_empty()
         {
             let outcome = crate::ledger::FileOutcome::failed(
                 "SQS refused the dry run's message; start it again",

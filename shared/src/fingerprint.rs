@@ -58,12 +58,10 @@ impl Digest {
             self.pending.clear();
         }
         let whole = data.len() - data.len() % BLOCK;
-        let blocks: Vec<_> = data[..whole]
-            .chunks_exact(BLOCK)
-            .map(sha2::digest::generic_array::GenericArray::clone_from_slice)
-            .collect();
-        if !blocks.is_empty() {
-            sha2::compress256(&mut self.state, &blocks);
+        // Block by block, in place: no copy of the data.
+        for block in data[..whole].chunks_exact(BLOCK) {
+            let block = sha2::digest::generic_array::GenericArray::from_slice(block);
+            sha2::compress256(&mut self.state, std::slice::from_ref(block));
         }
         self.pending.extend_from_slice(&data[whole..]);
     }

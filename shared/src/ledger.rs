@@ -204,6 +204,9 @@ pub struct ChangedFile {
     pub etag_now: String,
 }
 
+/// The most changed files a run item lists (and an email names).
+pub const MAX_CHANGED_LISTED: usize = 100;
+
 /// The most earlier outcomes a file keeps (a file replayed more often keeps the
 /// latest): its ledger item stays far from DynamoDB's 400 KB.
 pub const MAX_HISTORY: usize = 20;

@@ -274,11 +274,19 @@ fn changed_lines(t: &mut String, config: &ImportConfig, changed: &[crate::ledger
         "\nChanged since they were imported (not imported again; `s3imports replay {} KEY --reason ...` imports a file's new content):",
         config.id
     );
-    for c in changed {
+    for c in changed.iter().take(crate::ledger::MAX_CHANGED_LISTED) {
         let _ = writeln!(
             t,
             "- s3://{}/{}: imported in run {} (ETag {}), now ETag {}",
             config.source.bucket, c.key, c.run_id, c.etag_imported, c.etag_now
+        );
+    }
+    if changed.len() > crate::ledger::MAX_CHANGED_LISTED {
+        let _ = writeln!(
+            t,
+            "- and {} more (`s3imports runs {}` shows each file)",
+            changed.len() - crate::ledger::MAX_CHANGED_LISTED,
+            config.id
         );
     }
 }

@@ -73,6 +73,10 @@ pub struct PostProcessed {
     /// Why a step failed (the steps after it were not tried).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A worker has taken it on and not yet recorded what it did (one that stopped
+    /// leaves it so).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }
 
 impl PostProcessing {
@@ -148,7 +152,7 @@ impl PostProcessing {
                 ));
                 return done;
             }
-            if let Err(e) = bucket.delete(key).await {
+            if let Err(e) = bucket.delete(key, etag).await {
                 done.error = Some(format!(
                     "copied to {to}, but deleting s3://{}/{key} failed: {e}",
                     bucket.bucket()
@@ -158,7 +162,7 @@ impl PostProcessing {
             done.done.push(format!("moved to {to}"));
             done.moved_to = Some(to);
         } else if self.delete.contains(&outcome) {
-            if let Err(e) = bucket.delete(key).await {
+            if let Err(e) = bucket.delete(key, etag).await {
                 done.error = Some(format!("deleting s3://{}/{key}: {e}", bucket.bucket()));
                 return done;
             }

@@ -44,6 +44,26 @@ use crate::segment::{MemberKind, Membership, Segment, Segments};
 use crate::sink::{Write, WriteBuilder};
 use crate::sniff;
 
+/// Runs a ledger write, trying a transient failure again a few times in place (for
+/// writes whose loss would repeat something already done: an email, alerts).
+async fn retried<F, Fut>(mut write: F) -> Result<(), StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), StoreError>>,
+{
+    let mut tries = 0;
+    loop {
+        match write().await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.class() == ErrorClass::Retryable && tries < MARK_NOTIFIED_TRIES => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50 << tries)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Rows per batch handed from the reading thread to the writer.
 const BATCH_ROWS: usize = 100;
 /// A batch is handed on sooner when its rows reach this many bytes, so memory between
@@ -378,7 +398,14 @@ impl Processor {
         let ledger_key = msg.ledger_key();
         let (attempt, checkpoint) = match self
             .ledger
-            .start_file(&msg.import_id, &ledger_key, worker, now + lease, now)
+            .start_file(
+                &msg.import_id,
+                &ledger_key,
+                Some(&msg.run_id),
+                worker,
+                now + lease,
+                now,
+            )
             .await?
         {
             StartOutcome::Started {
@@ -440,6 +467,11 @@ impl Processor {
             StartOutcome::Unknown => {
                 return Ok(Processed::Skipped {
                     reason: "the ledger has no such file".into(),
+                });
+            }
+            StartOutcome::Superseded(run) => {
+                return Ok(Processed::Skipped {
+                    reason: format!("the file was replayed: it is in run {run} now"),
                 });
             }
         };
@@ -602,14 +634,20 @@ impl Processor {
         // Content this import imported: the first file to import it keeps it, a later
         // name repeating it is flagged (a replay of the same name is not).
         if !msg.dry_run
-            && outcome.rows_ingested > 0
             && outcome.duplicate_of.is_none()
             && let Some(sha) = &outcome.sha256
         {
-            outcome.duplicate_of = self
-                .ledger
-                .remember_content(&msg.import_id, sha, &msg.key, &msg.run_id, clock.now())
-                .await?;
+            if outcome.rows_ingested > 0 {
+                outcome.duplicate_of = self
+                    .ledger
+                    .remember_content(&msg.import_id, sha, &msg.key, &msg.run_id, clock.now())
+                    .await?;
+            } else {
+                // Nothing imported: a skip pass's claim on the content is given back.
+                self.ledger
+                    .forget_content(&msg.import_id, sha, &msg.key)
+                    .await?;
+            }
         }
         let status = outcome.status();
         info!(
@@ -743,17 +781,8 @@ impl Processor {
         }
         // The email is out: a transient failure to record that would send it again
         // once the claim runs out, so it is retried here first.
-        let mut tries = 0;
-        loop {
-            match self.ledger.mark_notified(&run.import_id, &run.run_id).await {
-                Ok(()) => return Ok(()),
-                Err(e) if e.class() == ErrorClass::Retryable && tries < MARK_NOTIFIED_TRIES => {
-                    tries += 1;
-                    tokio::time::sleep(Duration::from_millis(50 << tries)).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        retried(|| self.ledger.mark_notified(&run.import_id, &run.run_id)).await?;
+        Ok(())
     }
 
     /// Recounts the import's segment and sends the run's email (unless the import
@@ -809,9 +838,8 @@ impl Processor {
                 for d in sent.deliveries.iter().filter(|d| !d.delivered) {
                     warn!(import_id, run_id, target = %d.target, error = ?d.error, "run summary not delivered");
                 }
-                if let Err(e) = self.ledger.set_run_alerts(import_id, run_id, &sent).await {
-                    warn!(import_id, run_id, error = %e, "the run's alerts were not recorded");
-                }
+                // Recorded before the email: a retried email must not send them again.
+                retried(|| self.ledger.set_run_alerts(import_id, run_id, &sent)).await?;
                 attention
             }
         };
@@ -938,7 +966,14 @@ impl Processor {
             && !msg.dry_run
             && config.on_duplicate_content == crate::config::DuplicateContent::Skip
             && let Some(outcome) = self
-                .skip_repeated(msg, &config, keyring.as_ref(), bucket.as_ref(), &marks)
+                .skip_repeated(
+                    msg,
+                    &config,
+                    keyring.as_ref(),
+                    bucket.as_ref(),
+                    &marks,
+                    clock,
+                )
                 .await?
         {
             return Ok(Step::Finished(outcome, Vec::new()));
@@ -1213,6 +1248,20 @@ impl Processor {
         let Some(post) = config.post_processing.as_ref().filter(|p| !p.is_empty()) else {
             return;
         };
+        // One worker does it: a redelivery may find the file final while the first is
+        // still moving it.
+        match self
+            .ledger
+            .claim_post_process(&msg.import_id, &msg.key, &msg.run_id)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                warn!(key = %msg.key, error = %e, "post-processing skipped: it could not be claimed");
+                return;
+            }
+        }
         let done = match self.sources.connect(&config.source, &config.id).await {
             Ok(bucket) => {
                 post.apply(
@@ -1253,6 +1302,7 @@ impl Processor {
         keyring: Option<&Arc<PgpKeyring>>,
         bucket: &dyn SourceFolder,
         marks: &Arc<Marks>,
+        clock: &dyn Clock,
     ) -> Result<Option<FileOutcome>, ProcessError> {
         let (body, _) = bucket.open(&msg.key).await?;
         let input = UntilStopped {
@@ -1281,11 +1331,11 @@ impl Processor {
             }
             Err(e) => return Err(e),
         };
+        // Claimed now, not after the import: two copies in one run are told apart.
         let Some(first) = self
             .ledger
-            .content_seen(&msg.import_id, &sha)
+            .remember_content(&msg.import_id, &sha, &msg.key, &msg.run_id, clock.now())
             .await?
-            .filter(|first| first.key != msg.key)
         else {
             return Ok(None);
         };

@@ -193,7 +193,7 @@ async fn enqueues_only_new_matching_files_directly_in_the_folder() {
     // Workers take the files (the one claimed earlier too).
     for key in files.iter().map(|f| &f.key).chain([&old_key]) {
         w.ledger
-            .start_file("users", key, "worker", at(1, 10), at(1, 9))
+            .start_file("users", key, None, "worker", at(1, 10), at(1, 9))
             .await
             .unwrap();
     }
@@ -553,7 +553,14 @@ async fn a_claim_or_email_right_sent_twice_is_still_the_senders() {
         .await
         .unwrap();
     w.ledger
-        .start_file("users", key, "w1", now + chrono::Duration::minutes(2), now)
+        .start_file(
+            "users",
+            key,
+            None,
+            "w1",
+            now + chrono::Duration::minutes(2),
+            now,
+        )
         .await
         .unwrap();
     let outcome = s3imports::ledger::FileOutcome {

@@ -702,6 +702,7 @@ async fn a_dead_workers_file_is_taken_over_and_a_live_one_is_left_alone() {
         .start_file(
             "events",
             key,
+            None,
             "other-worker",
             now + chrono::Duration::minutes(2),
             now,
@@ -779,6 +780,7 @@ async fn a_dead_letter_fails_the_file_with_the_last_reason() {
         .start_file(
             "events",
             &messages[0].key,
+            None,
             "w1",
             now + chrono::Duration::minutes(2),
             now,

@@ -108,6 +108,7 @@ async fn a_retryable_failure_comes_back_after_its_backoff() {
         .start_file(
             "aux",
             KEY,
+            None,
             "someone-else",
             now + chrono::Duration::seconds(2),
             now,

@@ -287,7 +287,8 @@ async fn replay(api: &Api, id: &str, request: &Request) -> Response<Body> {
                 ReplayError::NotFound(_) | ReplayError::UnknownFile { .. } => StatusCode::NOT_FOUND,
                 ReplayError::InFlight { .. }
                 | ReplayError::NotActive { .. }
-                | ReplayError::Moved { .. } => StatusCode::CONFLICT,
+                | ReplayError::Moved { .. }
+                | ReplayError::Deleted { .. } => StatusCode::CONFLICT,
                 ReplayError::Source(s) => StatusCode::from_u16(PreviewError::from(s).status)
                     .unwrap_or(StatusCode::BAD_GATEWAY),
                 ReplayError::Store(s) => StatusCode::from_u16(store_error_status(&s))
@@ -332,7 +333,7 @@ async fn dry_run(api: &Api, request: &Request) -> Response<Body> {
     };
     match api
         .discovery
-        .start_dry_run(&config, key.as_deref(), &manual, api.clock.as_ref())
+        .start_dry_run(&config, key.as_deref(), &manual, true, api.clock.as_ref())
         .await
     {
         Ok((started, _)) => {

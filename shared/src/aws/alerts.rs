@@ -61,7 +61,9 @@ impl AlertSink for Alerts {
         for (name, value) in headers {
             request = request.header(name, value);
         }
+        // The URL stays out of the error (its path and query may carry a token).
         let response = request.send().await.map_err(|e| {
+            let e = e.without_url();
             ServiceError::new("webhook", "POST", ErrorClass::Retryable, e.to_string())
                 .with_source(e)
         })?;

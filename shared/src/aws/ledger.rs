@@ -106,6 +106,7 @@ impl LedgerStore {
         &self,
         import_id: &str,
         key: &str,
+        run_id: Option<&str>,
         worker: Option<&str>,
         outcome: &FileOutcome,
         now: DateTime<Utc>,
@@ -160,7 +161,14 @@ impl LedgerStore {
             set.push("duplicate_of = :dup");
             file = file.expression_attribute_values(":dup", json_attr(d));
         }
-        let not_final = "attribute_exists(sk) AND NOT #status IN (:s, :p, :f)";
+        // Only in its run: a replay has moved the file on to another one.
+        let not_final = match run_id {
+            Some(run) => {
+                file = file.expression_attribute_values(":run", item::s(run));
+                "attribute_exists(sk) AND NOT #status IN (:s, :p, :f) AND run_id = :run"
+            }
+            None => "attribute_exists(sk) AND NOT #status IN (:s, :p, :f)",
+        };
         file = match worker {
             Some(w) => file
                 .condition_expression(format!("{not_final} AND lease_owner = :worker"))
@@ -840,19 +848,28 @@ impl Ledger for LedgerStore {
         &self,
         import_id: &str,
         key: &str,
+        run_id: Option<&str>,
         worker: &str,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<StartOutcome, StoreError> {
+        let in_run = if run_id.is_some() {
+            " AND run_id = :run"
+        } else {
+            ""
+        };
         let res = self
             .update_item_at(import_id, file_sk(key))
+            .set_expression_attribute_values(
+                run_id.map(|r| HashMap::from([(":run".to_string(), item::s(r))])),
+            )
             .update_expression(
                 "SET #status = :processing, lease_owner = :worker, lease_until = :until, \
                  started_at = if_not_exists(started_at, :now) ADD attempts :one, invocations :one",
             )
-            .condition_expression(
-                "attribute_exists(sk) AND (#status = :queued OR (#status = :processing AND lease_until < :now))",
-            )
+            .condition_expression(format!(
+                "attribute_exists(sk) AND (#status = :queued OR (#status = :processing AND lease_until < :now)){in_run}"
+            ))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":processing", item::s(FileStatus::Processing.as_str()))
             .expression_attribute_values(":queued", item::s(FileStatus::Queued.as_str()))
@@ -882,6 +899,9 @@ impl Ledger for LedgerStore {
                 let Some(f) = self.file(import_id, key).await? else {
                     return Ok(StartOutcome::Unknown);
                 };
+                if run_id.is_some_and(|r| r != f.run_id) {
+                    return Ok(StartOutcome::Superseded(f.run_id));
+                }
                 Ok(if f.status.is_final() {
                     StartOutcome::AlreadyDone(f.status)
                 } else {
@@ -989,7 +1009,14 @@ impl Ledger for LedgerStore {
         now: DateTime<Utc>,
     ) -> Result<Option<(u32, u32)>, StoreError> {
         let chunk_update = self
-            .outcome_update(import_id, &chunk_key(key, chunk), worker, outcome, now)
+            .outcome_update(
+                import_id,
+                &chunk_key(key, chunk),
+                None,
+                worker,
+                outcome,
+                now,
+            )
             .await?;
         let file = Update::builder()
             .table_name(&self.table)
@@ -1072,7 +1099,7 @@ impl Ledger for LedgerStore {
     ) -> Result<Option<RunRecord>, StoreError> {
         let status = outcome.status();
         let file = self
-            .outcome_update(import_id, key, worker, outcome, now)
+            .outcome_update(import_id, key, Some(run_id), worker, outcome, now)
             .await?;
         let counter = match status {
             FileStatus::Succeeded => "files_succeeded",
@@ -1237,14 +1264,16 @@ impl Ledger for LedgerStore {
             .update_expression(
                 "SET run_id = :run, #status = :queued, queued_at = :now, attempts = :zero, \
                  invocations = :zero, chunks_total = :zero, chunks_done = :zero, #size = :size, \
-                 etag = :etag, history = :history \
+                 etag = :etag, history = :history, rows_total = :zero, rows_ingested = :zero, \
+                 rows_failed = :zero, #bytes = :zero \
                  REMOVE started_at, finished_at, duration_ms, reason, report_key, checkpoint, \
                  chunk_plan, last_error, decrypted_with, lease_owner, lease_until, sha256, \
-                 duplicate_of, changed_etag, post_process",
+                 duplicate_of, changed_etag, post_process, close_owner, close_until",
             )
             .condition_expression("run_id = :previous AND #status = :was")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#size", "size")
+            .expression_attribute_names("#bytes", "bytes")
             .expression_attribute_values(":run", item::s(start.run_id))
             .expression_attribute_values(":queued", item::s(FileStatus::Queued.as_str()))
             .expression_attribute_values(":now", item::s(to_key(now)))
@@ -1303,16 +1332,32 @@ impl Ledger for LedgerStore {
             .filter(|first| first.key != key))
     }
 
-    async fn content_seen(
+    async fn forget_content(
         &self,
         import_id: &str,
         sha256: &str,
-    ) -> Result<Option<crate::ledger::DuplicateOf>, StoreError> {
-        Ok(self
-            .raw(import_id, &content_sk(sha256))
-            .await?
-            .as_ref()
-            .and_then(content_from_item))
+        key: &str,
+    ) -> Result<(), StoreError> {
+        let res = self
+            .ddb
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", item::s(import_id))
+            .key("sk", item::s(content_sk(sha256)))
+            .condition_expression("first_key = :key")
+            .expression_attribute_values(":key", item::s(key))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(aws_err("DeleteItem")(e)),
+        }
     }
 
     async fn note_changed(
@@ -1364,6 +1409,27 @@ impl Ledger for LedgerStore {
             .await
             .map_err(aws_err("UpdateItem"))?;
         Ok(())
+    }
+
+    async fn claim_post_process(
+        &self,
+        import_id: &str,
+        key: &str,
+        run_id: &str,
+    ) -> Result<bool, StoreError> {
+        let pending = crate::post_process::PostProcessed {
+            pending: true,
+            ..Default::default()
+        };
+        let res = self
+            .update_item_at(import_id, file_sk(key))
+            .update_expression("SET post_process = :pending")
+            .condition_expression("attribute_not_exists(post_process) AND run_id = :run")
+            .expression_attribute_values(":pending", json_attr(&pending))
+            .expression_attribute_values(":run", item::s(run_id))
+            .send()
+            .await;
+        held(res)
     }
 
     async fn set_post_process(

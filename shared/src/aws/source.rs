@@ -473,7 +473,7 @@ impl SourceFolder for SourceBucket {
             .bucket(&self.bucket)
             .key(to)
             .copy_source(source)
-            .copy_source_if_match(etag)
+            .copy_source_if_match(format!("\"{etag}\""))
             .tagging_directive(aws_sdk_s3::types::TaggingDirective::Copy)
             .send()
             .await
@@ -481,11 +481,12 @@ impl SourceFolder for SourceBucket {
         Ok(())
     }
 
-    async fn delete(&self, key: &str) -> Result<(), SourceError> {
-        self.client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(key)
+    async fn delete(&self, key: &str, etag: &str) -> Result<(), SourceError> {
+        let mut delete = self.client.delete_object().bucket(&self.bucket).key(key);
+        if !etag.is_empty() {
+            delete = delete.if_match(format!("\"{etag}\""));
+        }
+        delete
             .send()
             .await
             .map_err(|e| s3_error("DeleteObject", e, &self.bucket, &self.folder, Some(key)))?;

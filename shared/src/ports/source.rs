@@ -163,7 +163,9 @@ pub trait SourceFolder: Send + Sync {
     /// Copies the object to `to` in the same bucket, only while its ETag is `etag`.
     async fn copy(&self, key: &str, etag: &str, to: &str) -> Result<(), SourceError>;
 
-    async fn delete(&self, key: &str) -> Result<(), SourceError>;
+    /// Deletes the object, only while its ETag is `etag` (a newer upload under the
+    /// name is left alone: [`SourceError::Changed`]).
+    async fn delete(&self, key: &str, etag: &str) -> Result<(), SourceError>;
 }
 
 /// The secrets an import's config names (PGP keys, passphrases, access keys). A

@@ -108,6 +108,8 @@ pub enum StartOutcome {
     Busy(DateTime<Utc>),
     /// The ledger has no such file (it was never claimed by discovery).
     Unknown,
+    /// The file is in another run now (it was replayed): this message is stale.
+    Superseded(String),
 }
 
 /// A file the ledger already has, as discovery needs to see it.
@@ -193,10 +195,13 @@ pub trait Ledger: Send + Sync {
 
     /// Takes the file's lease for `worker` until `lease_until`, unless it is final or
     /// another live worker holds it; an expired lease is taken over.
+    /// `run_id`: only while the file is in that run (a replay moves it to another, and
+    /// a late message of the earlier run must not take it: [`StartOutcome::Superseded`]).
     async fn start_file(
         &self,
         import_id: &str,
         key: &str,
+        run_id: Option<&str>,
         worker: &str,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
@@ -340,12 +345,14 @@ pub trait Ledger: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<crate::ledger::DuplicateOf>, StoreError>;
 
-    /// The file that first imported content `sha256`, if any.
-    async fn content_seen(
+    /// Forgets that `key` holds content `sha256` (it imported none of it after all),
+    /// unless another file holds it.
+    async fn forget_content(
         &self,
         import_id: &str,
         sha256: &str,
-    ) -> Result<Option<crate::ledger::DuplicateOf>, StoreError>;
+        key: &str,
+    ) -> Result<(), StoreError>;
 
     /// Notes that a final file's object now has ETag `etag_now`; true the first time
     /// this ETag is noted (so a change is reported once).
@@ -372,6 +379,15 @@ pub trait Ledger: Send + Sync {
         run_id: &str,
         sent: &crate::alerts::AlertsSent,
     ) -> Result<(), StoreError>;
+
+    /// Takes on post-processing a file of run `run_id`: false when another worker has
+    /// (or the file is in another run now).
+    async fn claim_post_process(
+        &self,
+        import_id: &str,
+        key: &str,
+        run_id: &str,
+    ) -> Result<bool, StoreError>;
 
     /// Records what post-processing did to a file's object, while the file is still
     /// in run `run_id`.

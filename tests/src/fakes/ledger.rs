@@ -140,6 +140,7 @@ impl FakeLedger {
             s.files
                 .remove(&k(id, &s3imports::ledger::chunk_key(&file.key, i)));
         }
+        s.closing.remove(&k(id, &file.key));
         let mut run = new_run(id, start.run_id, Some(start.manual), now);
         run.files_total = 1;
         run.replay = Some(start.replay.clone());
@@ -278,6 +279,7 @@ impl Ledger for FakeLedger {
         &self,
         import_id: &str,
         key: &str,
+        run_id: Option<&str>,
         worker: &str,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
@@ -287,6 +289,9 @@ impl Ledger for FakeLedger {
             let mut s = self.lock();
             match s.files.get_mut(&k(import_id, key)) {
                 None => StartOutcome::Unknown,
+                Some(f) if run_id.is_some_and(|r| r != f.record.run_id) => {
+                    StartOutcome::Superseded(f.record.run_id.clone())
+                }
                 Some(f) if f.record.status.is_final() => StartOutcome::AlreadyDone(f.record.status),
                 Some(f)
                     if f.record.status == FileStatus::Queued
@@ -524,6 +529,7 @@ impl Ledger for FakeLedger {
                 return Ok(None);
             };
             let allowed = !f.record.status.is_final()
+                && f.record.run_id == run_id
                 && worker.is_none_or(|w| f.lease_owner.as_deref() == Some(w));
             let Some((run, _)) = s.runs.get_mut(&k(import_id, run_id)) else {
                 return Ok(None);
@@ -706,12 +712,20 @@ impl Ledger for FakeLedger {
         Ok((first.key != key).then_some(first))
     }
 
-    async fn content_seen(
+    async fn forget_content(
         &self,
         import_id: &str,
         sha256: &str,
-    ) -> Result<Option<s3imports::ledger::DuplicateOf>, StoreError> {
-        Ok(self.lock().contents.get(&k(import_id, sha256)).cloned())
+        key: &str,
+    ) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        if s.contents
+            .get(&k(import_id, sha256))
+            .is_some_and(|first| first.key == key)
+        {
+            s.contents.remove(&k(import_id, sha256));
+        }
+        Ok(())
     }
 
     async fn note_changed(
@@ -754,6 +768,25 @@ impl Ledger for FakeLedger {
             run.alerts = Some(sent.clone());
         }
         Ok(())
+    }
+
+    async fn claim_post_process(
+        &self,
+        import_id: &str,
+        key: &str,
+        run_id: &str,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        Ok(match s.files.get_mut(&k(import_id, key)) {
+            Some(f) if f.record.run_id == run_id && f.record.post_process.is_none() => {
+                f.record.post_process = Some(s3imports::post_process::PostProcessed {
+                    pending: true,
+                    ..Default::default()
+                });
+                true
+            }
+            _ => false,
+        })
     }
 
     async fn set_post_process(

@@ -341,7 +341,7 @@ impl SourceFolder for FakeFolder {
         Ok(())
     }
 
-    async fn delete(&self, key: &str) -> Result<(), SourceError> {
+    async fn delete(&self, key: &str, _etag: &str) -> Result<(), SourceError> {
         self.faults.enter("source.delete").await?;
         lock(&self.objects).remove(&(self.bucket.clone(), key.to_string()));
         Ok(())
