@@ -471,6 +471,12 @@ impl ConditionalCheck for aws_sdk_dynamodb::operation::put_item::PutItemError {
     }
 }
 
+impl ConditionalCheck for aws_sdk_dynamodb::operation::delete_item::DeleteItemError {
+    fn is_conditional(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
 impl ConditionalCheck for aws_sdk_dynamodb::operation::update_item::UpdateItemError {
     fn is_conditional(&self) -> bool {
         self.is_conditional_check_failed_exception()
@@ -1349,13 +1355,9 @@ impl Ledger for LedgerStore {
             .send()
             .await;
         match res {
+            // Another file holds it: nothing to give back.
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if is_conditional(&e) => Ok(()),
             Err(e) => Err(aws_err("DeleteItem")(e)),
         }
     }
