@@ -138,7 +138,11 @@ impl PostProcessing {
                 (RUN_TAG.to_string(), run_id.to_string()),
             ];
             if let Err(e) = bucket.tag(key, &tags).await {
-                done.error = Some(format!("tagging s3://{}/{key}: {e}", bucket.bucket()));
+                done.error = Some(format!(
+                    "tagging s3://{}/{key}: {e}{}",
+                    bucket.bucket(),
+                    hint(&e)
+                ));
                 return done;
             }
             done.done
@@ -147,15 +151,17 @@ impl PostProcessing {
         if let Some(to) = self.destination(outcome, folder, key) {
             if let Err(e) = bucket.copy(key, etag, &to).await {
                 done.error = Some(format!(
-                    "moving s3://{}/{key} to {to}: {e}",
-                    bucket.bucket()
+                    "moving s3://{}/{key} to {to}: {e}{}",
+                    bucket.bucket(),
+                    hint(&e)
                 ));
                 return done;
             }
             if let Err(e) = bucket.delete(key, etag).await {
                 done.error = Some(format!(
-                    "copied to {to}, but deleting s3://{}/{key} failed: {e}",
-                    bucket.bucket()
+                    "copied to {to}, but deleting s3://{}/{key} failed: {e}{}",
+                    bucket.bucket(),
+                    hint(&e)
                 ));
                 return done;
             }
@@ -163,13 +169,30 @@ impl PostProcessing {
             done.moved_to = Some(to);
         } else if self.delete.contains(&outcome) {
             if let Err(e) = bucket.delete(key, etag).await {
-                done.error = Some(format!("deleting s3://{}/{key}: {e}", bucket.bucket()));
+                done.error = Some(format!(
+                    "deleting s3://{}/{key}: {e}{}",
+                    bucket.bucket(),
+                    hint(&e)
+                ));
                 return done;
             }
             done.done.push("deleted".into());
             done.deleted = Some(true);
         }
         done
+    }
+}
+
+/// What to do about a refusal an operator can fix.
+fn hint(e: &crate::ports::SourceError) -> &'static str {
+    match e {
+        crate::ports::SourceError::AccessDenied { .. } => {
+            " (post-processing needs its own permissions: deploy the stack with AllowSourcePostProcessing=true for the functions' own role, or grant them in the customer's role; docs/operating.md lists them)"
+        }
+        crate::ports::SourceError::Changed { .. } => {
+            " (the object was replaced since it was imported; it is left in place)"
+        }
+        _ => "",
     }
 }
 
