@@ -581,8 +581,10 @@ impl Discovery {
                 folder: config.source.folder.clone(),
             }));
         }
+        // The files the ledger is asked about: past the newest one seen, or written
+        // lately (possibly replaced). The others were taken by earlier runs, unchanged.
         let since = record.last_run_at.map(|t| t - CHANGED_MARGIN);
-        let keys: std::collections::HashSet<String> = listing
+        let asked: Vec<&ListedFile> = listing
             .files
             .iter()
             .filter(|f| {
@@ -592,17 +594,11 @@ impl Discovery {
                         _ => true,
                     }
             })
-            .map(|f| f.file.key.clone())
             .collect();
-        let keys_in_order: Vec<String> = listing
-            .files
-            .iter()
-            .filter(|f| keys.contains(&f.file.key))
-            .map(|f| f.file.key.clone())
-            .collect();
-        let known = self.ledger.known_files(id, &keys_in_order).await?;
+        let keys: Vec<String> = asked.iter().map(|f| f.file.key.clone()).collect();
+        let known = self.ledger.known_files(id, &keys).await?;
         let now = clock.now();
-        let changed = self.changed(id, &listing.files, &known).await?;
+        let changed = self.changed(id, &asked, &known).await?;
         if !changed.is_empty() {
             // The run item lists the first ones (an item holds 400 KB); each file's own
             // item says it changed.
@@ -614,11 +610,10 @@ impl Discovery {
         // run over a large folder inside the Lambda's timeout. `buffered` keeps the order.
         // Owned files: a stream over borrowed ones makes the future lose `Send` proofs
         // (higher-ranked lifetimes), which the API's handler needs.
-        let new_files: Vec<ListedFile> = listing
-            .files
+        let new_files: Vec<ListedFile> = asked
             .iter()
-            .filter(|f| keys.contains(&f.file.key) && !known.contains_key(&f.file.key))
-            .cloned()
+            .filter(|f| !known.contains_key(&f.file.key))
+            .map(|f| (*f).clone())
             .collect();
         let claims: Vec<Result<Option<FileMessage>, StoreError>> = futures::stream::iter(new_files)
             .map(|f| async move {
@@ -692,7 +687,7 @@ impl Discovery {
     async fn changed(
         &self,
         id: &str,
-        listed: &[ListedFile],
+        listed: &[&ListedFile],
         known: &std::collections::HashMap<String, KnownFile>,
     ) -> Result<Vec<crate::ledger::ChangedFile>, StoreError> {
         let mut changed = Vec::new();

@@ -55,7 +55,7 @@ where
     loop {
         match write().await {
             Ok(()) => return Ok(()),
-            Err(e) if e.class() == ErrorClass::Retryable && tries < MARK_NOTIFIED_TRIES => {
+            Err(e) if e.class() == ErrorClass::Retryable && tries < RECORD_TRIES => {
                 tries += 1;
                 tokio::time::sleep(Duration::from_millis(50 << tries)).await;
             }
@@ -2123,8 +2123,9 @@ pub async fn keyring(
     Ok(Some(ring))
 }
 
-/// Further tries at recording that a run's email went out (see [`Processor::close_run`]).
-const MARK_NOTIFIED_TRIES: u32 = 4;
+/// Further tries at a write whose loss would repeat what is done (that a run's email
+/// went out, its alerts; see [`retried`]).
+const RECORD_TRIES: u32 = 4;
 
 /// A file's reason when some of its rows failed.
 fn failed_rows_reason(outcome: &FileOutcome) -> String {

@@ -270,16 +270,7 @@ async fn tick_counts_only_files_it_processed() {
         .await
         .unwrap()
         .unwrap();
-    let message = s3imports::ports::FileMessage {
-        import_id: f.import_id,
-        run_id: f.run_id,
-        bucket: f.bucket,
-        key: f.key,
-        size: f.size,
-        etag: f.etag,
-        chunk: None,
-        dry_run: false,
-    };
+    let message = s3imports::discovery::file_message(&f, false);
     let url = env.queue().url().await.unwrap();
     env.clients
         .sqs

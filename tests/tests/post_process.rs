@@ -47,6 +47,34 @@ async fn keys(env: &TestEnv, bucket: &str) -> Vec<String> {
     keys
 }
 
+/// Tags the customer put on an object themselves.
+async fn customer_tags(env: &TestEnv, bucket: &str, key: &str, tags: &[(&str, &str)]) {
+    let set = tags
+        .iter()
+        .map(|(k, v)| {
+            aws_sdk_s3::types::Tag::builder()
+                .key(*k)
+                .value(*v)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    env.clients
+        .s3
+        .put_object_tagging()
+        .bucket(bucket)
+        .key(key)
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .set_tag_set(Some(set))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 async fn tags(env: &TestEnv, bucket: &str, key: &str) -> BTreeMap<String, String> {
     env.clients
         .s3
@@ -71,26 +99,7 @@ async fn files_are_tagged_moved_or_deleted_by_outcome_and_never_found_again() {
     env.put_object(&bucket, BINARY, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec())
         .await;
     // A tag of the customer's own is kept.
-    env.clients
-        .s3
-        .put_object_tagging()
-        .bucket(&bucket)
-        .key(GOOD)
-        .tagging(
-            aws_sdk_s3::types::Tagging::builder()
-                .tag_set(
-                    aws_sdk_s3::types::Tag::builder()
-                        .key("owner")
-                        .value("crm")
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    customer_tags(&env, &bucket, GOOD, &[("owner", "crm")]).await;
     let t0 = Utc.with_ymd_and_hms(2026, 11, 29, 9, 0, 0).unwrap();
     let clock = FixedClock::new(t0);
     w.put_config(users(&env), t0).await;
@@ -186,29 +195,9 @@ async fn a_failed_move_is_recorded_and_the_outcome_stands() {
     let clock = FixedClock::new(t0);
     w.put_config(users(&env), t0).await;
     // The customer's nine tags leave no room for two more (S3 allows ten).
-    let set: Vec<aws_sdk_s3::types::Tag> = (0..9)
-        .map(|i| {
-            aws_sdk_s3::types::Tag::builder()
-                .key(format!("k{i}"))
-                .value("v")
-                .build()
-                .unwrap()
-        })
-        .collect();
-    env.clients
-        .s3
-        .put_object_tagging()
-        .bucket(&bucket)
-        .key(GOOD)
-        .tagging(
-            aws_sdk_s3::types::Tagging::builder()
-                .set_tag_set(Some(set))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let nine: Vec<(String, &str)> = (0..9).map(|i| (format!("k{i}"), "v")).collect();
+    let nine: Vec<(&str, &str)> = nine.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    customer_tags(&env, &bucket, GOOD, &nine).await;
     w.run(&clock).await;
 
     let file = w

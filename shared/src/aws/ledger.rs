@@ -621,17 +621,15 @@ fn file_from_item(import_id: &str, i: &Item) -> FileRecord {
         last_error: get_s(i, "last_error").map(str::to_string),
         checkpoint: get_s(i, "checkpoint").and_then(Checkpoint::from_json),
         invocations: get_n(i, "invocations").unwrap_or(0),
-        split: get_s(i, "chunk_plan").and_then(|s| serde_json::from_str(s).ok()),
+        split: json_of(i, "chunk_plan"),
         chunks_total: get_n(i, "chunks_total").unwrap_or(0),
         chunks_done: get_n(i, "chunks_done").unwrap_or(0),
         decrypted_with: get_s(i, "decrypted_with").map(str::to_string),
-        post_process: get_s(i, "post_process").and_then(|h| serde_json::from_str(h).ok()),
+        post_process: json_of(i, "post_process"),
         sha256: get_s(i, "sha256").map(str::to_string),
-        duplicate_of: get_s(i, "duplicate_of").and_then(|h| serde_json::from_str(h).ok()),
+        duplicate_of: json_of(i, "duplicate_of"),
         changed_etag: get_s(i, "changed_etag").map(str::to_string),
-        history: get_s(i, "history")
-            .and_then(|h| serde_json::from_str(h).ok())
-            .unwrap_or_default(),
+        history: json_of(i, "history").unwrap_or_default(),
     }
 }
 
@@ -675,11 +673,9 @@ fn run_from_item(import_id: &str, i: &Item) -> RunRecord {
             keys.sort();
             keys
         },
-        replay: get_s(i, "replay").and_then(|r| serde_json::from_str(r).ok()),
-        alerts: get_s(i, "alerts").and_then(|r| serde_json::from_str(r).ok()),
-        changed_files: get_s(i, "changed_files")
-            .and_then(|r| serde_json::from_str(r).ok())
-            .unwrap_or_default(),
+        replay: json_of(i, "replay"),
+        alerts: json_of(i, "alerts"),
+        changed_files: json_of(i, "changed_files").unwrap_or_default(),
     }
 }
 
@@ -687,6 +683,11 @@ fn run_from_item(import_id: &str, i: &Item) -> RunRecord {
 /// gives back).
 fn json_attr<T: serde::Serialize>(value: &T) -> AttributeValue {
     item::s(serde_json::to_string(value).unwrap_or_default())
+}
+
+/// A [`json_attr`] attribute read back; None when absent or not readable.
+fn json_of<T: serde::de::DeserializeOwned>(i: &Item, name: &str) -> Option<T> {
+    get_s(i, name).and_then(|text| serde_json::from_str(text).ok())
 }
 
 #[async_trait]
