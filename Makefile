@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all machete deny deny-advisories venv sam-venv sam-validate sam-build moto-start moto-stop test lint fmt demo bench fuzz build release clean
+.PHONY: all machete deny deny-advisories venv sam-venv sam-validate sam-build moto-start moto-stop test strict-test least-privilege lint fmt demo bench fuzz build release clean
 
 all: test
 
@@ -70,9 +70,24 @@ build:
 
 # fmt check, clippy -D warnings, then every test (each integration-test binary
 # starts its own moto server on a free port and stops it when it exits).
-test: venv lint sam-validate build
+#
+# Every integration test runs against moto behind the strict layer (tests/strict,
+# docs/testing.md): IAM as template.yaml grants it, AWS's limits, DynamoDB contention.
+# Its own tests run first; afterwards every grant must have been used by some request
+# or say in the template why it is there (target/least-privilege.md, the table).
+test: venv lint sam-validate build strict-test
+	rm -rf target/strict-usage
 	set -o pipefail; $(CARGO) test --workspace --all-targets --locked 2>&1 | tee target/test.log
+	$(PY) tests/strict/least_privilege.py --usage target/strict-usage --out target/least-privilege.md --check
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test.log
+
+# The strict layer's own tests (boto3 against it, on a free loopback port).
+strict-test: venv
+	$(PY) -m unittest discover -s tests/strict -t tests
+
+# The least-privilege table in docs/, from the last `make test`'s usage.
+least-privilege: venv
+	$(PY) tests/strict/least_privilege.py --usage target/strict-usage --out docs/least-privilege.md
 
 release:
 	$(CARGO) build --workspace --release --locked

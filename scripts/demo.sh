@@ -23,17 +23,35 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step "Starting the local AWS emulator (moto)"
 endpoint="$(scripts/moto.sh start)"
 echo "moto at $endpoint"
+# The demo's own set-up and read-back (demo.py) run as the emulator's harness key,
+# unchecked; every s3imports command runs as an operator holding only its command
+# group of docs/operator-policy.json (see s3i below), which the emulator checks.
 export AWS_ENDPOINT_URL="$endpoint" AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \
-  AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_EC2_METADATA_DISABLED=true \
+  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=demo AWS_EC2_METADATA_DISABLED=true \
   S3IMPORTS_PREFIX=demo
+# The stack as deployed with these parameters: the customer's bucket is acme-exports.
+curl -fsS -o /dev/null -X POST "$endpoint/_strict/stack" -H 'Content-Type: application/json' \
+  -d '{"prefix": "demo", "test": "make demo", "parameters": {"SourceBucketPattern": "acme-exports", "SenderEmail": "s3imports@example.com"}}'
+
+# s3imports as an operator holding the command's group of the operator policy.
+s3i() {
+  local cmd="" a group
+  for a in "$@"; do case "$a" in -*) ;; *) cmd="$a"; break ;; esac; done
+  case "$cmd" in
+    config) group=config ;; runs|report|status) group=history ;; run|replay) group=run ;;
+    dry-run) group=dry-run ;; keys) group=keys ;; segments) group=segments ;;
+    tick) group=tick ;; local) group=local ;; *) group=other ;;
+  esac
+  AWS_ACCESS_KEY_ID="cli-$group.$S3IMPORTS_PREFIX" "$bin" "$@"
+}
 
 step "Provisioning the stack (tables, queue, reports bucket)"
-"$bin" local provision
+s3i local provision
 
 step "Making the users import's PGP key pair (s3imports keys generate)"
 # The private key and a random passphrase go to Secrets Manager, bound to demo-users;
 # the public key is what the customer encrypts to.
-"$bin" --json keys generate --name demo-users --import demo-users --passphrase >"$work/key.json"
+s3i --json keys generate --name demo-users --import demo-users --passphrase >"$work/key.json"
 "$py" -c 'import json,sys; k=json.load(open(sys.argv[1])); print(k["public_key"]); print("fingerprint", k["fingerprint"], "; secret", k["secret"], file=sys.stderr); print(json.dumps(k["encryption"]), file=sys.stderr)' \
   "$work/key.json" >"$work/public.asc"
 
@@ -50,37 +68,46 @@ gzip -c "demo/data/Purchase Summary_20261127.csv" >"$work/Purchase Summary_20261
 "$py" scripts/demo.py setup "$work"
 
 step "Validating the users config, then a dry run of its whole newest file"
-"$bin" config validate demo/users.json --key "moengage/users/registered_user_data_20261127.csv.pgp"
+s3i config validate demo/users.json --key "moengage/users/registered_user_data_20261127.csv.pgp"
 # Decrypt, verify, parse, map and validate every row, as the import will; only the
 # failed-rows report is written (the config is not even put yet).
-"$bin" dry-run demo/users.json
+s3i dry-run demo/users.json
 
 step "Putting the two import configs"
-"$bin" config put demo/users.json
-"$bin" config put demo/events.json
+s3i config put demo/users.json
+s3i config put demo/events.json
 
 step "Running a tick: discovery, then every queued file through the processor"
 # The users import is due (it runs once); the purchases import runs daily at 09:00.
-"$bin" tick
+s3i tick
 
 step "Starting the purchases import now, by hand (its schedule stays as it is)"
-"$bin" run demo-purchases --process
+s3i run demo-purchases --process
 echo "-- and again at once: refused, one run by hand per 5 minutes"
-"$bin" run demo-purchases || echo "(exit $?)"
+s3i run demo-purchases || echo "(exit $?)"
 
 step "Replaying the purchases file under its own name (events keep their ids)"
-"$bin" replay demo-purchases "moengage/events/Purchase Summary_20261127.csv.gz" \
+s3i replay demo-purchases "moengage/events/Purchase Summary_20261127.csv.gz" \
   --reason "demo: resend after checking the amounts" --process
 
 step "Run history (which key opened each PGP file; who started a run by hand; the replay)"
-"$bin" runs demo-users
-"$bin" runs demo-purchases
+s3i runs demo-users
+s3i runs demo-purchases
 
 step "Every import at a glance"
-"$bin" status
+s3i status
 
 step "The users' segment: every imported user joined it"
-"$bin" segments show "Demo customers"
-"$bin" segments members "Demo customers" --limit 3
+s3i segments show "Demo customers"
+s3i segments members "Demo customers" --limit 3
 
 "$py" scripts/demo.py show
+
+step "AWS's rules: every request above was allowed by its role and within AWS's limits"
+refused="$(curl -fsS "$endpoint/_strict/violations?prefix=demo")"
+if [ "$refused" != "[]" ]; then
+  echo "$refused" | "$py" -m json.tool
+  echo "AWS would refuse the requests above (docs/testing.md)" >&2
+  exit 1
+fi
+echo "none refused (IAM as template.yaml and docs/operator-policy.json grant it; AWS's limits)"

@@ -5,17 +5,25 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 state="$root/.moto"
-bin="${S3IMPORTS_MOTO_SERVER:-$root/.venv/bin/moto_server}"
+# moto behind the strict layer (tests/strict, docs/testing.md): every request is held
+# to its role's policy in template.yaml and to AWS's limits. S3IMPORTS_MOTO_SERVER
+# names another server (plain moto_server, say) instead.
+py="$root/.venv/bin/python"
+if [ -n "${S3IMPORTS_MOTO_SERVER:-}" ]; then
+  bin="$S3IMPORTS_MOTO_SERVER"; args=()
+else
+  bin="$py"; args=("$root/tests/strict/server.py")
+fi
 
 case "${1:-}" in
 start)
-  [ -x "$bin" ] || { echo "moto_server not found at $bin: run 'make venv'" >&2; exit 1; }
+  [ -x "$bin" ] || { echo "$bin not found: run 'make venv'" >&2; exit 1; }
   mkdir -p "$state"
   if [ -f "$state/pid" ] && kill -0 "$(cat "$state/pid")" 2>/dev/null; then
     cat "$state/endpoint"; exit 0
   fi
   port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-  nohup "$bin" -H 127.0.0.1 -p "$port" >"$state/moto.log" 2>&1 &
+  nohup "$bin" "${args[@]}" -H 127.0.0.1 -p "$port" >"$state/moto.log" 2>&1 &
   echo $! >"$state/pid"
   endpoint="http://127.0.0.1:$port"
   for _ in $(seq 1 300); do

@@ -270,9 +270,38 @@ impl RunSummary {
         }
     }
 
-    /// A short subject line (SNS subjects hold 100 characters).
+    /// The summary as JSON of at most `max` bytes: its lists are halved (and
+    /// `lists_cut` set) until it fits. The lists are bounded by count, but their entries
+    /// (keys, reasons) by bytes only each, so fifty of each can pass SNS's limit.
+    pub fn to_json_within(&mut self, max: usize) -> String {
+        loop {
+            let body = serde_json::to_string(self).unwrap_or_default();
+            let longest = [
+                self.reasons.len(),
+                self.reports.len(),
+                self.changed_files.len(),
+                self.duplicates.len(),
+            ]
+            .into_iter()
+            .max()
+            .unwrap_or(0);
+            if body.len() <= max || longest == 0 {
+                return body;
+            }
+            let half = longest / 2;
+            self.reasons.truncate(half);
+            self.reports.truncate(half);
+            self.changed_files.truncate(half);
+            self.duplicates.truncate(half);
+            self.lists_cut = true;
+        }
+    }
+
+    /// A short subject line: SNS takes ASCII only, no line breaks or control
+    /// characters, fewer than 100 characters.
+    /// https://docs.aws.amazon.com/sns/latest/api/API_Publish.html
     pub fn subject(&self) -> String {
-        let mut s = format!(
+        let s = format!(
             "s3imports {}: {}{}",
             self.import_id,
             self.status.label(),
@@ -282,8 +311,16 @@ impl RunSummary {
                 ""
             }
         );
-        s.truncate(s.floor_char_boundary(100));
-        s
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .take(MAX_SUBJECT_CHARS)
+            .collect()
     }
 }
 
@@ -344,8 +381,9 @@ impl Alerting {
         secrets: &dyn crate::ports::Secrets,
         now: DateTime<Utc>,
     ) -> AlertsSent {
-        let summary = RunSummary::new(config, run, files, attention.clone(), &self.reports_bucket);
-        let body = serde_json::to_string(&summary).unwrap_or_default();
+        let mut summary =
+            RunSummary::new(config, run, files, attention.clone(), &self.reports_bucket);
+        let body = summary.to_json_within(MAX_BODY_BYTES);
         let subject = summary.subject();
         let n = &config.notifications;
         let mut deliveries = Vec::new();
@@ -400,6 +438,11 @@ pub fn shown(url: &str) -> String {
 
 /// The most entries of each list a summary carries (SNS takes 256 KB a message).
 pub const MAX_LISTED: usize = 50;
+/// The largest summary body sent: SNS's message limit (256 KB, in bytes).
+/// https://docs.aws.amazon.com/sns/latest/api/API_Publish.html
+pub const MAX_BODY_BYTES: usize = 262_144;
+/// SNS subjects must be shorter than 100 characters.
+const MAX_SUBJECT_CHARS: usize = 99;
 /// The most characters of each reason a summary carries.
 const MAX_REASON_CHARS: usize = 500;
 
@@ -555,5 +598,56 @@ mod tests {
         assert!(topic_arn_problem("arn:aws:sns:us-east-1:123456789012:s3imports-alerts").is_none());
         assert!(topic_arn_problem("arn:aws:sqs:us-east-1:123456789012:q").is_some());
         assert!(topic_arn_problem("arn:aws:sns:us-east-1:1234:t").is_some());
+    }
+
+    #[test]
+    fn subjects_and_bodies_fit_sns() {
+        let config = ImportConfig::from_value(serde_json::json!({
+            "id": "i", "name": "n", "kind": {"type": "registered_users"},
+            "source": {"bucket": "acme-exports", "folder": "f", "datetime_format": "yyyymmdd"},
+            "mapping": {"columns": [{"column": "ID", "attribute": "user_id"}]},
+            "schedule": {"type": "hourly", "minute": 0}
+        }))
+        .unwrap();
+        let mut r = run(10, 10);
+        r.reason = Some("x".repeat(10_000));
+        // Keys of 1,024 bytes (S3's most), reasons of 4-byte characters.
+        let long_key = "😀".repeat(255);
+        let files: Vec<FileRecord> = (0..50)
+            .map(|i| {
+                let mut f = FileRecord::queued(
+                    "i",
+                    "r",
+                    "b",
+                    &format!("{long_key}{i}"),
+                    1,
+                    "e",
+                    Utc::now(),
+                );
+                f.reason = Some("😀".repeat(2000));
+                f.report_key = Some(format!("failed-rows/{long_key}{i}.csv"));
+                f.duplicate_of = Some(crate::ledger::DuplicateOf {
+                    key: format!("{long_key}{i}-first"),
+                    run_id: "r0".into(),
+                    skipped: false,
+                });
+                f
+            })
+            .collect();
+        let mut summary = RunSummary::new(&config, &r, &files, Some("a\nb".repeat(80)), "bucket");
+        let before = serde_json::to_string(&summary).unwrap().len();
+        assert!(
+            before > MAX_BODY_BYTES,
+            "the case is over SNS's limit: {before}"
+        );
+        let body = summary.to_json_within(MAX_BODY_BYTES);
+        assert!(body.len() <= MAX_BODY_BYTES, "{}", body.len());
+        assert!(summary.lists_cut && !summary.reasons.is_empty());
+        let subject = summary.subject();
+        assert!(
+            subject.chars().count() < 100 && subject.is_ascii(),
+            "{subject}"
+        );
+        assert!(!subject.contains('\n'));
     }
 }

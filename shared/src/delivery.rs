@@ -140,6 +140,7 @@ pub async fn handle(
             properties: vec![("RunId", msg.run_id.clone()), ("FileKey", msg.key.clone())],
             outcome: None,
             values,
+            cause: None,
         },
         clock.now(),
     );

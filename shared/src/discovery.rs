@@ -14,7 +14,8 @@ use serde::Serialize;
 use tracing::{Instrument as _, info, warn};
 
 use crate::Clock;
-use crate::config::{ConfigRecord, ImportStatus};
+use crate::config::{ConfigRecord, ImportConfig, ImportStatus};
+use crate::error::ErrorClass;
 use crate::ledger::{
     FileOutcome, FileRecord, FileStatus, ManualRun, RunRecord, RunStatus, new_run_id,
 };
@@ -142,13 +143,50 @@ pub struct TickReport {
     pub imports: Vec<ImportTick>,
 }
 
+/// The most bytes of a tick's report the function returns: Lambda refuses a response
+/// over 6 MB (the invocation then fails), and a first run over a large folder queues
+/// keys by the hundred thousand.
+/// https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+pub const MAX_REPORT_BYTES: usize = 4 << 20;
+
+impl TickReport {
+    /// The report within `max` bytes of JSON: each import's list of keys halved until
+    /// it fits (`files_queued` keeps the count; the ledger has every key).
+    pub fn bounded(mut self, max: usize) -> Self {
+        for t in &mut self.imports {
+            t.files_queued = t.files.len();
+        }
+        loop {
+            let size = serde_json::to_vec(&self).map_or(0, |v| v.len());
+            let longest = self
+                .imports
+                .iter()
+                .map(|t| t.files.len())
+                .max()
+                .unwrap_or(0);
+            if size <= max || longest == 0 {
+                return self;
+            }
+            for t in &mut self.imports {
+                t.files.truncate(longest / 2);
+                t.requeued.truncate(longest / 2);
+                t.changed.truncate(longest / 2);
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportTick {
     pub import_id: String,
     pub run_id: Option<String>,
     pub outcome: TickOutcome,
-    /// Keys enqueued by this run.
+    /// Keys enqueued by this run (the first of them, in a report cut to fit
+    /// Lambda's response limit: see [`TickReport::bounded`]).
     pub files: Vec<String>,
+    /// How many keys this run enqueued (set in a bounded report).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub files_queued: usize,
     /// Keys of earlier runs sent again: claimed, but their messages never sent.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub requeued: Vec<String>,
@@ -158,6 +196,66 @@ pub struct ImportTick {
     /// ListObjectsV2 requests the listing took.
     pub list_requests: u32,
     pub reason: Option<String>,
+    /// The run failed for the stack's own reason (its queue, ledger or configs
+    /// table), not the customer's: the cause, as the `DiscoveryFailures` metric
+    /// names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_cause: Option<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Why a tick failed as a whole (the discovery function then fails, so its `Errors`
+/// alarm fires besides `DiscoveryFailures`).
+#[derive(Debug, thiserror::Error)]
+pub enum TickError {
+    /// The due imports could not be read: the configs table.
+    #[error("the due imports could not be read: {0}")]
+    Configs(#[source] StoreError),
+    /// Every due import failed for the same reason of the stack's own: the stack is
+    /// broken (a queue or table missing or not granted), not any one import.
+    #[error(
+        "every due import ({count}) failed for the same reason of the stack's own ({cause}); the first: {first}"
+    )]
+    Stack {
+        count: usize,
+        cause: String,
+        first: String,
+    },
+}
+
+impl crate::error::Classify for TickError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Configs(e) => e.class(),
+            Self::Stack { .. } => ErrorClass::Retryable,
+        }
+    }
+}
+
+/// A failure of the stack's own resources, as a run's reason, email and API say it:
+/// not the customer's fault, and what the operator should check.
+pub fn stack_fault_reason(e: &StoreError) -> String {
+    let check = match e {
+        StoreError::Service(s) => match s.service {
+            "SQS" => {
+                "the files queue exists (S3IMPORTS_QUEUE_NAME) and the function's role may use it (sqs:GetQueueUrl, sqs:SendMessage in template.yaml)"
+            }
+            "DynamoDB" => {
+                "the ledger and configs tables exist (S3IMPORTS_LEDGER_TABLE, S3IMPORTS_CONFIGS_TABLE) and the function's role may write them (template.yaml); a throttled table needs capacity"
+            }
+            "S3" => {
+                "the reports bucket exists (S3IMPORTS_REPORTS_BUCKET) and the function's role may write it"
+            }
+            _ => "the stack's resources and the function's role (template.yaml)",
+        },
+        _ => "the stack's resources and the function's role (template.yaml)",
+    };
+    format!(
+        "the s3imports stack could not run this import ({e}). This is the stack's own failure, not a problem with your files or bucket: its operator should check that {check}. The next run tries again."
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -181,35 +279,83 @@ impl ImportTick {
             run_id: None,
             outcome,
             files: Vec::new(),
+            files_queued: 0,
             requeued: Vec::new(),
             changed: Vec::new(),
             list_requests: 0,
             reason: None,
+            stack_cause: None,
         }
     }
 }
 
 impl Discovery {
     /// One tick: every due import, one after another. An import's failure is recorded
-    /// on its run and does not stop the others; only a failure to read the configs
-    /// table fails the tick.
-    pub async fn tick(&self, clock: &dyn Clock) -> Result<TickReport, StoreError> {
+    /// on its run and does not stop the others. A failure of the stack's own (its
+    /// queue, ledger, configs table) is counted in `DiscoveryFailures` by cause and
+    /// mailed to the import's recipients; the tick fails when the configs table cannot
+    /// be read or every due import failed for the same such cause, so the function's
+    /// `Errors` alarm fires too.
+    pub async fn tick(&self, clock: &dyn Clock) -> Result<TickReport, TickError> {
         let now = clock.now();
         let mut report = TickReport::default();
-        for id in self.configs.due(now).await? {
+        let due = match self.configs.due(now).await {
+            Ok(due) => due,
+            Err(e) => {
+                self.stack_failure("", &e, clock);
+                return Err(TickError::Configs(e));
+            }
+        };
+        for id in due {
             let span = tracing::error_span!("import", import_id = %id);
             match self.run_import(&id, clock).instrument(span).await {
                 Ok(Some(t)) => report.imports.push(t),
                 Ok(None) => {}
                 Err(e) => {
-                    warn!(import_id = %id, error = %e, "discovery failed for import");
+                    warn!(import_id = %id, error = %e, "discovery failed for import: the stack's own failure");
                     let mut t = ImportTick::new(&id, TickOutcome::Failed);
-                    t.reason = Some(e.to_string());
+                    t.stack_cause = self.stack_failure(&id, &e, clock);
+                    t.reason = Some(match t.stack_cause {
+                        Some(_) => stack_fault_reason(&e),
+                        None => e.to_string(),
+                    });
                     report.imports.push(t);
                 }
             }
         }
+        let causes: Vec<&str> = report
+            .imports
+            .iter()
+            .map(|t| t.stack_cause.as_deref().unwrap_or_default())
+            .collect();
+        if let Some(cause) = causes.first().filter(|c| !c.is_empty())
+            && causes.iter().all(|c| c == cause)
+        {
+            return Err(TickError::Stack {
+                count: causes.len(),
+                cause: (*cause).to_string(),
+                first: report.imports[0].reason.clone().unwrap_or_default(),
+            });
+        }
         Ok(report)
+    }
+
+    /// Counts a failure of the stack's own in `DiscoveryFailures`; returns its cause
+    /// (None for a failure that is no service's: a corrupt config).
+    fn stack_failure(&self, import_id: &str, e: &StoreError, clock: &dyn Clock) -> Option<String> {
+        let StoreError::Service(s) = e else {
+            return None;
+        };
+        let cause = s.cause();
+        self.metrics.emit(
+            &crate::metrics::Event::stack_failure(
+                crate::metrics::DISCOVERY_FAILURES,
+                import_id,
+                cause.clone(),
+            ),
+            clock.now(),
+        );
+        Some(cause)
     }
 
     async fn run_import(
@@ -227,7 +373,26 @@ impl Discovery {
         if record.status != ImportStatus::Active {
             return Ok(None);
         }
+        let run_id = new_run_id(now);
+        let result = self.run_due(&record, due_at, &run_id, clock).await;
+        if let Err(e) = &result {
+            self.mail_stack_failure(&record.config, &run_id, e).await;
+        }
+        result.map(Some)
+    }
+
+    /// A due import's run, once its config is read.
+    async fn run_due(
+        &self,
+        record: &ConfigRecord,
+        due_at: chrono::DateTime<chrono::Utc>,
+        run_id: &str,
+        clock: &dyn Clock,
+    ) -> Result<ImportTick, StoreError> {
+        let now = clock.now();
         let config = &record.config;
+        let id = config.id.as_str();
+        let run_id = run_id.to_string();
         if let Some(other) = self.configs.take_lock(config, now).await? {
             let reason = duplicate_reason(&other);
             self.configs
@@ -235,18 +400,17 @@ impl Discovery {
                 .await?;
             let mut t = ImportTick::new(id, TickOutcome::Duplicate);
             t.reason = Some(reason);
-            return Ok(Some(t));
+            return Ok(t);
         }
         let next = config.schedule.next_run_after(now, config.timezone);
-        let run_id = new_run_id(now);
         if !self
             .configs
             .claim_run(id, due_at, next, &run_id, now)
             .await?
         {
-            return Ok(Some(ImportTick::new(id, TickOutcome::ClaimedElsewhere)));
+            return Ok(ImportTick::new(id, TickOutcome::ClaimedElsewhere));
         }
-        let tick = self.start_run(&record, &run_id, None, clock).await?;
+        let tick = self.start_run(record, &run_id, None, clock).await?;
         // How late the scheduled run started (the tick's period and its own delay).
         self.metrics.emit(
             &crate::metrics::Event {
@@ -260,6 +424,7 @@ impl Discovery {
                     ),
                     (crate::metrics::FILES_QUEUED, tick.files.len() as f64),
                 ],
+                cause: None,
             },
             clock.now(),
         );
@@ -268,7 +433,7 @@ impl Discovery {
                 .finish(id, ImportStatus::Completed, None, clock.now())
                 .await?;
         }
-        Ok(Some(tick))
+        Ok(tick)
     }
 
     /// Starts a run of one import now, by hand: discovery for that import only, the
@@ -477,7 +642,48 @@ impl Discovery {
     }
 
     /// A claimed run: recorded, its folder listed, its new files claimed and queued.
+    /// A failure of the stack's own fails the run with a reason that says so, mailed
+    /// to the import's recipients like any failed run.
     async fn start_run(
+        &self,
+        record: &ConfigRecord,
+        run_id: &str,
+        manual: Option<&ManualRun>,
+        clock: &dyn Clock,
+    ) -> Result<ImportTick, StoreError> {
+        let result = self.start_run_here(record, run_id, manual, clock).await;
+        if let Err(e) = &result {
+            let config = &record.config;
+            let reason = stack_fault_reason(e);
+            warn!(import_id = %config.id, run_id, reason = %reason, "run failed: the stack's own failure");
+            if let Err(e) = self
+                .ledger
+                .fail_run(&config.id, run_id, &reason, clock.now())
+                .await
+            {
+                warn!(import_id = %config.id, run_id, error = %e, "the failed run could not be recorded");
+            }
+        }
+        result
+    }
+
+    /// Tells the import's recipients that its run failed for the stack's own reason
+    /// (as any failed run's email, with a reason that says whose fault it is).
+    async fn mail_stack_failure(&self, config: &ImportConfig, run_id: &str, e: &StoreError) {
+        if !notify::wanted(config, RunStatus::Failed) {
+            return;
+        }
+        let email = notify::run_failed_email(config, run_id, &stack_fault_reason(e));
+        if let Err(e) = self
+            .mailer
+            .send(&config.notifications.recipients, &email)
+            .await
+        {
+            warn!(import_id = %config.id, error = %e, "failure email not sent");
+        }
+    }
+
+    async fn start_run_here(
         &self,
         record: &ConfigRecord,
         run_id: &str,
@@ -540,13 +746,7 @@ impl Discovery {
                 tick.outcome = TickOutcome::Failed;
                 tick.reason = Some(reason);
             }
-            Err(RunError::Store(e)) => {
-                self.ledger
-                    .fail_run(id, &run_id, &e.to_string(), clock.now())
-                    .await
-                    .ok();
-                return Err(e);
-            }
+            Err(RunError::Store(e)) => return Err(e),
         }
         Ok(tick)
     }
@@ -807,5 +1007,24 @@ impl From<SourceError> for RunError {
 impl From<StoreError> for RunError {
     fn from(e: StoreError) -> Self {
         Self::Store(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_of_a_huge_first_run_fits_lambdas_response_limit() {
+        let mut t = ImportTick::new("big", TickOutcome::Enqueued);
+        // 200,000 keys of 100 bytes: 20 MB of keys.
+        t.files = (0..200_000)
+            .map(|i| format!("{}{i:08}", "k".repeat(92)))
+            .collect();
+        let report = TickReport { imports: vec![t] }.bounded(MAX_REPORT_BYTES);
+        let size = serde_json::to_vec(&report).unwrap().len();
+        assert!(size <= MAX_REPORT_BYTES, "{size}");
+        assert_eq!(report.imports[0].files_queued, 200_000);
+        assert!(!report.imports[0].files.is_empty());
     }
 }

@@ -35,6 +35,9 @@ pub struct ServiceError {
     pub operation: &'static str,
     pub class: ErrorClass,
     pub message: String,
+    /// The service's error code (`AccessDeniedException`, `QueueDoesNotExist`, ...),
+    /// when it answered with one.
+    pub code: Option<String>,
     #[source]
     pub source: Option<BoxError>,
 }
@@ -51,8 +54,42 @@ impl ServiceError {
             operation,
             class,
             message: message.into(),
+            code: None,
             source: None,
         }
+    }
+
+    pub fn with_code(mut self, code: Option<&str>) -> Self {
+        self.code = code.map(str::to_string);
+        self
+    }
+
+    /// What kind of failure this is, for a metric's `Cause` dimension (few values):
+    /// the service and `AccessDenied`, `NotFound`, `Throttled` or `Other`.
+    pub fn cause(&self) -> String {
+        let code = self.code.as_deref().unwrap_or_default();
+        let text = format!("{code} {}", self.message);
+        let kind = if text.contains("AccessDenied")
+            || text.contains("UnauthorizedOperation")
+            || text.contains("AuthorizationError")
+            || text.contains("not authorized")
+        {
+            "AccessDenied"
+        } else if text.contains("NotFound")
+            || text.contains("NonExistent")
+            || text.contains("DoesNotExist")
+            || text.contains("NoSuchBucket")
+        {
+            "NotFound"
+        } else if text.contains("Throttl")
+            || text.contains("ThroughputExceeded")
+            || text.contains("rate exceeded")
+        {
+            "Throttled"
+        } else {
+            "Other"
+        };
+        format!("{}.{kind}", self.service.replace(' ', ""))
     }
 
     pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {

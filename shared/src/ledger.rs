@@ -211,6 +211,18 @@ pub const MAX_CHANGED_LISTED: usize = 100;
 /// latest): its ledger item stays far from DynamoDB's 400 KB.
 pub const MAX_HISTORY: usize = 20;
 
+/// The most bytes of a reason (a file's, a run's, a retried error's) a ledger item
+/// keeps. DynamoDB refuses an item over 400 KB, and a reason can quote the file (a
+/// header's columns): unbounded, one hostile header would make its file's outcome
+/// impossible to record. With [`MAX_HISTORY`] past reasons an item stays far inside.
+/// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html#limits-items
+pub const MAX_REASON_BYTES: usize = 2048;
+
+/// A reason as a ledger item keeps it (see [`MAX_REASON_BYTES`]).
+pub fn bounded_reason(text: &str) -> std::borrow::Cow<'_, str> {
+    crate::limits::bounded(text, MAX_REASON_BYTES)
+}
+
 /// A file's outcome in an earlier run, kept when the file is replayed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PastOutcome {

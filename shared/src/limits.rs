@@ -197,6 +197,21 @@ impl<W: Write> Write for CapWrite<W> {
     }
 }
 
+/// `text` cut to at most `max` bytes at a character boundary, saying how much it left
+/// out.
+pub fn bounded(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= max {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let note = format!(" … ({} more bytes)", text.len());
+    let mut end = max.saturating_sub(note.len());
+    while end > 0 && !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let left = text.len() - end;
+    std::borrow::Cow::Owned(format!("{} … ({left} more bytes)", &text[..end]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +262,15 @@ mod tests {
             io_class(&io::Error::from(io::ErrorKind::ConnectionReset)),
             ErrorClass::Retryable
         );
+    }
+
+    #[test]
+    fn bounded_text_keeps_short_text_and_cuts_long_text_at_a_character() {
+        assert_eq!(super::bounded("short", 10), "short");
+        let long = "é".repeat(10_000);
+        let cut = super::bounded(&long, 2048);
+        assert!(cut.len() <= 2048, "{}", cut.len());
+        assert!(cut.ends_with("more bytes)"), "{cut}");
+        assert!(cut.starts_with("éé"));
     }
 }

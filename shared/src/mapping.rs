@@ -187,6 +187,9 @@ fn custom_name_problem(name: &str) -> Option<String> {
     None
 }
 
+/// Columns a missing-column reason names.
+const FOUND_COLUMNS: usize = 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum MappingError {
     #[error("the mapping file is not valid: {0}")]
@@ -336,12 +339,18 @@ impl CompiledMapping {
             .enumerate()
             .map(|(i, c)| (c.as_str(), i))
             .collect();
+        // The first columns only: a reason is stored, mailed and shown, and a header
+        // may hold thousands of columns.
         let found = || {
-            file_columns
+            let shown: Vec<String> = file_columns
                 .iter()
-                .map(|c| format!("`{c}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+                .take(FOUND_COLUMNS)
+                .map(|c| format!("`{}`", crate::limits::bounded(c, 64)))
+                .collect();
+            match file_columns.len().saturating_sub(FOUND_COLUMNS) {
+                0 => shown.join(", "),
+                more => format!("{} and {more} more", shown.join(", ")),
+            }
         };
         let mut columns = Vec::new();
         let mut absent = Vec::new();

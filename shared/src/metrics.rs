@@ -31,6 +31,8 @@ pub const METRICS: &[(&str, Unit)] = &[
     (RUN_START_DELAY, Unit::Seconds),
     (FILES_QUEUED, Unit::Count),
     (QUEUE_WAIT, Unit::Milliseconds),
+    (DISCOVERY_FAILURES, Unit::Count),
+    (PROCESSOR_STACK_FAILURES, Unit::Count),
 ];
 pub const FILES_PROCESSED: &str = "FilesProcessed";
 pub const ROWS_IMPORTED: &str = "RowsImported";
@@ -42,6 +44,15 @@ pub const DYNAMO_RETRIES: &str = "DynamoDBRetries";
 pub const RUN_START_DELAY: &str = "RunStartDelay";
 pub const FILES_QUEUED: &str = "FilesQueued";
 pub const QUEUE_WAIT: &str = "QueueWait";
+/// A due import whose run failed for the stack's own reason (its queue, ledger or
+/// configs table: not the customer's bucket or key), by `Cause`.
+pub const DISCOVERY_FAILURES: &str = "DiscoveryFailures";
+/// A file the processor could not import for the stack's own reason (its tables,
+/// queue or reports bucket), by `Cause`.
+pub const PROCESSOR_STACK_FAILURES: &str = "ProcessorStackFailures";
+/// The dimension the stack-failure metrics are also split by: the service and the
+/// kind of failure, e.g. `SQS.NotFound`, `DynamoDB.AccessDenied`.
+pub const CAUSE: &str = "Cause";
 /// The dimension `FilesProcessed` is split by: succeeded, partially_succeeded, failed.
 pub const OUTCOME: &str = "Outcome";
 pub const STACK: &str = "Stack";
@@ -151,6 +162,20 @@ pub struct Event<'a> {
     /// `FilesProcessed`'s outcome, when the event is a finished file.
     pub outcome: Option<&'static str>,
     pub values: Vec<(&'static str, f64)>,
+    /// A stack failure's cause: its values are also published by `Cause`.
+    pub cause: Option<String>,
+}
+
+impl<'a> Event<'a> {
+    /// One stack failure of `metric`, for `import_id`, by `cause`.
+    pub fn stack_failure(metric: &'static str, import_id: &'a str, cause: String) -> Self {
+        Self {
+            import_id,
+            values: vec![(metric, 1.0)],
+            cause: Some(cause),
+            ..Self::default()
+        }
+    }
 }
 
 impl Metrics {
@@ -231,9 +256,15 @@ impl Metrics {
             }));
         }
         if !plain.is_empty() {
+            let mut dimensions = sets(&[]);
+            if let Some(cause) = &event.cause {
+                // Also by cause (the dashboard); the alarm reads the sum over causes.
+                root.insert(CAUSE.into(), cause.clone().into());
+                dimensions.extend(sets(&[CAUSE]));
+            }
             directives.push(json!({
                 "Namespace": self.namespace,
-                "Dimensions": sets(&[]),
+                "Dimensions": dimensions,
                 "Metrics": plain.iter().map(|(n, _)| definition(n)).collect::<Vec<_>>(),
             }));
         }
@@ -278,7 +309,20 @@ mod tests {
                 (ROWS_IMPORTED, 42.0),
                 (FILE_DURATION, 1.5),
             ],
+            cause: None,
         }
+    }
+
+    #[test]
+    fn a_stack_failure_is_counted_per_stack_and_by_cause() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 29, 9, 0, 0).unwrap();
+        let m = Metrics::new("ns", "prod", false, Arc::new(Discard));
+        let e = Event::stack_failure(DISCOVERY_FAILURES, "crm", "SQS.NotFound".into());
+        let v: Value = serde_json::from_str(&m.line(&e, at)).unwrap();
+        let d = &v["_aws"]["CloudWatchMetrics"];
+        assert_eq!(d[0]["Dimensions"], json!([["Stack"], ["Stack", "Cause"]]));
+        assert_eq!(v["Cause"], "SQS.NotFound");
+        assert_eq!(v["DiscoveryFailures"], 1);
     }
 
     #[test]

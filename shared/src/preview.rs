@@ -117,6 +117,14 @@ impl From<SourceError> for PreviewError {
                 "The config names a secret that is not for this import",
                 detail,
             ),
+            // IAM refused it: not bound to any import (no tag), or not the stack's.
+            SourceError::Secret { ref reason, .. } if reason.contains("AccessDeniedException") => {
+                Self::new(
+                    403,
+                    "The config names a secret that is not for this import",
+                    detail,
+                )
+            }
             SourceError::Secret { .. } | SourceError::AssumeRole { .. } => {
                 Self::new(400, "The import's credentials could not be used", detail)
             }
@@ -161,7 +169,17 @@ pub struct Previewer {
     /// Where decrypted plaintext is spooled (Lambda: /tmp).
     pub spool_dir: PathBuf,
     pub limits: Limits,
+    /// The largest encrypted file a preview reads (see [`PREVIEW_PGP_MAX_BYTES`]).
+    pub pgp_max_bytes: u64,
 }
+
+/// The largest PGP file a preview decrypts. Nothing of an encrypted file is parsed
+/// before its integrity check at its end passes, so a preview reads it whole, and
+/// must inside API Gateway's 30 s on the preview function's 512 MB (about a third of
+/// a vCPU): a larger file is refused with a pointer to the dry run, which reads it in
+/// the processor, across invocations.
+/// https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html
+pub const PREVIEW_PGP_MAX_BYTES: u64 = 128 << 20;
 
 /// Secrets serve the imports they are tagged for: a config that takes a stored
 /// import's id (to use its secrets) must also take its folder, or a caller could have
@@ -214,6 +232,18 @@ impl Previewer {
         };
         let mappings = mapping(config, bucket.as_ref()).await?;
         let keyring = keyring(self.secrets.as_ref(), config).await?;
+        if keyring.is_some() && newest.size > self.pgp_max_bytes {
+            return Err(PreviewError::new(
+                413,
+                format!(
+                    "The newest file, {}, is {} MB encrypted: too large to decrypt and verify within the API's 30 seconds (at most {} MB). Run a dry run of it instead (`s3imports dry-run CONFIG` or POST /dry-run): it reads the whole file and shows its first rows' problems.",
+                    newest.file.key,
+                    newest.size.div_ceil(1 << 20),
+                    self.pgp_max_bytes >> 20
+                ),
+                None,
+            ));
+        }
         let (body, _) = bucket.open(&newest.file.key).await?;
         let input = tokio_util::io::SyncIoBridge::new(body);
         let spool = self.spool_dir.clone();

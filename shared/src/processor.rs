@@ -322,6 +322,22 @@ impl Classify for ProcessError {
     }
 }
 
+impl ProcessError {
+    /// A failure of the stack's own resources (its tables, queue, reports bucket),
+    /// not the file's or the customer's: its cause, as `ProcessorStackFailures` names
+    /// it. Throttling and conflicts are the stack's pace, not a failure: None.
+    pub fn stack_cause(&self) -> Option<String> {
+        let service = match self {
+            Self::Store(StoreError::Service(s))
+            | Self::Report(ReportError::Service(s) | ReportError::Ledger(StoreError::Service(s)))
+            | Self::Service(s) => s,
+            _ => return None,
+        };
+        let cause = service.cause();
+        (!cause.ends_with(".Throttled")).then_some(cause)
+    }
+}
+
 impl From<std::io::Error> for ProcessError {
     /// The plaintext limit travels inside I/O errors (it trips in a reader or writer
     /// deep in the pipeline): it comes out as its own variant here.
@@ -363,6 +379,26 @@ impl Processor {
         clock: &dyn Clock,
     ) -> Result<Processed, ProcessError> {
         let result = self.process_once(msg, delivery, clock).await;
+        if let Err(e) = &result
+            && !matches!(e, ProcessError::Busy { .. })
+        {
+            self.stack_failure(msg, e, clock);
+            // Kept on the file, so a message that ends in the dead-letter queue fails
+            // with this reason, not "timed out or crashed". Best effort: the ledger
+            // may be what failed.
+            if let Err(why) = self
+                .ledger
+                .release_lease(
+                    &msg.import_id,
+                    &msg.ledger_key(),
+                    &self.settings.worker_id,
+                    &e.to_string(),
+                )
+                .await
+            {
+                tracing::debug!(key = %msg.key, error = %why, "the error could not be kept on the file");
+            }
+        }
         if let (Err(e), Some(receipt)) = (&result, &delivery.receipt) {
             let delay = match e {
                 // Come back when the other worker's lease runs out.
@@ -374,6 +410,22 @@ impl Processor {
             self.set_visibility(msg, receipt, delay).await;
         }
         result
+    }
+
+    /// Counts a failure of the stack's own in `ProcessorStackFailures` (see
+    /// [`ProcessError::stack_cause`]).
+    fn stack_failure(&self, msg: &FileMessage, e: &ProcessError, clock: &dyn Clock) {
+        if let Some(cause) = e.stack_cause() {
+            warn!(import_id = %msg.import_id, key = %msg.key, cause = %cause, error = %e, "the stack's own failure");
+            self.metrics.emit(
+                &crate::metrics::Event::stack_failure(
+                    crate::metrics::PROCESSOR_STACK_FAILURES,
+                    &msg.import_id,
+                    cause,
+                ),
+                clock.now(),
+            );
+        }
     }
 
     /// Sets a message's visibility; a failure only leaves the queue's own timeout in
@@ -507,14 +559,14 @@ impl Processor {
                     return Ok(Processed::Split { chunks });
                 }
                 Err(e) if e.is_retryable() && !last_delivery => {
+                    // `process` releases the lease, keeping the error on the file.
                     warn!(import_id = %msg.import_id, key = %msg.key, error = %e, "retryable failure; SQS will redeliver");
-                    self.ledger
-                        .release_lease(&msg.import_id, &ledger_key, worker, &e.to_string())
-                        .await
-                        .ok();
                     return Err(e);
                 }
-                Err(e) => FileOutcome::gave_up(e.to_string(), checkpoint.as_ref()),
+                Err(e) => {
+                    self.stack_failure(msg, &e, clock);
+                    FileOutcome::gave_up(e.to_string(), checkpoint.as_ref())
+                }
             }
         };
         let processed = self.finish(msg, Some(worker), outcome, clock).await;
@@ -719,6 +771,7 @@ impl Processor {
                 properties: vec![("RunId", msg.run_id.clone()), ("FileKey", msg.key.clone())],
                 outcome: Some(status.as_str()),
                 values,
+                cause: None,
             },
             clock.now(),
         );

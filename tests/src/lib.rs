@@ -24,8 +24,59 @@ pub const ENV_ENDPOINT: &str = "S3IMPORTS_TEST_ENDPOINT";
 pub const ENV_MOTO_SERVER: &str = "S3IMPORTS_MOTO_SERVER";
 
 pub const REGION: &str = "us-east-1";
+/// The harness's own key: what a test sets up and reads back (buckets, objects,
+/// scans) is not a function's request and is not checked.
 pub const ACCESS_KEY: &str = "testing";
 pub const SECRET_KEY: &str = "testing";
+
+/// Whom a request runs as, for the strict layer: a function's role, or the operator
+/// running a group of CLI commands (the policy docs/operator-policy.json publishes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Discovery,
+    Processor,
+    Preview,
+    /// `s3imports <group> ...`: `config`, `runs`, `tick`, ...
+    Cli(&'static str),
+}
+
+impl Role {
+    /// The access key id the strict layer reads the role (and the stack) from.
+    pub fn access_key(self, prefix: &str) -> String {
+        match self {
+            Self::Discovery => format!("discovery.{prefix}"),
+            Self::Processor => format!("processor.{prefix}"),
+            Self::Preview => format!("preview.{prefix}"),
+            Self::Cli(group) => format!("cli-{group}.{prefix}"),
+        }
+    }
+
+    /// The CLI command group of `args` (its first word that is not a flag).
+    pub fn of_cli(args: &[&str]) -> Self {
+        let group = args
+            .iter()
+            .find(|a| !a.starts_with('-'))
+            .copied()
+            .unwrap_or("help");
+        Self::Cli(cli_group(group))
+    }
+}
+
+/// The operator policy's group of a CLI command.
+fn cli_group(command: &str) -> &'static str {
+    match command {
+        "config" => "config",
+        "runs" | "report" | "status" => "history",
+        "run" | "replay" => "run",
+        "dry-run" => "dry-run",
+        "keys" => "keys",
+        "segments" => "segments",
+        "tick" => "tick",
+        "local" => "local",
+        "preview" => "preview",
+        _ => "other",
+    }
+}
 
 /// The workspace root (this crate lives in `tests/`).
 pub fn workspace_root() -> PathBuf {
@@ -51,7 +102,27 @@ pub fn endpoint() -> String {
 fn moto_binary() -> PathBuf {
     std::env::var_os(ENV_MOTO_SERVER)
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".venv/bin/moto_server"))
+        .unwrap_or_else(|| workspace_root().join(".venv/bin/python"))
+}
+
+/// The command that serves the emulator: moto behind the strict layer
+/// (`tests/strict/`), which holds every request to the role that makes it, as
+/// template.yaml grants it, and to AWS's limits (docs/testing.md). It is not
+/// optional: a test binary that cannot start it fails.
+fn moto_command(bin: &Path, port: u16) -> Command {
+    let mut cmd = Command::new(bin);
+    if std::env::var_os(ENV_MOTO_SERVER).is_none() {
+        cmd.arg(workspace_root().join("tests/strict/server.py"));
+    }
+    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .env("S3IMPORTS_STRICT_USAGE", strict_usage_dir());
+    cmd
+}
+
+/// Where the strict layer appends what each role used (docs/least-privilege.md is
+/// made from it).
+pub fn strict_usage_dir() -> PathBuf {
+    workspace_root().join("target/strict-usage")
 }
 
 /// Starts moto on a free loopback port from a thread that lives as long as the test
@@ -73,9 +144,8 @@ fn start_moto(extra_env: &[(&str, &str)]) -> Result<String, String> {
     std::thread::Builder::new()
         .name(format!("moto-{port}"))
         .spawn(move || {
-            let mut cmd = Command::new(&bin);
-            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .envs(env)
+            let mut cmd = moto_command(&bin, port);
+            cmd.envs(env)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped());
@@ -207,17 +277,117 @@ impl TestEnv {
         let clients = Clients::new(&sdk);
         let id = uuid::Uuid::new_v4().simple().to_string();
         let prefix = format!("t{}", &id[..10]);
-        let stack = Stack::with_prefix(&prefix);
+        let mut stack = Stack::with_prefix(&prefix);
+        // Outside `SourceBucketPattern` (`<prefix>-*`, the customers' buckets of the
+        // test): a grant on source buckets must not reach the stack's own reports.
+        stack.reports_bucket = format!("reports-{prefix}");
         provision(&clients, &stack)
             .await
             .unwrap_or_else(|e| panic!("provisioning the test stack in moto failed: {e:#}"));
-        Self {
+        let env = Self {
             prefix,
             endpoint,
             sdk,
             clients,
             stack,
-        }
+        };
+        env.register(&[]);
+        env
+    }
+
+    /// Tells the strict layer about this stack: its names, and the template's
+    /// parameters as a deployment of it would set them. `remove` takes grants away
+    /// from a role (`("processor", "dynamodb:PutItem")`), for a test that shows a
+    /// missing grant is caught.
+    pub fn register(&self, remove: &[(&str, &str)]) {
+        let s = &self.stack;
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_string();
+        let body = serde_json::json!({
+            "prefix": self.prefix,
+            "test": test,
+            "parameters": {
+                "SenderEmail": s.sender,
+                "SourceBucketPattern": format!("{}-*", self.prefix),
+                "SecretsPrefix": format!("{}/", self.prefix),
+                "AlertTopicPattern": format!("{}-*", self.prefix),
+                "AllowSourcePostProcessing": "true",
+                "AssumableRolePattern": "arn:aws:iam::*:role/s3imports-*",
+                "CustomerAccountIds": "123456789012",
+            },
+            "resources": {
+                "ConfigsTable": s.configs_table,
+                "LedgerTable": s.ledger_table,
+                "UsersTable": s.users_table,
+                "AnonymousUsersTable": s.anonymous_users_table,
+                "EventsTable": s.events_table,
+                "AuxiliaryTable": s.auxiliary_table,
+                "SegmentsTable": s.segments_table,
+                "FilesQueue": s.queue_name,
+                "FilesDeadLetterQueue": s.dlq_name,
+                "ReportsBucket": s.reports_bucket,
+                "AlertsTopic": s.alerts_topic_arn,
+            },
+            "remove": remove.iter().map(|(role, action)| serde_json::json!({"role": role, "action": action})).collect::<Vec<_>>(),
+        });
+        let answer = http_request(
+            &self.endpoint,
+            "POST",
+            "/_strict/stack",
+            Some(&body.to_string()),
+        );
+        assert!(
+            answer.0 == 200,
+            "the strict layer refused the stack ({}): {}",
+            answer.0,
+            answer.1
+        );
+    }
+
+    /// Sets how the strict layer contends on this stack's tables (see docs/testing.md):
+    /// e.g. `{"partition_write_units_per_second": 50, "transaction_hold_ms": 20}`.
+    pub fn contention(&self, settings: serde_json::Value) {
+        let mut body = settings;
+        body["prefix"] = serde_json::json!(self.prefix);
+        let answer = http_request(
+            &self.endpoint,
+            "POST",
+            "/_strict/contention",
+            Some(&body.to_string()),
+        );
+        assert_eq!(answer.0, 200, "contention settings: {}", answer.1);
+    }
+
+    /// Throttles and conflicts the strict layer produced on this stack.
+    pub fn strict_stats(&self) -> serde_json::Value {
+        let (_, body) = http_request(
+            &self.endpoint,
+            "GET",
+            &format!("/_strict/stats?prefix={}", self.prefix),
+            None,
+        );
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// What the strict layer refused on this stack (IAM, limits), and forgets it: for
+    /// a test that provokes a refusal on purpose.
+    pub fn take_violations(&self) -> Vec<serde_json::Value> {
+        let path = format!("/_strict/violations?prefix={}", self.prefix);
+        let (_, body) = http_request(&self.endpoint, "GET", &path, None);
+        http_request(&self.endpoint, "DELETE", &path, None);
+        serde_json::from_str(&body).unwrap_or_default()
+    }
+
+    /// SDK config for requests made as `role` on this stack.
+    pub fn role_sdk(&self, role: Role) -> SdkConfig {
+        sdk_config_with(&self.endpoint, &role.access_key(&self.prefix), SECRET_KEY)
+    }
+
+    /// Clients as `role` holds them (each function's own, built once in its `main`).
+    pub fn role_clients(&self, role: Role) -> Clients {
+        Clients::new(&self.role_sdk(role))
     }
 
     /// `name`, made unique to this test (tests share one emulator).
@@ -230,8 +400,21 @@ impl TestEnv {
         format!("ops@{}.example", self.prefix)
     }
 
-    /// The environment a child process (the CLI) needs to use this stack.
-    pub fn process_env(&self) -> Vec<(String, String)> {
+    /// The environment a child process (the CLI) needs to use this stack, running
+    /// `args` (whose command group names the operator policy it is held to).
+    pub fn cli_env(&self, args: &[&str]) -> Vec<(String, String)> {
+        self.process_env_as(Role::of_cli(args))
+    }
+
+    /// The environment a child process needs to use this stack as `role`.
+    pub fn process_env_as(&self, role: Role) -> Vec<(String, String)> {
+        let mut env = self.process_env();
+        env.push(("AWS_ACCESS_KEY_ID".into(), role.access_key(&self.prefix)));
+        env
+    }
+
+    /// The environment without credentials (see [`TestEnv::cli_env`]).
+    fn process_env(&self) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = self
             .stack
             .to_env()
@@ -241,7 +424,6 @@ impl TestEnv {
         for (k, v) in [
             ("AWS_ENDPOINT_URL", self.endpoint.as_str()),
             ("AWS_REGION", REGION),
-            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
             ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
             ("AWS_EC2_METADATA_DISABLED", "true"),
         ] {
@@ -429,15 +611,17 @@ impl aws_sdk_dynamodb::config::Intercept for DynamoRequests {
 }
 
 impl TestEnv {
-    /// This stack's clients, with a DynamoDB client that records every request.
-    pub fn counted_clients(&self) -> (Clients, DynamoRequests) {
+    /// `role`'s clients, with a DynamoDB client that records every request.
+    pub fn counted_clients(&self, role: Role) -> (Clients, DynamoRequests) {
         let requests = DynamoRequests::default();
-        let config = aws_sdk_dynamodb::config::Builder::from(&self.sdk)
+        let sdk = self.role_sdk(role);
+        let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
             .interceptor(requests.clone())
+            .retry_classifier(s3imports::aws::contention::ContentionClassifier)
             .build();
         let clients = Clients {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(config),
-            ..self.clients.clone()
+            ..Clients::new(&sdk)
         };
         (clients, requests)
     }
@@ -515,6 +699,14 @@ pub fn api_request(
     lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("API event: {e}"))
 }
 
+/// API Gateway's HTTP API payload limit.
+/// https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html
+pub const API_GATEWAY_MAX_PAYLOAD: usize = 10 << 20;
+/// Lambda's limit on a synchronous invocation's response (and a function's response
+/// to the runtime API).
+/// https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+pub const LAMBDA_MAX_RESPONSE: usize = 6 << 20;
+
 /// What the preview API answered: status, JSON body (Null when none) and headers.
 pub struct ApiAnswer {
     pub status: u16,
@@ -529,6 +721,11 @@ pub async fn api_call(
     target: &str,
     body: Option<&serde_json::Value>,
 ) -> ApiAnswer {
+    let sent = body.map_or(0, |b| b.to_string().len());
+    assert!(
+        sent <= API_GATEWAY_MAX_PAYLOAD,
+        "API Gateway refuses a {sent}-byte request to {target} (its payload limit is 10 MB)"
+    );
     let response = s3imports_preview::handler(api, api_request(method, target, body))
         .await
         .unwrap_or_else(|e| panic!("handler: {e}"));
@@ -537,6 +734,18 @@ pub async fn api_call(
         lambda_http::Body::Binary(b) => b,
         _ => &[],
     };
+    // The response as the runtime returns it to API Gateway (JSON, headers included,
+    // a binary body base64-encoded) must be within Lambda's 6 MB.
+    let returned = bytes.len() * 4 / 3
+        + response
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 8)
+            .sum::<usize>();
+    assert!(
+        returned <= LAMBDA_MAX_RESPONSE,
+        "Lambda refuses a {returned}-byte response of {method} {target} (its limit is 6 MB)"
+    );
     ApiAnswer {
         status: response.status().as_u16(),
         body: serde_json::from_slice(bytes).unwrap_or(serde_json::Value::Null),
@@ -572,6 +781,76 @@ pub async fn moto_admin_key(endpoint: &str) -> (String, String) {
         k.access_key_id().to_string(),
         k.secret_access_key().to_string(),
     )
+}
+
+impl Drop for TestEnv {
+    /// A request the stack's roles or AWS's limits would refuse fails the test that
+    /// made it, naming the role, operation, resource and the missing grant.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let path = format!("/_strict/violations?prefix={}", self.prefix);
+        let (status, body) = http_request(&self.endpoint, "GET", &path, None);
+        if status != 200 {
+            panic!(
+                "the strict layer did not answer for {} ({status}): {body}",
+                self.prefix
+            );
+        }
+        let found: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
+        if !found.is_empty() {
+            let lines: Vec<String> = found
+                .iter()
+                .map(|v| {
+                    format!(
+                        "  - [{}] {}",
+                        v["kind"].as_str().unwrap_or("?"),
+                        v["message"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect();
+            panic!(
+                "AWS would refuse {} request(s) this test made (docs/testing.md):\n{}",
+                found.len(),
+                lines.join("\n")
+            );
+        }
+    }
+}
+
+/// One HTTP/1.1 request on loopback (the strict layer's control API): status and body.
+pub fn http_request(endpoint: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let hostport = endpoint.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(hostport)
+        .unwrap_or_else(|e| panic!("connect {hostport}: {e}"));
+    let body = body.unwrap_or("");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes())
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    (status, body)
 }
 
 /// A plain HTTP GET on loopback, for moto's own API.
@@ -658,7 +937,8 @@ pub struct Pipeline {
 impl TestEnv {
     /// The stack's configs table, as the CLI writes it.
     pub fn configs(&self) -> ConfigStore {
-        ConfigStore::new(self.clients.dynamodb.clone(), &self.stack.configs_table)
+        let operator = self.role_clients(Role::Cli("config"));
+        ConfigStore::new(operator.dynamodb, &self.stack.configs_table)
     }
 
     pub fn ledger(&self) -> s3imports::aws::ledger::LedgerStore {
@@ -674,16 +954,20 @@ impl TestEnv {
     }
 
     pub async fn pipeline(&self) -> Pipeline {
+        let processor_clients = self.role_clients(Role::Processor);
         let writer = std::sync::Arc::new(s3imports::aws::sink::DynamoWriter::new(
-            self.clients.dynamodb.clone(),
+            processor_clients.dynamodb.clone(),
             &self.stack,
         ));
-        let mut processor =
-            Processor::from_env(&self.clients, &self.stack, ProcessorSettings::default());
+        let mut processor = Processor::from_env(
+            &processor_clients,
+            &self.stack,
+            ProcessorSettings::default(),
+        );
         processor.writer = writer.clone();
         Pipeline {
             writer,
-            discovery: Discovery::from_env(&self.clients, &self.stack)
+            discovery: Discovery::from_env(&self.role_clients(Role::Discovery), &self.stack)
                 .await
                 .unwrap_or_else(|e| panic!("discovery: {e}")),
             processor,
@@ -730,13 +1014,19 @@ impl Pipeline {
 
     /// Runs the discovery handler once.
     pub async fn tick(&self, clock: &dyn Clock) -> TickReport {
-        s3imports_discovery::handler(
+        let report = s3imports_discovery::handler(
             &self.discovery,
             clock,
             LambdaEvent::new(serde_json::json!({}), Context::default()),
         )
         .await
-        .unwrap_or_else(|e| panic!("discovery handler: {e}"))
+        .unwrap_or_else(|e| panic!("discovery handler: {e}"));
+        let size = serde_json::to_vec(&report).map_or(0, |v| v.len());
+        assert!(
+            size <= LAMBDA_MAX_RESPONSE,
+            "Lambda refuses discovery's {size}-byte response (its limit is 6 MB)"
+        );
+        report
     }
 
     /// Takes every message off the queue.
@@ -947,11 +1237,12 @@ pub struct CliRun {
     pub stderr: String,
 }
 
-/// Runs the `s3imports` binary on `env`'s stack.
+/// Runs the `s3imports` binary on `env`'s stack, as an operator holding the
+/// operator policy's group for the command.
 pub fn s3imports(env: &TestEnv, args: &[&str]) -> CliRun {
     let out = std::process::Command::new(cli_binary())
         .args(args)
-        .envs(env.process_env())
+        .envs(env.cli_env(args))
         .env_remove("S3IMPORTS_PREFIX")
         .output()
         .unwrap_or_else(|e| panic!("run s3imports: {e}"));

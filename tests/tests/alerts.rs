@@ -249,7 +249,10 @@ async fn summaries_reach_topics_and_a_signed_webhook_and_thresholds_mark_attenti
     assert_eq!(summary["needs_attention"], true);
 
     // Every delivery is on the run.
-    let api = Api::from_env(&env.clients, &env.stack);
+    let api = Api::from_env(
+        &env.role_clients(s3imports_tests::Role::Preview),
+        &env.stack,
+    );
     let runs = api_call(&api, "GET", "/imports/users/runs", None)
         .await
         .body;

@@ -527,3 +527,14 @@ async fn status_shows_every_import_with_its_runs_and_todays_rows() {
         "{text}"
     );
 }
+
+/// `local provision` as the operator's `local` group (docs/operator-policy.json) on a
+/// stack that exists: it creates nothing twice and asks for nothing more.
+#[tokio::test]
+async fn local_provision_runs_as_the_operator_policy_allows() {
+    let env = TestEnv::new().await;
+    let out = s3imports(&env, &["local", "provision"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let again = s3imports(&env, &["local", "provision"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+}

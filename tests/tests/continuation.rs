@@ -314,7 +314,10 @@ async fn a_file_split_into_chunks_for_concurrent_workers_ends_as_one_read_would(
             .batch_item_failures
             .is_empty()
     );
-    let api = s3imports_preview::Api::from_env(&w.env.clients, &w.env.stack);
+    let api = s3imports_preview::Api::from_env(
+        &w.env.role_clients(s3imports_tests::Role::Preview),
+        &w.env.stack,
+    );
     let body = s3imports_tests::api_call(&api, "GET", "/imports/chunked/runs", None)
         .await
         .body;

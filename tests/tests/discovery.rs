@@ -95,9 +95,12 @@ async fn world() -> World {
     let env = TestEnv::new().await;
     let bucket = env.scoped("customer-data");
     env.bucket(&bucket).await;
-    let discovery = Discovery::from_env(&env.clients, &env.stack)
-        .await
-        .expect("discovery");
+    let discovery = Discovery::from_env(
+        &env.role_clients(s3imports_tests::Role::Discovery),
+        &env.stack,
+    )
+    .await
+    .expect("discovery");
     World {
         bucket,
         configs: env.configs(),
@@ -234,9 +237,12 @@ async fn two_concurrent_ticks_enqueue_each_file_once() {
         serde_json::json!({"type": "every", "minutes": 5}),
     );
     w.configs.put(&config, clock.now()).await.unwrap();
-    let second = Discovery::from_env(&w.env.clients, &w.env.stack)
-        .await
-        .unwrap();
+    let second = Discovery::from_env(
+        &w.env.role_clients(s3imports_tests::Role::Discovery),
+        &w.env.stack,
+    )
+    .await
+    .unwrap();
     let (a, b) = tokio::join!(tick(&w.discovery, &clock), tick(&second, &clock));
     let outcomes: BTreeSet<_> = a
         .imports
@@ -331,7 +337,10 @@ async fn unreachable_bucket_fails_the_run_with_a_reason_and_an_email() {
     let mut bad_key = users_config(&w, "badkey", "x", daily());
     bad_key.source.credentials = s3imports::config::Credentials::AccessKey {
         access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
-        secret_access_key_ref: s3imports::config::SecretRef("missing/secret".into()),
+        secret_access_key_ref: s3imports::config::SecretRef(format!(
+            "{}/missing/secret",
+            w.env.prefix
+        )),
     };
     w.configs.put(&bad_key, clock.now()).await.unwrap();
     // The folder does not exist.
@@ -381,6 +390,18 @@ async fn unreachable_bucket_fails_the_run_with_a_reason_and_an_email() {
             .iter()
             .any(|s| s.contains("Users nofolder") && s.contains("Failed")),
         "{mails:?}"
+    );
+    // A secret that is not there carries no binding tag: AWS refuses it by the
+    // discovery role's policy before it can say it does not exist.
+    let refused = w.env.take_violations();
+    assert!(
+        refused
+            .iter()
+            .all(|v| v["action"] == "secretsmanager:DescribeSecret"
+                && v["resource"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("missing/secret"))),
+        "{refused:?}"
     );
 }
 
@@ -456,23 +477,34 @@ async fn a_missing_queue_fails_the_tick_not_the_start() {
     let w = world().await;
     let mut stack = w.env.stack.clone();
     stack.queue_name = "no-such-queue".into();
-    let discovery = Discovery::from_env(&w.env.clients, &stack)
-        .await
-        .expect("starts without reaching SQS");
+    let discovery = Discovery::from_env(
+        &w.env.role_clients(s3imports_tests::Role::Discovery),
+        &stack,
+    )
+    .await
+    .expect("starts without reaching SQS");
     w.env
         .put_object(&w.bucket, "in/registered_user_data_20261101.csv", "ID\n1\n")
         .await;
     let config = users_config(&w, "users", "in", serde_json::json!({"type": "once"}));
     let clock = FixedClock::new(at(1, 9));
     w.configs.put(&config, clock.now()).await.expect("put");
-    let report = tick(&discovery, &clock).await;
-    let t = &report.imports[0];
-    assert_eq!(t.outcome, TickOutcome::Failed, "{report:?}");
+    // Its one due import failed for the stack's own reason: the tick fails (so the
+    // function's Errors alarm fires), naming the queue (stack_failures.rs has the rest).
+    let err = s3imports_discovery::handler(
+        &discovery,
+        &clock,
+        LambdaEvent::new(serde_json::json!({}), Context::default()),
+    )
+    .await
+    .expect_err("the tick fails")
+    .to_string();
+    assert!(err.contains("queue `no-such-queue`"), "{err}");
+    // Not the stack's queue: the discovery role may not reach it (AWS's answer).
+    let refused = w.env.take_violations();
     assert!(
-        t.reason
-            .as_deref()
-            .is_some_and(|r| r.contains("queue `no-such-queue`")),
-        "{report:?}"
+        refused.iter().all(|v| v["action"] == "sqs:GetQueueUrl"),
+        "{refused:?}"
     );
 }
 

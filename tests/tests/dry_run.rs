@@ -49,7 +49,10 @@ async fn a_dry_run_reads_the_whole_file_across_invocations_and_writes_nothing() 
     env.put_object(&bucket, NEWEST, big_file()).await;
     let t0 = Utc.with_ymd_and_hms(2026, 11, 29, 9, 0, 0).unwrap();
     let clock = Arc::new(FixedClock::new(t0));
-    let mut api = Api::from_env(&env.clients, &env.stack);
+    let mut api = Api::from_env(
+        &env.role_clients(s3imports_tests::Role::Preview),
+        &env.stack,
+    );
     api.clock = clock.clone();
 
     // The config is not put: a dry run is how an operator checks it first.
@@ -170,7 +173,10 @@ async fn a_dry_run_may_not_borrow_a_stored_imports_id() {
     w.put_config(users(&env), t0).await;
     let mut config = users(&env);
     config["source"]["folder"] = json!("elsewhere");
-    let api = Api::from_env(&env.clients, &env.stack);
+    let api = Api::from_env(
+        &env.role_clients(s3imports_tests::Role::Preview),
+        &env.stack,
+    );
     let a = api_call(&api, "POST", "/dry-run", Some(&json!({"config": config}))).await;
     assert_eq!(a.status, 403, "{}", a.body);
     assert!(w.take_messages().await.is_empty());

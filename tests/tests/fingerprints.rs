@@ -302,7 +302,10 @@ async fn an_imported_name_whose_object_changed_is_reported_once() {
         )),
         "{last}"
     );
-    let api = Api::from_env(&env.clients, &env.stack);
+    let api = Api::from_env(
+        &env.role_clients(s3imports_tests::Role::Preview),
+        &env.stack,
+    );
     let runs = api_call(&api, "GET", "/imports/users/runs", None)
         .await
         .body;

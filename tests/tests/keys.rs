@@ -236,7 +236,10 @@ async fn generated_keys_import_gnupg_files_and_a_rotation_says_which_key_opened_
         text.contains(&format!("decrypted with the previous key {old_id}")),
         "{text}"
     );
-    let api = s3imports_preview::Api::from_env(&env.clients, &env.stack);
+    let api = s3imports_preview::Api::from_env(
+        &env.role_clients(s3imports_tests::Role::Preview),
+        &env.stack,
+    );
     let body = api_call(&api, "GET", "/imports/pgp-users/runs", None)
         .await
         .body;

@@ -144,7 +144,10 @@ async fn files_are_tagged_moved_or_deleted_by_outcome_and_never_found_again() {
     assert!(done.error.is_none());
     let partial = ledger.file("users", PARTIAL).await.unwrap().unwrap();
     assert_eq!(partial.post_process.unwrap().deleted, Some(true));
-    let api = Api::from_env(&env.clients, &env.stack);
+    let api = Api::from_env(
+        &env.role_clients(s3imports_tests::Role::Preview),
+        &env.stack,
+    );
     let runs = api_call(&api, "GET", "/imports/users/runs", None)
         .await
         .body;
@@ -225,5 +228,61 @@ async fn a_failed_move_is_recorded_and_the_outcome_stands() {
             .contains("Post-processing failed (the outcome above stands)"),
         "{}",
         emails[0]
+    );
+}
+
+/// An object over the largest single copy is moved in parts (S3 refuses a
+/// `CopyObject` of a source over 5 GB): byte for byte, with its tags. Here the parts
+/// are 5 MiB (S3's smallest) and the single-copy limit 5 MiB, on a 12 MiB file.
+#[tokio::test]
+async fn a_file_over_the_single_copy_limit_is_moved_in_parts() {
+    use s3imports::aws::source::{CopyParts, SourceAccess};
+    let (env, bucket, mut w) = s3imports_tests::stage("acme-exports").await;
+    // Few wide rows (an unmapped note column), so the import itself stays quick.
+    let mut body = String::from("ID,Age,Note\n");
+    let mut i = 0;
+    while body.len() < 12 << 20 {
+        body.push_str(&format!("u{i},{},{}\n", 20 + i, "n".repeat(900_000)));
+        i += 1;
+    }
+    env.put_object(&bucket, GOOD, body.clone()).await;
+    customer_tags(&env, &bucket, GOOD, &[("owner", "crm")]).await;
+    let processor = env.role_clients(s3imports_tests::Role::Processor);
+    w.processor.sources = std::sync::Arc::new(SourceAccess::new(&processor.sdk).with_copy_parts(
+        CopyParts {
+            single: 5 << 20,
+            part: 5 << 20,
+        },
+    ));
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 29, 9, 0, 0).unwrap();
+    let clock = FixedClock::new(t0);
+    w.put_config(users(&env), t0).await;
+    let (_, messages, response) = w.run(&clock).await;
+    assert_eq!(messages.len(), 1);
+    assert!(response.batch_item_failures.is_empty());
+    let moved = "in/processed/registered_user_data_20261126.csv";
+    assert_eq!(keys(&env, &bucket).await, vec![moved.to_string()]);
+    let copy = env
+        .clients
+        .s3
+        .get_object()
+        .bucket(&bucket)
+        .key(moved)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    assert_eq!(copy.len(), body.len());
+    assert!(copy == body.as_bytes(), "the parts join to the original");
+    let t = tags(&env, &bucket, moved).await;
+    assert_eq!(t.get("owner").map(String::as_str), Some("crm"), "{t:?}");
+    assert_eq!(
+        t.get(s3imports::post_process::STATUS_TAG)
+            .map(String::as_str),
+        Some("imported")
     );
 }

@@ -17,7 +17,16 @@ fn bucket(env: &TestEnv) -> String {
 }
 
 async fn call(env: &TestEnv, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-    call_with(&Api::from_env(&env.clients, &env.stack), method, path, body).await
+    call_with(
+        &Api::from_env(
+            &env.role_clients(s3imports_tests::Role::Preview),
+            &env.stack,
+        ),
+        method,
+        path,
+        body,
+    )
+    .await
 }
 
 async fn call_with(api: &Api, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
@@ -173,16 +182,20 @@ async fn a_secret_is_used_only_by_the_imports_it_is_tagged_for() {
         "nothing of the file: {body}"
     );
 
+    // An untagged secret: IAM refuses it before the function sees its tags (the
+    // preview role reads only secrets carrying the tag), as AWS does.
     config["encryption"]["private_key_ref"] = json!(untagged);
     let (status, body) = call(&env, "POST", "/preview", Some(&config)).await;
     assert_eq!(status, 403, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("AccessDeniedException"), "{body}");
     assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("it has no tag `s3imports:import-id`"),
+        detail.contains("carry the tag `s3imports:import-id`"),
         "{body}"
     );
+    let refused = env.take_violations();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["action"], "secretsmanager:DescribeSecret");
 
     // Taking the victim import's id to pass the tag check only works in its own folder.
     let pipe = env.pipeline().await;
@@ -365,7 +378,7 @@ async fn runs_and_their_files_come_in_bounded_pages_read_in_batches() {
         .await;
         runs.push((run_id, keys));
     }
-    let (clients, requests) = env.counted_clients();
+    let (clients, requests) = env.counted_clients(s3imports_tests::Role::Preview);
     let processor = Api::from_env(&clients, &env.stack);
 
     // Runs, two a page, newest first: every run exactly once, each page a few requests.

@@ -54,7 +54,10 @@ async fn a_replay_keeps_the_history_records_why_and_adds_no_duplicate_events() {
     assert_eq!((first.rows_ingested, first.rows_failed), (2, 1));
     assert_eq!(env.scan(&env.stack.events_table).await.len(), 2);
 
-    let mut api = Api::from_env(&env.clients, &env.stack);
+    let mut api = Api::from_env(
+        &env.role_clients(s3imports_tests::Role::Preview),
+        &env.stack,
+    );
     api.clock = clock.clone();
     // A reason is required; only a file the import has run can be replayed.
     let (status, body) = replay(&api, json!({"key": KEY, "reason": " "})).await;

@@ -115,7 +115,7 @@ fn run_emailed_command(env: &TestEnv, command: &str, extra: &str) -> Vec<u8> {
     let out = Command::new("sh")
         .arg("-c")
         .arg(format!("{command} {extra}"))
-        .envs(env.process_env())
+        .envs(env.cli_env(&["report"]))
         .env_remove("S3IMPORTS_PREFIX")
         .env("PATH", path)
         .output()
@@ -134,7 +134,10 @@ async fn call_emailed_route(env: &TestEnv, route: &str) -> (u16, String, Vec<u8>
     let (method, target) = route.split_once(' ').unwrap();
     let request = s3imports_tests::api_request(method, target, None);
     let response = s3imports_preview::handler(
-        &s3imports_preview::Api::from_env(&env.clients, &env.stack),
+        &s3imports_preview::Api::from_env(
+            &env.role_clients(s3imports_tests::Role::Preview),
+            &env.stack,
+        ),
         request,
     )
     .await

@@ -51,7 +51,10 @@ async fn the_api_starts_one_run_at_a_time_and_records_who_asked() {
     w.put_config(users(&env, "users", "in"), t0).await;
     let next_run = w.configs.get("users").await.unwrap().unwrap().next_run_at;
     let clock = Arc::new(FixedClock::new(t0));
-    let mut api = Api::from_env(&env.clients, &env.stack);
+    let mut api = Api::from_env(
+        &env.role_clients(s3imports_tests::Role::Preview),
+        &env.stack,
+    );
     api.clock = clock.clone();
 
     let (status, started, _) = post(&api, "/imports/users/run").await;

@@ -109,7 +109,7 @@ async fn user_imports_fill_their_segment_archived_or_not() {
     env.put_object(&bucket, "vip/registered_user_data_20261201.csv", rows)
         .await;
     let mut w = env.pipeline().await;
-    let (counted, requests) = env.counted_clients();
+    let (counted, requests) = env.counted_clients(s3imports_tests::Role::Processor);
     w.processor = Processor::from_env(&counted, &env.stack, ProcessorSettings::default());
     let due = w
         .configs
@@ -199,7 +199,10 @@ async fn user_imports_fill_their_segment_archived_or_not() {
     w.run(&clock).await;
 
     // The API: the segment, archived, fed by both imports, 62 members.
-    let api = Api::from_env(&env.clients, &env.stack);
+    let api = Api::from_env(
+        &env.role_clients(s3imports_tests::Role::Preview),
+        &env.stack,
+    );
     let (status, all) = get(&api, "/segments").await;
     assert_eq!(status, 200, "{all}");
     assert_eq!(all["segments"].as_array().unwrap().len(), 1);

@@ -402,6 +402,8 @@ fn post_processing_of_sources_is_granted_only_when_the_stack_allows_it() {
         "s3:PutObjectTagging",
         "s3:PutObject",
         "s3:DeleteObject",
+        // Objects over 5 GB are copied in parts; a failed part aborts the upload.
+        "s3:AbortMultipartUpload",
     ] {
         assert!(
             granted.contains(&a),
@@ -1394,4 +1396,42 @@ fn the_dashboard_shows_what_the_code_emits_and_every_function_and_queue() {
             "the dashboard has no {metric}"
         );
     }
+}
+
+/// A function invoked asynchronously (a schedule, an S3 or SNS event) is retried by
+/// Lambda twice when it fails, whatever the event source's own retry policy says;
+/// a tick that failed would run three times. Each such function says how many.
+/// https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html
+#[test]
+fn asynchronously_invoked_functions_set_their_retries() {
+    let t = template();
+    const ASYNC: &[&str] = &[
+        "Schedule",
+        "ScheduleV2",
+        "S3",
+        "SNS",
+        "EventBridgeRule",
+        "CloudWatchEvent",
+    ];
+    let mut checked = 0;
+    for (f, r) in resources_of_type(&t, "AWS::Serverless::Function") {
+        let events = r["Properties"]["Events"].as_mapping().into_iter().flatten();
+        let invoked_async = events
+            .filter_map(|(_, e)| e["Type"].as_str())
+            .any(|ty| ASYNC.contains(&ty));
+        if !invoked_async {
+            continue;
+        }
+        checked += 1;
+        let retries = &r["Properties"]["EventInvokeConfig"]["MaximumRetryAttempts"];
+        assert_eq!(
+            retries.as_u64(),
+            Some(0),
+            "{f} is invoked asynchronously: set EventInvokeConfig.MaximumRetryAttempts (Lambda retries twice by default; the next tick is the retry)"
+        );
+    }
+    assert!(
+        checked > 0,
+        "discovery's schedule invokes it asynchronously"
+    );
 }

@@ -16,7 +16,7 @@ fn in_terminal(env: &TestEnv, args: &[&str], steps: &[(&str, &str)]) -> CliRun {
     argv.extend(args.iter().map(|a| a.to_string()));
     let script = json!({
         "argv": argv,
-        "env": env.process_env().into_iter().collect::<std::collections::HashMap<_, _>>(),
+        "env": env.cli_env(&["config"]).into_iter().collect::<std::collections::HashMap<_, _>>(),
         "steps": steps,
     });
     let path = write_json(dir.path(), "session.json", &script);

@@ -14,5 +14,6 @@ pub async fn handler(
     // The request id on every line of the invocation (locally too, where no runtime
     // span gives it).
     let span = tracing::error_span!("invocation", request_id = %event.context.request_id);
-    Ok(discovery.tick(clock).instrument(span).await?)
+    let report = discovery.tick(clock).instrument(span).await?;
+    Ok(report.bounded(s3imports::discovery::MAX_REPORT_BYTES))
 }

@@ -18,11 +18,11 @@ use super::item::{self, Item, get_n, get_s};
 use crate::checkpoint::Checkpoint;
 use crate::clock::{from_key, to_key};
 use crate::error::{ErrorClass, ServiceError};
-use crate::ledger::chunk_key;
 use crate::ledger::{
     FileOutcome, FileRecord, FileStatus, FilesCursor, FilesPage, ManualRun, RunEntry, RunRecord,
     RunStatus, RunsCursor, RunsPage,
 };
+use crate::ledger::{bounded_reason, chunk_key};
 use crate::ports::{KnownFile, Ledger, StartOutcome, StoreError};
 
 /// How many bytes of file keys a run item lists: DynamoDB items hold at most 400 KB,
@@ -143,7 +143,7 @@ impl LedgerStore {
             .expression_attribute_values(":f", item::s(FileStatus::Failed.as_str()));
         if let Some(r) = &outcome.reason {
             set.push("reason = :reason");
-            file = file.expression_attribute_values(":reason", item::s(r));
+            file = file.expression_attribute_values(":reason", item::s(bounded_reason(r)));
         }
         if let Some(r) = &outcome.report_key {
             set.push("report_key = :report");
@@ -583,12 +583,45 @@ fn put_new(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
+type TransactBuilder =
+    aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder;
+type TransactResult = Result<
+    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
+    aws_smithy_runtime_api::client::result::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        aws_smithy_runtime_api::http::Response,
+    >,
+>;
+
+/// Rounds a transaction cancelled by contention alone is sent again here, once the
+/// SDK's own attempts (which retry it too, see `contention`) are spent: the run and a
+/// split file's parent are items every finishing file or chunk writes, so under a
+/// burst of them conflicts are normal and must not fail a file.
+const CONTENTION_ROUNDS: u32 = 6;
+
+/// Sends a transaction, sending it again while it is cancelled by contention alone.
+async fn transact(tx: TransactBuilder) -> TransactResult {
+    let mut rounds = 0;
+    loop {
+        match tx.clone().send().await {
+            Err(e)
+                if rounds < CONTENTION_ROUNDS
+                    && e.raw_response()
+                        .and_then(|r| r.body().bytes())
+                        .is_some_and(super::contention::is_contention) =>
+            {
+                rounds += 1;
+                backoff(rounds).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Sends a transaction whose first item is a file's conditional write: false when that
 /// condition failed (the file moved on), an error for any other cancellation.
-async fn send_for_file(
-    tx: aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder,
-) -> Result<bool, StoreError> {
-    match tx.send().await {
+async fn send_for_file(tx: TransactBuilder) -> Result<bool, StoreError> {
+    match transact(tx).await {
         Ok(_) => Ok(true),
         Err(e) if file_condition_failed(&e) => Ok(false),
         Err(e) => Err(transaction_error(e)),
@@ -843,7 +876,7 @@ impl Ledger for LedgerStore {
             .update_expression("SET #status = :status, reason = :reason, finished_at = :now")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", item::s(RunStatus::Failed.as_str()))
-            .expression_attribute_values(":reason", item::s(reason))
+            .expression_attribute_values(":reason", item::s(bounded_reason(reason)))
             .expression_attribute_values(":now", item::s(to_key(now)))
             .send()
             .await
@@ -1036,13 +1069,13 @@ impl Ledger for LedgerStore {
             .condition_expression("attribute_exists(chunk_plan)")
             .expression_attribute_values(":one", item::n(1));
         let file = add_counts(file, outcome).build().map_err(build_err)?;
-        let res = self
-            .ddb
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(chunk_update).build())
-            .transact_items(TransactWriteItem::builder().update(file).build())
-            .send()
-            .await;
+        let res = transact(
+            self.ddb
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(chunk_update).build())
+                .transact_items(TransactWriteItem::builder().update(file).build()),
+        )
+        .await;
         match res {
             Ok(_) => {
                 let f = self.file(import_id, key).await?;
@@ -1087,7 +1120,7 @@ impl Ledger for LedgerStore {
             .update_expression(
                 "SET #status = :queued, last_error = :error REMOVE lease_owner, lease_until",
             )
-            .expression_attribute_values(":error", item::s(error))
+            .expression_attribute_values(":error", item::s(bounded_reason(error)))
             .expression_attribute_values(":queued", item::s(FileStatus::Queued.as_str()))
             .send()
             .await
@@ -1132,13 +1165,13 @@ impl Ledger for LedgerStore {
             run = run.expression_attribute_values(":key", AttributeValue::Ss(vec![k.clone()]));
         }
         let run = add_counts(run, outcome).build().map_err(build_err)?;
-        let res = self
-            .ddb
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(file).build())
-            .transact_items(TransactWriteItem::builder().update(run).build())
-            .send()
-            .await;
+        let res = transact(
+            self.ddb
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().update(file).build())
+                .transact_items(TransactWriteItem::builder().update(run).build()),
+        )
+        .await;
         match res {
             Ok(_) => self.run(import_id, run_id).await,
             // Refused: the file is final or another worker holds it (its condition

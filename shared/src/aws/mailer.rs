@@ -26,9 +26,24 @@ impl SesMailer {
     }
 }
 
+/// SES refuses a message with more than 50 destinations (To, Cc and Bcc together):
+/// longer lists go out as several messages, each to at most this many.
+/// https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_Destination.html
+pub const MAX_DESTINATIONS: usize = 50;
+
 #[async_trait]
 impl Mailer for SesMailer {
     async fn send(&self, to: &[String], email: &Email) -> Result<(), ServiceError> {
+        for group in to.chunks(MAX_DESTINATIONS) {
+            self.send_one(group, email).await?;
+        }
+        Ok(())
+    }
+}
+
+impl SesMailer {
+    /// One message to at most [`MAX_DESTINATIONS`] addresses.
+    async fn send_one(&self, to: &[String], email: &Email) -> Result<(), ServiceError> {
         let invalid = |e: String| ServiceError::new("SES", "SendEmail", ErrorClass::Permanent, e);
         let content = |text: &str| {
             Content::builder()

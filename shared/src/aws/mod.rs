@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod configs;
+pub mod contention;
 pub mod counters;
 pub mod item;
 pub mod keys;
@@ -99,6 +100,7 @@ pub fn dynamodb_client(
 ) -> aws_sdk_dynamodb::Client {
     let config = aws_sdk_dynamodb::config::Builder::from(sdk)
         .interceptor(counters::CountingInterceptor(counters.clone()))
+        .retry_classifier(contention::ContentionClassifier)
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }
@@ -209,7 +211,13 @@ where
     E: ProvideErrorMetadata + ProvideErrorKind + std::error::Error + Send + Sync + 'static,
     R: HasStatus + std::fmt::Debug + Send + Sync + 'static,
 {
-    ServiceError::new(service, operation, classify_sdk(&err), describe_sdk(&err)).with_source(err)
+    let code = err
+        .as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        .map(str::to_string);
+    ServiceError::new(service, operation, classify_sdk(&err), describe_sdk(&err))
+        .with_code(code.as_deref())
+        .with_source(err)
 }
 
 /// Exponential backoff with jitter, capped at about 3 s, before retry number `tries`:

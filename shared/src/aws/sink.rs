@@ -33,9 +33,14 @@ pub const BATCH_LIMIT: usize = 25;
 const PUT_CONCURRENCY: usize = 4;
 /// Upserts in flight at once per call.
 const UPDATE_CONCURRENCY: usize = 16;
-/// Rounds of `BatchWriteItem` for the items DynamoDB leaves unprocessed (throttled
-/// inside an accepted request, which the SDK's retry does not see).
+/// Tries at merging an older row into an item that keeps changing under it.
 const MAX_TRIES: u32 = 8;
+/// How long a write waits out throttling without progress before it gives up (the
+/// file's message then comes back). Throttling is DynamoDB pacing a first big load
+/// (a new on-demand table starts at 4,000 writes/s, a partition takes about 1,000):
+/// it must slow a file down, never fail it, so any progress starts the wait again.
+/// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/on-demand-capacity-mode.html
+pub const THROTTLE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Opens sinks on the stack's destination tables, all counting their requests in one
 /// counter (for metrics and benchmarks).
@@ -180,7 +185,9 @@ impl DynamoSink {
             );
         }
         let mut tries = 0;
+        let mut since_progress = std::time::Instant::now();
         while !pending.is_empty() {
+            let before = pending.len();
             self.requests.fetch_add(1, Ordering::Relaxed);
             let res = self
                 .ddb
@@ -200,19 +207,26 @@ impl DynamoSink {
                     // One bad item fails the whole batch: find it by writing one by one.
                     return self.put_each(table, chunk).await;
                 }
+                // Throttled whole (the SDK's attempts spent): wait it out here.
+                Err(e) if is_throttling(&e) => {}
                 Err(e) => return Err(aws_err("BatchWriteItem")(e)),
             }
-            tries += 1;
+            if pending.len() < before {
+                since_progress = std::time::Instant::now();
+                tries = 0;
+            }
             if !pending.is_empty() {
+                tries += 1;
                 self.counters.throttled();
-                if tries >= MAX_TRIES {
+                if since_progress.elapsed() >= THROTTLE_PATIENCE {
                     return Err(StoreError::Service(ServiceError::new(
                         "DynamoDB",
                         "BatchWriteItem",
                         ErrorClass::Retryable,
                         format!(
-                            "{} items still unprocessed after {MAX_TRIES} rounds",
-                            pending.len()
+                            "{} items still unprocessed after {}s of throttling without progress",
+                            pending.len(),
+                            THROTTLE_PATIENCE.as_secs()
                         ),
                     )));
                 }
@@ -254,14 +268,46 @@ impl DynamoSink {
     /// `SET #a0 = :v0, ...` over the row's attributes and the file's. For a file
     /// written out of order, also its id, `row` and each attribute's row, on the
     /// condition that the item holds no later row of the same file (else
-    /// [`Self::update_older`] sets what no later row set).
-    fn update_request(&self, key: String, set: Attributes, row: u64) -> UpdateRequest {
+    /// [`Self::update_older`] sets what no later row set). A row too wide for one
+    /// expression is written by several updates of the same item, each under
+    /// DynamoDB's 4 KB expression limit; the first sets the segment's first-added time.
+    fn update_requests(&self, key: String, set: Attributes, row: u64) -> Vec<UpdateRequest> {
         let pairs: Vec<(String, AttributeValue)> = self
             .file
             .named(set)
             .map(|(name, value)| (name, attribute(value)))
             .collect();
         let key = HashMap::from([(self.file.key.clone(), AttributeValue::S(key))]);
+        let mut parts = Vec::with_capacity(1);
+        self.split_into(&key, pairs, row, true, &mut parts);
+        parts
+    }
+
+    fn split_into(
+        &self,
+        key: &Item,
+        mut pairs: Vec<(String, AttributeValue)>,
+        row: u64,
+        first: bool,
+        out: &mut Vec<UpdateRequest>,
+    ) {
+        let u = self.update_request(key.clone(), pairs.clone(), row, first);
+        if u.fits() || pairs.len() <= 1 {
+            out.push(u);
+            return;
+        }
+        let second = pairs.split_off(pairs.len() / 2);
+        self.split_into(key, pairs, row, first, out);
+        self.split_into(key, second, row, false, out);
+    }
+
+    fn update_request(
+        &self,
+        key: Item,
+        pairs: Vec<(String, AttributeValue)>,
+        row: u64,
+        first: bool,
+    ) -> UpdateRequest {
         let u = match &self.file.ordered {
             None => UpdateRequest::set(key, pairs, None, row, Vec::new()),
             Some(file) => {
@@ -272,8 +318,8 @@ impl DynamoSink {
             }
         };
         match &self.file.segment {
-            Some(m) => u.with_first_added(m),
-            None => u,
+            Some(m) if first => u.with_first_added(m),
+            _ => u,
         }
     }
 
@@ -351,23 +397,69 @@ impl DynamoSink {
         )))
     }
 
-    /// One upsert; with a segment, also the member item its user's write makes
-    /// (None for a row a later row of the file superseded: that row's write adds it).
+    /// One row's upsert (one update, or several for a very wide row); with a segment,
+    /// also the member item its user's write makes (None for a row a later row of the
+    /// file superseded: that row's write adds it).
     async fn update(
         &self,
         rows: Rows,
-        u: UpdateRequest,
+        parts: Vec<UpdateRequest>,
     ) -> Result<(Vec<RejectedRow>, Option<(Rows, Item)>), StoreError> {
+        let mut member = None;
+        for (i, u) in parts.into_iter().enumerate() {
+            let user = u
+                .key
+                .get(&self.file.key)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            match self.update_part(u).await? {
+                Part::Written(first_added) => {
+                    if i == 0
+                        && let Some(m) = &self.file.segment
+                    {
+                        member = Some(member_item(m, &user, first_added.as_deref()));
+                    }
+                }
+                Part::Superseded => {}
+                Part::Refused(reason) => {
+                    let rejected = rows
+                        .all()
+                        .map(|row| RejectedRow {
+                            row,
+                            reason: reason.clone(),
+                        })
+                        .collect();
+                    return Ok((rejected, None));
+                }
+            }
+        }
+        Ok((Vec::new(), member.map(|m| (rows, m))))
+    }
+
+    /// One `UpdateItem` of a row's upsert, waiting out throttling (see
+    /// [`THROTTLE_PATIENCE`]).
+    async fn update_part(&self, u: UpdateRequest) -> Result<Part, StoreError> {
+        let since = std::time::Instant::now();
+        let mut tries = 0;
+        loop {
+            match self.update_once(u.clone()).await {
+                Err(Throttled(_)) if since.elapsed() < THROTTLE_PATIENCE => {
+                    tries += 1;
+                    self.counters.throttled();
+                    backoff(tries).await;
+                }
+                Err(Throttled(e)) => return Err(e),
+                Ok(r) => return r,
+            }
+        }
+    }
+
+    async fn update_once(&self, u: UpdateRequest) -> Result<Result<Part, StoreError>, Throttled> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         // Kept only where a refused update is merged (a file written out of order):
         // the common upsert moves its request into the call.
         let merge = self.file.ordered.as_ref().map(|file| (file, u.clone()));
-        let user = u
-            .key
-            .get(&self.file.key)
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .unwrap_or_default();
         let res = self
             .ddb
             .update_item()
@@ -385,35 +477,26 @@ impl DynamoSink {
             .await;
         match res {
             Ok(out) => {
-                let member = self.file.segment.as_ref().map(|m| {
-                    let first = out
-                        .attributes()
+                let first = self.file.segment.as_ref().and_then(|m| {
+                    out.attributes()
                         .and_then(|a| a.get(&m.first_added_attribute()))
-                        .and_then(|v| v.as_s().ok());
-                    (rows, member_item(m, &user, first.map(String::as_str)))
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
                 });
-                Ok((Vec::new(), member))
+                Ok(Ok(Part::Written(first)))
             }
             // A later row of this file is there already (another chunk wrote it):
             // only what no later row set is this row's to set.
-            Err(e) if is_condition_failed(&e) => {
-                if let Some((file, u)) = merge {
-                    self.update_older(u, file).await?;
-                }
-                Ok((Vec::new(), None))
-            }
-            Err(e) if classify_sdk(&e) == ErrorClass::Permanent => {
-                let reason = format!("DynamoDB refused the row: {}", describe_sdk(&e));
-                let rejected = rows
-                    .all()
-                    .map(|row| RejectedRow {
-                        row,
-                        reason: reason.clone(),
-                    })
-                    .collect();
-                Ok((rejected, None))
-            }
-            Err(e) => Err(aws_err("UpdateItem")(e)),
+            Err(e) if is_condition_failed(&e) => Ok(match merge {
+                Some((file, u)) => self.update_older(u, file).await.map(|()| Part::Superseded),
+                None => Ok(Part::Superseded),
+            }),
+            Err(e) if is_throttling(&e) => Err(Throttled(aws_err("UpdateItem")(e))),
+            Err(e) if classify_sdk(&e) == ErrorClass::Permanent => Ok(Ok(Part::Refused(format!(
+                "DynamoDB refused the row: {}",
+                describe_sdk(&e)
+            )))),
+            Err(e) => Ok(Err(aws_err("UpdateItem")(e))),
         }
     }
 
@@ -425,6 +508,40 @@ impl DynamoSink {
             .collect()
     }
 }
+
+/// A write DynamoDB throttled after the SDK's own attempts.
+struct Throttled(StoreError);
+
+/// DynamoDB's throttling codes: pacing, never the request's fault.
+fn is_throttling<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(|s| s.code())
+        .is_some_and(|c| {
+            matches!(
+                c,
+                "ProvisionedThroughputExceededException"
+                    | "ThrottlingException"
+                    | "RequestLimitExceeded"
+            )
+        })
+}
+
+/// What one `UpdateItem` of an upsert came to.
+enum Part {
+    /// Written; with a segment, the user's first-added time as the item holds it.
+    Written(Option<String>),
+    /// A later row of the file was there: merged attribute by attribute.
+    Superseded,
+    /// DynamoDB refused it: the reason, for the row's report.
+    Refused(String),
+}
+
+/// DynamoDB's limit on an expression's length.
+/// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html#limits-expression-parameters
+pub const MAX_EXPRESSION_BYTES: usize = 4096;
 
 /// One upsert's parts; for a file written out of order, also its attributes (to
 /// merge an older row) and row.
@@ -440,6 +557,15 @@ struct UpdateRequest {
 }
 
 impl UpdateRequest {
+    /// Within DynamoDB's expression limit (the update and its condition each).
+    fn fits(&self) -> bool {
+        self.expression.len() <= MAX_EXPRESSION_BYTES
+            && self
+                .condition
+                .as_ref()
+                .is_none_or(|c| c.len() <= MAX_EXPRESSION_BYTES)
+    }
+
     /// Also sets when the user first joined the file's segment, unless it already
     /// has: the update returns it (`ALL_NEW`), for the member's item.
     fn with_first_added(mut self, m: &Membership) -> Self {
@@ -534,8 +660,8 @@ impl RowSink for DynamoSink {
             match w {
                 Write::Put(attrs) => puts.push((rows, self.item(attrs))),
                 Write::Update { key, set } => {
-                    let u = self.update_request(key, set, rows.last);
-                    updates.push((rows, u));
+                    let parts = self.update_requests(key, set, rows.last);
+                    updates.push((rows, parts));
                 }
             }
         }

@@ -24,6 +24,29 @@ pub struct SourceAccess {
     sdk: SdkConfig,
     sts: aws_sdk_sts::Client,
     secrets: aws_sdk_secretsmanager::Client,
+    copies: CopyParts,
+}
+
+/// How an object is copied: in one `CopyObject` up to `single` bytes (S3 refuses a
+/// larger source), else in parts of `part` bytes (`UploadPartCopy`).
+/// https://docs.aws.amazon.com/AmazonS3/latest/userguide/copy-object.html
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyParts {
+    pub single: u64,
+    pub part: u64,
+}
+
+impl Default for CopyParts {
+    fn default() -> Self {
+        Self {
+            // 5 GB: CopyObject's largest source.
+            single: 5 << 30,
+            // 10,000 parts of 512 MiB reach S3's largest object (5 TB); each part must
+            // be 5 MiB to 5 GiB.
+            // https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html
+            part: 512 << 20,
+        }
+    }
 }
 
 /// A bucket reached with an import's credentials.
@@ -33,6 +56,7 @@ pub struct SourceBucket {
     pub bucket: String,
     pub folder: String,
     pub region: String,
+    pub copies: CopyParts,
 }
 
 impl SourceAccess {
@@ -41,7 +65,14 @@ impl SourceAccess {
             sdk: sdk.clone(),
             sts: aws_sdk_sts::Client::new(sdk),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
+            copies: CopyParts::default(),
         }
+    }
+
+    /// Copies with other part sizes (tests copy small objects in parts).
+    pub fn with_copy_parts(mut self, copies: CopyParts) -> Self {
+        self.copies = copies;
+        self
     }
 
     /// Connects to the import's bucket, finding its region when the config gives none.
@@ -119,6 +150,7 @@ impl SourceAccess {
             bucket: source.bucket.clone(),
             folder: source.folder.clone(),
             region,
+            copies: self.copies,
         })
     }
 }
@@ -133,8 +165,22 @@ fn secret_error<E>(
 where
     E: ProvideErrorMetadata + ProvideErrorKind + std::error::Error + Send + Sync + 'static,
 {
+    let denied = e
+        .as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        .is_some_and(|c| c == "AccessDeniedException");
     match super::classify_sdk(&e) {
         ErrorClass::Retryable => service_error("Secrets Manager", operation, e).into(),
+        // The functions' roles read only secrets under SecretsPrefix that carry the
+        // binding tag (template.yaml): IAM refuses any other before its tag is seen.
+        ErrorClass::Permanent if denied => SourceError::Secret {
+            secret: secret.to_string(),
+            reason: format!(
+                "{}; the stack's roles read only secrets under its SecretsPrefix that carry the tag `{}` (the ids of the imports that may use them)",
+                describe_sdk(&e),
+                crate::ports::SECRET_TAG
+            ),
+        },
         ErrorClass::Permanent => SourceError::Secret {
             secret: secret.to_string(),
             reason: describe_sdk(&e),
@@ -265,6 +311,146 @@ impl SourceBucket {
             .map_err(|e| s3_error("GetObject", e, &self.bucket, &self.folder, Some(key)))?;
         let size = out.content_length().unwrap_or(0).max(0) as u64;
         Ok((out.body, size))
+    }
+}
+
+impl SourceBucket {
+    /// A copy of an object over [`CopyParts::single`]: a multipart upload whose parts
+    /// copy ranges of it (each only while its ETag is `etag`), with the object's tags;
+    /// aborted when a part fails, so no half-copied upload is left behind.
+    async fn copy_in_parts(
+        &self,
+        key: &str,
+        source: &str,
+        etag: &str,
+        size: u64,
+        to: &str,
+    ) -> Result<(), SourceError> {
+        let tags = self
+            .client
+            .get_object_tagging()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| s3_error("GetObjectTagging", e, &self.bucket, &self.folder, Some(key)))?;
+        let tagging = tags
+            .tag_set()
+            .iter()
+            .map(|t| {
+                let enc = |v: &str| {
+                    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+                        .to_string()
+                };
+                format!("{}={}", enc(t.key()), enc(t.value()))
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        let upload = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(to)
+            .set_tagging((!tagging.is_empty()).then_some(tagging))
+            .send()
+            .await
+            .map_err(|e| {
+                s3_error(
+                    "CreateMultipartUpload",
+                    e,
+                    &self.bucket,
+                    &self.folder,
+                    Some(key),
+                )
+            })?;
+        let upload_id = upload.upload_id().unwrap_or_default().to_string();
+        let parts = self
+            .copy_parts(key, source, etag, size, to, &upload_id)
+            .await;
+        let done = match parts {
+            Ok(parts) => self
+                .client
+                .complete_multipart_upload()
+                .bucket(&self.bucket)
+                .key(to)
+                .upload_id(&upload_id)
+                .multipart_upload(
+                    aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    s3_error(
+                        "CompleteMultipartUpload",
+                        e,
+                        &self.bucket,
+                        &self.folder,
+                        Some(key),
+                    )
+                }),
+            Err(e) => Err(e),
+        };
+        if done.is_err() {
+            // Best effort: the bucket's lifecycle rule, if any, ends what this leaves.
+            let _ = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(to)
+                .upload_id(&upload_id)
+                .send()
+                .await;
+        }
+        done
+    }
+
+    async fn copy_parts(
+        &self,
+        key: &str,
+        source: &str,
+        etag: &str,
+        size: u64,
+        to: &str,
+        upload_id: &str,
+    ) -> Result<Vec<aws_sdk_s3::types::CompletedPart>, SourceError> {
+        let part = self.copies.part.max(1);
+        let mut parts = Vec::with_capacity(size.div_ceil(part) as usize);
+        let mut from = 0;
+        let mut number = 1;
+        while from < size {
+            let end = (from + part).min(size);
+            let out = self
+                .client
+                .upload_part_copy()
+                .bucket(&self.bucket)
+                .key(to)
+                .upload_id(upload_id)
+                .part_number(number)
+                .copy_source(source)
+                .copy_source_range(format!("bytes={from}-{}", end - 1))
+                .copy_source_if_match(format!("\"{etag}\""))
+                .send()
+                .await
+                .map_err(|e| {
+                    s3_error("UploadPartCopy", e, &self.bucket, &self.folder, Some(key))
+                })?;
+            parts.push(
+                aws_sdk_s3::types::CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(
+                        out.copy_part_result()
+                            .and_then(|r| r.e_tag())
+                            .map(str::to_string),
+                    )
+                    .build(),
+            );
+            from = end;
+            number += 1;
+        }
+        Ok(parts)
     }
 }
 
@@ -468,6 +654,10 @@ impl SourceFolder for SourceBucket {
             self.bucket,
             percent_encoding::utf8_percent_encode(key, KEEP)
         );
+        let (size, _) = self.head(key).await?;
+        if size > self.copies.single {
+            return self.copy_in_parts(key, &source, etag, size, to).await;
+        }
         self.client
             .copy_object()
             .bucket(&self.bucket)

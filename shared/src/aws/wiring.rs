@@ -113,6 +113,7 @@ impl Previewer {
             secrets: access,
             spool_dir,
             limits,
+            pgp_max_bytes: crate::preview::PREVIEW_PGP_MAX_BYTES,
         }
     }
 }

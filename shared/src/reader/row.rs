@@ -74,6 +74,8 @@ fn bad_header(column: &str, position: usize, reason: &str) -> String {
     if column.is_empty() {
         format!("the header's column {position} {reason}")
     } else {
+        // A header cell may be as long as a row may be: quote its start only.
+        let column = crate::limits::bounded(column, 100);
         format!("the header's column {position} `{column}` {reason}")
     }
 }

@@ -84,9 +84,18 @@ fn parse_integer(s: &str) -> Result<i64, ValueError> {
 fn parse_number(s: &str) -> Result<f64, ValueError> {
     // std accepts `inf`/`NaN` and overflows to infinity; a finite check rejects all three.
     match s.parse::<f64>() {
-        Ok(n) if n.is_finite() => Ok(n),
+        Ok(n) if n.is_finite() && in_dynamodb_range(n) => Ok(n),
+        Ok(n) if n.is_finite() => Err(ValueError::NumberOutOfRange { raw: s.to_string() }),
         _ => Err(ValueError::NotNumber { raw: s.to_string() }),
     }
+}
+
+/// DynamoDB stores numbers of magnitude 1E-130 to 9.99…E+125 (and zero); any other
+/// is refused when its row is written, so it fails here, where the dry run sees it.
+/// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html#HowItWorks.DataTypes.Number
+pub fn in_dynamodb_range(n: f64) -> bool {
+    let m = n.abs();
+    m == 0.0 || (1e-130..1e126).contains(&m)
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
@@ -224,6 +233,14 @@ mod tests {
                 e.to_string()
                     .starts_with(&format!("`{bad}` is not a number"))
             );
+        }
+        // Numbers f64 holds but DynamoDB refuses fail here, not when written.
+        for far in ["1e200", "-1e126", "5e-324", "1e-131"] {
+            let e = parse(far, AttrType::Number).unwrap_err();
+            assert!(matches!(e, ValueError::NumberOutOfRange { .. }), "{far}");
+        }
+        for near in ["9.9e125", "1e-130", "0", "-0.0"] {
+            assert!(parse(near, AttrType::Number).is_ok(), "{near}");
         }
     }
 

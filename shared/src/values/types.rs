@@ -89,6 +89,10 @@ pub enum ValueError {
     IntegerOutOfRange { raw: String },
     #[error("`{raw}` is not a number (use digits with `.` for decimals, e.g. 1234.5)")]
     NotNumber { raw: String },
+    #[error(
+        "`{raw}` is out of range for a number (DynamoDB stores magnitudes from 1E-130 to 9.99E+125, and 0)"
+    )]
+    NumberOutOfRange { raw: String },
     #[error("`{raw}` is not a boolean (use true/false, yes/no or 1/0)")]
     NotBoolean { raw: String },
     #[error("`{raw}` does not match the date-time format `{format}`")]

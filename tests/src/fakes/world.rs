@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use s3imports::delivery::{self, RecordOutcome};
 use s3imports::discovery::{Discovery, TickReport};
 use s3imports::metrics::{Captured, Metrics};
-use s3imports::ports::StoreError;
 use s3imports::processor::{Processor, ProcessorSettings};
 use s3imports::{Clock, FixedClock};
 
@@ -135,7 +134,7 @@ impl FakeWorld {
     }
 
     /// One discovery tick; None when it crashed.
-    pub async fn tick(&self) -> Option<Result<TickReport, StoreError>> {
+    pub async fn tick(&self) -> Option<Result<TickReport, s3imports::discovery::TickError>> {
         tokio::select! {
             biased;
             r = self.discovery.tick(self.clock.as_ref()) => Some(r),
