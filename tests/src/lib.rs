@@ -787,35 +787,38 @@ impl Drop for TestEnv {
     /// A request the stack's roles or AWS's limits would refuse fails the test that
     /// made it, naming the role, operation, resource and the missing grant.
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            return;
-        }
         let path = format!("/_strict/violations?prefix={}", self.prefix);
         let (status, body) = http_request(&self.endpoint, "GET", &path, None);
-        if status != 200 {
-            panic!(
-                "the strict layer did not answer for {} ({status}): {body}",
-                self.prefix
-            );
-        }
         let found: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
-        if !found.is_empty() {
-            let lines: Vec<String> = found
-                .iter()
-                .map(|v| {
-                    format!(
-                        "  - [{}] {}",
-                        v["kind"].as_str().unwrap_or("?"),
-                        v["message"].as_str().unwrap_or_default()
-                    )
-                })
-                .collect();
-            panic!(
-                "AWS would refuse {} request(s) this test made (docs/testing.md):\n{}",
-                found.len(),
-                lines.join("\n")
-            );
+        let lines: Vec<String> = found
+            .iter()
+            .map(|v| {
+                format!(
+                    "  - [{}] {}",
+                    v["kind"].as_str().unwrap_or("?"),
+                    v["message"].as_str().unwrap_or_default()
+                )
+            })
+            .collect();
+        let refused = format!(
+            "AWS would refuse {} request(s) this test made (docs/testing.md):\n{}",
+            found.len(),
+            lines.join("\n")
+        );
+        if std::thread::panicking() {
+            // The test failed already: say what AWS would have refused, often the
+            // reason (a second panic here would abort the process).
+            if !found.is_empty() {
+                eprintln!("{refused}");
+            }
+            return;
         }
+        assert!(
+            status == 200,
+            "the strict layer did not answer for {} ({status}): {body}",
+            self.prefix
+        );
+        assert!(found.is_empty(), "{refused}");
     }
 }
 

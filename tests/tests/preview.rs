@@ -140,6 +140,49 @@ async fn previews_an_encrypted_file_and_explains_a_decryption_failure() {
     );
 }
 
+/// A PGP file is read whole before any row is shown (authenticate before parse): one
+/// larger than the preview can decrypt within API Gateway's 30 s is refused at once,
+/// pointing at the dry run, instead of timing out. Here the bound is lowered to 1 KB.
+#[tokio::test]
+async fn a_pgp_file_too_large_to_preview_in_time_points_to_the_dry_run() {
+    let env = TestEnv::new().await;
+    env.bucket(&bucket(&env)).await;
+    let gpg = Gpg::new();
+    gpg.key("k@x.com", KeyType::Curve25519);
+    let key = env
+        .put_secret("p/key", &gpg.secret_key("k@x.com"), &["users"])
+        .await;
+    let pass = env.put_secret("p/pass", &gpg.passphrase, &["users"]).await;
+    let mut config = users_config(&env, "big");
+    config["encryption"] = json!({"type": "pgp", "private_key_ref": key, "passphrase_ref": pass});
+    let mut rows = String::from("ID,Email\n");
+    for i in 0..200 {
+        rows.push_str(&format!("u{i},u{i}@x.com\n"));
+    }
+    let sealed = gpg.encrypt(rows.as_bytes(), "k@x.com", &Encrypt::default());
+    assert!(sealed.len() > 1024);
+    env.put_object(
+        &bucket(&env),
+        "big/registered_user_data_20261127.csv.pgp",
+        sealed,
+    )
+    .await;
+    let mut api = Api::from_env(
+        &env.role_clients(s3imports_tests::Role::Preview),
+        &env.stack,
+    );
+    api.previewer.pgp_max_bytes = 1024;
+    let (status, body) = call_with(&api, "POST", "/preview", Some(&config)).await;
+    assert_eq!(status, 413, "{body}");
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.contains("registered_user_data_20261127.csv.pgp"),
+        "{message}"
+    );
+    assert!(message.contains("s3imports dry-run"), "{message}");
+    assert!(body.get("rows").is_none(), "nothing of the file: {body}");
+}
+
 /// The preview as a decryption service, tried: a caller points a config at another
 /// import's PGP key, for a file they placed in a bucket they can write.
 #[tokio::test]
