@@ -460,23 +460,28 @@ impl TestEnv {
         self
     }
 
-    /// An object of the stack's reports bucket (a failed-rows report), as text.
-    pub async fn report(&self, key: &str) -> String {
+    /// An object's bytes.
+    pub async fn object(&self, bucket: &str, key: &str) -> Vec<u8> {
         let out = self
             .clients
             .s3
             .get_object()
-            .bucket(&self.stack.reports_bucket)
+            .bucket(bucket)
             .key(key)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("report {key}: {e}"));
-        let body = out
-            .body
+            .unwrap_or_else(|e| panic!("get s3://{bucket}/{key}: {e}"));
+        out.body
             .collect()
             .await
-            .unwrap_or_else(|e| panic!("report body: {e}"));
-        String::from_utf8(body.to_vec()).unwrap_or_else(|e| panic!("report text: {e}"))
+            .unwrap_or_else(|e| panic!("s3://{bucket}/{key}'s body: {e}"))
+            .to_vec()
+    }
+
+    /// An object of the stack's reports bucket (a failed-rows report), as text.
+    pub async fn report(&self, key: &str) -> String {
+        let body = self.object(&self.stack.reports_bucket, key).await;
+        String::from_utf8(body).unwrap_or_else(|e| panic!("report text: {e}"))
     }
 
     pub async fn put_object(&self, bucket: &str, key: &str, body: impl Into<Vec<u8>>) {

@@ -262,20 +262,7 @@ async fn a_file_over_the_single_copy_limit_is_moved_in_parts() {
     assert!(response.batch_item_failures.is_empty());
     let moved = "in/processed/registered_user_data_20261126.csv";
     assert_eq!(keys(&env, &bucket).await, vec![moved.to_string()]);
-    let copy = env
-        .clients
-        .s3
-        .get_object()
-        .bucket(&bucket)
-        .key(moved)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes();
+    let copy = env.object(&bucket, moved).await;
     assert_eq!(copy.len(), body.len());
     assert!(copy == body.as_bytes(), "the parts join to the original");
     let t = tags(&env, &bucket, moved).await;

@@ -60,19 +60,7 @@ fn events_csv(good: usize, bad: usize, pad: usize) -> String {
 }
 
 async fn report_bytes(env: &TestEnv, key: &str) -> Vec<u8> {
-    env.clients
-        .s3
-        .get_object()
-        .bucket(&env.stack.reports_bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .to_vec()
+    env.object(&env.stack.reports_bucket, key).await
 }
 
 /// What the email says about one file: its report line, CLI command and API route.

@@ -315,6 +315,19 @@ impl SourceBucket {
 }
 
 impl SourceBucket {
+    /// The object's tags as they are now.
+    async fn tags_of(&self, key: &str) -> Result<Vec<aws_sdk_s3::types::Tag>, SourceError> {
+        let out = self
+            .client
+            .get_object_tagging()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| s3_error("GetObjectTagging", e, &self.bucket, &self.folder, Some(key)))?;
+        Ok(out.tag_set().to_vec())
+    }
+
     /// A copy of an object over [`CopyParts::single`]: a multipart upload whose parts
     /// copy ranges of it (each only while its ETag is `etag`), with the object's tags;
     /// aborted when a part fails, so no half-copied upload is left behind.
@@ -326,16 +339,9 @@ impl SourceBucket {
         size: u64,
         to: &str,
     ) -> Result<(), SourceError> {
-        let tags = self
-            .client
-            .get_object_tagging()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| s3_error("GetObjectTagging", e, &self.bucket, &self.folder, Some(key)))?;
-        let tagging = tags
-            .tag_set()
+        let tagging = self
+            .tags_of(key)
+            .await?
             .iter()
             .map(|t| {
                 let enc = |v: &str| {
@@ -591,19 +597,11 @@ impl SourceFolder for SourceBucket {
     }
 
     async fn tag(&self, key: &str, tags: &[(String, String)]) -> Result<(), SourceError> {
-        let current = self
-            .client
-            .get_object_tagging()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| s3_error("GetObjectTagging", e, &self.bucket, &self.folder, Some(key)))?;
-        let mut set: Vec<aws_sdk_s3::types::Tag> = current
-            .tag_set()
-            .iter()
+        let mut set: Vec<aws_sdk_s3::types::Tag> = self
+            .tags_of(key)
+            .await?
+            .into_iter()
             .filter(|t| !tags.iter().any(|(k, _)| k == t.key()))
-            .cloned()
             .collect();
         for (k, v) in tags {
             set.push(
