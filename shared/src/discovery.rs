@@ -161,7 +161,7 @@ impl TickReport {
             let longest = self
                 .imports
                 .iter()
-                .map(|t| t.files.len())
+                .map(|t| t.files.len().max(t.requeued.len()).max(t.changed.len()))
                 .max()
                 .unwrap_or(0);
             if size <= max || longest == 0 {
@@ -374,11 +374,9 @@ impl Discovery {
             return Ok(None);
         }
         let run_id = new_run_id(now);
-        let result = self.run_due(&record, due_at, &run_id, clock).await;
-        if let Err(e) = &result {
-            self.mail_stack_failure(&record.config, &run_id, e).await;
-        }
-        result.map(Some)
+        self.run_due(&record, due_at, &run_id, clock)
+            .await
+            .map(Some)
     }
 
     /// A due import's run, once its config is read.
@@ -428,10 +426,16 @@ impl Discovery {
             },
             clock.now(),
         );
-        if config.schedule.is_one_time() {
-            self.configs
+        if config.schedule.is_one_time()
+            && let Err(e) = self
+                .configs
                 .finish(id, ImportStatus::Completed, None, clock.now())
-                .await?;
+                .await
+        {
+            // The run is under way: it is not failed for this. The import stays
+            // active, and its next tick finds no new file.
+            warn!(import_id = %id, error = %e, "a one-time import could not be marked completed");
+            self.stack_failure(id, &e, clock);
         }
         Ok(tick)
     }
@@ -663,6 +667,8 @@ impl Discovery {
             {
                 warn!(import_id = %config.id, run_id, error = %e, "the failed run could not be recorded");
             }
+            // Claimed, so this run is not tried again before its next time: say so once.
+            self.mail_stack_failure(config, run_id, e).await;
         }
         result
     }
@@ -852,7 +858,33 @@ impl Discovery {
         let requeued: Vec<String> = stranded.iter().map(|m| m.key.clone()).collect();
         messages.extend(stranded);
         let refused = self.queue.send_all(&messages).await?;
-        for m in &refused {
+        // The messages are out: from here the run goes on whatever fails, so nothing
+        // below fails it (a failure is counted and logged).
+        if let Err(e) = self
+            .after_send(id, &refused, &listing.files, &known, clock)
+            .await
+        {
+            warn!(import_id = %id, run_id, error = %e, "after its files were queued");
+            self.stack_failure(id, &e, clock);
+        }
+        Ok(Enqueued {
+            enqueued,
+            requeued,
+            requests: listing.requests,
+            changed,
+        })
+    }
+
+    /// Records the files SQS refused as failed, and moves the import's newest key on.
+    async fn after_send(
+        &self,
+        id: &str,
+        refused: &[FileMessage],
+        listed: &[ListedFile],
+        known: &std::collections::HashMap<String, KnownFile>,
+        clock: &dyn Clock,
+    ) -> Result<(), StoreError> {
+        for m in refused {
             let outcome = FileOutcome::failed(
                 "SQS refused the message; delete the file's ledger record to import it again",
             );
@@ -863,24 +895,18 @@ impl Discovery {
         // The newest key moves on past every listed file except those still waiting to
         // start (sent again or not), so a file whose message may have been lost is
         // listed again.
-        let newest = match listing
-            .files
+        let newest = match listed
             .iter()
             .position(|f| known.get(&f.file.key).is_some_and(KnownFile::waiting))
         {
             Some(0) => None,
-            Some(i) => listing.files.get(i - 1),
-            None => listing.files.last(),
+            Some(i) => listed.get(i - 1),
+            None => listed.last(),
         };
         if let Some(newest) = newest {
             self.configs.set_newest_key(id, &newest.file.key).await?;
         }
-        Ok(Enqueued {
-            enqueued,
-            requeued,
-            requests: listing.requests,
-            changed,
-        })
+        Ok(())
     }
 
     /// Imported files whose object now has another ETag, each noted once.

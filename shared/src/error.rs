@@ -68,22 +68,24 @@ impl ServiceError {
     /// the service and `AccessDenied`, `NotFound`, `Throttled` or `Other`.
     pub fn cause(&self) -> String {
         let code = self.code.as_deref().unwrap_or_default();
-        let text = format!("{code} {}", self.message);
-        let kind = if text.contains("AccessDenied")
-            || text.contains("UnauthorizedOperation")
-            || text.contains("AuthorizationError")
+        let text = format!("{code} {}", self.message).to_ascii_lowercase();
+        let text = text.as_str();
+        let kind = if text.contains("accessdenied")
+            || text.contains("unauthorizedoperation")
+            || text.contains("authorizationerror")
             || text.contains("not authorized")
         {
             "AccessDenied"
-        } else if text.contains("NotFound")
-            || text.contains("NonExistent")
-            || text.contains("DoesNotExist")
-            || text.contains("NoSuchBucket")
+        } else if text.contains("notfound")
+            || text.contains("nonexistent")
+            || text.contains("doesnotexist")
+            || text.contains("nosuchbucket")
         {
             "NotFound"
-        } else if text.contains("Throttl")
-            || text.contains("ThroughputExceeded")
+        } else if text.contains("throttl")
+            || text.contains("throughputexceeded")
             || text.contains("rate exceeded")
+            || text.contains("slowdown")
         {
             "Throttled"
         } else {

@@ -325,7 +325,8 @@ impl Classify for ProcessError {
 impl ProcessError {
     /// A failure of the stack's own resources (its tables, queue, reports bucket),
     /// not the file's or the customer's: its cause, as `ProcessorStackFailures` names
-    /// it. Throttling and conflicts are the stack's pace, not a failure: None.
+    /// it. Throttling, conflicts and transient errors are the stack's weather, not a
+    /// failure: None.
     pub fn stack_cause(&self) -> Option<String> {
         let service = match self {
             Self::Store(StoreError::Service(s))
@@ -333,8 +334,13 @@ impl ProcessError {
             | Self::Service(s) => s,
             _ => return None,
         };
+        // A transient failure (a 5xx, a timeout) comes back and is tried again: only a
+        // refusal that repeats until someone fixes the stack is counted.
         let cause = service.cause();
-        (!cause.ends_with(".Throttled")).then_some(cause)
+        let lasting = service.class == ErrorClass::Permanent
+            || cause.ends_with(".AccessDenied")
+            || cause.ends_with(".NotFound");
+        (lasting && !cause.ends_with(".Throttled")).then_some(cause)
     }
 }
 

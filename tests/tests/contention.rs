@@ -92,9 +92,14 @@ async fn twenty_files_and_eight_chunks_finishing_at_once_under_throttling() {
         }
     }
     let stats = env.strict_stats();
+    eprintln!("contention: {stats}");
     assert!(
         stats["throttled"].as_u64().unwrap_or(0) > 0,
         "the partitions were throttled: {stats}"
+    );
+    assert!(
+        stats["conflicts"].as_u64().unwrap_or(0) > 0,
+        "transactions conflicted: {stats}"
     );
     assert_eq!(
         failed_deliveries, 0,

@@ -600,7 +600,11 @@ type TransactResult = Result<
 const CONTENTION_ROUNDS: u32 = 6;
 
 /// Sends a transaction, sending it again while it is cancelled by contention alone.
+/// Every round carries one idempotency token: a round after one that timed out but
+/// took effect is then answered as a success, not refused by its own conditions.
+/// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
 async fn transact(tx: TransactBuilder) -> TransactResult {
+    let tx = tx.client_request_token(uuid::Uuid::new_v4().to_string());
     let mut rounds = 0;
     loop {
         match tx.clone().send().await {
@@ -872,16 +876,22 @@ impl Ledger for LedgerStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.update_item_at(import_id, run_sk(run_id))
+        // Only a run that was recorded: one whose record failed stays unwritten.
+        let res = self
+            .update_item_at(import_id, run_sk(run_id))
             .update_expression("SET #status = :status, reason = :reason, finished_at = :now")
+            .condition_expression("attribute_exists(sk)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", item::s(RunStatus::Failed.as_str()))
             .expression_attribute_values(":reason", item::s(bounded_reason(reason)))
             .expression_attribute_values(":now", item::s(to_key(now)))
             .send()
-            .await
-            .map_err(aws_err("UpdateItem"))?;
-        Ok(())
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional(&e) => Ok(()),
+            Err(e) => Err(aws_err("UpdateItem")(e)),
+        }
     }
 
     async fn start_file(

@@ -33,13 +33,37 @@ pub const MAX_DESTINATIONS: usize = 50;
 
 #[async_trait]
 impl Mailer for SesMailer {
+    /// Every group gets its message: a retryable failure is tried again here (a
+    /// retry of the whole email would send the groups before it twice), and a group
+    /// that still fails does not keep the others from theirs. The call fails only
+    /// when the first group failed (nothing went out, so a retry duplicates nothing);
+    /// a later group's failure is logged.
     async fn send(&self, to: &[String], email: &Email) -> Result<(), ServiceError> {
-        for group in to.chunks(MAX_DESTINATIONS) {
-            self.send_one(group, email).await?;
+        for (i, group) in to.chunks(MAX_DESTINATIONS).enumerate() {
+            let mut tries = 0;
+            let sent = loop {
+                match self.send_one(group, email).await {
+                    Err(e) if e.class == ErrorClass::Retryable && tries < GROUP_TRIES => {
+                        tries += 1;
+                        super::backoff(tries).await;
+                    }
+                    other => break other,
+                }
+            };
+            match sent {
+                Err(e) if i == 0 => return Err(e),
+                Err(e) => {
+                    tracing::warn!(group = i + 1, recipients = group.len(), error = %e, "an email's group of recipients did not get it");
+                }
+                Ok(()) => {}
+            }
         }
         Ok(())
     }
 }
+
+/// Further tries at one group's message.
+const GROUP_TRIES: u32 = 3;
 
 impl SesMailer {
     /// One message to at most [`MAX_DESTINATIONS`] addresses.

@@ -35,12 +35,29 @@ const PUT_CONCURRENCY: usize = 4;
 const UPDATE_CONCURRENCY: usize = 16;
 /// Tries at merging an older row into an item that keeps changing under it.
 const MAX_TRIES: u32 = 8;
-/// How long a write waits out throttling without progress before it gives up (the
-/// file's message then comes back). Throttling is DynamoDB pacing a first big load
-/// (a new on-demand table starts at 4,000 writes/s, a partition takes about 1,000):
-/// it must slow a file down, never fail it, so any progress starts the wait again.
+/// How long one batch of rows waits out throttling before it gives up (the file's
+/// message then comes back and resumes). Throttling is DynamoDB pacing a first big load
+/// (a new on-demand table starts at 4,000 writes/s, a partition takes about 1,000): it
+/// slows a file down rather than fail it, but a batch must end well inside the margin
+/// the processor keeps before its deadline to checkpoint (`deadline_margin`, 60 s).
 /// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/on-demand-capacity-mode.html
-pub const THROTTLE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+pub const THROTTLE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// When a batch stops waiting out throttling.
+type GiveUp = std::time::Instant;
+
+/// The error of a batch that waited out throttling for [`THROTTLE_PATIENCE`].
+fn still_throttled(operation: &'static str, what: String) -> StoreError {
+    StoreError::Service(ServiceError::new(
+        "DynamoDB",
+        operation,
+        ErrorClass::Retryable,
+        format!(
+            "{what} still throttled after {}s of throttling",
+            THROTTLE_PATIENCE.as_secs()
+        ),
+    ))
+}
 
 /// Opens sinks on the stack's destination tables, all counting their requests in one
 /// counter (for metrics and benchmarks).
@@ -148,6 +165,7 @@ impl DynamoSink {
         &self,
         table: &str,
         items: Vec<(Rows, Item)>,
+        give_up: GiveUp,
     ) -> Result<Vec<RejectedRow>, StoreError> {
         let mut chunks = Vec::with_capacity(items.len().div_ceil(BATCH_LIMIT));
         let mut items = items.into_iter().peekable();
@@ -155,7 +173,7 @@ impl DynamoSink {
             chunks.push(items.by_ref().take(BATCH_LIMIT).collect::<Vec<_>>());
         }
         let written = futures::stream::iter(chunks)
-            .map(|chunk| async move { self.put_batch(table, chunk).await })
+            .map(|chunk| async move { self.put_batch(table, chunk, give_up).await })
             .buffer_unordered(PUT_CONCURRENCY)
             .collect::<Vec<_>>()
             .await;
@@ -170,6 +188,7 @@ impl DynamoSink {
         &self,
         table: &str,
         chunk: Vec<(Rows, Item)>,
+        give_up: GiveUp,
     ) -> Result<Vec<RejectedRow>, StoreError> {
         let mut pending: Vec<WriteRequest> = Vec::with_capacity(chunk.len());
         for (_, item) in &chunk {
@@ -185,7 +204,6 @@ impl DynamoSink {
             );
         }
         let mut tries = 0;
-        let mut since_progress = std::time::Instant::now();
         while !pending.is_empty() {
             let before = pending.len();
             self.requests.fetch_add(1, Ordering::Relaxed);
@@ -203,6 +221,8 @@ impl DynamoSink {
                         .cloned()
                         .unwrap_or_default();
                 }
+                // The table's fault, not the rows': the stack's own failure.
+                Err(e) if is_stack_fault(&e) => return Err(aws_err("BatchWriteItem")(e)),
                 Err(e) if classify_sdk(&e) == ErrorClass::Permanent => {
                     // One bad item fails the whole batch: find it by writing one by one.
                     return self.put_each(table, chunk).await;
@@ -212,23 +232,16 @@ impl DynamoSink {
                 Err(e) => return Err(aws_err("BatchWriteItem")(e)),
             }
             if pending.len() < before {
-                since_progress = std::time::Instant::now();
                 tries = 0;
             }
             if !pending.is_empty() {
                 tries += 1;
                 self.counters.throttled();
-                if since_progress.elapsed() >= THROTTLE_PATIENCE {
-                    return Err(StoreError::Service(ServiceError::new(
-                        "DynamoDB",
+                if std::time::Instant::now() >= give_up {
+                    return Err(still_throttled(
                         "BatchWriteItem",
-                        ErrorClass::Retryable,
-                        format!(
-                            "{} items still unprocessed after {}s of throttling without progress",
-                            pending.len(),
-                            THROTTLE_PATIENCE.as_secs()
-                        ),
-                    )));
+                        format!("{} items", pending.len()),
+                    ));
                 }
                 backoff(tries).await;
             }
@@ -252,7 +265,7 @@ impl DynamoSink {
                 .send()
                 .await
             {
-                if classify_sdk(&e) == ErrorClass::Retryable {
+                if classify_sdk(&e) == ErrorClass::Retryable || is_stack_fault(&e) {
                     return Err(aws_err("PutItem")(e));
                 }
                 let reason = format!("DynamoDB refused the row: {}", describe_sdk(&e));
@@ -326,20 +339,34 @@ impl DynamoSink {
     /// A row older than one of its file already on the item: sets the attributes no
     /// later row of the file set, each with its row, while the item's version is the
     /// one read (another writer in between: read again).
-    async fn update_older(&self, u: UpdateRequest, file: &str) -> Result<(), StoreError> {
-        for _ in 0..MAX_TRIES {
+    async fn update_older(
+        &self,
+        u: UpdateRequest,
+        file: &str,
+        give_up: GiveUp,
+    ) -> Result<(), StoreError> {
+        let mut tries = 0;
+        let mut throttled = 0;
+        while tries < MAX_TRIES {
             self.requests.fetch_add(1, Ordering::Relaxed);
-            let item = self
+            let read = self
                 .ddb
                 .get_item()
                 .table_name(&self.table)
                 .set_key(Some(u.key.clone()))
                 .consistent_read(true)
                 .send()
-                .await
-                .map_err(aws_err("GetItem"))?
-                .item
-                .unwrap_or_default();
+                .await;
+            let item = match read {
+                Ok(out) => out.item.unwrap_or_default(),
+                Err(e) if is_throttling(&e) && std::time::Instant::now() < give_up => {
+                    throttled += 1;
+                    self.counters.throttled();
+                    backoff(throttled).await;
+                    continue;
+                }
+                Err(e) => return Err(aws_err("GetItem")(e)),
+            };
             let same_file =
                 item.get(ORDER_FILE).and_then(|v| v.as_s().ok()) == Some(&file.to_string());
             let row_of = |name: &str| {
@@ -385,7 +412,12 @@ impl DynamoSink {
                 .await;
             match res {
                 Ok(_) => return Ok(()),
-                Err(e) if is_condition_failed(&e) => {}
+                Err(e) if is_condition_failed(&e) => tries += 1,
+                Err(e) if is_throttling(&e) && std::time::Instant::now() < give_up => {
+                    throttled += 1;
+                    self.counters.throttled();
+                    backoff(throttled).await;
+                }
                 Err(e) => return Err(aws_err("UpdateItem")(e)),
             }
         }
@@ -404,8 +436,10 @@ impl DynamoSink {
         &self,
         rows: Rows,
         parts: Vec<UpdateRequest>,
+        give_up: GiveUp,
     ) -> Result<(Vec<RejectedRow>, Option<(Rows, Item)>), StoreError> {
         let mut member = None;
+        let count = parts.len();
         for (i, u) in parts.into_iter().enumerate() {
             let user = u
                 .key
@@ -413,7 +447,7 @@ impl DynamoSink {
                 .and_then(|v| v.as_s().ok())
                 .cloned()
                 .unwrap_or_default();
-            match self.update_part(u).await? {
+            match self.update_part(u, give_up).await? {
                 Part::Written(first_added) => {
                     if i == 0
                         && let Some(m) = &self.file.segment
@@ -423,6 +457,15 @@ impl DynamoSink {
                 }
                 Part::Superseded => {}
                 Part::Refused(reason) => {
+                    // A wide row's earlier parts are on the item already: say so.
+                    let reason = if i == 0 {
+                        reason
+                    } else {
+                        format!(
+                            "{reason} (update {} of the row's {count}: the attributes of the {i} before it were written)",
+                            i + 1
+                        )
+                    };
                     let rejected = rows
                         .all()
                         .map(|row| RejectedRow {
@@ -439,12 +482,11 @@ impl DynamoSink {
 
     /// One `UpdateItem` of a row's upsert, waiting out throttling (see
     /// [`THROTTLE_PATIENCE`]).
-    async fn update_part(&self, u: UpdateRequest) -> Result<Part, StoreError> {
-        let since = std::time::Instant::now();
+    async fn update_part(&self, u: UpdateRequest, give_up: GiveUp) -> Result<Part, StoreError> {
         let mut tries = 0;
         loop {
-            match self.update_once(u.clone()).await {
-                Err(Throttled(_)) if since.elapsed() < THROTTLE_PATIENCE => {
+            match self.update_once(u.clone(), give_up).await {
+                Err(Throttled(_)) if std::time::Instant::now() < give_up => {
                     tries += 1;
                     self.counters.throttled();
                     backoff(tries).await;
@@ -455,7 +497,11 @@ impl DynamoSink {
         }
     }
 
-    async fn update_once(&self, u: UpdateRequest) -> Result<Result<Part, StoreError>, Throttled> {
+    async fn update_once(
+        &self,
+        u: UpdateRequest,
+        give_up: GiveUp,
+    ) -> Result<Result<Part, StoreError>, Throttled> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         // Kept only where a refused update is merged (a file written out of order):
         // the common upsert moves its request into the call.
@@ -488,10 +534,17 @@ impl DynamoSink {
             // A later row of this file is there already (another chunk wrote it):
             // only what no later row set is this row's to set.
             Err(e) if is_condition_failed(&e) => Ok(match merge {
-                Some((file, u)) => self.update_older(u, file).await.map(|()| Part::Superseded),
+                Some((file, u)) => self
+                    .update_older(u, file, give_up)
+                    .await
+                    .map(|()| Part::Superseded),
                 None => Ok(Part::Superseded),
             }),
-            Err(e) if is_throttling(&e) => Err(Throttled(aws_err("UpdateItem")(e))),
+            Err(e) if is_throttling(&e) => Err(Throttled(still_throttled(
+                "UpdateItem",
+                format!("an update of {}", self.table),
+            ))),
+            Err(e) if is_stack_fault(&e) => Ok(Err(aws_err("UpdateItem")(e))),
             Err(e) if classify_sdk(&e) == ErrorClass::Permanent => Ok(Ok(Part::Refused(format!(
                 "DynamoDB refused the row: {}",
                 describe_sdk(&e)
@@ -525,6 +578,24 @@ where
                 "ProvisionedThroughputExceededException"
                     | "ThrottlingException"
                     | "RequestLimitExceeded"
+            )
+        })
+}
+
+/// A refusal that is the table's or the role's, never the row's: the stack's own
+/// failure (a missing grant, a deleted table), which must not fail rows one by one.
+fn is_stack_fault<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(|s| s.code())
+        .is_some_and(|c| {
+            matches!(
+                c,
+                "AccessDeniedException"
+                    | "ResourceNotFoundException"
+                    | "UnrecognizedClientException"
             )
         })
 }
@@ -654,6 +725,7 @@ pub fn row_attribute(name: &str) -> String {
 #[async_trait]
 impl RowSink for DynamoSink {
     async fn write(&self, rows: Vec<(u64, Write)>) -> Result<Vec<RejectedRow>, StoreError> {
+        let give_up = std::time::Instant::now() + THROTTLE_PATIENCE;
         let mut puts = Vec::new();
         let mut updates = Vec::new();
         for (rows, w) in coalesce(rows, &self.file) {
@@ -666,10 +738,10 @@ impl RowSink for DynamoSink {
             }
         }
         let updates = futures::stream::iter(updates)
-            .map(|(rows, u)| async move { self.update(rows, u).await })
+            .map(|(rows, u)| async move { self.update(rows, u, give_up).await })
             .buffer_unordered(UPDATE_CONCURRENCY)
             .collect::<Vec<_>>();
-        let (puts, updates) = futures::join!(self.put_all(&self.table, puts), updates);
+        let (puts, updates) = futures::join!(self.put_all(&self.table, puts, give_up), updates);
         let mut rejected = puts?;
         let mut members = Vec::new();
         for r in updates {
@@ -681,7 +753,7 @@ impl RowSink for DynamoSink {
         // beside the updates: a row costs no request of its own for its segment. A
         // member item DynamoDB refuses fails its row rather than vanish.
         if let Some(table) = self.segments_table.as_deref() {
-            rejected.extend(self.put_all(table, members).await?);
+            rejected.extend(self.put_all(table, members, give_up).await?);
         }
         Ok(rejected)
     }

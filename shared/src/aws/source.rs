@@ -336,9 +336,10 @@ impl SourceBucket {
         key: &str,
         source: &str,
         etag: &str,
-        size: u64,
+        head: &aws_sdk_s3::operation::head_object::HeadObjectOutput,
         to: &str,
     ) -> Result<(), SourceError> {
+        let size = head.content_length().unwrap_or(0).max(0) as u64;
         let tagging = self
             .tags_of(key)
             .await?
@@ -358,6 +359,13 @@ impl SourceBucket {
             .bucket(&self.bucket)
             .key(to)
             .set_tagging((!tagging.is_empty()).then_some(tagging))
+            // What CopyObject keeps of the object besides its bytes and tags.
+            .set_content_type(head.content_type().map(str::to_string))
+            .set_content_encoding(head.content_encoding().map(str::to_string))
+            .set_metadata(head.metadata().cloned())
+            .set_storage_class(head.storage_class().cloned())
+            .set_server_side_encryption(head.server_side_encryption().cloned())
+            .set_ssekms_key_id(head.ssekms_key_id().map(str::to_string))
             .send()
             .await
             .map_err(|e| {
@@ -652,9 +660,17 @@ impl SourceFolder for SourceBucket {
             self.bucket,
             percent_encoding::utf8_percent_encode(key, KEEP)
         );
-        let (size, _) = self.head(key).await?;
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| s3_error("HeadObject", e, &self.bucket, &self.folder, Some(key)))?;
+        let size = head.content_length().unwrap_or(0).max(0) as u64;
         if size > self.copies.single {
-            return self.copy_in_parts(key, &source, etag, size, to).await;
+            return self.copy_in_parts(key, &source, etag, &head, to).await;
         }
         self.client
             .copy_object()
