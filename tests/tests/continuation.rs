@@ -571,3 +571,89 @@ async fn a_file_that_cannot_be_split_still_finishes_by_continuation() {
         "{f:?}"
     );
 }
+
+/// A row too wide for one update expression, in a file split into chunks: each of its
+/// updates carries the later-row-wins condition, so the later row still wins
+/// attribute by attribute whichever chunk ends first.
+#[tokio::test]
+async fn a_wide_user_in_two_chunks_keeps_the_later_row_in_every_attribute() {
+    // Past one expression with the condition's row attributes (about 170 columns).
+    const WIDE: usize = 200;
+    let mut w = world().await;
+    let c = clock();
+    let mut users = config(
+        &w,
+        "wide",
+        serde_json::json!({"type": "registered_users"}),
+        "wide",
+    );
+    let columns = users["mapping"]["columns"].as_array_mut().unwrap();
+    let mut header = String::from("customer_id,amount");
+    for i in 0..WIDE {
+        columns.push(
+            serde_json::json!({"column": format!("c{i}"), "attribute": format!("attr_{i:03}")}),
+        );
+        header.push_str(&format!(",c{i}"));
+    }
+    w.pipe.put_config(users, c.now()).await;
+    // u0 first (old values) and last (new ones, `c7` left empty: the old one stays).
+    let row = |user: u64, amount: u64, tag: &str, skip: Option<usize>| {
+        let mut r = format!("u{user},{amount}");
+        for i in 0..WIDE {
+            if skip == Some(i) {
+                r.push(',');
+            } else {
+                r.push_str(&format!(",{tag}{i}"));
+            }
+        }
+        r + "\n"
+    };
+    let mut csv = header + "\n";
+    csv.push_str(&row(0, 1, "old", None));
+    for i in 1..8u64 {
+        csv.push_str(&row(i, i, "x", None));
+    }
+    csv.push_str(&row(0, 2, "new", Some(7)));
+    w.env
+        .put_object(&w.bucket, "wide/registered_user_data_20261127.csv", csv)
+        .await;
+    w.pipe.tick(&c).await;
+    w.pipe.processor.settings.chunk_bytes = Some(CHUNK_BYTES);
+    let file = w.pipe.take_messages().await;
+    assert!(
+        w.pipe
+            .process(&file, &c)
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    let mut chunks = w.pipe.take_messages().await;
+    assert!(chunks.len() >= 2, "{} chunks", chunks.len());
+    // The last chunk (the newer u0) ends first.
+    chunks.sort_by_key(|m| std::cmp::Reverse(m.chunk));
+    for m in &chunks {
+        assert!(
+            w.pipe
+                .process(std::slice::from_ref(m), &c)
+                .await
+                .batch_item_failures
+                .is_empty()
+        );
+    }
+    let f = w
+        .file("wide", "wide/registered_user_data_20261127.csv")
+        .await;
+    assert_eq!(f.status, FileStatus::Succeeded, "{f:?}");
+    assert_eq!((f.rows_total, f.rows_ingested), (9, 9));
+    let items = w.scan(&w.env.stack.users_table).await;
+    let u0 = items.iter().find(|i| show(&i["user_id"]) == "u0").unwrap();
+    assert_eq!(show(&u0["amount"]), "2");
+    for i in 0..WIDE {
+        let want = if i == 7 {
+            format!("old{i}")
+        } else {
+            format!("new{i}")
+        };
+        assert_eq!(show(&u0[&format!("attr_{i:03}")]), want, "attr_{i:03}");
+    }
+}
