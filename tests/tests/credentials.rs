@@ -64,8 +64,18 @@ async fn imports_read_through_a_customers_role_and_through_an_access_key() {
     });
     let t0 = Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).unwrap();
     let clock = FixedClock::new(t0);
-    w.put_config(by_role, t0).await;
-    w.put_config(by_key, t0).await;
+    w.put_config(by_role.clone(), t0).await;
+    w.put_config(by_key.clone(), t0).await;
+    // The preview reads the newest file the same two ways, as its own role.
+    let api = s3imports_preview::Api::from_env(
+        &env.role_clients(s3imports_tests::Role::Preview),
+        &env.stack,
+    );
+    for config in [&by_role, &by_key] {
+        let answer = s3imports_tests::api_call(&api, "POST", "/preview", Some(config)).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert_eq!(answer.body["rows"].as_array().map(Vec::len), Some(1));
+    }
     let (report, messages, response) = w.run(&clock).await;
     assert_eq!(messages.len(), 2, "{report:?}");
     assert!(response.batch_item_failures.is_empty());
