@@ -146,6 +146,7 @@ async fn a_ledger_write_refused_is_counted_mailed_and_fails_the_tick() {
     let failures = lines_of(&captured, DISCOVERY_FAILURES);
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0]["Cause"], "DynamoDB.AccessDenied");
+    assert_eq!(alarm_metric("DiscoveryFailuresAlarm"), DISCOVERY_FAILURES);
     stack_email(&env, "S3IMPORTS_LEDGER_TABLE").await;
     let refused = env.take_violations();
     assert!(!refused.is_empty());
@@ -191,6 +192,7 @@ async fn a_throttled_configs_table_fails_the_tick_and_is_counted() {
     let failures = lines_of(&captured, DISCOVERY_FAILURES);
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0]["Cause"], "DynamoDB.Throttled");
+    assert_eq!(alarm_metric("DiscoveryFailuresAlarm"), DISCOVERY_FAILURES);
     // Which imports were due is unknown: no email can be addressed, and the
     // function's Errors alarm fires with DiscoveryFailuresAlarm.
     assert!(env.sent_emails().await.is_empty());
