@@ -274,27 +274,28 @@ impl RunSummary {
     /// `lists_cut` set) until it fits. The lists are bounded by count, but their entries
     /// (keys, reasons) by bytes only each, so fifty of each can pass SNS's limit.
     pub fn to_json_within(&mut self, max: usize) -> String {
-        loop {
-            let body = serde_json::to_string(self).unwrap_or_default();
-            let longest = [
-                self.reasons.len(),
-                self.reports.len(),
-                self.changed_files.len(),
-                self.duplicates.len(),
-            ]
-            .into_iter()
-            .max()
-            .unwrap_or(0);
-            if body.len() <= max || longest == 0 {
-                return body;
-            }
-            let half = longest / 2;
-            self.reasons.truncate(half);
-            self.reports.truncate(half);
-            self.changed_files.truncate(half);
-            self.duplicates.truncate(half);
-            self.lists_cut = true;
-        }
+        crate::limits::json_within(
+            self,
+            max,
+            |s| {
+                [
+                    s.reasons.len(),
+                    s.reports.len(),
+                    s.changed_files.len(),
+                    s.duplicates.len(),
+                ]
+                .into_iter()
+                .max()
+                .unwrap_or(0)
+            },
+            |s, n| {
+                s.reasons.truncate(n);
+                s.reports.truncate(n);
+                s.changed_files.truncate(n);
+                s.duplicates.truncate(n);
+                s.lists_cut = true;
+            },
+        )
     }
 
     /// A short subject line: SNS takes ASCII only, no line breaks or control

@@ -156,23 +156,25 @@ impl TickReport {
         for t in &mut self.imports {
             t.files_queued = t.files.len();
         }
-        loop {
-            let size = serde_json::to_vec(&self).map_or(0, |v| v.len());
-            let longest = self
-                .imports
-                .iter()
-                .map(|t| t.files.len().max(t.requeued.len()).max(t.changed.len()))
-                .max()
-                .unwrap_or(0);
-            if size <= max || longest == 0 {
-                return self;
-            }
-            for t in &mut self.imports {
-                t.files.truncate(longest / 2);
-                t.requeued.truncate(longest / 2);
-                t.changed.truncate(longest / 2);
-            }
-        }
+        crate::limits::json_within(
+            &mut self,
+            max,
+            |r| {
+                r.imports
+                    .iter()
+                    .map(|t| t.files.len().max(t.requeued.len()).max(t.changed.len()))
+                    .max()
+                    .unwrap_or(0)
+            },
+            |r, n| {
+                for t in &mut r.imports {
+                    t.files.truncate(n);
+                    t.requeued.truncate(n);
+                    t.changed.truncate(n);
+                }
+            },
+        );
+        self
     }
 }
 

@@ -197,6 +197,26 @@ impl<W: Write> Write for CapWrite<W> {
     }
 }
 
+/// `value` as JSON of at most `max` bytes: while it is larger, its lists are cut to
+/// half of the longest (`longest` measures them, `cut(value, n)` truncates each to `n`
+/// entries), until it fits or no list is left to cut. For a message whose limit is in
+/// bytes (an SNS message, a Lambda response) and whose lists are bounded by count.
+pub fn json_within<T: serde::Serialize>(
+    value: &mut T,
+    max: usize,
+    longest: impl Fn(&T) -> usize,
+    mut cut: impl FnMut(&mut T, usize),
+) -> String {
+    loop {
+        let body = serde_json::to_string(value).unwrap_or_default();
+        let n = longest(value);
+        if body.len() <= max || n == 0 {
+            return body;
+        }
+        cut(value, n / 2);
+    }
+}
+
 /// `text` cut to at most `max` bytes at a character boundary, saying how much it left
 /// out.
 pub fn bounded(text: &str, max: usize) -> std::borrow::Cow<'_, str> {

@@ -112,19 +112,12 @@ impl From<SourceError> for PreviewError {
             SourceError::AccessDenied { .. } => {
                 Self::new(403, "Access to the bucket was denied", detail)
             }
-            SourceError::SecretNotForImport { .. } => Self::new(
+            // Bound to other imports, or (IAM refused it) to none, or not the stack's.
+            SourceError::SecretNotForImport { .. } | SourceError::SecretDenied { .. } => Self::new(
                 403,
                 "The config names a secret that is not for this import",
                 detail,
             ),
-            // IAM refused it: not bound to any import (no tag), or not the stack's.
-            SourceError::Secret { ref reason, .. } if reason.contains("AccessDeniedException") => {
-                Self::new(
-                    403,
-                    "The config names a secret that is not for this import",
-                    detail,
-                )
-            }
             SourceError::Secret { .. } | SourceError::AssumeRole { .. } => {
                 Self::new(400, "The import's credentials could not be used", detail)
             }

@@ -34,6 +34,15 @@ NUM_MAX = decimal.Decimal("9.9999999999999999999999999999999999999E+125")
 NUM_MIN = decimal.Decimal("1E-130")
 
 
+
+def _once(seen: set, key: Any, message: str) -> None:
+    """One request may name an item once: a second naming is refused with `message`."""
+    if key is None:
+        return
+    if key in seen:
+        raise validation(message)
+    seen.add(key)
+
 def validation(msg: str) -> Failure:
     return Failure(400, "ValidationException", msg)
 
@@ -265,11 +274,7 @@ def check_dynamodb(call: Call) -> None:
                 check_item_values(item)
                 check_key_sizes(t, item)
                 total += item_size(item)
-            k = key_of(t, item)
-            if k is not None:
-                if k in seen:
-                    raise validation("Provided list of item keys contains duplicates")
-                seen.add(k)
+            _once(seen, key_of(t, item), "Provided list of item keys contains duplicates")
         if total > MAX_BATCH_WRITE_BYTES:
             raise validation(f"Item size to update has exceeded the maximum allowed size [strict: BatchWriteItem of {total} bytes, at most 16 MB]")
     elif op == "BatchGetItem":
@@ -281,11 +286,7 @@ def check_dynamodb(call: Call) -> None:
             seen = set()
             for key in (v or {}).get("Keys") or []:
                 check_item_values(key)
-                k = key_of(t, key)
-                if k is not None:
-                    if k in seen:
-                        raise validation("Provided list of item keys contains duplicates")
-                    seen.add(k)
+                _once(seen, key_of(t, key), "Provided list of item keys contains duplicates")
             if (v or {}).get("ProjectionExpression") and len(v["ProjectionExpression"].encode()) > MAX_EXPRESSION_BYTES:
                 raise validation("Invalid ProjectionExpression: Expression size has exceeded the maximum allowed size")
     elif op in ("TransactWriteItems", "TransactGetItems"):
@@ -309,11 +310,7 @@ def check_dynamodb(call: Call) -> None:
                 check_key_sizes(t, key)
             check_expressions(action)
             total += item_size(key) + sum(av_size(v) for v in (action.get("ExpressionAttributeValues") or {}).values())
-            k = key_of(t, key)
-            if k is not None:
-                if k in seen:
-                    raise validation("Transaction request cannot include multiple operations on one item")
-                seen.add(k)
+            _once(seen, key_of(t, key), "Transaction request cannot include multiple operations on one item")
         if total > MAX_TRANSACT_BYTES:
             raise validation(f"Transaction request size exceeds the maximum allowed size of 4 MB [strict: {total} bytes]")
 

@@ -586,10 +586,15 @@ def query_params(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
     return nest(flat)
 
 
-def ses_call(environ: dict[str, Any], body: bytes) -> Call:
+
+def _query_call(service: str, environ: dict[str, Any], body: bytes) -> tuple[dict[str, Any], str, Call]:
+    """A query-protocol request: its parameters, its `Action`, and its call."""
     p = query_params(environ, body)
     op = p.get("Action", "")
-    call = Call("ses", "query", op, environ.get("REQUEST_METHOD", "POST"), p)
+    return p, op, Call(service, "query", op, environ.get("REQUEST_METHOD", "POST"), p)
+
+def ses_call(environ: dict[str, Any], body: bytes) -> Call:
+    p, op, call = _query_call("ses", environ, body)
     if op in ("SendEmail", "SendRawEmail", "SendTemplatedEmail"):
         sender = address_of(p.get("Source", ""))
         if not sender and op == "SendRawEmail":
@@ -608,9 +613,7 @@ def ses_call(environ: dict[str, Any], body: bytes) -> Call:
 
 
 def sns_call(environ: dict[str, Any], body: bytes) -> Call:
-    p = query_params(environ, body)
-    op = p.get("Action", "")
-    call = Call("sns", "query", op, environ.get("REQUEST_METHOD", "POST"), p)
+    p, op, call = _query_call("sns", environ, body)
     if op == "Publish":
         target = p.get("TopicArn") or p.get("TargetArn") or "*"
         call.accesses.append(_access("sns:Publish", target))
@@ -693,9 +696,7 @@ def secrets_call(environ: dict[str, Any], body: bytes) -> Call:
 
 
 def sts_call(environ: dict[str, Any], body: bytes) -> Call:
-    p = query_params(environ, body)
-    op = p.get("Action", "")
-    call = Call("sts", "query", op, environ.get("REQUEST_METHOD", "POST"), p)
+    p, op, call = _query_call("sts", environ, body)
     if op == "AssumeRole":
         role = p.get("RoleArn", "")
         parts = role.split(":")

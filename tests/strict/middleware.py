@@ -359,17 +359,11 @@ class StrictMiddleware:
                 return _json_response(start_response, {"UnprocessedItems": unprocessed}, amz=True)
             if not unprocessed:
                 return self._pass(environ, start_response, checked=True)
-            body = dict(p)
-            body["RequestItems"] = admitted
-            status, headers, out = self._capture(environ, json.dumps(body).encode())
-            if status.startswith("200"):
-                doc = json.loads(out or b"{}")
-                merged = doc.get("UnprocessedItems") or {}
+            def merge(merged: dict) -> None:
                 for t, rs in unprocessed.items():
                     merged.setdefault(t, []).extend(rs)
-                doc["UnprocessedItems"] = merged
-                return _json_response(start_response, doc, headers)
-            return self._respond(start_response, status, headers, out)
+
+            return self._forward_admitted(environ, start_response, p, admitted, "UnprocessedItems", merge)
         finally:
             CONTENTION.release(owner, held)
 
@@ -393,20 +387,29 @@ class StrictMiddleware:
         STATE.count(stack.prefix, "throttled", n_throttled)
         if not n_admitted:
             raise throttled()
-        body = dict(p)
-        body["RequestItems"] = admitted
-        status, headers, out = self._capture(environ, json.dumps(body).encode())
-        if status.startswith("200"):
-            doc = json.loads(out or b"{}")
-            merged = doc.get("UnprocessedKeys") or {}
+        def merge(merged: dict) -> None:
             for t, spec in unprocessed.items():
                 if t in merged:
                     merged[t]["Keys"] = list(merged[t].get("Keys") or []) + spec["Keys"]
                 else:
                     merged[t] = spec
-            doc["UnprocessedKeys"] = merged
-            return _json_response(start_response, doc, headers)
-        return self._respond(start_response, status, headers, out)
+
+        return self._forward_admitted(environ, start_response, p, admitted, "UnprocessedKeys", merge)
+
+    def _forward_admitted(self, environ: dict[str, Any], start_response: Callable, p: dict[str, Any],
+                          admitted: dict, field: str, merge: Callable[[dict], None]) -> Any:
+        """A batch with only what the buckets admitted goes to moto; what they did not is
+        added to moto's own answer under `field` (UnprocessedItems / UnprocessedKeys)."""
+        body = dict(p)
+        body["RequestItems"] = admitted
+        status, headers, out = self._capture(environ, json.dumps(body).encode())
+        if not status.startswith("200"):
+            return self._respond(start_response, status, headers, out)
+        doc = json.loads(out or b"{}")
+        merged = doc.get(field) or {}
+        merge(merged)
+        doc[field] = merged
+        return _json_response(start_response, doc, headers)
 
     def _transact_write(self, stack: Stack, call: Call, environ: dict[str, Any], start_response: Callable, pw: float, tw: float) -> Any:
         items = call.params.get("TransactItems") or []

@@ -74,6 +74,25 @@ fn events_csv(rows: u64) -> String {
 }
 
 impl World {
+    /// One tick, then the file's message split with chunks of [`CHUNK_BYTES`]: the
+    /// chunks' messages (at least two), the last chunk first.
+    async fn chunks_last_first(&mut self, c: &FixedClock) -> Vec<FileMessage> {
+        self.pipe.tick(c).await;
+        self.pipe.processor.settings.chunk_bytes = Some(CHUNK_BYTES);
+        let file = self.pipe.take_messages().await;
+        assert!(
+            self.pipe
+                .process(&file, c)
+                .await
+                .batch_item_failures
+                .is_empty()
+        );
+        let mut chunks = self.pipe.take_messages().await;
+        assert!(chunks.len() >= 2, "{} chunks", chunks.len());
+        chunks.sort_by_key(|m| std::cmp::Reverse(m.chunk));
+        chunks
+    }
+
     async fn file(&self, import_id: &str, key: &str) -> FileRecord {
         self.env
             .ledger()
@@ -389,20 +408,8 @@ async fn a_user_named_in_two_chunks_keeps_the_later_row_whatever_order_they_end_
     w.env
         .put_object(&w.bucket, "users/registered_user_data_20261127.csv", csv)
         .await;
-    w.pipe.tick(&c).await;
-    w.pipe.processor.settings.chunk_bytes = Some(CHUNK_BYTES);
-    let file = w.pipe.take_messages().await;
-    assert!(
-        w.pipe
-            .process(&file, &c)
-            .await
-            .batch_item_failures
-            .is_empty()
-    );
-    let mut chunks = w.pipe.take_messages().await;
-    assert!(chunks.len() >= 2, "{} chunks", chunks.len());
     // The last chunk ends first; the first chunk's older row for u0 comes after it.
-    chunks.sort_by_key(|m| std::cmp::Reverse(m.chunk));
+    let chunks = w.chunks_last_first(&c).await;
     // A worker killed mid-chunk (its invocation dropped) is taken over once its lease
     // runs out: nothing lost or doubled.
     let killed = chunks[1].clone();
@@ -617,20 +624,8 @@ async fn a_wide_user_in_two_chunks_keeps_the_later_row_in_every_attribute() {
     w.env
         .put_object(&w.bucket, "wide/registered_user_data_20261127.csv", csv)
         .await;
-    w.pipe.tick(&c).await;
-    w.pipe.processor.settings.chunk_bytes = Some(CHUNK_BYTES);
-    let file = w.pipe.take_messages().await;
-    assert!(
-        w.pipe
-            .process(&file, &c)
-            .await
-            .batch_item_failures
-            .is_empty()
-    );
-    let mut chunks = w.pipe.take_messages().await;
-    assert!(chunks.len() >= 2, "{} chunks", chunks.len());
     // The last chunk (the newer u0) ends first.
-    chunks.sort_by_key(|m| std::cmp::Reverse(m.chunk));
+    let chunks = w.chunks_last_first(&c).await;
     for m in &chunks {
         assert!(
             w.pipe

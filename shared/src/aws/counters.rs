@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::error::BoxError;
 use crate::metrics::Counters;
 
 /// DynamoDB's throttling error codes (the JSON protocol's `__type` ends with one).
-const THROTTLING: &[&str] = &[
+pub(crate) const THROTTLING: &[&str] = &[
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
     "RequestLimitExceeded",

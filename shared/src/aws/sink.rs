@@ -565,21 +565,22 @@ impl DynamoSink {
 /// A write DynamoDB throttled after the SDK's own attempts.
 struct Throttled(StoreError);
 
-/// DynamoDB's throttling codes: pacing, never the request's fault.
-fn is_throttling<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
+/// Whether the service answered with one of `codes`.
+fn code_in<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>, codes: &[&str]) -> bool
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
 {
     e.as_service_error()
         .and_then(|s| s.code())
-        .is_some_and(|c| {
-            matches!(
-                c,
-                "ProvisionedThroughputExceededException"
-                    | "ThrottlingException"
-                    | "RequestLimitExceeded"
-            )
-        })
+        .is_some_and(|c| codes.contains(&c))
+}
+
+/// DynamoDB's throttling: pacing, never the request's fault.
+fn is_throttling<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+{
+    code_in(e, super::counters::THROTTLING)
 }
 
 /// A refusal that is the table's or the role's, never the row's: the stack's own
@@ -588,16 +589,14 @@ fn is_stack_fault<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, 
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
 {
-    e.as_service_error()
-        .and_then(|s| s.code())
-        .is_some_and(|c| {
-            matches!(
-                c,
-                "AccessDeniedException"
-                    | "ResourceNotFoundException"
-                    | "UnrecognizedClientException"
-            )
-        })
+    code_in(
+        e,
+        &[
+            "AccessDeniedException",
+            "ResourceNotFoundException",
+            "UnrecognizedClientException",
+        ],
+    )
 }
 
 /// What one `UpdateItem` of an upsert came to.

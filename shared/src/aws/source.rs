@@ -173,13 +173,9 @@ where
         ErrorClass::Retryable => service_error("Secrets Manager", operation, e).into(),
         // The functions' roles read only secrets under SecretsPrefix that carry the
         // binding tag (template.yaml): IAM refuses any other before its tag is seen.
-        ErrorClass::Permanent if denied => SourceError::Secret {
+        ErrorClass::Permanent if denied => SourceError::SecretDenied {
             secret: secret.to_string(),
-            reason: format!(
-                "{}; the stack's roles read only secrets under its SecretsPrefix that carry the tag `{}` (the ids of the imports that may use them)",
-                describe_sdk(&e),
-                crate::ports::SECRET_TAG
-            ),
+            reason: describe_sdk(&e),
         },
         ErrorClass::Permanent => SourceError::Secret {
             secret: secret.to_string(),
@@ -315,6 +311,20 @@ impl SourceBucket {
 }
 
 impl SourceBucket {
+    /// The object's size, ETag and the rest of what S3 keeps of it (a copy keeps it).
+    async fn head_object(
+        &self,
+        key: &str,
+    ) -> Result<aws_sdk_s3::operation::head_object::HeadObjectOutput, SourceError> {
+        self.client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| s3_error("HeadObject", e, &self.bucket, &self.folder, Some(key)))
+    }
+
     /// The object's tags as they are now.
     async fn tags_of(&self, key: &str) -> Result<Vec<aws_sdk_s3::types::Tag>, SourceError> {
         let out = self
@@ -587,14 +597,7 @@ impl SourceFolder for SourceBucket {
     }
 
     async fn head(&self, key: &str) -> Result<(u64, String), SourceError> {
-        let out = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| s3_error("HeadObject", e, &self.bucket, &self.folder, Some(key)))?;
+        let out = self.head_object(key).await?;
         Ok((
             out.content_length().unwrap_or(0).max(0) as u64,
             out.e_tag()
@@ -660,14 +663,7 @@ impl SourceFolder for SourceBucket {
             self.bucket,
             percent_encoding::utf8_percent_encode(key, KEEP)
         );
-        let head = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| s3_error("HeadObject", e, &self.bucket, &self.folder, Some(key)))?;
+        let head = self.head_object(key).await?;
         let size = head.content_length().unwrap_or(0).max(0) as u64;
         if size > self.copies.single {
             return self.copy_in_parts(key, &source, etag, &head, to).await;

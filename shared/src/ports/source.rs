@@ -51,6 +51,13 @@ pub enum SourceError {
     NotText { bucket: String, key: String },
     #[error("Secrets Manager secret `{secret}`: {reason}")]
     Secret { secret: String, reason: String },
+    /// IAM refused it: the stack's roles read only secrets under its `SecretsPrefix`
+    /// that carry the binding tag, so an untagged secret is refused before its tags
+    /// can be read.
+    #[error(
+        "Secrets Manager secret `{secret}`: {reason}; the stack's roles read only secrets under its SecretsPrefix that carry the tag `{SECRET_TAG}` (the ids of the imports that may use them)"
+    )]
+    SecretDenied { secret: String, reason: String },
     #[error(
         "Secrets Manager secret `{secret}` is not for import `{import_id}`: {}; tag the secret `{SECRET_TAG}` with the ids of the imports that may use it",
         match tagged {
