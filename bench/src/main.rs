@@ -20,13 +20,13 @@ use std::time::Instant;
 use anyhow::Context;
 use chrono::{TimeZone, Utc};
 use clap::{Parser, Subcommand};
-use s3imports::config::ImportConfig;
-use s3imports::limits::Limits;
-use s3imports::mapping::ColumnMapping;
-use s3imports::pgp::{PgpKeyring, decrypt_to};
-use s3imports::processor::{Marks, Piece, ReadPlan, read_file};
-use s3imports::report::ReportWriter;
-use s3imports::sink::{Write as SinkWrite, WriteBuilder};
+use s3imports::codec::limits::Limits;
+use s3imports::codec::pgp::{PgpKeyring, decrypt_to};
+use s3imports::model::config::ImportConfig;
+use s3imports::process::{Marks, Piece, ReadPlan, read_file};
+use s3imports::rows::mapping::ColumnMapping;
+use s3imports::rows::report::ReportWriter;
+use s3imports::rows::sink::{Write as SinkWrite, WriteBuilder};
 use s3imports::{Clock, FixedClock};
 use serde_json::json;
 
@@ -390,7 +390,7 @@ async fn e2e(rows: u64, user_rows: u64) -> anyhow::Result<()> {
         let mut config = events_config(&bucket, &folder, kind)?;
         if name.ends_with("in_segment") {
             config.id.push_str("-segment");
-            config.segment = Some(s3imports::segment::SegmentRef {
+            config.segment = Some(s3imports::model::segment::SegmentRef {
                 name: "bench".into(),
                 description: None,
             });

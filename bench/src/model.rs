@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use s3imports::config::ImportKind;
+use s3imports::model::config::ImportKind;
 use s3imports::ports::{RejectedRow, RowSink, RowWriter, StoreError};
-use s3imports::sink::{FileAttributes, Write, coalesce};
+use s3imports::rows::sink::{FileAttributes, Write, coalesce};
 use serde_json::json;
 
 const UPDATE_LATENCY: Duration = Duration::from_millis(6);

@@ -10,15 +10,15 @@ use s3imports::aws::queue::SqsQueue;
 use s3imports::aws::reports::ReportStore;
 use s3imports::aws::segments::SegmentStore;
 use s3imports::aws::{Clients, load_config, provision::provision as provision_stack};
-use s3imports::config::{ConfigError, ImportConfig};
-use s3imports::delivery::{DEFAULT_MAX_RECEIVES, RecordOutcome};
-use s3imports::discovery::{Discovery, TickOutcome};
-use s3imports::ledger::{
+use s3imports::discover::{Discovery, TickOutcome};
+use s3imports::model::config::{ConfigError, ImportConfig};
+use s3imports::model::ledger::{
     FILES_LIMIT, FileRecord, FilesCursor, RUN_FILES_LIMIT, RUNS_LIMIT, RunsCursor, plausible_run_id,
 };
+use s3imports::model::segment::{MEMBERS_LIMIT, Segment, SegmentStatus, Segments as _};
 use s3imports::ports::{StoreError, find_report};
-use s3imports::processor::{Processed, Processor, ProcessorSettings};
-use s3imports::segment::{MEMBERS_LIMIT, Segment, SegmentStatus, Segments as _};
+use s3imports::process::delivery::{DEFAULT_MAX_RECEIVES, RecordOutcome};
+use s3imports::process::{Processed, Processor, ProcessorSettings};
 use s3imports::stack::Stack;
 use s3imports::{Clock, FixedClock, SystemClock};
 use serde_json::json;
@@ -53,8 +53,8 @@ fn check_sample(
     sample: &str,
     manifest: Option<&str>,
 ) -> anyhow::Result<serde_json::Value> {
-    use s3imports::mapping::{CompiledMapping, MappingSpec, parse_manifest};
-    use s3imports::reader::{ReadOptions, open_reader};
+    use s3imports::codec::reader::{ReadOptions, open_reader};
+    use s3imports::rows::mapping::{CompiledMapping, MappingSpec, parse_manifest};
     use std::io::{BufRead, BufReader};
     let mappings = match (&config.mapping, manifest) {
         (MappingSpec::Columns { columns }, _) => columns.clone(),
@@ -68,7 +68,7 @@ fn check_sample(
     let file = std::fs::File::open(sample).with_context(|| format!("reading {sample}"))?;
     let mut input = BufReader::new(file);
     let head = input.fill_buf()?;
-    if s3imports::pgp::looks_like_pgp(head) {
+    if s3imports::codec::pgp::looks_like_pgp(head) {
         bail!("{sample} is PGP-encrypted: decrypt it first (gpg --decrypt) to check its columns");
     }
     let plain: Box<dyn std::io::Read> = if head.starts_with(&[0x1f, 0x8b]) {
@@ -76,7 +76,7 @@ fn check_sample(
     } else {
         Box::new(input)
     };
-    let json = config.file_type == s3imports::naming::FileType::Json;
+    let json = config.file_type == s3imports::model::naming::FileType::Json;
     let csv = ReadOptions {
         delimiter: u8::try_from(u32::from(config.delimiter)).unwrap_or(b','),
         ..Default::default()
@@ -634,7 +634,7 @@ async fn drain(
         }
         for m in got.messages() {
             let receipt = m.receipt_handle().unwrap_or_default().to_string();
-            let outcome = s3imports::delivery::handle(
+            let outcome = s3imports::process::delivery::handle(
                 processor,
                 clock,
                 DEFAULT_MAX_RECEIVES,
@@ -682,14 +682,14 @@ struct MadeKey {
     secret: String,
     arn: String,
     algorithm: &'static str,
-    public: s3imports::keygen::PublicKeyInfo,
+    public: s3imports::operate::keygen::PublicKeyInfo,
     encryption: serde_json::Value,
 }
 
 /// Makes a key pair and stores its private half (and passphrase) in Secrets Manager.
 async fn make_key(clients: &Clients, new: &NewKey<'_>) -> anyhow::Result<MadeKey> {
     use s3imports::aws::keys::{KeyStore, encryption_block, key_secret_name};
-    use s3imports::keygen::{KeyAlgorithm, generate, random_passphrase, valid_key_name};
+    use s3imports::operate::keygen::{KeyAlgorithm, generate, random_passphrase, valid_key_name};
     if !valid_key_name(new.name) {
         bail!(
             "--name `{}`: use letters, digits, `-`, `_` and `.` (1 to 64)",
@@ -792,7 +792,7 @@ pub async fn run_now(
     id: &str,
     process: bool,
 ) -> anyhow::Result<ExitCode> {
-    use s3imports::discovery::RunNowError;
+    use s3imports::discover::RunNowError;
     let clients = clients().await;
     let manual = cli_caller(&clients).await?;
     let discovery = Discovery::wired(&clients, stack);
@@ -844,14 +844,14 @@ async fn process_here(
 }
 
 /// Who is running this command, as the run records it: the STS caller identity.
-async fn cli_caller(clients: &Clients) -> anyhow::Result<s3imports::ledger::ManualRun> {
+async fn cli_caller(clients: &Clients) -> anyhow::Result<s3imports::model::ledger::ManualRun> {
     let caller = clients
         .sts
         .get_caller_identity()
         .send()
         .await
         .context("STS GetCallerIdentity (who is starting the run)")?;
-    Ok(s3imports::ledger::ManualRun {
+    Ok(s3imports::model::ledger::ManualRun {
         requested_by: caller.arn().unwrap_or("unknown principal").to_string(),
         via: "cli".into(),
     })
@@ -865,7 +865,7 @@ pub async fn replay(
     reason: &str,
     process: bool,
 ) -> anyhow::Result<ExitCode> {
-    use s3imports::discovery::ReplayError;
+    use s3imports::discover::ReplayError;
     let clients = clients().await;
     let manual = cli_caller(&clients).await?;
     let discovery = Discovery::wired(&clients, stack);
@@ -933,7 +933,7 @@ pub async fn dry_run(
             ..ProcessorSettings::default()
         };
         let processor = Processor::from_env(&clients, stack, settings);
-        let delivery = s3imports::processor::Delivery {
+        let delivery = s3imports::process::Delivery {
             receive_count: 1,
             last: true,
             receipt: None,
@@ -944,7 +944,7 @@ pub async fn dry_run(
     // Else the stack's processor does the work: wait for it, a while.
     let started_at = std::time::Instant::now();
     let view = loop {
-        match s3imports::dry_run::view(&ledger, &reports, &started.dry_run_id).await? {
+        match s3imports::operate::dry_run::view(&ledger, &reports, &started.dry_run_id).await? {
             Some(v) if v.done => break v,
             _ if started_at.elapsed() > DRY_RUN_WAIT => {
                 bail!(
@@ -987,11 +987,13 @@ pub async fn dry_run(
         }
         text
     });
-    Ok(if view.status == s3imports::ledger::FileStatus::Failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(
+        if view.status == s3imports::model::ledger::FileStatus::Failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
 }
 
 fn segments(clients: &Clients, stack: &Stack) -> SegmentStore {
@@ -1237,13 +1239,14 @@ impl crate::wizard::Services for WizardServices<'_> {
     async fn preview(
         &self,
         config: &serde_json::Value,
-    ) -> Result<s3imports::preview::Preview, s3imports::preview::PreviewError> {
+    ) -> Result<s3imports::operate::preview::Preview, s3imports::operate::preview::PreviewError>
+    {
         let config = ImportConfig::for_preview(config.clone())?;
-        let previewer = s3imports::preview::Previewer::from_env(
+        let previewer = s3imports::operate::preview::Previewer::from_env(
             self.clients,
             self.stack,
             std::env::temp_dir(),
-            s3imports::limits::Limits::from_env(),
+            s3imports::codec::limits::Limits::from_env(),
         );
         previewer.preview(&config).await
     }

@@ -328,7 +328,7 @@ async fn main() -> ExitCode {
                 &out,
                 &stack,
                 &name,
-                s3imports::segment::SegmentStatus::Archived,
+                s3imports::model::segment::SegmentStatus::Archived,
             )
             .await
         }
@@ -337,7 +337,7 @@ async fn main() -> ExitCode {
                 &out,
                 &stack,
                 &name,
-                s3imports::segment::SegmentStatus::Active,
+                s3imports::model::segment::SegmentStatus::Active,
             )
             .await
         }

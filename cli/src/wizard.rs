@@ -10,11 +10,11 @@
 use std::io::{BufRead, IsTerminal as _, Write};
 
 use anyhow::{Context as _, bail};
-use s3imports::config::{ImportConfig, ImportKind};
-use s3imports::mapping::{ColumnMapping, column_problems, parse_manifest};
-use s3imports::mapping_spec::CATALOG;
-use s3imports::naming::DateTimeFormat;
-use s3imports::preview::{Preview, PreviewError};
+use s3imports::model::config::{ImportConfig, ImportKind};
+use s3imports::model::mapping_spec::CATALOG;
+use s3imports::model::naming::DateTimeFormat;
+use s3imports::operate::preview::{Preview, PreviewError};
+use s3imports::rows::mapping::{ColumnMapping, column_problems, parse_manifest};
 use serde_json::{Value, json};
 
 /// One question: its id (the key in an answers file), what to ask, a default, and the
@@ -626,7 +626,7 @@ async fn encryption(
                 return Ok(());
             }
             let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-            s3imports::pgp::parse_signer_public_key(&text)
+            s3imports::codec::pgp::parse_signer_public_key(&text)
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         },
@@ -816,7 +816,7 @@ fn map_columns(p: &mut dyn Prompt, found: &[ColumnInfo]) -> anyhow::Result<Vec<C
 /// The type offered for a column: a standard attribute's own (a numeric-looking user
 /// id is still a `user_id` string), else what its sample suggests.
 fn default_type<'a>(attribute: &str, suggested: &'a str) -> &'a str {
-    match s3imports::mapping_spec::standard(attribute).and_then(|a| a.types.first()) {
+    match s3imports::model::mapping_spec::standard(attribute).and_then(|a| a.types.first()) {
         Some(t) => t.as_str(),
         None => suggested,
     }
@@ -839,10 +839,11 @@ fn schedule(p: &mut dyn Prompt) -> anyhow::Result<Value> {
     loop {
         let v = schedule_answers(p)?;
         // The schedule's own checks, where the answers are given.
-        let problems = match serde_json::from_value::<s3imports::schedule::Schedule>(v.clone()) {
-            Ok(s) => s.validate(),
-            Err(e) => vec![e.to_string()],
-        };
+        let problems =
+            match serde_json::from_value::<s3imports::model::schedule::Schedule>(v.clone()) {
+                Ok(s) => s.validate(),
+                Err(e) => vec![e.to_string()],
+            };
         if problems.is_empty() {
             return Ok(v);
         }

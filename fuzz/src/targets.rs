@@ -12,14 +12,14 @@ use chrono_tz::Tz;
 use rand::Rng;
 use rand::rngs::StdRng;
 use s3imports::Classify;
-use s3imports::config::ImportConfig;
-use s3imports::limits::DEFAULT_MAX_ROW_BYTES;
-use s3imports::mapping::{
+use s3imports::codec::limits::DEFAULT_MAX_ROW_BYTES;
+use s3imports::codec::reader::{ReadError, ReadOptions, Row, RowReader, open_reader};
+use s3imports::model::config::ImportConfig;
+use s3imports::model::values::{AttrType, ValueDateTimeFormat, ValueOptions, parse_value};
+use s3imports::rows::mapping::{
     ColumnMapping, CompiledMapping, MappedRow, MappingSpec, column_problems, parse_manifest,
     suggest_type,
 };
-use s3imports::reader::{ReadError, ReadOptions, Row, RowReader, open_reader};
-use s3imports::values::{AttrType, ValueDateTimeFormat, ValueOptions, parse_value};
 use serde_json::Value;
 
 use crate::mutate::{mutate_bytes, mutate_value, pick, random_bytes, random_tokens};
@@ -570,14 +570,14 @@ pub fn generate_sniff(rng: &mut StdRng) -> Vec<u8> {
 
 /// Sniffs the input and every prefix of up to 16 bytes of it (heads get cut anywhere).
 pub fn exec_sniff(input: &[u8]) {
-    let head = &input[..input.len().min(s3imports::sniff::HEAD_BYTES)];
+    let head = &input[..input.len().min(s3imports::codec::sniff::HEAD_BYTES)];
     for bytes in [input, head] {
-        let _ = s3imports::pgp::looks_like_pgp(bytes);
-        let _ = s3imports::sniff::binary_kind(bytes);
-        let _ = s3imports::sniff::describe(bytes);
+        let _ = s3imports::codec::pgp::looks_like_pgp(bytes);
+        let _ = s3imports::codec::sniff::binary_kind(bytes);
+        let _ = s3imports::codec::sniff::describe(bytes);
     }
     for n in 0..input.len().min(16) {
-        let _ = s3imports::pgp::looks_like_pgp(&input[..n]);
-        let _ = s3imports::sniff::binary_kind(&input[..n]);
+        let _ = s3imports::codec::pgp::looks_like_pgp(&input[..n]);
+        let _ = s3imports::codec::sniff::binary_kind(&input[..n]);
     }
 }

@@ -75,12 +75,12 @@ fn runs_repeat() {
 #[test]
 fn config_and_mapping_seeds_are_valid() {
     for (i, text) in s3imports_fuzz::seeds::CONFIG.iter().enumerate() {
-        if let Err(e) = s3imports::config::ImportConfig::from_json(text) {
+        if let Err(e) = s3imports::model::config::ImportConfig::from_json(text) {
             panic!("config seed {i}: {e}");
         }
     }
     for (i, text) in s3imports_fuzz::seeds::MANIFEST.iter().enumerate() {
-        if let Err(e) = s3imports::mapping::parse_manifest(text) {
+        if let Err(e) = s3imports::rows::mapping::parse_manifest(text) {
             panic!("mapping seed {i}: {e}");
         }
     }

@@ -8,12 +8,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use proptest::prelude::*;
-use s3imports::reader::{
+use s3imports::codec::reader::{
     Position, ReadError, ReadOptions, Resumed, Row, RowReader, open_reader, resume_reader,
     split_points,
 };
-use s3imports::sink::{FileAttributes, Write, coalesce};
-use s3imports::values::Value;
+use s3imports::model::values::Value;
+use s3imports::rows::sink::{FileAttributes, Write, coalesce};
 
 /// Field text with everything CSV must quote: quotes, delimiters, line breaks.
 fn field() -> impl Strategy<Value = String> {

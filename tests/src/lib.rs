@@ -926,9 +926,9 @@ use lambda_runtime::{Context, LambdaEvent};
 use s3imports::Clock;
 use s3imports::aws::configs::ConfigStore;
 use s3imports::aws::queue::SqsQueue;
-use s3imports::discovery::{Discovery, TickReport};
+use s3imports::discover::{Discovery, TickReport};
 use s3imports::ports::FileMessage;
-use s3imports::processor::{Processor, ProcessorSettings};
+use s3imports::process::{Processor, ProcessorSettings};
 
 /// The functions of one test stack, wired as the Lambdas wire them, plus the adapters
 /// the tests drive directly (the configs table as the CLI writes it, the files queue).
@@ -1010,8 +1010,8 @@ impl Pipeline {
         &self,
         value: serde_json::Value,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> s3imports::config::ImportConfig {
-        let config = s3imports::config::ImportConfig::from_value(value)
+    ) -> s3imports::model::config::ImportConfig {
+        let config = s3imports::model::config::ImportConfig::from_value(value)
             .unwrap_or_else(|e| panic!("invalid config: {e:?}"));
         self.configs
             .put(&config, now)
@@ -1107,7 +1107,7 @@ impl Pipeline {
             processor,
             &self.dlq_name,
             clock,
-            s3imports::delivery::DEFAULT_MAX_RECEIVES,
+            s3imports::process::delivery::DEFAULT_MAX_RECEIVES,
             sqs_event(&with_counts),
         )
         .await
@@ -1148,7 +1148,7 @@ impl Pipeline {
                     &self.processor,
                     &self.dlq_name,
                     clock,
-                    s3imports::delivery::DEFAULT_MAX_RECEIVES,
+                    s3imports::process::delivery::DEFAULT_MAX_RECEIVES,
                     event,
                 )
                 .await
@@ -1185,8 +1185,9 @@ pub async fn seed_run(
         .await
         .unwrap_or_else(|e| panic!("create run: {e}"));
     for key in keys {
-        let file =
-            s3imports::ledger::FileRecord::queued(import_id, run_id, bucket, key, 10, "\"e\"", now);
+        let file = s3imports::model::ledger::FileRecord::queued(
+            import_id, run_id, bucket, key, 10, "\"e\"", now,
+        );
         assert!(
             ledger
                 .claim_file(&file, now)

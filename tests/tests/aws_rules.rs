@@ -6,7 +6,7 @@
 
 use chrono::{TimeZone, Utc};
 use s3imports::FixedClock;
-use s3imports::ledger::FileStatus;
+use s3imports::model::ledger::FileStatus;
 use serde_json::json;
 
 fn clock() -> FixedClock {
@@ -121,7 +121,7 @@ async fn a_huge_header_still_records_a_bounded_reason() {
     assert_eq!(file.status, FileStatus::Failed);
     let reason = file.reason.unwrap();
     assert!(
-        reason.len() <= s3imports::ledger::MAX_REASON_BYTES,
+        reason.len() <= s3imports::model::ledger::MAX_REASON_BYTES,
         "{}",
         reason.len()
     );

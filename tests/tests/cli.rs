@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 use chrono::Utc;
-use s3imports::ledger::new_run_id;
+use s3imports::model::ledger::new_run_id;
 use s3imports_tests::{TestEnv, s3imports, seed_run, write_json as write};
 use serde_json::{Value, json};
 
@@ -270,7 +270,7 @@ async fn tick_counts_only_files_it_processed() {
         .await
         .unwrap()
         .unwrap();
-    let message = s3imports::discovery::file_message(&f, false);
+    let message = s3imports::discover::file_message(&f, false);
     let url = env.queue().url().await.unwrap();
     env.clients
         .sqs

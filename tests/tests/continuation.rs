@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{TimeZone, Utc};
-use s3imports::ledger::{FileRecord, FileStatus};
+use s3imports::model::ledger::{FileRecord, FileStatus};
 use s3imports::ports::{FileMessage, Ledger as _, Queue as _};
 use s3imports::{Clock, FixedClock};
 use s3imports_tests::{Pipeline, TestEnv};
@@ -342,7 +342,10 @@ async fn a_file_split_into_chunks_for_concurrent_workers_ends_as_one_read_would(
         .body;
     let in_flight = &body["runs"][0]["files"][0]["in_flight"];
     let first_rows = w
-        .file("chunked", &s3imports::ledger::chunk_key(&chunked[0].key, 0))
+        .file(
+            "chunked",
+            &s3imports::model::ledger::chunk_key(&chunked[0].key, 0),
+        )
         .await
         .rows_total;
     assert_eq!(in_flight["chunks_done"], 1, "{body}");
@@ -426,7 +429,7 @@ async fn a_user_named_in_two_chunks_keeps_the_later_row_whatever_order_they_end_
             &other,
             &w.pipe.dlq_name,
             &later,
-            s3imports::delivery::DEFAULT_MAX_RECEIVES,
+            s3imports::process::delivery::DEFAULT_MAX_RECEIVES,
             s3imports_tests::sqs_event(&[(m.clone(), 2)]),
         )
         .await

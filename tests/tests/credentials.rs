@@ -8,7 +8,7 @@
 
 use chrono::{TimeZone, Utc};
 use s3imports::FixedClock;
-use s3imports::ledger::FileStatus;
+use s3imports::model::ledger::FileStatus;
 use serde_json::json;
 
 #[tokio::test]

@@ -9,9 +9,9 @@ use chrono::{TimeZone, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use s3imports::aws::configs::ConfigStore;
 use s3imports::aws::ledger::LedgerStore;
-use s3imports::config::{ImportConfig, ImportStatus};
-use s3imports::discovery::{Discovery, TickOutcome, TickReport};
-use s3imports::ledger::{FileRecord, FileStatus, RunStatus};
+use s3imports::discover::{Discovery, TickOutcome, TickReport};
+use s3imports::model::config::{ImportConfig, ImportStatus};
+use s3imports::model::ledger::{FileRecord, FileStatus, RunStatus};
 use s3imports::ports::{FileMessage, Ledger as _};
 use s3imports::{Clock, FixedClock};
 use s3imports_tests::TestEnv;
@@ -335,9 +335,9 @@ async fn unreachable_bucket_fails_the_run_with_a_reason_and_an_email() {
     let clock = FixedClock::new(at(8, 9));
     // The access key's secret is not in Secrets Manager.
     let mut bad_key = users_config(&w, "badkey", "x", daily());
-    bad_key.source.credentials = s3imports::config::Credentials::AccessKey {
+    bad_key.source.credentials = s3imports::model::config::Credentials::AccessKey {
         access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
-        secret_access_key_ref: s3imports::config::SecretRef(format!(
+        secret_access_key_ref: s3imports::model::config::SecretRef(format!(
             "{}/missing/secret",
             w.env.prefix
         )),
@@ -595,7 +595,7 @@ async fn a_claim_or_email_right_sent_twice_is_still_the_senders() {
         )
         .await
         .unwrap();
-    let outcome = s3imports::ledger::FileOutcome {
+    let outcome = s3imports::model::ledger::FileOutcome {
         rows_total: 1,
         rows_ingested: 1,
         ..Default::default()

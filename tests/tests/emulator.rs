@@ -5,7 +5,7 @@
 
 use chrono::{TimeZone, Utc};
 use s3imports::aws::configs::{ConfigStore, PutOutcome};
-use s3imports::config::{ImportConfig, ImportStatus};
+use s3imports::model::config::{ImportConfig, ImportStatus};
 use s3imports_tests::TestEnv;
 
 #[tokio::test]

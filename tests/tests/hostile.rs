@@ -9,7 +9,7 @@
 use std::io::Write as _;
 
 use chrono::{TimeZone, Utc};
-use s3imports::ledger::{FileRecord, FileStatus};
+use s3imports::model::ledger::{FileRecord, FileStatus};
 use s3imports::{Clock, FixedClock};
 use s3imports_tests::gpg::{Encrypt, Gpg, KeyType};
 use s3imports_tests::{Pipeline, TestEnv};

@@ -5,7 +5,7 @@
 
 use chrono::Utc;
 use s3imports::FixedClock;
-use s3imports::ledger::new_run_id;
+use s3imports::model::ledger::new_run_id;
 use s3imports_preview::Api;
 use s3imports_tests::gpg::{Encrypt, Gpg, KeyType};
 use s3imports_tests::{TestEnv, sdk_config_with, seed_run, start_moto_with_env};

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{TimeZone, Utc};
-use s3imports::config::ImportConfig;
-use s3imports::ledger::{FileStatus, RunStatus};
+use s3imports::model::config::ImportConfig;
+use s3imports::model::ledger::{FileStatus, RunStatus};
 use s3imports::{Clock, FixedClock};
 use s3imports_tests::gpg::{Encrypt, Gpg, KeyType};
 use s3imports_tests::{Pipeline, TestEnv};
@@ -736,7 +736,7 @@ async fn a_dead_workers_file_is_taken_over_and_a_live_one_is_left_alone() {
             &messages[0].run_id,
             key,
             Some("other-worker"),
-            &s3imports::ledger::FileOutcome::default(),
+            &s3imports::model::ledger::FileOutcome::default(),
             Clock::now(&c),
         )
         .await
@@ -805,7 +805,7 @@ async fn a_dead_letter_fails_the_file_with_the_last_reason() {
         &w.pipe.processor,
         &w.pipe.dlq_name,
         &c,
-        s3imports::delivery::DEFAULT_MAX_RECEIVES,
+        s3imports::process::delivery::DEFAULT_MAX_RECEIVES,
         event,
     )
     .await

@@ -8,8 +8,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use s3imports::delivery::{QueuedMessage, RecordOutcome};
-use s3imports::ledger::FileStatus;
+use s3imports::model::ledger::FileStatus;
+use s3imports::process::delivery::{QueuedMessage, RecordOutcome};
 use s3imports::{Clock, SystemClock};
 use s3imports_tests::{Pipeline, TestEnv};
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -88,7 +88,7 @@ impl World {
     }
 
     async fn handle(&self, record: &QueuedMessage) -> RecordOutcome {
-        s3imports::delivery::handle(&self.pipe.processor, &SystemClock, 5, record).await
+        s3imports::process::delivery::handle(&self.pipe.processor, &SystemClock, 5, record).await
     }
 }
 
@@ -161,7 +161,7 @@ async fn a_dead_workers_file_is_taken_over_within_the_extension() {
     // The lease has run out by now: the second delivery takes the file over.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     match w.handle(&again).await {
-        RecordOutcome::File(_, s3imports::processor::Processed::Done { status, .. }) => {
+        RecordOutcome::File(_, s3imports::process::Processed::Done { status, .. }) => {
             assert_eq!(status, FileStatus::Succeeded);
         }
         other => panic!("{other:?}"),
@@ -315,7 +315,7 @@ async fn a_multipart_upload_reads_without_a_checksum_warning() {
     w.queue_config().await;
     let record = w.receive(Duration::from_secs(5)).await.unwrap();
     match w.handle(&record).await {
-        RecordOutcome::File(_, s3imports::processor::Processed::Done { status, .. }) => {
+        RecordOutcome::File(_, s3imports::process::Processed::Done { status, .. }) => {
             assert_eq!(status, FileStatus::Succeeded);
         }
         other => panic!("{other:?}"),

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use chrono::{TimeZone, Utc};
 use lambda_http::Body;
 use s3imports::FixedClock;
-use s3imports::notify::MAX_ATTACHED_BYTES;
+use s3imports::notify::email::MAX_ATTACHED_BYTES;
 use s3imports_tests::{Pipeline, TestEnv, cli_binary, http_get};
 use serde_json::{Value, json};
 

@@ -121,7 +121,7 @@ async fn the_api_starts_one_run_at_a_time_and_records_who_asked() {
     w.configs
         .finish(
             "users",
-            s3imports::config::ImportStatus::Archived,
+            s3imports::model::config::ImportStatus::Archived,
             None,
             s3imports::Clock::now(clock.as_ref()),
         )

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use chrono::{Duration, TimeZone, Utc};
 use lambda_runtime::{Context, LambdaEvent};
 use s3imports::FixedClock;
-use s3imports::discovery::Discovery;
-use s3imports::ledger::FileStatus;
+use s3imports::discover::Discovery;
 use s3imports::metrics::{Captured, DISCOVERY_FAILURES, Metrics, PROCESSOR_STACK_FAILURES};
+use s3imports::model::ledger::FileStatus;
 use s3imports_tests::{Role, TestEnv};
 use serde_json::{Value, json};
 
@@ -53,7 +53,7 @@ async fn due_import(
     let bucket = env.scoped("acme-exports");
     env.bucket(&bucket).await;
     env.put_object(&bucket, KEY, "ID,Age\nu1,30\n").await;
-    let config = s3imports::config::ImportConfig::from_value(s3imports_tests::users_config(
+    let config = s3imports::model::config::ImportConfig::from_value(s3imports_tests::users_config(
         env,
         "users",
         "users",
@@ -76,7 +76,7 @@ async fn due_import(
 async fn tick(
     discovery: &Discovery,
     clock: &FixedClock,
-) -> Result<s3imports::discovery::TickReport, lambda_runtime::Error> {
+) -> Result<s3imports::discover::TickReport, lambda_runtime::Error> {
     s3imports_discovery::handler(
         discovery,
         clock,
@@ -165,7 +165,7 @@ async fn one_imports_customer_failure_still_never_fails_the_tick() {
     // A second import whose bucket does not exist: the customer's side.
     let mut other = s3imports_tests::users_config(&env, "other", "users", json!({}));
     other["source"]["bucket"] = json!(env.scoped("not-there"));
-    let other = s3imports::config::ImportConfig::from_value(other).unwrap();
+    let other = s3imports::model::config::ImportConfig::from_value(other).unwrap();
     env.configs().put(&other, t0()).await.unwrap();
     let report = tick(&discovery, &clock).await.unwrap();
     assert_eq!(report.imports.len(), 2);
@@ -240,7 +240,7 @@ async fn a_dead_lettered_file_keeps_the_stacks_real_error() {
         &w.processor,
         &w.dlq_name,
         &clock_later,
-        s3imports::delivery::DEFAULT_MAX_RECEIVES,
+        s3imports::process::delivery::DEFAULT_MAX_RECEIVES,
         event,
     )
     .await

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use s3imports::ledger::FileStatus;
+use s3imports::model::ledger::FileStatus;
 use s3imports::stack::Stack;
 use serde_norway::Value;
 
@@ -126,7 +126,7 @@ fn every_function_gets_every_name_the_code_reads() {
         .into_iter()
         .map(|(k, _)| k)
         .collect();
-    names.push(s3imports::delivery::ENV_MAX_RECEIVES);
+    names.push(s3imports::process::delivery::ENV_MAX_RECEIVES);
     for name in names {
         assert!(
             !env[name].is_null(),
@@ -157,14 +157,16 @@ fn queue_redrive_matches_the_processor() {
     let env = &t["Globals"]["Function"]["Environment"]["Variables"];
     assert_eq!(
         receives.map(|r| r.to_string()),
-        env[s3imports::delivery::ENV_MAX_RECEIVES]
+        env[s3imports::process::delivery::ENV_MAX_RECEIVES]
             .as_str()
             .map(str::to_string),
         "the processor must know when SQS delivers for the last time"
     );
     assert_eq!(
         receives,
-        Some(u64::from(s3imports::delivery::DEFAULT_MAX_RECEIVES)),
+        Some(u64::from(
+            s3imports::process::delivery::DEFAULT_MAX_RECEIVES
+        )),
         "the CLI and tests assume the template's count when no environment sets it"
     );
     let visibility = q["VisibilityTimeout"].as_u64().unwrap_or(0);
@@ -184,15 +186,15 @@ fn queue_redrive_matches_the_processor() {
 /// storage limit is the storage its function has.
 #[test]
 fn limits_come_from_parameters() {
-    use s3imports::limits::{ENV_MAX_REPORT_MB, ENV_MAX_ROW_BYTES, ENV_STORAGE_MB};
+    use s3imports::codec::limits::{ENV_MAX_REPORT_MB, ENV_MAX_ROW_BYTES, ENV_STORAGE_MB};
     let t = template();
     let env = &t["Globals"]["Function"]["Environment"]["Variables"];
     for (name, parameter) in [
         (ENV_MAX_ROW_BYTES, "MaxRowBytes"),
         (ENV_MAX_REPORT_MB, "FailedRowsReportMaxMB"),
         (ENV_STORAGE_MB, "ProcessorEphemeralStorageMB"),
-        (s3imports::processor::ENV_WRITES_IN_FLIGHT, "WritesInFlight"),
-        (s3imports::processor::ENV_CHUNK_MB, "ChunkMB"),
+        (s3imports::process::ENV_WRITES_IN_FLIGHT, "WritesInFlight"),
+        (s3imports::process::ENV_CHUNK_MB, "ChunkMB"),
     ] {
         assert_eq!(
             ref_target(&env[name]),
@@ -205,9 +207,9 @@ fn limits_come_from_parameters() {
         );
     }
     // Each message names the parameter an operator raises.
-    assert!(s3imports::limits::ROW_LIMIT_PARAMETER.ends_with("MaxRowBytes"));
-    assert!(s3imports::limits::STORAGE_PARAMETER.ends_with("ProcessorEphemeralStorageMB"));
-    assert!(s3imports::limits::REPORT_PARAMETER.ends_with("FailedRowsReportMaxMB"));
+    assert!(s3imports::codec::limits::ROW_LIMIT_PARAMETER.ends_with("MaxRowBytes"));
+    assert!(s3imports::codec::limits::STORAGE_PARAMETER.ends_with("ProcessorEphemeralStorageMB"));
+    assert!(s3imports::codec::limits::REPORT_PARAMETER.ends_with("FailedRowsReportMaxMB"));
     let processor = &t["Resources"]["ProcessorFunction"]["Properties"];
     assert_eq!(
         ref_target(&processor["EphemeralStorage"]["Size"]),

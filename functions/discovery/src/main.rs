@@ -1,7 +1,7 @@
 use lambda_runtime::{Error, service_fn};
 use s3imports::SystemClock;
 use s3imports::aws::{Clients, load_config};
-use s3imports::discovery::Discovery;
+use s3imports::discover::Discovery;
 use s3imports::stack::Stack;
 
 #[tokio::main]

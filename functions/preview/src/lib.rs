@@ -17,7 +17,7 @@
 //!   feed it; `GET /segments/{name}`: one; `GET /segments/{name}/members?limit=&cursor=`:
 //!   a page of its members (name percent-encoded in the path).
 //!
-//! Pages are bounded (see `s3imports::ledger::RUNS_LIMIT` & co.) and continue with an
+//! Pages are bounded (see `s3imports::model::ledger::RUNS_LIMIT` & co.) and continue with an
 //! opaque cursor, so a response stays small however many runs and files there are.
 
 use lambda_http::http::{Method, StatusCode};
@@ -30,17 +30,17 @@ use s3imports::aws::configs::ConfigStore;
 use s3imports::aws::ledger::LedgerStore;
 use s3imports::aws::reports::ReportStore;
 use s3imports::aws::segments::SegmentStore;
-use s3imports::config::ImportConfig;
-use s3imports::discovery::{Discovery, ReplayError, RunNowError};
-use s3imports::dry_run::DryRunError;
-use s3imports::ledger::ManualRun;
-use s3imports::ledger::{
+use s3imports::discover::{Discovery, ReplayError, RunNowError};
+use s3imports::model::config::ImportConfig;
+use s3imports::model::ledger::ManualRun;
+use s3imports::model::ledger::{
     FILES_LIMIT, FileRecord, FilesCursor, PageError, RUN_FILES_LIMIT, RUNS_LIMIT, RunsCursor,
     plausible_run_id,
 };
+use s3imports::model::segment::{MEMBERS_LIMIT, Segments as _};
+use s3imports::operate::dry_run::DryRunError;
+use s3imports::operate::preview::{PreviewError, Previewer};
 use s3imports::ports::{Bounded, ReportError, Reports, StoreError, find_report};
-use s3imports::preview::{PreviewError, Previewer};
-use s3imports::segment::{MEMBERS_LIMIT, Segments as _};
 use s3imports::stack::Stack;
 use s3imports::{Clock, SystemClock};
 use serde_json::{Value, json};
@@ -77,9 +77,9 @@ impl Api {
 pub const STORAGE_MB: u64 = 2048;
 
 /// The preview's bounds: its own storage, no report.
-pub fn limits() -> s3imports::limits::Limits {
-    let processor = s3imports::limits::Limits::from_env();
-    s3imports::limits::Limits::for_storage(
+pub fn limits() -> s3imports::codec::limits::Limits {
+    let processor = s3imports::codec::limits::Limits::from_env();
+    s3imports::codec::limits::Limits::for_storage(
         STORAGE_MB,
         "the preview function's EphemeralStorage in template.yaml",
         0,
@@ -138,7 +138,7 @@ pub async fn handler(api: &Api, request: Request) -> Result<Response<Body>, Erro
             files(api, id, run_id, param("limit"), param("cursor")).await
         }
         (&Method::GET, ["dry-runs", id]) => {
-            match s3imports::dry_run::view(&api.ledger, &api.reports, id).await {
+            match s3imports::operate::dry_run::view(&api.ledger, &api.reports, id).await {
                 Ok(Some(view)) => Ok(serde_json::to_value(view).unwrap_or_default()),
                 Ok(None) => Err(PreviewError {
                     status: 404,

@@ -12,8 +12,8 @@
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
 use s3imports::Clock;
-use s3imports::delivery::{self, QueuedMessage, RecordOutcome};
-use s3imports::processor::Processor;
+use s3imports::process::Processor;
+use s3imports::process::delivery::{self, QueuedMessage, RecordOutcome};
 use tracing::Instrument as _;
 
 /// `dlq_name` tells messages from the dead-letter queue apart.

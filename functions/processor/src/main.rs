@@ -1,7 +1,7 @@
 use lambda_runtime::{Error, service_fn};
 use s3imports::SystemClock;
 use s3imports::aws::{Clients, load_config};
-use s3imports::processor::{Processor, ProcessorSettings};
+use s3imports::process::{Processor, ProcessorSettings};
 use s3imports::stack::Stack;
 use s3imports_processor::handler;
 
@@ -15,12 +15,12 @@ async fn main() -> Result<(), Error> {
     let clients = Clients::new(&load_config().await);
     let settings = ProcessorSettings::default();
     // A crashed invocation may have left a report file in this environment's /tmp.
-    if let Err(e) = s3imports::report::sweep_spool(&settings.spool_dir) {
+    if let Err(e) = s3imports::rows::report::sweep_spool(&settings.spool_dir) {
         tracing::warn!(error = %e, "the spool directory could not be swept");
     }
     let stack = Stack::from_env();
     let processor = Processor::from_env(&clients, &stack, settings);
-    let max_receives = s3imports::delivery::max_receives_from_env();
+    let max_receives = s3imports::process::delivery::max_receives_from_env();
     let (processor, dlq) = (&processor, stack.dlq_name.as_str());
     lambda_runtime::run(service_fn(move |event| async move {
         handler(processor, dlq, &SystemClock, max_receives, event).await

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 
-use crate::alerts::AlertSink;
 use crate::error::{ErrorClass, ServiceError};
+use crate::notify::alerts::AlertSink;
 
 /// How long one webhook attempt may take.
 const WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

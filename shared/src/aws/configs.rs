@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 
 use super::item::{self, Item, get_s};
 use crate::clock::{from_key, to_key};
-use crate::config::{ConfigRecord, ImportConfig, ImportStatus};
 use crate::error::{ErrorClass, ServiceError};
+use crate::model::config::{ConfigRecord, ImportConfig, ImportStatus};
 use crate::ports::{Configs, StoreError};
 use crate::stack::DUE_INDEX;
 

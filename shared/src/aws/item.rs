@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Map, Number, Value as Json};
 
-use crate::values::{Value, push_datetime, push_number};
+use crate::model::values::{Value, push_datetime, push_number};
 
 pub type Item = HashMap<String, AttributeValue>;
 

@@ -7,8 +7,8 @@ use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::types::Tag;
 
 use super::describe_sdk;
-use crate::config::{Encryption, SecretRef};
-use crate::keygen::{GeneratedKey, PublicKeyInfo, public_key_of};
+use crate::model::config::{Encryption, SecretRef};
+use crate::operate::keygen::{GeneratedKey, PublicKeyInfo, public_key_of};
 use crate::ports::SECRET_TAG;
 
 /// The tag that tells a PGP key from an access key (discovery may read only the latter).
@@ -33,7 +33,7 @@ pub enum KeyStoreError {
     #[error("secret `{0}` is not a key made by `s3imports keys generate` (no `private_key`)")]
     NotAKey(String),
     #[error(transparent)]
-    Pgp(#[from] crate::pgp::PgpError),
+    Pgp(#[from] crate::codec::pgp::PgpError),
 }
 
 /// Where a named key lives: `<secrets prefix>pgp/<name>`, under the prefix the

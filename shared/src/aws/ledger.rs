@@ -15,14 +15,14 @@ use chrono::{DateTime, Utc};
 use super::backoff;
 use super::configs::{aws_err, build_err};
 use super::item::{self, Item, get_n, get_s};
-use crate::checkpoint::Checkpoint;
 use crate::clock::{from_key, to_key};
 use crate::error::{ErrorClass, ServiceError};
-use crate::ledger::{
+use crate::model::checkpoint::Checkpoint;
+use crate::model::ledger::{
     FileOutcome, FileRecord, FileStatus, FilesCursor, FilesPage, ManualRun, RunEntry, RunRecord,
     RunStatus, RunsCursor, RunsPage,
 };
-use crate::ledger::{bounded_reason, chunk_key};
+use crate::model::ledger::{bounded_reason, chunk_key};
 use crate::ports::{KnownFile, Ledger, StartOutcome, StoreError};
 
 /// How many bytes of file keys a run item lists: DynamoDB items hold at most 400 KB,
@@ -54,8 +54,8 @@ pub fn content_sk(sha256: &str) -> String {
     format!("SHA#{sha256}")
 }
 
-fn content_from_item(i: &Item) -> Option<crate::ledger::DuplicateOf> {
-    Some(crate::ledger::DuplicateOf {
+fn content_from_item(i: &Item) -> Option<crate::model::ledger::DuplicateOf> {
+    Some(crate::model::ledger::DuplicateOf {
         key: get_s(i, "first_key")?.to_string(),
         run_id: get_s(i, "first_run").unwrap_or_default().to_string(),
         skipped: false,
@@ -1008,7 +1008,7 @@ impl Ledger for LedgerStore {
         import_id: &str,
         key: &str,
         worker: &str,
-        split: &crate::reader::Split,
+        split: &crate::codec::reader::Split,
         chunks: &[FileRecord],
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
@@ -1303,7 +1303,9 @@ impl Ledger for LedgerStore {
         let import_id = file.import_id.as_str();
         let mut history = file.history.clone();
         history.push(file.past());
-        let excess = history.len().saturating_sub(crate::ledger::MAX_HISTORY);
+        let excess = history
+            .len()
+            .saturating_sub(crate::model::ledger::MAX_HISTORY);
         history.drain(..excess);
         // Only the outcome this replay read: a file started again meanwhile (another
         // replay) has moved on to another run.
@@ -1362,7 +1364,7 @@ impl Ledger for LedgerStore {
         key: &str,
         run_id: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<crate::ledger::DuplicateOf>, StoreError> {
+    ) -> Result<Option<crate::model::ledger::DuplicateOf>, StoreError> {
         let out = self
             .update_item_at(import_id, content_sk(sha256))
             .update_expression(
@@ -1429,7 +1431,7 @@ impl Ledger for LedgerStore {
         &self,
         import_id: &str,
         run_id: &str,
-        changed: &[crate::ledger::ChangedFile],
+        changed: &[crate::model::ledger::ChangedFile],
     ) -> Result<(), StoreError> {
         self.update_item_at(import_id, run_sk(run_id))
             .update_expression("SET changed_files = :changed")
@@ -1445,7 +1447,7 @@ impl Ledger for LedgerStore {
         &self,
         import_id: &str,
         run_id: &str,
-        sent: &crate::alerts::AlertsSent,
+        sent: &crate::notify::alerts::AlertsSent,
     ) -> Result<(), StoreError> {
         self.update_item_at(import_id, run_sk(run_id))
             .update_expression("SET alerts = :sent")
@@ -1463,7 +1465,7 @@ impl Ledger for LedgerStore {
         key: &str,
         run_id: &str,
     ) -> Result<bool, StoreError> {
-        let pending = crate::post_process::PostProcessed {
+        let pending = crate::notify::post_process::PostProcessed {
             pending: true,
             ..Default::default()
         };
@@ -1483,7 +1485,7 @@ impl Ledger for LedgerStore {
         import_id: &str,
         key: &str,
         run_id: &str,
-        done: &crate::post_process::PostProcessed,
+        done: &crate::notify::post_process::PostProcessed,
     ) -> Result<(), StoreError> {
         let res = self
             .update_item_at(import_id, file_sk(key))
@@ -1502,7 +1504,7 @@ impl Ledger for LedgerStore {
 
     async fn start_dry_run(
         &self,
-        config: &crate::config::ImportConfig,
+        config: &crate::model::config::ImportConfig,
         file: &FileRecord,
         manual: &ManualRun,
         now: DateTime<Utc>,
@@ -1523,7 +1525,7 @@ impl Ledger for LedgerStore {
         &self,
         partition: &str,
         run_id: &str,
-    ) -> Result<Option<crate::config::ImportConfig>, StoreError> {
+    ) -> Result<Option<crate::model::config::ImportConfig>, StoreError> {
         let Some(run) = self.raw(partition, &run_sk(run_id)).await? else {
             return Ok(None);
         };
@@ -1556,7 +1558,7 @@ mod tests {
 
     #[test]
     fn the_longest_key_config_allows_fits_the_sort_key() {
-        let key = "k".repeat(crate::ledger::MAX_FILE_KEY_BYTES);
+        let key = "k".repeat(crate::model::ledger::MAX_FILE_KEY_BYTES);
         assert_eq!(file_sk(&key).len(), 1024, "DynamoDB's sort key limit");
     }
 }

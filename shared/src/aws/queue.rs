@@ -13,9 +13,9 @@ use crate::ports::{FileMessage, Queue, StoreError};
 
 /// A message received from the files queue by polling it (as `s3imports tick` does),
 /// as the domain's message.
-pub fn queued(m: &aws_sdk_sqs::types::Message) -> crate::delivery::QueuedMessage {
+pub fn queued(m: &aws_sdk_sqs::types::Message) -> crate::process::delivery::QueuedMessage {
     use aws_sdk_sqs::types::MessageSystemAttributeName as A;
-    crate::delivery::QueuedMessage {
+    crate::process::delivery::QueuedMessage {
         id: m.message_id().unwrap_or_default().to_string(),
         body: m.body().map(str::to_string),
         receipt: m.receipt_handle().map(str::to_string),
@@ -26,7 +26,7 @@ pub fn queued(m: &aws_sdk_sqs::types::Message) -> crate::delivery::QueuedMessage
             .unwrap_or(1),
         dead_letter: false,
         deadline: None,
-        sent_at: crate::delivery::sent_at(
+        sent_at: crate::process::delivery::sent_at(
             m.attributes()
                 .and_then(|a| a.get(&A::SentTimestamp))
                 .map(String::as_str),

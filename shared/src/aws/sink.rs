@@ -18,12 +18,12 @@ use super::configs::{aws_err, build_err};
 use super::item::{Item, attribute};
 use super::segments::member_item;
 use super::{classify_sdk, describe_sdk};
-use crate::config::ImportKind;
 use crate::error::{ErrorClass, ServiceError};
 use crate::metrics::Counters;
+use crate::model::config::ImportKind;
+use crate::model::segment::Membership;
 use crate::ports::{RejectedRow, RowSink, RowWriter, StoreError};
-use crate::segment::Membership;
-use crate::sink::{Attributes, FileAttributes, Rows, Write, coalesce};
+use crate::rows::sink::{Attributes, FileAttributes, Rows, Write, coalesce};
 use crate::stack::Stack;
 
 /// DynamoDB's limit on items per `BatchWriteItem`.

@@ -10,9 +10,9 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::retry::ProvideErrorKind;
 
 use super::{describe_sdk, service_error};
-use crate::config::{Credentials, SecretRef, Source};
 use crate::error::{ErrorClass, ServiceError};
-use crate::naming::FilePattern;
+use crate::model::config::{Credentials, SecretRef, Source};
+use crate::model::naming::FilePattern;
 use crate::ports::{
     ListedFile, Listing, ObjectBody, ObjectSource, SECRET_TAG, Secrets, SourceError, SourceFolder,
     check_secret_tag,

@@ -12,12 +12,12 @@ use super::reports::ReportStore;
 use super::segments::SegmentStore;
 use super::sink::DynamoWriter;
 use super::source::SourceAccess;
-use crate::discovery::Discovery;
-use crate::limits::Limits;
+use crate::codec::limits::Limits;
+use crate::discover::Discovery;
 use crate::metrics::Metrics;
+use crate::operate::preview::Previewer;
 use crate::ports::StoreError;
-use crate::preview::Previewer;
-use crate::processor::{Processor, ProcessorSettings};
+use crate::process::{Processor, ProcessorSettings};
 use crate::stack::Stack;
 
 /// The adapters every service shares, built from the process's clients.
@@ -67,7 +67,7 @@ impl Processor {
                 &stack.segments_table,
             )),
             metrics: Metrics::from_env().with_counters(clients.dynamo_counters.clone()),
-            alerts: crate::alerts::Alerting {
+            alerts: crate::notify::alerts::Alerting {
                 sink: Arc::new(super::alerts::Alerts::new(clients.sns.clone())),
                 topic_arn: Some(stack.alerts_topic_arn.clone()).filter(|t| !t.is_empty()),
                 reports_bucket: stack.reports_bucket.clone(),
@@ -113,7 +113,7 @@ impl Previewer {
             secrets: access,
             spool_dir,
             limits,
-            pgp_max_bytes: crate::preview::PREVIEW_PGP_MAX_BYTES,
+            pgp_max_bytes: crate::operate::preview::PREVIEW_PGP_MAX_BYTES,
         }
     }
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use crate::error::ServiceError;
-use crate::notify::Email;
+use crate::notify::email::Email;
 
 #[async_trait]
 pub trait Mailer: Send + Sync {

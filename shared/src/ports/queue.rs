@@ -14,7 +14,7 @@ pub struct FileMessage {
     pub key: String,
     pub size: u64,
     pub etag: String,
-    /// One chunk of a split file (see [`crate::reader::Split`]); None: the file.
+    /// One chunk of a split file (see [`crate::codec::reader::Split`]); None: the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunk: Option<u32>,
     /// A dry run (`import_id` is then the dry run's ledger partition): rows are read,
@@ -27,7 +27,7 @@ impl FileMessage {
     /// The ledger record this message works on: the file's, or its chunk's.
     pub fn ledger_key(&self) -> String {
         match self.chunk {
-            Some(i) => crate::ledger::chunk_key(&self.key, i),
+            Some(i) => crate::model::ledger::chunk_key(&self.key, i),
             None => self.key.clone(),
         }
     }

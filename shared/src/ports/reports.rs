@@ -59,7 +59,7 @@ impl Classify for ReportError {
         match self {
             Self::Ledger(e) => e.class(),
             Self::Service(e) => e.class,
-            Self::Io(e) => crate::limits::io_class(e),
+            Self::Io(e) => crate::codec::limits::io_class(e),
             _ => ErrorClass::Permanent,
         }
     }

@@ -5,9 +5,9 @@ use std::pin::Pin;
 
 use async_trait::async_trait;
 
-use crate::config::{SecretRef, Source};
 use crate::error::{Classify, ErrorClass, ServiceError};
-use crate::naming::{FilePattern, MatchedFile, Mismatch};
+use crate::model::config::{SecretRef, Source};
+use crate::model::naming::{FilePattern, MatchedFile, Mismatch};
 
 pub const MSG_INVALID_ACCESS_KEY: &str = "Given S3 Access Key is not valid";
 /// The Secrets Manager tag that binds a secret to the imports that may use it: their

@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::checkpoint::Checkpoint;
-use crate::config::{ConfigRecord, ImportConfig, ImportStatus};
 use crate::error::{Classify, ErrorClass, ServiceError};
-use crate::ledger::{FileOutcome, FileRecord, FileStatus, ManualRun, Replay, RunRecord};
+use crate::model::checkpoint::Checkpoint;
+use crate::model::config::{ConfigRecord, ImportConfig, ImportStatus};
+use crate::model::ledger::{FileOutcome, FileRecord, FileStatus, ManualRun, Replay, RunRecord};
 
 /// A failure of the configs or ledger tables (or the queue).
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +24,7 @@ pub enum StoreError {
     #[error("no segment `{0}`: imports create their segment when their config is put")]
     NoSegment(String),
     #[error(transparent)]
-    Page(#[from] crate::ledger::PageError),
+    Page(#[from] crate::model::ledger::PageError),
     #[error("the stored config of import `{id}` cannot be read: {reason}")]
     Corrupt { id: String, reason: String },
     #[error(transparent)]
@@ -230,7 +230,7 @@ pub trait Ledger: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Cuts a file this worker holds into chunks: records `split` on the file, claims
-    /// a ledger item per chunk (`chunks`, keyed by [`crate::ledger::chunk_key`]) and
+    /// a ledger item per chunk (`chunks`, keyed by [`crate::model::ledger::chunk_key`]) and
     /// ends the file's lease, all at once; false when the lease is lost or the file is
     /// split already.
     async fn split_file(
@@ -238,7 +238,7 @@ pub trait Ledger: Send + Sync {
         import_id: &str,
         key: &str,
         worker: &str,
-        split: &crate::reader::Split,
+        split: &crate::codec::reader::Split,
         chunks: &[FileRecord],
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
@@ -343,7 +343,7 @@ pub trait Ledger: Send + Sync {
         key: &str,
         run_id: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<crate::ledger::DuplicateOf>, StoreError>;
+    ) -> Result<Option<crate::model::ledger::DuplicateOf>, StoreError>;
 
     /// Forgets that `key` holds content `sha256` (it imported none of it after all),
     /// unless another file holds it.
@@ -368,7 +368,7 @@ pub trait Ledger: Send + Sync {
         &self,
         import_id: &str,
         run_id: &str,
-        changed: &[crate::ledger::ChangedFile],
+        changed: &[crate::model::ledger::ChangedFile],
     ) -> Result<(), StoreError>;
 
     /// Records the run's alerts once they are sent (so a retried email does not send
@@ -377,7 +377,7 @@ pub trait Ledger: Send + Sync {
         &self,
         import_id: &str,
         run_id: &str,
-        sent: &crate::alerts::AlertsSent,
+        sent: &crate::notify::alerts::AlertsSent,
     ) -> Result<(), StoreError>;
 
     /// Takes on post-processing a file of run `run_id`: false when another worker has
@@ -396,12 +396,12 @@ pub trait Ledger: Send + Sync {
         import_id: &str,
         key: &str,
         run_id: &str,
-        done: &crate::post_process::PostProcessed,
+        done: &crate::notify::post_process::PostProcessed,
     ) -> Result<(), StoreError>;
 
     /// Records a dry run: its run, holding the config it runs (which need not be put),
     /// and its one file, queued; both under the dry run's own partition
-    /// (`file.import_id`, see [`crate::ledger::dry_run_partition`]).
+    /// (`file.import_id`, see [`crate::model::ledger::dry_run_partition`]).
     async fn start_dry_run(
         &self,
         config: &ImportConfig,

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use super::StoreError;
-use crate::config::ImportKind;
-use crate::sink::{FileAttributes, Write};
+use crate::model::config::ImportKind;
+use crate::rows::sink::{FileAttributes, Write};
 
 /// A row the destination refused for good (e.g. an item over its size limit).
 #[derive(Debug, Clone, PartialEq, Eq)]

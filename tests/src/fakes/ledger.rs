@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use s3imports::checkpoint::Checkpoint;
-use s3imports::config::ImportConfig;
-use s3imports::ledger::{
+use s3imports::model::checkpoint::Checkpoint;
+use s3imports::model::config::ImportConfig;
+use s3imports::model::ledger::{
     FileOutcome, FileRecord, FileStatus, MAX_HISTORY, ManualRun, RunRecord, RunStatus,
 };
 use s3imports::ports::{KnownFile, Ledger, ReplayStart, StartOutcome, StoreError};
@@ -32,7 +32,7 @@ struct State {
     /// The configs dry runs run.
     dry_runs: HashMap<(String, String), ImportConfig>,
     /// Which file first imported each plaintext, by import and SHA-256.
-    contents: HashMap<(String, String), s3imports::ledger::DuplicateOf>,
+    contents: HashMap<(String, String), s3imports::model::ledger::DuplicateOf>,
 }
 
 /// A run record as a new run starts.
@@ -138,7 +138,7 @@ impl FakeLedger {
         item.lease_until = None;
         for i in 0..file.chunks_total {
             s.files
-                .remove(&k(id, &s3imports::ledger::chunk_key(&file.key, i)));
+                .remove(&k(id, &s3imports::model::ledger::chunk_key(&file.key, i)));
         }
         s.closing.remove(&k(id, &file.key));
         let mut run = new_run(id, start.run_id, Some(start.manual), now);
@@ -374,7 +374,7 @@ impl Ledger for FakeLedger {
         import_id: &str,
         key: &str,
         worker: &str,
-        split: &s3imports::reader::Split,
+        split: &s3imports::codec::reader::Split,
         chunks: &[FileRecord],
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
@@ -428,7 +428,7 @@ impl Ledger for FakeLedger {
         self.faults.enter("ledger.finish_chunk").await?;
         let counts = {
             let mut s = self.lock();
-            let ck = s3imports::ledger::chunk_key(key, chunk);
+            let ck = s3imports::model::ledger::chunk_key(key, chunk);
             let Some(c) = s.files.get_mut(&k(import_id, &ck)) else {
                 return Ok(None);
             };
@@ -697,13 +697,13 @@ impl Ledger for FakeLedger {
         key: &str,
         run_id: &str,
         _now: DateTime<Utc>,
-    ) -> Result<Option<s3imports::ledger::DuplicateOf>, StoreError> {
+    ) -> Result<Option<s3imports::model::ledger::DuplicateOf>, StoreError> {
         self.faults.enter("ledger.remember_content").await?;
         let first = self
             .lock()
             .contents
             .entry(k(import_id, sha256))
-            .or_insert_with(|| s3imports::ledger::DuplicateOf {
+            .or_insert_with(|| s3imports::model::ledger::DuplicateOf {
                 key: key.into(),
                 run_id: run_id.into(),
                 skipped: false,
@@ -749,7 +749,7 @@ impl Ledger for FakeLedger {
         &self,
         import_id: &str,
         run_id: &str,
-        changed: &[s3imports::ledger::ChangedFile],
+        changed: &[s3imports::model::ledger::ChangedFile],
     ) -> Result<(), StoreError> {
         if let Some((run, _)) = self.lock().runs.get_mut(&k(import_id, run_id)) {
             run.changed_files = changed.to_vec();
@@ -761,7 +761,7 @@ impl Ledger for FakeLedger {
         &self,
         import_id: &str,
         run_id: &str,
-        sent: &s3imports::alerts::AlertsSent,
+        sent: &s3imports::notify::alerts::AlertsSent,
     ) -> Result<(), StoreError> {
         self.faults.enter("ledger.set_run_alerts").await?;
         if let Some((run, _)) = self.lock().runs.get_mut(&k(import_id, run_id)) {
@@ -779,7 +779,7 @@ impl Ledger for FakeLedger {
         let mut s = self.lock();
         Ok(match s.files.get_mut(&k(import_id, key)) {
             Some(f) if f.record.run_id == run_id && f.record.post_process.is_none() => {
-                f.record.post_process = Some(s3imports::post_process::PostProcessed {
+                f.record.post_process = Some(s3imports::notify::post_process::PostProcessed {
                     pending: true,
                     ..Default::default()
                 });
@@ -794,7 +794,7 @@ impl Ledger for FakeLedger {
         import_id: &str,
         key: &str,
         run_id: &str,
-        done: &s3imports::post_process::PostProcessed,
+        done: &s3imports::notify::post_process::PostProcessed,
     ) -> Result<(), StoreError> {
         self.faults.enter("ledger.set_post_process").await?;
         if let Some(f) = self.lock().files.get_mut(&k(import_id, key))

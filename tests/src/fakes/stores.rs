@@ -8,19 +8,21 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use s3imports::Clock;
-use s3imports::config::{ConfigRecord, ImportConfig, ImportKind, ImportStatus, SecretRef, Source};
-use s3imports::delivery::QueuedMessage;
 use s3imports::error::ServiceError;
-use s3imports::naming::FilePattern;
-use s3imports::notify::Email;
+use s3imports::model::config::{
+    ConfigRecord, ImportConfig, ImportKind, ImportStatus, SecretRef, Source,
+};
+use s3imports::model::naming::FilePattern;
+use s3imports::model::segment::{MembersPage, Segment, SegmentRef, SegmentStatus, Segments};
+use s3imports::model::values::Value;
+use s3imports::notify::email::Email;
 use s3imports::ports::{
     Bounded, Configs, FileMessage, ListedFile, Listing, Mailer, ObjectBody, ObjectSource, Queue,
     RejectedRow, ReportError, Reports, RowSink, RowWriter, Secrets, SourceError, SourceFolder,
     StoreError,
 };
-use s3imports::segment::{MembersPage, Segment, SegmentRef, SegmentStatus, Segments};
-use s3imports::sink::{FileAttributes, Write, coalesce};
-use s3imports::values::Value;
+use s3imports::process::delivery::QueuedMessage;
+use s3imports::rows::sink::{FileAttributes, Write, coalesce};
 
 use super::Faults;
 
@@ -614,7 +616,7 @@ impl FakeAlerts {
 }
 
 #[async_trait]
-impl s3imports::alerts::AlertSink for FakeAlerts {
+impl s3imports::notify::alerts::AlertSink for FakeAlerts {
     async fn publish(
         &self,
         topic_arn: &str,

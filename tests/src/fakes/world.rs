@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use s3imports::delivery::{self, RecordOutcome};
-use s3imports::discovery::{Discovery, TickReport};
+use s3imports::discover::{Discovery, TickReport};
 use s3imports::metrics::{Captured, Metrics};
-use s3imports::processor::{Processor, ProcessorSettings};
+use s3imports::process::delivery::{self, RecordOutcome};
+use s3imports::process::{Processor, ProcessorSettings};
 use s3imports::{Clock, FixedClock};
 
 use super::{
@@ -82,7 +82,7 @@ impl FakeWorld {
             queue: queue.clone(),
             segments: segments.clone(),
             metrics: metrics.clone(),
-            alerts: s3imports::alerts::Alerting {
+            alerts: s3imports::notify::alerts::Alerting {
                 sink: alerts.clone(),
                 topic_arn: Some("arn:aws:sns:us-east-1:123456789012:fake-alerts".into()),
                 reports_bucket: "fake-reports".into(),
@@ -134,7 +134,7 @@ impl FakeWorld {
     }
 
     /// One discovery tick; None when it crashed.
-    pub async fn tick(&self) -> Option<Result<TickReport, s3imports::discovery::TickError>> {
+    pub async fn tick(&self) -> Option<Result<TickReport, s3imports::discover::TickError>> {
         tokio::select! {
             biased;
             r = self.discovery.tick(self.clock.as_ref()) => Some(r),

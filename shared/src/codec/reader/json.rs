@@ -216,7 +216,7 @@ impl<R: Read> JsonRowReader<R> {
                 return Err(FileError::Json(format!(
                     "row {row} is larger than {} bytes ({}) before any object to take columns from",
                     self.max_row_bytes,
-                    crate::limits::ROW_LIMIT_PARAMETER
+                    crate::codec::limits::ROW_LIMIT_PARAMETER
                 )));
             }
             let mut paths = Vec::new();
@@ -473,7 +473,7 @@ impl<R: Read> RowReader for JsonRowReader<R> {
                 "the row is larger than {} bytes ({} bytes), the most one row may hold ({}); it was skipped",
                 self.max_row_bytes,
                 self.element_bytes,
-                crate::limits::ROW_LIMIT_PARAMETER
+                crate::codec::limits::ROW_LIMIT_PARAMETER
             ))
         } else {
             self.fill(row)
@@ -499,8 +499,8 @@ impl<R: Read> RowReader for JsonRowReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::reader::testing::*;
     use crate::error::{Classify, ErrorClass};
-    use crate::reader::testing::*;
 
     #[test]
     fn json_oversized_rows_fail_alone() {

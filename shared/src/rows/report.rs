@@ -8,9 +8,9 @@ use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::Path;
 
-use crate::checkpoint::ReportProgress;
-use crate::limits::{REPORT_PARAMETER, REPORT_ROW_BYTES};
-use crate::reader::RowError;
+use crate::codec::limits::{REPORT_PARAMETER, REPORT_ROW_BYTES};
+use crate::codec::reader::RowError;
+use crate::model::checkpoint::ReportProgress;
 
 /// Report temp files start with this, so a cold start can sweep what a crash left.
 pub const SPOOL_PREFIX: &str = "s3imports-report-";

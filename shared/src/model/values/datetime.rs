@@ -440,8 +440,8 @@ fn parse_strftime(raw: &str, items: &[Item<'static>]) -> Option<Parsed2> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::values::testing::utc;
-    use crate::values::{AttrType, Value, ValueOptions, parse_value};
+    use crate::model::values::testing::utc;
+    use crate::model::values::{AttrType, Value, ValueOptions, parse_value};
 
     fn dt(raw: &str, format: &str, tz: Tz) -> Result<DateTime<Utc>, ValueError> {
         let f = ValueDateTimeFormat::parse(format).unwrap();

@@ -51,7 +51,7 @@ pub enum FileError {
     Json(String),
     #[error(
         "the header row is larger than {limit} bytes ({}){}",
-        crate::limits::ROW_LIMIT_PARAMETER,
+        crate::codec::limits::ROW_LIMIT_PARAMETER,
         if *unclosed_quote { ": a quoted header is never closed" } else { "" }
     )]
     HeaderTooLarge { limit: usize, unclosed_quote: bool },
@@ -75,7 +75,7 @@ fn bad_header(column: &str, position: usize, reason: &str) -> String {
         format!("the header's column {position} {reason}")
     } else {
         // A header cell may be as long as a row may be: quote its start only.
-        let column = crate::limits::bounded(column, 100);
+        let column = crate::codec::limits::bounded(column, 100);
         format!("the header's column {position} `{column}` {reason}")
     }
 }
@@ -229,8 +229,8 @@ fn csv_quote(field: &str, delimiter: u8, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reader::RowReader;
-    use crate::reader::testing::*;
+    use crate::codec::reader::RowReader;
+    use crate::codec::reader::testing::*;
 
     #[test]
     fn row_error_display() {

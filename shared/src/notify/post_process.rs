@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::FileStatus;
+use crate::model::ledger::FileStatus;
 use crate::ports::SourceFolder;
 
 /// The tag that carries a file's outcome.

@@ -9,16 +9,16 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::Clock;
-use crate::config::{ImportConfig, ImportKind};
-use crate::discovery::Discovery;
-use crate::ledger::{
+use crate::discover::Discovery;
+use crate::model::config::{ImportConfig, ImportKind};
+use crate::model::ledger::{
     DRY_RUN_PREFIX, FileRecord, FileStatus, InFlight, ManualRun, dry_run_partition, new_run_id,
 };
 use crate::ports::{
     FileMessage, Ledger, MSG_CHECK_FOLDER, RejectedRow, Reports, RowSink, RowWriter, SourceError,
     StoreError,
 };
-use crate::sink::{FileAttributes, Write};
+use crate::rows::sink::{FileAttributes, Write};
 
 /// Writes nothing: a dry run's rows end here once they are mapped and valid.
 pub struct DiscardWriter;
@@ -112,7 +112,7 @@ impl Discovery {
         clock: &dyn Clock,
     ) -> Result<(DryRunStarted, FileMessage), DryRunError> {
         if let Some(refused) =
-            crate::preview::borrowed_id(self.configs.as_ref(), config, "a dry run").await?
+            crate::operate::preview::borrowed_id(self.configs.as_ref(), config, "a dry run").await?
         {
             return Err(DryRunError::BorrowedId(refused));
         }
@@ -161,7 +161,7 @@ impl Discovery {
         self.ledger
             .start_dry_run(config, &file, manual, now)
             .await?;
-        let msg = crate::discovery::file_message(&file, true);
+        let msg = crate::discover::file_message(&file, true);
         if enqueue
             && !self
                 .queue
@@ -169,7 +169,7 @@ impl Discovery {
                 .await?
                 .is_empty()
         {
-            let outcome = crate::ledger::FileOutcome::failed(
+            let outcome = crate::model::ledger::FileOutcome::failed(
                 "SQS refused the dry run's message; start it again",
             );
             self.ledger
@@ -195,7 +195,7 @@ pub async fn view(
     reports: &dyn Reports,
     dry_run_id: &str,
 ) -> Result<Option<DryRunView>, StoreError> {
-    if !crate::ledger::plausible_run_id(dry_run_id) {
+    if !crate::model::ledger::plausible_run_id(dry_run_id) {
         return Ok(None);
     }
     let partition = dry_run_partition(dry_run_id);

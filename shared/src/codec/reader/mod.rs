@@ -98,7 +98,7 @@ pub(crate) fn skip<R: Read>(
 pub struct ReadOptions {
     pub delimiter: u8,
     /// A row (CSV record or JSON element) above this many bytes is not held: it fails
-    /// with a reason and reading goes on (see [`crate::limits`]).
+    /// with a reason and reading goes on (see [`crate::codec::limits`]).
     pub max_row_bytes: usize,
 }
 
@@ -106,7 +106,7 @@ impl Default for ReadOptions {
     fn default() -> Self {
         Self {
             delimiter: b',',
-            max_row_bytes: crate::limits::DEFAULT_MAX_ROW_BYTES,
+            max_row_bytes: crate::codec::limits::DEFAULT_MAX_ROW_BYTES,
         }
     }
 }

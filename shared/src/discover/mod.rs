@@ -14,12 +14,12 @@ use serde::Serialize;
 use tracing::{Instrument as _, info, warn};
 
 use crate::Clock;
-use crate::config::{ConfigRecord, ImportConfig, ImportStatus};
 use crate::error::ErrorClass;
-use crate::ledger::{
+use crate::model::config::{ConfigRecord, ImportConfig, ImportStatus};
+use crate::model::ledger::{
     FileOutcome, FileRecord, FileStatus, ManualRun, RunRecord, RunStatus, new_run_id,
 };
-use crate::notify;
+use crate::notify::email;
 use crate::ports::{
     Configs, FileMessage, KnownFile, Ledger, ListedFile, Mailer, ObjectSource, Queue, SourceError,
     StoreError,
@@ -83,7 +83,7 @@ pub enum ReplayError {
     InFlight { file: Box<FileRecord> },
     #[error(
         "give a reason for the replay, 1 to {} characters: it is recorded with the run",
-        crate::ledger::MAX_REPLAY_REASON
+        crate::model::ledger::MAX_REPLAY_REASON
     )]
     Reason,
     #[error(
@@ -107,7 +107,7 @@ pub struct ReplayStarted {
     pub run_id: String,
     pub key: String,
     pub previous_run_id: String,
-    pub previous_status: crate::ledger::FileStatus,
+    pub previous_status: crate::model::ledger::FileStatus,
     /// The file was queued for this replay already, but its message was lost: it was
     /// sent again.
     pub resent: bool,
@@ -156,7 +156,7 @@ impl TickReport {
         for t in &mut self.imports {
             t.files_queued = t.files.len();
         }
-        crate::limits::json_within(
+        crate::codec::limits::json_within(
             &mut self,
             max,
             |r| {
@@ -194,7 +194,7 @@ pub struct ImportTick {
     pub requeued: Vec<String>,
     /// Imported files whose objects changed under their names (reported once).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub changed: Vec<crate::ledger::ChangedFile>,
+    pub changed: Vec<crate::model::ledger::ChangedFile>,
     /// ListObjectsV2 requests the listing took.
     pub list_requests: u32,
     pub reason: Option<String>,
@@ -526,7 +526,7 @@ impl Discovery {
         clock: &dyn Clock,
     ) -> Result<ReplayStarted, ReplayError> {
         let reason = reason.trim();
-        if reason.is_empty() || reason.chars().count() > crate::ledger::MAX_REPLAY_REASON {
+        if reason.is_empty() || reason.chars().count() > crate::model::ledger::MAX_REPLAY_REASON {
             return Err(ReplayError::Reason);
         }
         let record = self
@@ -599,7 +599,7 @@ impl Discovery {
             (head, _) => head?,
         };
         let run_id = new_run_id(now);
-        let replay = crate::ledger::Replay {
+        let replay = crate::model::ledger::Replay {
             key: key.to_string(),
             reason: reason.to_string(),
             previous_run_id: file.run_id.clone(),
@@ -678,10 +678,10 @@ impl Discovery {
     /// Tells the import's recipients that its run failed for the stack's own reason
     /// (as any failed run's email, with a reason that says whose fault it is).
     async fn mail_stack_failure(&self, config: &ImportConfig, run_id: &str, e: &StoreError) {
-        if !notify::wanted(config, RunStatus::Failed) {
+        if !email::wanted(config, RunStatus::Failed) {
             return;
         }
-        let email = notify::run_failed_email(config, run_id, &stack_fault_reason(e));
+        let email = email::run_failed_email(config, run_id, &stack_fault_reason(e));
         if let Err(e) = self
             .mailer
             .send(&config.notifications.recipients, &email)
@@ -716,9 +716,9 @@ impl Discovery {
                 // With new files, the run's email reports the changes; without, this.
                 if files.is_empty()
                     && !tick.changed.is_empty()
-                    && notify::wanted(config, RunStatus::PartiallySucceeded)
+                    && email::wanted(config, RunStatus::PartiallySucceeded)
                 {
-                    let email = notify::changed_files_email(config, &run_id, &tick.changed);
+                    let email = email::changed_files_email(config, &run_id, &tick.changed);
                     if let Err(e) = self
                         .mailer
                         .send(&config.notifications.recipients, &email)
@@ -741,8 +741,8 @@ impl Discovery {
                 self.ledger
                     .fail_run(id, &run_id, &reason, clock.now())
                     .await?;
-                if notify::wanted(config, RunStatus::Failed) {
-                    let email = notify::run_failed_email(config, &run_id, &reason);
+                if email::wanted(config, RunStatus::Failed) {
+                    let email = email::run_failed_email(config, &run_id, &reason);
                     if let Err(e) = self
                         .mailer
                         .send(&config.notifications.recipients, &email)
@@ -810,7 +810,7 @@ impl Discovery {
         if !changed.is_empty() {
             // The run item lists the first ones (an item holds 400 KB); each file's own
             // item says it changed.
-            let listed = &changed[..changed.len().min(crate::ledger::MAX_CHANGED_LISTED)];
+            let listed = &changed[..changed.len().min(crate::model::ledger::MAX_CHANGED_LISTED)];
             self.ledger.set_run_changed(id, run_id, listed).await?;
             warn!(import_id = %id, run_id, files = changed.len(), "imported files changed under their names");
         }
@@ -917,7 +917,7 @@ impl Discovery {
         id: &str,
         listed: &[&ListedFile],
         known: &std::collections::HashMap<String, KnownFile>,
-    ) -> Result<Vec<crate::ledger::ChangedFile>, StoreError> {
+    ) -> Result<Vec<crate::model::ledger::ChangedFile>, StoreError> {
         let mut changed = Vec::new();
         for f in listed {
             if let Some(k) = known.get(&f.file.key)
@@ -927,7 +927,7 @@ impl Discovery {
                 && k.changed_etag.as_deref() != Some(f.etag.as_str())
                 && self.ledger.note_changed(id, &f.file.key, &f.etag).await?
             {
-                changed.push(crate::ledger::ChangedFile {
+                changed.push(crate::model::ledger::ChangedFile {
                     key: f.file.key.clone(),
                     run_id: k.run_id.clone(),
                     etag_imported: k.etag.clone(),
@@ -987,7 +987,7 @@ struct Enqueued {
     enqueued: Vec<String>,
     requeued: Vec<String>,
     requests: u32,
-    changed: Vec<crate::ledger::ChangedFile>,
+    changed: Vec<crate::model::ledger::ChangedFile>,
 }
 
 /// How long before the last run an object written counts as possibly changed since:

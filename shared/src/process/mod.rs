@@ -6,6 +6,8 @@
 //! Memory stays flat: the file streams through fixed buffers; rows flow to the
 //! writer through a bounded channel.
 
+pub mod delivery;
+
 use std::collections::HashMap;
 use std::io::{BufWriter, Cursor, Read, Seek, Write as _};
 use std::path::PathBuf;
@@ -20,29 +22,29 @@ use tokio_util::io::SyncIoBridge;
 use tracing::{info, warn};
 
 use crate::Clock;
-use crate::checkpoint::{Checkpoint, ReportProgress};
-use crate::config::{Encryption, ImportConfig, ImportKind, SecretRef};
-use crate::error::{Classify, ErrorClass, ServiceError};
-use crate::ledger::{FileOutcome, FileRecord, FileStatus, RunRecord};
-use crate::limits::{CapRead, CapWrite, Limits, TooLarge, io_class};
-use crate::mapping::{
-    ColumnMapping, CompiledMapping, MappedRow, MappingError, MappingSpec, parse_manifest,
+use crate::codec::limits::{CapRead, CapWrite, Limits, TooLarge, io_class};
+use crate::codec::pgp::{PgpError, PgpKeyring, decrypt_to, looks_like_pgp};
+use crate::codec::reader::{
+    FileError, Position, ReadError, ReadOptions, Resumed, Row, open_reader, resume_reader,
 };
-use crate::naming::FileType;
-use crate::notify::{self, Attachment, ReportDelivery};
-use crate::pgp::{PgpError, PgpKeyring, decrypt_to, looks_like_pgp};
+use crate::codec::sniff;
+use crate::error::{Classify, ErrorClass, ServiceError};
+use crate::model::checkpoint::{Checkpoint, ReportProgress};
+use crate::model::config::{Encryption, ImportConfig, ImportKind, SecretRef};
+use crate::model::ledger::{FileOutcome, FileRecord, FileStatus, RunRecord};
+use crate::model::naming::FileType;
+use crate::model::segment::{MemberKind, Membership, Segment, Segments};
+use crate::notify::email::{self, Attachment, ReportDelivery};
 use crate::ports::{
     Bounded, Configs, FileMessage, Ledger, Mailer, ObjectBody, ObjectSource, Queue, ReportError,
     Reports, RowWriter, Secrets, SourceError, SourceFolder, StartOutcome, StoreError, report_key,
     staging_key,
 };
-use crate::reader::{
-    FileError, Position, ReadError, ReadOptions, Resumed, Row, open_reader, resume_reader,
+use crate::rows::mapping::{
+    ColumnMapping, CompiledMapping, MappedRow, MappingError, MappingSpec, parse_manifest,
 };
-use crate::report::{ReportSummary, ReportWriter, SPOOL_PREFIX};
-use crate::segment::{MemberKind, Membership, Segment, Segments};
-use crate::sink::{Write, WriteBuilder};
-use crate::sniff;
+use crate::rows::report::{ReportSummary, ReportWriter, SPOOL_PREFIX};
+use crate::rows::sink::{Write, WriteBuilder};
 
 /// Runs a ledger write, trying a transient failure again a few times in place (for
 /// writes whose loss would repeat something already done: an email, alerts).
@@ -195,7 +197,7 @@ pub struct Processor {
     pub segments: Arc<dyn Segments>,
     pub metrics: crate::metrics::Metrics,
     /// Where run summaries go besides the email.
-    pub alerts: crate::alerts::Alerting,
+    pub alerts: crate::notify::alerts::Alerting,
     pub settings: ProcessorSettings,
 }
 
@@ -279,7 +281,7 @@ pub enum ProcessError {
     NotText { key: String, kind: String },
     #[error(
         "the function's /tmp is full ({source}); raise {}",
-        crate::limits::STORAGE_PARAMETER
+        crate::codec::limits::STORAGE_PARAMETER
     )]
     StorageFull {
         #[source]
@@ -474,7 +476,7 @@ impl Processor {
                 // ones never started (a running one must not get a second message).
                 let mut waiting = Vec::new();
                 for i in 0..chunks {
-                    let key = crate::ledger::chunk_key(&msg.key, i);
+                    let key = crate::model::ledger::chunk_key(&msg.key, i);
                     if let Some(c) = self.ledger.file(&msg.import_id, &key).await?
                         && c.status == FileStatus::Queued
                         && c.attempts == 0
@@ -903,11 +905,11 @@ impl Processor {
             }
         };
         let needs_attention = attention.is_some() && !config.notifications.recipients.is_empty();
-        if !notify::wanted(config, run.status) && !needs_attention {
+        if !email::wanted(config, run.status) && !needs_attention {
             return Ok(());
         }
         let (deliveries, attachments) = self.report_attachments(&files).await;
-        let mut email = notify::run_email(
+        let mut email = email::run_email(
             config,
             &run,
             &files,
@@ -922,16 +924,16 @@ impl Processor {
         Ok(())
     }
 
-    /// The run's failed-rows reports that fit in one email ([`notify::MAX_ATTACHED_BYTES`]
+    /// The run's failed-rows reports that fit in one email ([`email::MAX_ATTACHED_BYTES`]
     /// in all, in file order), and how each report travels. A report that cannot be
     /// read is left out: the email still names how to fetch it.
     async fn report_attachments(
         &self,
-        files: &[crate::ledger::FileRecord],
+        files: &[crate::model::ledger::FileRecord],
     ) -> (HashMap<String, ReportDelivery>, Vec<Attachment>) {
         let mut deliveries = HashMap::new();
         let mut attachments = Vec::new();
-        let mut room = notify::MAX_ATTACHED_BYTES;
+        let mut room = email::MAX_ATTACHED_BYTES;
         for f in files {
             let Some(key) = &f.report_key else { continue };
             let delivery = match self.reports.read_bounded(key, room).await {
@@ -1023,7 +1025,7 @@ impl Processor {
         if resume.is_none()
             && msg.chunk.is_none()
             && !msg.dry_run
-            && config.on_duplicate_content == crate::config::DuplicateContent::Skip
+            && config.on_duplicate_content == crate::model::config::DuplicateContent::Skip
             && let Some(outcome) = self
                 .skip_repeated(
                     msg,
@@ -1094,7 +1096,7 @@ impl Processor {
                 })
             });
         let sink = if msg.dry_run {
-            crate::dry_run::DiscardWriter.sink(&config.kind, attributes)
+            crate::operate::dry_run::DiscardWriter.sink(&config.kind, attributes)
         } else {
             self.writer.sink(&config.kind, attributes)
         };
@@ -1115,7 +1117,7 @@ impl Processor {
         };
         let file_report = report_key(&msg.import_id, &msg.run_id, &msg.key);
         let report_key = match msg.chunk {
-            Some(i) => crate::checkpoint::chunk_report_key(&file_report, i),
+            Some(i) => crate::model::checkpoint::chunk_report_key(&file_report, i),
             None => file_report,
         };
         let base = resume.clone().unwrap_or_default();
@@ -1197,7 +1199,7 @@ impl Processor {
                     }
                     rejected += r.len() as u64;
                     for r in r {
-                        report.row_failed(&[crate::reader::RowError {
+                        report.row_failed(&[crate::codec::reader::RowError {
                             row: r.row,
                             column: None,
                             reason: r.reason,
@@ -1333,7 +1335,7 @@ impl Processor {
                 )
                 .await
             }
-            Err(e) => crate::post_process::PostProcessed {
+            Err(e) => crate::notify::post_process::PostProcessed {
                 error: Some(format!("reaching s3://{}: {e}", config.source.bucket)),
                 ..Default::default()
             },
@@ -1376,7 +1378,7 @@ impl Processor {
         );
         let pass = tokio::task::spawn_blocking(move || {
             let file = unwrap_file(&key, keyring.as_deref(), &spool, &limits, input)?;
-            Ok::<_, ProcessError>(crate::fingerprint::of_stream(file.plaintext)?)
+            Ok::<_, ProcessError>(crate::codec::fingerprint::of_stream(file.plaintext)?)
         })
         .await
         .map_err(|e| ProcessError::ReaderStopped(e.to_string()))?;
@@ -1402,7 +1404,7 @@ impl Processor {
         Ok(Some(FileOutcome {
             bytes: msg.size,
             sha256: Some(sha),
-            duplicate_of: Some(crate::ledger::DuplicateOf {
+            duplicate_of: Some(crate::model::ledger::DuplicateOf {
                 skipped: true,
                 ..first
             }),
@@ -1580,7 +1582,9 @@ impl Processor {
             return Ok(None);
         };
         // A chunk's ledger key must fit DynamoDB's sort key like the file's.
-        if crate::ledger::chunk_key(&msg.key, 0).len() > crate::ledger::MAX_FILE_KEY_BYTES {
+        if crate::model::ledger::chunk_key(&msg.key, 0).len()
+            > crate::model::ledger::MAX_FILE_KEY_BYTES
+        {
             return Ok(None);
         }
         let lower = msg.key.to_ascii_lowercase();
@@ -1626,14 +1630,16 @@ impl Processor {
                 decrypted_with,
             } = unwrap_file(&key, keyring.as_deref(), &spool, &limits, input)?;
             // The pass reads the whole plaintext: it takes the file's fingerprint.
-            let (plaintext, digest) =
-                crate::fingerprint::Hashing::new(plaintext, crate::fingerprint::Resume::default());
-            let fingerprinted = |mut s: crate::reader::Split| {
-                s.sha256 = crate::fingerprint::finished(&digest);
+            let (plaintext, digest) = crate::codec::fingerprint::Hashing::new(
+                plaintext,
+                crate::codec::fingerprint::Resume::default(),
+            );
+            let fingerprinted = |mut s: crate::codec::reader::Split| {
+                s.sha256 = crate::codec::fingerprint::finished(&digest);
                 s
             };
             if plain {
-                let split = crate::reader::split_points(
+                let split = crate::codec::reader::split_points(
                     json,
                     plaintext,
                     &options,
@@ -1656,7 +1662,7 @@ impl Processor {
                 left: cap,
                 overflow: false,
             };
-            let split = crate::reader::split_points(
+            let split = crate::codec::reader::split_points(
                 json,
                 &mut tee,
                 &options,
@@ -1689,7 +1695,7 @@ impl Processor {
         let now = clock.now();
         let chunks: Vec<FileRecord> = (0..split.chunks())
             .map(|i| {
-                let key = crate::ledger::chunk_key(&msg.key, i as u32);
+                let key = crate::model::ledger::chunk_key(&msg.key, i as u32);
                 let size = split.chunk_end(i) - split.starts[i].offset;
                 FileRecord::queued(
                     &msg.import_id,
@@ -1836,7 +1842,10 @@ impl Processor {
         for i in 0..file.chunks_total {
             let Some(c) = self
                 .ledger
-                .file(&msg.import_id, &crate::ledger::chunk_key(&msg.key, i))
+                .file(
+                    &msg.import_id,
+                    &crate::model::ledger::chunk_key(&msg.key, i),
+                )
                 .await?
             else {
                 continue;
@@ -1856,7 +1865,7 @@ impl Processor {
                 &reports,
                 &key,
                 &self.settings.spool_dir,
-                &crate::report::header_line(),
+                &crate::rows::report::header_line(),
             )
             .await?;
             outcome.report_key = Some(key);
@@ -1991,7 +2000,7 @@ pub enum Piece {
     /// Writes for good rows, and the rows that failed reading or mapping.
     Rows {
         writes: Vec<(u64, Write)>,
-        failed: Vec<Vec<crate::reader::RowError>>,
+        failed: Vec<Vec<crate::codec::reader::RowError>>,
     },
     /// Every row before this point has been handed over.
     Mark(Mark),
@@ -2008,14 +2017,14 @@ pub struct Mark {
     /// The reader stops here (the deadline is near).
     pub last: bool,
     /// The fingerprint so far.
-    pub digest: Option<crate::fingerprint::Digest>,
+    pub digest: Option<crate::codec::fingerprint::Digest>,
 }
 
 /// A piece once written.
 enum Written {
     Rows(
         Result<(u64, Vec<crate::ports::RejectedRow>), StoreError>,
-        Vec<Vec<crate::reader::RowError>>,
+        Vec<Vec<crate::codec::reader::RowError>>,
     ),
     Mark(Mark),
     Skipped,
@@ -2028,7 +2037,7 @@ pub struct Start {
     pub rows_total: u64,
     pub rows_failed: u64,
     /// The fingerprint as the checkpoint left it.
-    pub digest: Option<crate::fingerprint::Digest>,
+    pub digest: Option<crate::codec::fingerprint::Digest>,
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -2070,7 +2079,7 @@ impl ReportParts<'_> {
         part.flush()?;
         reports
             .upload(
-                &crate::checkpoint::part_key(self.key, self.count),
+                &crate::model::checkpoint::part_key(self.key, self.count),
                 part.path(),
             )
             .await?;
@@ -2098,7 +2107,7 @@ impl ReportParts<'_> {
     /// The parts uploaded so far.
     fn keys(&self) -> Vec<String> {
         (0..self.count)
-            .map(|n| crate::checkpoint::part_key(self.key, n))
+            .map(|n| crate::model::checkpoint::part_key(self.key, n))
             .collect()
     }
 }
@@ -2394,7 +2403,7 @@ pub fn read_file(
     };
     let (plaintext, digest) = match fingerprint_from(plan) {
         Some(from) => {
-            let (hashing, progress) = crate::fingerprint::Hashing::new(plaintext, from);
+            let (hashing, progress) = crate::codec::fingerprint::Hashing::new(plaintext, from);
             (Box::new(hashing) as Box<dyn Read + '_>, Some(progress))
         }
         None => (plaintext, None),
@@ -2414,7 +2423,7 @@ pub fn read_file(
     let mut row = Row::default();
     let mut mapped = MappedRow::default();
     let mut writes = Vec::with_capacity(BATCH_ROWS);
-    let mut failed: Vec<Vec<crate::reader::RowError>> = Vec::new();
+    let mut failed: Vec<Vec<crate::codec::reader::RowError>> = Vec::new();
     let mut piece_bytes = 0usize;
     let mut last_mark = std::time::Instant::now();
     loop {
@@ -2474,7 +2483,7 @@ pub fn read_file(
                 bytes: bytes.load(Ordering::Relaxed),
                 ranged,
                 last,
-                digest: digest.as_ref().map(crate::fingerprint::snapshot),
+                digest: digest.as_ref().map(crate::codec::fingerprint::snapshot),
             };
             if !emit(Piece::Mark(mark)) {
                 break;
@@ -2491,7 +2500,9 @@ pub fn read_file(
     }
     stats.bytes = bytes.load(Ordering::Relaxed);
     if !stats.stopped && stats.reason.is_none() {
-        stats.sha256 = digest.as_ref().and_then(crate::fingerprint::finished);
+        stats.sha256 = digest
+            .as_ref()
+            .and_then(crate::codec::fingerprint::finished);
     }
     Ok(stats)
 }
@@ -2500,7 +2511,7 @@ pub fn read_file(
 /// goes on from its checkpoint's digest (a whole resume reads the plaintext again from
 /// its first byte, so it hashes it again). None: no fingerprint (a chunk, or a
 /// checkpoint from before fingerprints).
-fn fingerprint_from(plan: &ReadPlan<'_>) -> Option<crate::fingerprint::Resume> {
+fn fingerprint_from(plan: &ReadPlan<'_>) -> Option<crate::codec::fingerprint::Resume> {
     if !plan.fingerprint {
         return None;
     }
@@ -2510,12 +2521,12 @@ fn fingerprint_from(plan: &ReadPlan<'_>) -> Option<crate::fingerprint::Resume> {
             // The stream is the header again, then the plaintext from the position;
             // the digest already holds everything up to its length.
             let ahead = digest.len().checked_sub(from.at.offset)?;
-            Some(crate::fingerprint::Resume {
+            Some(crate::codec::fingerprint::Resume {
                 skip: from.at.header + ahead,
                 digest,
             })
         }
-        _ => Some(crate::fingerprint::Resume::default()),
+        _ => Some(crate::codec::fingerprint::Resume::default()),
     }
 }
 

@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::reader::Position;
-use crate::report::ReportSummary;
+use crate::codec::reader::Position;
+use crate::rows::report::ReportSummary;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
@@ -25,7 +25,7 @@ pub struct Checkpoint {
     /// The plaintext's fingerprint so far (over the bytes read, which may run ahead of
     /// `position`: its length says how far).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest: Option<crate::fingerprint::Digest>,
+    pub digest: Option<crate::codec::fingerprint::Digest>,
 }
 
 /// The failed-rows report across invocations: its parts so far (uploaded next to the
@@ -109,7 +109,7 @@ mod tests {
                 ..ReportProgress::default()
             },
             digest: Some({
-                let mut d = crate::fingerprint::Digest::default();
+                let mut d = crate::codec::fingerprint::Digest::default();
                 d.update(b"ID,Age\nu1");
                 d
             }),

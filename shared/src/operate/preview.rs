@@ -7,18 +7,18 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::config::{ConfigError, ImportConfig};
+use crate::codec::limits::Limits;
+use crate::codec::reader::{FileError, ReadError, ReadOptions, Row, open_reader};
 use crate::error::Classify;
-use crate::limits::Limits;
-use crate::mapping::{CompiledMapping, suggest_type};
-use crate::naming::FileType;
+use crate::model::config::{ConfigError, ImportConfig};
+use crate::model::naming::FileType;
+use crate::model::values::AttrType;
 use crate::ports::{
     Configs, MSG_CHECK_FOLDER, MSG_INVALID_ACCESS_KEY, ObjectSource, Secrets, SourceError,
     StoreError,
 };
-use crate::processor::{ProcessError, keyring, mapping, unwrap_file};
-use crate::reader::{FileError, ReadError, ReadOptions, Row, open_reader};
-use crate::values::AttrType;
+use crate::process::{ProcessError, keyring, mapping, unwrap_file};
+use crate::rows::mapping::{CompiledMapping, suggest_type};
 
 pub const MSG_ZERO_ROWS: &str = "Found zero data rows in the file";
 /// Rows shown.
@@ -69,7 +69,7 @@ pub struct PreviewError {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub problems: Vec<crate::config::Problem>,
+    pub problems: Vec<crate::model::config::Problem>,
 }
 
 impl PreviewError {
@@ -325,9 +325,9 @@ type Top = (Vec<String>, Vec<Vec<Option<String>>>, Vec<String>);
 
 fn read_top(
     key: &str,
-    keyring: Option<&crate::pgp::PgpKeyring>,
+    keyring: Option<&crate::codec::pgp::PgpKeyring>,
     spool: &std::path::Path,
-    limits: &crate::limits::Limits,
+    limits: &crate::codec::limits::Limits,
     input: impl std::io::Read + Send,
     json: bool,
     delimiter: u8,

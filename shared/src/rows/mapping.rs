@@ -13,12 +13,12 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
-use crate::config::{EventTimeZone, ImportConfig, ImportKind, Problem};
+use crate::codec::reader::{Row, RowError};
 use crate::error::{Classify, ErrorClass};
-use crate::reader::{Row, RowError};
-use crate::values::{AttrType, Value, ValueDateTimeFormat, ValueOptions, parse_value};
+use crate::model::config::{EventTimeZone, ImportConfig, ImportKind, Problem};
+use crate::model::values::{AttrType, Value, ValueDateTimeFormat, ValueOptions, parse_value};
 
-pub use crate::mapping_spec::{
+pub use crate::model::mapping_spec::{
     CATALOG, ColumnMapping, EVENT_TIME, MappingSpec, StandardAttribute, USER_ID, standard,
 };
 
@@ -345,7 +345,7 @@ impl CompiledMapping {
             let shown: Vec<String> = file_columns
                 .iter()
                 .take(FOUND_COLUMNS)
-                .map(|c| format!("`{}`", crate::limits::bounded(c, 64)))
+                .map(|c| format!("`{}`", crate::codec::limits::bounded(c, 64)))
                 .collect();
             match file_columns.len().saturating_sub(FOUND_COLUMNS) {
                 0 => shown.join(", "),
@@ -575,7 +575,7 @@ impl fmt::Display for MappedRow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reader::{ReadError, ReadOptions, open_reader};
+    use crate::codec::reader::{ReadError, ReadOptions, open_reader};
 
     fn config(kind: serde_json::Value, columns: serde_json::Value) -> ImportConfig {
         ImportConfig::from_value(serde_json::json!({

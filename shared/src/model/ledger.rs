@@ -149,13 +149,13 @@ pub struct FileRecord {
     /// How far a file in flight has got, kept when it ends. Internal (plaintext
     /// offsets): `runs` shows [`FileRecord::in_flight`] instead.
     #[serde(skip)]
-    pub checkpoint: Option<crate::checkpoint::Checkpoint>,
+    pub checkpoint: Option<crate::model::checkpoint::Checkpoint>,
     /// Processor invocations that worked on the file (continuations included).
     #[serde(default)]
     pub invocations: u32,
     /// Where a large file was cut into chunks for parallel workers. Internal.
     #[serde(skip)]
-    pub split: Option<crate::reader::Split>,
+    pub split: Option<crate::codec::reader::Split>,
     /// Chunks of a split file, and how many have ended.
     #[serde(default)]
     pub chunks_total: u32,
@@ -176,7 +176,7 @@ pub struct FileRecord {
     pub changed_etag: Option<String>,
     /// What post-processing did to the source object once the file ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub post_process: Option<crate::post_process::PostProcessed>,
+    pub post_process: Option<crate::notify::post_process::PostProcessed>,
     /// The outcomes of earlier runs of this file (it was replayed), oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<PastOutcome>,
@@ -220,7 +220,7 @@ pub const MAX_REASON_BYTES: usize = 2048;
 
 /// A reason as a ledger item keeps it (see [`MAX_REASON_BYTES`]).
 pub fn bounded_reason(text: &str) -> std::borrow::Cow<'_, str> {
-    crate::limits::bounded(text, MAX_REASON_BYTES)
+    crate::codec::limits::bounded(text, MAX_REASON_BYTES)
 }
 
 /// A file's outcome in an earlier run, kept when the file is replayed.
@@ -439,7 +439,7 @@ pub struct RunRecord {
     pub replay: Option<Replay>,
     /// The run's alerts once sent: whether it needs attention, and each delivery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alerts: Option<crate::alerts::AlertsSent>,
+    pub alerts: Option<crate::notify::alerts::AlertsSent>,
 }
 
 /// Who started a run by hand, and through what.
@@ -494,7 +494,10 @@ impl FileOutcome {
     }
 
     /// A file given up on, keeping what its last checkpoint had imported.
-    pub fn gave_up(reason: impl Into<String>, at: Option<&crate::checkpoint::Checkpoint>) -> Self {
+    pub fn gave_up(
+        reason: impl Into<String>,
+        at: Option<&crate::model::checkpoint::Checkpoint>,
+    ) -> Self {
         let mut outcome = Self::failed(reason);
         if let Some(cp) = at {
             outcome.rows_total = cp.rows_total;

@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::config::{ImportConfig, ImportKind};
-use crate::mapping::{ColumnMapping, MappedRow};
-use crate::values::{Value, push_datetime};
+use crate::model::config::{ImportConfig, ImportKind};
+use crate::model::values::{Value, push_datetime};
+use crate::rows::mapping::{ColumnMapping, MappedRow};
 
 /// A row's own attributes, each named by its index in [`FileAttributes::names`] (rows
 /// of a file share a few names, so they carry a number, not a copy or a reference
@@ -49,7 +49,7 @@ pub struct FileAttributes {
     /// later row of the same file, so the later row still wins.
     pub ordered: Option<String>,
     /// The segment the file's users join (user imports that name one).
-    pub segment: Option<crate::segment::Membership>,
+    pub segment: Option<crate::model::segment::Membership>,
 }
 
 /// The rows behind one write: the last, and the earlier ones merged into it.
@@ -302,8 +302,8 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::mapping::CompiledMapping;
-    use crate::reader::{ReadOptions, Row, open_reader};
+    use crate::codec::reader::{ReadOptions, Row, open_reader};
+    use crate::rows::mapping::CompiledMapping;
 
     fn config(kind: serde_json::Value) -> ImportConfig {
         let mut columns = vec![

@@ -452,7 +452,7 @@ impl<R: Read> RowReader for CsvRowReader<R> {
                 record.raw_bytes,
                 record.first_line,
                 record.last_line,
-                crate::limits::ROW_LIMIT_PARAMETER
+                crate::codec::limits::ROW_LIMIT_PARAMETER
             );
             return Err(self.row_error(row, None, reason));
         }
@@ -484,8 +484,8 @@ impl<R: Read> RowReader for CsvRowReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::reader::testing::*;
     use crate::error::{Classify, ErrorClass};
-    use crate::reader::testing::*;
 
     #[test]
     fn csv_basic_rows_and_numbers() {
@@ -968,7 +968,7 @@ mod tests {
         let mut r = csv_reader(&data, b',');
         let mut row = Row::default();
         let mut n = 0u64;
-        use crate::values::{AttrType as T, ValueOptions, parse_value};
+        use crate::model::values::{AttrType as T, ValueOptions, parse_value};
         let types = [
             T::Integer,
             T::String,

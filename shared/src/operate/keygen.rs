@@ -8,7 +8,7 @@ use pgp::composed::{
 use pgp::crypto::{ecc_curve::ECCCurve, hash::HashAlgorithm, sym::SymmetricKeyAlgorithm};
 use pgp::types::{CompressionAlgorithm, KeyDetails};
 
-use crate::pgp::PgpError;
+use crate::codec::pgp::PgpError;
 
 /// The algorithms `s3imports keys generate` offers: what GnuPG makes by default
 /// (Ed25519 with a Curve25519 encryption subkey) and RSA 4096 for senders whose tools
@@ -190,7 +190,7 @@ fn public_info(secret: &SignedSecretKey) -> Result<PublicKeyInfo, PgpError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pgp::PgpKeyring;
+    use crate::codec::pgp::PgpKeyring;
 
     #[test]
     fn a_generated_key_loads_as_an_import_keyring_and_its_public_half_is_stable() {

@@ -10,9 +10,9 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::config::{ImportConfig, SecretRef};
 use crate::error::{ErrorClass, ServiceError};
-use crate::ledger::{FileRecord, RunRecord, RunStatus};
+use crate::model::config::{ImportConfig, SecretRef};
+use crate::model::ledger::{FileRecord, RunRecord, RunStatus};
 
 /// Thresholds above which a run needs attention (config `notifications.alert_when`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -151,7 +151,7 @@ pub struct RunSummary {
     pub reports_bucket: String,
     /// Imported files found changed under their names (see the run email).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub changed_files: Vec<crate::ledger::ChangedFile>,
+    pub changed_files: Vec<crate::model::ledger::ChangedFile>,
     /// Files whose content repeats an earlier file's, and that file.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub duplicates: Vec<Duplicate>,
@@ -274,7 +274,7 @@ impl RunSummary {
     /// `lists_cut` set) until it fits. The lists are bounded by count, but their entries
     /// (keys, reasons) by bytes only each, so fifty of each can pass SNS's limit.
     pub fn to_json_within(&mut self, max: usize) -> String {
-        crate::limits::json_within(
+        crate::codec::limits::json_within(
             self,
             max,
             |s| {
@@ -627,7 +627,7 @@ mod tests {
                 );
                 f.reason = Some("😀".repeat(2000));
                 f.report_key = Some(format!("failed-rows/{long_key}{i}.csv"));
-                f.duplicate_of = Some(crate::ledger::DuplicateOf {
+                f.duplicate_of = Some(crate::model::ledger::DuplicateOf {
                     key: format!("{long_key}{i}-first"),
                     run_id: "r0".into(),
                     skipped: false,

@@ -3,12 +3,12 @@
 //! the standard attributes whose types a column defaults to.
 //!
 //! These are the config document's own types, so they know nothing of the config:
-//! `config` uses them, and [`crate::mapping`] checks them against a config's kind and
+//! `config` uses them, and [`crate::rows::mapping`] checks them against a config's kind and
 //! binds them to a file's columns.
 
 use serde::{Deserialize, Serialize};
 
-use crate::values::{AttrType, ValueDateTimeFormat};
+use crate::model::values::{AttrType, ValueDateTimeFormat};
 
 /// The attribute that identifies a registered user (and the user of an event).
 pub const USER_ID: &str = "user_id";

@@ -120,7 +120,7 @@ impl Classify for ValueError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::values::testing::utc;
+    use crate::model::values::testing::utc;
 
     #[test]
     fn attr_type_names_and_aliases() {

@@ -138,7 +138,7 @@ pub struct MembersPage {
 }
 
 /// Members per page (`--limit`, `?limit=`).
-pub const MEMBERS_LIMIT: crate::ledger::PageLimit = crate::ledger::PageLimit {
+pub const MEMBERS_LIMIT: crate::model::ledger::PageLimit = crate::model::ledger::PageLimit {
     name: "limit",
     default: 100,
     min: 1,

@@ -8,7 +8,7 @@ use tracing::{Instrument as _, error, warn};
 use crate::Clock;
 use crate::metrics;
 use crate::ports::FileMessage;
-use crate::processor::{Delivery, Processed, Processor};
+use crate::process::{Delivery, Processed, Processor};
 
 /// Deliveries SQS makes before the message goes to the dead-letter queue (the
 /// template's `maxReceiveCount`).

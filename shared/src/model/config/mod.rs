@@ -11,10 +11,10 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Classify, ErrorClass};
-use crate::ledger::MAX_FILE_KEY_BYTES;
-use crate::mapping_spec::{ColumnMapping, MappingSpec};
-use crate::naming::{self, DateTimeFormat, FilePattern, FileType};
-use crate::schedule::Schedule;
+use crate::model::ledger::MAX_FILE_KEY_BYTES;
+use crate::model::mapping_spec::{ColumnMapping, MappingSpec};
+use crate::model::naming::{self, DateTimeFormat, FilePattern, FileType};
+use crate::model::schedule::Schedule;
 
 /// One import, as the operator writes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,14 +46,14 @@ pub struct ImportConfig {
     /// User imports: the segment every user a run imports joins (created when the
     /// config is put; archived segments still get the users).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub segment: Option<crate::segment::SegmentRef>,
+    pub segment: Option<crate::model::segment::SegmentRef>,
     /// A new file whose plaintext this import already imported under another name:
     /// `import` it, import it and `warn` (the default), or `skip` it.
     #[serde(default, skip_serializing_if = "DuplicateContent::is_default")]
     pub on_duplicate_content: DuplicateContent,
     /// What happens to each source file once it has its outcome: tag, move, delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub post_processing: Option<crate::post_process::PostProcessing>,
+    pub post_processing: Option<crate::notify::post_process::PostProcessing>,
 }
 
 fn default_delimiter() -> char {
@@ -291,13 +291,13 @@ pub struct Notifications {
     /// Thresholds above which a run needs attention: its email goes out even where
     /// `on_success` is false, and its alerts say so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alert_when: Option<crate::alerts::AlertWhen>,
+    pub alert_when: Option<crate::notify::alerts::AlertWhen>,
     /// This import's own SNS topic for run summaries (the stack's topic gets them all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sns_topic_arn: Option<String>,
     /// This import's own HTTPS webhook for run summaries, signed with an HMAC key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub webhook: Option<crate::alerts::Webhook>,
+    pub webhook: Option<crate::notify::alerts::Webhook>,
 }
 
 fn yes() -> bool {
@@ -499,17 +499,20 @@ impl ImportConfig {
                     "only user imports (registered or anonymous) add to a segment",
                 );
             }
-            if let Some(problem) = crate::segment::name_problem(&segment.name) {
+            if let Some(problem) = crate::model::segment::name_problem(&segment.name) {
                 p.add("segment.name", problem);
             }
             if segment
                 .description
                 .as_ref()
-                .is_some_and(|d| d.chars().count() > crate::segment::MAX_DESCRIPTION)
+                .is_some_and(|d| d.chars().count() > crate::model::segment::MAX_DESCRIPTION)
             {
                 p.add(
                     "segment.description",
-                    format!("at most {} characters", crate::segment::MAX_DESCRIPTION),
+                    format!(
+                        "at most {} characters",
+                        crate::model::segment::MAX_DESCRIPTION
+                    ),
                 );
             }
         }
@@ -522,7 +525,7 @@ impl ImportConfig {
             .chain(
                 n.sns_topic_arn
                     .as_deref()
-                    .and_then(crate::alerts::topic_arn_problem)
+                    .and_then(crate::notify::alerts::topic_arn_problem)
                     .map(|why| ("notifications.sns_topic_arn".to_string(), why)),
             );
         for (field, message) in alert_problems {
@@ -538,7 +541,7 @@ impl ImportConfig {
             signer_public_key: Some(key),
             ..
         }) = &self.encryption
-            && let Err(e) = crate::pgp::parse_signer_public_key(key)
+            && let Err(e) = crate::codec::pgp::parse_signer_public_key(key)
         {
             p.add(
                 "encryption.signer_public_key",
@@ -894,7 +897,7 @@ pub struct ConfigRecord {
     pub last_run_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The newest file key listed, for listing with `StartAfter`.
     pub newest_key: Option<String>,
-    /// When the last run started by hand began (one per [`crate::discovery::MANUAL_RUN_GAP`]).
+    /// When the last run started by hand began (one per [`crate::discover::MANUAL_RUN_GAP`]).
     pub last_manual_run_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 

@@ -13,9 +13,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::config::ImportConfig;
-use crate::ledger::{FileRecord, RunRecord, RunStatus};
-use crate::segment::{Segment, SegmentStatus};
+use crate::model::config::ImportConfig;
+use crate::model::ledger::{FileRecord, RunRecord, RunStatus};
+use crate::model::segment::{Segment, SegmentStatus};
 
 /// The most report bytes one email carries as attachments, all reports together.
 /// SES v2 accepts messages up to 40 MB after base64 (which adds a third); 5 MB stays
@@ -192,7 +192,9 @@ pub fn run_email(
                     f.bucket, d.key, d.run_id
                 );
             }
-            Some(d) if config.on_duplicate_content == crate::config::DuplicateContent::Warn => {
+            Some(d)
+                if config.on_duplicate_content == crate::model::config::DuplicateContent::Warn =>
+            {
                 let _ = writeln!(
                     t,
                     "  Warning: its content repeats s3://{}/{}, imported in run {}; it was imported again (on_duplicate_content: warn)",
@@ -265,7 +267,11 @@ pub fn run_failed_email(config: &ImportConfig, run_id: &str, reason: &str) -> Em
 }
 
 /// The lines that report imported files whose objects changed under their names.
-fn changed_lines(t: &mut String, config: &ImportConfig, changed: &[crate::ledger::ChangedFile]) {
+fn changed_lines(
+    t: &mut String,
+    config: &ImportConfig,
+    changed: &[crate::model::ledger::ChangedFile],
+) {
     if changed.is_empty() {
         return;
     }
@@ -274,18 +280,21 @@ fn changed_lines(t: &mut String, config: &ImportConfig, changed: &[crate::ledger
         "\nChanged since they were imported (not imported again; `s3imports replay {} KEY --reason ...` imports a file's new content):",
         config.id
     );
-    for c in changed.iter().take(crate::ledger::MAX_CHANGED_LISTED) {
+    for c in changed
+        .iter()
+        .take(crate::model::ledger::MAX_CHANGED_LISTED)
+    {
         let _ = writeln!(
             t,
             "- s3://{}/{}: imported in run {} (ETag {}), now ETag {}",
             config.source.bucket, c.key, c.run_id, c.etag_imported, c.etag_now
         );
     }
-    if changed.len() > crate::ledger::MAX_CHANGED_LISTED {
+    if changed.len() > crate::model::ledger::MAX_CHANGED_LISTED {
         let _ = writeln!(
             t,
             "- and {} more (`s3imports runs {}` shows each file)",
-            changed.len() - crate::ledger::MAX_CHANGED_LISTED,
+            changed.len() - crate::model::ledger::MAX_CHANGED_LISTED,
             config.id
         );
     }
@@ -296,7 +305,7 @@ fn changed_lines(t: &mut String, config: &ImportConfig, changed: &[crate::ledger
 pub fn changed_files_email(
     config: &ImportConfig,
     run_id: &str,
-    changed: &[crate::ledger::ChangedFile],
+    changed: &[crate::model::ledger::ChangedFile],
 ) -> Email {
     let mut t = format!(
         "Import: {} ({})\nKind: {}\nRun: {run_id}\nStatus: No new files\n",

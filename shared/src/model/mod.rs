@@ -1,0 +1,11 @@
+//! The import's data and its rules, with no I/O: the config, the ledger's records and
+//! pages, checkpoints, segments, file naming, schedules, the mapping spec and values.
+
+pub mod checkpoint;
+pub mod config;
+pub mod ledger;
+pub mod mapping_spec;
+pub mod naming;
+pub mod schedule;
+pub mod segment;
+pub mod values;
