@@ -12,10 +12,12 @@ use s3imports::aws::segments::SegmentStore;
 use s3imports::aws::{Clients, load_config, provision::provision as provision_stack};
 use s3imports::discover::{Discovery, TickOutcome};
 use s3imports::model::config::{ConfigError, ImportConfig};
-use s3imports::model::ledger::{
-    FILES_LIMIT, FileRecord, FilesCursor, RUN_FILES_LIMIT, RUNS_LIMIT, RunsCursor, plausible_run_id,
+use s3imports::model::ledger::FileRecord;
+use s3imports::model::pages::{
+    FILES_LIMIT, FilesCursor, RUN_FILES_LIMIT, RUNS_LIMIT, RunsCursor, plausible_run_id,
 };
-use s3imports::model::segment::{MEMBERS_LIMIT, Segment, SegmentStatus, Segments as _};
+use s3imports::model::segment::{MEMBERS_LIMIT, Segment, SegmentStatus};
+use s3imports::ports::Segments as _;
 use s3imports::ports::{StoreError, find_report};
 use s3imports::process::delivery::{DEFAULT_MAX_RECEIVES, RecordOutcome};
 use s3imports::process::{Processed, Processor, ProcessorSettings};
@@ -988,7 +990,7 @@ pub async fn dry_run(
         text
     });
     Ok(
-        if view.status == s3imports::model::ledger::FileStatus::Failed {
+        if view.status == s3imports::model::status::FileStatus::Failed {
             ExitCode::FAILURE
         } else {
             ExitCode::SUCCESS

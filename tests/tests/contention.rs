@@ -8,7 +8,7 @@
 
 use chrono::{TimeZone, Utc};
 use s3imports::FixedClock;
-use s3imports::model::ledger::{FileStatus, RunStatus};
+use s3imports::model::status::{FileStatus, RunStatus};
 use serde_json::json;
 
 const SMALL_FILES: usize = 19;

@@ -8,7 +8,7 @@
 
 use chrono::{TimeZone, Utc};
 use s3imports::FixedClock;
-use s3imports::model::ledger::FileStatus;
+use s3imports::model::status::FileStatus;
 use serde_json::json;
 
 #[tokio::test]

@@ -9,9 +9,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use s3imports::model::config::ImportConfig;
-use s3imports::model::ledger::{FileOutcome, FileStatus};
-use s3imports::model::segment::Segments as _;
+use s3imports::model::ledger::FileOutcome;
+use s3imports::model::status::FileStatus;
 use s3imports::model::values::Value;
+use s3imports::ports::Segments as _;
 use s3imports::ports::{FileMessage, Ledger as _};
 use s3imports::process::{Delivery, ProcessError, Processed};
 use s3imports_tests::fakes::{Crash, FakeWorld};

@@ -9,7 +9,8 @@
 use std::io::Write as _;
 
 use chrono::{TimeZone, Utc};
-use s3imports::model::ledger::{FileRecord, FileStatus};
+use s3imports::model::ledger::FileRecord;
+use s3imports::model::status::FileStatus;
 use s3imports::{Clock, FixedClock};
 use s3imports_tests::gpg::{Encrypt, Gpg, KeyType};
 use s3imports_tests::{Pipeline, TestEnv};

@@ -268,7 +268,7 @@ async fn a_file_over_the_single_copy_limit_is_moved_in_parts() {
     let t = tags(&env, &bucket, moved).await;
     assert_eq!(t.get("owner").map(String::as_str), Some("crm"), "{t:?}");
     assert_eq!(
-        t.get(s3imports::notify::post_process::STATUS_TAG)
+        t.get(s3imports::model::post_process::STATUS_TAG)
             .map(String::as_str),
         Some("imported")
     );

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{TimeZone, Utc};
 use s3imports::model::config::ImportConfig;
-use s3imports::model::ledger::{FileStatus, RunStatus};
+use s3imports::model::status::{FileStatus, RunStatus};
 use s3imports::{Clock, FixedClock};
 use s3imports_tests::gpg::{Encrypt, Gpg, KeyType};
 use s3imports_tests::{Pipeline, TestEnv};

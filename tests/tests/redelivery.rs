@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use s3imports::model::ledger::FileStatus;
+use s3imports::model::status::FileStatus;
 use s3imports::process::delivery::{QueuedMessage, RecordOutcome};
 use s3imports::{Clock, SystemClock};
 use s3imports_tests::{Pipeline, TestEnv};

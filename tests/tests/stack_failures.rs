@@ -13,7 +13,7 @@ use lambda_runtime::{Context, LambdaEvent};
 use s3imports::FixedClock;
 use s3imports::discover::Discovery;
 use s3imports::metrics::{Captured, DISCOVERY_FAILURES, Metrics, PROCESSOR_STACK_FAILURES};
-use s3imports::model::ledger::FileStatus;
+use s3imports::model::status::FileStatus;
 use s3imports_tests::{Role, TestEnv};
 use serde_json::{Value, json};
 

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use s3imports::model::ledger::FileStatus;
+use s3imports::model::status::FileStatus;
 use s3imports::stack::Stack;
 use serde_norway::Value;
 

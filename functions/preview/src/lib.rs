@@ -17,7 +17,7 @@
 //!   feed it; `GET /segments/{name}`: one; `GET /segments/{name}/members?limit=&cursor=`:
 //!   a page of its members (name percent-encoded in the path).
 //!
-//! Pages are bounded (see `s3imports::model::ledger::RUNS_LIMIT` & co.) and continue with an
+//! Pages are bounded (see `s3imports::model::pages::RUNS_LIMIT` & co.) and continue with an
 //! opaque cursor, so a response stays small however many runs and files there are.
 
 use lambda_http::http::{Method, StatusCode};
@@ -32,14 +32,15 @@ use s3imports::aws::reports::ReportStore;
 use s3imports::aws::segments::SegmentStore;
 use s3imports::discover::{Discovery, ReplayError, RunNowError};
 use s3imports::model::config::ImportConfig;
+use s3imports::model::ledger::FileRecord;
 use s3imports::model::ledger::ManualRun;
-use s3imports::model::ledger::{
-    FILES_LIMIT, FileRecord, FilesCursor, PageError, RUN_FILES_LIMIT, RUNS_LIMIT, RunsCursor,
-    plausible_run_id,
+use s3imports::model::pages::{
+    FILES_LIMIT, FilesCursor, PageError, RUN_FILES_LIMIT, RUNS_LIMIT, RunsCursor, plausible_run_id,
 };
-use s3imports::model::segment::{MEMBERS_LIMIT, Segments as _};
+use s3imports::model::segment::MEMBERS_LIMIT;
 use s3imports::operate::dry_run::DryRunError;
 use s3imports::operate::preview::{PreviewError, Previewer};
+use s3imports::ports::Segments as _;
 use s3imports::ports::{Bounded, ReportError, Reports, StoreError, find_report};
 use s3imports::stack::Stack;
 use s3imports::{Clock, SystemClock};

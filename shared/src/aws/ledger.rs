@@ -18,11 +18,10 @@ use super::item::{self, Item, get_n, get_s};
 use crate::clock::{from_key, to_key};
 use crate::error::{ErrorClass, ServiceError};
 use crate::model::checkpoint::Checkpoint;
-use crate::model::ledger::{
-    FileOutcome, FileRecord, FileStatus, FilesCursor, FilesPage, ManualRun, RunEntry, RunRecord,
-    RunStatus, RunsCursor, RunsPage,
-};
+use crate::model::ledger::{FileOutcome, FileRecord, ManualRun, RunRecord};
 use crate::model::ledger::{bounded_reason, chunk_key};
+use crate::model::pages::{FilesCursor, FilesPage, RunEntry, RunsCursor, RunsPage};
+use crate::model::status::{FileStatus, RunStatus};
 use crate::ports::{KnownFile, Ledger, StartOutcome, StoreError};
 
 /// How many bytes of file keys a run item lists: DynamoDB items hold at most 400 KB,
@@ -1447,7 +1446,7 @@ impl Ledger for LedgerStore {
         &self,
         import_id: &str,
         run_id: &str,
-        sent: &crate::notify::alerts::AlertsSent,
+        sent: &crate::model::ledger::AlertsSent,
     ) -> Result<(), StoreError> {
         self.update_item_at(import_id, run_sk(run_id))
             .update_expression("SET alerts = :sent")
@@ -1465,7 +1464,7 @@ impl Ledger for LedgerStore {
         key: &str,
         run_id: &str,
     ) -> Result<bool, StoreError> {
-        let pending = crate::notify::post_process::PostProcessed {
+        let pending = crate::model::post_process::PostProcessed {
             pending: true,
             ..Default::default()
         };
@@ -1485,7 +1484,7 @@ impl Ledger for LedgerStore {
         import_id: &str,
         key: &str,
         run_id: &str,
-        done: &crate::notify::post_process::PostProcessed,
+        done: &crate::model::post_process::PostProcessed,
     ) -> Result<(), StoreError> {
         let res = self
             .update_item_at(import_id, file_sk(key))

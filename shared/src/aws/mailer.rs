@@ -7,8 +7,8 @@ use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message, Ra
 
 use async_trait::async_trait;
 
+use crate::codec::mime::Email;
 use crate::error::{ErrorClass, ServiceError};
-use crate::notify::email::Email;
 use crate::ports::Mailer;
 
 #[derive(Debug, Clone)]

@@ -14,10 +14,11 @@ use chrono::{DateTime, Utc};
 use super::configs::aws_err;
 use super::item::{self, Item, get_n, get_s};
 use crate::clock::{from_key, to_key};
-use crate::model::ledger::{PageError, decode_cursor_within, encode_cursor};
+use crate::model::pages::{PageError, decode_cursor_within, encode_cursor};
 use crate::model::segment::{
-    Member, MemberKind, MembersPage, Membership, Segment, SegmentRef, SegmentStatus, Segments,
+    Member, MemberKind, MembersPage, Membership, Segment, SegmentRef, SegmentStatus,
 };
+use crate::ports::Segments;
 use crate::ports::StoreError;
 
 /// The partition of the segments' own items (no segment name starts with `#`).

@@ -3,6 +3,7 @@
 
 pub mod fingerprint;
 pub mod limits;
+pub mod mime;
 pub mod pgp;
 pub mod reader;
 pub mod sniff;

@@ -16,9 +16,8 @@ use tracing::{Instrument as _, info, warn};
 use crate::Clock;
 use crate::error::ErrorClass;
 use crate::model::config::{ConfigRecord, ImportConfig, ImportStatus};
-use crate::model::ledger::{
-    FileOutcome, FileRecord, FileStatus, ManualRun, RunRecord, RunStatus, new_run_id,
-};
+use crate::model::ledger::{FileOutcome, FileRecord, ManualRun, RunRecord, new_run_id};
+use crate::model::status::{FileStatus, RunStatus};
 use crate::notify::email;
 use crate::ports::{
     Configs, FileMessage, KnownFile, Ledger, ListedFile, Mailer, ObjectSource, Queue, SourceError,
@@ -107,7 +106,7 @@ pub struct ReplayStarted {
     pub run_id: String,
     pub key: String,
     pub previous_run_id: String,
-    pub previous_status: crate::model::ledger::FileStatus,
+    pub previous_status: crate::model::status::FileStatus,
     /// The file was queued for this replay already, but its message was lost: it was
     /// sent again.
     pub resent: bool,

@@ -6,7 +6,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codec::reader::Position;
-use crate::rows::report::ReportSummary;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
@@ -81,6 +80,18 @@ impl Checkpoint {
             .map(|n| part_key(report_key, n))
             .collect()
     }
+}
+
+/// What a finished report holds.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReportSummary {
+    /// Failed rows listed.
+    pub rows_listed: u64,
+    /// Failed rows left out because the report was full.
+    pub rows_omitted: u64,
+    pub bytes: u64,
+    /// Writing failed (e.g. the disk filled): the report is incomplete, counts are not.
+    pub error: Option<String>,
 }
 
 #[cfg(test)]

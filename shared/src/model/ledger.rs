@@ -2,124 +2,10 @@
 //! and one per run, with status, counts, timings and failure reason. Stored by
 //! the ledger port; statuses read the way MoEngage users know them.
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// A file's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FileStatus {
-    Queued,
-    Processing,
-    Succeeded,
-    PartiallySucceeded,
-    Failed,
-}
-
-/// A run's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    Processing,
-    Succeeded,
-    PartiallySucceeded,
-    Failed,
-    /// The run found no new files (recorded, no email).
-    NoNewFiles,
-}
-
-impl FileStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Processing => "processing",
-            Self::Succeeded => "succeeded",
-            Self::PartiallySucceeded => "partially_succeeded",
-            Self::Failed => "failed",
-        }
-    }
-
-    /// MoEngage's word for it.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Queued => "Queued",
-            Self::Processing => "Processing",
-            Self::Succeeded => "Successful",
-            Self::PartiallySucceeded => "Partial Success",
-            Self::Failed => "Failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        serde_json::from_value(serde_json::Value::String(s.into())).ok()
-    }
-
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            Self::Succeeded | Self::PartiallySucceeded | Self::Failed
-        )
-    }
-
-    /// The outcome of a file from its row counts.
-    pub fn from_counts(ingested: u64, failed: u64) -> Self {
-        match (ingested, failed) {
-            (_, 0) => Self::Succeeded,
-            (0, _) => Self::Failed,
-            _ => Self::PartiallySucceeded,
-        }
-    }
-}
-
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Processing => "processing",
-            Self::Succeeded => "succeeded",
-            Self::PartiallySucceeded => "partially_succeeded",
-            Self::Failed => "failed",
-            Self::NoNewFiles => "no_new_files",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Processing => "Processing",
-            Self::Succeeded => "Successful",
-            Self::PartiallySucceeded => "Partial Success",
-            Self::Failed => "Failed",
-            Self::NoNewFiles => "No new files",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        serde_json::from_value(serde_json::Value::String(s.into())).ok()
-    }
-
-    /// A finished run's status from its files' outcomes.
-    pub fn from_files(succeeded: u64, partial: u64, failed: u64) -> Self {
-        match (succeeded, partial, failed) {
-            (0, 0, 0) => Self::NoNewFiles,
-            (_, 0, 0) => Self::Succeeded,
-            (0, 0, _) => Self::Failed,
-            _ => Self::PartiallySucceeded,
-        }
-    }
-}
-
-impl fmt::Display for FileStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.label())
-    }
-}
-
-impl fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.label())
-    }
-}
+use crate::model::status::{FileStatus, RunStatus};
 
 /// One file of an import.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -176,7 +62,7 @@ pub struct FileRecord {
     pub changed_etag: Option<String>,
     /// What post-processing did to the source object once the file ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub post_process: Option<crate::notify::post_process::PostProcessed>,
+    pub post_process: Option<crate::model::post_process::PostProcessed>,
     /// The outcomes of earlier runs of this file (it was replayed), oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<PastOutcome>,
@@ -439,7 +325,7 @@ pub struct RunRecord {
     pub replay: Option<Replay>,
     /// The run's alerts once sent: whether it needs attention, and each delivery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alerts: Option<crate::notify::alerts::AlertsSent>,
+    pub alerts: Option<crate::model::ledger::AlertsSent>,
 }
 
 /// Who started a run by hand, and through what.
@@ -514,309 +400,25 @@ impl FileOutcome {
 /// match within it.
 pub const MAX_FILE_KEY_BYTES: usize = 1024 - "FILE#".len();
 
-/// One page size parameter: its name (as the API and CLI spell it), default and range.
-/// Every page is bounded so a response stays far from Lambda's 6 MB and API Gateway's
-/// 29 s however many runs and files an import has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageLimit {
-    pub name: &'static str,
-    pub default: usize,
-    pub min: usize,
-    pub max: usize,
-}
-
-/// Runs per page of an import's history.
-pub const RUNS_LIMIT: PageLimit = PageLimit {
-    name: "limit",
-    default: 20,
-    min: 1,
-    max: 50,
-};
-
-/// Files shown with each run of a history page (the rest are paged per run).
-pub const RUN_FILES_LIMIT: PageLimit = PageLimit {
-    name: "files_limit",
-    default: 10,
-    min: 0,
-    max: 20,
-};
-
-/// Files per page of one run's files.
-pub const FILES_LIMIT: PageLimit = PageLimit {
-    name: "limit",
-    default: 100,
-    min: 1,
-    max: 1000,
-};
-
-/// A page request that cannot be served.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PageError {
-    #[error("`{name}` must be a whole number from {min} to {max}")]
-    Limit {
-        name: &'static str,
-        min: usize,
-        max: usize,
-    },
-    #[error(
-        "`{name}` is not a cursor this service gave out for this listing: pass the previous page's `next_cursor` (or a run's `next_files_cursor`) as it is"
-    )]
-    Cursor { name: &'static str },
-}
-
-impl crate::error::Classify for PageError {
-    fn class(&self) -> crate::error::ErrorClass {
-        crate::error::ErrorClass::Permanent
-    }
-}
-
-impl PageLimit {
-    /// The limit from a query parameter: absent means the default.
-    pub fn parse(&self, raw: Option<&str>) -> Result<usize, PageError> {
-        match raw {
-            None => Ok(self.default),
-            Some(text) => text
-                .trim()
-                .parse::<usize>()
-                .map_err(|_| self.error())
-                .and_then(|n| self.check(n)),
-        }
-    }
-
-    pub fn check(&self, n: usize) -> Result<usize, PageError> {
-        if (self.min..=self.max).contains(&n) {
-            Ok(n)
-        } else {
-            Err(self.error())
-        }
-    }
-
-    fn error(&self) -> PageError {
-        PageError::Limit {
-            name: self.name,
-            min: self.min,
-            max: self.max,
-        }
-    }
-}
-
-/// Where a page of runs continues: after this run (runs are listed newest first).
+/// One delivery of a run's summary, as the run records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RunsCursor {
-    pub after_run: String,
+pub struct AlertDelivery {
+    /// `sns:<topic arn>` or `webhook:<url>`.
+    pub target: String,
+    pub delivered: bool,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
-/// Where a page of one run's files continues: at this position of the run's file list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FilesCursor {
-    pub run: String,
-    pub offset: usize,
-}
-
-/// The longest cursor accepted: ours are well under it; anything longer is not ours.
-const MAX_CURSOR_LEN: usize = 512;
-
-/// Cursors are opaque to callers: hex of a small JSON document, so they travel in a
-/// URL or a shell argument without escaping.
-pub fn encode_cursor<T: Serialize>(cursor: &T) -> String {
-    let json = serde_json::to_vec(cursor).unwrap_or_default();
-    json.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn decode_cursor<T: serde::de::DeserializeOwned>(
-    text: &str,
-    name: &'static str,
-) -> Result<T, PageError> {
-    decode_cursor_within(text, name, MAX_CURSOR_LEN)
-}
-
-/// Decodes a cursor of at most `max` characters.
-pub fn decode_cursor_within<T: serde::de::DeserializeOwned>(
-    text: &str,
-    name: &'static str,
-    max: usize,
-) -> Result<T, PageError> {
-    let bad = || PageError::Cursor { name };
-    let text = text.trim();
-    if text.is_empty() || text.len() > max || !text.len().is_multiple_of(2) {
-        return Err(bad());
-    }
-    let bytes = (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(bad)?;
-    serde_json::from_slice(&bytes).map_err(|_| bad())
-}
-
-/// Whether `id` could be a run id as [`new_run_id`] makes them (letters, digits and
-/// `-`): a cursor or path naming anything else never reaches DynamoDB.
-pub fn plausible_run_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-}
-
-impl RunsCursor {
-    pub fn decode(text: &str) -> Result<Self, PageError> {
-        let c: Self = decode_cursor(text, "cursor")?;
-        if plausible_run_id(&c.after_run) {
-            Ok(c)
-        } else {
-            Err(PageError::Cursor { name: "cursor" })
-        }
-    }
-
-    pub fn encode(&self) -> String {
-        encode_cursor(self)
-    }
-}
-
-impl FilesCursor {
-    /// A files cursor of run `run_id` (a cursor of another run is refused).
-    pub fn decode(text: &str, run_id: &str) -> Result<Self, PageError> {
-        let c: Self = decode_cursor(text, "cursor")?;
-        if c.run == run_id {
-            Ok(c)
-        } else {
-            Err(PageError::Cursor { name: "cursor" })
-        }
-    }
-
-    pub fn encode(&self) -> String {
-        encode_cursor(self)
-    }
-}
-
-/// One run of a history page, with the first of its files.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunEntry {
-    pub run: RunRecord,
-    pub files: Vec<FileRecord>,
-    /// How many files the run item lists (all of them, unless the run found more than
-    /// fit in one item; `files_total` counts every file).
-    pub files_listed: usize,
-    /// Where the run's files continue, when more are listed than shown.
-    pub next_files_cursor: Option<String>,
-}
-
-/// A page of an import's runs, newest first.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunsPage {
-    pub runs: Vec<RunEntry>,
-    /// The next page, or None on the last one.
-    pub next_cursor: Option<String>,
-}
-
-/// A page of one run's files, in the order discovery found them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FilesPage {
-    pub run: RunRecord,
-    pub files: Vec<FileRecord>,
-    pub files_listed: usize,
-    pub next_cursor: Option<String>,
+/// What the run's alerts came to: recorded on the run once they have been sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertsSent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attention: Option<String>,
+    #[serde(default)]
+    pub deliveries: Vec<AlertDelivery>,
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn statuses_read_as_moengage_says_them() {
-        assert_eq!(
-            FileStatus::PartiallySucceeded.to_string(),
-            "Partial Success"
-        );
-        assert_eq!(RunStatus::Succeeded.to_string(), "Successful");
-        assert_eq!(FileStatus::parse("queued"), Some(FileStatus::Queued));
-        assert_eq!(
-            RunStatus::parse("no_new_files"),
-            Some(RunStatus::NoNewFiles)
-        );
-    }
-
-    #[test]
-    fn outcomes_from_counts() {
-        assert_eq!(FileStatus::from_counts(10, 0), FileStatus::Succeeded);
-        assert_eq!(
-            FileStatus::from_counts(8, 2),
-            FileStatus::PartiallySucceeded
-        );
-        assert_eq!(FileStatus::from_counts(0, 2), FileStatus::Failed);
-        assert_eq!(FileOutcome::failed("bad key").status(), FileStatus::Failed);
-        let stopped_early = FileOutcome {
-            rows_total: 10,
-            rows_ingested: 10,
-            reason: Some("the file stopped being readable after row 11".into()),
-            ..FileOutcome::default()
-        };
-        assert_eq!(stopped_early.status(), FileStatus::PartiallySucceeded);
-        assert_eq!(RunStatus::from_files(2, 0, 0), RunStatus::Succeeded);
-        assert_eq!(
-            RunStatus::from_files(1, 0, 1),
-            RunStatus::PartiallySucceeded
-        );
-        assert_eq!(RunStatus::from_files(0, 0, 3), RunStatus::Failed);
-        assert_eq!(
-            RunStatus::from_files(0, 1, 0),
-            RunStatus::PartiallySucceeded
-        );
-    }
-
-    #[test]
-    fn page_limits_take_defaults_and_refuse_out_of_range() {
-        assert_eq!(RUNS_LIMIT.parse(None), Ok(20));
-        assert_eq!(RUNS_LIMIT.parse(Some("50")), Ok(50));
-        for bad in ["0", "51", "-1", "ten", ""] {
-            let err = RUNS_LIMIT.parse(Some(bad)).unwrap_err();
-            assert_eq!(
-                err.to_string(),
-                "`limit` must be a whole number from 1 to 50"
-            );
-        }
-        assert_eq!(RUN_FILES_LIMIT.parse(Some("0")), Ok(0));
-        assert!(FILES_LIMIT.check(1001).is_err());
-    }
-
-    #[test]
-    fn cursors_round_trip_and_refuse_anything_else() {
-        let runs = RunsCursor {
-            after_run: "20261127T090000Z-0a1b2c3d".into(),
-        };
-        assert_eq!(RunsCursor::decode(&runs.encode()), Ok(runs.clone()));
-        let files = FilesCursor {
-            run: "20261127T090000Z-0a1b2c3d".into(),
-            offset: 100,
-        };
-        let text = files.encode();
-        assert!(text.chars().all(|c| c.is_ascii_hexdigit()), "{text}");
-        assert_eq!(
-            FilesCursor::decode(&text, "20261127T090000Z-0a1b2c3d"),
-            Ok(files)
-        );
-        // Another run's cursor, a files cursor for runs, junk, and a crafted key.
-        assert!(FilesCursor::decode(&text, "20261128T090000Z-0a1b2c3d").is_err());
-        assert!(RunsCursor::decode(&text).is_err());
-        for junk in ["", "zz", "abc", "7b7d", &"ab".repeat(300)] {
-            assert_eq!(
-                RunsCursor::decode(junk),
-                Err(PageError::Cursor { name: "cursor" }),
-                "{junk}"
-            );
-        }
-        let crafted = encode_cursor(&serde_json::json!({"after_run": "x#FILE#y"}));
-        assert!(RunsCursor::decode(&crafted).is_err());
-    }
-
-    #[test]
-    fn run_ids_sort_by_time() {
-        let a = new_run_id(Utc.with_ymd_and_hms(2026, 1, 1, 9, 0, 0).unwrap());
-        let b = new_run_id(Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 0).unwrap());
-        assert!(a < b);
-        assert!(a.starts_with("20260101T090000Z-"));
-    }
-}
+mod tests;

@@ -3,11 +3,8 @@
 //! imports becomes (or stays) a member. Archiving a segment never drops data: imports
 //! still add to it, and the run's email says so.
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-
-use crate::ports::StoreError;
 
 /// An import's segment, as the config names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,7 +135,7 @@ pub struct MembersPage {
 }
 
 /// Members per page (`--limit`, `?limit=`).
-pub const MEMBERS_LIMIT: crate::model::ledger::PageLimit = crate::model::ledger::PageLimit {
+pub const MEMBERS_LIMIT: crate::model::pages::PageLimit = crate::model::pages::PageLimit {
     name: "limit",
     default: 100,
     min: 1,
@@ -163,48 +160,6 @@ impl Membership {
     pub fn first_added_attribute(&self) -> String {
         format!("s3i_segment:{}", self.segment)
     }
-}
-
-/// The segments table, as the services and the CLI use it.
-#[async_trait]
-pub trait Segments: Send + Sync {
-    /// Creates the segment (active) if it is new, records that `import_id` feeds it,
-    /// and sets the description when one is given.
-    async fn ensure(
-        &self,
-        segment: &SegmentRef,
-        import_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Segment, StoreError>;
-
-    /// Counts the segment's members and records the count (and that `import_id`
-    /// feeds it), after a run of that import added to it.
-    async fn recount(
-        &self,
-        name: &str,
-        import_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Segment, StoreError>;
-
-    async fn get(&self, name: &str) -> Result<Option<Segment>, StoreError>;
-
-    /// Every segment, by name.
-    async fn list(&self) -> Result<Vec<Segment>, StoreError>;
-
-    async fn members(
-        &self,
-        name: &str,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<MembersPage, StoreError>;
-
-    /// Archives or unarchives a segment (NotFound when there is none).
-    async fn set_status(
-        &self,
-        name: &str,
-        status: SegmentStatus,
-        now: DateTime<Utc>,
-    ) -> Result<Segment, StoreError>;
 }
 
 #[cfg(test)]

@@ -5,38 +5,16 @@
 //! config it runs (which need not be put), so it touches none of the import's runs,
 //! files or destination tables, and sends no email.
 
-use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::Clock;
 use crate::discover::Discovery;
-use crate::model::config::{ImportConfig, ImportKind};
+use crate::model::config::ImportConfig;
 use crate::model::ledger::{
-    DRY_RUN_PREFIX, FileRecord, FileStatus, InFlight, ManualRun, dry_run_partition, new_run_id,
+    DRY_RUN_PREFIX, FileRecord, InFlight, ManualRun, dry_run_partition, new_run_id,
 };
-use crate::ports::{
-    FileMessage, Ledger, MSG_CHECK_FOLDER, RejectedRow, Reports, RowSink, RowWriter, SourceError,
-    StoreError,
-};
-use crate::rows::sink::{FileAttributes, Write};
-
-/// Writes nothing: a dry run's rows end here once they are mapped and valid.
-pub struct DiscardWriter;
-
-struct Discard;
-
-impl RowWriter for DiscardWriter {
-    fn sink(&self, _kind: &ImportKind, _file: FileAttributes) -> Box<dyn RowSink> {
-        Box::new(Discard)
-    }
-}
-
-#[async_trait]
-impl RowSink for Discard {
-    async fn write(&self, _rows: Vec<(u64, Write)>) -> Result<Vec<RejectedRow>, StoreError> {
-        Ok(Vec::new())
-    }
-}
+use crate::model::status::FileStatus;
+use crate::ports::{FileMessage, Ledger, MSG_CHECK_FOLDER, Reports, SourceError, StoreError};
 
 /// How many failed rows a dry run's answer shows (the report lists them all).
 pub const SAMPLE_REASONS: usize = 10;
@@ -195,7 +173,7 @@ pub async fn view(
     reports: &dyn Reports,
     dry_run_id: &str,
 ) -> Result<Option<DryRunView>, StoreError> {
-    if !crate::model::ledger::plausible_run_id(dry_run_id) {
+    if !crate::model::pages::plausible_run_id(dry_run_id) {
         return Ok(None);
     }
     let partition = dry_run_partition(dry_run_id);

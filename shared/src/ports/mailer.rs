@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 
+use crate::codec::mime::Email;
 use crate::error::ServiceError;
-use crate::notify::email::Email;
 
 #[async_trait]
 pub trait Mailer: Send + Sync {

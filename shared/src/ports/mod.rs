@@ -8,6 +8,7 @@
 mod mailer;
 mod queue;
 mod reports;
+mod segments;
 mod source;
 mod store;
 mod writer;
@@ -15,9 +16,10 @@ mod writer;
 pub use mailer::Mailer;
 pub use queue::{FileMessage, Queue};
 pub use reports::{Bounded, ReportError, Reports, find_report, report_key, staging_key};
+pub use segments::Segments;
 pub use source::{
     ListedFile, Listing, MSG_CHECK_FOLDER, MSG_INVALID_ACCESS_KEY, ObjectBody, ObjectSource,
     SECRET_TAG, Secrets, SourceError, SourceFolder, check_secret_tag, secret_allows,
 };
 pub use store::{Configs, KnownFile, Ledger, ReplayStart, StartOutcome, StoreError};
-pub use writer::{RejectedRow, RowSink, RowWriter};
+pub use writer::{DiscardWriter, RejectedRow, RowSink, RowWriter};

@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use crate::error::{Classify, ErrorClass, ServiceError};
 use crate::model::checkpoint::Checkpoint;
 use crate::model::config::{ConfigRecord, ImportConfig, ImportStatus};
-use crate::model::ledger::{FileOutcome, FileRecord, FileStatus, ManualRun, Replay, RunRecord};
+use crate::model::ledger::{FileOutcome, FileRecord, ManualRun, Replay, RunRecord};
+use crate::model::status::FileStatus;
 
 /// A failure of the configs or ledger tables (or the queue).
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +25,7 @@ pub enum StoreError {
     #[error("no segment `{0}`: imports create their segment when their config is put")]
     NoSegment(String),
     #[error(transparent)]
-    Page(#[from] crate::model::ledger::PageError),
+    Page(#[from] crate::model::pages::PageError),
     #[error("the stored config of import `{id}` cannot be read: {reason}")]
     Corrupt { id: String, reason: String },
     #[error(transparent)]
@@ -377,7 +378,7 @@ pub trait Ledger: Send + Sync {
         &self,
         import_id: &str,
         run_id: &str,
-        sent: &crate::notify::alerts::AlertsSent,
+        sent: &crate::model::ledger::AlertsSent,
     ) -> Result<(), StoreError>;
 
     /// Takes on post-processing a file of run `run_id`: false when another worker has
@@ -396,7 +397,7 @@ pub trait Ledger: Send + Sync {
         import_id: &str,
         key: &str,
         run_id: &str,
-        done: &crate::notify::post_process::PostProcessed,
+        done: &crate::model::post_process::PostProcessed,
     ) -> Result<(), StoreError>;
 
     /// Records a dry run: its run, holding the config it runs (which need not be put),

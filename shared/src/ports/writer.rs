@@ -25,3 +25,21 @@ pub trait RowSink: Send + Sync {
     /// idempotent, so the file is retried.
     async fn write(&self, rows: Vec<(u64, Write)>) -> Result<Vec<RejectedRow>, StoreError>;
 }
+
+/// Writes nothing: a dry run's rows end here once they are mapped and valid.
+pub struct DiscardWriter;
+
+struct Discard;
+
+impl RowWriter for DiscardWriter {
+    fn sink(&self, _kind: &ImportKind, _file: FileAttributes) -> Box<dyn RowSink> {
+        Box::new(Discard)
+    }
+}
+
+#[async_trait]
+impl RowSink for Discard {
+    async fn write(&self, _rows: Vec<(u64, Write)>) -> Result<Vec<RejectedRow>, StoreError> {
+        Ok(Vec::new())
+    }
+}

@@ -23,18 +23,22 @@ use tracing::{info, warn};
 
 use crate::Clock;
 use crate::codec::limits::{CapRead, CapWrite, Limits, TooLarge, io_class};
+use crate::codec::mime::Attachment;
 use crate::codec::pgp::{PgpError, PgpKeyring, decrypt_to, looks_like_pgp};
 use crate::codec::reader::{
     FileError, Position, ReadError, ReadOptions, Resumed, Row, open_reader, resume_reader,
 };
 use crate::codec::sniff;
 use crate::error::{Classify, ErrorClass, ServiceError};
+use crate::model::checkpoint::ReportSummary;
 use crate::model::checkpoint::{Checkpoint, ReportProgress};
 use crate::model::config::{Encryption, ImportConfig, ImportKind, SecretRef};
-use crate::model::ledger::{FileOutcome, FileRecord, FileStatus, RunRecord};
+use crate::model::ledger::{FileOutcome, FileRecord, RunRecord};
 use crate::model::naming::FileType;
-use crate::model::segment::{MemberKind, Membership, Segment, Segments};
-use crate::notify::email::{self, Attachment, ReportDelivery};
+use crate::model::segment::{MemberKind, Membership, Segment};
+use crate::model::status::FileStatus;
+use crate::notify::email::{self, ReportDelivery};
+use crate::ports::Segments;
 use crate::ports::{
     Bounded, Configs, FileMessage, Ledger, Mailer, ObjectBody, ObjectSource, Queue, ReportError,
     Reports, RowWriter, Secrets, SourceError, SourceFolder, StartOutcome, StoreError, report_key,
@@ -43,7 +47,7 @@ use crate::ports::{
 use crate::rows::mapping::{
     ColumnMapping, CompiledMapping, MappedRow, MappingError, MappingSpec, parse_manifest,
 };
-use crate::rows::report::{ReportSummary, ReportWriter, SPOOL_PREFIX};
+use crate::rows::report::{ReportWriter, SPOOL_PREFIX};
 use crate::rows::sink::{Write, WriteBuilder};
 
 /// Runs a ledger write, trying a transient failure again a few times in place (for
@@ -1096,7 +1100,7 @@ impl Processor {
                 })
             });
         let sink = if msg.dry_run {
-            crate::operate::dry_run::DiscardWriter.sink(&config.kind, attributes)
+            crate::ports::DiscardWriter.sink(&config.kind, attributes)
         } else {
             self.writer.sink(&config.kind, attributes)
         };
@@ -1335,7 +1339,7 @@ impl Processor {
                 )
                 .await
             }
-            Err(e) => crate::notify::post_process::PostProcessed {
+            Err(e) => crate::model::post_process::PostProcessed {
                 error: Some(format!("reaching s3://{}: {e}", config.source.bucket)),
                 ..Default::default()
             },

@@ -10,24 +10,12 @@ use std::path::Path;
 
 use crate::codec::limits::{REPORT_PARAMETER, REPORT_ROW_BYTES};
 use crate::codec::reader::RowError;
-use crate::model::checkpoint::ReportProgress;
+use crate::model::checkpoint::{ReportProgress, ReportSummary};
 
 /// Report temp files start with this, so a cold start can sweep what a crash left.
 pub const SPOOL_PREFIX: &str = "s3imports-report-";
 
 pub const HEADER: [&str; 4] = ["row", "column", "reason", "original_row"];
-
-/// What a finished report holds.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ReportSummary {
-    /// Failed rows listed.
-    pub rows_listed: u64,
-    /// Failed rows left out because the report was full.
-    pub rows_omitted: u64,
-    pub bytes: u64,
-    /// Writing failed (e.g. the disk filled): the report is incomplete, counts are not.
-    pub error: Option<String>,
-}
 
 pub struct ReportWriter {
     out: csv::Writer<BufWriter<File>>,

@@ -7,9 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use s3imports::model::checkpoint::Checkpoint;
 use s3imports::model::config::ImportConfig;
-use s3imports::model::ledger::{
-    FileOutcome, FileRecord, FileStatus, MAX_HISTORY, ManualRun, RunRecord, RunStatus,
-};
+use s3imports::model::ledger::{FileOutcome, FileRecord, MAX_HISTORY, ManualRun, RunRecord};
+use s3imports::model::status::{FileStatus, RunStatus};
 use s3imports::ports::{KnownFile, Ledger, ReplayStart, StartOutcome, StoreError};
 
 use super::Faults;
@@ -761,7 +760,7 @@ impl Ledger for FakeLedger {
         &self,
         import_id: &str,
         run_id: &str,
-        sent: &s3imports::notify::alerts::AlertsSent,
+        sent: &s3imports::model::ledger::AlertsSent,
     ) -> Result<(), StoreError> {
         self.faults.enter("ledger.set_run_alerts").await?;
         if let Some((run, _)) = self.lock().runs.get_mut(&k(import_id, run_id)) {
@@ -779,7 +778,7 @@ impl Ledger for FakeLedger {
         let mut s = self.lock();
         Ok(match s.files.get_mut(&k(import_id, key)) {
             Some(f) if f.record.run_id == run_id && f.record.post_process.is_none() => {
-                f.record.post_process = Some(s3imports::notify::post_process::PostProcessed {
+                f.record.post_process = Some(s3imports::model::post_process::PostProcessed {
                     pending: true,
                     ..Default::default()
                 });
@@ -794,7 +793,7 @@ impl Ledger for FakeLedger {
         import_id: &str,
         key: &str,
         run_id: &str,
-        done: &s3imports::notify::post_process::PostProcessed,
+        done: &s3imports::model::post_process::PostProcessed,
     ) -> Result<(), StoreError> {
         self.faults.enter("ledger.set_post_process").await?;
         if let Some(f) = self.lock().files.get_mut(&k(import_id, key))

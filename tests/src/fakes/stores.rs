@@ -8,14 +8,15 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use s3imports::Clock;
+use s3imports::codec::mime::Email;
 use s3imports::error::ServiceError;
 use s3imports::model::config::{
     ConfigRecord, ImportConfig, ImportKind, ImportStatus, SecretRef, Source,
 };
 use s3imports::model::naming::FilePattern;
-use s3imports::model::segment::{MembersPage, Segment, SegmentRef, SegmentStatus, Segments};
+use s3imports::model::segment::{MembersPage, Segment, SegmentRef, SegmentStatus};
 use s3imports::model::values::Value;
-use s3imports::notify::email::Email;
+use s3imports::ports::Segments;
 use s3imports::ports::{
     Bounded, Configs, FileMessage, ListedFile, Listing, Mailer, ObjectBody, ObjectSource, Queue,
     RejectedRow, ReportError, Reports, RowSink, RowWriter, Secrets, SourceError, SourceFolder,

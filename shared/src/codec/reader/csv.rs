@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 
+use super::row::{BOM, MAX_FIELDS, Position, ReadOptions, Resumed, RowReader, skip};
 use super::row::{FileError, RawRow, ReadError, Row, RowError};
-use super::{BOM, MAX_FIELDS, Position, ReadOptions, Resumed, RowReader, skip};
 
 /// Drops a UTF-8 byte order mark at the start of a stream. It must go before the csv
 /// parser sees it, or a quoted first header would not read as quoted.

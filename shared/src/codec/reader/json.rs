@@ -1,48 +1,14 @@
 //! The JSON reader: NDJSON or one top-level array, cut into elements as it streams
 //! (the fields of each are picked by `json_fields`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 
 use serde::de::DeserializeSeed;
 
-use super::json_fields::{Out, PathsSeed, RowSeed};
+use super::json_fields::{ColumnIndex, Out, PathsSeed, RowSeed};
+use super::row::{BOM, Position, ReadOptions, Resumed, RowReader, skip};
 use super::row::{FileError, RawRow, ReadError, Row, RowError};
-use super::{BOM, Position, ReadOptions, Resumed, RowReader, skip};
-
-/// Where each wanted JSON key goes: top-level keys, and `parent.child` paths by parent.
-#[derive(Debug, Default)]
-pub(super) struct ColumnIndex {
-    pub(super) top: HashMap<String, Entry>,
-}
-
-#[derive(Debug, Default)]
-pub(super) struct Entry {
-    /// Columns named exactly this key (several when a column is listed twice).
-    pub(super) slots: Vec<usize>,
-    /// Columns under this key, by child key.
-    pub(super) nested: Option<HashMap<String, Vec<usize>>>,
-}
-
-impl ColumnIndex {
-    fn new(columns: &[String]) -> Self {
-        let mut top: HashMap<String, Entry> = HashMap::new();
-        for (i, c) in columns.iter().enumerate() {
-            // A literal key `a.b` and a nested `{"a": {"b": ..}}` both fill `a.b`.
-            top.entry(c.clone()).or_default().slots.push(i);
-            if let Some((parent, child)) = c.split_once('.') {
-                top.entry(parent.to_string())
-                    .or_default()
-                    .nested
-                    .get_or_insert_with(HashMap::new)
-                    .entry(child.to_string())
-                    .or_default()
-                    .push(i);
-            }
-        }
-        Self { top }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum JsonShape {

@@ -7,7 +7,39 @@ use std::fmt::{self, Write as _};
 use serde::Deserialize as _;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::json::ColumnIndex;
+/// Where each wanted JSON key goes: top-level keys, and `parent.child` paths by parent.
+#[derive(Debug, Default)]
+pub(super) struct ColumnIndex {
+    pub(super) top: HashMap<String, Entry>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Entry {
+    /// Columns named exactly this key (several when a column is listed twice).
+    pub(super) slots: Vec<usize>,
+    /// Columns under this key, by child key.
+    pub(super) nested: Option<HashMap<String, Vec<usize>>>,
+}
+
+impl ColumnIndex {
+    pub(super) fn new(columns: &[String]) -> Self {
+        let mut top: HashMap<String, Entry> = HashMap::new();
+        for (i, c) in columns.iter().enumerate() {
+            // A literal key `a.b` and a nested `{"a": {"b": ..}}` both fill `a.b`.
+            top.entry(c.clone()).or_default().slots.push(i);
+            if let Some((parent, child)) = c.split_once('.') {
+                top.entry(parent.to_string())
+                    .or_default()
+                    .nested
+                    .get_or_insert_with(HashMap::new)
+                    .entry(child.to_string())
+                    .or_default()
+                    .push(i);
+            }
+        }
+        Self { top }
+    }
+}
 
 /// Where cell text goes while an object is walked.
 pub(super) struct Out<'r> {

@@ -1,6 +1,10 @@
-//! One row in reused buffers, and what can go wrong reading one.
+//! One row in reused buffers, the reader's interface and position, and what can go
+//! wrong reading one.
 
 use std::fmt;
+use std::io::{BufRead, Read};
+
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Classify, ErrorClass};
 
@@ -225,6 +229,103 @@ fn csv_quote(field: &str, delimiter: u8, out: &mut String) {
         out.push_str(field);
     }
 }
+
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Reads rows one at a time into a caller's [`Row`].
+pub trait RowReader {
+    fn columns(&self) -> &[String];
+    /// The next data row into `row`, reusing its buffers; `Ok(false)` at the end.
+    /// `Err(ReadError::Row)` is a bad row (call again to go on); `Err(ReadError::File)`
+    /// means the file cannot be read further. A file that ends with no data rows (good
+    /// or bad) gives `FileError::ZeroDataRows`.
+    fn read_row(&mut self, row: &mut Row) -> Result<bool, ReadError>;
+
+    /// Where the next row starts, to resume from (see [`resume_reader`]). Valid
+    /// between rows, when [`RowReader::resumable`].
+    fn position(&self) -> Position;
+
+    /// Whether [`RowReader::position`] can be resumed from: not when the reader holds
+    /// what it read ahead (a file error due after the last row, looked-ahead rows).
+    fn resumable(&self) -> bool;
+}
+
+/// A point between two rows of the plaintext, as a checkpoint records it: reading
+/// resumes there with the same row numbers and messages as an unbroken read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// Plaintext bytes before the next row (a byte order mark included).
+    pub offset: u64,
+    /// Plaintext bytes a reader takes before its first row (the CSV header, a JSON
+    /// array's `[`): read again on resuming, since they name the columns.
+    pub header: u64,
+    /// Rows handed out so far, good or bad (CSV: the spreadsheet number of the last
+    /// record, the header being 1).
+    pub row: u64,
+    /// CSV: the physical line the next record starts on, and whether the last record
+    /// ended with `\r` or the last byte read was `\n` (messages count lines).
+    #[serde(default)]
+    pub line: u64,
+    #[serde(default)]
+    pub after_cr: bool,
+    #[serde(default)]
+    pub after_nl: bool,
+    /// JSON: the file is one array (its elements are between `,`s), not lines.
+    #[serde(default)]
+    pub in_array: bool,
+}
+
+/// How a resumed reader's input is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resumed {
+    /// The whole plaintext from byte 0: the reader skips from the header to the
+    /// position itself (a decrypted or gunzipped stream, which cannot be ranged).
+    Whole,
+    /// The header's bytes, then the plaintext from the position on (two ranged reads
+    /// of a plain object): nothing to skip.
+    Ranged,
+}
+
+/// Skips `n` bytes of `input`, reading them through its buffer.
+pub(crate) fn skip<R: Read>(
+    input: &mut std::io::BufReader<R>,
+    mut n: u64,
+) -> Result<(), FileError> {
+    while n > 0 {
+        let got = input.fill_buf()?.len();
+        if got == 0 {
+            return Err(FileError::Resume(format!(
+                "the plaintext ends {n} bytes before the checkpoint's position"
+            )));
+        }
+        let take = (got as u64).min(n) as usize;
+        input.consume(take);
+        n -= take as u64;
+    }
+    Ok(())
+}
+
+/// How rows are read: the CSV delimiter, and the largest row held in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOptions {
+    pub delimiter: u8,
+    /// A row (CSV record or JSON element) above this many bytes is not held: it fails
+    /// with a reason and reading goes on (see [`crate::codec::limits`]).
+    pub max_row_bytes: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self {
+            delimiter: b',',
+            max_row_bytes: crate::codec::limits::DEFAULT_MAX_ROW_BYTES,
+        }
+    }
+}
+
+/// More fields than this in one CSV record is not a table row; the record is skipped
+/// like an oversized one (its field offsets would otherwise grow without a bound).
+pub const MAX_FIELDS: usize = 65_536;
 
 #[cfg(test)]
 mod tests {
