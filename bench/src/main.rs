@@ -23,7 +23,7 @@ use clap::{Parser, Subcommand};
 use s3imports::codec::limits::Limits;
 use s3imports::codec::pgp::{PgpKeyring, decrypt_to};
 use s3imports::model::config::ImportConfig;
-use s3imports::process::{Marks, Piece, ReadPlan, read_file};
+use s3imports::process::read::{Marks, Piece, ReadPlan, read_file};
 use s3imports::rows::mapping::ColumnMapping;
 use s3imports::rows::report::ReportWriter;
 use s3imports::rows::sink::{Write as SinkWrite, WriteBuilder};

@@ -19,8 +19,10 @@ use s3imports::model::pages::{
 use s3imports::model::segment::{MEMBERS_LIMIT, Segment, SegmentStatus};
 use s3imports::ports::Segments as _;
 use s3imports::ports::{StoreError, find_report};
-use s3imports::process::delivery::{DEFAULT_MAX_RECEIVES, RecordOutcome};
-use s3imports::process::{Processed, Processor, ProcessorSettings};
+use s3imports::process::RecordOutcome;
+use s3imports::process::delivery::DEFAULT_MAX_RECEIVES;
+use s3imports::process::settings::ProcessorSettings;
+use s3imports::process::{Processed, Processor};
 use s3imports::stack::Stack;
 use s3imports::{Clock, FixedClock, SystemClock};
 use serde_json::json;
@@ -636,7 +638,7 @@ async fn drain(
         }
         for m in got.messages() {
             let receipt = m.receipt_handle().unwrap_or_default().to_string();
-            let outcome = s3imports::process::delivery::handle(
+            let outcome = s3imports::process::handle(
                 processor,
                 clock,
                 DEFAULT_MAX_RECEIVES,
@@ -935,11 +937,12 @@ pub async fn dry_run(
             ..ProcessorSettings::default()
         };
         let processor = Processor::from_env(&clients, stack, settings);
-        let delivery = s3imports::process::Delivery {
+        let delivery = s3imports::process::delivery::Delivery {
             receive_count: 1,
             last: true,
             receipt: None,
             deadline: None,
+            ..Default::default()
         };
         processor.process(&msg, &delivery, &clock).await?;
     }

@@ -928,7 +928,8 @@ use s3imports::aws::configs::ConfigStore;
 use s3imports::aws::queue::SqsQueue;
 use s3imports::discover::{Discovery, TickReport};
 use s3imports::ports::FileMessage;
-use s3imports::process::{Processor, ProcessorSettings};
+use s3imports::process::Processor;
+use s3imports::process::settings::ProcessorSettings;
 
 /// The functions of one test stack, wired as the Lambdas wire them, plus the adapters
 /// the tests drive directly (the configs table as the CLI writes it, the files queue).

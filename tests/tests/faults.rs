@@ -14,7 +14,9 @@ use s3imports::model::status::FileStatus;
 use s3imports::model::values::Value;
 use s3imports::ports::Segments as _;
 use s3imports::ports::{FileMessage, Ledger as _};
-use s3imports::process::{Delivery, ProcessError, Processed};
+use s3imports::process::Processed;
+use s3imports::process::delivery::Delivery;
+use s3imports::process::error::ProcessError;
 use s3imports_tests::fakes::{Crash, FakeWorld};
 
 const BUCKET: &str = "acme";
@@ -394,6 +396,7 @@ async fn a_lease_lost_mid_file_refuses_the_late_workers_writes_and_outcome() {
                 last: false,
                 receipt: None,
                 deadline: None,
+                ..Default::default()
             };
             w1.process(&msg, &delivery, clock.as_ref()).await
         })
@@ -412,6 +415,7 @@ async fn a_lease_lost_mid_file_refuses_the_late_workers_writes_and_outcome() {
                 last: false,
                 receipt: None,
                 deadline: None,
+                ..Default::default()
             },
             w.clock.as_ref(),
         )

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use s3imports::model::status::FileStatus;
-use s3imports::process::delivery::{QueuedMessage, RecordOutcome};
+use s3imports::process::RecordOutcome;
+use s3imports::process::delivery::Delivery;
 use s3imports::{Clock, SystemClock};
 use s3imports_tests::{Pipeline, TestEnv};
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -61,7 +62,7 @@ impl World {
 
     /// Receives one message as a worker whose queue had a 15-minute visibility
     /// timeout, waiting up to `wait` for one to be visible.
-    async fn receive(&self, wait: Duration) -> Option<QueuedMessage> {
+    async fn receive(&self, wait: Duration) -> Option<Delivery> {
         let deadline = Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -87,8 +88,8 @@ impl World {
         }
     }
 
-    async fn handle(&self, record: &QueuedMessage) -> RecordOutcome {
-        s3imports::process::delivery::handle(&self.pipe.processor, &SystemClock, 5, record).await
+    async fn handle(&self, record: &Delivery) -> RecordOutcome {
+        s3imports::process::handle(&self.pipe.processor, &SystemClock, 5, record).await
     }
 }
 

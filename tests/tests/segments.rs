@@ -9,7 +9,8 @@
 use chrono::Duration;
 use s3imports::FixedClock;
 use s3imports::ports::Configs;
-use s3imports::process::{Processor, ProcessorSettings};
+use s3imports::process::Processor;
+use s3imports::process::settings::ProcessorSettings;
 use s3imports_preview::Api;
 use s3imports_tests::{TestEnv, api_call, s3imports, write_json};
 use serde_json::{Value, json};

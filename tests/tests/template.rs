@@ -193,8 +193,11 @@ fn limits_come_from_parameters() {
         (ENV_MAX_ROW_BYTES, "MaxRowBytes"),
         (ENV_MAX_REPORT_MB, "FailedRowsReportMaxMB"),
         (ENV_STORAGE_MB, "ProcessorEphemeralStorageMB"),
-        (s3imports::process::ENV_WRITES_IN_FLIGHT, "WritesInFlight"),
-        (s3imports::process::ENV_CHUNK_MB, "ChunkMB"),
+        (
+            s3imports::process::settings::ENV_WRITES_IN_FLIGHT,
+            "WritesInFlight",
+        ),
+        (s3imports::process::settings::ENV_CHUNK_MB, "ChunkMB"),
     ] {
         assert_eq!(
             ref_target(&env[name]),

@@ -13,7 +13,8 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use lambda_runtime::{Error, LambdaEvent};
 use s3imports::Clock;
 use s3imports::process::Processor;
-use s3imports::process::delivery::{self, QueuedMessage, RecordOutcome};
+use s3imports::process::RecordOutcome;
+use s3imports::process::delivery::Delivery;
 use tracing::Instrument as _;
 
 /// `dlq_name` tells messages from the dead-letter queue apart.
@@ -32,9 +33,10 @@ pub async fn handler(
     for record in &event.payload.records {
         let mut message = queued(record, dlq_name);
         message.deadline = deadline;
-        if let RecordOutcome::Retry(_) = delivery::handle(processor, clock, max_receives, &message)
-            .instrument(span.clone())
-            .await
+        if let RecordOutcome::Retry(_) =
+            s3imports::process::handle(processor, clock, max_receives, &message)
+                .instrument(span.clone())
+                .await
         {
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = message.id;
@@ -58,8 +60,8 @@ pub fn deadline(context: &lambda_runtime::Context) -> Option<tokio::time::Instan
 }
 
 /// An SQS record of the event as the domain's message.
-pub fn queued(record: &SqsMessage, dlq_name: &str) -> QueuedMessage {
-    QueuedMessage {
+pub fn queued(record: &SqsMessage, dlq_name: &str) -> Delivery {
+    Delivery {
         id: record.message_id.clone().unwrap_or_default(),
         body: record.body.clone(),
         receipt: record.receipt_handle.clone(),
@@ -68,12 +70,15 @@ pub fn queued(record: &SqsMessage, dlq_name: &str) -> QueuedMessage {
             .get("ApproximateReceiveCount")
             .and_then(|c| c.parse().ok())
             .unwrap_or(1),
+        last: false,
         dead_letter: record
             .event_source_arn
             .as_deref()
             .and_then(|arn| arn.rsplit(':').next())
             .is_some_and(|queue| queue == dlq_name),
         deadline: None,
-        sent_at: delivery::sent_at(record.attributes.get("SentTimestamp").map(String::as_str)),
+        sent_at: s3imports::process::delivery::sent_at(
+            record.attributes.get("SentTimestamp").map(String::as_str),
+        ),
     }
 }

@@ -1,7 +1,8 @@
 use lambda_runtime::{Error, service_fn};
 use s3imports::SystemClock;
 use s3imports::aws::{Clients, load_config};
-use s3imports::process::{Processor, ProcessorSettings};
+use s3imports::process::Processor;
+use s3imports::process::settings::ProcessorSettings;
 use s3imports::stack::Stack;
 use s3imports_processor::handler;
 

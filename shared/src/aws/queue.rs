@@ -13,9 +13,9 @@ use crate::ports::{FileMessage, Queue, StoreError};
 
 /// A message received from the files queue by polling it (as `s3imports tick` does),
 /// as the domain's message.
-pub fn queued(m: &aws_sdk_sqs::types::Message) -> crate::process::delivery::QueuedMessage {
+pub fn queued(m: &aws_sdk_sqs::types::Message) -> crate::process::delivery::Delivery {
     use aws_sdk_sqs::types::MessageSystemAttributeName as A;
-    crate::process::delivery::QueuedMessage {
+    crate::process::delivery::Delivery {
         id: m.message_id().unwrap_or_default().to_string(),
         body: m.body().map(str::to_string),
         receipt: m.receipt_handle().map(str::to_string),
@@ -24,6 +24,7 @@ pub fn queued(m: &aws_sdk_sqs::types::Message) -> crate::process::delivery::Queu
             .and_then(|a| a.get(&A::ApproximateReceiveCount))
             .and_then(|c| c.parse().ok())
             .unwrap_or(1),
+        last: false,
         dead_letter: false,
         deadline: None,
         sent_at: crate::process::delivery::sent_at(

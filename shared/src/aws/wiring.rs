@@ -17,7 +17,8 @@ use crate::discover::Discovery;
 use crate::metrics::Metrics;
 use crate::operate::preview::Previewer;
 use crate::ports::StoreError;
-use crate::process::{Processor, ProcessorSettings};
+use crate::process::Processor;
+use crate::process::settings::ProcessorSettings;
 use crate::stack::Stack;
 
 /// The adapters every service shares, built from the process's clients.

@@ -17,7 +17,8 @@ use crate::ports::{
     Configs, MSG_CHECK_FOLDER, MSG_INVALID_ACCESS_KEY, ObjectSource, Secrets, SourceError,
     StoreError,
 };
-use crate::process::{ProcessError, keyring, mapping, unwrap_file};
+use crate::process::error::ProcessError;
+use crate::process::read::{keyring, mapping, unwrap_file};
 use crate::rows::mapping::{CompiledMapping, suggest_type};
 
 pub const MSG_ZERO_ROWS: &str = "Found zero data rows in the file";

@@ -22,7 +22,7 @@ use s3imports::ports::{
     RejectedRow, ReportError, Reports, RowSink, RowWriter, Secrets, SourceError, SourceFolder,
     StoreError,
 };
-use s3imports::process::delivery::QueuedMessage;
+use s3imports::process::delivery::Delivery;
 use s3imports::rows::sink::{FileAttributes, Write, coalesce};
 
 use super::Faults;
@@ -674,7 +674,7 @@ impl FakeQueue {
     }
 
     /// Receives the visible messages (up to `max`), dead-letter queue first.
-    pub fn receive(&self, max: usize) -> Vec<QueuedMessage> {
+    pub fn receive(&self, max: usize) -> Vec<Delivery> {
         let now = self.clock.now();
         let mut guard = lock(&self.state);
         let (queue, dlq, next) = &mut *guard;
@@ -698,11 +698,12 @@ impl FakeQueue {
                 e.visible_at = now + self.visibility;
                 let receipt = format!("r{}-{}", e.id, next);
                 e.receipt = Some(receipt.clone());
-                out.push(QueuedMessage {
+                out.push(Delivery {
                     id: e.id.to_string(),
                     body: Some(e.body.clone()),
                     receipt: Some(receipt),
                     receive_count: e.receive_count,
+                    last: false,
                     dead_letter,
                     deadline: None,
                     sent_at: None,

@@ -7,8 +7,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use s3imports::discover::{Discovery, TickReport};
 use s3imports::metrics::{Captured, Metrics};
-use s3imports::process::delivery::{self, RecordOutcome};
-use s3imports::process::{Processor, ProcessorSettings};
+use s3imports::process::Processor;
+use s3imports::process::RecordOutcome;
+use s3imports::process::settings::ProcessorSettings;
 use s3imports::{Clock, FixedClock};
 
 use super::{
@@ -166,8 +167,12 @@ impl FakeWorld {
                 m.deadline = self
                     .invocation_budget
                     .map(|b| tokio::time::Instant::now() + b);
-                let handled =
-                    delivery::handle(processor, self.clock.as_ref(), self.max_receives, &m);
+                let handled = s3imports::process::handle(
+                    processor,
+                    self.clock.as_ref(),
+                    self.max_receives,
+                    &m,
+                );
                 tokio::select! {
                     biased;
                     outcome = handled => {
@@ -218,7 +223,8 @@ impl FakeWorld {
                     .invocation_budget
                     .map(|b| tokio::time::Instant::now() + b);
                 let outcome =
-                    delivery::handle(&p, self.clock.as_ref(), self.max_receives, &m).await;
+                    s3imports::process::handle(&p, self.clock.as_ref(), self.max_receives, &m)
+                        .await;
                 if !matches!(outcome, RecordOutcome::Retry(_))
                     && let Some(r) = &m.receipt
                 {
