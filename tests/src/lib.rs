@@ -1174,7 +1174,7 @@ impl Pipeline {
 /// Records a run of `keys` in the ledger as discovery does (the run, a claim per file,
 /// the run's file list), without S3 or SQS: for tests that read history.
 pub async fn seed_run(
-    ledger: &dyn s3imports::ports::Ledger,
+    ledger: &dyn s3imports::ports::RunLedger,
     import_id: &str,
     run_id: &str,
     bucket: &str,

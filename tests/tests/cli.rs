@@ -266,7 +266,7 @@ async fn tick_counts_only_files_it_processed() {
         env.clients.dynamodb.clone(),
         &env.stack.ledger_table,
     );
-    let f = s3imports::ports::Ledger::file(&ledger, "first", key)
+    let f = s3imports::ports::LedgerReads::file(&ledger, "first", key)
         .await
         .unwrap()
         .unwrap();
@@ -309,7 +309,7 @@ fn next_cursor(stdout: &str) -> Option<String> {
 #[tokio::test]
 async fn runs_pages_through_runs_and_a_runs_files() {
     let env = TestEnv::new().await;
-    let ledger = env.pipeline().await.processor.ledger;
+    let ledger = env.pipeline().await.discovery.ledger;
     let now = Utc::now();
     let (old, new) = (
         new_run_id(now - chrono::Duration::hours(1)),

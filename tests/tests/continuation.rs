@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{TimeZone, Utc};
 use s3imports::model::ledger::FileRecord;
 use s3imports::model::status::FileStatus;
-use s3imports::ports::{FileMessage, Ledger as _, Queue as _};
+use s3imports::ports::{FileMessage, LedgerReads as _, Queue as _};
 use s3imports::{Clock, FixedClock};
 use s3imports_tests::{Pipeline, TestEnv};
 

@@ -13,7 +13,7 @@ use s3imports::discover::{Discovery, TickOutcome, TickReport};
 use s3imports::model::config::{ImportConfig, ImportStatus};
 use s3imports::model::ledger::FileRecord;
 use s3imports::model::status::{FileStatus, RunStatus};
-use s3imports::ports::{FileMessage, Ledger as _};
+use s3imports::ports::{FileLedger as _, FileMessage, LedgerReads as _, RunLedger as _};
 use s3imports::{Clock, FixedClock};
 use s3imports_tests::TestEnv;
 

@@ -13,7 +13,7 @@ use s3imports::model::ledger::FileOutcome;
 use s3imports::model::status::FileStatus;
 use s3imports::model::values::Value;
 use s3imports::ports::Segments as _;
-use s3imports::ports::{FileMessage, Ledger as _};
+use s3imports::ports::{FileMessage, LedgerReads as _};
 use s3imports::process::Processed;
 use s3imports::process::delivery::Delivery;
 use s3imports::process::error::ProcessError;

@@ -411,7 +411,7 @@ async fn runs_and_their_files_come_in_bounded_pages_read_in_batches() {
             .map(|f| format!("users/registered_user_data_2026{:02}01_{f:03}.csv", i + 1))
             .collect();
         seed_run(
-            pipe.processor.ledger.as_ref(),
+            pipe.discovery.ledger.as_ref(),
             "users",
             &run_id,
             &bucket(&env),
@@ -531,7 +531,7 @@ async fn bad_page_requests_are_refused_with_a_reason() {
         .map(|i| format!("users/registered_user_data_2026112{i}.csv"))
         .collect();
     seed_run(
-        pipe.processor.ledger.as_ref(),
+        pipe.discovery.ledger.as_ref(),
         "users",
         &a,
         &bucket(&env),
@@ -540,7 +540,7 @@ async fn bad_page_requests_are_refused_with_a_reason() {
     )
     .await;
     seed_run(
-        pipe.processor.ledger.as_ref(),
+        pipe.discovery.ledger.as_ref(),
         "users",
         &b,
         &bucket(&env),

@@ -128,7 +128,7 @@ async fn a_deleted_queue_fails_the_tick_and_is_counted_mailed_and_alarmed() {
         .last_run_id
         .unwrap();
     let ledger = env.ledger();
-    let run = s3imports::ports::Ledger::run(&ledger, "users", &run_id)
+    let run = s3imports::ports::LedgerReads::run(&ledger, "users", &run_id)
         .await
         .unwrap()
         .unwrap();

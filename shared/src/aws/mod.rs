@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod configs;
 pub mod contention;
 pub mod counters;
+pub mod dynamo;
 pub mod item;
 pub mod keys;
 pub mod ledger;

@@ -20,8 +20,8 @@ use crate::model::ledger::{FileOutcome, FileRecord, ManualRun, RunRecord, new_ru
 use crate::model::status::{FileStatus, RunStatus};
 use crate::notify::email;
 use crate::ports::{
-    Configs, FileMessage, KnownFile, Ledger, ListedFile, Mailer, ObjectSource, Queue, SourceError,
-    StoreError,
+    Configs, FileMessage, KnownFile, ListedFile, Mailer, ObjectSource, Queue, RunLedger,
+    SourceError, StoreError,
 };
 
 /// Ledger claims in flight at once during a run.
@@ -129,7 +129,7 @@ fn stalled(run: &RunRecord, now: chrono::DateTime<chrono::Utc>) -> bool {
 #[derive(Clone)]
 pub struct Discovery {
     pub configs: Arc<dyn Configs>,
-    pub ledger: Arc<dyn Ledger>,
+    pub ledger: Arc<dyn RunLedger>,
     pub queue: Arc<dyn Queue>,
     pub sources: Arc<dyn ObjectSource>,
     pub mailer: Arc<dyn Mailer>,
@@ -632,7 +632,7 @@ impl Discovery {
         {
             let outcome = FileOutcome::failed("SQS refused the replay's message; replay it again");
             self.ledger
-                .finish_file(id, &run_id, key, None, &outcome, clock.now())
+                .fail_queued(id, &run_id, key, &outcome, clock.now())
                 .await?;
         }
         info!(import_id = %id, run_id = %run_id, key, requested_by = %manual.requested_by, via = %manual.via, "file replayed");
@@ -890,7 +890,7 @@ impl Discovery {
                 "SQS refused the message; delete the file's ledger record to import it again",
             );
             self.ledger
-                .finish_file(id, &m.run_id, &m.key, None, &outcome, clock.now())
+                .fail_queued(id, &m.run_id, &m.key, &outcome, clock.now())
                 .await?;
         }
         // The newest key moves on past every listed file except those still waiting to

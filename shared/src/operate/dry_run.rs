@@ -151,7 +151,7 @@ impl Discovery {
                 "SQS refused the dry run's message; start it again",
             );
             self.ledger
-                .finish_file(&msg.import_id, &run_id, &key, None, &outcome, clock.now())
+                .fail_queued(&msg.import_id, &run_id, &key, &outcome, clock.now())
                 .await?;
         }
         tracing::info!(import_id = %config.id, dry_run_id = %run_id, key = %key, requested_by = %manual.requested_by, "dry run started");

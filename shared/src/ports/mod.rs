@@ -5,6 +5,7 @@
 //! Every port returns a typed error that says whether trying again can help
 //! ([`crate::Classify`]); behaviour is chosen by variant, never by message text.
 
+mod ledger;
 mod mailer;
 mod queue;
 mod reports;
@@ -13,6 +14,9 @@ mod source;
 mod store;
 mod writer;
 
+pub use ledger::{
+    FileLedger, KnownFile, Ledger, LedgerReads, ReplayStart, RunLedger, StartOutcome,
+};
 pub use mailer::Mailer;
 pub use queue::{FileMessage, Queue};
 pub use reports::{Bounded, ReportError, Reports, find_report, report_key, staging_key};
@@ -21,5 +25,5 @@ pub use source::{
     ListedFile, Listing, MSG_CHECK_FOLDER, MSG_INVALID_ACCESS_KEY, ObjectBody, ObjectSource,
     SECRET_TAG, Secrets, SourceError, SourceFolder, check_secret_tag, secret_allows,
 };
-pub use store::{Configs, KnownFile, Ledger, ReplayStart, StartOutcome, StoreError};
+pub use store::{Configs, StoreError};
 pub use writer::{DiscardWriter, RejectedRow, RowSink, RowWriter};

@@ -32,7 +32,7 @@ use crate::model::ledger::FileOutcome;
 use crate::model::status::FileStatus;
 use crate::ports::Segments;
 use crate::ports::{
-    Configs, FileMessage, Ledger, Mailer, ObjectSource, Queue, Reports, RowWriter, Secrets,
+    Configs, FileLedger, FileMessage, Mailer, ObjectSource, Queue, Reports, RowWriter, Secrets,
     StartOutcome,
 };
 
@@ -41,7 +41,7 @@ use crate::ports::{
 #[derive(Clone)]
 pub struct Processor {
     pub configs: Arc<dyn Configs>,
-    pub ledger: Arc<dyn Ledger>,
+    pub ledger: Arc<dyn FileLedger>,
     pub sources: Arc<dyn ObjectSource>,
     pub secrets: Arc<dyn Secrets>,
     pub writer: Arc<dyn RowWriter>,

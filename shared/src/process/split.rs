@@ -398,4 +398,3 @@ impl Processor {
         Ok(())
     }
 }
-

@@ -9,7 +9,9 @@ use s3imports::model::checkpoint::Checkpoint;
 use s3imports::model::config::ImportConfig;
 use s3imports::model::ledger::{FileOutcome, FileRecord, MAX_HISTORY, ManualRun, RunRecord};
 use s3imports::model::status::{FileStatus, RunStatus};
-use s3imports::ports::{KnownFile, Ledger, ReplayStart, StartOutcome, StoreError};
+use s3imports::ports::{
+    FileLedger, KnownFile, LedgerReads, ReplayStart, RunLedger, StartOutcome, StoreError,
+};
 
 use super::Faults;
 
@@ -150,7 +152,52 @@ impl FakeLedger {
 }
 
 #[async_trait]
-impl Ledger for FakeLedger {
+impl LedgerReads for FakeLedger {
+    async fn file(&self, import_id: &str, key: &str) -> Result<Option<FileRecord>, StoreError> {
+        self.faults.enter("ledger.file").await?;
+        Ok(self
+            .lock()
+            .files
+            .get(&k(import_id, key))
+            .map(|f| f.record.clone()))
+    }
+
+    async fn run(&self, import_id: &str, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.faults.enter("ledger.run").await?;
+        Ok(self
+            .lock()
+            .runs
+            .get(&k(import_id, run_id))
+            .map(|r| r.0.clone()))
+    }
+
+    async fn run_files(
+        &self,
+        import_id: &str,
+        run_id: &str,
+    ) -> Result<Vec<FileRecord>, StoreError> {
+        self.faults.enter("ledger.run_files").await?;
+        let s = self.lock();
+        let Some((_, keys)) = s.runs.get(&k(import_id, run_id)) else {
+            return Ok(Vec::new());
+        };
+        Ok(keys
+            .iter()
+            .filter_map(|key| s.files.get(&k(import_id, key))?.record.as_of(run_id))
+            .collect())
+    }
+
+    async fn dry_run_config(
+        &self,
+        partition: &str,
+        run_id: &str,
+    ) -> Result<Option<ImportConfig>, StoreError> {
+        Ok(self.lock().dry_runs.get(&k(partition, run_id)).cloned())
+    }
+}
+
+#[async_trait]
+impl RunLedger for FakeLedger {
     async fn create_run(
         &self,
         import_id: &str,
@@ -274,6 +321,86 @@ impl Ledger for FakeLedger {
         Ok(())
     }
 
+    async fn replay_file(
+        &self,
+        file: &FileRecord,
+        start: &ReplayStart<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.faults.enter("ledger.replay_file").await?;
+        let done = self.replay_now(file, start, now);
+        self.faults.leave("ledger.replay_file").await;
+        Ok(done)
+    }
+
+    async fn note_changed(
+        &self,
+        import_id: &str,
+        key: &str,
+        etag_now: &str,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let Some(f) = s.files.get_mut(&k(import_id, key)) else {
+            return Ok(false);
+        };
+        if f.record.etag == etag_now || f.record.changed_etag.as_deref() == Some(etag_now) {
+            return Ok(false);
+        }
+        f.record.changed_etag = Some(etag_now.into());
+        Ok(true)
+    }
+
+    async fn set_run_changed(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        changed: &[s3imports::model::ledger::ChangedFile],
+    ) -> Result<(), StoreError> {
+        if let Some((run, _)) = self.lock().runs.get_mut(&k(import_id, run_id)) {
+            run.changed_files = changed.to_vec();
+        }
+        Ok(())
+    }
+
+    async fn start_dry_run(
+        &self,
+        config: &ImportConfig,
+        file: &FileRecord,
+        manual: &ManualRun,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut s = self.lock();
+        let id = file.import_id.as_str();
+        let mut run = new_run(id, &file.run_id, Some(manual), now);
+        run.files_total = 1;
+        s.runs
+            .insert(k(id, &file.run_id), (run, vec![file.key.clone()]));
+        s.files.insert(
+            k(id, &file.key),
+            FileItem {
+                record: file.clone(),
+                lease_owner: None,
+                lease_until: None,
+            },
+        );
+        s.dry_runs.insert(k(id, &file.run_id), config.clone());
+        Ok(())
+    }
+
+    async fn fail_queued(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        key: &str,
+        outcome: &FileOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<Option<RunRecord>, StoreError> {
+        FileLedger::finish_file(self, import_id, run_id, key, None, outcome, now).await
+    }
+}
+
+#[async_trait]
+impl FileLedger for FakeLedger {
     async fn start_file(
         &self,
         import_id: &str,
@@ -643,52 +770,6 @@ impl Ledger for FakeLedger {
         Ok(())
     }
 
-    async fn file(&self, import_id: &str, key: &str) -> Result<Option<FileRecord>, StoreError> {
-        self.faults.enter("ledger.file").await?;
-        Ok(self
-            .lock()
-            .files
-            .get(&k(import_id, key))
-            .map(|f| f.record.clone()))
-    }
-
-    async fn run(&self, import_id: &str, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
-        self.faults.enter("ledger.run").await?;
-        Ok(self
-            .lock()
-            .runs
-            .get(&k(import_id, run_id))
-            .map(|r| r.0.clone()))
-    }
-
-    async fn run_files(
-        &self,
-        import_id: &str,
-        run_id: &str,
-    ) -> Result<Vec<FileRecord>, StoreError> {
-        self.faults.enter("ledger.run_files").await?;
-        let s = self.lock();
-        let Some((_, keys)) = s.runs.get(&k(import_id, run_id)) else {
-            return Ok(Vec::new());
-        };
-        Ok(keys
-            .iter()
-            .filter_map(|key| s.files.get(&k(import_id, key))?.record.as_of(run_id))
-            .collect())
-    }
-
-    async fn replay_file(
-        &self,
-        file: &FileRecord,
-        start: &ReplayStart<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        self.faults.enter("ledger.replay_file").await?;
-        let done = self.replay_now(file, start, now);
-        self.faults.leave("ledger.replay_file").await;
-        Ok(done)
-    }
-
     async fn remember_content(
         &self,
         import_id: &str,
@@ -723,35 +804,6 @@ impl Ledger for FakeLedger {
             .is_some_and(|first| first.key == key)
         {
             s.contents.remove(&k(import_id, sha256));
-        }
-        Ok(())
-    }
-
-    async fn note_changed(
-        &self,
-        import_id: &str,
-        key: &str,
-        etag_now: &str,
-    ) -> Result<bool, StoreError> {
-        let mut s = self.lock();
-        let Some(f) = s.files.get_mut(&k(import_id, key)) else {
-            return Ok(false);
-        };
-        if f.record.etag == etag_now || f.record.changed_etag.as_deref() == Some(etag_now) {
-            return Ok(false);
-        }
-        f.record.changed_etag = Some(etag_now.into());
-        Ok(true)
-    }
-
-    async fn set_run_changed(
-        &self,
-        import_id: &str,
-        run_id: &str,
-        changed: &[s3imports::model::ledger::ChangedFile],
-    ) -> Result<(), StoreError> {
-        if let Some((run, _)) = self.lock().runs.get_mut(&k(import_id, run_id)) {
-            run.changed_files = changed.to_vec();
         }
         Ok(())
     }
@@ -802,38 +854,5 @@ impl Ledger for FakeLedger {
             f.record.post_process = Some(done.clone());
         }
         Ok(())
-    }
-
-    async fn start_dry_run(
-        &self,
-        config: &ImportConfig,
-        file: &FileRecord,
-        manual: &ManualRun,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let mut s = self.lock();
-        let id = file.import_id.as_str();
-        let mut run = new_run(id, &file.run_id, Some(manual), now);
-        run.files_total = 1;
-        s.runs
-            .insert(k(id, &file.run_id), (run, vec![file.key.clone()]));
-        s.files.insert(
-            k(id, &file.key),
-            FileItem {
-                record: file.clone(),
-                lease_owner: None,
-                lease_until: None,
-            },
-        );
-        s.dry_runs.insert(k(id, &file.run_id), config.clone());
-        Ok(())
-    }
-
-    async fn dry_run_config(
-        &self,
-        partition: &str,
-        run_id: &str,
-    ) -> Result<Option<ImportConfig>, StoreError> {
-        Ok(self.lock().dry_runs.get(&k(partition, run_id)).cloned())
     }
 }
