@@ -14,8 +14,8 @@ use crate::error::{ErrorClass, ServiceError};
 use crate::model::config::{Credentials, SecretRef, Source};
 use crate::model::naming::FilePattern;
 use crate::ports::{
-    ListedFile, Listing, ObjectBody, ObjectSource, SECRET_TAG, Secrets, SourceError, SourceFolder,
-    check_secret_tag,
+    ListedFile, Listing, ObjectBody, ObjectSource, SECRET_TAG, Secrets, SourceCleanup, SourceError,
+    SourceFolder, check_secret_tag,
 };
 
 /// Builds per-import S3 clients from the process's base config.
@@ -607,6 +607,13 @@ impl SourceFolder for SourceBucket {
         ))
     }
 
+    fn cleanup(&self) -> &dyn SourceCleanup {
+        self
+    }
+}
+
+#[async_trait]
+impl SourceCleanup for SourceBucket {
     async fn tag(&self, key: &str, tags: &[(String, String)]) -> Result<(), SourceError> {
         let mut set: Vec<aws_sdk_s3::types::Tag> = self
             .tags_of(key)

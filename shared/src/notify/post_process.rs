@@ -29,7 +29,7 @@ impl PostProcessing {
                 (STATUS_TAG.to_string(), outcome.as_str().to_string()),
                 (RUN_TAG.to_string(), run_id.to_string()),
             ];
-            if let Err(e) = bucket.tag(key, &tags).await {
+            if let Err(e) = bucket.cleanup().tag(key, &tags).await {
                 done.error = Some(format!(
                     "tagging s3://{}/{key}: {e}{}",
                     bucket.bucket(),
@@ -41,7 +41,7 @@ impl PostProcessing {
                 .push(format!("tagged {STATUS_TAG}={}", outcome.as_str()));
         }
         if let Some(to) = self.destination(outcome, folder, key) {
-            if let Err(e) = bucket.copy(key, etag, &to).await {
+            if let Err(e) = bucket.cleanup().copy(key, etag, &to).await {
                 done.error = Some(format!(
                     "moving s3://{}/{key} to {to}: {e}{}",
                     bucket.bucket(),
@@ -49,7 +49,7 @@ impl PostProcessing {
                 ));
                 return done;
             }
-            if let Err(e) = bucket.delete(key, etag).await {
+            if let Err(e) = bucket.cleanup().delete(key, etag).await {
                 done.error = Some(format!(
                     "copied to {to}, but deleting s3://{}/{key} failed: {e}{}",
                     bucket.bucket(),
@@ -60,7 +60,7 @@ impl PostProcessing {
             done.done.push(format!("moved to {to}"));
             done.moved_to = Some(to);
         } else if self.delete.contains(&outcome) {
-            if let Err(e) = bucket.delete(key, etag).await {
+            if let Err(e) = bucket.cleanup().delete(key, etag).await {
                 done.error = Some(format!(
                     "deleting s3://{}/{key}: {e}{}",
                     bucket.bucket(),

@@ -23,7 +23,7 @@ pub use reports::{Bounded, ReportError, Reports, find_report, report_key, stagin
 pub use segments::Segments;
 pub use source::{
     ListedFile, Listing, MSG_CHECK_FOLDER, MSG_INVALID_ACCESS_KEY, ObjectBody, ObjectSource,
-    SECRET_TAG, Secrets, SourceError, SourceFolder, check_secret_tag, secret_allows,
+    SECRET_TAG, Secrets, SourceCleanup, SourceError, SourceFolder, check_secret_tag, secret_allows,
 };
 pub use store::{Configs, StoreError};
 pub use writer::{DiscardWriter, RejectedRow, RowSink, RowWriter};

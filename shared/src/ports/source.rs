@@ -164,6 +164,14 @@ pub trait SourceFolder: Send + Sync {
     /// The object's size and ETag as it is now ([`SourceError::NoSuchKey`] when gone).
     async fn head(&self, key: &str) -> Result<(u64, String), SourceError>;
 
+    /// Tagging, moving and deleting this folder's files: post-processing's own
+    /// permissions (the template's `AllowSourcePostProcessing`), apart from reading.
+    fn cleanup(&self) -> &dyn SourceCleanup;
+}
+
+/// What post-processing does to a folder's files once they have their outcome.
+#[async_trait]
+pub trait SourceCleanup: Send + Sync {
     /// Adds (or replaces) tags on the object, keeping its other tags.
     async fn tag(&self, key: &str, tags: &[(String, String)]) -> Result<(), SourceError>;
 

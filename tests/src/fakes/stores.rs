@@ -19,8 +19,8 @@ use s3imports::model::values::Value;
 use s3imports::ports::Segments;
 use s3imports::ports::{
     Bounded, Configs, FileMessage, ListedFile, Listing, Mailer, ObjectBody, ObjectSource, Queue,
-    RejectedRow, ReportError, Reports, RowSink, RowWriter, Secrets, SourceError, SourceFolder,
-    StoreError,
+    RejectedRow, ReportError, Reports, RowSink, RowWriter, Secrets, SourceCleanup, SourceError,
+    SourceFolder, StoreError,
 };
 use s3imports::process::delivery::Delivery;
 use s3imports::rows::sink::{FileAttributes, Write, coalesce};
@@ -332,6 +332,13 @@ impl SourceFolder for FakeFolder {
         Ok((body.len() as u64, format!("{:x}", body.len())))
     }
 
+    fn cleanup(&self) -> &dyn SourceCleanup {
+        self
+    }
+}
+
+#[async_trait]
+impl SourceCleanup for FakeFolder {
     async fn tag(&self, key: &str, _tags: &[(String, String)]) -> Result<(), SourceError> {
         self.faults.enter("source.tag").await?;
         self.object(key).map(|_| ())
