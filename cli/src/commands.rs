@@ -10,7 +10,8 @@ use s3imports::aws::queue::SqsQueue;
 use s3imports::aws::reports::ReportStore;
 use s3imports::aws::segments::SegmentStore;
 use s3imports::aws::{Clients, load_config, provision::provision as provision_stack};
-use s3imports::discover::{Discovery, TickOutcome};
+use s3imports::discover::Discovery;
+use s3imports::discover::report::TickOutcome;
 use s3imports::model::config::{ConfigError, ImportConfig};
 use s3imports::model::ledger::FileRecord;
 use s3imports::model::pages::{
@@ -796,7 +797,7 @@ pub async fn run_now(
     id: &str,
     process: bool,
 ) -> anyhow::Result<ExitCode> {
-    use s3imports::discover::RunNowError;
+    use s3imports::discover::by_hand::RunNowError;
     let clients = clients().await;
     let manual = cli_caller(&clients).await?;
     let discovery = Discovery::wired(&clients, stack);
@@ -869,7 +870,7 @@ pub async fn replay(
     reason: &str,
     process: bool,
 ) -> anyhow::Result<ExitCode> {
-    use s3imports::discover::ReplayError;
+    use s3imports::discover::by_hand::ReplayError;
     let clients = clients().await;
     let manual = cli_caller(&clients).await?;
     let discovery = Discovery::wired(&clients, stack);

@@ -76,7 +76,7 @@ async fn due_import(
 async fn tick(
     discovery: &Discovery,
     clock: &FixedClock,
-) -> Result<s3imports::discover::TickReport, lambda_runtime::Error> {
+) -> Result<s3imports::discover::report::TickReport, lambda_runtime::Error> {
     s3imports_discovery::handler(
         discovery,
         clock,

@@ -2,7 +2,8 @@
 
 use lambda_runtime::{Error, LambdaEvent};
 use s3imports::Clock;
-use s3imports::discover::{Discovery, TickReport};
+use s3imports::discover::Discovery;
+use s3imports::discover::report::TickReport;
 use tracing::Instrument as _;
 
 /// Runs one tick. The event's content does not matter (a schedule's event or `{}`).
@@ -15,5 +16,5 @@ pub async fn handler(
     // span gives it).
     let span = tracing::error_span!("invocation", request_id = %event.context.request_id);
     let report = discovery.tick(clock).instrument(span).await?;
-    Ok(report.bounded(s3imports::discover::MAX_REPORT_BYTES))
+    Ok(report.bounded(s3imports::discover::report::MAX_REPORT_BYTES))
 }

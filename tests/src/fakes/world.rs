@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use s3imports::discover::{Discovery, TickReport};
+use s3imports::discover::Discovery;
+use s3imports::discover::report::TickReport;
 use s3imports::metrics::{Captured, Metrics};
 use s3imports::process::Processor;
 use s3imports::process::RecordOutcome;
@@ -135,7 +136,7 @@ impl FakeWorld {
     }
 
     /// One discovery tick; None when it crashed.
-    pub async fn tick(&self) -> Option<Result<TickReport, s3imports::discover::TickError>> {
+    pub async fn tick(&self) -> Option<Result<TickReport, s3imports::discover::report::TickError>> {
         tokio::select! {
             biased;
             r = self.discovery.tick(self.clock.as_ref()) => Some(r),
