@@ -419,28 +419,16 @@ async fn e2e(rows: u64, user_rows: u64) -> anyhow::Result<()> {
 
 /// Deletes every message in the queue (moto allows one purge a minute).
 async fn drain(queue: &s3imports::aws::queue::SqsQueue) -> anyhow::Result<()> {
-    let url = queue.url().await?;
     loop {
-        let got = queue
-            .client()
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(10)
-            .send()
-            .await?;
-        if got.messages().is_empty() {
+        let got = queue.receive(None).await?;
+        if got.is_empty() {
             return Ok(());
         }
-        let mut delete = queue.client().delete_message_batch().queue_url(&url);
-        for (i, m) in got.messages().iter().enumerate() {
-            delete = delete.entries(
-                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(m.receipt_handle().unwrap_or_default())
-                    .build()?,
-            );
+        for m in &got {
+            queue
+                .delete(m.receipt.as_deref().unwrap_or_default())
+                .await?;
         }
-        delete.send().await?;
     }
 }
 

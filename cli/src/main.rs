@@ -239,7 +239,7 @@ async fn main() -> ExitCode {
             key,
             sample,
             manifest,
-        }) => commands::validate(
+        }) => commands::config::validate(
             &out,
             &file,
             key.as_deref(),
@@ -253,9 +253,9 @@ async fn main() -> ExitCode {
             put,
             secrets_prefix,
         }) => {
-            commands::config_new(
+            commands::config::config_new(
                 &stack,
-                &commands::NewConfig {
+                &commands::config::NewConfig {
                     kind: kind.as_deref(),
                     answers: answers.as_deref(),
                     output: output.as_deref(),
@@ -265,32 +265,38 @@ async fn main() -> ExitCode {
             )
             .await
         }
-        Command::Config(ConfigCommand::Put { file }) => commands::put(&out, &stack, &file).await,
-        Command::Config(ConfigCommand::Archive { id }) => {
-            commands::archive(&out, &stack, &id).await
+        Command::Config(ConfigCommand::Put { file }) => {
+            commands::config::put(&out, &stack, &file).await
         }
-        Command::Config(ConfigCommand::Show { id }) => commands::show(&out, &stack, &id).await,
+        Command::Config(ConfigCommand::Archive { id }) => {
+            commands::config::archive(&out, &stack, &id).await
+        }
+        Command::Config(ConfigCommand::Show { id }) => {
+            commands::config::show(&out, &stack, &id).await
+        }
         Command::Runs {
             id,
             limit,
             cursor,
             files_limit,
             run: None,
-        } => commands::runs(&out, &stack, &id, limit, cursor.as_deref(), files_limit).await,
+        } => {
+            commands::history::runs(&out, &stack, &id, limit, cursor.as_deref(), files_limit).await
+        }
         Command::Runs {
             id,
             limit,
             cursor,
             run: Some(run),
             ..
-        } => commands::run_files(&out, &stack, &id, &run, limit, cursor.as_deref()).await,
+        } => commands::history::run_files(&out, &stack, &id, &run, limit, cursor.as_deref()).await,
         Command::Report {
             import_id,
             run_id,
             file_key,
             output,
         } => {
-            commands::report(
+            commands::history::report(
                 &out,
                 &stack,
                 &import_id,
@@ -300,31 +306,36 @@ async fn main() -> ExitCode {
             )
             .await
         }
-        Command::Status => commands::status(&out, &stack).await,
-        Command::Run { id, process } => commands::run_now(&out, &stack, &id, process).await,
+        Command::Status => commands::history::status(&out, &stack).await,
+        Command::Run { id, process } => commands::run::run_now(&out, &stack, &id, process).await,
         Command::Replay {
             id,
             key,
             reason,
             process,
-        } => commands::replay(&out, &stack, &id, &key, &reason, process).await,
+        } => commands::run::replay(&out, &stack, &id, &key, &reason, process).await,
         Command::DryRun {
             config,
             key,
             process,
-        } => commands::dry_run(&out, &stack, &config, key.as_deref(), process).await,
-        Command::Tick { now } => commands::tick(&out, &stack, now.as_deref()).await,
-        Command::Segments(SegmentsCommand::List) => commands::segments_list(&out, &stack).await,
+        } => commands::run::dry_run(&out, &stack, &config, key.as_deref(), process).await,
+        Command::Tick { now } => commands::run::tick(&out, &stack, now.as_deref()).await,
+        Command::Segments(SegmentsCommand::List) => {
+            commands::segments::segments_list(&out, &stack).await
+        }
         Command::Segments(SegmentsCommand::Show { name }) => {
-            commands::segments_show(&out, &stack, &name).await
+            commands::segments::segments_show(&out, &stack, &name).await
         }
         Command::Segments(SegmentsCommand::Members {
             name,
             limit,
             cursor,
-        }) => commands::segments_members(&out, &stack, &name, limit, cursor.as_deref()).await,
+        }) => {
+            commands::segments::segments_members(&out, &stack, &name, limit, cursor.as_deref())
+                .await
+        }
         Command::Segments(SegmentsCommand::Archive { name }) => {
-            commands::segments_set_status(
+            commands::segments::segments_set_status(
                 &out,
                 &stack,
                 &name,
@@ -333,7 +344,7 @@ async fn main() -> ExitCode {
             .await
         }
         Command::Segments(SegmentsCommand::Unarchive { name }) => {
-            commands::segments_set_status(
+            commands::segments::segments_set_status(
                 &out,
                 &stack,
                 &name,
@@ -349,9 +360,9 @@ async fn main() -> ExitCode {
             user_id,
             secrets_prefix,
         }) => {
-            commands::keys_generate(
+            commands::keys::keys_generate(
                 &out,
-                &commands::NewKey {
+                &commands::keys::NewKey {
                     name: &name,
                     imports: &import,
                     algorithm: &algorithm,
@@ -365,8 +376,8 @@ async fn main() -> ExitCode {
         Command::Keys(KeysCommand::Show {
             name,
             secrets_prefix,
-        }) => commands::keys_show(&out, &name, &secrets_prefix).await,
-        Command::Local(LocalCommand::Provision) => commands::provision(&out, &stack).await,
+        }) => commands::keys::keys_show(&out, &name, &secrets_prefix).await,
+        Command::Local(LocalCommand::Provision) => commands::local::provision(&out, &stack).await,
     };
     match result {
         Ok(code) => code,

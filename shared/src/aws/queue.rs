@@ -10,12 +10,13 @@ use tokio::sync::OnceCell;
 use super::service_error;
 use crate::error::{ErrorClass, ServiceError};
 use crate::ports::{FileMessage, Queue, StoreError};
+use crate::process::delivery::Delivery;
 
 /// A message received from the files queue by polling it (as `s3imports tick` does),
 /// as the domain's message.
-pub fn queued(m: &aws_sdk_sqs::types::Message) -> crate::process::delivery::Delivery {
+pub fn queued(m: &aws_sdk_sqs::types::Message) -> Delivery {
     use aws_sdk_sqs::types::MessageSystemAttributeName as A;
-    crate::process::delivery::Delivery {
+    Delivery {
         id: m.message_id().unwrap_or_default().to_string(),
         body: m.body().map(str::to_string),
         receipt: m.receipt_handle().map(str::to_string),
@@ -80,6 +81,37 @@ impl SqsQueue {
 
     pub fn client(&self) -> &Client {
         &self.sqs
+    }
+
+    /// Receives up to ten messages (no long polling), each with its system attributes
+    /// and invisible for `visibility` seconds when given: how `s3imports tick` and the
+    /// bench poll the queue in place of the Lambda's event source.
+    pub async fn receive(&self, visibility: Option<i32>) -> Result<Vec<Delivery>, StoreError> {
+        let url = self.url().await?;
+        let got = self
+            .sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .set_visibility_timeout(visibility)
+            .send()
+            .await
+            .map_err(|e| service_error("SQS", "ReceiveMessage", e))?;
+        Ok(got.messages().iter().map(queued).collect())
+    }
+
+    /// Deletes a received message.
+    pub async fn delete(&self, receipt: &str) -> Result<(), StoreError> {
+        let url = self.url().await?;
+        self.sqs
+            .delete_message()
+            .queue_url(&url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(|e| service_error("SQS", "DeleteMessage", e))?;
+        Ok(())
     }
 }
 
