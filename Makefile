@@ -64,6 +64,8 @@ lint: venv machete deny
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(VENV)/bin/cfn-lint template.yaml
 	$(PY) scripts/check_schema.py
+	$(PY) scripts/structure.py --self-test
+	$(PY) scripts/structure.py
 
 build:
 	$(CARGO) build --workspace --bins --locked

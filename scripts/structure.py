@@ -130,6 +130,10 @@ def resolve(mods, here, path):
 
 
 def main():
+    return self_test() if sys.argv[1:] == ['--self-test'] else check()
+
+
+def check():
     mods = files()
     texts = {m: strip_tests(open(os.path.join(SRC, rel)).read()) for m, rel in mods.items()}
     # Names a face file hands on: `pub use child::X` -> X lives in child.
@@ -220,6 +224,46 @@ def main():
         print(f"{len(problems)} structure rule(s) broken (docs/architecture.md)", file=sys.stderr)
         return 1
     print(f"structure: {len(mods)} files, no cycles, layers kept, SDK types only in aws/, none over {MAX_LINES} lines")
+    return 0
+
+
+def self_test():
+    """Each rule fails on a small tree that breaks it (so the check can fail)."""
+    import io
+    import tempfile
+    from contextlib import redirect_stdout
+    global ROOT, SRC
+    with tempfile.TemporaryDirectory() as d:
+        files_ = {
+            'shared/src/lib.rs': 'pub mod model;\npub mod process;\npub mod codec;\n',
+            'shared/src/model/mod.rs': 'pub mod a;\npub mod b;\n',
+            'shared/src/model/a.rs': 'use crate::model::b::B;\nuse crate::process::P;\npub struct A;\n',
+            'shared/src/model/b.rs': 'use super::a::A;\npub struct B;\n',
+            'shared/src/process/mod.rs': 'pub struct P;\n',
+            'shared/src/codec/mod.rs': '#[cfg(test)]\nmod tests {\n    use crate::model::a::A;\n}\n',
+            'cli/src/main.rs': 'fn main() { let _ = aws_sdk_sqs::Client::new; }\n' + '//\n' * 801,
+        }
+        for rel, text in files_.items():
+            os.makedirs(os.path.dirname(os.path.join(d, rel)), exist_ok=True)
+            open(os.path.join(d, rel), 'w').write(text)
+        ROOT, SRC = d, os.path.join(d, 'shared', 'src')
+        out = io.StringIO()
+        with redirect_stdout(out):
+            status = check()
+        text = out.getvalue()
+    expected = [
+        'import cycle: model/a.rs -> model/b.rs (B); model/b.rs -> model/a.rs (A)',
+        'layer: model/a.rs (model) imports process/mod.rs (process), a layer above it',
+        'size: cli/src/main.rs has 802 lines',
+        'sdk: cli/src/main.rs names aws_sdk_sqs',
+    ]
+    missing = [e for e in expected if e not in text]
+    # A test module's imports are not the layer's: codec's test may use model.
+    wrong = [line for line in text.splitlines() if line.startswith('layer: codec')]
+    if status != 1 or missing or wrong:
+        print(f"structure self-test failed: status {status}, missing {missing}, wrong {wrong}\n{text}")
+        return 1
+    print('structure self-test: every rule fails on a tree that breaks it')
     return 0
 
 
