@@ -209,8 +209,8 @@ async fn put_refuses_duplicates_and_tick_imports_files() {
     let runs = s3imports(&env, &["--json", "runs", "first"]);
     assert_eq!(runs.code, 0, "{}", runs.stderr);
     let body: Value = serde_json::from_str(&runs.stdout).unwrap();
-    assert_eq!(body["runs"][0]["run"]["status"], "partially_succeeded");
-    assert_eq!(body["runs"][0]["run"]["rows_ingested"], 2);
+    assert_eq!(body["runs"][0]["status"], "partially_succeeded");
+    assert_eq!(body["runs"][0]["rows_ingested"], 2);
     assert_eq!(body["runs"][0]["files"].as_array().unwrap().len(), 2);
     assert_eq!(body["next_cursor"], Value::Null);
 

@@ -224,7 +224,7 @@ async fn generated_keys_import_gnupg_files_and_a_rotation_says_which_key_opened_
         "{reason}"
     );
     assert_eq!(
-        run["run"]["keys_used"],
+        run["keys_used"],
         json!([
             format!("current key {new_id}"),
             format!("previous key {old_id}")
@@ -243,10 +243,7 @@ async fn generated_keys_import_gnupg_files_and_a_rotation_says_which_key_opened_
     let body = api_call(&api, "GET", "/imports/pgp-users/runs", None)
         .await
         .body;
-    assert_eq!(
-        body["runs"][0]["keys_used"], run["run"]["keys_used"],
-        "{body}"
-    );
+    assert_eq!(body["runs"][0]["keys_used"], run["keys_used"], "{body}");
     // Nothing of either key reached the items.
     let items = env.scan(&env.stack.users_table).await;
     assert_eq!(items.len(), 3);

@@ -161,7 +161,7 @@ async fn the_cli_starts_a_run_as_its_caller_and_processes_it_here() {
     );
     let runs = s3imports(&env, &["--json", "runs", "cli-users"]);
     let body: Value = serde_json::from_str(&runs.stdout).unwrap();
-    let manual = &body["runs"][0]["run"]["manual"];
+    let manual = &body["runs"][0]["manual"];
     assert_eq!(manual["via"], "cli");
     assert!(
         manual["requested_by"]

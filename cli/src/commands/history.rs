@@ -12,7 +12,7 @@ use s3imports::model::ledger::FileRecord;
 use s3imports::model::pages::{
     FILES_LIMIT, FilesCursor, RUN_FILES_LIMIT, RUNS_LIMIT, RunsCursor, plausible_run_id,
 };
-use s3imports::ports::find_report;
+use s3imports::ports::{LedgerReads as _, find_report};
 use s3imports::stack::Stack;
 use serde_json::json;
 
@@ -32,91 +32,79 @@ pub async fn runs(
     let page = ledger
         .runs_page(id, cursor.as_ref(), limit, files_limit)
         .await?;
-    out.emit(
-        json!({
-            "import_id": id,
-            "runs": page.runs.iter().map(|e| json!({
-                "run": e.run,
-                "files": e.files,
-                "files_listed": e.files_listed,
-                "next_files_cursor": e.next_files_cursor,
-            })).collect::<Vec<_>>(),
-            "next_cursor": page.next_cursor,
-        }),
-        || {
-            if page.runs.is_empty() && cursor.is_none() {
-                return format!("import {id} has no runs yet\n");
-            }
-            let mut t = String::new();
-            for e in &page.runs {
-                let r = &e.run;
+    out.emit(s3imports::operate::history::runs_value(id, &page), || {
+        if page.runs.is_empty() && cursor.is_none() {
+            return format!("import {id} has no runs yet\n");
+        }
+        let mut t = String::new();
+        for e in &page.runs {
+            let r = &e.run;
+            t.push_str(&format!(
+                "run {}: {} — {} file(s), {} rows ({} imported, {} failed){}{}{}\n",
+                r.run_id,
+                r.status.label(),
+                r.files_total,
+                r.rows_total,
+                r.rows_ingested,
+                r.rows_failed,
+                r.reason
+                    .as_deref()
+                    .map(|x| format!("; {x}"))
+                    .unwrap_or_default(),
+                r.manual
+                    .as_ref()
+                    .map(|m| format!("; started by hand by {} ({})", m.requested_by, m.via))
+                    .unwrap_or_default(),
+                if r.keys_used.is_empty() {
+                    String::new()
+                } else {
+                    format!("; decrypted with {}", r.keys_used.join(", "))
+                }
+            ));
+            for c in &r.changed_files {
                 t.push_str(&format!(
-                    "run {}: {} — {} file(s), {} rows ({} imported, {} failed){}{}{}\n",
-                    r.run_id,
-                    r.status.label(),
-                    r.files_total,
-                    r.rows_total,
-                    r.rows_ingested,
-                    r.rows_failed,
-                    r.reason
-                        .as_deref()
-                        .map(|x| format!("; {x}"))
-                        .unwrap_or_default(),
-                    r.manual
-                        .as_ref()
-                        .map(|m| format!("; started by hand by {} ({})", m.requested_by, m.via))
-                        .unwrap_or_default(),
-                    if r.keys_used.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; decrypted with {}", r.keys_used.join(", "))
-                    }
+                    "  changed under its name: {} (ETag {} when run {} imported it, now {})\n",
+                    c.key, c.etag_imported, c.run_id, c.etag_now
                 ));
-                for c in &r.changed_files {
+            }
+            if let Some(a) = &r.alerts {
+                if let Some(why) = &a.attention {
+                    t.push_str(&format!("  needs attention: {why}\n"));
+                }
+                for d in a.deliveries.iter().filter(|d| !d.delivered) {
                     t.push_str(&format!(
-                        "  changed under its name: {} (ETag {} when run {} imported it, now {})\n",
-                        c.key, c.etag_imported, c.run_id, c.etag_now
-                    ));
-                }
-                if let Some(a) = &r.alerts {
-                    if let Some(why) = &a.attention {
-                        t.push_str(&format!("  needs attention: {why}\n"));
-                    }
-                    for d in a.deliveries.iter().filter(|d| !d.delivered) {
-                        t.push_str(&format!(
-                            "  summary not delivered to {} after {} attempt(s): {}\n",
-                            d.target,
-                            d.attempts,
-                            d.error.as_deref().unwrap_or("")
-                        ));
-                    }
-                }
-                if let Some(p) = &r.replay {
-                    t.push_str(&format!(
-                        "  replay of {} (was {} in run {}): {}\n",
-                        p.key,
-                        p.previous_status.label(),
-                        p.previous_run_id,
-                        p.reason
-                    ));
-                }
-                for f in &e.files {
-                    t.push_str(&file_line(f));
-                }
-                if let Some(c) = &e.next_files_cursor {
-                    t.push_str(&format!(
-                        "  ({} more file(s): s3imports runs {id} --run {} --cursor {c})\n",
-                        e.files_listed.saturating_sub(e.files.len()),
-                        r.run_id
+                        "  summary not delivered to {} after {} attempt(s): {}\n",
+                        d.target,
+                        d.attempts,
+                        d.error.as_deref().unwrap_or("")
                     ));
                 }
             }
-            if let Some(c) = &page.next_cursor {
-                t.push_str(&format!("next page: s3imports runs {id} --cursor {c}\n"));
+            if let Some(p) = &r.replay {
+                t.push_str(&format!(
+                    "  replay of {} (was {} in run {}): {}\n",
+                    p.key,
+                    p.previous_status.label(),
+                    p.previous_run_id,
+                    p.reason
+                ));
             }
-            t
-        },
-    );
+            for f in &e.files {
+                t.push_str(&file_line(f));
+            }
+            if let Some(c) = &e.next_files_cursor {
+                t.push_str(&format!(
+                    "  ({} more file(s): s3imports runs {id} --run {} --cursor {c})\n",
+                    e.files_listed.saturating_sub(e.files.len()),
+                    r.run_id
+                ));
+            }
+        }
+        if let Some(c) = &page.next_cursor {
+            t.push_str(&format!("next page: s3imports runs {id} --cursor {c}\n"));
+        }
+        t
+    });
     Ok(ExitCode::SUCCESS)
 }
 
@@ -141,13 +129,7 @@ pub async fn run_files(
         .await?
         .ok_or_else(no_run)?;
     out.emit(
-        json!({
-            "import_id": id,
-            "run": page.run,
-            "files": page.files,
-            "files_listed": page.files_listed,
-            "next_cursor": page.next_cursor,
-        }),
+        s3imports::operate::history::files_value(id, run_id, &page),
         || {
             let from = cursor.as_ref().map_or(0, |c| c.offset);
             let mut t = format!(
@@ -284,20 +266,6 @@ pub async fn report(
     Ok(ExitCode::SUCCESS)
 }
 
-/// One import's line in `s3imports status`.
-#[derive(serde::Serialize)]
-pub(super) struct ImportStatusLine {
-    id: String,
-    name: String,
-    status: &'static str,
-    next_run_at: Option<DateTime<Utc>>,
-    last_run_id: Option<String>,
-    last_run_status: Option<&'static str>,
-    last_run_at: Option<DateTime<Utc>>,
-    rows_today: u64,
-    rows_failed_today: u64,
-}
-
 /// `s3imports status`: every import with its status, last and next run, and the rows
 /// its runs started today (UTC) brought in.
 pub async fn status(out: &Output, stack: &Stack) -> anyhow::Result<ExitCode> {
@@ -311,39 +279,7 @@ pub async fn status(out: &Output, stack: &Stack) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(Utc::now);
     let mut lines = Vec::new();
     for r in store.all().await? {
-        let (mut rows, mut failed, mut last) = (0, 0, None);
-        let mut cursor: Option<RunsCursor> = None;
-        // Newest first: stop at the first run that started before today.
-        'pages: loop {
-            let page = ledger
-                .runs_page(&r.config.id, cursor.as_ref(), RUNS_LIMIT.max, 0)
-                .await?;
-            for e in &page.runs {
-                if last.is_none() {
-                    last = Some(e.run.clone());
-                }
-                if e.run.started_at.is_none_or(|t| t < today) {
-                    break 'pages;
-                }
-                rows += e.run.rows_ingested;
-                failed += e.run.rows_failed;
-            }
-            match page.next_cursor.as_deref().map(RunsCursor::decode) {
-                Some(Ok(c)) => cursor = Some(c),
-                _ => break,
-            }
-        }
-        lines.push(ImportStatusLine {
-            id: r.config.id.clone(),
-            name: r.config.name.clone(),
-            status: r.status.as_str(),
-            next_run_at: r.next_run_at,
-            last_run_id: last.as_ref().map(|l| l.run_id.clone()),
-            last_run_status: last.as_ref().map(|l| l.status.label()),
-            last_run_at: last.as_ref().and_then(|l| l.started_at),
-            rows_today: rows,
-            rows_failed_today: failed,
-        });
+        lines.push(s3imports::operate::history::summary(&ledger, &r, today).await?);
     }
     out.emit(json!({"imports": lines}), || {
         let time = |t: Option<DateTime<Utc>>| {

@@ -33,16 +33,16 @@ use s3imports::aws::segments::SegmentStore;
 use s3imports::discover::Discovery;
 use s3imports::discover::by_hand::{ReplayError, RunNowError};
 use s3imports::model::config::ImportConfig;
-use s3imports::model::ledger::FileRecord;
 use s3imports::model::ledger::ManualRun;
 use s3imports::model::pages::{
     FILES_LIMIT, FilesCursor, PageError, RUN_FILES_LIMIT, RUNS_LIMIT, RunsCursor, plausible_run_id,
 };
 use s3imports::model::segment::MEMBERS_LIMIT;
 use s3imports::operate::dry_run::DryRunError;
+use s3imports::operate::history;
 use s3imports::operate::preview::{PreviewError, Previewer};
 use s3imports::ports::Segments as _;
-use s3imports::ports::{Bounded, ReportError, Reports, StoreError, find_report};
+use s3imports::ports::{Bounded, LedgerReads as _, ReportError, Reports, StoreError, find_report};
 use s3imports::stack::Stack;
 use s3imports::{Clock, SystemClock};
 use serde_json::{Value, json};
@@ -462,13 +462,6 @@ fn page_error(e: PageError) -> PreviewError {
     }
 }
 
-fn file_value(f: &FileRecord) -> Value {
-    let mut v = serde_json::to_value(f).unwrap_or_default();
-    v["status_label"] = json!(f.status.label());
-    v["in_flight"] = json!(f.in_flight());
-    v
-}
-
 async fn runs(
     api: &Api,
     id: &str,
@@ -489,19 +482,7 @@ async fn runs(
         .runs_page(id, cursor.as_ref(), limit, files_limit)
         .await
         .map_err(store_error)?;
-    let runs: Vec<Value> = page
-        .runs
-        .iter()
-        .map(|entry| {
-            let mut v = serde_json::to_value(&entry.run).unwrap_or_default();
-            v["status_label"] = json!(entry.run.status.label());
-            v["files"] = json!(entry.files.iter().map(file_value).collect::<Vec<_>>());
-            v["files_listed"] = json!(entry.files_listed);
-            v["next_files_cursor"] = json!(entry.next_files_cursor);
-            v
-        })
-        .collect();
-    Ok(json!({"import_id": id, "runs": runs, "next_cursor": page.next_cursor}))
+    Ok(history::runs_value(id, &page))
 }
 
 async fn files(
@@ -532,14 +513,7 @@ async fn files(
         .await
         .map_err(store_error)?
         .ok_or_else(no_run)?;
-    Ok(json!({
-        "import_id": id,
-        "run_id": run_id,
-        "files_total": page.run.files_total,
-        "files_listed": page.files_listed,
-        "files": page.files.iter().map(file_value).collect::<Vec<_>>(),
-        "next_cursor": page.next_cursor,
-    }))
+    Ok(history::files_value(id, run_id, &page))
 }
 
 /// The largest report returned in the response itself. Lambda caps a synchronous

@@ -14,6 +14,7 @@ use super::StoreError;
 use crate::model::checkpoint::Checkpoint;
 use crate::model::config::ImportConfig;
 use crate::model::ledger::{FileOutcome, FileRecord, ManualRun, Replay, RunRecord};
+use crate::model::pages::{FilesCursor, FilesPage, RunsCursor, RunsPage};
 use crate::model::status::FileStatus;
 
 /// What happened when a worker asked to start a file.
@@ -71,6 +72,26 @@ pub struct ReplayStart<'a> {
 /// What every role reads of the ledger.
 #[async_trait]
 pub trait LedgerReads: Send + Sync {
+    /// A page of the import's runs, newest first, each with its first `files_per_run`
+    /// files as that run left them. One Query, and one BatchGetItem per 100 files.
+    async fn runs_page(
+        &self,
+        import_id: &str,
+        cursor: Option<&RunsCursor>,
+        limit: usize,
+        files_per_run: usize,
+    ) -> Result<RunsPage, StoreError>;
+
+    /// A page of one run's files from `cursor` (the start when None); None when the
+    /// import has no such run. One GetItem and one BatchGetItem per 100 files.
+    async fn files_page(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        cursor: Option<&FilesCursor>,
+        limit: usize,
+    ) -> Result<Option<FilesPage>, StoreError>;
+
     async fn file(&self, import_id: &str, key: &str) -> Result<Option<FileRecord>, StoreError>;
 
     async fn run(&self, import_id: &str, run_id: &str) -> Result<Option<RunRecord>, StoreError>;

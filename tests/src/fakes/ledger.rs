@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use s3imports::model::checkpoint::Checkpoint;
 use s3imports::model::config::ImportConfig;
 use s3imports::model::ledger::{FileOutcome, FileRecord, MAX_HISTORY, ManualRun, RunRecord};
+use s3imports::model::pages::{FilesCursor, FilesPage, RunEntry, RunsCursor, RunsPage};
 use s3imports::model::status::{FileStatus, RunStatus};
 use s3imports::ports::{
     FileLedger, KnownFile, LedgerReads, ReplayStart, RunLedger, StartOutcome, StoreError,
@@ -153,6 +154,89 @@ impl FakeLedger {
 
 #[async_trait]
 impl LedgerReads for FakeLedger {
+    async fn runs_page(
+        &self,
+        import_id: &str,
+        cursor: Option<&RunsCursor>,
+        limit: usize,
+        files_per_run: usize,
+    ) -> Result<RunsPage, StoreError> {
+        self.faults.enter("ledger.runs_page").await?;
+        let s = self.lock();
+        let mut runs: Vec<&(RunRecord, Vec<String>)> = s
+            .runs
+            .iter()
+            .filter(|((id, run_id), _)| {
+                id == import_id && cursor.is_none_or(|c| *run_id < c.after_run)
+            })
+            .map(|(_, v)| v)
+            .collect();
+        // Newest first, as the table's sort key orders them.
+        runs.sort_by(|a, b| b.0.run_id.cmp(&a.0.run_id));
+        let more = runs.len() > limit;
+        let entries: Vec<RunEntry> = runs
+            .into_iter()
+            .take(limit)
+            .map(|(run, keys)| RunEntry {
+                files: keys
+                    .iter()
+                    .take(files_per_run)
+                    .filter_map(|key| s.files.get(&k(import_id, key))?.record.as_of(&run.run_id))
+                    .collect(),
+                files_listed: keys.len(),
+                next_files_cursor: (keys.len() > files_per_run).then(|| {
+                    FilesCursor {
+                        run: run.run_id.clone(),
+                        offset: files_per_run,
+                    }
+                    .encode()
+                }),
+                run: run.clone(),
+            })
+            .collect();
+        let next_cursor = more.then(|| entries.last()).flatten().map(|e| {
+            RunsCursor {
+                after_run: e.run.run_id.clone(),
+            }
+            .encode()
+        });
+        Ok(RunsPage {
+            runs: entries,
+            next_cursor,
+        })
+    }
+
+    async fn files_page(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        cursor: Option<&FilesCursor>,
+        limit: usize,
+    ) -> Result<Option<FilesPage>, StoreError> {
+        self.faults.enter("ledger.files_page").await?;
+        let s = self.lock();
+        let Some((run, keys)) = s.runs.get(&k(import_id, run_id)) else {
+            return Ok(None);
+        };
+        let from = cursor.map_or(0, |c| c.offset).min(keys.len());
+        let to = from.saturating_add(limit).min(keys.len());
+        Ok(Some(FilesPage {
+            run: run.clone(),
+            files: keys[from..to]
+                .iter()
+                .filter_map(|key| s.files.get(&k(import_id, key))?.record.as_of(run_id))
+                .collect(),
+            files_listed: keys.len(),
+            next_cursor: (to < keys.len()).then(|| {
+                FilesCursor {
+                    run: run_id.to_string(),
+                    offset: to,
+                }
+                .encode()
+            }),
+        }))
+    }
+
     async fn file(&self, import_id: &str, key: &str) -> Result<Option<FileRecord>, StoreError> {
         self.faults.enter("ledger.file").await?;
         Ok(self
@@ -246,7 +330,11 @@ impl RunLedger for FakeLedger {
         let claimed = {
             let mut s = self.lock();
             match s.files.entry(k(&file.import_id, &file.key)) {
-                std::collections::hash_map::Entry::Occupied(_) => false,
+                // As DynamoDB's adapter: a claim sent again (its first try took
+                // effect) is still the claim of the run it names.
+                std::collections::hash_map::Entry::Occupied(o) => {
+                    o.get().record.run_id == file.run_id
+                }
                 std::collections::hash_map::Entry::Vacant(v) => {
                     v.insert(FileItem {
                         record: file.clone(),

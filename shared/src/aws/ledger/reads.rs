@@ -15,59 +15,7 @@ use crate::ports::StoreError;
 
 #[async_trait]
 impl LedgerReads for LedgerStore {
-    async fn file(&self, import_id: &str, key: &str) -> Result<Option<FileRecord>, StoreError> {
-        Ok(self
-            .raw(import_id, &file_sk(key))
-            .await?
-            .map(|i| file_from_item(import_id, &i)))
-    }
-
-    async fn run(&self, import_id: &str, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
-        Ok(self
-            .raw(import_id, &run_sk(run_id))
-            .await?
-            .map(|i| run_from_item(import_id, &i)))
-    }
-
-    async fn run_files(
-        &self,
-        import_id: &str,
-        run_id: &str,
-    ) -> Result<Vec<FileRecord>, StoreError> {
-        let Some(run) = self.raw(import_id, &run_sk(run_id)).await? else {
-            return Ok(Vec::new());
-        };
-        Ok(self
-            .files(import_id, &listed_keys(&run))
-            .await?
-            .iter()
-            .filter_map(|f| f.as_of(run_id))
-            .collect())
-    }
-
-    async fn dry_run_config(
-        &self,
-        partition: &str,
-        run_id: &str,
-    ) -> Result<Option<crate::model::config::ImportConfig>, StoreError> {
-        let Some(run) = self.raw(partition, &run_sk(run_id)).await? else {
-            return Ok(None);
-        };
-        get_s(&run, "dry_run_config")
-            .map(|c| {
-                serde_json::from_str(c).map_err(|e| StoreError::Corrupt {
-                    id: partition.to_string(),
-                    reason: e.to_string(),
-                })
-            })
-            .transpose()
-    }
-}
-
-impl LedgerStore {
-    /// A page of one run's files from `cursor` (the start when None); None when the
-    /// import has no such run. One GetItem and one BatchGetItem per 100 files.
-    pub async fn files_page(
+    async fn files_page(
         &self,
         import_id: &str,
         run_id: &str,
@@ -100,11 +48,7 @@ impl LedgerStore {
         }))
     }
 
-    /// A page of the import's runs, newest first, after `cursor` (from the newest when
-    /// None), each with its first `files_per_run` files. Runs are read with Query (a
-    /// run item lists up to [`RUN_FILES_BUDGET`] of keys, so a 1 MB Query page may hold
-    /// only a few) and every shown file with one BatchGetItem per 100.
-    pub async fn runs_page(
+    async fn runs_page(
         &self,
         import_id: &str,
         cursor: Option<&RunsCursor>,
@@ -193,5 +137,53 @@ impl LedgerStore {
             None
         };
         Ok(RunsPage { runs, next_cursor })
+    }
+
+    async fn file(&self, import_id: &str, key: &str) -> Result<Option<FileRecord>, StoreError> {
+        Ok(self
+            .raw(import_id, &file_sk(key))
+            .await?
+            .map(|i| file_from_item(import_id, &i)))
+    }
+
+    async fn run(&self, import_id: &str, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        Ok(self
+            .raw(import_id, &run_sk(run_id))
+            .await?
+            .map(|i| run_from_item(import_id, &i)))
+    }
+
+    async fn run_files(
+        &self,
+        import_id: &str,
+        run_id: &str,
+    ) -> Result<Vec<FileRecord>, StoreError> {
+        let Some(run) = self.raw(import_id, &run_sk(run_id)).await? else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .files(import_id, &listed_keys(&run))
+            .await?
+            .iter()
+            .filter_map(|f| f.as_of(run_id))
+            .collect())
+    }
+
+    async fn dry_run_config(
+        &self,
+        partition: &str,
+        run_id: &str,
+    ) -> Result<Option<crate::model::config::ImportConfig>, StoreError> {
+        let Some(run) = self.raw(partition, &run_sk(run_id)).await? else {
+            return Ok(None);
+        };
+        get_s(&run, "dry_run_config")
+            .map(|c| {
+                serde_json::from_str(c).map_err(|e| StoreError::Corrupt {
+                    id: partition.to_string(),
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
     }
 }
