@@ -526,24 +526,7 @@ impl TestEnv {
     /// shape, plus `attachments` (`filename`, `content_type`, `data` as base64) and
     /// `raw` (the message text).
     pub async fn sent_emails(&self) -> Vec<serde_json::Value> {
-        // moto builds data.json by walking its state: a request another test makes
-        // meanwhile can make it answer with an error page. Ask again a few times.
-        let mut attempt = 0;
-        let data: serde_json::Value = loop {
-            let body = http_get(&self.endpoint, "/moto-api/data.json");
-            match serde_json::from_str(&body) {
-                Ok(v) => break v,
-                Err(e) if attempt < 10 => {
-                    attempt += 1;
-                    tracing::debug!(error = %e, "moto's data.json not ready; asking again");
-                    std::thread::sleep(std::time::Duration::from_millis(200));
-                }
-                Err(e) => panic!(
-                    "moto's data.json: {e}: {}",
-                    body.chars().take(300).collect::<String>()
-                ),
-            }
-        };
+        let data = moto_data(&self.endpoint);
         let to = serde_json::Value::String(self.recipient());
         let simple = data
             .pointer("/ses/Message")
@@ -859,6 +842,28 @@ pub fn http_request(endpoint: &str, method: &str, path: &str, body: Option<&str>
         rest.to_string()
     };
     (status, body)
+}
+
+/// moto's recorded state (`GET /moto-api/data.json`). moto builds it by walking its
+/// state: a request another test makes meanwhile can make it answer with an error
+/// page, so it is asked again a few times.
+pub fn moto_data(endpoint: &str) -> serde_json::Value {
+    let mut attempt = 0;
+    loop {
+        let body = http_get(endpoint, "/moto-api/data.json");
+        match serde_json::from_str(&body) {
+            Ok(v) => return v,
+            Err(e) if attempt < 10 => {
+                attempt += 1;
+                tracing::debug!(error = %e, "moto's data.json not ready; asking again");
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            Err(e) => panic!(
+                "moto's data.json: {e}: {}",
+                body.chars().take(300).collect::<String>()
+            ),
+        }
+    }
 }
 
 /// A plain HTTP GET on loopback, for moto's own API.

@@ -157,11 +157,7 @@ async fn a_run_email_reaches_more_than_fifty_recipients() {
     w.run(&c).await;
     let mail = env.sent_emails().await;
     assert_eq!(mail.len(), 1, "the test's own address gets one message");
-    let data: serde_json::Value = serde_json::from_str(&s3imports_tests::http_get(
-        &env.endpoint,
-        "/moto-api/data.json",
-    ))
-    .unwrap();
+    let data = s3imports_tests::moto_data(&env.endpoint);
     let mut reached = 0;
     let mut messages = 0;
     for m in data

@@ -78,13 +78,7 @@ async fn claims(l: &dyn Ledger, id: &str, t: &mut Transcript) {
     let k = &known[&keys[0]];
     t.saw(
         "known",
-        (
-            k.run_id == run,
-            k.status,
-            k.attempts,
-            &k.etag,
-            k.waiting(),
-        ),
+        (k.run_id == run, k.status, k.attempts, &k.etag, k.waiting()),
     );
     l.set_run_files(id, &run, &keys, now).await.unwrap();
     let files = l.run_files(id, &run).await.unwrap();

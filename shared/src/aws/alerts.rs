@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use crate::error::{ErrorClass, ServiceError};
-use crate::notify::alerts::AlertSink;
+use crate::ports::AlertSink;
 
 /// How long one webhook attempt may take.
 const WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

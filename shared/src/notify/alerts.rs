@@ -4,7 +4,6 @@
 //! mark a run as needing attention, which also sends its email where `on_success` is
 //! false. Every delivery is recorded on the run, failures included.
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -15,6 +14,7 @@ use crate::model::alert::shown;
 use crate::model::config::ImportConfig;
 use crate::model::ledger::{AlertDelivery, AlertsSent, FileRecord, RunRecord};
 use crate::model::status::RunStatus;
+use crate::ports::AlertSink;
 
 /// A finished run, as alerts carry it.
 #[derive(Debug, Clone, Serialize)]
@@ -209,21 +209,6 @@ impl RunSummary {
             .take(MAX_SUBJECT_CHARS)
             .collect()
     }
-}
-
-/// Where run summaries go.
-#[async_trait]
-pub trait AlertSink: Send + Sync {
-    async fn publish(&self, topic_arn: &str, subject: &str, body: &str)
-    -> Result<(), ServiceError>;
-
-    /// POSTs `body` with `headers`; Ok when the receiver answered 2xx.
-    async fn post(
-        &self,
-        url: &str,
-        headers: &[(String, String)],
-        body: &str,
-    ) -> Result<(), ServiceError>;
 }
 
 /// Where a stack sends run summaries: its sink, its own topic, and the bucket the

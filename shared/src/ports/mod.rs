@@ -5,6 +5,7 @@
 //! Every port returns a typed error that says whether trying again can help
 //! ([`crate::Classify`]); behaviour is chosen by variant, never by message text.
 
+mod alerts;
 mod ledger;
 mod mailer;
 mod queue;
@@ -14,6 +15,7 @@ mod source;
 mod store;
 mod writer;
 
+pub use alerts::AlertSink;
 pub use ledger::{
     FileLedger, KnownFile, Ledger, LedgerReads, ReplayStart, RunLedger, StartOutcome,
 };

@@ -624,7 +624,7 @@ impl FakeAlerts {
 }
 
 #[async_trait]
-impl s3imports::notify::alerts::AlertSink for FakeAlerts {
+impl s3imports::ports::AlertSink for FakeAlerts {
     async fn publish(
         &self,
         topic_arn: &str,
