@@ -14,7 +14,9 @@ use s3imports::discover::report::{TickOutcome, TickReport};
 use s3imports::model::config::{ImportConfig, ImportStatus};
 use s3imports::model::ledger::FileRecord;
 use s3imports::model::status::{FileStatus, RunStatus};
-use s3imports::ports::{FileLedger as _, FileMessage, LedgerReads as _, RunLedger as _};
+use s3imports::ports::{
+    Configs as _, FileLedger as _, FileMessage, LedgerReads as _, RunLedger as _,
+};
 use s3imports::{Clock, FixedClock};
 use s3imports_tests::TestEnv;
 

@@ -6,6 +6,7 @@
 use chrono::{TimeZone, Utc};
 use s3imports::aws::configs::{ConfigStore, PutOutcome};
 use s3imports::model::config::{ImportConfig, ImportStatus};
+use s3imports::ports::Configs as _;
 use s3imports_tests::TestEnv;
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use chrono::Utc;
 use s3imports::aws::Clients;
 use s3imports::aws::configs::{ConfigStore, PutOutcome};
 use s3imports::model::config::{ConfigError, ImportConfig};
-use s3imports::ports::Segments as _;
+use s3imports::ports::{Configs as _, Segments as _};
 use s3imports::stack::Stack;
 use serde_json::json;
 

@@ -41,8 +41,9 @@ use s3imports::model::segment::MEMBERS_LIMIT;
 use s3imports::operate::dry_run::DryRunError;
 use s3imports::operate::history;
 use s3imports::operate::preview::{PreviewError, Previewer};
-use s3imports::ports::Segments as _;
-use s3imports::ports::{Bounded, LedgerReads as _, ReportError, Reports, StoreError, find_report};
+use s3imports::ports::{
+    Bounded, Configs, LedgerReads, ReportError, Reports, Segments, StoreError, find_report,
+};
 use s3imports::stack::Stack;
 use s3imports::{Clock, SystemClock};
 use serde_json::{Value, json};
@@ -52,11 +53,11 @@ use serde_json::{Value, json};
 #[derive(Clone)]
 pub struct Api {
     pub previewer: Previewer,
-    pub configs: ConfigStore,
-    pub ledger: LedgerStore,
-    pub reports: ReportStore,
+    pub configs: Arc<dyn Configs>,
+    pub ledger: Arc<dyn LedgerReads>,
+    pub reports: Arc<dyn Reports>,
     pub discovery: Discovery,
-    pub segments: SegmentStore,
+    pub segments: Arc<dyn Segments>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -64,11 +65,20 @@ impl Api {
     pub fn from_env(clients: &Clients, stack: &Stack) -> Self {
         Self {
             previewer: Previewer::from_env(clients, stack, std::env::temp_dir(), limits()),
-            configs: ConfigStore::new(clients.dynamodb.clone(), &stack.configs_table),
-            ledger: LedgerStore::new(clients.dynamodb.clone(), &stack.ledger_table),
-            reports: ReportStore::new(clients.s3.clone(), &stack.reports_bucket),
+            configs: Arc::new(ConfigStore::new(
+                clients.dynamodb.clone(),
+                &stack.configs_table,
+            )),
+            ledger: Arc::new(LedgerStore::new(
+                clients.dynamodb.clone(),
+                &stack.ledger_table,
+            )),
+            reports: Arc::new(ReportStore::new(clients.s3.clone(), &stack.reports_bucket)),
             discovery: Discovery::wired(clients, stack),
-            segments: SegmentStore::new(clients.dynamodb.clone(), &stack.segments_table),
+            segments: Arc::new(SegmentStore::new(
+                clients.dynamodb.clone(),
+                &stack.segments_table,
+            )),
             clock: Arc::new(SystemClock),
         }
     }
@@ -140,7 +150,9 @@ pub async fn handler(api: &Api, request: Request) -> Result<Response<Body>, Erro
             files(api, id, run_id, param("limit"), param("cursor")).await
         }
         (&Method::GET, ["dry-runs", id]) => {
-            match s3imports::operate::dry_run::view(&api.ledger, &api.reports, id).await {
+            match s3imports::operate::dry_run::view(api.ledger.as_ref(), api.reports.as_ref(), id)
+                .await
+            {
                 Ok(Some(view)) => Ok(serde_json::to_value(view).unwrap_or_default()),
                 Ok(None) => Err(PreviewError {
                     status: 404,
@@ -547,7 +559,7 @@ async fn report_response(
             "the `file` query parameter is missing".into(),
         ));
     };
-    let key = find_report(&api.ledger, id, run_id, file_key)
+    let key = find_report(api.ledger.as_ref(), id, run_id, file_key)
         .await
         .map_err(report_error)?;
     match api

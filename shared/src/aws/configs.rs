@@ -242,12 +242,6 @@ impl ConfigStore {
             .map(str::to_string))
     }
 
-    pub async fn require(&self, id: &str) -> Result<ConfigRecord, StoreError> {
-        self.get(id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(id.to_string()))
-    }
-
     /// Archives an import: it never runs again, and its folder is free for another.
     pub async fn archive(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.finish(id, ImportStatus::Archived, None, now).await

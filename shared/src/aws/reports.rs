@@ -72,15 +72,14 @@ impl ReportStore {
             body: out.body,
         })
     }
+}
 
+#[async_trait]
+impl Reports for ReportStore {
     /// A URL that downloads the report without AWS credentials for `lifetime` — or
     /// until the signing credentials expire, if sooner (a Lambda's session
     /// credentials last hours, so keep `lifetime` short).
-    pub async fn presigned_url(
-        &self,
-        key: &str,
-        lifetime: Duration,
-    ) -> Result<String, ReportError> {
+    async fn presigned_url(&self, key: &str, lifetime: Duration) -> Result<String, ReportError> {
         let config = PresigningConfig::expires_in(lifetime).map_err(|e| {
             ServiceError::new("S3", "presign", ErrorClass::Permanent, e.to_string()).with_source(e)
         })?;
@@ -94,10 +93,7 @@ impl ReportStore {
             .map_err(|e| service_error("S3", "presign", e))?;
         Ok(req.uri().to_string())
     }
-}
 
-#[async_trait]
-impl Reports for ReportStore {
     async fn upload(&self, key: &str, path: &Path) -> Result<(), ReportError> {
         let body = ByteStream::from_path(path).await.map_err(|e| {
             ServiceError::new("S3", "PutObject", ErrorClass::Retryable, e.to_string())

@@ -14,7 +14,7 @@ use crate::model::ledger::{
     DRY_RUN_PREFIX, FileRecord, InFlight, ManualRun, dry_run_partition, new_run_id,
 };
 use crate::model::status::FileStatus;
-use crate::ports::{FileMessage, Ledger, MSG_CHECK_FOLDER, Reports, SourceError, StoreError};
+use crate::ports::{FileMessage, LedgerReads, MSG_CHECK_FOLDER, Reports, SourceError, StoreError};
 
 /// How many failed rows a dry run's answer shows (the report lists them all).
 pub const SAMPLE_REASONS: usize = 10;
@@ -169,7 +169,7 @@ impl Discovery {
 
 /// A dry run as it stands: None when there is no such dry run.
 pub async fn view(
-    ledger: &dyn Ledger,
+    ledger: &dyn LedgerReads,
     reports: &dyn Reports,
     dry_run_id: &str,
 ) -> Result<Option<DryRunView>, StoreError> {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use async_trait::async_trait;
 
-use super::{Ledger, StoreError};
+use super::{LedgerReads, StoreError};
 use crate::error::{Classify, ErrorClass, ServiceError};
 
 /// The report's key: by import and run, named after the data file.
@@ -83,12 +83,20 @@ pub trait Reports: Send + Sync {
 
     /// Reads a report whole if it has at most `max_bytes`.
     async fn read_bounded(&self, key: &str, max_bytes: u64) -> Result<Bounded, ReportError>;
+
+    /// A URL that downloads the report without AWS credentials for `lifetime` (or
+    /// until the signing credentials expire, if sooner).
+    async fn presigned_url(
+        &self,
+        key: &str,
+        lifetime: std::time::Duration,
+    ) -> Result<String, ReportError>;
 }
 
 /// The report key the ledger recorded for a run's file. Only keys the ledger names
 /// are ever read, so a caller cannot reach other objects in the bucket.
 pub async fn find_report(
-    ledger: &dyn Ledger,
+    ledger: &dyn LedgerReads,
     import_id: &str,
     run_id: &str,
     file_key: &str,

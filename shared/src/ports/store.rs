@@ -40,6 +40,13 @@ impl Classify for StoreError {
 pub trait Configs: Send + Sync {
     async fn get(&self, id: &str) -> Result<Option<ConfigRecord>, StoreError>;
 
+    /// The import, or [`StoreError::NotFound`].
+    async fn require(&self, id: &str) -> Result<ConfigRecord, StoreError> {
+        self.get(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))
+    }
+
     /// Ids of active imports whose next run is at or before `now`.
     async fn due(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError>;
 

@@ -525,6 +525,18 @@ impl FakeReports {
 
 #[async_trait]
 impl Reports for FakeReports {
+    async fn presigned_url(
+        &self,
+        key: &str,
+        lifetime: std::time::Duration,
+    ) -> Result<String, ReportError> {
+        self.faults.enter("reports.presigned_url").await?;
+        Ok(format!(
+            "memory://reports/{key}?expires={}",
+            lifetime.as_secs()
+        ))
+    }
+
     async fn upload(&self, key: &str, path: &Path) -> Result<(), ReportError> {
         self.faults.enter("reports.upload").await?;
         let data = std::fs::read(path)?;
