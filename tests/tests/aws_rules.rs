@@ -3,15 +3,9 @@
 //! every request of every test; these are the cases found by reading AWS's rules.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
-
-use chrono::{TimeZone, Utc};
-use s3imports::FixedClock;
 use s3imports::model::status::FileStatus;
+use s3imports_tests::clock;
 use serde_json::json;
-
-fn clock() -> FixedClock {
-    FixedClock::new(Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).unwrap())
-}
 
 /// A users file of 400 mapped columns: one `UpdateItem` naming them all would pass
 /// DynamoDB's 4 KB expression limit, so every row failed. Now each row's update is

@@ -9,16 +9,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{TimeZone, Utc};
 use s3imports::model::ledger::FileRecord;
 use s3imports::model::status::FileStatus;
 use s3imports::ports::{FileMessage, LedgerReads as _, Queue as _};
 use s3imports::{Clock, FixedClock};
+use s3imports_tests::clock;
 use s3imports_tests::{Pipeline, TestEnv};
-
-fn clock() -> FixedClock {
-    FixedClock::new(Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).unwrap())
-}
 
 struct World {
     env: TestEnv,

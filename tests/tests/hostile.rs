@@ -6,18 +6,13 @@
 
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
-use std::io::Write as _;
-
-use chrono::{TimeZone, Utc};
+use s3imports::Clock;
 use s3imports::model::ledger::FileRecord;
 use s3imports::model::status::FileStatus;
-use s3imports::{Clock, FixedClock};
+use s3imports_tests::clock;
 use s3imports_tests::gpg::{Encrypt, Gpg, KeyType};
 use s3imports_tests::{Pipeline, TestEnv};
-
-fn clock() -> FixedClock {
-    FixedClock::new(Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).unwrap())
-}
+use std::io::Write as _;
 
 struct World {
     env: TestEnv,

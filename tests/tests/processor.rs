@@ -7,18 +7,14 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{TimeZone, Utc};
 use s3imports::model::config::ImportConfig;
 use s3imports::model::status::{FileStatus, RunStatus};
 use s3imports::{Clock, FixedClock};
+use s3imports_tests::clock;
 use s3imports_tests::gpg::{Encrypt, Gpg, KeyType};
 use s3imports_tests::{Pipeline, TestEnv};
 
 const KEY_EMAIL: &str = "exports@acme.example";
-
-fn clock() -> FixedClock {
-    FixedClock::new(Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).unwrap())
-}
 
 /// The imports of these tests (the PGP secrets are tagged for them).
 const IMPORTS: &[&str] = &["users", "events", "anon", "catalog"];

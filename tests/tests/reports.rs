@@ -8,16 +8,11 @@
 use std::process::Command;
 
 use base64::Engine as _;
-use chrono::{TimeZone, Utc};
 use lambda_http::Body;
-use s3imports::FixedClock;
 use s3imports::notify::email::MAX_ATTACHED_BYTES;
+use s3imports_tests::clock;
 use s3imports_tests::{Pipeline, TestEnv, cli_binary, http_get};
 use serde_json::{Value, json};
-
-fn clock() -> FixedClock {
-    FixedClock::new(Utc.with_ymd_and_hms(2026, 11, 28, 9, 0, 0).unwrap())
-}
 
 /// An events import whose files' names hold a space (as MoEngage's event files do), so
 /// the emailed command and route must quote and encode the key.
