@@ -306,6 +306,68 @@ u6,f@x.com,7,no,,\n";
     );
 }
 
+/// One PGP case, as a row of the table below: the keys gpg makes, how the file is
+/// made, the signer the config names, and what the import makes of the file.
+struct PgpCase {
+    keys: &'static [(&'static str, KeyType)],
+    /// Encrypted to this key (None: the plain CSV, named as if encrypted).
+    to: Option<&'static str>,
+    encrypt: Encrypt<'static>,
+    /// 2,000 rows, uncompressed: a flipped byte in the middle lands in the encrypted data.
+    big_and_tampered: bool,
+    name: &'static str,
+    signer: Option<&'static str>,
+    /// Ok: the rows imported; Err: a word of the file's reason (nothing ingested).
+    expect: Result<u64, &'static str>,
+}
+
+async fn pgp_case(case: PgpCase) {
+    let w = world().await;
+    let gpg = Gpg::new();
+    for (email, kind) in case.keys {
+        gpg.key(email, *kind);
+    }
+    w.store_key(&gpg, KEY_EMAIL, "acme").await;
+    let file = match case.to {
+        None => USERS_CSV.as_bytes().to_vec(),
+        Some(to) if case.big_and_tampered => {
+            let big: String =
+                std::iter::once("ID,Email,Orders,Newsletter,Birthday,Tags\n".to_string())
+                    .chain((0..2000).map(|i| format!("u{i},u{i}@x.com,{i},yes,01/01/2000,\n")))
+                    .collect();
+            let mut file = gpg.encrypt(big.as_bytes(), to, &case.encrypt);
+            let mid = file.len() / 2;
+            file[mid] ^= 0x55;
+            file
+        }
+        Some(to) => gpg.encrypt(USERS_CSV.as_bytes(), to, &case.encrypt),
+    };
+    w.env
+        .put_object(&w.bucket, &format!("users/{}", case.name), file)
+        .await;
+    let signer = case.signer.map(|s| gpg.public_key(s));
+    w.put_config(encrypted_users_config(&w, signer)).await;
+    match case.expect {
+        Err(needle) => assert_fails_with(&w, needle).await,
+        Ok(rows) => {
+            let (_, messages, _) = w.pipe.run(&clock()).await;
+            let f = w
+                .pipe
+                .processor
+                .ledger
+                .file("users", &messages[0].key)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (f.status, f.rows_ingested),
+                (FileStatus::Succeeded, rows),
+                "{f:?}"
+            );
+        }
+    }
+}
+
 async fn assert_fails_with(w: &World, needle: &str) {
     let (_, messages, response) = w.pipe.run(&clock()).await;
     assert_eq!(messages.len(), 1);
@@ -336,145 +398,90 @@ async fn assert_fails_with(w: &World, needle: &str) {
 
 #[tokio::test]
 async fn a_file_for_another_key_fails_and_ingests_nothing() {
-    let w = world().await;
-    let gpg = Gpg::new();
-    gpg.key(KEY_EMAIL, KeyType::Rsa)
-        .key("other@x.com", KeyType::Rsa);
-    w.store_key(&gpg, KEY_EMAIL, "acme").await;
-    let file = gpg.encrypt(USERS_CSV.as_bytes(), "other@x.com", &Encrypt::default());
-    w.env
-        .put_object(
-            &w.bucket,
-            "users/registered_user_data_20261127.csv.gpg",
-            file,
-        )
-        .await;
-    w.put_config(encrypted_users_config(&w, None)).await;
-    assert_fails_with(&w, "not encrypted to the configured key").await;
+    pgp_case(PgpCase {
+        keys: &[(KEY_EMAIL, KeyType::Rsa), ("other@x.com", KeyType::Rsa)],
+        to: Some("other@x.com"),
+        encrypt: Encrypt::default(),
+        big_and_tampered: false,
+        name: "registered_user_data_20261127.csv.gpg",
+        signer: None,
+        expect: Err("not encrypted to the configured key"),
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_tampered_file_fails_and_ingests_nothing() {
-    let w = world().await;
-    let gpg = Gpg::new();
-    gpg.key(KEY_EMAIL, KeyType::Rsa);
-    w.store_key(&gpg, KEY_EMAIL, "acme").await;
-    // Uncompressed, large enough that the flipped byte lands in the encrypted data.
-    let big: String = std::iter::once("ID,Email,Orders,Newsletter,Birthday,Tags\n".to_string())
-        .chain((0..2000).map(|i| format!("u{i},u{i}@x.com,{i},yes,01/01/2000,\n")))
-        .collect();
-    let mut file = gpg.encrypt(
-        big.as_bytes(),
-        KEY_EMAIL,
-        &Encrypt {
+    pgp_case(PgpCase {
+        keys: &[(KEY_EMAIL, KeyType::Rsa)],
+        to: Some(KEY_EMAIL),
+        encrypt: Encrypt {
             compress: Some("none"),
             ..Default::default()
         },
-    );
-    let mid = file.len() / 2;
-    file[mid] ^= 0x55;
-    w.env
-        .put_object(
-            &w.bucket,
-            "users/registered_user_data_20261127.csv.pgp",
-            file,
-        )
-        .await;
-    w.put_config(encrypted_users_config(&w, None)).await;
-    assert_fails_with(&w, "corrupt").await;
+        big_and_tampered: true,
+        name: "registered_user_data_20261127.csv.pgp",
+        signer: None,
+        expect: Err("corrupt"),
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_signature_by_another_key_fails_and_ingests_nothing() {
-    let w = world().await;
-    let gpg = Gpg::new();
-    gpg.key(KEY_EMAIL, KeyType::Curve25519)
-        .key("partner@x.com", KeyType::Curve25519)
-        .key("intruder@x.com", KeyType::Curve25519);
-    w.store_key(&gpg, KEY_EMAIL, "acme").await;
-    let file = gpg.encrypt(
-        USERS_CSV.as_bytes(),
-        KEY_EMAIL,
-        &Encrypt {
+    pgp_case(PgpCase {
+        keys: &[
+            (KEY_EMAIL, KeyType::Curve25519),
+            ("partner@x.com", KeyType::Curve25519),
+            ("intruder@x.com", KeyType::Curve25519),
+        ],
+        to: Some(KEY_EMAIL),
+        encrypt: Encrypt {
             sign_with: Some("intruder@x.com"),
             armor: true,
             ..Default::default()
         },
-    );
-    w.env
-        .put_object(
-            &w.bucket,
-            "users/registered_user_data_20261127.csv.asc",
-            file,
-        )
-        .await;
-    w.put_config(encrypted_users_config(
-        &w,
-        Some(gpg.public_key("partner@x.com")),
-    ))
+        big_and_tampered: false,
+        name: "registered_user_data_20261127.csv.asc",
+        signer: Some("partner@x.com"),
+        expect: Err("signature"),
+    })
     .await;
-    assert_fails_with(&w, "signature").await;
 }
 
 #[tokio::test]
 async fn a_signed_file_by_the_configured_signer_imports() {
-    let w = world().await;
-    let gpg = Gpg::new();
-    gpg.key(KEY_EMAIL, KeyType::Rsa)
-        .key("partner@x.com", KeyType::Curve25519);
-    w.store_key(&gpg, KEY_EMAIL, "acme").await;
-    let file = gpg.encrypt(
-        USERS_CSV.as_bytes(),
-        KEY_EMAIL,
-        &Encrypt {
+    pgp_case(PgpCase {
+        keys: &[
+            (KEY_EMAIL, KeyType::Rsa),
+            ("partner@x.com", KeyType::Curve25519),
+        ],
+        to: Some(KEY_EMAIL),
+        encrypt: Encrypt {
             sign_with: Some("partner@x.com"),
             compress: Some("bzip2"),
             ..Default::default()
         },
-    );
-    w.env
-        .put_object(
-            &w.bucket,
-            "users/registered_user_data_20261127.csv.gpg",
-            file,
-        )
-        .await;
-    w.put_config(encrypted_users_config(
-        &w,
-        Some(gpg.public_key("partner@x.com")),
-    ))
+        big_and_tampered: false,
+        name: "registered_user_data_20261127.csv.gpg",
+        signer: Some("partner@x.com"),
+        expect: Ok(3),
+    })
     .await;
-    let (_, messages, _) = w.pipe.run(&clock()).await;
-    let f = w
-        .pipe
-        .processor
-        .ledger
-        .file("users", &messages[0].key)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (f.status, f.rows_ingested),
-        (FileStatus::Succeeded, 3),
-        "{f:?}"
-    );
 }
 
 #[tokio::test]
 async fn an_unencrypted_file_for_an_encrypted_import_fails() {
-    let w = world().await;
-    let gpg = Gpg::new();
-    gpg.key(KEY_EMAIL, KeyType::Rsa);
-    w.store_key(&gpg, KEY_EMAIL, "acme").await;
-    w.env
-        .put_object(
-            &w.bucket,
-            "users/registered_user_data_20261127.csv.pgp",
-            USERS_CSV,
-        )
-        .await;
-    w.put_config(encrypted_users_config(&w, None)).await;
-    assert_fails_with(&w, "is not encrypted").await;
+    pgp_case(PgpCase {
+        keys: &[(KEY_EMAIL, KeyType::Rsa)],
+        to: None,
+        encrypt: Encrypt::default(),
+        big_and_tampered: false,
+        name: "registered_user_data_20261127.csv.pgp",
+        signer: None,
+        expect: Err("is not encrypted"),
+    })
+    .await;
 }
 
 fn events_config(w: &World, file_type: &str, extra: serde_json::Value) -> serde_json::Value {

@@ -353,32 +353,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn run(total: u64, failed: u64) -> RunRecord {
-        RunRecord {
-            import_id: "i".into(),
-            run_id: "r".into(),
-            status: RunStatus::PartiallySucceeded,
-            started_at: None,
-            finished_at: None,
-            files_total: 1,
-            files_done: 1,
-            files_succeeded: 0,
-            files_partial: 1,
-            files_failed: 0,
-            rows_total: total,
-            rows_ingested: total - failed,
-            rows_failed: failed,
-            reason: None,
-            notified: false,
-            notify_until: None,
-            manual: None,
-            keys_used: Vec::new(),
-            replay: None,
-            changed_files: Vec::new(),
-            alerts: None,
-        }
-    }
+    use crate::test_support::run;
 
     #[test]
     fn signatures_are_hmac_sha256_of_time_and_body() {
