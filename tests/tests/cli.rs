@@ -13,18 +13,7 @@ fn bucket(env: &TestEnv) -> String {
 }
 
 fn users(env: &TestEnv, id: &str, folder: &str) -> Value {
-    json!({
-        "id": id,
-        "name": format!("Users {id}"),
-        "kind": {"type": "registered_users"},
-        "source": {"bucket": bucket(env), "folder": folder, "datetime_format": "yyyymmdd"},
-        "mapping": {"columns": [
-            {"column": "ID", "attribute": "user_id"},
-            {"column": "Age", "attribute": "age", "type": "integer"}
-        ]},
-        "schedule": {"type": "once"},
-        "notifications": {"recipients": [env.recipient()]}
-    })
+    s3imports_tests::users_config(env, id, folder, json!({"schedule": {"type": "once"}}))
 }
 
 #[tokio::test]

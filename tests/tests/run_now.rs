@@ -14,18 +14,12 @@ use s3imports_tests::{API_CALLER, TestEnv, api_call, s3imports};
 use serde_json::{Value, json};
 
 fn users(env: &TestEnv, id: &str, folder: &str) -> Value {
-    json!({
-        "id": id,
-        "name": format!("Users {id}"),
-        "kind": {"type": "registered_users"},
-        "source": {"bucket": env.scoped("acme-exports"), "folder": folder, "datetime_format": "yyyymmdd"},
-        "mapping": {"columns": [
-            {"column": "ID", "attribute": "user_id"},
-            {"column": "Age", "attribute": "age", "type": "integer"}
-        ]},
-        "schedule": {"type": "daily", "time": "09:00"},
-        "notifications": {"recipients": [env.recipient()]}
-    })
+    s3imports_tests::users_config(
+        env,
+        id,
+        folder,
+        json!({"schedule": {"type": "daily", "time": "09:00"}}),
+    )
 }
 
 async fn post(api: &Api, path: &str) -> (u16, Value, Option<String>) {
