@@ -491,3 +491,53 @@ fn the_processor_and_api_hold_what_users_and_segments_need() {
         }
     }
 }
+
+/// The destination tables are pre-warmed only when the stack is asked to, with the
+/// value asked for, and the parameter admits only values DynamoDB and its quota accept.
+#[test]
+fn destination_tables_are_prewarmed_only_when_asked() {
+    let t = template();
+    let p = &t["Parameters"]["DestinationWarmWriteUnits"];
+    assert_eq!(p["Default"].as_str(), Some("0"));
+    let pattern = regex_lite::Regex::new(p["AllowedPattern"].as_str().unwrap()).unwrap();
+    for ok in [
+        "0", "4000", "4001", "9999", "10000", "25000", "39999", "40000",
+    ] {
+        assert!(pattern.is_match(ok), "{ok} should be allowed");
+    }
+    // Below a new on-demand table's 4,000 (warm throughput only rises), above the
+    // default table quota of 40,000, or not a number.
+    for bad in ["1", "3999", "40001", "100000", "04000", "-1", "", "4e3"] {
+        assert!(!pattern.is_match(bad), "{bad} should be refused");
+    }
+    let condition = format!("{:?}", t["Conditions"]["PrewarmsDestinations"]);
+    assert!(
+        condition.contains("DestinationWarmWriteUnits") && condition.contains("Not"),
+        "{condition}"
+    );
+    for table in [
+        "UsersTable",
+        "AnonymousUsersTable",
+        "EventsTable",
+        "AuxiliaryTable",
+    ] {
+        let warm = format!(
+            "{:?}",
+            t["Resources"][table]["Properties"]["WarmThroughput"]
+        );
+        assert!(
+            warm.contains("PrewarmsDestinations")
+                && warm.contains("WriteUnitsPerSecond")
+                && warm.contains("DestinationWarmWriteUnits")
+                && warm.contains("AWS::NoValue"),
+            "{table}: {warm}"
+        );
+    }
+    // The stack's own tables are not the load's: they stay as they start.
+    for table in ["ConfigsTable", "LedgerTable", "SegmentsTable"] {
+        assert!(
+            t["Resources"][table]["Properties"]["WarmThroughput"].is_null(),
+            "{table}"
+        );
+    }
+}
