@@ -15,7 +15,7 @@ use super::read::{
     Mark, Marks, Opened, Origin, Piece, ReadPlan, Start, UntilStopped, keyring, mapping,
     open_resumed, read_file, unwrap_file,
 };
-use super::settings::*;
+use super::settings::CHANNEL_DEPTH;
 use super::{Processor, Step};
 use crate::Clock;
 use crate::codec::pgp::PgpKeyring;

@@ -22,7 +22,7 @@ use tracing::{Instrument as _, error, info, warn};
 
 use self::delivery::Delivery;
 use self::error::{ProcessError, lease_lost};
-use self::settings::*;
+use self::settings::ProcessorSettings;
 use crate::Clock;
 use crate::error::{Classify, ErrorClass, ServiceError};
 use crate::metrics;

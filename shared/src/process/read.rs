@@ -9,7 +9,7 @@ use std::time::Duration;
 use tracing::warn;
 
 use super::error::ProcessError;
-use super::settings::*;
+use super::settings::{BATCH_BYTES, BATCH_ROWS, MAX_MANIFEST_BYTES};
 use crate::codec::limits::{CapRead, CapWrite, Limits};
 use crate::codec::pgp::{PgpKeyring, decrypt_to, looks_like_pgp};
 use crate::codec::reader::{

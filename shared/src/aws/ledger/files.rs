@@ -8,10 +8,14 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
-use super::items::*;
-use super::*;
+use super::LedgerStore;
+use super::items::{
+    add_counts, content_from_item, content_sk, file_sk, json_attr, put_new, queued_item, run_sk,
+};
 use crate::aws::configs::{aws_err, build_err};
-use crate::aws::dynamo::*;
+use crate::aws::dynamo::{
+    file_condition_failed, held, is_conditional, send_for_file, transact, transaction_error,
+};
 use crate::aws::item::{self, get_n, get_s};
 use crate::clock::to_key;
 use crate::model::checkpoint::Checkpoint;

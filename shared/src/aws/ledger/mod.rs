@@ -17,7 +17,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Update};
 use chrono::{DateTime, Utc};
 
-use self::items::*;
+use self::items::{file_from_item, file_sk, json_attr};
 use crate::aws::backoff;
 use crate::aws::configs::{aws_err, build_err};
 use crate::aws::item::{self, Item, get_s};

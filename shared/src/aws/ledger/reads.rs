@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use super::items::*;
-use super::*;
+use super::LedgerStore;
+use super::items::{file_from_item, file_sk, listed_keys, run_from_item, run_sk};
 use crate::aws::configs::aws_err;
 use crate::aws::item::{self, Item, get_s};
 use crate::model::ledger::{FileRecord, RunRecord};
