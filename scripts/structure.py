@@ -125,7 +125,8 @@ def resolve(mods, here, path):
             best = cur
         else:
             break
-    name = path[len(best) - len(base) + (1 if path[0] in ('crate', 'self') else 0) + (len(here) - len(base) if path[0] == 'super' else 0):]
+    # The first name after the module: the item it names (or the next module down).
+    name = rest[len(best) - len(base):]
     return best, (name[0] if name else None)
 
 
