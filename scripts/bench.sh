@@ -4,6 +4,7 @@
 #   BENCH_E2E_ROWS=100000       rows per events / auxiliary file against moto
 #   BENCH_USER_ROWS=10000       rows per users file (one UpdateItem a row: slow in moto)
 #   BENCH_OLD_FILES=10000       old files in the discovery folder (100000: nearly 2 h in moto)
+#   BENCH_SCALE_OLD_FILES=1000000  old files in the in-memory discovery folder
 #   BENCH_HOSTILE_MB=1000       plaintext size of each hostile input (an endless line, ...)
 #   BENCH_MODEL_EVENT_ROWS=1000000, BENCH_MODEL_USER_ROWS=100000, BENCH_MODEL_BUDGET=20,
 #   BENCH_MODEL_WORKERS=8       the modelled-DynamoDB cases (rows, seconds an invocation,
@@ -58,6 +59,17 @@ for mb in $sizes; do
     "{\"bytes_in\": $bytes, \"secs\": $secs, \"mb_per_s\": $(python3 -c "print($bytes/1e6/$secs)")}"
   rm -f "$plain" "$plain.pgp" "$plain.signed.pgp"
 done
+
+# Each kind's items sized as DynamoDB bills them (write units a row), for the cost of
+# 1 M rows printed at the end (scripts/cost.py, prices in bench/prices.json).
+if [ -n "$sizes" ]; then
+  echo "== item sizes" >&2
+  "$bin" gen --mb 10 --out "$work/units.csv" >/dev/null
+  for kind in events registered_users anonymous_users auxiliary; do
+    record "{\"units_kind\": \"$kind\"}" "$("$bin" pipeline --file "$work/units.csv" --units --kind "$kind")"
+  done
+  rm -f "$work/units.csv"
+fi
 
 # Hostile inputs (issue: memory bounded by row size): peak RSS must stay flat (under
 # 100 MB) whatever a row holds. Each is written as it streams, never held whole.
@@ -119,6 +131,11 @@ for spec in "events $erows" "users $urows"; do
   "$bin" model --kind "$1" --rows "$2" --budget-secs "$budget" --workers "$workers" --chunk-mb "$chunk_mb" >>"$results"
 done
 
+# Discovery at a scale moto cannot hold: the in-memory ports, S3's page of 1,000 keys
+# and a modelled 150 ms a list request (bench/src/sweep.rs).
+echo "== discovery at scale" >&2
+"$bin" discovery-scale --old "${BENCH_SCALE_OLD_FILES:-1000000}" >>"$results"
+
 if [ "${BENCH_MOTO:-1}" = 1 ]; then
   echo "== against moto" >&2
   "$bin" e2e --rows "${BENCH_E2E_ROWS:-100000}" --user-rows "${BENCH_USER_ROWS:-10000}" >>"$results"
@@ -150,7 +167,15 @@ for r in rows:
         large = f"{r['large_rows'] / 1e6:.0f}M rows: {r['large_minutes']:.1f} min"
         print(f"{r['model']:<20}{r['rows']:>10,}{r['workers']:>9}{r['chunks']:>8}{r['rows_per_s']:>10,.0f}{r['invocations']:>13}{r['throttled']:>11}{large:>22}")
 for r in rows:
+    if "scale_old_files" in r:
+        print(f"\ndiscovery (in memory, {r['list_latency_ms']} ms a list request): {r['new_files_found']} new files among "
+              f"{r['scale_old_files']:,} old ones: {r['list_requests']} list requests, {r['list_secs']:.2f} s of listing "
+              f"(the whole folder: {r['whole_folder_requests']:,}, {r['whole_folder_secs']:.0f} s); a sweep's pass: "
+              f"{r['pass_runs']:,} runs of at most {r['pass_most_requests']} requests, {r['pass_slowest_list_secs']:.2f} s")
+for r in rows:
     if "old_files" in r:
         print(f"\ndiscovery: {r['new_files_found']} new files among {r['old_files']:,} old ones: "
               f"{r['list_requests']} list request(s), {r['secs']:.2f} s")
 PY
+python3 scripts/cost.py "$results" bench/prices.json template.yaml
+python3 scripts/capacity.py "$results" template.yaml

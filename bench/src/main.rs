@@ -7,10 +7,12 @@
 //! - `decrypt`: the PGP stage alone, to /dev/null.
 //! - `e2e`: rows/s and DynamoDB requests per 1,000 rows against moto, per import kind.
 //! - `discovery`: requests and time to find 10 new files among N old ones in moto.
+//! - `discovery-scale`: the same among a million, over the in-memory ports (`sweep.rs`).
 //! - `model`: rows/s per worker with DynamoDB simulated by modelled latency, through
 //!   checkpoints and continuations (see `model.rs` for the model).
 
 mod model;
+mod sweep;
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -70,6 +72,13 @@ enum Command {
         /// Leave out the plaintext's fingerprint (SHA-256), to measure what it costs.
         #[arg(long)]
         no_fingerprint: bool,
+        /// The import kind (`events`, `registered_users`, `anonymous_users`,
+        /// `auxiliary`).
+        #[arg(long, default_value = "events")]
+        kind: String,
+        /// Also size each row's item as DynamoDB bills it (bytes, write units).
+        #[arg(long)]
+        units: bool,
     },
     Decrypt {
         #[arg(long)]
@@ -89,6 +98,13 @@ enum Command {
     Discovery {
         #[arg(long, default_value_t = 100_000)]
         old: u64,
+    },
+    DiscoveryScale {
+        #[arg(long, default_value_t = 1_000_000)]
+        old: u64,
+        /// A modelled `ListObjectsV2` request of 1,000 keys.
+        #[arg(long, default_value_t = 150)]
+        latency_ms: u64,
     },
     Model {
         /// `users` or `events`.
@@ -160,6 +176,18 @@ fn events_config(
     }))?)
 }
 
+/// An import kind by its type's name, as the e2e case configures it.
+fn kind_value(kind: &str) -> serde_json::Value {
+    match kind {
+        "registered_users" => json!({"type": "registered_users"}),
+        "anonymous_users" => json!({"type": "anonymous_users", "identifier_column": "customer_id"}),
+        "auxiliary" => {
+            json!({"type": "auxiliary", "dataset": "orders", "key_column": "order_id", "retention_days": 30})
+        }
+        _ => json!({"type": "events", "event_name": "Purchase"}),
+    }
+}
+
 /// Peak resident set size of this process, from /proc.
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -211,13 +239,11 @@ fn main() -> anyhow::Result<()> {
             items: build_items,
             hostile,
             no_fingerprint,
+            kind,
+            units,
         } => {
             let keys = keyring(key.as_ref(), passphrase.as_deref(), signer.as_ref())?;
-            let config = events_config(
-                "bench",
-                "in",
-                json!({"type": "events", "event_name": "Purchase"}),
-            )?;
+            let config = events_config("bench", "in", kind_value(&kind))?;
             let mappings: Vec<ColumnMapping> = config
                 .inline_columns()
                 .map(<[_]>::to_vec)
@@ -253,6 +279,7 @@ fn main() -> anyhow::Result<()> {
             let bytes_in = input.metadata()?.len();
             let data_bytes = plain_bytes.unwrap_or(bytes_in);
             let (mut items, mut batches) = (0u64, 0u64);
+            let (mut item_bytes, mut write_units) = (0u64, 0u64);
             let start = Instant::now();
             let file_attributes = builder.file_attributes().clone();
             let stats = read_file(&plan, input, &mut |piece| {
@@ -264,6 +291,14 @@ fn main() -> anyhow::Result<()> {
                 }
                 items += writes.len() as u64;
                 batches += 1;
+                if units {
+                    for (_, write) in &writes {
+                        let bytes =
+                            s3imports::aws::sink::write_bytes(&file_attributes, write.clone());
+                        item_bytes += bytes as u64;
+                        write_units += s3imports::aws::item::write_units(bytes);
+                    }
+                }
                 if build_items {
                     for (_, write) in writes {
                         if let SinkWrite::Put(attrs) = write {
@@ -299,7 +334,9 @@ fn main() -> anyhow::Result<()> {
                     "reason": stats.reason.or(failure),
                     "batches": batches, "secs": secs,
                     "mb_per_s": data_bytes as f64 / 1e6 / secs, "rows_per_s": stats.rows_total as f64 / secs,
-                    "peak_rss_mb": peak_rss_mb()
+                    "peak_rss_mb": peak_rss_mb(),
+                    "item_bytes_per_row": units.then(|| item_bytes as f64 / items.max(1) as f64),
+                    "write_units_per_row": units.then(|| write_units as f64 / items.max(1) as f64),
                 })
             );
         }
@@ -324,6 +361,9 @@ fn main() -> anyhow::Result<()> {
             tokio::runtime::Runtime::new()?.block_on(e2e(rows, user_rows))?;
         }
         Command::Discovery { old } => tokio::runtime::Runtime::new()?.block_on(discovery(old))?,
+        Command::DiscoveryScale { old, latency_ms } => {
+            tokio::runtime::Runtime::new()?.block_on(sweep::at_scale(old, latency_ms))?
+        }
         Command::Model {
             kind,
             rows,
@@ -358,25 +398,14 @@ async fn e2e(rows: u64, user_rows: u64) -> anyhow::Result<()> {
         csv
     };
     let kinds = [
-        (
-            "events",
-            json!({"type": "events", "event_name": "Purchase"}),
-        ),
-        ("registered_users", json!({"type": "registered_users"})),
+        "events",
+        "registered_users",
         // The same users, each also joining a segment (batched member writes).
-        (
-            "registered_users_in_segment",
-            json!({"type": "registered_users"}),
-        ),
-        (
-            "anonymous_users",
-            json!({"type": "anonymous_users", "identifier_column": "customer_id"}),
-        ),
-        (
-            "auxiliary",
-            json!({"type": "auxiliary", "dataset": "orders", "key_column": "order_id", "retention_days": 30}),
-        ),
-    ];
+        "registered_users_in_segment",
+        "anonymous_users",
+        "auxiliary",
+    ]
+    .map(|name| (name, kind_value(name.trim_end_matches("_in_segment"))));
     let clock = FixedClock::new(Utc::now());
     for (name, kind) in kinds {
         let folder = format!("e2e-{name}");

@@ -636,3 +636,60 @@ async fn a_claim_or_email_right_sent_twice_is_still_the_senders() {
             .is_none()
     );
 }
+
+/// S3's own paging, through the adapter discovery uses: a listing cut at its page
+/// limit says where it stopped, and the next goes on from there with nothing lost or
+/// listed twice (sub-folders and names that do not match never end a page's count
+/// short of where the next starts).
+#[tokio::test]
+async fn a_listing_cut_at_its_page_limit_goes_on_where_it_stopped() {
+    use s3imports::ports::ObjectSource as _;
+    let w = world().await;
+    let folder = "big";
+    let day = |i: i64| (at(1, 0) - chrono::Duration::days(i)).format("%Y%m%d");
+    let mut keys: Vec<String> = (0..1_150)
+        .map(|i| format!("{folder}/registered_user_data_{}.csv", day(i)))
+        .collect();
+    keys.push(format!("{folder}/notes.txt"));
+    keys.push(format!("{folder}/sub/registered_user_data_20261101.csv"));
+    for lot in keys.chunks(64) {
+        futures::future::join_all(
+            lot.iter()
+                .map(|k| w.env.put_object(&w.bucket, k, "ID\n1\n")),
+        )
+        .await;
+    }
+    let config = users_config(&w, "big", folder, daily());
+    let source = s3imports::aws::source::SourceAccess::new(
+        &w.env.role_sdk(s3imports_tests::Role::Discovery),
+    );
+    let bucket = source
+        .connect(&config.source, "big")
+        .await
+        .expect("connect");
+    let pattern = config.file_pattern();
+
+    let first = bucket
+        .list_pages(&pattern, None, Some(1))
+        .await
+        .expect("page");
+    assert_eq!(first.requests, 1);
+    let resume = first.resume_after.clone().expect("more to list");
+    let rest = bucket
+        .list_pages(&pattern, Some(resume), Some(1))
+        .await
+        .expect("rest");
+    assert_eq!(rest.resume_after, None, "the folder's end");
+    let mut listed: Vec<String> = first
+        .files
+        .iter()
+        .chain(&rest.files)
+        .map(|f| f.file.key.clone())
+        .collect();
+    listed.sort();
+    let mut expected: Vec<String> = keys[..1_150].to_vec();
+    expected.sort();
+    assert_eq!(listed, expected);
+    let whole = bucket.list(&pattern, None).await.expect("whole");
+    assert_eq!((whole.files.len(), whole.requests), (1_150, 2));
+}

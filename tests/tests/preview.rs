@@ -96,6 +96,23 @@ async fn previews_the_newest_matching_file() {
     assert_eq!(body["rows"].as_array().unwrap().len(), 5);
     assert_eq!(body["rows"][4][0], "u5");
     assert_eq!(body["unmapped_columns"], json!(["Age", "Joined", "Tags"]));
+    assert_eq!(body["columns"][3]["suggested_format"], "YYYY-MM-DD");
+    assert_eq!(body["row_failures"], json!([]));
+
+    // The same rows through a mapping they fail: each problem, as the import says it.
+    let mut config = users_config(&env, "users");
+    config["mapping"]["columns"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"column": "Joined", "attribute": "joined", "type": "datetime", "format": "DD/MM/YYYY"}));
+    let (status, body) = call(&env, "POST", "/preview", Some(&config)).await;
+    assert_eq!(status, 200, "{body}");
+    let failures = body["row_failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 5, "{body}");
+    assert!(
+        failures[0].as_str().unwrap().contains("column `Joined`"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

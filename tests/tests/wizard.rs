@@ -406,3 +406,144 @@ async fn a_key_made_by_the_wizard_and_columns_typed_in_before_any_file_arrives()
         "YYYY-MM-DD hh:mm:ss"
     );
 }
+
+/// A users file whose `signup` column holds dates alone (`2026-01-05`).
+async fn dated_users(env: &TestEnv) -> String {
+    let bucket = env.scoped("dates");
+    env.bucket(&bucket).await;
+    env.put_object(
+        &bucket,
+        "crm/registered_user_data_20261128.csv",
+        "ID,signup\nu1,2026-01-05\nu2,2026-02-11\n",
+    )
+    .await;
+    bucket
+}
+
+fn dated_steps(bucket: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("kind", "registered_users"),
+        ("id", "wizard-dates"),
+        ("name", ""),
+        ("credentials", "default"),
+        ("bucket", bucket),
+        ("folder", "crm"),
+        ("region", ""),
+        ("encryption", "none"),
+        ("file_type", ""),
+        ("delimiter", ""),
+        ("file_prefix", ""),
+        ("datetime_format", "yyyymmdd"),
+        ("mapping_file", ""),
+        ("column.ID", "user_id"),
+        ("type.ID", ""),
+        ("column.signup", ""),
+        ("type.signup", ""),
+        ("format.signup", ""),
+        ("schedule", "once"),
+        ("timezone", ""),
+        ("recipients", ""),
+        ("on_success", ""),
+        ("on_failure", ""),
+        ("segment", ""),
+        ("put", "yes"),
+    ]
+}
+
+/// The set-up offers a date-time format the fetched values match (not one they do
+/// not), and `custom` shows an example name.
+#[tokio::test]
+async fn a_date_column_is_offered_a_format_its_values_match() {
+    let env = TestEnv::new().await;
+    let bucket = dated_users(&env).await;
+    let out = in_terminal(&env, &["config", "new"], &dated_steps(&bucket));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    says(&out, "[format.signup] YYYY-MM-DD> ");
+    says(
+        &out,
+        "e.g. %Y-%m-%d_%H-%M-%S: registered_user_data_2022-01-31_12-59-30.csv",
+    );
+    let config = &stored(&env, "wizard-dates")["config"];
+    assert_eq!(
+        config["mapping"]["columns"][1],
+        json!({"column": "signup", "attribute": "signup", "type": "datetime", "format": "YYYY-MM-DD"})
+    );
+    // The import reads the file it was set up from.
+    let run = s3imports(&env, &["run", "wizard-dates", "--process"]);
+    assert!(
+        run.stdout.contains("2 rows (2 imported, 0 failed)"),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+}
+
+/// A mapping the fetched rows fail is shown row by row before anything is written:
+/// refused from an answers file unless told to keep it.
+#[tokio::test]
+async fn rows_the_mapping_would_fail_are_shown_before_it_is_written() {
+    let env = TestEnv::new().await;
+    let bucket = dated_users(&env).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut answers: serde_json::Map<String, Value> = dated_steps(&bucket)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect();
+    answers.insert("format.signup".into(), "YYYY-MM-DD hh:mm:ss".into());
+    let output = dir.path().join("dates.json");
+    let output = output.to_str().unwrap();
+    let path = write_json(dir.path(), "wrong.json", &Value::Object(answers.clone()));
+    let out = s3imports(
+        &env,
+        &[
+            "config",
+            "new",
+            "--answers",
+            &path,
+            "--output",
+            output,
+            "--put",
+        ],
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    for text in [
+        "the mapping fails the fetched rows",
+        "column `signup`",
+        "answer `sample_check` with `keep`",
+    ] {
+        assert!(out.stderr.contains(text), "no `{text}` in {}", out.stderr);
+    }
+    assert_eq!(
+        out.stdout.matches("column `signup`").count(),
+        2,
+        "{}",
+        out.stdout
+    );
+    let show = s3imports(&env, &["config", "show", "wizard-dates"]);
+    assert_ne!(show.code, 0, "nothing was put");
+    assert!(
+        !std::path::Path::new(output).exists(),
+        "nothing was written"
+    );
+
+    answers.insert("sample_check".into(), "keep".into());
+    let path = write_json(dir.path(), "keep.json", &Value::Object(answers));
+    let out = s3imports(
+        &env,
+        &[
+            "config",
+            "new",
+            "--answers",
+            &path,
+            "--output",
+            output,
+            "--put",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let config = &stored(&env, "wizard-dates")["config"];
+    assert_eq!(
+        config["mapping"]["columns"][1]["format"],
+        "YYYY-MM-DD hh:mm:ss"
+    );
+}

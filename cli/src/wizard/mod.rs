@@ -94,6 +94,12 @@ const MAPPING_FIX: &[(&str, &str)] = &[
     ("file", "load a mapping file instead"),
     ("quit", "stop without writing anything"),
 ];
+const SAMPLE_FIX: &[(&str, &str)] = &[
+    ("again", "map the columns again"),
+    ("file", "load a mapping file instead"),
+    ("keep", "keep this mapping: those rows will fail"),
+    ("quit", "stop without writing anything"),
+];
 const AFTER_FETCH: &[(&str, &str)] = &[
     (
         "again",
@@ -107,6 +113,8 @@ struct ColumnInfo {
     name: String,
     sample: Option<String>,
     suggested: String,
+    /// A date-time format the fetched values match.
+    format: Option<String>,
     attribute: Option<String>,
 }
 
@@ -155,7 +163,7 @@ pub async fn run(
                          "schedule": {"type": "once"}});
     // A key made on an earlier pass is in Secrets Manager already: kept, not made again.
     let mut made: Option<Value> = None;
-    let columns = loop {
+    let found = loop {
         doc["source"] = source(p)?;
         if let Some(e) = encryption(p, services, &id, &mut made).await? {
             doc["encryption"] = e;
@@ -174,6 +182,7 @@ pub async fn run(
                         name: c.name.clone(),
                         sample: c.sample.clone(),
                         suggested: c.suggested_type.as_str().to_string(),
+                        format: c.suggested_format.map(str::to_string),
                         attribute: c.attribute.clone(),
                     })
                     .collect::<Vec<_>>();
@@ -210,6 +219,7 @@ pub async fn run(
                             name: n.to_string(),
                             sample: None,
                             suggested: "string".into(),
+                            format: None,
                             attribute: None,
                         })
                         .collect();
@@ -234,7 +244,7 @@ pub async fn run(
     let mut file = file;
     let columns = loop {
         let columns = if file.is_empty() {
-            map_columns(p, &columns)?
+            map_columns(p, &found)?
         } else {
             match std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {file}"))
@@ -250,7 +260,41 @@ pub async fn run(
         };
         let problems = column_problems(&columns, &import_kind, "mapping.columns");
         if problems.is_empty() && !columns.is_empty() {
-            break columns;
+            // The fetched rows through the whole mapping, as the import will read them.
+            let failures = sample_failures(services, &doc, &columns, &found).await?;
+            if failures.is_empty() {
+                break columns;
+            }
+            p.say(&format!(
+                "The fetched rows under this mapping ({} problem{}):",
+                failures.len(),
+                if failures.len() == 1 { "" } else { "s" }
+            ));
+            for failure in &failures {
+                p.say(&format!("  {failure}"));
+            }
+            let mut q = Question::new("sample_check", "Fix the mapping how?").choices(SAMPLE_FIX);
+            if p.interactive() {
+                q = q.default("again");
+            }
+            match p.ask(&q).map_err(|_| {
+                anyhow::anyhow!(
+                    "the mapping fails the fetched rows ({}); answer `sample_check` with `keep` to write it anyway",
+                    failures.join("; ")
+                )
+            })?.as_str() {
+                "keep" => break columns,
+                "file" => {
+                    file = p.ask(&Question::new("mapping_file", "The mapping file to load"))?;
+                }
+                "quit" => bail!("stopped at the mapping; nothing was written"),
+                _ if !p.interactive() => bail!(
+                    "the mapping fails the fetched rows: {}",
+                    failures.join("; ")
+                ),
+                _ => file.clear(),
+            }
+            continue;
         }
         for problem in &problems {
             p.say(&format!("  {problem}"));
@@ -333,6 +377,30 @@ pub async fn run(
         }
     }
     Ok(ImportConfig::from_value(doc)?)
+}
+
+/// The problems the fetched file's top rows would have under `columns`: the preview
+/// again, with the mapping (none when the columns were typed in, with no file).
+async fn sample_failures(
+    services: &dyn Services,
+    doc: &Value,
+    columns: &[s3imports::rows::mapping::ColumnMapping],
+    found: &[ColumnInfo],
+) -> anyhow::Result<Vec<String>> {
+    if found.iter().all(|c| c.sample.is_none()) {
+        return Ok(Vec::new());
+    }
+    let mut doc = doc.clone();
+    doc["mapping"] = json!({"columns": columns});
+    match services.preview(&doc).await {
+        Ok(preview) => Ok(preview.row_failures),
+        // The file was fetched a moment ago: a failure now is the stack's, not the
+        // mapping's, and the config is still checked before it is written.
+        Err(e) => Ok(vec![format!(
+            "the rows could not be checked: {}",
+            e.message
+        )]),
+    }
 }
 
 /// Asks until `valid` accepts (or, from a file, fails with its reason).

@@ -170,12 +170,17 @@ pub(super) fn naming(p: &mut dyn Prompt, doc: &mut Value) -> anyhow::Result<()> 
     let examples: Vec<(String, String)> = DATETIME_FORMATS
         .iter()
         .map(|(f, meaning)| {
-            let example = DateTimeFormat::parse(f)
+            // `custom` is no pattern itself: its example is one it could be.
+            let (pattern, example) = match *f {
+                "custom" => (CUSTOM_EXAMPLE, format!("{CUSTOM_EXAMPLE}: ")),
+                f => (f, String::new()),
+            };
+            let name = DateTimeFormat::parse(pattern)
                 .map(|d| d.example())
                 .unwrap_or_default();
             (
                 f.to_string(),
-                format!("{meaning}, e.g. {prefix}{example}.{file_type}"),
+                format!("{meaning}, e.g. {example}{prefix}{name}.{file_type}"),
             )
         })
         .collect();
@@ -198,12 +203,18 @@ pub(super) fn naming(p: &mut dyn Prompt, doc: &mut Value) -> anyhow::Result<()> 
                     .map_err(|e| e.to_string())
             },
         )?;
+        if let Ok(d) = DateTimeFormat::parse(&format) {
+            p.say(&format!("  names like {prefix}{}.{file_type}", d.example()));
+        }
     }
     doc["file_type"] = file_type.into();
     doc["source"]["file_prefix"] = prefix.into();
     doc["source"]["datetime_format"] = format.into();
     Ok(())
 }
+
+/// The pattern the `custom` choice shows as its example.
+const CUSTOM_EXAMPLE: &str = "%Y-%m-%d_%H-%M-%S";
 
 /// The newest file's top rows as a table.
 pub fn table(preview: &Preview) -> String {
@@ -296,7 +307,7 @@ pub(super) fn map_columns(
                         c.name
                     ),
                 )
-                .default("YYYY-MM-DD hh:mm:ss"),
+                .default(c.format.as_deref().unwrap_or("YYYY-MM-DD hh:mm:ss")),
             )?;
             Some(serde_json::from_value(Value::String(f))?)
         } else {

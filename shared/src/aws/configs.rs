@@ -3,7 +3,7 @@
 //! Item: `id`, `status`, `next_run_at` (only while the import has a next run, so the
 //! sparse `due-index` holds just what can become due), `config` (the document as a
 //! native map), `duplicate_key`, `status_reason`, `created_at`, `updated_at`,
-//! `last_run_id`, `last_run_at`, `newest_key`.
+//! `last_run_id`, `last_run_at`, `newest_key`, `sweep_key`.
 //!
 //! Lock item: `id = "lock#<duplicate key>"`, `owner = <import id>`. Writing a config
 //! and its lock in one transaction is what makes duplicate refusal atomic.
@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
+use super::dynamo::conditional;
 use super::item::{self, Item, get_s};
 use crate::clock::{from_key, to_key};
 use crate::error::{ErrorClass, ServiceError};
@@ -213,17 +214,8 @@ impl ConfigStore {
                 .condition_expression("attribute_not_exists(id) OR #owner = :id")
                 .expression_attribute_values(":id", item::s(id)),
         };
-        match req.send().await {
-            Ok(_) => Ok(()),
-            // Someone else wrote it meanwhile; the caller reads the owner again.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(aws_err("PutItem")(e)),
-        }
+        // Someone else wrote it meanwhile; the caller reads the owner again.
+        conditional(req.send().await, "PutItem").map(|_| ())
     }
 
     async fn lock_owner(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -331,6 +323,7 @@ fn record_from_item(id: &str, i: &Item) -> Result<ConfigRecord, StoreError> {
         last_run_id: get_s(i, "last_run_id").map(str::to_string),
         last_run_at: time("last_run_at"),
         newest_key: get_s(i, "newest_key").map(str::to_string),
+        sweep_key: get_s(i, "sweep_key").map(str::to_string),
         last_manual_run_at: time("last_manual_run_at"),
         config,
     })
@@ -456,16 +449,7 @@ impl Configs for ConfigStore {
             None => req
                 .update_expression("SET last_run_id = :run, last_run_at = :now REMOVE next_run_at"),
         };
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(aws_err("UpdateItem")(e)),
-        }
+        conditional(req.send().await, "UpdateItem")
     }
 
     async fn claim_manual_run(
@@ -493,16 +477,7 @@ impl Configs for ConfigStore {
             .expression_attribute_values(":now", item::s(to_key(now)))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(aws_err("UpdateItem")(e)),
-        }
+        conditional(res, "UpdateItem")
     }
 
     async fn set_newest_key(&self, id: &str, key: &str) -> Result<(), StoreError> {
@@ -518,15 +493,23 @@ impl Configs for ConfigStore {
             .expression_attribute_values(":k", item::s(key))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(aws_err("UpdateItem")(e)),
-        }
+        conditional(res, "UpdateItem").map(|_| ())
+    }
+
+    async fn set_sweep_key(&self, id: &str, key: Option<&str>) -> Result<(), StoreError> {
+        let update = self
+            .ddb
+            .update_item()
+            .table_name(&self.table)
+            .key("id", item::s(id))
+            .condition_expression("attribute_exists(id)");
+        let update = match key {
+            Some(key) => update
+                .update_expression("SET sweep_key = :k")
+                .expression_attribute_values(":k", item::s(key)),
+            None => update.update_expression("REMOVE sweep_key"),
+        };
+        // The import was deleted meanwhile: nothing to sweep.
+        conditional(update.send().await, "UpdateItem").map(|_| ())
     }
 }

@@ -56,8 +56,33 @@ impl ConditionalCheck for aws_sdk_dynamodb::operation::update_item::UpdateItemEr
     }
 }
 
-/// A conditional update: true when made, false when its condition failed (for a held
-/// file: the lease is no longer held).
+/// A conditional write: true when made, false when its condition failed (someone
+/// else's write came first; for a held file: the lease is no longer held).
+pub(crate) fn conditional<T, E>(
+    res: Result<
+        T,
+        aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    >,
+    operation: &'static str,
+) -> Result<bool, StoreError>
+where
+    E: ConditionalCheck
+        + aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + aws_smithy_types::retry::ProvideErrorKind
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+{
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if is_conditional(&e) => Ok(false),
+        Err(e) => Err(aws_err(operation)(e)),
+    }
+}
+
+/// A conditional update of a held file: true when made, false when the lease is no
+/// longer held.
 pub(crate) fn held<R>(
     res: Result<
         R,
@@ -67,11 +92,7 @@ pub(crate) fn held<R>(
         >,
     >,
 ) -> Result<bool, StoreError> {
-    match res {
-        Ok(_) => Ok(true),
-        Err(e) if is_conditional(&e) => Ok(false),
-        Err(e) => Err(aws_err("UpdateItem")(e)),
-    }
+    conditional(res, "UpdateItem")
 }
 
 /// A transaction's failure other than its first item's condition: a cancellation for

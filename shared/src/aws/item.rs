@@ -74,6 +74,52 @@ pub fn attribute(value: Value) -> AttributeValue {
     }
 }
 
+/// An item's size as DynamoDB counts it for capacity: each attribute's name and value.
+/// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/CapacityUnitCalculations.html
+pub fn item_bytes(item: &Item) -> usize {
+    item.iter()
+        .map(|(name, v)| name.len() + value_bytes(v))
+        .sum()
+}
+
+/// A value's size: strings and binaries their bytes, a number one byte per two
+/// significant digits and one more, a list or map 3 bytes and one an element besides
+/// its elements (a map's also their names), booleans and nulls one byte.
+fn value_bytes(v: &AttributeValue) -> usize {
+    match v {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => number_bytes(n),
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Ss(items) => items.iter().map(String::len).sum(),
+        AttributeValue::Ns(items) => items.iter().map(|n| number_bytes(n)).sum(),
+        AttributeValue::Bs(items) => items.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(items) => 3 + items.iter().map(|v| 1 + value_bytes(v)).sum::<usize>(),
+        AttributeValue::M(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| 1 + k.len() + value_bytes(v))
+                .sum::<usize>()
+        }
+        _ => 1,
+    }
+}
+
+fn number_bytes(n: &str) -> usize {
+    let digits: String = n
+        .chars()
+        .take_while(|c| *c != 'e' && *c != 'E')
+        .filter(char::is_ascii_digit)
+        .collect();
+    let significant = digits.trim_start_matches('0').trim_end_matches('0').len();
+    significant.div_ceil(2) + 1
+}
+
+/// The write units one standard write of an item of `bytes` takes: one per KB begun.
+/// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/provisioned-capacity-mode.html
+pub fn write_units(bytes: usize) -> u64 {
+    bytes.div_ceil(1024).max(1) as u64
+}
+
 /// An item as one JSON object.
 pub fn item_to_json(item: &Item) -> Json {
     Json::Object(item.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
@@ -102,6 +148,22 @@ pub fn get_n<T: std::str::FromStr>(item: &Item, key: &str) -> Option<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_count_as_dynamodb_bills_them() {
+        let item: Item = [
+            ("id".to_string(), s("u1")),                         // 2 + 2
+            ("n".to_string(), n("1200.50")),                     // 1 + 3 + 1 (12005: 5 digits)
+            ("l".to_string(), AttributeValue::L(vec![s("ab")])), // 1 + 3 + 1 + 2
+            ("b".to_string(), AttributeValue::Bool(true)),       // 1 + 1
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(item_bytes(&item), 4 + 5 + 7 + 2);
+        assert_eq!(write_units(1), 1);
+        assert_eq!(write_units(1024), 1);
+        assert_eq!(write_units(1025), 2);
+    }
 
     #[test]
     fn json_round_trip() {

@@ -562,6 +562,23 @@ impl DynamoSink {
     }
 }
 
+/// The bytes of the item a write leaves in a table that did not hold it (a first load):
+/// a put's whole item, an upsert's key and attributes (for the cost of an import).
+pub fn write_bytes(file: &FileAttributes, write: Write) -> usize {
+    let item: Item = match write {
+        Write::Put(attrs) => file
+            .named(attrs)
+            .map(|(name, v)| (name, attribute(v)))
+            .collect(),
+        Write::Update { key, set } => file
+            .named(set)
+            .map(|(name, v)| (name, attribute(v)))
+            .chain([(file.key.clone(), AttributeValue::S(key))])
+            .collect(),
+    };
+    super::item::item_bytes(&item)
+}
+
 /// A write DynamoDB throttled after the SDK's own attempts.
 struct Throttled(StoreError);
 

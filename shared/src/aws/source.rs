@@ -484,14 +484,16 @@ impl SourceFolder for SourceBucket {
         &self.bucket
     }
 
-    async fn list(
+    async fn list_pages(
         &self,
         pattern: &FilePattern,
         start_after: Option<String>,
+        max_pages: Option<u32>,
     ) -> Result<Listing, SourceError> {
         let prefix = format!("{}/{}", self.folder, pattern.prefix);
         let mut listing = Listing::default();
         let mut token: Option<String> = None;
+        let mut last: Option<String> = None;
         loop {
             let out = self
                 .client
@@ -506,6 +508,20 @@ impl SourceFolder for SourceBucket {
                 .await
                 .map_err(|e| s3_error("ListObjectsV2", e, &self.bucket, &self.folder, None))?;
             listing.requests += 1;
+            // The page's last name: its last key or past its last sub-folder (a sub-folder
+            // `p/` holds only keys that start `p/`, all before `p/` and the greatest
+            // character).
+            let key = out
+                .contents()
+                .last()
+                .and_then(|o| o.key())
+                .map(str::to_string);
+            let folder = out
+                .common_prefixes()
+                .last()
+                .and_then(|p| p.prefix())
+                .map(|p| format!("{p}\u{10FFFF}"));
+            last = last.max(key.max(folder));
             for obj in out.contents() {
                 let Some(key) = obj.key() else { continue };
                 match pattern.match_key(key) {
@@ -525,7 +541,13 @@ impl SourceFolder for SourceBucket {
                 }
             }
             match out.next_continuation_token() {
-                Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_string()),
+                Some(t) if out.is_truncated() == Some(true) => {
+                    if max_pages.is_some_and(|m| listing.requests >= m) {
+                        listing.resume_after = last.or(start_after);
+                        break;
+                    }
+                    token = Some(t.to_string());
+                }
                 _ => break,
             }
         }

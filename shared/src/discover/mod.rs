@@ -1,6 +1,12 @@
 //! Discovery: on each tick, find the imports that are due, claim each run, list the
 //! import's folder for new files, claim each new file in the ledger and enqueue it.
 //!
+//! Listing costs what is new, not the folder: where the date-time format sorts by
+//! name, a run lists from the newest name it has seen (`StartAfter`), and sweeps the
+//! older names [`SWEEP_PAGES`] pages a run, going on where the last run stopped, for
+//! imported names whose object changed and names that arrived late. A run makes at
+//! most three list requests however large the folder; other formats list it whole.
+//!
 //! A tick that stops between claiming files and enqueuing them (a crash, a timeout)
 //! leaves them queued in the ledger with no message: the next tick lists them again
 //! (the newest key only moves past files that were sent) and, once they have waited
@@ -20,11 +26,12 @@ use self::report::{ImportTick, TickOutcome, stack_fault_reason};
 use crate::Clock;
 use crate::model::config::{ConfigRecord, ImportConfig};
 use crate::model::ledger::{FileOutcome, FileRecord, ManualRun, RunRecord};
+use crate::model::naming::FilePattern;
 use crate::model::status::RunStatus;
 use crate::notify::email;
 use crate::ports::{
     Configs, FileMessage, KnownFile, ListedFile, Mailer, ObjectSource, Queue, RunLedger,
-    SourceError, StoreError,
+    SourceError, SourceFolder, StoreError,
 };
 
 /// Ledger claims in flight at once during a run.
@@ -188,10 +195,9 @@ impl Discovery {
             .as_deref()
             .and_then(|k| pattern.match_key(k).ok())
             .and_then(|newest| pattern.start_after(&newest));
-        // The whole folder: new names, and imported names whose object changed (which
-        // the ledger is asked about only when written since shortly before the last
-        // run, so its reads stay with what is new).
-        let listing = bucket.list(&pattern, None).await?;
+        // New names: from the newest one seen on where the format sorts by name (its
+        // cost grows with what is new, not with the folder), else the whole folder.
+        let listing = bucket.list(&pattern, start_after.clone()).await?;
         if listing.files.is_empty()
             && record.newest_key.is_none()
             && !bucket.folder_exists().await?
@@ -201,20 +207,16 @@ impl Discovery {
                 folder: config.source.folder.clone(),
             }));
         }
-        // The files the ledger is asked about: past the newest one seen, or written
-        // lately (possibly replaced). The others were taken by earlier runs, unchanged.
-        let since = record.last_run_at.map(|t| t - CHANGED_MARGIN);
-        let asked: Vec<&ListedFile> = listing
-            .files
-            .iter()
-            .filter(|f| {
-                start_after.as_ref().is_none_or(|s| f.file.key > *s)
-                    || match (since, f.last_modified) {
-                        (Some(since), Some(at)) => at >= since,
-                        _ => true,
-                    }
-            })
-            .collect();
+        // Older names, a bounded step a run: imported names whose object changed, and
+        // names that arrived late or lost their ledger record.
+        let sweep = match &start_after {
+            Some(stem) => sweep(&*bucket, &pattern, record.sweep_key.clone(), stem).await?,
+            None => Sweep::default(),
+        };
+        let mut all: Vec<ListedFile> = sweep.files;
+        all.extend(listing.files.iter().cloned());
+        all.sort_by(|a, b| (a.file.timestamp, &a.file.key).cmp(&(b.file.timestamp, &b.file.key)));
+        let asked: Vec<&ListedFile> = all.iter().collect();
         let keys: Vec<String> = asked.iter().map(|f| f.file.key.clone()).collect();
         let known = self.ledger.known_files(id, &keys).await?;
         let now = clock.now();
@@ -267,24 +269,30 @@ impl Discovery {
             .set_run_files(id, run_id, &enqueued, now)
             .await?;
         let stranded = self
-            .stranded(id, &config.source.bucket, &listing.files, &known, now)
+            .stranded(id, &config.source.bucket, &all, &known, now)
             .await?;
         let requeued: Vec<String> = stranded.iter().map(|m| m.key.clone()).collect();
         messages.extend(stranded);
         let refused = self.queue.send_all(&messages).await?;
         // The messages are out: from here the run goes on whatever fails, so nothing
         // below fails it (a failure is counted and logged).
-        if let Err(e) = self
+        let sent = self
             .after_send(id, &refused, &listing.files, &known, clock)
-            .await
-        {
+            .await;
+        // Moved on only once the swept names are claimed: a run that fails before
+        // sweeps them again.
+        let swept = match start_after {
+            Some(_) => self.configs.set_sweep_key(id, sweep.next.as_deref()).await,
+            None => Ok(()),
+        };
+        if let Err(e) = sent.and(swept) {
             warn!(import_id = %id, run_id, error = %e, "after its files were queued");
             self.stack_failure(id, &e, clock);
         }
         Ok(Enqueued {
             enqueued,
             requeued,
-            requests: listing.requests,
+            requests: listing.requests + sweep.requests,
             changed,
         })
     }
@@ -402,9 +410,37 @@ struct Enqueued {
     changed: Vec<crate::model::ledger::ChangedFile>,
 }
 
-/// How long before the last run an object written counts as possibly changed since:
-/// S3 dates a multipart upload by its start, which may be well before it completes.
-const CHANGED_MARGIN: chrono::Duration = chrono::Duration::days(1);
+/// List requests a run's sweep of older names makes. With the one that lists new
+/// names, a run lists in three requests however large the folder; a pass over `n`
+/// older names takes `n / 2,000` runs (S3 returns up to 1,000 keys a request:
+/// https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html).
+pub const SWEEP_PAGES: u32 = 2;
+
+/// One run's step of the sweep over the names up to the newest one seen.
+#[derive(Default)]
+struct Sweep {
+    files: Vec<ListedFile>,
+    /// Where the next run's step starts (None: this pass is complete).
+    next: Option<String>,
+    requests: u32,
+}
+
+/// Lists [`SWEEP_PAGES`] pages of the folder from `from`, keeping the names up to
+/// `stem` (the names past it are the new listing's).
+async fn sweep(
+    bucket: &dyn SourceFolder,
+    pattern: &FilePattern,
+    from: Option<String>,
+    stem: &str,
+) -> Result<Sweep, SourceError> {
+    let mut listing = bucket.list_pages(pattern, from, Some(SWEEP_PAGES)).await?;
+    listing.files.retain(|f| f.file.key.as_str() <= stem);
+    Ok(Sweep {
+        files: listing.files,
+        next: listing.resume_after.filter(|k| k.as_str() < stem),
+        requests: listing.requests,
+    })
+}
 
 /// The message of a file the ledger has.
 pub fn file_message(f: &FileRecord, dry_run: bool) -> FileMessage {

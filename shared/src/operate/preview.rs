@@ -1,5 +1,6 @@
 //! Preview: the most recent file matching an import config, its columns with a
-//! sample value and a suggested type each, and its top 5 rows, after decryption.
+//! sample value and a suggested type each (and a date-time format its values match),
+//! its top 5 rows, after decryption, and each of them the config's mapping would fail.
 //! Errors carry MoEngage's messages and an HTTP status for the API.
 
 use std::path::PathBuf;
@@ -19,7 +20,9 @@ use crate::ports::{
 };
 use crate::process::error::ProcessError;
 use crate::process::read::{keyring, mapping, unwrap_file};
-use crate::rows::mapping::{CompiledMapping, suggest_type};
+use crate::rows::mapping::{
+    ColumnMapping, CompiledMapping, MappedRow, suggest_datetime_format, suggest_type,
+};
 
 pub const MSG_ZERO_ROWS: &str = "Found zero data rows in the file";
 /// Rows shown.
@@ -39,6 +42,9 @@ pub struct Preview {
     pub absent_columns: Vec<String>,
     /// Why the mapping would fail on this file, if it would.
     pub mapping_problem: Option<String>,
+    /// Each problem of the top rows under the config's mapping, as the import would
+    /// report it (`row N, column `c`: reason`); empty without a mapping.
+    pub row_failures: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -55,6 +61,9 @@ pub struct PreviewColumn {
     pub name: String,
     pub sample: Option<String>,
     pub suggested_type: AttrType,
+    /// A date-time format every value of the top rows matches (a date-time column).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggested_format: Option<&'static str>,
     /// The attribute the mapping sends it to, if any.
     pub attribute: Option<String>,
 }
@@ -242,19 +251,10 @@ impl Previewer {
         let input = tokio_util::io::SyncIoBridge::new(body);
         let spool = self.spool_dir.clone();
         let key = newest.file.key.clone();
-        let json = config.file_type == FileType::Json;
-        let delimiter = u8::try_from(u32::from(config.delimiter)).unwrap_or(b',');
         let limits = self.limits;
-        let (columns, rows, row_errors) = tokio::task::spawn_blocking(move || {
-            read_top(
-                &key,
-                keyring.as_ref(),
-                &spool,
-                &limits,
-                input,
-                json,
-                delimiter,
-            )
+        let check = (config.clone(), mappings.clone());
+        let (columns, rows, row_errors, row_failures) = tokio::task::spawn_blocking(move || {
+            read_top(&key, keyring.as_ref(), &spool, &limits, input, &check)
         })
         .await
         .map_err(|e| PreviewError::new(500, format!("the preview stopped: {e}"), None))??;
@@ -272,9 +272,16 @@ impl Previewer {
             .enumerate()
             .map(|(i, name)| {
                 let sample = rows.first().and_then(|r| r.get(i).cloned().flatten());
+                let suggested_type = sample.as_deref().map_or(AttrType::String, suggest_type);
+                let values = rows
+                    .iter()
+                    .filter_map(|r| r.get(i).and_then(Option::as_deref));
                 PreviewColumn {
                     name: name.clone(),
-                    suggested_type: sample.as_deref().map_or(AttrType::String, suggest_type),
+                    suggested_format: (suggested_type == AttrType::Datetime)
+                        .then(|| suggest_datetime_format(values))
+                        .flatten(),
+                    suggested_type,
                     sample,
                     attribute: mapped
                         .iter()
@@ -309,6 +316,7 @@ impl Previewer {
             unmapped_columns: unmapped,
             absent_columns: absent,
             mapping_problem: problem,
+            row_failures,
         })
     }
 }
@@ -322,7 +330,14 @@ fn store_error(e: StoreError) -> PreviewError {
     )
 }
 
-type Top = (Vec<String>, Vec<Vec<Option<String>>>, Vec<String>);
+/// The columns, the top rows, the rows that could not be read, and the mapping's
+/// failures of the rows that could.
+type Top = (
+    Vec<String>,
+    Vec<Vec<Option<String>>>,
+    Vec<String>,
+    Vec<String>,
+);
 
 fn read_top(
     key: &str,
@@ -330,32 +345,45 @@ fn read_top(
     spool: &std::path::Path,
     limits: &crate::codec::limits::Limits,
     input: impl std::io::Read + Send,
-    json: bool,
-    delimiter: u8,
+    (config, mappings): &(ImportConfig, Vec<ColumnMapping>),
 ) -> Result<Top, PreviewError> {
     let plaintext = unwrap_file(key, keyring, spool, limits, input)?.plaintext;
+    let json = config.file_type == FileType::Json;
     let options = ReadOptions {
-        delimiter,
+        delimiter: u8::try_from(u32::from(config.delimiter)).unwrap_or(b','),
         max_row_bytes: limits.max_row_bytes,
     };
     let mut reader = open_reader(json, plaintext, &options, None).map_err(file_error)?;
     let columns = reader.columns().to_vec();
+    // Each row through the import's own mapping code, so the set-up shows what the
+    // import would report before the config is saved.
+    let compiled = CompiledMapping::new(config, mappings, &columns)
+        .ok()
+        .filter(|_| !mappings.is_empty());
     let mut rows = Vec::new();
     let mut errors = Vec::new();
+    let mut failures = Vec::new();
     let mut row = Row::default();
+    let mut mapped = MappedRow::default();
     while rows.len() + errors.len() < TOP_ROWS {
         match reader.read_row(&mut row) {
-            Ok(true) => rows.push(
-                (0..columns.len())
-                    .map(|i| row.get(i).map(str::to_string))
-                    .collect(),
-            ),
+            Ok(true) => {
+                if let Some(Err(problems)) = compiled.as_ref().map(|c| c.map_row(&row, &mut mapped))
+                {
+                    failures.extend(problems.iter().map(ToString::to_string));
+                }
+                rows.push(
+                    (0..columns.len())
+                        .map(|i| row.get(i).map(str::to_string))
+                        .collect(),
+                );
+            }
             Ok(false) => break,
             Err(ReadError::Row(e)) => errors.push(e.to_string()),
             Err(ReadError::File(e)) => return Err(file_error(e)),
         }
     }
-    Ok((columns, rows, errors))
+    Ok((columns, rows, errors, failures))
 }
 
 fn file_error(e: FileError) -> PreviewError {

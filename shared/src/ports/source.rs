@@ -103,6 +103,9 @@ pub struct Listing {
     pub mismatched: Vec<(String, Mismatch)>,
     /// List requests made.
     pub requests: u32,
+    /// When a listing stopped at its page limit with more keys to come: the last key it
+    /// read (matching or not), where the next one starts after.
+    pub resume_after: Option<String>,
 }
 
 impl Listing {
@@ -139,6 +142,17 @@ pub trait SourceFolder: Send + Sync {
         &self,
         pattern: &FilePattern,
         start_after: Option<String>,
+    ) -> Result<Listing, SourceError> {
+        self.list_pages(pattern, start_after, None).await
+    }
+
+    /// [`Self::list`] in at most `max_pages` list requests (S3 returns up to 1,000 keys
+    /// a request); [`Listing::resume_after`] says where a listing cut short goes on.
+    async fn list_pages(
+        &self,
+        pattern: &FilePattern,
+        start_after: Option<String>,
+        max_pages: Option<u32>,
     ) -> Result<Listing, SourceError>;
 
     /// Whether the folder holds anything at all.

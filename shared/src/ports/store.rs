@@ -91,4 +91,7 @@ pub trait Configs: Send + Sync {
 
     /// Remembers the newest key listed, only moving forward.
     async fn set_newest_key(&self, id: &str, key: &str) -> Result<(), StoreError>;
+
+    /// Remembers where the sweep of older names goes on (None: the pass is complete).
+    async fn set_sweep_key(&self, id: &str, key: Option<&str>) -> Result<(), StoreError>;
 }

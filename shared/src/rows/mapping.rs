@@ -566,6 +566,74 @@ pub fn suggest_type(sample: &str) -> AttrType {
     AttrType::String
 }
 
+/// Date-time formats a column's values are tried against: MoEngage's first (each date
+/// alone, then with a time, with fractions, with a zone; the exact form before the
+/// one whose fraction is optional), then ISO 8601, then common patterns MoEngage's
+/// list lacks (month first, dots, no separators).
+const DATETIME_CANDIDATES: &[&str] = &[
+    "YYYY-MM-DD",
+    "YYYY/MM/DD",
+    "DD/MM/YYYY",
+    "DD-MM-YYYY",
+    "YYYY-MM-DD hh:mm:ss",
+    "YYYY/MM/DD hh:mm:ss",
+    "DD/MM/YYYY hh:mm:ss",
+    "DD-MM-YYYY hh:mm:ss",
+    "YYYY-MM-DD hh:mm:ss.s",
+    "YYYY/MM/DD hh:mm:ss.s",
+    "DD/MM/YYYY hh:mm:ss.s",
+    "DD-MM-YYYY hh:mm:ss.s",
+    "YYYY-MM-DD hh:mm:ss[.s]",
+    "YYYY/MM/DD hh:mm:ss[.s]",
+    "DD/MM/YYYY hh:mm:ss[.s]",
+    "DD-MM-YYYY hh:mm:ss[.s]",
+    "YYYY-MM-DDThh:mm:ssTZD",
+    "YYYY/MM/DDThh:mm:ssTZD",
+    "DD/MM/YYYYThh:mm:ssTZD",
+    "DD-MM-YYYYThh:mm:ssTZD",
+    "YYYY-MM-DDThh:mm:ss.sTZD",
+    "YYYY/MM/DDThh:mm:ss.sTZD",
+    "DD/MM/YYYYThh:mm:ss.sTZD",
+    "DD-MM-YYYYThh:mm:ss.sTZD",
+    "YYYY-MM-DDThh:mm:ss[.s]TZD",
+    "YYYY/MM/DDThh:mm:ss[.s]TZD",
+    "DD/MM/YYYYThh:mm:ss[.s]TZD",
+    "DD-MM-YYYYThh:mm:ss[.s]TZD",
+    "iso8601",
+    "%m/%d/%Y",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%d.%m.%Y",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%Y%m%d",
+    "%Y%m%d%H%M%S",
+    "%Y-%m-%d %H:%M",
+];
+
+/// The first date-time format that reads every non-empty value (a column's values in
+/// the fetched rows), for the set-up to offer; None when there is no value or no
+/// format reads them all.
+pub fn suggest_datetime_format<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+) -> Option<&'static str> {
+    let values: Vec<&str> = values
+        .into_iter()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    if values.is_empty() {
+        return None;
+    }
+    DATETIME_CANDIDATES.iter().copied().find(|candidate| {
+        ValueDateTimeFormat::parse(candidate).is_ok_and(|format| {
+            values
+                .iter()
+                .all(|v| format.parse_value(v, Tz::UTC).is_ok())
+        })
+    })
+}
+
 impl fmt::Display for MappedRow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "row {} key `{}`", self.row, self.key)

@@ -98,6 +98,32 @@ impl FakeLedger {
         files
     }
 
+    /// Records files as imported whole by `run_id`: a folder's history, for tests of
+    /// discovery at scale. Each file is `(key, size, etag)`.
+    pub fn imported(
+        &self,
+        import_id: &str,
+        run_id: &str,
+        bucket: &str,
+        files: impl IntoIterator<Item = (String, u64, String)>,
+        at: DateTime<Utc>,
+    ) {
+        let mut s = self.lock();
+        for (key, size, etag) in files {
+            let mut record = FileRecord::queued(import_id, run_id, bucket, &key, size, &etag, at);
+            record.status = FileStatus::Succeeded;
+            record.finished_at = Some(at);
+            s.files.insert(
+                (import_id.to_string(), key),
+                FileItem {
+                    record,
+                    lease_owner: None,
+                    lease_until: None,
+                },
+            );
+        }
+    }
+
     /// Every run record, for assertions.
     pub fn all_runs(&self) -> Vec<RunRecord> {
         let mut runs: Vec<RunRecord> = self.lock().runs.values().map(|r| r.0.clone()).collect();

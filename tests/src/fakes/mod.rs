@@ -6,6 +6,7 @@
 //! elsewhere, recovery here.
 
 mod faults;
+pub mod folder;
 mod ledger;
 mod stores;
 mod world;
@@ -14,6 +15,6 @@ pub use faults::{Crash, Faults};
 pub use ledger::FakeLedger;
 pub use stores::{
     FakeAlerts, FakeConfigs, FakeMailer, FakeQueue, FakeReports, FakeSecrets, FakeSegments,
-    FakeSource, FakeWriter,
+    FakeSource, FakeWriter, LIST_PAGE,
 };
 pub use world::{Drive, FakeWorld};

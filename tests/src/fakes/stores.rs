@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -66,6 +67,7 @@ impl FakeConfigs {
                 last_run_id: None,
                 last_run_at: None,
                 newest_key: None,
+                sweep_key: None,
                 last_manual_run_at: None,
                 config,
             },
@@ -187,20 +189,49 @@ impl Configs for FakeConfigs {
         self.faults.leave("configs.set_newest_key").await;
         Ok(())
     }
+
+    async fn set_sweep_key(&self, id: &str, key: Option<&str>) -> Result<(), StoreError> {
+        self.faults.enter("configs.set_sweep_key").await?;
+        if let Some(r) = lock(&self.records).get_mut(id) {
+            r.sweep_key = key.map(str::to_string);
+        }
+        self.faults.leave("configs.set_sweep_key").await;
+        Ok(())
+    }
 }
 
 /// Buckets of objects (key to bytes), reached with any credentials.
 pub struct FakeSource {
     objects: Objects,
     faults: Arc<Faults>,
+    /// Each list request's modelled latency, and the time all of them took.
+    list_latency: ListLatency,
 }
+
+type ListLatency = Arc<Mutex<(Duration, Duration)>>;
+
+/// Keys a list request returns, as S3's `ListObjectsV2` (`MaxKeys` defaults to 1,000).
+/// https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html
+pub const LIST_PAGE: usize = 1_000;
 
 impl FakeSource {
     pub fn new(faults: Arc<Faults>) -> Self {
         Self {
             objects: Arc::default(),
             faults,
+            list_latency: Arc::default(),
         }
+    }
+
+    /// Models each list request as taking `latency` (S3's takes tens to hundreds of
+    /// milliseconds), without waiting it.
+    pub fn set_list_latency(&self, latency: Duration) {
+        lock(&self.list_latency).0 = latency;
+    }
+
+    /// The modelled time of every list request so far.
+    pub fn list_time(&self) -> Duration {
+        lock(&self.list_latency).1
     }
 
     pub fn put(&self, bucket: &str, key: &str, body: impl Into<Vec<u8>>) {
@@ -221,6 +252,7 @@ impl ObjectSource for FakeSource {
             bucket: source.bucket.clone(),
             folder: source.folder.clone(),
             faults: self.faults.clone(),
+            list_latency: self.list_latency.clone(),
         }))
     }
 }
@@ -230,6 +262,7 @@ struct FakeFolder {
     bucket: String,
     folder: String,
     faults: Arc<Faults>,
+    list_latency: ListLatency,
 }
 
 impl FakeFolder {
@@ -250,33 +283,60 @@ impl SourceFolder for FakeFolder {
         &self.bucket
     }
 
-    async fn list(
+    /// Pages of [`LIST_PAGE`] keys from a sorted map, as S3 lists them (sub-folders
+    /// left out); each request adds the modelled list latency to the source's time.
+    async fn list_pages(
         &self,
         pattern: &FilePattern,
         start_after: Option<String>,
+        max_pages: Option<u32>,
     ) -> Result<Listing, SourceError> {
         self.faults.enter("source.list").await?;
         let prefix = format!("{}/{}", pattern.folder.trim_matches('/'), pattern.prefix);
-        let mut listing = Listing {
-            requests: 1,
-            ..Listing::default()
-        };
-        for ((bucket, key), body) in lock(&self.objects).iter() {
-            if bucket != &self.bucket
-                || !key.starts_with(&prefix)
-                || key[prefix.len()..].contains('/')
-                || start_after.as_ref().is_some_and(|s| key <= s)
+        let mut listing = Listing::default();
+        let mut after = start_after.filter(|s| *s >= prefix);
+        loop {
             {
-                continue;
+                let (latency, time) = &mut *lock(&self.list_latency);
+                *time += *latency;
             }
-            match pattern.match_key(key) {
-                Ok(file) => listing.files.push(ListedFile {
-                    file,
-                    size: body.len() as u64,
-                    etag: format!("{:x}", body.len()),
-                    last_modified: None,
-                }),
-                Err(m) => listing.mismatched.push((key.clone(), m)),
+            listing.requests += 1;
+            // A block, so the lock is not held across the next request's wait.
+            let more = {
+                let objects = lock(&self.objects);
+                let from = (
+                    self.bucket.clone(),
+                    after.clone().unwrap_or_else(|| prefix.clone()),
+                );
+                let page: Vec<(&String, &Vec<u8>)> = objects
+                    .range(from..)
+                    .take_while(|((b, k), _)| *b == self.bucket && k.starts_with(&prefix))
+                    .filter(|((_, k), _)| {
+                        after.as_ref() != Some(k) && !k[prefix.len()..].contains('/')
+                    })
+                    .take(LIST_PAGE + 1)
+                    .map(|((_, k), body)| (k, body))
+                    .collect();
+                for (key, body) in page.iter().take(LIST_PAGE) {
+                    match pattern.match_key(key) {
+                        Ok(file) => listing.files.push(ListedFile {
+                            file,
+                            size: body.len() as u64,
+                            etag: format!("{:x}", body.len()),
+                            last_modified: None,
+                        }),
+                        Err(m) => listing.mismatched.push(((*key).clone(), m)),
+                    }
+                }
+                after = page.get(LIST_PAGE - 1).map(|(k, _)| (*k).clone());
+                page.len() > LIST_PAGE
+            };
+            if !more {
+                break;
+            }
+            if max_pages.is_some_and(|m| listing.requests >= m) {
+                listing.resume_after = after;
+                break;
             }
         }
         listing.sort();

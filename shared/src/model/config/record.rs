@@ -15,6 +15,9 @@ pub struct ConfigRecord {
     pub last_run_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The newest file key listed, for listing with `StartAfter`.
     pub newest_key: Option<String>,
+    /// Where the sweep of the folder's older names goes on (None: from the start). See
+    /// [`crate::discover`]'s listing.
+    pub sweep_key: Option<String>,
     /// When the last run started by hand began (one per [`crate::discover::MANUAL_RUN_GAP`]).
     pub last_manual_run_at: Option<chrono::DateTime<chrono::Utc>>,
 }

@@ -242,3 +242,33 @@ fn suggested_types() {
     assert_eq!(suggest_type("[a|b]"), AttrType::List);
     assert_eq!(suggest_type("hello"), AttrType::String);
 }
+
+#[test]
+fn suggested_datetime_formats_read_every_value() {
+    // The case: a date alone is offered a date's format.
+    assert_eq!(
+        suggest_datetime_format(["2026-01-05", " 2026-02-11"]),
+        Some("YYYY-MM-DD")
+    );
+    assert_eq!(
+        suggest_datetime_format(["2026-01-05 10:00:00"]),
+        Some("YYYY-MM-DD hh:mm:ss")
+    );
+    // Day first, as MoEngage reads a slash; month first only when a day says so.
+    assert_eq!(suggest_datetime_format(["05/01/2026"]), Some("DD/MM/YYYY"));
+    assert_eq!(
+        suggest_datetime_format(["05/01/2026", "01/31/2026"]),
+        Some("%m/%d/%Y")
+    );
+    assert_eq!(
+        suggest_datetime_format(["2026-01-05T10:00:00+05:30", "2026-01-06T10:00:00.5Z"]),
+        Some("YYYY-MM-DDThh:mm:ss[.s]TZD")
+    );
+    // Empty cells say nothing; values no format reads get none.
+    assert_eq!(
+        suggest_datetime_format(["", "31.01.2026"]),
+        Some("%d.%m.%Y")
+    );
+    assert_eq!(suggest_datetime_format(["", " "]), None);
+    assert_eq!(suggest_datetime_format(["2026-01-05", "soon"]), None);
+}
