@@ -13,42 +13,12 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
-use super::dynamo::conditional;
+use super::dynamo::{aws_err, build_err, conditional};
 use super::item::{self, Item, get_s};
 use crate::clock::{from_key, to_key};
-use crate::error::{ErrorClass, ServiceError};
 use crate::model::config::{ConfigRecord, ImportConfig, ImportStatus};
 use crate::ports::{Configs, StoreError};
 use crate::stack::DUE_INDEX;
-
-/// An SDK error as a store error, classed (for `map_err`).
-pub(crate) fn aws_err<E, R>(
-    operation: &'static str,
-) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> StoreError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
-        + aws_smithy_types::retry::ProvideErrorKind
-        + std::error::Error
-        + Send
-        + Sync
-        + 'static,
-    R: super::HasStatus + std::fmt::Debug + Send + Sync + 'static,
-{
-    move |e| StoreError::Service(super::service_error("DynamoDB", operation, e))
-}
-
-/// A request that could not be built (a bug, not a condition to retry).
-pub(crate) fn build_err(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Service(
-        ServiceError::new(
-            "DynamoDB",
-            "build request",
-            ErrorClass::Permanent,
-            e.to_string(),
-        )
-        .with_source(e),
-    )
-}
 
 /// What `put` did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,9 +3,37 @@
 //! with its idempotency token) or by its first item's condition.
 
 use crate::aws::backoff;
-use crate::aws::configs::aws_err;
-use crate::error::ErrorClass;
+use crate::error::{ErrorClass, ServiceError};
 use crate::ports::StoreError;
+
+/// An SDK error as a store error, classed (for `map_err`).
+pub(crate) fn aws_err<E, R>(
+    operation: &'static str,
+) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> StoreError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata
+        + aws_smithy_types::retry::ProvideErrorKind
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+    R: crate::aws::HasStatus + std::fmt::Debug + Send + Sync + 'static,
+{
+    move |e| StoreError::Service(crate::aws::service_error("DynamoDB", operation, e))
+}
+
+/// A request that could not be built (a bug, not a condition to retry).
+pub(crate) fn build_err(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Service(
+        ServiceError::new(
+            "DynamoDB",
+            "build request",
+            ErrorClass::Permanent,
+            e.to_string(),
+        )
+        .with_source(e),
+    )
+}
 
 /// Whether a transaction was cancelled because its first item's (the file's) condition
 /// failed, rather than for a conflict or throttling.

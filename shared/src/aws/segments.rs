@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, Select};
 use chrono::{DateTime, Utc};
 
-use super::configs::aws_err;
+use super::dynamo::aws_err;
 use super::item::{self, Item, get_n, get_s};
 use crate::clock::{from_key, to_key};
 use crate::model::pages::{PageError, decode_cursor_within, encode_cursor};

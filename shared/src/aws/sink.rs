@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequ
 use futures::StreamExt;
 
 use super::backoff;
-use super::configs::{aws_err, build_err};
+use super::dynamo::{aws_err, build_err};
 use super::item::{Item, attribute};
 use super::segments::member_item;
 use super::{classify_sdk, describe_sdk};

@@ -12,7 +12,7 @@ use super::LedgerStore;
 use super::items::{
     add_counts, content_from_item, content_sk, file_sk, json_attr, put_new, queued_item, run_sk,
 };
-use crate::aws::configs::{aws_err, build_err};
+use crate::aws::dynamo::{aws_err, build_err};
 use crate::aws::dynamo::{
     file_condition_failed, held, is_conditional, send_for_file, transact, transaction_error,
 };

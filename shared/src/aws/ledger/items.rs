@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
 
-use crate::aws::configs::build_err;
+use crate::aws::dynamo::build_err;
 use crate::aws::item::{self, Item, get_n, get_s};
 use crate::clock::{from_key, to_key};
 use crate::model::checkpoint::Checkpoint;

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 
 use self::items::{file_from_item, file_sk, json_attr};
 use crate::aws::backoff;
-use crate::aws::configs::{aws_err, build_err};
+use crate::aws::dynamo::{aws_err, build_err};
 use crate::aws::item::{self, Item, get_s};
 use crate::clock::{from_key, to_key};
 use crate::error::{ErrorClass, ServiceError};

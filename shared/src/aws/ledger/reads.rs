@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::LedgerStore;
 use super::items::{file_from_item, file_sk, listed_keys, run_from_item, run_sk};
-use crate::aws::configs::aws_err;
+use crate::aws::dynamo::aws_err;
 use crate::aws::item::{self, Item, get_s};
 use crate::model::ledger::{FileRecord, RunRecord};
 use crate::model::pages::{FilesCursor, FilesPage, RunEntry, RunsCursor, RunsPage};

@@ -11,7 +11,7 @@ use super::items::{
     file_from_item, file_sk, json_attr, one_file_run_item, put_new, queued_item, run_sk,
 };
 use super::{LedgerStore, listed};
-use crate::aws::configs::{aws_err, build_err};
+use crate::aws::dynamo::{aws_err, build_err};
 use crate::aws::dynamo::{held, is_conditional, send_for_file, transaction_error};
 use crate::aws::item::{self, get_s};
 use crate::clock::to_key;
