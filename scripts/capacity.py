@@ -32,8 +32,9 @@ usage: capacity.py RESULTS TEMPLATE
 
 import json
 import math
-import re
 import sys
+
+from cost import template_default
 
 ON_DEMAND_START = 4_000
 DOUBLING_SECS = 30 * 60
@@ -42,13 +43,6 @@ PROVISIONED = 10_000
 PARTITION = 1_000
 LARGE = {"users": 5_000_000, "events": 50_000_000}
 MODES = ["new on-demand", "pre-warmed 40,000", "provisioned 10,000"]
-
-
-def template_default(template, name):
-    m = re.search(rf"^  {name}:\n(?:    .*\n)*?    Default: (\d+)", template, re.M)
-    if not m:
-        sys.exit(f"capacity.py: no default for {name} in template.yaml")
-    return int(m.group(1))
 
 
 def minutes(rows, wcu_per_row, demand_rows_s, mode, hot_cap_rows_s=None):

@@ -38,7 +38,7 @@ MOENGAGE = {"users": 600_000, "events": 5_000_000}
 def template_default(template, name):
     m = re.search(rf"^  {name}:\n(?:    .*\n)*?    Default: (\d+)", template, re.M)
     if not m:
-        sys.exit(f"cost.py: no default for {name} in template.yaml")
+        sys.exit(f"{sys.argv[0]}: no default for {name} in template.yaml")
     return int(m.group(1))
 
 

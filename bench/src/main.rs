@@ -303,11 +303,10 @@ fn main() -> anyhow::Result<()> {
                     for (_, write) in writes {
                         if let SinkWrite::Put(attrs) = write {
                             // The item as the DynamoDB writer encodes it.
-                            let item: std::collections::HashMap<_, _> = file_attributes
-                                .named(attrs)
-                                .map(|(n, v)| (n, s3imports::aws::item::attribute(v)))
-                                .collect();
-                            std::hint::black_box(item);
+                            std::hint::black_box(s3imports::aws::sink::item_of(
+                                &file_attributes,
+                                attrs,
+                            ));
                         }
                     }
                 }

@@ -35,6 +35,37 @@ fn in_terminal(env: &TestEnv, args: &[&str], steps: &[(&str, &str)]) -> CliRun {
     }
 }
 
+/// `config new --answers` (written to `dir/name`), writing `output` and putting it.
+fn new_from_answers(
+    env: &TestEnv,
+    dir: &std::path::Path,
+    name: &str,
+    answers: &serde_json::Map<String, Value>,
+    output: &std::path::Path,
+) -> CliRun {
+    let path = write_json(dir, name, &Value::Object(answers.clone()));
+    s3imports(
+        env,
+        &[
+            "config",
+            "new",
+            "--answers",
+            &path,
+            "--output",
+            output.to_str().unwrap(),
+            "--put",
+        ],
+    )
+}
+
+/// Terminal steps as an answers file's object.
+fn answers_of(steps: &[(&str, &str)]) -> serde_json::Map<String, Value> {
+    steps
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect()
+}
+
 /// The session printed `text`.
 fn says(out: &CliRun, text: &str) {
     assert!(out.stdout.contains(text), "no `{text}` in:\n{}", out.stdout);
@@ -281,10 +312,7 @@ async fn an_events_import_in_a_terminal() {
 async fn answers_from_a_file_take_the_same_path_and_no_terminal_is_refused() {
     let env = TestEnv::new().await;
     let (bucket, encryption) = pgp_users(&env, "wizard-users").await;
-    let answers: serde_json::Map<String, Value> = users_steps(&bucket, &encryption)
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
-        .collect();
+    let answers = answers_of(&users_steps(&bucket, &encryption));
     let dir = tempfile::tempdir().unwrap();
     // A missing answer names the question; an invalid one says why.
     let refused = |name: &str, answers: serde_json::Map<String, Value>, says: &str| {
@@ -307,20 +335,8 @@ async fn answers_from_a_file_take_the_same_path_and_no_terminal_is_refused() {
         wrong,
         "Please check the folder path and try again",
     );
-    let path = write_json(dir.path(), "answers.json", &Value::Object(answers.clone()));
     let output = dir.path().join("users.json");
-    let out = s3imports(
-        &env,
-        &[
-            "config",
-            "new",
-            "--answers",
-            &path,
-            "--output",
-            output.to_str().unwrap(),
-            "--put",
-        ],
-    );
+    let out = new_from_answers(&env, dir.path(), "answers.json", &answers, &output);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
     assert_eq!(
@@ -485,26 +501,10 @@ async fn rows_the_mapping_would_fail_are_shown_before_it_is_written() {
     let env = TestEnv::new().await;
     let bucket = dated_users(&env).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut answers: serde_json::Map<String, Value> = dated_steps(&bucket)
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
-        .collect();
+    let mut answers = answers_of(&dated_steps(&bucket));
     answers.insert("format.signup".into(), "YYYY-MM-DD hh:mm:ss".into());
     let output = dir.path().join("dates.json");
-    let output = output.to_str().unwrap();
-    let path = write_json(dir.path(), "wrong.json", &Value::Object(answers.clone()));
-    let out = s3imports(
-        &env,
-        &[
-            "config",
-            "new",
-            "--answers",
-            &path,
-            "--output",
-            output,
-            "--put",
-        ],
-    );
+    let out = new_from_answers(&env, dir.path(), "wrong.json", &answers, &output);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     for text in [
         "the mapping fails the fetched rows",
@@ -521,25 +521,10 @@ async fn rows_the_mapping_would_fail_are_shown_before_it_is_written() {
     );
     let show = s3imports(&env, &["config", "show", "wizard-dates"]);
     assert_ne!(show.code, 0, "nothing was put");
-    assert!(
-        !std::path::Path::new(output).exists(),
-        "nothing was written"
-    );
+    assert!(!output.exists(), "nothing was written");
 
     answers.insert("sample_check".into(), "keep".into());
-    let path = write_json(dir.path(), "keep.json", &Value::Object(answers));
-    let out = s3imports(
-        &env,
-        &[
-            "config",
-            "new",
-            "--answers",
-            &path,
-            "--output",
-            output,
-            "--put",
-        ],
-    );
+    let out = new_from_answers(&env, dir.path(), "keep.json", &answers, &output);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let config = &stored(&env, "wizard-dates")["config"];
     assert_eq!(

@@ -552,29 +552,25 @@ impl DynamoSink {
             Err(e) => Ok(Err(aws_err("UpdateItem")(e))),
         }
     }
+}
 
-    /// A put's whole item: the row's attributes and the file's.
-    fn item(&self, attrs: Attributes) -> Item {
-        self.file
-            .named(attrs)
-            .map(|(name, v)| (name, attribute(v)))
-            .collect()
-    }
+/// A put's whole item: the row's attributes and the file's, as the sink sends it.
+pub fn item_of(file: &FileAttributes, attrs: Attributes) -> Item {
+    file.named(attrs)
+        .map(|(name, v)| (name, attribute(v)))
+        .collect()
 }
 
 /// The bytes of the item a write leaves in a table that did not hold it (a first load):
 /// a put's whole item, an upsert's key and attributes (for the cost of an import).
 pub fn write_bytes(file: &FileAttributes, write: Write) -> usize {
-    let item: Item = match write {
-        Write::Put(attrs) => file
-            .named(attrs)
-            .map(|(name, v)| (name, attribute(v)))
-            .collect(),
-        Write::Update { key, set } => file
-            .named(set)
-            .map(|(name, v)| (name, attribute(v)))
-            .chain([(file.key.clone(), AttributeValue::S(key))])
-            .collect(),
+    let item = match write {
+        Write::Put(attrs) => item_of(file, attrs),
+        Write::Update { key, set } => {
+            let mut item = item_of(file, set);
+            item.insert(file.key.clone(), AttributeValue::S(key));
+            item
+        }
     };
     super::item::item_bytes(&item)
 }
@@ -746,7 +742,7 @@ impl RowSink for DynamoSink {
         let mut updates = Vec::new();
         for (rows, w) in coalesce(rows, &self.file) {
             match w {
-                Write::Put(attrs) => puts.push((rows, self.item(attrs))),
+                Write::Put(attrs) => puts.push((rows, item_of(&self.file, attrs))),
                 Write::Update { key, set } => {
                     let parts = self.update_requests(key, set, rows.last);
                     updates.push((rows, parts));

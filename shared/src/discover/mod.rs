@@ -31,7 +31,7 @@ use crate::model::status::RunStatus;
 use crate::notify::email;
 use crate::ports::{
     Configs, FileMessage, KnownFile, ListedFile, Mailer, ObjectSource, Queue, RunLedger,
-    SourceError, SourceFolder, StoreError,
+    SourceError, SourceFolder, StoreError, sort_listed,
 };
 
 /// Ledger claims in flight at once during a run.
@@ -213,14 +213,15 @@ impl Discovery {
             Some(stem) => sweep(&*bucket, &pattern, record.sweep_key.clone(), stem).await?,
             None => Sweep::default(),
         };
+        // Every file listed, new and swept (disjoint: the sweep keeps names up to the
+        // stem, the new listing starts past it), in the order runs take them.
         let mut all: Vec<ListedFile> = sweep.files;
         all.extend(listing.files.iter().cloned());
-        all.sort_by(|a, b| (a.file.timestamp, &a.file.key).cmp(&(b.file.timestamp, &b.file.key)));
-        let asked: Vec<&ListedFile> = all.iter().collect();
-        let keys: Vec<String> = asked.iter().map(|f| f.file.key.clone()).collect();
+        sort_listed(&mut all);
+        let keys: Vec<String> = all.iter().map(|f| f.file.key.clone()).collect();
         let known = self.ledger.known_files(id, &keys).await?;
         let now = clock.now();
-        let changed = self.changed(id, &asked, &known).await?;
+        let changed = self.changed(id, &all, &known).await?;
         if !changed.is_empty() {
             // The run item lists the first ones (an item holds 400 KB); each file's own
             // item says it changed.
@@ -232,10 +233,10 @@ impl Discovery {
         // run over a large folder inside the Lambda's timeout. `buffered` keeps the order.
         // Owned files: a stream over borrowed ones makes the future lose `Send` proofs
         // (higher-ranked lifetimes), which the API's handler needs.
-        let new_files: Vec<ListedFile> = asked
+        let new_files: Vec<ListedFile> = all
             .iter()
             .filter(|f| !known.contains_key(&f.file.key))
-            .map(|f| (*f).clone())
+            .cloned()
             .collect();
         let claims: Vec<Result<Option<FileMessage>, StoreError>> = futures::stream::iter(new_files)
             .map(|f| async move {
@@ -335,7 +336,7 @@ impl Discovery {
     async fn changed(
         &self,
         id: &str,
-        listed: &[&ListedFile],
+        listed: &[ListedFile],
         known: &std::collections::HashMap<String, KnownFile>,
     ) -> Result<Vec<crate::model::ledger::ChangedFile>, StoreError> {
         let mut changed = Vec::new();

@@ -21,7 +21,7 @@ use crate::ports::{
 use crate::process::error::ProcessError;
 use crate::process::read::{keyring, mapping, unwrap_file};
 use crate::rows::mapping::{
-    ColumnMapping, CompiledMapping, MappedRow, suggest_datetime_format, suggest_type,
+    ColumnMapping, CompiledMapping, MappedRow, MappingError, suggest_datetime_format, suggest_type,
 };
 
 pub const MSG_ZERO_ROWS: &str = "Found zero data rows in the file";
@@ -253,12 +253,17 @@ impl Previewer {
         let key = newest.file.key.clone();
         let limits = self.limits;
         let check = (config.clone(), mappings.clone());
-        let (columns, rows, row_errors, row_failures) = tokio::task::spawn_blocking(move || {
+        let Top {
+            columns,
+            rows,
+            row_errors,
+            row_failures,
+            compiled,
+        } = tokio::task::spawn_blocking(move || {
             read_top(&key, keyring.as_ref(), &spool, &limits, input, &check)
         })
         .await
         .map_err(|e| PreviewError::new(500, format!("the preview stopped: {e}"), None))??;
-        let compiled = CompiledMapping::new(config, &mappings, &columns);
         let mapped: Vec<(String, String)> = compiled
             .as_ref()
             .map(|c| {
@@ -330,14 +335,16 @@ fn store_error(e: StoreError) -> PreviewError {
     )
 }
 
-/// The columns, the top rows, the rows that could not be read, and the mapping's
-/// failures of the rows that could.
-type Top = (
-    Vec<String>,
-    Vec<Vec<Option<String>>>,
-    Vec<String>,
-    Vec<String>,
-);
+/// What the top of the file holds, and the config's mapping bound to its columns.
+struct Top {
+    columns: Vec<String>,
+    rows: Vec<Vec<Option<String>>>,
+    /// The rows that could not be read.
+    row_errors: Vec<String>,
+    /// The mapping's problems with the rows that could.
+    row_failures: Vec<String>,
+    compiled: Result<CompiledMapping, MappingError>,
+}
 
 fn read_top(
     key: &str,
@@ -357,9 +364,8 @@ fn read_top(
     let columns = reader.columns().to_vec();
     // Each row through the import's own mapping code, so the set-up shows what the
     // import would report before the config is saved.
-    let compiled = CompiledMapping::new(config, mappings, &columns)
-        .ok()
-        .filter(|_| !mappings.is_empty());
+    let compiled = CompiledMapping::new(config, mappings, &columns);
+    let check = compiled.as_ref().ok().filter(|_| !mappings.is_empty());
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     let mut failures = Vec::new();
@@ -368,8 +374,7 @@ fn read_top(
     while rows.len() + errors.len() < TOP_ROWS {
         match reader.read_row(&mut row) {
             Ok(true) => {
-                if let Some(Err(problems)) = compiled.as_ref().map(|c| c.map_row(&row, &mut mapped))
-                {
+                if let Some(Err(problems)) = check.map(|c| c.map_row(&row, &mut mapped)) {
                     failures.extend(problems.iter().map(ToString::to_string));
                 }
                 rows.push(
@@ -383,7 +388,13 @@ fn read_top(
             Err(ReadError::File(e)) => return Err(file_error(e)),
         }
     }
-    Ok((columns, rows, errors, failures))
+    Ok(Top {
+        columns,
+        rows,
+        row_errors: errors,
+        row_failures: failures,
+        compiled,
+    })
 }
 
 fn file_error(e: FileError) -> PreviewError {

@@ -26,6 +26,7 @@ pub use segments::Segments;
 pub use source::{
     ListedFile, Listing, MSG_CHECK_FOLDER, MSG_INVALID_ACCESS_KEY, ObjectBody, ObjectSource,
     SECRET_TAG, Secrets, SourceCleanup, SourceError, SourceFolder, check_secret_tag, secret_allows,
+    sort_listed,
 };
 pub use store::{Configs, StoreError};
 pub use writer::{DiscardWriter, RejectedRow, RowSink, RowWriter};

@@ -111,9 +111,13 @@ pub struct Listing {
 impl Listing {
     /// Puts the files in the order runs take them: by the time in their names, then key.
     pub fn sort(&mut self) {
-        self.files
-            .sort_by(|a, b| (a.file.timestamp, &a.file.key).cmp(&(b.file.timestamp, &b.file.key)));
+        sort_listed(&mut self.files);
     }
+}
+
+/// Files in the order runs take them: by the time in their names, then key.
+pub fn sort_listed(files: &mut [ListedFile]) {
+    files.sort_by(|a, b| (a.file.timestamp, &a.file.key).cmp(&(b.file.timestamp, &b.file.key)));
 }
 
 /// An object's bytes as they arrive.

@@ -45,7 +45,7 @@ pub async fn imported_folder(files: u64, latency: Duration) -> anyhow::Result<Fa
     for i in 0..files {
         w.source.put(BUCKET, &old(i), BODY);
     }
-    let etag = format!("{:x}", BODY.len());
+    let etag = super::stores::etag_of(BODY);
     w.ledger.imported(
         IMPORT,
         "r-old",

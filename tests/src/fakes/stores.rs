@@ -210,6 +210,12 @@ pub struct FakeSource {
 
 type ListLatency = Arc<Mutex<(Duration, Duration)>>;
 
+/// A fake object's ETag: its size, so replacing it with other bytes of another size
+/// changes it.
+pub fn etag_of(body: &[u8]) -> String {
+    format!("{:x}", body.len())
+}
+
 /// Keys a list request returns, as S3's `ListObjectsV2` (`MaxKeys` defaults to 1,000).
 /// https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html
 pub const LIST_PAGE: usize = 1_000;
@@ -322,7 +328,7 @@ impl SourceFolder for FakeFolder {
                         Ok(file) => listing.files.push(ListedFile {
                             file,
                             size: body.len() as u64,
-                            etag: format!("{:x}", body.len()),
+                            etag: etag_of(body),
                             last_modified: None,
                         }),
                         Err(m) => listing.mismatched.push(((*key).clone(), m)),
@@ -389,7 +395,7 @@ impl SourceFolder for FakeFolder {
     async fn head(&self, key: &str) -> Result<(u64, String), SourceError> {
         self.faults.enter("source.head").await?;
         let body = self.object(key)?;
-        Ok((body.len() as u64, format!("{:x}", body.len())))
+        Ok((body.len() as u64, etag_of(&body)))
     }
 
     fn cleanup(&self) -> &dyn SourceCleanup {
