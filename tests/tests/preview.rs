@@ -634,3 +634,35 @@ async fn bad_page_requests_are_refused_with_a_reason() {
     let (status, _) = call(&env, "GET", "/imports/nope/runs", None).await;
     assert_eq!(status, 404);
 }
+
+/// A cell a whole row long that the mapping refuses: its failure is shown cut, so the
+/// preview's answer stays bounded whatever the file holds.
+#[tokio::test]
+async fn a_huge_cell_the_mapping_refuses_is_shown_cut() {
+    let env = TestEnv::new().await;
+    env.bucket(&bucket(&env)).await;
+    let huge = "x".repeat(200_000);
+    env.put_object(
+        &bucket(&env),
+        "wide/registered_user_data_20261127.csv",
+        format!("ID,Email,Age\nu1,a@x.com,{huge}\n"),
+    )
+    .await;
+    let mut config = users_config(&env, "wide");
+    config["mapping"]["columns"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"column": "Age", "attribute": "age", "type": "integer"}));
+    let (status, body) = call(&env, "POST", "/preview", Some(&config)).await;
+    assert_eq!(status, 200);
+    let failures = body["row_failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{:?}", body["row_failures"]);
+    let failure = failures[0].as_str().unwrap();
+    assert!(failure.starts_with("row "), "{failure}");
+    assert!(failure.contains("column `Age`"), "{failure}");
+    assert!(
+        failure.len() <= 512 && failure.contains("more bytes"),
+        "{} bytes",
+        failure.len()
+    );
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::codec::limits::Limits;
+use crate::codec::limits::{Limits, bounded};
 use crate::codec::reader::{FileError, ReadError, ReadOptions, Row, open_reader};
 use crate::error::Classify;
 use crate::model::config::{ConfigError, ImportConfig};
@@ -25,6 +25,8 @@ use crate::rows::mapping::{
 };
 
 pub const MSG_ZERO_ROWS: &str = "Found zero data rows in the file";
+/// The most bytes of one row failure shown.
+const MAX_FAILURE_BYTES: usize = 512;
 /// Rows shown.
 pub const TOP_ROWS: usize = 5;
 
@@ -375,7 +377,13 @@ fn read_top(
         match reader.read_row(&mut row) {
             Ok(true) => {
                 if let Some(Err(problems)) = check.map(|c| c.map_row(&row, &mut mapped)) {
-                    failures.extend(problems.iter().map(ToString::to_string));
+                    // A reason quotes its cell, which may be a row long: each is cut
+                    // so five rows stay far inside the API's 6 MB response.
+                    failures.extend(
+                        problems
+                            .iter()
+                            .map(|p| bounded(&p.to_string(), MAX_FAILURE_BYTES).into_owned()),
+                    );
                 }
                 rows.push(
                     (0..columns.len())
