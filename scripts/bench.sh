@@ -130,6 +130,8 @@ for spec in "events $erows" "users $urows"; do
   chunk_mb=$(( ($2 * 80 / workers + (1 << 20) - 1) >> 20 ))
   "$bin" model --kind "$1" --rows "$2" --budget-secs "$budget" --workers "$workers" --chunk-mb "$chunk_mb" >>"$results"
 done
+# The same users file when every user is already there (each upserted alone).
+"$bin" model --kind users-upserts --rows "$urows" --budget-secs "$budget" >>"$results"
 
 # Discovery at a scale moto cannot hold: the in-memory ports, S3's page of 1,000 keys
 # and a modelled 150 ms a list request (bench/src/sweep.rs).

@@ -107,7 +107,8 @@ enum Command {
         latency_ms: u64,
     },
     Model {
-        /// `users` or `events`.
+        /// `users` (a first load: every user new), `users-upserts` (every user already
+        /// in the table) or `events`.
         #[arg(long)]
         kind: String,
         #[arg(long)]

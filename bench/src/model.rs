@@ -4,10 +4,13 @@
 //! the file is read, mapped, checkpointed and continued exactly as in the Lambda.
 //!
 //! The model (written next to the numbers in docs/performance.md):
-//! - `UpdateItem` (a registered user, one per item after a batch's rows are merged):
-//!   6 ms, 16 in flight per batch, as the DynamoDB sink sends them;
+//! - `BatchExecuteStatement` of 25 PartiQL INSERTs (users, one per item after a
+//!   batch's rows are merged: a first load, every user new): 10 ms, 4 in flight per
+//!   batch of 100 rows, as the DynamoDB sink sends them;
 //! - `BatchWriteItem` of 25 items (events): 10 ms, 4 in flight per batch of 100 rows,
 //!   `WritesInFlight` batches at once;
+//! - `UpdateItem` (a user already there, one a row): 6 ms, 16 in flight per batch;
+//!   `--upserts` models a file of such users only;
 //! - 2% of requests throttled; a throttled request waits as the SDK's retry is set up
 //!   to (full jitter: a random fraction of `aws::INITIAL_BACKOFF` doubling per attempt,
 //!   at most 20 s) and is sent again.
@@ -20,6 +23,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use futures::StreamExt;
 use s3imports::model::config::ImportKind;
+use s3imports::aws::sink::STATEMENT_LIMIT;
 use s3imports::ports::{RejectedRow, RowSink, RowWriter, StoreError};
 use s3imports::rows::sink::{FileAttributes, Write, coalesce};
 use serde_json::json;
@@ -30,6 +34,8 @@ const THROTTLED_PERCENT: u64 = 2;
 const UPDATE_CONCURRENCY: usize = 16;
 const PUT_CONCURRENCY: usize = 4;
 const BATCH_ITEMS: usize = 25;
+/// The sink's inserts in flight per call (`aws::sink::insert`).
+const INSERT_CONCURRENCY: usize = 4;
 
 pub struct Model {
     pub requests: AtomicU64,
@@ -37,6 +43,8 @@ pub struct Model {
     /// The retry's first backoff ceiling (the stack's `aws::INITIAL_BACKOFF`; the
     /// SDK's default of 1 s to compare).
     pub initial_backoff: Duration,
+    /// Users files model users already there (`users-upserts`).
+    pub upserts: bool,
     rng: Mutex<u64>,
 }
 
@@ -80,6 +88,8 @@ pub struct ModelWriter(pub Arc<Model>);
 struct ModelSink {
     model: Arc<Model>,
     events: bool,
+    /// Users already in the table: one `UpdateItem` each.
+    upserts: bool,
     file: FileAttributes,
 }
 
@@ -88,6 +98,7 @@ impl RowWriter for ModelWriter {
         Box::new(ModelSink {
             model: self.0.clone(),
             events: matches!(kind, ImportKind::Events { .. }),
+            upserts: self.0.upserts,
             file,
         })
     }
@@ -104,11 +115,18 @@ impl RowSink for ModelSink {
                 .buffer_unordered(PUT_CONCURRENCY)
                 .collect::<Vec<()>>()
                 .await;
-        } else {
+        } else if self.upserts {
             let items = coalesce(rows, &self.file).len();
             futures::stream::iter(0..items)
                 .map(|_| model.request(UPDATE_LATENCY))
                 .buffer_unordered(UPDATE_CONCURRENCY)
+                .collect::<Vec<()>>()
+                .await;
+        } else {
+            let items = coalesce(rows, &self.file).len();
+            futures::stream::iter(0..items.div_ceil(STATEMENT_LIMIT))
+                .map(|_| model.request(BATCH_LATENCY))
+                .buffer_unordered(INSERT_CONCURRENCY)
                 .collect::<Vec<()>>()
                 .await;
         }
@@ -132,6 +150,7 @@ pub async fn run(
         requests: AtomicU64::new(0),
         throttled: AtomicU64::new(0),
         initial_backoff,
+        upserts: kind == "users-upserts",
         rng: Mutex::new(0),
     });
     let mut w = FakeWorld::new(11, 5);
@@ -141,7 +160,7 @@ pub async fn run(
     w.invocation_budget = Some(budget);
     w.processor.settings.chunk_bytes = chunk_mb.map(|mb| mb << 20);
     let kind_value = match kind {
-        "users" => json!({"type": "registered_users"}),
+        "users" | "users-upserts" => json!({"type": "registered_users"}),
         _ => json!({"type": "events", "event_name": "Purchase"}),
     };
     let config = crate::events_config("bench", "in", kind_value)?;
@@ -180,7 +199,7 @@ pub async fn run(
         .map(|f| f.invocations)
         .sum();
     let per_s = rows as f64 / secs;
-    let large = if kind == "users" {
+    let large = if kind.starts_with("users") {
         5_000_000.0
     } else {
         50_000_000.0

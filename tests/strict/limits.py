@@ -27,6 +27,11 @@ MAX_BATCH_WRITE_BYTES = 16 * 1024 * 1024
 MAX_BATCH_GET = 100
 MAX_TRANSACT_ITEMS = 100
 MAX_TRANSACT_BYTES = 4 * 1024 * 1024
+# PartiQL: 25 statements a BatchExecuteStatement, 8,192 characters a statement.
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ql-reference.multiplestatements.batching.html
+# https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchStatementRequest.html
+MAX_BATCH_STATEMENTS = 25
+MAX_STATEMENT_CHARS = 8192
 # Numbers: 38 significant digits; 1E-130 .. 9.9999999999999999999999999999999999999E+125.
 # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html#HowItWorks.DataTypes.Number
 _CTX = decimal.Context(prec=60)
@@ -245,6 +250,49 @@ def _first_with(p: dict[str, Any], token: str) -> str:
     return "Expression"
 
 
+_INSERT = re.compile(r"\s*INSERT\s+INTO\s+\"((?:[^\"]|\"\")+)\"\s+VALUE\s+\{(.*)\}\s*$", re.IGNORECASE | re.DOTALL)
+_INSERT_PAIR = re.compile(r"\s*'((?:[^']|'')*)'\s*:\s*\?\s*(,|$)", re.DOTALL)
+
+
+def partiql_insert(statement: str, parameters: list[Any]) -> tuple[str, dict[str, Any]]:
+    """The table and item of `INSERT INTO "t" VALUE {'a': ?, ...}`, its values all
+    parameters (the one shape of INSERT the strict layer emulates: moto's own PartiQL
+    replaces an existing item and takes no parameters)."""
+    m = _INSERT.match(statement)
+    if not m:
+        raise validation(f"Statement wasn't well formed [strict: reads only INSERT INTO \"t\" VALUE {{'a': ?, ...}}: {statement[:80]!r}]")
+    table = m.group(1).replace('""', '"')
+    body, at, names = m.group(2), 0, []
+    while at < len(body.rstrip()):
+        pair = _INSERT_PAIR.match(body, at)
+        if not pair:
+            raise validation(f"Statement wasn't well formed [strict: VALUE must pair each quoted name with ?, at {body[at:at + 40]!r}]")
+        names.append(pair.group(1).replace("''", "'"))
+        at = pair.end()
+    if len(names) != len(parameters):
+        raise validation(f"Number of parameters in request and statement don't match [strict: {len(names)} ? and {len(parameters)} parameters]")
+    item: dict[str, Any] = {}
+    for name, value in zip(names, parameters):
+        if name in item:
+            raise validation(f"Duplicate attribute name in the VALUE map: {name}")
+        item[name] = value
+    return table, item
+
+
+def check_batch_statements(p: dict[str, Any]) -> None:
+    statements = p.get("Statements") or []
+    if len(statements) > MAX_BATCH_STATEMENTS:
+        raise validation(
+            "1 validation error detected: Value at 'statements' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {MAX_BATCH_STATEMENTS} [strict: {len(statements)} statements]")
+    for i, s in enumerate(statements, 1):
+        n = len(s.get("Statement") or "")
+        if n > MAX_STATEMENT_CHARS:
+            raise validation(
+                f"1 validation error detected: Value at 'statements.{i}.member.statement' failed to satisfy constraint: "
+                f"Member must have length less than or equal to {MAX_STATEMENT_CHARS} [strict: {n} characters]")
+
+
 def check_dynamodb(call: Call) -> None:
     p, op = call.params, call.operation
     if op in ("PutItem",):
@@ -277,6 +325,8 @@ def check_dynamodb(call: Call) -> None:
             _once(seen, key_of(t, item), "Provided list of item keys contains duplicates")
         if total > MAX_BATCH_WRITE_BYTES:
             raise validation(f"Item size to update has exceeded the maximum allowed size [strict: BatchWriteItem of {total} bytes, at most 16 MB]")
+    elif op == "BatchExecuteStatement":
+        check_batch_statements(p)
     elif op == "BatchGetItem":
         n = sum(len((v or {}).get("Keys") or []) for v in (p.get("RequestItems") or {}).values())
         if n > MAX_BATCH_GET:

@@ -17,7 +17,9 @@ from urllib.parse import parse_qsl
 
 from . import limits, mapping
 from .contention import (
+    CONFLICT_MESSAGE,
     CONTENTION,
+    THROTTLE_MESSAGE,
     cancelled,
     existing_size,
     item_key,
@@ -288,6 +290,8 @@ class StrictMiddleware:
             return self._transact_write(stack, call, environ, start_response, pw, tw)
         if op == "TransactGetItems":
             return self._transact_get(stack, call, environ, start_response, pr)
+        if op == "BatchExecuteStatement" and _inserts(call.params):
+            return self._batch_insert(stack, call, environ, start_response, pw, tw)
         return self._pass(environ, start_response, checked=True)
 
     def _update_checked(self, call: Call, environ: dict[str, Any], start_response: Callable) -> Any:
@@ -470,6 +474,56 @@ class StrictMiddleware:
         finally:
             CONTENTION.release(owner, keys)
 
+    def _batch_insert(self, stack: Stack, call: Call, environ: dict[str, Any], start_response: Callable, pw: float, tw: float) -> Any:
+        """PartiQL INSERTs in a batch, as DynamoDB runs them: each statement on its own
+        (a put only where the key is free, else `DuplicateItem`), throttled or in
+        conflict on its own, and answered in the batch's order. moto's own INSERT
+        replaces an existing item and takes no parameters, so each statement goes to
+        moto as the conditional `PutItem` it amounts to.
+        https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ql-reference.insert.html
+        https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchStatementError.html"""
+        responses = []
+        for s in call.params.get("Statements") or []:
+            try:
+                t, item = limits.partiql_insert(s.get("Statement") or "", s.get("Parameters") or [])
+                limits.check_put_item(t, item)
+            except Failure as f:
+                responses.append({"Error": {"Code": "ValidationError", "Message": f.message}})
+                continue
+            ks = limits.key_schema(t)
+            if ks is None:
+                responses.append({"TableName": t, "Error": {"Code": "ResourceNotFound", "Message": "Requested resource not found"}})
+                continue
+            cost = write_units(item_size(item))
+            if not CONTENTION.admit([(("w",) + partition_of(t, item), pw, cost), (("tw", table_name(t)), tw, cost)]):
+                STATE.count(stack.prefix, "throttled")
+                responses.append({"TableName": t, "Error": {"Code": "ProvisionedThroughputExceeded", "Message": THROTTLE_MESSAGE}})
+                continue
+            owner = CONTENTION.new_owner()
+            k = item_key(t, item)
+            if not CONTENTION.hold_single(owner, k):
+                STATE.count(stack.prefix, "conflicts")
+                responses.append({"TableName": t, "Error": {"Code": "TransactionConflict", "Message": CONFLICT_MESSAGE}})
+                continue
+            try:
+                put = {"TableName": t, "Item": item, "ConditionExpression": "attribute_not_exists(#k)",
+                       "ExpressionAttributeNames": {"#k": ks[0]}}
+                env = dict(environ)
+                env["HTTP_X_AMZ_TARGET"] = "DynamoDB_20120810.PutItem"
+                status, _headers, body = self._capture(env, json.dumps(put).encode())
+            finally:
+                CONTENTION.release(owner, [k])
+            if status.startswith("200"):
+                responses.append({"TableName": t})
+                continue
+            doc = json.loads(body or b"{}")
+            code = str(doc.get("__type", "")).rsplit("#", 1)[-1]
+            if code == "ConditionalCheckFailedException":
+                responses.append({"TableName": t, "Error": {"Code": "DuplicateItem", "Message": "Duplicate primary key exists in table"}})
+            else:
+                responses.append({"TableName": t, "Error": {"Code": "ValidationError", "Message": doc.get("message") or doc.get("Message") or code}})
+        return _json_response(start_response, {"Responses": responses}, amz=True)
+
     def _transact_get(self, stack: Stack, call: Call, environ: dict[str, Any], start_response: Callable, pr: float) -> Any:
         items = call.params.get("TransactItems") or []
         targets = [((it.get("Get") or {}).get("TableName", ""), (it.get("Get") or {}).get("Key") or {}) for it in items]
@@ -541,6 +595,12 @@ class StrictMiddleware:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _inserts(p: dict[str, Any]) -> bool:
+    """A batch of PartiQL INSERTs (the strict layer runs those itself)."""
+    statements = p.get("Statements") or []
+    return bool(statements) and all((s.get("Statement") or "").lstrip()[:6].upper() == "INSERT" for s in statements)
 
 
 def _set_body(environ: dict[str, Any], body: bytes) -> None:

@@ -112,6 +112,34 @@ class LimitsTest(unittest.TestCase):
 
     # ------------------------------------------------------------ SQS
 
+    def test_partiql_inserts_in_a_batch_take_only_free_keys(self) -> None:
+        users = self.st.name("users")
+        ddb = self.st.client("dynamodb", "processor")
+        self.st.client("dynamodb").put_item(TableName=users, Item={"user_id": s("old"), "name": s("kept")})
+        insert = {"Statement": f'INSERT INTO "{users}" VALUE {{\'user_id\': ?, \'it\'\'s\': ?}}'}
+        out = ddb.batch_execute_statement(Statements=[
+            {**insert, "Parameters": [s("new"), s("v1")]},
+            {**insert, "Parameters": [s("old"), s("v2")]},
+            {**insert, "Parameters": [s("short")]},
+        ])["Responses"]
+        self.assertNotIn("Error", out[0])
+        self.assertEqual(out[1]["Error"]["Code"], "DuplicateItem")
+        self.assertEqual(out[2]["Error"]["Code"], "ValidationError")
+        get = lambda k: self.st.client("dynamodb").get_item(TableName=users, Key={"user_id": s(k)}).get("Item")
+        self.assertEqual(get("new"), {"user_id": s("new"), "it's": s("v1")})
+        self.assertEqual(get("old"), {"user_id": s("old"), "name": s("kept")}, "an existing item is left as it was")
+        self.assertIsNone(get("short"))
+        self.refused(lambda: ddb.batch_execute_statement(Statements=[{**insert, "Parameters": [s(f"u{i}"), s("v")]} for i in range(26)]),
+                     ("ValidationException", 400), "less than or equal to 25")
+        wide = {"Statement": f'INSERT INTO "{users}" VALUE {{\'user_id\': ?, \'{"a" * 8200}\': ?}}', "Parameters": [s("w"), s("v")]}
+        self.refused(lambda: ddb.batch_execute_statement(Statements=[wide]), ("ValidationException", 400), "8192")
+        # The role needs dynamodb:PartiQLInsert on the table: the ledger's is not granted.
+        with self.assertRaises(ClientError) as e:
+            ddb.batch_execute_statement(Statements=[{"Statement": f'INSERT INTO "{self.ledger}" VALUE {{\'pk\': ?, \'sk\': ?}}',
+                                                     "Parameters": [s("a"), s("b")]}])
+        self.assertEqual(code(e.exception), ("AccessDeniedException", 400))
+        self.assertEqual([v["kind"] for v in self.st.take_violations()], ["iam"])
+
     def test_sqs_messages_and_batches(self) -> None:
         url = self.st.client("sqs").create_queue(QueueName=self.st.name("files"))["QueueUrl"]
         sqs = self.st.client("sqs", "processor")

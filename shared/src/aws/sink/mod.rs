@@ -1,8 +1,12 @@
 //! Writes rows to their DynamoDB table: puts in `BatchWriteItem`s of at most 25
 //! items (which moto does not enforce and we must) with unprocessed items retried with
-//! backoff, upserts as `UpdateItem`s with bounded concurrency. Throttling and transient
-//! errors are retried by the SDK's own (adaptive) retry; a row counts as ingested only
-//! once DynamoDB took it.
+//! backoff; users inserted 25 to a PartiQL batch where they are new ([`insert`]) and
+//! upserted as `UpdateItem`s with bounded concurrency where they are not. Throttling
+//! and transient errors are retried by the SDK's own (adaptive) retry; a row counts as
+//! ingested only once DynamoDB took it.
+
+mod insert;
+pub use insert::{MAX_STATEMENT_CHARS, STATEMENT_LIMIT};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -118,6 +122,10 @@ pub struct DynamoSink {
     /// Counts the rounds of items DynamoDB left unprocessed (throttled inside an
     /// accepted request), for the `DynamoDBThrottles` metric.
     counters: Counters,
+    /// Users this sink inserted, and users it found already there (which decide
+    /// whether inserting first still pays).
+    inserted: Arc<AtomicU64>,
+    existing: Arc<AtomicU64>,
 }
 
 impl DynamoSink {
@@ -140,6 +148,8 @@ impl DynamoSink {
             requests,
             segments_table: None,
             counters: Counters::default(),
+            inserted: Arc::new(AtomicU64::new(0)),
+            existing: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -284,12 +294,12 @@ impl DynamoSink {
     /// [`Self::update_older`] sets what no later row set). A row too wide for one
     /// expression is written by several updates of the same item, each under
     /// DynamoDB's 4 KB expression limit; the first sets the segment's first-added time.
-    fn update_requests(&self, key: String, set: Attributes, row: u64) -> Vec<UpdateRequest> {
-        let pairs: Vec<(String, AttributeValue)> = self
-            .file
-            .named(set)
-            .map(|(name, value)| (name, attribute(value)))
-            .collect();
+    fn update_requests(
+        &self,
+        key: String,
+        pairs: Vec<(String, AttributeValue)>,
+        row: u64,
+    ) -> Vec<UpdateRequest> {
         let key = HashMap::from([(self.file.key.clone(), AttributeValue::S(key))]);
         let mut parts = Vec::with_capacity(1);
         self.split_into(&key, pairs, row, true, &mut parts);
@@ -739,23 +749,36 @@ impl RowSink for DynamoSink {
     async fn write(&self, rows: Vec<(u64, Write)>) -> Result<Vec<RejectedRow>, StoreError> {
         let give_up = std::time::Instant::now() + THROTTLE_PATIENCE;
         let mut puts = Vec::new();
-        let mut updates = Vec::new();
+        let mut users = Vec::new();
         for (rows, w) in coalesce(rows, &self.file) {
             match w {
                 Write::Put(attrs) => puts.push((rows, item_of(&self.file, attrs))),
-                Write::Update { key, set } => {
-                    let parts = self.update_requests(key, set, rows.last);
-                    updates.push((rows, parts));
-                }
+                Write::Update { key, set } => users.push(insert::UserWrite {
+                    rows,
+                    key,
+                    pairs: self
+                        .file
+                        .named(set)
+                        .map(|(name, value)| (name, attribute(value)))
+                        .collect(),
+                }),
             }
         }
-        let updates = futures::stream::iter(updates)
-            .map(|(rows, u)| async move { self.update(rows, u, give_up).await })
-            .buffer_unordered(UPDATE_CONCURRENCY)
-            .collect::<Vec<_>>();
-        let (puts, updates) = futures::join!(self.put_all(&self.table, puts, give_up), updates);
+        let users = async {
+            let insert::Inserted { members, upsert } = self.insert_new(users, give_up).await?;
+            let updates = futures::stream::iter(upsert)
+                .map(|w| async move {
+                    let parts = self.update_requests(w.key, w.pairs, w.rows.last);
+                    self.update(w.rows, parts, give_up).await
+                })
+                .buffer_unordered(UPDATE_CONCURRENCY)
+                .collect::<Vec<_>>()
+                .await;
+            Ok::<_, StoreError>((members, updates))
+        };
+        let (puts, users) = futures::join!(self.put_all(&self.table, puts, give_up), users);
         let mut rejected = puts?;
-        let mut members = Vec::new();
+        let (mut members, updates) = users?;
         for r in updates {
             let (refused, member) = r?;
             rejected.extend(refused);

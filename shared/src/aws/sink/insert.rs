@@ -1,0 +1,247 @@
+//! New users 25 to a request: each user row's whole item as a PartiQL `INSERT` in a
+//! `BatchExecuteStatement`. An `INSERT` takes only a free key (else `DuplicateItem`)
+//! and never overwrites what another row, chunk, retry or import wrote, so every user
+//! already in the table goes the upsert's way, alone (`UpdateItem` with the file's
+//! order conditions and the segment's first-added time), and the later row still wins
+//! attribute by attribute. A first load, where nearly every user is new, costs one
+//! request per 25 rows instead of one a row (docs/performance.md says why not
+//! transactions or PartiQL `UPDATE`s).
+//! https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ql-reference.insert.html
+//! https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ql-reference.multiplestatements.batching.html
+
+use std::sync::atomic::Ordering;
+
+use aws_sdk_dynamodb::types::{AttributeValue, BatchStatementErrorCodeEnum, BatchStatementRequest};
+use futures::StreamExt;
+
+use super::{
+    DynamoSink, GiveUp, ORDER_FILE, ORDER_ROW, ORDER_VERSION, is_stack_fault, is_throttling,
+    row_attribute, still_throttled,
+};
+use crate::aws::backoff;
+use crate::aws::classify_sdk;
+use crate::aws::dynamo::aws_err;
+use crate::aws::item::Item;
+use crate::aws::segments::member_item;
+use crate::error::{ErrorClass, ServiceError};
+use crate::ports::StoreError;
+use crate::rows::sink::Rows;
+
+/// Statements a `BatchExecuteStatement` takes.
+pub const STATEMENT_LIMIT: usize = 25;
+/// The longest statement DynamoDB takes: a row whose names make a longer one is
+/// upserted instead.
+/// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchStatementRequest.html
+pub const MAX_STATEMENT_CHARS: usize = 8192;
+/// Batches in flight at once per call (as for puts).
+const INSERT_CONCURRENCY: usize = 4;
+/// How many more users a sink may find already there than it inserted before it stops
+/// trying inserts first: a file of users the table holds (a daily attribute update)
+/// then costs two wasted batches, not a wasted statement a row.
+const EXISTING_SLACK: u64 = 2 * STATEMENT_LIMIT as u64;
+
+/// One user row's write: its key and attributes (the row's and the file's).
+pub(super) struct UserWrite {
+    pub rows: Rows,
+    pub key: String,
+    pub pairs: Vec<(String, AttributeValue)>,
+}
+
+/// What the inserts came to: the members of the users inserted (with a segment), and
+/// the rows to upsert (their users were there, or DynamoDB refused the insert).
+pub(super) struct Inserted {
+    pub members: Vec<(Rows, Item)>,
+    pub upsert: Vec<UserWrite>,
+}
+
+impl DynamoSink {
+    /// Inserts the users of `writes` that are new, 25 to a request, a few requests at
+    /// once; the rest come back to be upserted.
+    pub(super) async fn insert_new(
+        &self,
+        writes: Vec<UserWrite>,
+        give_up: GiveUp,
+    ) -> Result<Inserted, StoreError> {
+        let inserted = self.inserted.load(Ordering::Relaxed);
+        if writes.is_empty() || self.existing.load(Ordering::Relaxed) > inserted + EXISTING_SLACK {
+            return Ok(Inserted {
+                members: Vec::new(),
+                upsert: writes,
+            });
+        }
+        let mut upsert = Vec::new();
+        let mut statements = Vec::with_capacity(writes.len());
+        for w in writes {
+            match self.statement(&w) {
+                Some(s) => statements.push((w, s)),
+                None => upsert.push(w),
+            }
+        }
+        let mut batches = Vec::with_capacity(statements.len().div_ceil(STATEMENT_LIMIT));
+        let mut statements = statements.into_iter().peekable();
+        while statements.peek().is_some() {
+            batches.push(
+                statements
+                    .by_ref()
+                    .take(STATEMENT_LIMIT)
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let done = futures::stream::iter(batches)
+            .map(|batch| self.insert_batch(batch, give_up))
+            .buffer_unordered(INSERT_CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await;
+        let mut members = Vec::new();
+        for r in done {
+            let (inserted, there) = r?;
+            self.inserted
+                .fetch_add(inserted.len() as u64, Ordering::Relaxed);
+            self.existing
+                .fetch_add(there.len() as u64, Ordering::Relaxed);
+            if let Some(m) = &self.file.segment {
+                // A new user joins now: what `if_not_exists` sets on a new item.
+                members.extend(
+                    inserted
+                        .into_iter()
+                        .map(|w| (w.rows, member_item(m, &w.key, None))),
+                );
+            }
+            upsert.extend(there);
+        }
+        Ok(Inserted { members, upsert })
+    }
+
+    /// The row's `INSERT` and its parameters: the item the row's upsert would make of
+    /// a key not yet there (its order attributes, the segment's first-added time).
+    /// None when the statement would pass DynamoDB's length limit.
+    fn statement(&self, w: &UserWrite) -> Option<BatchStatementRequest> {
+        let mut item: Vec<(String, AttributeValue)> = Vec::with_capacity(w.pairs.len() * 2 + 5);
+        item.push((self.file.key.clone(), AttributeValue::S(w.key.clone())));
+        item.extend(w.pairs.iter().filter(|(n, _)| *n != self.file.key).cloned());
+        if let Some(file) = &self.file.ordered {
+            let row = AttributeValue::N(w.rows.last.to_string());
+            for (name, _) in &w.pairs {
+                item.push((row_attribute(name), row.clone()));
+            }
+            item.push((ORDER_ROW.into(), row));
+            item.push((ORDER_FILE.into(), AttributeValue::S(file.clone())));
+            item.push((ORDER_VERSION.into(), AttributeValue::N("1".into())));
+        }
+        if let Some(m) = &self.file.segment {
+            item.push((
+                m.first_added_attribute(),
+                AttributeValue::S(crate::clock::to_key(m.at)),
+            ));
+        }
+        let mut s = String::with_capacity(32 + self.table.len() + item.len() * 16);
+        s.push_str("INSERT INTO \"");
+        s.push_str(&self.table.replace('"', "\"\""));
+        s.push_str("\" VALUE {");
+        for (i, (name, _)) in item.iter().enumerate() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            s.push('\'');
+            s.push_str(&name.replace('\'', "''"));
+            s.push_str("': ?");
+        }
+        s.push('}');
+        if s.chars().count() > MAX_STATEMENT_CHARS {
+            return None;
+        }
+        BatchStatementRequest::builder()
+            .statement(s)
+            .set_parameters(Some(item.into_iter().map(|(_, v)| v).collect()))
+            .build()
+            .ok()
+    }
+
+    /// One batch of inserts: the rows inserted, and those whose users were there or
+    /// whose insert DynamoDB refused (each then upserted alone). A statement throttled
+    /// or in conflict is sent again with the others like it, never the whole batch.
+    async fn insert_batch(
+        &self,
+        batch: Vec<(UserWrite, BatchStatementRequest)>,
+        give_up: GiveUp,
+    ) -> Result<(Vec<UserWrite>, Vec<UserWrite>), StoreError> {
+        let (mut inserted, mut there) = (Vec::new(), Vec::new());
+        let mut pending = batch;
+        let mut tries = 0;
+        while !pending.is_empty() {
+            let before = pending.len();
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let res = self
+                .ddb
+                .batch_execute_statement()
+                .set_statements(Some(pending.iter().map(|(_, s)| s.clone()).collect()))
+                .send()
+                .await;
+            match res {
+                Ok(out) => {
+                    let responses = out.responses();
+                    let mut again = Vec::new();
+                    for (i, (w, s)) in pending.into_iter().enumerate() {
+                        let Some(r) = responses.get(i) else {
+                            // No answer for it: whether it landed is unknown, and an
+                            // upsert is right either way.
+                            there.push(w);
+                            continue;
+                        };
+                        match r.error().and_then(|e| e.code()) {
+                            None => inserted.push(w),
+                            Some(
+                                BatchStatementErrorCodeEnum::ProvisionedThroughputExceeded
+                                | BatchStatementErrorCodeEnum::ThrottlingError
+                                | BatchStatementErrorCodeEnum::RequestLimitExceeded
+                                | BatchStatementErrorCodeEnum::TransactionConflict
+                                | BatchStatementErrorCodeEnum::InternalServerError,
+                            ) => again.push((w, s)),
+                            Some(
+                                code @ (BatchStatementErrorCodeEnum::AccessDenied
+                                | BatchStatementErrorCodeEnum::ResourceNotFound),
+                            ) => {
+                                // The role's or the table's fault, never the row's.
+                                let message = r.error().and_then(|e| e.message()).unwrap_or("");
+                                return Err(StoreError::Service(ServiceError::new(
+                                    "DynamoDB",
+                                    "BatchExecuteStatement",
+                                    ErrorClass::Permanent,
+                                    format!("{code}: {message}"),
+                                )));
+                            }
+                            // DuplicateItem above all; a refused insert too: the upsert
+                            // gives the row its own answer.
+                            Some(_) => there.push(w),
+                        }
+                    }
+                    pending = again;
+                }
+                Err(e) if is_stack_fault(&e) => return Err(aws_err("BatchExecuteStatement")(e)),
+                // Throttled whole (the SDK's attempts spent): wait it out here.
+                Err(e) if is_throttling(&e) => {}
+                // The request refused whole: each row's upsert answers for it.
+                Err(e) if classify_sdk(&e) == ErrorClass::Permanent => {
+                    there.extend(pending.into_iter().map(|(w, _)| w));
+                    pending = Vec::new();
+                }
+                Err(e) => return Err(aws_err("BatchExecuteStatement")(e)),
+            }
+            if pending.len() < before {
+                tries = 0;
+            }
+            if !pending.is_empty() {
+                tries += 1;
+                self.counters.throttled();
+                if std::time::Instant::now() >= give_up {
+                    return Err(still_throttled(
+                        "BatchExecuteStatement",
+                        format!("{} inserts", pending.len()),
+                    ));
+                }
+                backoff(tries).await;
+            }
+        }
+        Ok((inserted, there))
+    }
+}
