@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use s3imports::model::config::ImportKind;
 use s3imports::aws::sink::STATEMENT_LIMIT;
+use s3imports::model::config::ImportKind;
 use s3imports::ports::{RejectedRow, RowSink, RowWriter, StoreError};
 use s3imports::rows::sink::{FileAttributes, Write, coalesce};
 use serde_json::json;

@@ -9,23 +9,23 @@
 //! https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ql-reference.insert.html
 //! https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ql-reference.multiplestatements.batching.html
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, BatchStatementErrorCodeEnum, BatchStatementRequest};
 use futures::StreamExt;
 
-use super::{
-    DynamoSink, GiveUp, ORDER_FILE, ORDER_ROW, ORDER_VERSION, is_stack_fault, is_throttling,
-    row_attribute, still_throttled,
-};
+use super::order::{ORDER_FILE, ORDER_ROW, ORDER_VERSION, row_attribute};
+use super::throttle::{GiveUp, is_stack_fault, is_throttling, still_throttled};
 use crate::aws::backoff;
 use crate::aws::classify_sdk;
 use crate::aws::dynamo::aws_err;
 use crate::aws::item::Item;
 use crate::aws::segments::member_item;
 use crate::error::{ErrorClass, ServiceError};
+use crate::metrics::Counters;
 use crate::ports::StoreError;
-use crate::rows::sink::Rows;
+use crate::rows::sink::{FileAttributes, Rows};
 
 /// Statements a `BatchExecuteStatement` takes.
 pub const STATEMENT_LIMIT: usize = 25;
@@ -54,7 +54,27 @@ pub(super) struct Inserted {
     pub upsert: Vec<UserWrite>,
 }
 
-impl DynamoSink {
+/// What a sink inserts with: its table, file and client, and its counters.
+pub(super) struct Inserter<'a> {
+    pub ddb: &'a Client,
+    pub table: &'a str,
+    pub file: &'a FileAttributes,
+    /// DynamoDB requests, for metrics and benchmarks.
+    pub requests: &'a AtomicU64,
+    /// Rounds of statements throttled, for the `DynamoDBThrottles` metric.
+    pub counters: &'a Counters,
+    pub seen: &'a Seen,
+}
+
+/// Users a sink inserted, and users it found already there: they decide whether
+/// inserting first still pays.
+#[derive(Debug, Default)]
+pub(super) struct Seen {
+    inserted: AtomicU64,
+    existing: AtomicU64,
+}
+
+impl Inserter<'_> {
     /// Inserts the users of `writes` that are new, 25 to a request, a few requests at
     /// once; the rest come back to be upserted.
     pub(super) async fn insert_new(
@@ -62,8 +82,10 @@ impl DynamoSink {
         writes: Vec<UserWrite>,
         give_up: GiveUp,
     ) -> Result<Inserted, StoreError> {
-        let inserted = self.inserted.load(Ordering::Relaxed);
-        if writes.is_empty() || self.existing.load(Ordering::Relaxed) > inserted + EXISTING_SLACK {
+        let inserted = self.seen.inserted.load(Ordering::Relaxed);
+        if writes.is_empty()
+            || self.seen.existing.load(Ordering::Relaxed) > inserted + EXISTING_SLACK
+        {
             return Ok(Inserted {
                 members: Vec::new(),
                 upsert: writes,
@@ -95,9 +117,11 @@ impl DynamoSink {
         let mut members = Vec::new();
         for r in done {
             let (inserted, there) = r?;
-            self.inserted
+            self.seen
+                .inserted
                 .fetch_add(inserted.len() as u64, Ordering::Relaxed);
-            self.existing
+            self.seen
+                .existing
                 .fetch_add(there.len() as u64, Ordering::Relaxed);
             if let Some(m) = &self.file.segment {
                 // A new user joins now: what `if_not_exists` sets on a new item.
@@ -134,19 +158,7 @@ impl DynamoSink {
                 AttributeValue::S(crate::clock::to_key(m.at)),
             ));
         }
-        let mut s = String::with_capacity(32 + self.table.len() + item.len() * 16);
-        s.push_str("INSERT INTO \"");
-        s.push_str(&self.table.replace('"', "\"\""));
-        s.push_str("\" VALUE {");
-        for (i, (name, _)) in item.iter().enumerate() {
-            if i > 0 {
-                s.push_str(", ");
-            }
-            s.push('\'');
-            s.push_str(&name.replace('\'', "''"));
-            s.push_str("': ?");
-        }
-        s.push('}');
+        let s = statement_text(self.table, item.iter().map(|(name, _)| name.as_str()));
         if s.chars().count() > MAX_STATEMENT_CHARS {
             return None;
         }
@@ -243,5 +255,37 @@ impl DynamoSink {
             }
         }
         Ok((inserted, there))
+    }
+}
+
+/// `INSERT INTO "t" VALUE {'a': ?, ...}`: PartiQL quotes a table's name in double
+/// quotes and a name in the VALUE map as a string, each quote doubled.
+fn statement_text<'a>(table: &str, names: impl Iterator<Item = &'a str>) -> String {
+    let mut s = String::with_capacity(64 + table.len());
+    s.push_str("INSERT INTO \"");
+    s.push_str(&table.replace('"', "\"\""));
+    s.push_str("\" VALUE {");
+    for (i, name) in names.enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push('\'');
+        s.push_str(&name.replace('\'', "''"));
+        s.push_str("': ?");
+    }
+    s.push('}');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_quoted_as_partiql_strings() {
+        assert_eq!(
+            statement_text("p-users", ["user_id", "it's", "a\"b"].into_iter()),
+            "INSERT INTO \"p-users\" VALUE {'user_id': ?, 'it''s': ?, 'a\"b': ?}"
+        );
     }
 }

@@ -6,7 +6,13 @@
 //! ingested only once DynamoDB took it.
 
 mod insert;
+mod order;
+mod throttle;
+
 pub use insert::{MAX_STATEMENT_CHARS, STATEMENT_LIMIT};
+pub use order::{ORDER_FILE, ORDER_ROW, ORDER_VERSION, row_attribute};
+pub use throttle::THROTTLE_PATIENCE;
+use throttle::{GiveUp, is_stack_fault, is_throttling, still_throttled};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,29 +45,6 @@ const PUT_CONCURRENCY: usize = 4;
 const UPDATE_CONCURRENCY: usize = 16;
 /// Tries at merging an older row into an item that keeps changing under it.
 const MAX_TRIES: u32 = 8;
-/// How long one batch of rows waits out throttling before it gives up (the file's
-/// message then comes back and resumes). Throttling is DynamoDB pacing a first big load
-/// (a new on-demand table starts at 4,000 writes/s, a partition takes about 1,000): it
-/// slows a file down rather than fail it, but a batch must end well inside the margin
-/// the processor keeps before its deadline to checkpoint (`deadline_margin`, 60 s).
-/// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/on-demand-capacity-mode.html
-pub const THROTTLE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// When a batch stops waiting out throttling.
-type GiveUp = std::time::Instant;
-
-/// The error of a batch that waited out throttling for [`THROTTLE_PATIENCE`].
-fn still_throttled(operation: &'static str, what: String) -> StoreError {
-    StoreError::Service(ServiceError::new(
-        "DynamoDB",
-        operation,
-        ErrorClass::Retryable,
-        format!(
-            "{what} still throttled after {}s of throttling",
-            THROTTLE_PATIENCE.as_secs()
-        ),
-    ))
-}
 
 /// Opens sinks on the stack's destination tables, all counting their requests in one
 /// counter (for metrics and benchmarks).
@@ -122,10 +105,8 @@ pub struct DynamoSink {
     /// Counts the rounds of items DynamoDB left unprocessed (throttled inside an
     /// accepted request), for the `DynamoDBThrottles` metric.
     counters: Counters,
-    /// Users this sink inserted, and users it found already there (which decide
-    /// whether inserting first still pays).
-    inserted: Arc<AtomicU64>,
-    existing: Arc<AtomicU64>,
+    /// Users this sink inserted and found already there.
+    seen: Arc<insert::Seen>,
 }
 
 impl DynamoSink {
@@ -148,8 +129,7 @@ impl DynamoSink {
             requests,
             segments_table: None,
             counters: Counters::default(),
-            inserted: Arc::new(AtomicU64::new(0)),
-            existing: Arc::new(AtomicU64::new(0)),
+            seen: Arc::default(),
         }
     }
 
@@ -588,40 +568,6 @@ pub fn write_bytes(file: &FileAttributes, write: Write) -> usize {
 /// A write DynamoDB throttled after the SDK's own attempts.
 struct Throttled(StoreError);
 
-/// Whether the service answered with one of `codes`.
-fn code_in<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>, codes: &[&str]) -> bool
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
-{
-    e.as_service_error()
-        .and_then(|s| s.code())
-        .is_some_and(|c| codes.contains(&c))
-}
-
-/// DynamoDB's throttling: pacing, never the request's fault.
-fn is_throttling<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
-{
-    code_in(e, super::counters::THROTTLING)
-}
-
-/// A refusal that is the table's or the role's, never the row's: the stack's own
-/// failure (a missing grant, a deleted table), which must not fail rows one by one.
-fn is_stack_fault<E, R>(e: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
-{
-    code_in(
-        e,
-        &[
-            "AccessDeniedException",
-            "ResourceNotFoundException",
-            "UnrecognizedClientException",
-        ],
-    )
-}
-
 /// What one `UpdateItem` of an upsert came to.
 enum Part {
     /// Written; with a segment, the user's first-added time as the item holds it.
@@ -732,18 +678,6 @@ fn is_condition_failed<R>(
         .is_some_and(|s| s.is_conditional_check_failed_exception())
 }
 
-/// Where a file written out of order keeps, on each user item: the file that last
-/// wrote it, the latest row of it, each attribute's row, and a version bumped on each
-/// write.
-pub const ORDER_FILE: &str = "s3i_src";
-pub const ORDER_ROW: &str = "s3i_src_row";
-pub const ORDER_VERSION: &str = "s3i_src_version";
-
-/// The attribute holding the row that last set `name` (a file written out of order).
-pub fn row_attribute(name: &str) -> String {
-    format!("s3i_row:{name}")
-}
-
 #[async_trait]
 impl RowSink for DynamoSink {
     async fn write(&self, rows: Vec<(u64, Write)>) -> Result<Vec<RejectedRow>, StoreError> {
@@ -765,7 +699,15 @@ impl RowSink for DynamoSink {
             }
         }
         let users = async {
-            let insert::Inserted { members, upsert } = self.insert_new(users, give_up).await?;
+            let inserter = insert::Inserter {
+                ddb: &self.ddb,
+                table: &self.table,
+                file: &self.file,
+                requests: &self.requests,
+                counters: &self.counters,
+                seen: &self.seen,
+            };
+            let insert::Inserted { members, upsert } = inserter.insert_new(users, give_up).await?;
             let updates = futures::stream::iter(upsert)
                 .map(|w| async move {
                     let parts = self.update_requests(w.key, w.pairs, w.rows.last);
