@@ -2,7 +2,7 @@
 # `make bench`: throughput and memory of the import path, printed as a table.
 #   BENCH_SIZES="10 100 1000"   file sizes in MB for the in-process path
 #   BENCH_E2E_ROWS=100000       rows per events / auxiliary file against moto
-#   BENCH_USER_ROWS=10000       rows per users file (one UpdateItem a row: slow in moto)
+#   BENCH_USER_ROWS=10000       rows per users file (the reload case upserts one a row: slow in moto)
 #   BENCH_OLD_FILES=10000       old files in the discovery folder (100000: nearly 2 h in moto)
 #   BENCH_SCALE_OLD_FILES=1000000  old files in the in-memory discovery folder
 #   BENCH_HOSTILE_MB=1000       plaintext size of each hostile input (an endless line, ...)

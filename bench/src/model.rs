@@ -5,11 +5,12 @@
 //!
 //! The model (written next to the numbers in docs/performance.md):
 //! - `BatchExecuteStatement` of 25 PartiQL INSERTs (users, one per item after a
-//!   batch's rows are merged: a first load, every user new): 10 ms, 4 in flight per
-//!   batch of 100 rows, as the DynamoDB sink sends them;
+//!   batch's rows are merged: a first load, every user new): 10 ms, 8 in flight per
+//!   batch of 400 rows, batches one at a time, as the DynamoDB sink sends them;
 //! - `BatchWriteItem` of 25 items (events): 10 ms, 4 in flight per batch of 100 rows,
 //!   `WritesInFlight` batches at once;
-//! - `UpdateItem` (a user already there, one a row): 6 ms, 16 in flight per batch;
+//! - `UpdateItem` (a user already there, one a row): 6 ms, 16 in flight per batch
+//!   of 400 rows;
 //!   `--upserts` models a file of such users only;
 //! - 2% of requests throttled; a throttled request waits as the SDK's retry is set up
 //!   to (full jitter: a random fraction of `aws::INITIAL_BACKOFF` doubling per attempt,
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use s3imports::aws::sink::STATEMENT_LIMIT;
+use s3imports::aws::sink::{INSERT_CONCURRENCY, STATEMENT_LIMIT};
 use s3imports::model::config::ImportKind;
 use s3imports::ports::{RejectedRow, RowSink, RowWriter, StoreError};
 use s3imports::rows::sink::{FileAttributes, Write, coalesce};
@@ -34,8 +35,6 @@ const THROTTLED_PERCENT: u64 = 2;
 const UPDATE_CONCURRENCY: usize = 16;
 const PUT_CONCURRENCY: usize = 4;
 const BATCH_ITEMS: usize = 25;
-/// The sink's inserts in flight per call (`aws::sink::insert`).
-const INSERT_CONCURRENCY: usize = 4;
 
 pub struct Model {
     pub requests: AtomicU64,

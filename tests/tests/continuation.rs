@@ -244,7 +244,7 @@ async fn a_gzipped_users_file_resumes_by_streaming_again_and_the_later_row_wins(
         .await;
     // 40 users, each named in many batches: the last row of each must win.
     let mut csv = String::from("customer_id,amount\n");
-    for i in 0..600u64 {
+    for i in 0..1200u64 {
         csv.push_str(&format!("u{},{}\n", i % 40, i + 2));
     }
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -259,14 +259,15 @@ async fn a_gzipped_users_file_resumes_by_streaming_again_and_the_later_row_wins(
     w.pipe.tick(&c).await;
     let budget = Duration::from_millis(1);
     assert_eq!(w.pipe.drain_within(&c, budget, 1).await, 1);
-    // In flight: `runs` shows the rows so far and the invocations taken.
+    // In flight: `runs` shows the rows so far and the invocations taken (users are
+    // read 400 rows to a batch).
     let f = w
         .file("users", "users/registered_user_data_20261127.csv.gz")
         .await;
     let p = f.in_flight().unwrap();
     assert_eq!(
         (p.rows_so_far, p.rows_ingested, p.invocations),
-        (100, 100, 1)
+        (400, 400, 1)
     );
     let invocations = 1 + w.pipe.drain_within(&c, budget, u32::MAX).await;
     assert!(invocations >= 3, "{invocations} invocations");
@@ -276,13 +277,13 @@ async fn a_gzipped_users_file_resumes_by_streaming_again_and_the_later_row_wins(
     assert_eq!(f.status, FileStatus::Succeeded, "{f:?}");
     assert_eq!(
         (f.rows_total, f.rows_ingested, f.invocations),
-        (600, 600, invocations)
+        (1200, 1200, invocations)
     );
     let items = w.scan(&w.env.stack.users_table).await;
     assert_eq!(items.len(), 40);
     for item in &items {
         let user: u64 = show(&item["user_id"])[1..].parse().unwrap();
-        let last = (0..600u64).filter(|i| i % 40 == user).max().unwrap() + 2;
+        let last = (0..1200u64).filter(|i| i % 40 == user).max().unwrap() + 2;
         assert_eq!(show(&item["amount"]), last.to_string(), "{item:?}");
     }
 }

@@ -29,11 +29,12 @@ fn users(env: &TestEnv) -> Value {
     )
 }
 
-/// 450 users, every 50th with an age that is not a number.
+/// 900 users, every 100th with an age that is not a number (users are read 400 rows
+/// at a time: three invocations at least).
 fn big_file() -> String {
     let mut csv = String::from("ID,Age\n");
-    for i in 0..450 {
-        if i % 50 == 7 {
+    for i in 0..900 {
+        if i % 100 == 7 {
             csv.push_str(&format!("u{i},about {i}\n"));
         } else {
             csv.push_str(&format!("u{i},{}\n", 20 + i % 50));
@@ -86,7 +87,7 @@ async fn a_dry_run_reads_the_whole_file_across_invocations_and_writes_nothing() 
             &view["rows_valid"],
             &view["rows_failed"]
         ),
-        (&json!(450), &json!(441), &json!(9))
+        (&json!(900), &json!(891), &json!(9))
     );
     let sample = view["sample_reasons"].as_array().unwrap();
     assert_eq!(sample.len(), 9, "{view}");
@@ -129,13 +130,13 @@ async fn a_dry_run_reads_the_whole_file_across_invocations_and_writes_nothing() 
         .unwrap();
     assert_eq!(
         (file.rows_total, file.rows_ingested, file.rows_failed),
-        (450, 441, 9)
+        (900, 891, 9)
     );
     assert_eq!(
         env.report(file.report_key.as_deref().unwrap()).await,
         dry_report
     );
-    assert_eq!(env.scan(&env.stack.users_table).await.len(), 441);
+    assert_eq!(env.scan(&env.stack.users_table).await.len(), 891);
 
     // A named file, a file of another folder, an unknown dry run.
     let a = api_call(

@@ -260,14 +260,15 @@ async fn a_users_file_crashed_mid_write_still_ends_with_the_later_rows() {
     let w = world_with(
         5,
         users(),
-        &[("registered_user_data_20261127.csv", users_csv(450))],
+        &[("registered_user_data_20261127.csv", users_csv(1000))],
     )
     .await;
+    // Users are written 400 rows a call: the third call is the file's last.
     w.faults.crash(Crash::Before("writer.write", 3));
     let drive = w.drive(20).await;
     assert_eq!(drive.crashes, 1);
-    assert_users_last_row_wins(&w, 450);
-    assert_runs_complete(&w, 450);
+    assert_users_last_row_wins(&w, 1000);
+    assert_runs_complete(&w, 1000);
 }
 
 #[tokio::test]
@@ -377,7 +378,7 @@ async fn a_lease_lost_mid_file_refuses_the_late_workers_writes_and_outcome() {
     let w = world_with(
         5,
         users(),
-        &[("registered_user_data_20261127.csv", users_csv(500))],
+        &[("registered_user_data_20261127.csv", users_csv(2000))],
     )
     .await;
     let msg: FileMessage =
@@ -436,7 +437,7 @@ async fn a_lease_lost_mid_file_refuses_the_late_workers_writes_and_outcome() {
         matches!(lost, Err(ProcessError::Busy { .. })),
         "worker 1 stopped: {lost:?}"
     );
-    let w2_writes = 500u64.div_ceil(100);
+    let w2_writes = 2000u64.div_ceil(s3imports::process::settings::SEQUENTIAL_BATCH_ROWS as u64);
     let late_writes = w.faults.calls("writer.write") - writes_before - w2_writes;
     println!("lease lost: worker 1 made {late_writes} write call(s) after worker 2 took over");
     assert!(
@@ -456,9 +457,9 @@ async fn a_lease_lost_mid_file_refuses_the_late_workers_writes_and_outcome() {
     assert!(matches!(refused, Processed::Skipped { .. }), "{refused:?}");
     let file = w.ledger.file("imp", &msg.key).await.unwrap().unwrap();
     assert_eq!(file.status, FileStatus::Succeeded);
-    assert_eq!(file.rows_ingested, 500);
-    assert_users_last_row_wins(&w, 500);
-    assert_runs_complete(&w, 500);
+    assert_eq!(file.rows_ingested, 2000);
+    assert_users_last_row_wins(&w, 2000);
+    assert_runs_complete(&w, 2000);
 }
 
 #[tokio::test]

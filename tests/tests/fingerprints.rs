@@ -57,8 +57,9 @@ fn at(hour: u32) -> FixedClock {
 #[tokio::test]
 async fn the_ledger_keeps_each_files_size_etag_and_plaintext_sha256() {
     let (env, bucket, mut w) = s3imports_tests::stage("acme-exports").await;
-    let plain = rows(300, "p");
-    let zipped = rows(300, "z");
+    // Users are read 400 rows at a time: 1,000 rows take three invocations.
+    let plain = rows(1000, "p");
+    let zipped = rows(1000, "z");
     let sealed = rows(50, "s");
     let gpg = Gpg::new();
     gpg.key("imports@acme.example", KeyType::Curve25519);
@@ -119,7 +120,7 @@ async fn the_ledger_keeps_each_files_size_etag_and_plaintext_sha256() {
         async move { ledger.file(import, key).await.unwrap().unwrap() }
     };
     let p = file("plain", "in/registered_user_data_20261125.csv").await;
-    assert_eq!(p.rows_ingested, 300);
+    assert_eq!(p.rows_ingested, 1000);
     assert!(p.invocations > 1, "{p:?}");
     assert_eq!(
         p.sha256.as_deref(),
@@ -128,7 +129,7 @@ async fn the_ledger_keeps_each_files_size_etag_and_plaintext_sha256() {
     assert_eq!(p.size, plain.len() as u64);
     assert!(!p.etag.is_empty());
     let z = file("plain", "in/registered_user_data_20261126.csv.gz").await;
-    assert_eq!(z.rows_ingested, 300);
+    assert_eq!(z.rows_ingested, 1000);
     assert_eq!(
         z.sha256.as_deref(),
         Some(sha256sum(zipped.as_bytes()).as_str())

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tracing::warn;
 
 use super::error::ProcessError;
-use super::settings::{BATCH_BYTES, BATCH_ROWS, MAX_MANIFEST_BYTES};
+use super::settings::{BATCH_BYTES, BATCH_ROWS, MAX_MANIFEST_BYTES, SEQUENTIAL_BATCH_ROWS};
 use crate::codec::limits::{CapRead, CapWrite, Limits};
 use crate::codec::pgp::{PgpKeyring, decrypt_to, looks_like_pgp};
 use crate::codec::reader::{
@@ -309,7 +309,12 @@ pub fn read_file(
     let mapping = CompiledMapping::new(plan.config, plan.mappings, rows.columns())?;
     let mut row = Row::default();
     let mut mapped = MappedRow::default();
-    let mut writes = Vec::with_capacity(BATCH_ROWS);
+    let batch_rows = if plan.builder.independent_rows() {
+        BATCH_ROWS
+    } else {
+        SEQUENTIAL_BATCH_ROWS
+    };
+    let mut writes = Vec::with_capacity(batch_rows);
     let mut failed: Vec<Vec<crate::codec::reader::RowError>> = Vec::new();
     let mut piece_bytes = 0usize;
     let mut last_mark = std::time::Instant::now();
@@ -348,7 +353,7 @@ pub fn read_file(
                 break;
             }
         }
-        if writes.len() + failed.len() < BATCH_ROWS && piece_bytes < BATCH_BYTES {
+        if writes.len() + failed.len() < batch_rows && piece_bytes < BATCH_BYTES {
             continue;
         }
         let piece = Piece::Rows {

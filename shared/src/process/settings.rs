@@ -6,7 +6,11 @@ use std::time::Duration;
 use crate::codec::limits::Limits;
 
 /// Rows per batch handed from the reading thread to the writer.
-pub(super) const BATCH_ROWS: usize = 100;
+pub const BATCH_ROWS: usize = 100;
+/// Rows per batch of users and auxiliary data, whose batches are written one at a time
+/// (rows naming the same item, merged in row order, never race): four event batches'
+/// worth, so one batch keeps as many requests in flight as events do.
+pub const SEQUENTIAL_BATCH_ROWS: usize = BATCH_ROWS * DEFAULT_WRITES_IN_FLIGHT;
 /// A batch is handed on sooner when its rows reach this many bytes, so memory between
 /// reader and writer is bounded by bytes (about `CHANNEL_DEPTH` + `WRITES_IN_FLIGHT`
 /// batches), not by a row count that large rows would multiply.

@@ -33,8 +33,9 @@ pub const STATEMENT_LIMIT: usize = 25;
 /// upserted instead.
 /// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchStatementRequest.html
 pub const MAX_STATEMENT_CHARS: usize = 8192;
-/// Batches in flight at once per call (as for puts).
-const INSERT_CONCURRENCY: usize = 4;
+/// Batches in flight at once per call: a call of 400 rows (users are written a call
+/// at a time) is two rounds of 8 requests.
+pub const INSERT_CONCURRENCY: usize = 8;
 /// How many more users a sink may find already there than it inserted before it stops
 /// trying inserts first: a file of users the table holds (a daily attribute update)
 /// then costs two wasted batches, not a wasted statement a row.

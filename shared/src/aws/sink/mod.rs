@@ -9,7 +9,7 @@ mod insert;
 mod order;
 mod throttle;
 
-pub use insert::{MAX_STATEMENT_CHARS, STATEMENT_LIMIT};
+pub use insert::{INSERT_CONCURRENCY, MAX_STATEMENT_CHARS, STATEMENT_LIMIT};
 pub use order::{ORDER_FILE, ORDER_ROW, ORDER_VERSION, row_attribute};
 pub use throttle::THROTTLE_PATIENCE;
 use throttle::{GiveUp, is_stack_fault, is_throttling, still_throttled};
