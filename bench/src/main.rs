@@ -91,7 +91,7 @@ enum Command {
     E2e {
         #[arg(long, default_value_t = 100_000)]
         rows: u64,
-        /// Users are one UpdateItem a row, slow in moto: fewer rows for them.
+        /// Rows of each users file (the reload case upserts one a row, slow in moto).
         #[arg(long, default_value_t = 10_000)]
         user_rows: u64,
     },

@@ -169,8 +169,8 @@ async fn an_insert_refused_inside_a_batch_is_upserted_alone_and_reported_with_it
         report.contains("\n14,,\"DynamoDB refused the row: ValidationException"),
         "{report}"
     );
-    // Two requests: the batch of 25 and the batch of 5 (one failing), then the
-    // refused row's own upsert.
+    // Three requests: the batch of 25 (one statement refused), the batch of 5, then
+    // the refused row's own upsert.
     assert_eq!(w.writer.requests(), 3);
     env.take_violations();
 }

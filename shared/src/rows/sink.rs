@@ -1,7 +1,8 @@
 //! Where mapped rows go: one write per row, shaped for its destination table.
 //!
 //! - registered and anonymous users: an upsert of only the mapped attributes (the
-//!   rest of the user's item is kept), one `UpdateItem` each;
+//!   rest of the user's item is kept): an `INSERT` where the user is new, else an
+//!   `UpdateItem` (`aws::sink`);
 //! - events: a `Put` keyed by user id and an event key derived from the file and row,
 //!   so reprocessing a file never duplicates an event;
 //! - auxiliary data: a `Put` with `expires_at` for DynamoDB TTL.
