@@ -36,6 +36,19 @@ async fn user(env: &TestEnv, id: &str) -> std::collections::HashMap<String, Attr
         .unwrap_or_else(|| panic!("no user {id}"))
 }
 
+/// The ledger's record of the `users` import's file `key`.
+async fn ledger_file(
+    w: &s3imports_tests::Pipeline,
+    key: &str,
+) -> s3imports::model::ledger::FileRecord {
+    w.processor
+        .ledger
+        .file("users", key)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 fn file_of(ids: impl Iterator<Item = (String, i64)>) -> String {
     let mut body = String::from("ID,Age\n");
     for (id, age) in ids {
@@ -76,13 +89,7 @@ async fn a_thousand_new_users_take_forty_requests_and_users_already_there_keep_t
         first <= 50,
         "the issue's goal: at most 50 requests per 1,000 users"
     );
-    let f = w
-        .processor
-        .ledger
-        .file("users", &messages[0].key)
-        .await
-        .unwrap()
-        .unwrap();
+    let f = ledger_file(&w, &messages[0].key).await;
     assert_eq!(
         (f.status, f.rows_ingested, f.rows_failed),
         (FileStatus::Succeeded, 1000, 0)
@@ -104,13 +111,7 @@ async fn a_thousand_new_users_take_forty_requests_and_users_already_there_keep_t
     c.advance(Duration::days(1));
     let (_, messages, _) = w.run(&c).await;
     let second = w.writer.requests() - first;
-    let f = w
-        .processor
-        .ledger
-        .file("users", &messages[0].key)
-        .await
-        .unwrap()
-        .unwrap();
+    let f = ledger_file(&w, &messages[0].key).await;
     assert_eq!((f.rows_ingested, f.rows_failed), (1000, 0));
     for i in [0, 7, 500, 999] {
         let u = user(&env, &format!("u{i:04}")).await;
@@ -152,13 +153,7 @@ async fn an_insert_refused_inside_a_batch_is_upserted_alone_and_reported_with_it
         .await;
     c.advance(Duration::hours(1));
     let (_, messages, _) = w.run(&c).await;
-    let f = w
-        .processor
-        .ledger
-        .file("users", &messages[0].key)
-        .await
-        .unwrap()
-        .unwrap();
+    let f = ledger_file(&w, &messages[0].key).await;
     assert_eq!(
         (f.status, f.rows_ingested, f.rows_failed),
         (FileStatus::PartiallySucceeded, 29, 1)
@@ -200,13 +195,7 @@ async fn throttling_of_part_of_a_batch_retries_only_the_statements_it_refused() 
     assert!(response.batch_item_failures.is_empty());
     let stats = env.strict_stats();
     assert!(stats["throttled"].as_u64().unwrap_or(0) > 0, "{stats}");
-    let f = w
-        .processor
-        .ledger
-        .file("users", &messages[0].key)
-        .await
-        .unwrap()
-        .unwrap();
+    let f = ledger_file(&w, &messages[0].key).await;
     assert_eq!((f.rows_ingested, f.rows_failed), (150, 0));
     assert_eq!(env.scan(&env.stack.users_table).await.len(), 150);
     assert_eq!(user(&env, "t149").await["age"], n(20 + 149 % 50));
@@ -240,13 +229,7 @@ async fn a_segments_hot_partition_is_waited_out_and_every_user_joins() {
     assert!(response.batch_item_failures.is_empty());
     let stats = env.strict_stats();
     assert!(stats["throttled"].as_u64().unwrap_or(0) > 0, "{stats}");
-    let f = w
-        .processor
-        .ledger
-        .file("users", &messages[0].key)
-        .await
-        .unwrap()
-        .unwrap();
+    let f = ledger_file(&w, &messages[0].key).await;
     assert_eq!((f.rows_ingested, f.rows_failed), (150, 0));
     let members: Vec<_> = env
         .scan(&env.stack.segments_table)

@@ -16,8 +16,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, BatchStatementErrorCodeEnum, Batch
 use futures::StreamExt;
 
 use super::order::{ORDER_FILE, ORDER_ROW, ORDER_VERSION, row_attribute};
-use super::throttle::{GiveUp, is_stack_fault, is_throttling, still_throttled};
-use crate::aws::backoff;
+use super::throttle::{GiveUp, Rounds, is_stack_fault, is_throttling};
 use crate::aws::classify_sdk;
 use crate::aws::dynamo::aws_err;
 use crate::aws::item::Item;
@@ -185,7 +184,7 @@ impl Inserter<'_> {
     ) -> Result<(Vec<UserWrite>, Vec<UserWrite>, usize), StoreError> {
         let (mut inserted, mut there, mut duplicates) = (Vec::new(), Vec::new(), 0);
         let mut pending = batch;
-        let mut tries = 0;
+        let mut rounds = Rounds::new("BatchExecuteStatement", give_up, self.counters);
         while !pending.is_empty() {
             let before = pending.len();
             let mut throttled = false;
@@ -254,22 +253,9 @@ impl Inserter<'_> {
                 }
                 Err(e) => return Err(aws_err("BatchExecuteStatement")(e)),
             }
-            if pending.len() < before {
-                tries = 0;
-            }
-            if !pending.is_empty() {
-                tries += 1;
-                if throttled {
-                    self.counters.throttled();
-                }
-                if std::time::Instant::now() >= give_up {
-                    return Err(still_throttled(
-                        "BatchExecuteStatement",
-                        format!("{} inserts", pending.len()),
-                    ));
-                }
-                backoff(tries).await;
-            }
+            rounds
+                .next(before, pending.len(), throttled, "inserts")
+                .await?;
         }
         Ok((inserted, there, duplicates))
     }

@@ -193,7 +193,7 @@ impl DynamoSink {
                     .build(),
             );
         }
-        let mut tries = 0;
+        let mut rounds = throttle::Rounds::new("BatchWriteItem", give_up, &self.counters);
         while !pending.is_empty() {
             let before = pending.len();
             self.requests.fetch_add(1, Ordering::Relaxed);
@@ -221,20 +221,8 @@ impl DynamoSink {
                 Err(e) if is_throttling(&e) => {}
                 Err(e) => return Err(aws_err("BatchWriteItem")(e)),
             }
-            if pending.len() < before {
-                tries = 0;
-            }
-            if !pending.is_empty() {
-                tries += 1;
-                self.counters.throttled();
-                if std::time::Instant::now() >= give_up {
-                    return Err(still_throttled(
-                        "BatchWriteItem",
-                        format!("{} items", pending.len()),
-                    ));
-                }
-                backoff(tries).await;
-            }
+            // Unprocessed items are throttled ones (or in a transaction's way).
+            rounds.next(before, pending.len(), true, "items").await?;
         }
         Ok(Vec::new())
     }

@@ -2,6 +2,7 @@
 //! batch of rows waits out throttling: shared by the sink's puts, upserts and inserts.
 
 use crate::error::{ErrorClass, ServiceError};
+use crate::metrics::Counters;
 use crate::ports::StoreError;
 
 /// How long one batch of rows waits out throttling before it gives up (the file's
@@ -64,4 +65,50 @@ where
             "UnrecognizedClientException",
         ],
     )
+}
+
+/// A batch's retries of what DynamoDB left pending: the tries since it last made
+/// progress, each round waited out with backoff until [`THROTTLE_PATIENCE`] is spent.
+pub(super) struct Rounds<'a> {
+    tries: u32,
+    give_up: GiveUp,
+    counters: &'a Counters,
+    operation: &'static str,
+}
+
+impl<'a> Rounds<'a> {
+    pub(super) fn new(operation: &'static str, give_up: GiveUp, counters: &'a Counters) -> Self {
+        Self {
+            tries: 0,
+            give_up,
+            counters,
+            operation,
+        }
+    }
+
+    /// After a round that left `pending` of `before` (`what` names them): waits before
+    /// the next one, counting a throttled round, or gives up past the patience.
+    pub(super) async fn next(
+        &mut self,
+        before: usize,
+        pending: usize,
+        throttled: bool,
+        what: &str,
+    ) -> Result<(), StoreError> {
+        if pending < before {
+            self.tries = 0;
+        }
+        if pending == 0 {
+            return Ok(());
+        }
+        self.tries += 1;
+        if throttled {
+            self.counters.throttled();
+        }
+        if std::time::Instant::now() >= self.give_up {
+            return Err(still_throttled(self.operation, format!("{pending} {what}")));
+        }
+        crate::aws::backoff(self.tries).await;
+        Ok(())
+    }
 }
