@@ -3,6 +3,7 @@
 //! `S3IMPORTS_*` variables or `--prefix`.
 
 mod commands;
+mod console;
 mod wizard;
 
 use std::process::ExitCode;
@@ -117,6 +118,20 @@ enum Command {
     /// Create the stack's tables, queues and bucket in a local emulator (AWS_ENDPOINT_URL).
     #[command(subcommand)]
     Local(LocalCommand),
+    /// The web console: a local server on 127.0.0.1 (imports, runs, reports, set-up,
+    /// segments) with your credentials; prints its address (with this start's token)
+    /// and opens it where a browser exists.
+    Console {
+        /// The port on 127.0.0.1 (default: a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Do not open a browser; only print the address.
+        #[arg(long)]
+        no_open: bool,
+        /// The Secrets Manager prefix for a key the set-up generates.
+        #[arg(long, env = "S3IMPORTS_SECRETS_PREFIX", default_value = "s3imports/")]
+        secrets_prefix: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -378,6 +393,20 @@ async fn main() -> ExitCode {
             secrets_prefix,
         }) => commands::keys::keys_show(&out, &name, &secrets_prefix).await,
         Command::Local(LocalCommand::Provision) => commands::local::provision(&out, &stack).await,
+        Command::Console {
+            port,
+            no_open,
+            secrets_prefix,
+        } => console::serve(
+            stack,
+            console::Options {
+                port,
+                open: !no_open,
+                secrets_prefix,
+            },
+        )
+        .await
+        .map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -13,6 +13,7 @@ pub(super) fn cli_group(command: &str) -> &'static str {
         "segments" => "segments",
         "tick" => "tick",
         "local" => "local",
+        "console" => "console",
         "preview" => "preview",
         _ => "other",
     }

@@ -8,10 +8,11 @@
 //!
 //! By concern: `moto` (the server), this file (a test's stack, its clients and roles),
 //! `api` (the preview API as API Gateway calls it), `pipeline` (the functions wired to
-//! the stack), `cli` (the `s3imports` binary as an operator), `fixtures` (what many
+//! the stack), `cli` (the `s3imports` binary as an operator), `browser` (the console in Chromium), `fixtures` (what many
 //! tests start from), `fakes` (in-memory ports with faults), `gpg` (files by GnuPG).
 
 mod api;
+mod browser;
 mod cli;
 pub mod fakes;
 mod fixtures;
@@ -20,6 +21,7 @@ mod moto;
 mod pipeline;
 
 pub use api::*;
+pub use browser::*;
 pub use cli::*;
 pub use fixtures::*;
 pub use moto::*;

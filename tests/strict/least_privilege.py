@@ -13,7 +13,8 @@ allowed (the strict layer's usage files, `S3IMPORTS_STRICT_USAGE`).
   follows);
 - in docs/operator-policy.json, by the statement's `"UnusedByTests": {"<action>": "<why>"}`.
 Grants a group takes with `{"Include": "<Function>"}` are the function's, and are
-checked there (requests of the group count as uses of them, marked `via cli-<group>`).
+checked there (requests of the group count as uses of them, marked `via cli-<group>`);
+with `{"Include": "group:<name>"}`, another group's, checked in that group.
 """
 
 from __future__ import annotations

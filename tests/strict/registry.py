@@ -170,7 +170,14 @@ class Stack:
         out: list[Statement] = []
         for i, raw in enumerate(as_list(spec.get("Statement"))):
             if "Include" in raw:
-                out.extend(self._function(raw["Include"]))
+                included = str(raw["Include"])
+                # `group:<name>`: another group's statements, as that group holds them
+                # (a use counts for that group's grant); else a function's role.
+                if included.startswith("group:"):
+                    if included[6:] != group:
+                        out.extend(self._group(included[6:]) or [])
+                else:
+                    out.extend(self._function(included))
                 continue
             resolved = _sub_deep(self.ctx, {k: v for k, v in raw.items() if k != "UnusedByTests"})
             patterns = [str(r) for r in as_list(raw.get("Resource"))]

@@ -163,25 +163,50 @@ pub fn validate(
     })
 }
 
-pub async fn put(out: &Output, stack: &Stack, file: &str) -> anyhow::Result<ExitCode> {
-    let config = read_config(file)?.with_context(|| format!("{file} is not a valid config"))?;
-    let clients = clients().await;
+/// What storing a config did: created or updated, its record now, and the segment it
+/// feeds (made, and listing the import, from the moment the config names it).
+pub(crate) struct Stored {
+    pub verb: &'static str,
+    pub record: s3imports::model::config::ConfigRecord,
+    pub segment: Option<s3imports::model::segment::Segment>,
+}
+
+/// Stores a valid config as `config put` does (refusing a duplicate of another active
+/// import, with that import named): `config put`, `config new` and the console.
+pub(crate) async fn store_config(
+    clients: &Clients,
+    stack: &Stack,
+    config: &ImportConfig,
+) -> Result<Stored, s3imports::ports::StoreError> {
     let store = ConfigStore::new(clients.dynamodb.clone(), &stack.configs_table);
-    let outcome = store.put(&config, Utc::now()).await?;
-    let record = store.require(&config.id).await?;
-    // The segment exists (and lists this import) from the moment the config names it.
+    let outcome = store.put(config, Utc::now()).await?;
     let segment = match &config.segment {
         Some(s) => Some(
-            segments(&clients, stack)
+            segments(clients, stack)
                 .ensure(s, &config.id, Utc::now())
                 .await?,
         ),
         None => None,
     };
-    let verb = match outcome {
-        PutOutcome::Created => "created",
-        PutOutcome::Updated => "updated",
-    };
+    let record = store.require(&config.id).await?;
+    Ok(Stored {
+        verb: match outcome {
+            PutOutcome::Created => "created",
+            PutOutcome::Updated => "updated",
+        },
+        record,
+        segment,
+    })
+}
+
+pub async fn put(out: &Output, stack: &Stack, file: &str) -> anyhow::Result<ExitCode> {
+    let config = read_config(file)?.with_context(|| format!("{file} is not a valid config"))?;
+    let clients = clients().await;
+    let Stored {
+        verb,
+        record,
+        segment,
+    } = store_config(&clients, stack, &config).await?;
     out.emit(
         json!({"id": config.id, "result": verb, "status": record.status.as_str(), "next_run_at": record.next_run_at, "segment": segment}),
         || {
@@ -241,10 +266,10 @@ pub struct NewConfig<'a> {
 }
 
 /// The wizard's services: the preview API's code, and key generation.
-pub(super) struct WizardServices<'a> {
-    clients: &'a Clients,
-    stack: &'a Stack,
-    secrets_prefix: &'a str,
+pub(crate) struct WizardServices<'a> {
+    pub clients: &'a Clients,
+    pub stack: &'a Stack,
+    pub secrets_prefix: &'a str,
 }
 
 #[async_trait::async_trait(?Send)]
@@ -327,23 +352,14 @@ pub async fn config_new(stack: &Stack, new: &NewConfig<'_>) -> anyhow::Result<Ex
                     .default("no"),
             )? == "yes");
     if put {
-        let store = ConfigStore::new(clients.dynamodb.clone(), &stack.configs_table);
-        let outcome = store.put(&config, Utc::now()).await?;
-        if let Some(s) = &config.segment {
-            segments(&clients, stack)
-                .ensure(s, &config.id, Utc::now())
-                .await?;
-        }
-        let record = store.require(&config.id).await?;
+        let stored = store_config(&clients, stack, &config).await?;
         prompt.say(&format!(
             "import {} {}; status {}; next run {}",
             config.id,
-            match outcome {
-                PutOutcome::Created => "created",
-                PutOutcome::Updated => "updated",
-            },
-            record.status.as_str(),
-            record
+            stored.verb,
+            stored.record.status.as_str(),
+            stored
+                .record
                 .next_run_at
                 .map_or_else(|| "none".into(), |t| t.to_rfc3339())
         ));

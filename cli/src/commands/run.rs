@@ -189,7 +189,7 @@ pub(super) async fn process_here(
 }
 
 /// Who is running this command, as the run records it: the STS caller identity.
-pub(super) async fn cli_caller(
+pub(crate) async fn cli_caller(
     clients: &Clients,
 ) -> anyhow::Result<s3imports::model::ledger::ManualRun> {
     let caller = clients
@@ -244,6 +244,30 @@ pub async fn replay(
     Ok(ExitCode::SUCCESS)
 }
 
+/// A dry run's file read here, whole, as the stack's processor would (for a local
+/// emulator, or `--process`): no deadline and no chunks, one call reads it all.
+pub(crate) async fn dry_run_here(
+    clients: &Clients,
+    stack: &Stack,
+    msg: &s3imports::ports::FileMessage,
+    clock: &dyn Clock,
+) -> anyhow::Result<()> {
+    let settings = ProcessorSettings {
+        chunk_bytes: None,
+        ..ProcessorSettings::default()
+    };
+    let processor = Processor::from_env(clients, stack, settings);
+    let delivery = s3imports::process::delivery::Delivery {
+        receive_count: 1,
+        last: true,
+        receipt: None,
+        deadline: None,
+        ..Default::default()
+    };
+    processor.process(msg, &delivery, clock).await?;
+    Ok(())
+}
+
 /// How long `dry-run` waits for the stack's processor (a file may take several
 /// invocations of up to 15 minutes).
 pub(super) const DRY_RUN_WAIT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
@@ -274,20 +298,7 @@ pub async fn dry_run(
     let ledger = LedgerStore::new(clients.dynamodb.clone(), &stack.ledger_table);
     let reports = ReportStore::new(clients.s3.clone(), &stack.reports_bucket);
     if here {
-        // No deadline and no chunks: one call reads the whole file.
-        let settings = ProcessorSettings {
-            chunk_bytes: None,
-            ..ProcessorSettings::default()
-        };
-        let processor = Processor::from_env(&clients, stack, settings);
-        let delivery = s3imports::process::delivery::Delivery {
-            receive_count: 1,
-            last: true,
-            receipt: None,
-            deadline: None,
-            ..Default::default()
-        };
-        processor.process(&msg, &delivery, &clock).await?;
+        dry_run_here(&clients, stack, &msg, &clock).await?;
     }
     // Else the stack's processor does the work: wait for it, a while.
     let started_at = std::time::Instant::now();

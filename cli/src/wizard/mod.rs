@@ -7,6 +7,7 @@
 //! Every question has an id; `--answers FILE` (a JSON object of id to answer) answers
 //! them without a terminal, so scripts and tests take the same path.
 
+pub mod form;
 pub mod prompt;
 
 pub use self::prompt::{Answers, Prompt, Question, Terminal};
@@ -411,6 +412,9 @@ fn ask_valid(
 ) -> anyhow::Result<String> {
     loop {
         let answer = p.ask(&q)?;
+        if p.placeholder(&answer) {
+            return Ok(answer);
+        }
         match valid(&answer) {
             Ok(()) => return Ok(answer),
             Err(e) if p.interactive() => p.say(&format!("  {e}; again:")),

@@ -73,6 +73,15 @@ pub trait Prompt {
     fn say(&mut self, text: &str);
     /// A person answers (a problem can be fixed by asking again).
     fn interactive(&self) -> bool;
+    /// `answer` stands in for one not given yet: a web form collects a whole step
+    /// before any of its answers is checked (see [`super::form::Form`]).
+    fn placeholder(&self, _answer: &str) -> bool {
+        false
+    }
+    /// Some answer of the step is a placeholder, so checks across answers wait.
+    fn incomplete(&self) -> bool {
+        false
+    }
 }
 
 /// A person at a terminal.

@@ -356,7 +356,7 @@ pub(super) fn schedule(p: &mut dyn Prompt) -> anyhow::Result<Value> {
                 Ok(s) => s.validate(),
                 Err(e) => vec![e.to_string()],
             };
-        if problems.is_empty() {
+        if problems.is_empty() || p.incomplete() {
             return Ok(v);
         }
         if !p.interactive() {
