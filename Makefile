@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: all machete deny deny-advisories venv sam-venv sam-validate sam-build moto-start moto-stop test strict-test least-privilege lint fmt demo bench fuzz build release clean
+.PHONY: all browser screenshots console machete deny deny-advisories venv sam-venv sam-validate sam-build moto-start moto-stop test strict-test least-privilege lint fmt demo bench fuzz build release clean
 
 all: test
 
@@ -77,11 +77,27 @@ build:
 # docs/testing.md): IAM as template.yaml grants it, AWS's limits, DynamoDB contention.
 # Its own tests run first; afterwards every grant must have been used by some request
 # or say in the template why it is there (target/least-privilege.md, the table).
-test: venv lint sam-validate build strict-test
+test: venv browser lint sam-validate build strict-test
 	rm -rf target/strict-usage
 	set -o pipefail; $(CARGO) test --workspace --all-targets --locked 2>&1 | tee target/test.log
 	$(PY) tests/strict/least_privilege.py --usage target/strict-usage --out target/least-privilege.md --check
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { printf "tests: %d passed, %d failed\n", p, f }' target/test.log
+
+# Debian's Chromium and its ChromeDriver: the console's browser tests drive them
+# (tests/tests/console.rs). Installed here when missing (as root, from Debian's
+# packages); otherwise `make test` stops and says how.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq chromium chromium-driver; \
+	  else \
+	    echo "the console's browser tests need Chromium and ChromeDriver: sudo apt-get install chromium chromium-driver" >&2; exit 1; \
+	  fi; \
+	fi
+
+# The console's pictures in docs/console/ (docs/console.md), from its browser tests.
+screenshots: venv browser build
+	S3IMPORTS_SCREENSHOTS=$(CURDIR)/docs/console $(CARGO) test --locked -p s3imports-tests --test console
 
 # The strict layer's own tests (boto3 against it, on a free loopback port).
 strict-test: venv
@@ -97,6 +113,10 @@ release:
 # The whole import, end to end, against a local moto server: no AWS account needed.
 demo: venv build
 	scripts/demo.sh
+
+# The demo, then the web console on its stack (until Ctrl-C).
+console: venv build
+	scripts/demo.sh --console
 
 bench: venv
 	scripts/bench.sh

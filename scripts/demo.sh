@@ -6,7 +6,8 @@
 # it and a gzipped events file, puts two import configs, runs `s3imports tick` for the
 # users (after a dry run of its file), starts the events import by hand with
 # `s3imports run`, replays its file, shows the results and the users' segment, and
-# stops moto.
+# stops moto. With --console (`make console`), it then serves the web console on the
+# demo's stack until Ctrl-C.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -40,7 +41,7 @@ s3i() {
   case "$cmd" in
     config) group=config ;; runs|report|status) group=history ;; run|replay) group=run ;;
     dry-run) group=dry-run ;; keys) group=keys ;; segments) group=segments ;;
-    tick) group=tick ;; local) group=local ;; *) group=other ;;
+    tick) group=tick ;; local) group=local ;; console) group=console ;; *) group=other ;;
   esac
   AWS_ACCESS_KEY_ID="cli-$group.$S3IMPORTS_PREFIX" "$bin" "$@"
 }
@@ -111,3 +112,12 @@ if [ "$refused" != "[]" ]; then
   exit 1
 fi
 echo "none refused (IAM as template.yaml and docs/operator-policy.json grant it; AWS's limits)"
+
+if [ "${1:-}" = "--console" ]; then
+  step "The web console on this demo's stack (Ctrl-C stops it and the emulator)"
+  s3i console
+else
+  step "The same imports in the web console"
+  echo "make console    (this demo again, then s3imports console on its stack: open the address it prints)"
+  echo "On your own stack: s3imports console (docs/console.md)"
+fi

@@ -46,7 +46,10 @@ impl ConsoleServer {
         let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
                 if let Some(url) = line.strip_prefix("open ") {
                     let _ = tx.send(url.to_string());
                 }
@@ -55,11 +58,7 @@ impl ConsoleServer {
         let url = rx
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("s3imports console printed no address within 60 s"));
-        let base = url
-            .split("/?token=")
-            .next()
-            .unwrap_or_default()
-            .to_string();
+        let base = url.split("/?token=").next().unwrap_or_default().to_string();
         Self { child, base, url }
     }
 }
@@ -74,7 +73,7 @@ impl Drop for ConsoleServer {
 pub struct Browser {
     driver: Child,
     pub client: Client,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 impl Browser {
@@ -96,7 +95,10 @@ impl Browser {
             .unwrap_or_else(|e| panic!("start {CHROMEDRIVER}: {e}"));
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not listen within 30 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         let profile = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
@@ -121,7 +123,7 @@ impl Browser {
         Self {
             driver,
             client,
-            _profile: profile,
+            profile,
         }
     }
 
@@ -132,11 +134,11 @@ impl Browser {
             .unwrap_or_else(|e| panic!("open {url}: {e}"));
     }
 
-    /// The page's visible text.
+    /// The page's visible text (empty while a page is loading).
     pub async fn text(&self) -> String {
         match self.client.find(Locator::Css("body")).await {
             Ok(body) => body.text().await.unwrap_or_default(),
-            Err(e) => panic!("the page has no body: {e}"),
+            Err(_) => String::new(),
         }
     }
 
@@ -157,7 +159,11 @@ impl Browser {
             .await
         {
             Ok(element) => element,
-            Err(e) => panic!("no `{css}` on {}: {e}\n{}", self.url().await, self.text().await),
+            Err(e) => panic!(
+                "no `{css}` on {}: {e}\n{}",
+                self.url().await,
+                self.text().await
+            ),
         }
     }
 
@@ -190,7 +196,10 @@ impl Browser {
         let deadline = Instant::now() + Duration::from_secs(30);
         // The old page's element goes stale once the new page has replaced it.
         while old.tag_name().await.is_ok() {
-            assert!(Instant::now() < deadline, "choosing {value} in {css} did not update the page");
+            assert!(
+                Instant::now() < deadline,
+                "choosing {value} in {css} did not update the page"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         self.find("body").await;
@@ -237,14 +246,19 @@ impl Browser {
             .unwrap_or_else(|e| panic!("write screenshot {name}: {e}"));
     }
 
+    /// Ends the session (a test that fails ends it by dropping the browser).
     pub async fn close(self) {
-        let Self {
-            mut driver,
-            client,
-            _profile,
-        } = self;
-        let _ = client.close().await;
-        kill_group(&mut driver);
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        kill_group(&mut self.driver);
+        // Chromium's own processes, found by this browser's profile directory.
+        let _ = Command::new("pkill")
+            .args(["-9", "-f", &self.profile.path().to_string_lossy()])
+            .status();
     }
 }
 

@@ -29,7 +29,9 @@ pub struct ActionForm {
 fn describe(id: &str, a: &ActionForm) -> Option<(String, &'static str)> {
     Some(match a.action.as_str() {
         "run" => (
-            format!("Start a run of `{id}` now: discovery for this import only, recorded as started by hand. The schedule's next run does not move."),
+            format!(
+                "Start a run of `{id}` now: discovery for this import only, recorded as started by hand. The schedule's next run does not move."
+            ),
             "Yes, run now",
         ),
         "replay" => (
@@ -51,11 +53,15 @@ fn describe(id: &str, a: &ActionForm) -> Option<(String, &'static str)> {
             "Yes, dry run",
         ),
         "archive" => (
-            format!("Archive `{id}`: it never runs again, and its folder is free for another import."),
+            format!(
+                "Archive `{id}`: it never runs again, and its folder is free for another import."
+            ),
             "Yes, archive it",
         ),
         "unarchive" => (
-            format!("Make `{id}` active again: it runs on its schedule (refused if another active import reads its folder)."),
+            format!(
+                "Make `{id}` active again: it runs on its schedule (refused if another active import reads its folder)."
+            ),
             "Yes, unarchive it",
         ),
         _ => return None,
@@ -92,13 +98,31 @@ pub async fn confirm(
 }
 
 /// An action's outcome as a page: the message, and the way back.
-fn outcome(c: &Shared, id: &str, code: StatusCode, kind: Notice, text: &str, more: Markup) -> Response {
+fn outcome(
+    c: &Shared,
+    id: &str,
+    code: StatusCode,
+    kind: Notice,
+    text: &str,
+    more: Markup,
+) -> Response {
     let body = html! {
         (notice(kind, text))
         (more)
         p { a href={ "/imports/" (enc(id)) } { "Back to " (id) } }
     };
-    (code, layout(c, if matches!(kind, Notice::Done) { "Done" } else { "Refused" }, body))
+    (
+        code,
+        layout(
+            c,
+            if matches!(kind, Notice::Done) {
+                "Done"
+            } else {
+                "Refused"
+            },
+            body,
+        ),
+    )
         .into_response()
 }
 
@@ -109,21 +133,31 @@ pub async fn act(
     axum::Form(a): axum::Form<ActionForm>,
 ) -> Result<Response, Failure> {
     let clock = SystemClock;
+    let done = |code: StatusCode, text: &str| outcome(&c, &id, code, Notice::Done, text, html! {});
+    let refused = |why: String| {
+        outcome(
+            &c,
+            &id,
+            StatusCode::CONFLICT,
+            Notice::Refused,
+            &why,
+            html! {},
+        )
+    };
     Ok(match a.action.as_str() {
         "run" => match c.discovery.run_now(&id, &c.caller, &clock).await {
-            Ok(tick) => outcome(
-                &c,
-                &id,
+            Ok(tick) => done(
                 StatusCode::ACCEPTED,
-                Notice::Done,
                 &format!(
                     "Run {} started by {}: {} new file(s) queued{}.",
                     tick.run_id.as_deref().unwrap_or("—"),
                     c.caller.requested_by,
                     tick.files.len(),
-                    tick.reason.as_deref().map(|r| format!("; {r}")).unwrap_or_default()
+                    tick.reason
+                        .as_deref()
+                        .map(|r| format!("; {r}"))
+                        .unwrap_or_default()
                 ),
-                html! {},
             ),
             Err(e) => {
                 let progress = match &e {
@@ -147,11 +181,8 @@ pub async fn act(
             .replay(&id, a.key.trim(), &c.caller, a.reason.trim(), &clock)
             .await
         {
-            Ok(s) => outcome(
-                &c,
-                &id,
+            Ok(s) => done(
                 StatusCode::ACCEPTED,
-                Notice::Done,
                 &format!(
                     "Run {} replays {} (was {} in run {}), by {}.",
                     s.run_id,
@@ -160,12 +191,15 @@ pub async fn act(
                     s.previous_run_id,
                     c.caller.requested_by
                 ),
-                html! {},
             ),
-            Err(e) => outcome(&c, &id, StatusCode::CONFLICT, Notice::Refused, &e.to_string(), html! {}),
+            Err(e) => refused(e.to_string()),
         },
         "dry-run" => {
-            let record = c.configs.require(&id).await.map_err(|e| Failure::store(&c, &e))?;
+            let record = c
+                .configs
+                .require(&id)
+                .await
+                .map_err(|e| Failure::store(&c, &e))?;
             let key = Some(a.key.trim()).filter(|k| !k.is_empty());
             match c
                 .discovery
@@ -177,37 +211,48 @@ pub async fn act(
                     // `s3imports dry-run` does.
                     if c.local
                         && let Err(e) =
-                            crate::commands::run::dry_run_here(&c.clients, &c.stack, &msg, &clock).await
+                            crate::commands::run::dry_run_here(&c.clients, &c.stack, &msg, &clock)
+                                .await
                     {
-                        return Ok(outcome(&c, &id, StatusCode::SERVICE_UNAVAILABLE, Notice::Refused, &format!("{e:#}"), html! {}));
+                        return Ok(outcome(
+                            &c,
+                            &id,
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            Notice::Refused,
+                            &format!("{e:#}"),
+                            html! {},
+                        ));
                     }
                     Redirect::to(&format!("/dry-runs/{}", enc(&started.dry_run_id))).into_response()
                 }
-                Err(e) => outcome(&c, &id, StatusCode::CONFLICT, Notice::Refused, &e.to_string(), html! {}),
+                Err(e) => refused(e.to_string()),
             }
         }
         "archive" => match c.configs.archive(&id, clock.now()).await {
-            Ok(()) => outcome(&c, &id, StatusCode::OK, Notice::Done, &format!("Import {id} archived; it will not run again."), html! {}),
-            Err(e) => outcome(&c, &id, StatusCode::CONFLICT, Notice::Refused, &e.to_string(), html! {}),
+            Ok(()) => done(
+                StatusCode::OK,
+                &format!("Import {id} archived; it will not run again."),
+            ),
+            Err(e) => refused(e.to_string()),
         },
         "unarchive" => {
-            let record = c.configs.require(&id).await.map_err(|e| Failure::store(&c, &e))?;
+            let record = c
+                .configs
+                .require(&id)
+                .await
+                .map_err(|e| Failure::store(&c, &e))?;
             let mut config = record.config;
             config.status = ImportStatus::Active;
             match crate::commands::config::store_config(&c.clients, &c.stack, &config).await {
-                Ok(stored) => outcome(
-                    &c,
-                    &id,
+                Ok(stored) => done(
                     StatusCode::OK,
-                    Notice::Done,
                     &format!(
                         "Import {id} is {} again; next run {}.",
                         stored.record.status.as_str(),
                         time(stored.record.next_run_at)
                     ),
-                    html! {},
                 ),
-                Err(e) => outcome(&c, &id, StatusCode::CONFLICT, Notice::Refused, &e.to_string(), html! {}),
+                Err(e) => refused(e.to_string()),
             }
         }
         other => {
@@ -227,7 +272,14 @@ pub async fn dry_run(State(c): State<Shared>, Path(id): Path<String>) -> Result<
     let view = s3imports::operate::dry_run::view(&c.ledger, &c.reports, &id)
         .await
         .map_err(|e| Failure::store(&c, &e))?
-        .ok_or_else(|| Failure::new(&c, StatusCode::NOT_FOUND, "No dry run", format!("no dry run `{id}`")))?;
+        .ok_or_else(|| {
+            Failure::new(
+                &c,
+                StatusCode::NOT_FOUND,
+                "No dry run",
+                format!("no dry run `{id}`"),
+            )
+        })?;
     let body = html! {
         @if !view.done { meta http-equiv="refresh" content="3"; }
         p { "Import " a href={ "/imports/" (enc(&view.import_id)) } { (view.import_id) } ", file " code { (view.key) } ": " (status(view.status.label())) }

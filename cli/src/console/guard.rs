@@ -41,8 +41,7 @@ fn random_hex() -> String {
 /// Equal without telling how much of it matched by how long it took.
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0

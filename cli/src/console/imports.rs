@@ -29,10 +29,7 @@ const KINDS: &[&str] = &["users", "events", "auxiliary"];
 
 /// Every import: kind, folder, schedule, status, last run and result, next run, rows
 /// today (UTC); archived ones on request.
-pub async fn list(
-    State(c): State<Shared>,
-    Query(q): Query<ListQuery>,
-) -> Result<Markup, Failure> {
+pub async fn list(State(c): State<Shared>, Query(q): Query<ListQuery>) -> Result<Markup, Failure> {
     let records = c.configs.all().await.map_err(|e| Failure::store(&c, &e))?;
     let today = Utc::now()
         .date_naive()
@@ -116,7 +113,11 @@ pub async fn import(
     Query(q): Query<PageQuery>,
 ) -> Result<Markup, Failure> {
     use s3imports::ports::Configs as _;
-    let record = c.configs.require(&id).await.map_err(|e| Failure::store(&c, &e))?;
+    let record = c
+        .configs
+        .require(&id)
+        .await
+        .map_err(|e| Failure::store(&c, &e))?;
     let cursor = q
         .cursor
         .as_deref()
@@ -448,12 +449,10 @@ pub async fn report_download(
         .map_err(|e| report_failure(&c, &e))?
     {
         Bounded::Read(data) => {
-            let name = q
-                .file
-                .rsplit('/')
-                .next()
-                .unwrap_or("report")
-                .replace(|ch: char| !ch.is_ascii_alphanumeric() && ch != '.' && ch != '-', "_");
+            let name = q.file.rsplit('/').next().unwrap_or("report").replace(
+                |ch: char| !ch.is_ascii_alphanumeric() && ch != '.' && ch != '-',
+                "_",
+            );
             Ok((
                 [
                     (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),

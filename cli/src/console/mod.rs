@@ -76,7 +76,10 @@ fn router(console: Shared) -> Router {
         .route("/imports/{id}/confirm", get(actions::confirm))
         .route("/imports/{id}/act", post(actions::act))
         .route("/dry-runs/{id}", get(actions::dry_run))
-        .route("/imports/{id}/edit", get(setup::edit).post(setup::save_edit))
+        .route(
+            "/imports/{id}/edit",
+            get(setup::edit).post(setup::save_edit),
+        )
         .route("/new", get(setup::start).post(setup::step))
         .route("/segments", get(segments::list))
         .route("/segments/{name}", get(segments::segment))
@@ -119,7 +122,10 @@ pub async fn serve(stack: Stack, options: Options) -> anyhow::Result<()> {
     });
     // The address carries this start's token: whoever opens it is let in (a cookie
     // from then on); without it, nothing is served.
-    println!("s3imports console for the stack's configs table {}", console.stack.configs_table);
+    println!(
+        "s3imports console for the stack's configs table {}",
+        console.stack.configs_table
+    );
     println!("open {url}");
     println!("(only on this machine; the token changes every start; Ctrl-C stops it)");
     if options.open {

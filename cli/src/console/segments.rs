@@ -14,7 +14,11 @@ use super::Shared;
 use super::page::{Failure, Notice, csrf, enc, layout, notice, status, time};
 
 pub async fn list(State(c): State<Shared>) -> Result<Markup, Failure> {
-    let all = c.segments.list().await.map_err(|e| Failure::store(&c, &e))?;
+    let all = c
+        .segments
+        .list()
+        .await
+        .map_err(|e| Failure::store(&c, &e))?;
     let body = html! {
         @if all.is_empty() {
             p { "No segments yet: a users import's config names one (its last set-up step)." }
@@ -58,7 +62,11 @@ pub async fn segment(
         .ok_or_else(|| Failure::store(&c, &StoreError::NoSegment(name.clone())))?;
     let page = c
         .segments
-        .members(&name, MEMBERS_LIMIT.default, q.cursor.as_deref().filter(|s| !s.is_empty()))
+        .members(
+            &name,
+            MEMBERS_LIMIT.default,
+            q.cursor.as_deref().filter(|s| !s.is_empty()),
+        )
         .await
         .map_err(|e| Failure::store(&c, &e))?;
     let archived = segment.status == SegmentStatus::Archived;
@@ -113,10 +121,17 @@ pub async fn confirm(
     Query(a): Query<SegmentAction>,
 ) -> Result<Markup, Failure> {
     let to = wanted(&a).ok_or_else(|| {
-        Failure::new(&c, StatusCode::BAD_REQUEST, "No such action", format!("`{}` is not an action", a.action))
+        Failure::new(
+            &c,
+            StatusCode::BAD_REQUEST,
+            "No such action",
+            format!("`{}` is not an action", a.action),
+        )
     })?;
     let what = match to {
-        SegmentStatus::Archived => format!("Archive segment `{name}`: its imports still add their users to it (nothing is dropped)."),
+        SegmentStatus::Archived => format!(
+            "Archive segment `{name}`: its imports still add their users to it (nothing is dropped)."
+        ),
         SegmentStatus::Active => format!("Make segment `{name}` active again."),
     };
     let body = html! {
@@ -138,10 +153,19 @@ pub async fn act(
     axum::Form(a): axum::Form<SegmentAction>,
 ) -> Result<Response, Failure> {
     let to = wanted(&a).ok_or_else(|| {
-        Failure::new(&c, StatusCode::BAD_REQUEST, "No such action", format!("`{}` is not an action", a.action))
+        Failure::new(
+            &c,
+            StatusCode::BAD_REQUEST,
+            "No such action",
+            format!("`{}` is not an action", a.action),
+        )
     })?;
     let (code, kind, text) = match c.segments.set_status(&name, to, Utc::now()).await {
-        Ok(s) => (StatusCode::OK, Notice::Done, format!("Segment {} is {}.", s.name, s.status.as_str())),
+        Ok(s) => (
+            StatusCode::OK,
+            Notice::Done,
+            format!("Segment {} is {}.", s.name, s.status.as_str()),
+        ),
         Err(e) => (StatusCode::CONFLICT, Notice::Refused, e.to_string()),
     };
     let body = html! {

@@ -4,8 +4,8 @@
 //! `ImportConfig::from_value` and stored the same way; secret references stay hidden.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -149,13 +149,25 @@ async fn run_wizard(
 }
 
 /// Runs the wizard off the server's worker threads: its prompt is not `Send`.
-async fn pass(console: &Shared, answers: Map<String, Value>, mapping_text: String, target: u8) -> Result<Pass, Failure> {
+async fn pass(
+    console: &Shared,
+    answers: Map<String, Value>,
+    mapping_text: String,
+    target: u8,
+) -> Result<Pass, Failure> {
     let c = console.clone();
     tokio::task::spawn_blocking(move || {
         tokio::runtime::Handle::current().block_on(run_wizard(c, answers, mapping_text, target))
     })
     .await
-    .map_err(|e| Failure::new(console, StatusCode::INTERNAL_SERVER_ERROR, "The set-up stopped", e.to_string()))
+    .map_err(|e| {
+        Failure::new(
+            console,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The set-up stopped",
+            e.to_string(),
+        )
+    })
 }
 
 pub async fn start(State(c): State<Shared>) -> Result<Response, Failure> {
@@ -223,9 +235,7 @@ fn render(c: &Shared, p: &Pass, refused: Option<String>) -> Markup {
         .filter(|(s, _)| *s == step)
         .map(|(_, t)| t.as_str())
         .filter(|t| {
-            !t.starts_with("Fetching")
-                && !t.starts_with("Standard attributes")
-                && *t != UNANSWERED
+            !t.starts_with("Fetching") && !t.starts_with("Standard attributes") && *t != UNANSWERED
         })
         .collect();
     // The wizard's own verdict on the whole config, once nothing is left unanswered.
@@ -233,7 +243,10 @@ fn render(c: &Shared, p: &Pass, refused: Option<String>) -> Markup {
         Err(e) if !e.is_empty() && !p.form.unanswered.load(Ordering::Relaxed) => Some(e.clone()),
         _ => None,
     };
-    let title = format!("New import — step {step} of 3: {}", STEPS[usize::from(step - 1)]);
+    let title = format!(
+        "New import — step {step} of 3: {}",
+        STEPS[usize::from(step - 1)]
+    );
     let body = html! {
         ol.steps aria-label="Steps" {
             @for (i, name) in STEPS.iter().enumerate() {
@@ -313,7 +326,10 @@ fn control(a: &Asked, index: usize, label: Option<&str>) -> Markup {
 /// columns as a table (sample, attribute, type, date-time format).
 fn questions(shown: &[&Asked], preview: Option<&Preview>, mapping_text: &str, step: u8) -> Markup {
     let column_of = |a: &Asked, prefix: &str| a.id.strip_prefix(prefix).map(str::to_string);
-    let columns: Vec<String> = shown.iter().filter_map(|a| column_of(a, "column.")).collect();
+    let columns: Vec<String> = shown
+        .iter()
+        .filter_map(|a| column_of(a, "column."))
+        .collect();
     let find = |prefix: &str, name: &str| {
         shown
             .iter()
@@ -401,7 +417,11 @@ fn edit_page(c: &Shared, id: &str, text: &str, problems: &[String]) -> Markup {
 }
 
 pub async fn edit(State(c): State<Shared>, Path(id): Path<String>) -> Result<Markup, Failure> {
-    let record = c.configs.require(&id).await.map_err(|e| Failure::store(&c, &e))?;
+    let record = c
+        .configs
+        .require(&id)
+        .await
+        .map_err(|e| Failure::store(&c, &e))?;
     let text = serde_json::to_string_pretty(&record.config.redacted()).unwrap_or_default();
     Ok(edit_page(&c, &id, &text, &[]))
 }
@@ -416,15 +436,26 @@ pub async fn save_edit(
     Path(id): Path<String>,
     axum::Form(f): axum::Form<EditForm>,
 ) -> Result<Response, Failure> {
-    let record = c.configs.require(&id).await.map_err(|e| Failure::store(&c, &e))?;
+    let record = c
+        .configs
+        .require(&id)
+        .await
+        .map_err(|e| Failure::store(&c, &e))?;
     let refuse = |problems: Vec<String>| {
-        (StatusCode::UNPROCESSABLE_ENTITY, edit_page(&c, &id, &f.config, &problems)).into_response()
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            edit_page(&c, &id, &f.config, &problems),
+        )
+            .into_response()
     };
     let mut value: Value = match serde_json::from_str(&f.config) {
         Ok(v) => v,
         Err(e) => return Ok(refuse(vec![format!("not JSON: {e}")])),
     };
-    restore_references(&mut value, &serde_json::to_value(&record.config).unwrap_or_default());
+    restore_references(
+        &mut value,
+        &serde_json::to_value(&record.config).unwrap_or_default(),
+    );
     let config = match ImportConfig::from_value(value) {
         Ok(config) => config,
         Err(ConfigError::Invalid(problems)) => {

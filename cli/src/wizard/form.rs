@@ -185,7 +185,13 @@ impl Prompt for Form {
             && let Some(last) = self.asked.last_mut()
             && last.problem.is_none()
         {
-            last.problem = Some(text.trim().trim_end_matches("again:").trim_end_matches("; ").trim().to_string());
+            last.problem = Some(
+                text.trim()
+                    .trim_end_matches("again:")
+                    .trim_end_matches("; ")
+                    .trim()
+                    .to_string(),
+            );
             return;
         }
         self.said.push((self.step, text.to_string()));
@@ -242,20 +248,32 @@ mod tests {
     fn a_question_asked_twice_ends_the_pass_on_its_step() {
         let mut f = form(json!({"id": "a b"}), 2);
         f.say("Step 1 of 3: source and format");
-        assert_eq!(f.ask(&Question::new("id", "Import id")).unwrap_or_default(), "a b");
+        assert_eq!(
+            f.ask(&Question::new("id", "Import id")).unwrap_or_default(),
+            "a b"
+        );
         f.say("  1 to 64 lowercase letters; again:");
         assert!(f.ask(&Question::new("id", "Import id")).is_err());
         assert_eq!(f.step(), 1);
-        assert_eq!(f.asked[0].problem.as_deref(), Some("1 to 64 lowercase letters"));
+        assert_eq!(
+            f.asked[0].problem.as_deref(),
+            Some("1 to 64 lowercase letters")
+        );
     }
 
     #[test]
     fn reaching_the_step_after_the_collected_one_stops_there() {
         let mut f = form(json!({"id": "a"}), 1);
         f.say("Step 1 of 3: source and format");
-        assert_eq!(f.ask(&Question::new("id", "Import id")).unwrap_or_default(), "a");
+        assert_eq!(
+            f.ask(&Question::new("id", "Import id")).unwrap_or_default(),
+            "a"
+        );
         f.say("Step 2 of 3: mapping");
-        assert!(f.ask(&Question::new("mapping_file", "?").default("")).is_err());
+        assert!(
+            f.ask(&Question::new("mapping_file", "?").default(""))
+                .is_err()
+        );
         assert_eq!(f.step(), 1);
         assert!(!f.incomplete());
     }
