@@ -312,6 +312,34 @@ async fn a_run_its_files_reasons_report_and_the_actions() {
     b.click("form:has(input[value='unarchive']) button").await;
     b.click("form[action='/imports/web/act'] button").await;
     b.wait_text("is active again").await;
+
+    // Edit: a problem is named by its field and nothing is stored; a good edit is.
+    b.goto(&format!("{}/imports/web/edit", console.base)).await;
+    let text = b
+        .find("textarea[name=config]")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut edited: serde_json::Value = serde_json::from_str(&text).unwrap();
+    edited["schedule"] = json!({"type": "hourly", "minute": 75});
+    b.fill("textarea[name=config]", &edited.to_string()).await;
+    b.click("form[action='/imports/web/edit'] button").await;
+    let problem = b.find("p.notice.refused").await.text().await.unwrap();
+    assert!(problem.contains("minute"), "{problem}");
+    assert_eq!(
+        config_item(&env, "web").await.unwrap()["config"]["schedule"]["minute"],
+        0
+    );
+    edited["schedule"] = json!({"type": "hourly", "minute": 30});
+    edited["name"] = json!("Users on the web");
+    b.fill("textarea[name=config]", &edited.to_string()).await;
+    b.click("form[action='/imports/web/edit'] button").await;
+    b.wait_text("Import web updated").await;
+    let item = config_item(&env, "web").await.unwrap();
+    assert_eq!(item["config"]["name"], "Users on the web");
+    assert_eq!(item["config"]["schedule"]["minute"], 30);
     b.close().await;
 }
 
