@@ -70,6 +70,12 @@ impl crate::wizard::Services for PageServices<'_> {
         import_id: &str,
         passphrase: bool,
     ) -> anyhow::Result<(String, Value)> {
+        // Not with a placeholder for the import's id or the key's name: a key is made
+        // once the step's answers are all given.
+        if self.unanswered.load(Ordering::Relaxed) {
+            self.halt.store(true, Ordering::Relaxed);
+            anyhow::bail!(UNANSWERED);
+        }
         let c = self.console;
         if let Some(made) = c.made_keys.lock().ok().and_then(|m| m.get(name).cloned()) {
             return Ok(made);
