@@ -33,10 +33,16 @@ pub struct ConsoleServer {
 
 impl ConsoleServer {
     pub fn start(env: &TestEnv) -> Self {
+        Self::start_with(env, &[])
+    }
+
+    /// With `extra` environment over the group's (other credentials, say).
+    pub fn start_with(env: &TestEnv, extra: &[(&str, &str)]) -> Self {
         use std::os::unix::process::CommandExt as _;
         let mut child = Command::new(cli_binary())
             .args(["console", "--no-open"])
             .envs(env.cli_env(&["console"]))
+            .envs(extra.iter().copied())
             .env_remove("S3IMPORTS_PREFIX")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -69,8 +75,13 @@ impl Drop for ConsoleServer {
     }
 }
 
+/// One browser at a time in a test binary: each Chromium is a dozen processes, and on
+/// 2 cores several at once only make every page slower.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Headless Chromium under its chromedriver.
 pub struct Browser {
+    _turn: tokio::sync::MutexGuard<'static, ()>,
     driver: Child,
     pub client: Client,
     profile: tempfile::TempDir,
@@ -79,6 +90,7 @@ pub struct Browser {
 impl Browser {
     pub async fn start() -> Self {
         use std::os::unix::process::CommandExt as _;
+        let turn = ONE_AT_A_TIME.lock().await;
         for bin in [CHROMIUM, CHROMEDRIVER] {
             assert!(
                 std::path::Path::new(bin).exists(),
@@ -121,6 +133,7 @@ impl Browser {
             .await
             .unwrap_or_else(|e| panic!("a WebDriver session in {CHROMIUM}: {e}"));
         Self {
+            _turn: turn,
             driver,
             client,
             profile,

@@ -110,10 +110,17 @@ async fn a_new_import_in_three_steps_is_checked_against_its_rows_and_stored() {
     assert_eq!(config["source"]["folder"], "users");
 
     // The same folder again, as another import: refused, naming the one that has it.
+    // (Its mapping this time from a MoEngage mapping file, pasted.)
     step_one(&b, "web-users-again", &bucket, "users").await;
     b.click("button[value=continue]").await;
     b.wait_text("step 2 of 3").await;
-    b.fill("input[name='column.ID']", "user_id").await;
+    let mapping = json!({"mapping": [
+        {"column": "ID", "moe_attr": "user_id", "type": "string"},
+        {"column": "signup", "moe_attr": "signup", "type": "datetime", "datetime_format": "YYYY-MM-DD"},
+        {"column": "Age", "moe_attr": "age", "type": "integer"}
+    ]});
+    b.fill("textarea[name=mapping_text]", &mapping.to_string())
+        .await;
     b.click("button[value=continue]").await;
     b.wait_text("step 3 of 3").await;
     b.click("button[value=save]").await;
@@ -158,6 +165,48 @@ async fn fetch_file_shows_moengages_messages() {
         .wait_text("1 to 64 lowercase letters, digits and `-`")
         .await;
     assert!(text.contains("step 1 of 3"), "{text}");
+    b.close().await;
+}
+
+#[tokio::test]
+async fn an_access_key_the_bucket_refuses_is_named_as_moengage_does() {
+    // A moto that checks access keys (as the preview API's test of this message): the
+    // console runs with its admin key; the import's own key is not valid there.
+    let endpoint = s3imports_tests::start_moto_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", "3")]);
+    let (key, secret) = s3imports_tests::moto_admin_key(&endpoint).await;
+    let sdk = s3imports_tests::sdk_config_with(&endpoint, &key, &secret);
+    let env = TestEnv::with_sdk(endpoint, sdk).await;
+    let bucket = env.scoped("acme-exports");
+    env.bucket(&bucket).await;
+    env.put_object(
+        &bucket,
+        "keyed/registered_user_data_20261127.csv",
+        "ID,Age\nu1,30\n",
+    )
+    .await;
+    let stored = env
+        .put_secret("bad/secret", "not-the-secret", &["keyed"])
+        .await;
+    let console = ConsoleServer::start_with(
+        &env,
+        &[
+            ("AWS_ACCESS_KEY_ID", &key),
+            ("AWS_SECRET_ACCESS_KEY", &secret),
+        ],
+    );
+    let b = Browser::start().await;
+    b.goto(&console.url).await;
+    step_one(&b, "keyed", &bucket, "keyed").await;
+    b.select_live("select[name=credentials]", "access_key")
+        .await;
+    b.fill("input[name=access_key_id]", "AKIAIOSFODNN7EXAMPLE")
+        .await;
+    b.fill("input[name=secret_access_key_ref]", &stored).await;
+    b.click("button[value=continue]").await;
+    let text = b.wait_text("Given S3 Access Key is not valid").await;
+    assert!(text.contains("step 1 of 3"), "{text}");
+    // The secret's value is never on the page; its reference is what was typed.
+    assert!(!b.client.source().await.unwrap().contains("not-the-secret"));
     b.close().await;
 }
 
