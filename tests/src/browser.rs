@@ -12,11 +12,34 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const INSTALL: &str = "apt-get install -y chromium chromium-driver";
 
-/// Kills a child and the processes it started (its process group).
-fn kill_group(child: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-9", &format!("-{}", child.id())])
-        .status();
+/// Kills processes by id, each one named (never a group, never -1): the ones whose
+/// command line contains `marker` (a browser's own profile directory).
+fn kill_marked(marker: &str) {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let me = std::process::id();
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid <= 1 || pid == me {
+            continue;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(marker) {
+            let _ = Command::new("kill")
+                .args(["-9", "--", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+fn stop(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -38,7 +61,6 @@ impl ConsoleServer {
 
     /// With `extra` environment over the group's (other credentials, say).
     pub fn start_with(env: &TestEnv, extra: &[(&str, &str)]) -> Self {
-        use std::os::unix::process::CommandExt as _;
         let mut child = Command::new(cli_binary())
             .args(["console", "--no-open"])
             .envs(env.cli_env(&["console"]))
@@ -46,7 +68,6 @@ impl ConsoleServer {
             .env_remove("S3IMPORTS_PREFIX")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("start s3imports console: {e}"));
         let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
@@ -71,7 +92,7 @@ impl ConsoleServer {
 
 impl Drop for ConsoleServer {
     fn drop(&mut self) {
-        kill_group(&mut self.child);
+        stop(&mut self.child);
     }
 }
 
@@ -89,7 +110,6 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start() -> Self {
-        use std::os::unix::process::CommandExt as _;
         let turn = ONE_AT_A_TIME.lock().await;
         for bin in [CHROMIUM, CHROMEDRIVER] {
             assert!(
@@ -102,7 +122,6 @@ impl Browser {
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("start {CHROMEDRIVER}: {e}"));
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -267,11 +286,12 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        kill_group(&mut self.driver);
+        stop(&mut self.driver);
         // Chromium's own processes, found by this browser's profile directory.
-        let _ = Command::new("pkill")
-            .args(["-9", "-f", &self.profile.path().to_string_lossy()])
-            .status();
+        kill_marked(&format!(
+            "--user-data-dir={}",
+            self.profile.path().display()
+        ));
     }
 }
 
