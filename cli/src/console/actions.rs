@@ -74,14 +74,7 @@ pub async fn confirm(
     Path(id): Path<String>,
     Query(a): Query<ActionForm>,
 ) -> Result<Markup, Failure> {
-    let (what, yes) = describe(&id, &a).ok_or_else(|| {
-        Failure::new(
-            &c,
-            StatusCode::BAD_REQUEST,
-            "No such action",
-            format!("`{}` is not an action", a.action),
-        )
-    })?;
+    let (what, yes) = describe(&id, &a).ok_or_else(|| Failure::no_action(&c, &a.action))?;
     let body = html! {
         p { (what) }
         form method="post" action={ "/imports/" (enc(&id)) "/act" } {
@@ -256,12 +249,7 @@ pub async fn act(
             }
         }
         other => {
-            return Err(Failure::new(
-                &c,
-                StatusCode::BAD_REQUEST,
-                "No such action",
-                format!("`{other}` is not an action"),
-            ));
+            return Err(Failure::no_action(&c, other));
         }
     })
 }

@@ -122,6 +122,16 @@ impl Failure {
         }
     }
 
+    /// An action the page does not offer (a hand-made address).
+    pub fn no_action(console: &Shared, action: &str) -> Self {
+        Self::new(
+            console,
+            StatusCode::BAD_REQUEST,
+            "No such action",
+            format!("`{action}` is not an action"),
+        )
+    }
+
     /// A store's failure: not found is 404, the rest is the stack's (503).
     pub fn store(console: &Shared, e: &s3imports::ports::StoreError) -> Self {
         use s3imports::ports::StoreError;

@@ -107,11 +107,12 @@ pub struct SegmentAction {
     action: String,
 }
 
-fn wanted(a: &SegmentAction) -> Option<SegmentStatus> {
+/// The status an action asks for.
+fn wanted(c: &Shared, a: &SegmentAction) -> Result<SegmentStatus, Failure> {
     match a.action.as_str() {
-        "archive" => Some(SegmentStatus::Archived),
-        "unarchive" => Some(SegmentStatus::Active),
-        _ => None,
+        "archive" => Ok(SegmentStatus::Archived),
+        "unarchive" => Ok(SegmentStatus::Active),
+        other => Err(Failure::no_action(c, other)),
     }
 }
 
@@ -120,14 +121,7 @@ pub async fn confirm(
     Path(name): Path<String>,
     Query(a): Query<SegmentAction>,
 ) -> Result<Markup, Failure> {
-    let to = wanted(&a).ok_or_else(|| {
-        Failure::new(
-            &c,
-            StatusCode::BAD_REQUEST,
-            "No such action",
-            format!("`{}` is not an action", a.action),
-        )
-    })?;
+    let to = wanted(&c, &a)?;
     let what = match to {
         SegmentStatus::Archived => format!(
             "Archive segment `{name}`: its imports still add their users to it (nothing is dropped)."
@@ -152,14 +146,7 @@ pub async fn act(
     Path(name): Path<String>,
     axum::Form(a): axum::Form<SegmentAction>,
 ) -> Result<Response, Failure> {
-    let to = wanted(&a).ok_or_else(|| {
-        Failure::new(
-            &c,
-            StatusCode::BAD_REQUEST,
-            "No such action",
-            format!("`{}` is not an action", a.action),
-        )
-    })?;
+    let to = wanted(&c, &a)?;
     let (code, kind, text) = match c.segments.set_status(&name, to, Utc::now()).await {
         Ok(s) => (
             StatusCode::OK,

@@ -41,6 +41,18 @@ struct PageServices<'a> {
     preview: RefCell<Option<Preview>>,
 }
 
+impl PageServices<'_> {
+    /// The CLI's services, which do the work.
+    fn cli(&self) -> WizardServices<'_> {
+        let c = self.console;
+        WizardServices {
+            clients: &c.clients,
+            stack: &c.stack,
+            secrets_prefix: &c.secrets_prefix,
+        }
+    }
+}
+
 #[async_trait::async_trait(?Send)]
 impl crate::wizard::Services for PageServices<'_> {
     async fn preview(&self, config: &Value) -> Result<Preview, PreviewError> {
@@ -53,13 +65,7 @@ impl crate::wizard::Services for PageServices<'_> {
                 problems: Vec::new(),
             });
         }
-        let c = self.console;
-        let inner = WizardServices {
-            clients: &c.clients,
-            stack: &c.stack,
-            secrets_prefix: &c.secrets_prefix,
-        };
-        let preview = inner.preview(config).await?;
+        let preview = self.cli().preview(config).await?;
         *self.preview.borrow_mut() = Some(preview.clone());
         Ok(preview)
     }
@@ -80,12 +86,7 @@ impl crate::wizard::Services for PageServices<'_> {
         if let Some(made) = c.made_keys.lock().ok().and_then(|m| m.get(name).cloned()) {
             return Ok(made);
         }
-        let inner = WizardServices {
-            clients: &c.clients,
-            stack: &c.stack,
-            secrets_prefix: &c.secrets_prefix,
-        };
-        let made = inner.new_key(name, import_id, passphrase).await?;
+        let made = self.cli().new_key(name, import_id, passphrase).await?;
         if let Ok(mut m) = c.made_keys.lock() {
             m.insert(name.to_string(), made.clone());
         }
